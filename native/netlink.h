@@ -1,0 +1,6 @@
+// Netlink helpers of the netobserv addon.
+#pragma once
+#include <napi.h>
+
+// Adds netlinkDump(netnsPath, protocol, request) to the module exports.
+void InitNetlink(Napi::Env env, Napi::Object exports);
