@@ -1,0 +1,373 @@
+// Reads the config file (ACK ConfigMap keys and/or KCE/ACK installer values) into one
+// normalized AgentConfig. Every problem becomes one line naming the key path and the bad
+// value, so an on-call engineer can fix a ConfigMap without reading ajv or YAML internals.
+
+import { readFile } from 'node:fs/promises';
+import { isDeepStrictEqual } from 'node:util';
+import { Ajv } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { parseDocument } from 'yaml';
+import { EVENT_PROBES, METRIC_PROBES, PROBE_ALIASES } from '../catalogue/probes.js';
+import { DEFAULT_CONFIG } from './defaults.js';
+import type { AgentConfig } from './defaults.js';
+import { CONFIG_SCHEMA, FORMATS } from './schema.js';
+
+export { DEFAULT_CONFIG } from './defaults.js';
+export type { AgentConfig, EventConfig, MetricConfig, MetricNaming } from './defaults.js';
+
+/** Where the agent looks when no --config is given (the ConfigMap mount). */
+export const DEFAULT_CONFIG_PATH = '/etc/config/config.yaml';
+
+export class ConfigError extends Error {
+  /** One entry per problem, without the `config <source>: ` prefix. */
+  readonly problems: readonly string[];
+  constructor(readonly source: string, problems: readonly string[]) {
+    super(problems.map((p) => `config ${source}: ${p}`).join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadOptions {
+  /** A missing file means defaults (the agent was started without --config). */
+  missingOk?: boolean;
+}
+
+export async function loadConfigFile(path: string, options: LoadOptions = {}): Promise<AgentConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && options.missingOk) return structuredClone(DEFAULT_CONFIG);
+    const why = code === 'ENOENT' ? 'file not found'
+      : code === 'EISDIR' ? 'is a directory, expected a YAML file'
+      : `cannot read the file: ${(err as Error).message}`;
+    throw new ConfigError(path, [why]);
+  }
+  return parseConfig(text, path);
+}
+
+export function parseConfig(text: string, source: string): AgentConfig {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    // Later YAML errors are almost always consequences of the first one.
+    throw new ConfigError(source, [yamlProblem(doc.errors[0])]);
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    throw new ConfigError(source, [`YAML error: ${(err as Error).message}`]);
+  }
+  if (raw === null || raw === undefined) return structuredClone(DEFAULT_CONFIG);
+  if (!isMapping(raw)) throw new ConfigError(source, [`must be a mapping of settings, got ${show(raw)}`]);
+
+  const problems: string[] = [];
+  const input = dropNulls(raw);
+  const badPaths = validateStructure(input, problems);
+  const config = resolve(input, badPaths, problems);
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return config;
+}
+
+function yamlProblem(err: { message: string; code: string; linePos?: [{ line: number; col: number }, ...unknown[]] }): string {
+  // yaml's message is "<what> at line L, column C:\n\n<excerpt>"; keep only <what>.
+  let what = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  if (err.code === 'MULTIPLE_DOCS') what = 'several YAML documents (---) in one file; only one is allowed';
+  const at = err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+  return `YAML syntax error${at}: ${what}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structure: ajv against CONFIG_SCHEMA, its errors rewritten as one line per bad value.
+
+let validator: ValidateFunction | undefined;
+
+function compiledSchema(): ValidateFunction {
+  if (!validator) {
+    // verbose: errors carry the offending value and its schema, which the messages quote.
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+    for (const [name, validate] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate });
+    validator = ajv.compile(CONFIG_SCHEMA);
+  }
+  return validator;
+}
+
+/** Validates and returns the key paths that hold errors, so later checks skip them. */
+function validateStructure(input: Record<string, unknown>, problems: string[]): Set<string> {
+  const bad = new Set<string>();
+  const validate = compiledSchema();
+  if (validate(input)) return bad;
+  for (const e of validate.errors ?? []) {
+    const path = pointerToPath(e.instancePath);
+    if (e.keyword === 'additionalProperties') {
+      problems.push(at(path, unknownKey(String(e.params.additionalProperty), e.parentSchema)));
+      continue;
+    }
+    if (bad.has(path)) continue; // e.g. both `type` and `minimum` failed for 0.5: one line
+    bad.add(path);
+    problems.push(at(path, `${expectation(e.parentSchema)}, got ${show(e.data)}`));
+  }
+  return bad;
+}
+
+function at(path: string, message: string): string {
+  return path ? `${path}: ${message}` : message;
+}
+
+/** `/metric_config/probes/2` → `metric_config.probes[2]` */
+function pointerToPath(pointer: string): string {
+  let out = '';
+  for (const seg of pointer.split('/').slice(1)) {
+    const key = seg.replace(/~1/g, '/').replace(/~0/g, '~');
+    out += /^\d+$/.test(key) ? `[${key}]` : out ? `.${key}` : key;
+  }
+  return out;
+}
+
+const FORMAT_EXPECTATIONS: Record<keyof typeof FORMATS, string> = {
+  cidr: 'must be a CIDR such as 10.244.0.0/16 or fd00:10:244::/64',
+  'loki-address': 'must be host, host:port or an http(s):// URL',
+  'ifname-glob': 'must be an interface name or glob such as "eth*"',
+};
+
+/** What a schema node accepts, in words. */
+function expectation(schema: ErrorObject['parentSchema']): string {
+  if (!schema) return 'is invalid';
+  if (Array.isArray(schema.enum)) return `must be one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (Array.isArray(schema.type)) return 'must be a list of probe names or a comma-separated string';
+  switch (schema.type) {
+    case 'boolean': return 'must be true or false';
+    case 'integer': return `must be an integer ${schema.minimum}..${schema.maximum}`;
+    case 'object': return 'must be a mapping';
+    case 'array': return schema.minItems ? 'must be a non-empty list' : 'must be a list';
+    case 'string':
+      return typeof schema.format === 'string' && schema.format in FORMAT_EXPECTATIONS
+        ? FORMAT_EXPECTATIONS[schema.format as keyof typeof FORMATS]
+        : 'must be a string';
+    default: return 'is invalid';
+  }
+}
+
+function unknownKey(key: string, schema: ErrorObject['parentSchema']): string {
+  const known = Object.keys((schema?.properties as object | undefined) ?? {});
+  const guess = closest(key, known);
+  return `unknown key ${JSON.stringify(key)}${guess ? ` (did you mean "${guess}"?)` : ''}`;
+}
+
+/** A known key within edit distance 2 (or equal ignoring case and _), for typo hints. */
+function closest(word: string, candidates: string[]): string | undefined {
+  const fold = (s: string) => s.toLowerCase().replace(/_/g, '');
+  let best: string | undefined;
+  let bestDist = 3;
+  for (const c of candidates) {
+    const d = fold(c) === fold(word) ? 0 : editDistance(word, c);
+    if (d < bestDist) [best, bestDist] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** A value as quoted in messages: strings JSON-quoted and shortened, containers by kind. */
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+  if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list';
+  if (isMapping(v)) return 'a mapping';
+  return String(v);
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `key:` with nothing after it is null in YAML; treat it as "not set" rather than a type error. */
+function dropNulls(obj: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (v === null) continue;
+    out[k] = isMapping(v) ? dropNulls(v) : v;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Meaning: each setting, all its spellings, how to read them, where the result goes.
+
+type Path = readonly string[];
+
+interface Setting {
+  /** First spelling is the ACK ConfigMap key when there is one; conflicts are reported against it. */
+  spellings: readonly Path[];
+  /** Normalizes a structurally valid value; undefined when it has problems (already pushed). */
+  read?: (value: unknown, path: Path, problems: string[]) => unknown;
+  apply: (config: AgentConfig, value: any) => void;
+}
+
+/** Installer values are accepted at the top level and under `config:`. */
+const installer = (key: string): Path[] => [[key], ['config', key]];
+
+const SETTINGS: Record<string, Setting> = {
+  debugmode: { spellings: [['debugmode']], apply: (c, v) => { c.debugmode = v; } },
+
+  metricEnabled: { spellings: installer('enableMetricServer'), apply: (c, v) => { c.metric_config.enabled = v; } },
+  interval: { spellings: [['metric_config', 'interval']], apply: (c, v) => { c.metric_config.interval = v; } },
+  metricPort: {
+    spellings: [['metric_config', 'port'], ...installer('metricServerPort')],
+    apply: (c, v) => { c.metric_config.port = v; },
+  },
+  metricProbes: {
+    spellings: [['metric_config', 'probes'], ...installer('metricProbes')],
+    read: (v, path, problems) => readProbes('metric', v as string | string[], path, problems),
+    apply: (c, v) => { c.metric_config.probes = v; },
+  },
+  verbose: {
+    spellings: [['metric_config', 'verbose'], ...installer('metricLabelVerbose')],
+    apply: (c, v) => { c.metric_config.verbose = v; },
+  },
+  naming: { spellings: [['metric_config', 'naming']], apply: (c, v) => { c.metric_config.naming = v; } },
+  qdiscDevices: { spellings: [['metric_config', 'qdisc_devices']], apply: (c, v) => { c.metric_config.qdisc_devices = v; } },
+  qdiscPerInterface: {
+    spellings: [['metric_config', 'qdisc_per_interface']],
+    apply: (c, v) => { c.metric_config.qdisc_per_interface = v; },
+  },
+  podCIDRs: { spellings: [['metric_config', 'pod_cidrs']], apply: (c, v) => { c.metric_config.pod_cidrs = v; } },
+
+  eventEnabled: { spellings: installer('enableEventServer'), apply: (c, v) => { c.event_config.enabled = v; } },
+  eventPort: {
+    spellings: [['event_config', 'port'], ...installer('eventServerPort')],
+    apply: (c, v) => { c.event_config.port = v; },
+  },
+  eventProbes: {
+    spellings: [['event_config', 'probes'], ...installer('eventProbes')],
+    read: (v, path, problems) => readProbes('event', v as string | string[], path, problems),
+    apply: (c, v) => { c.event_config.probes = v; },
+  },
+  lokiEnable: { spellings: [['event_config', 'loki_enable']], apply: (c, v) => { c.event_config.loki_enable = v; } },
+  lokiAddress: {
+    spellings: [['event_config', 'loki_address'], ...installer('remoteLokiAddress'), ...installer('lokiServerAddress')],
+    read: (v) => (v as string).trim(),
+    apply: (c, v) => { c.event_config.loki_address = v; },
+  },
+  // No effect (see schema.ts); listed so that it is known and type-checked.
+  legacy: { spellings: installer('enableLegacyVersion'), apply: () => {} },
+};
+
+function resolve(input: Record<string, unknown>, badPaths: Set<string>, problems: string[]): AgentConfig {
+  const config = structuredClone(DEFAULT_CONFIG);
+  const givenAt: Partial<Record<keyof typeof SETTINGS, string>> = {};
+
+  for (const [name, setting] of Object.entries(SETTINGS)) {
+    let chosen: { path: string; raw: unknown; value: unknown } | undefined;
+    for (const spelling of setting.spellings) {
+      const raw = lookup(input, spelling);
+      const path = spelling.join('.');
+      if (raw === undefined || isBad(path, badPaths)) continue;
+      const value = setting.read ? setting.read(raw, spelling, problems) : raw;
+      if (value === undefined) continue;
+      if (!chosen) {
+        chosen = { path, raw, value };
+      } else if (!isDeepStrictEqual(chosen.value, value)) {
+        problems.push(`${path}: ${brief(raw)} conflicts with ${chosen.path}: ${brief(chosen.raw)} ` +
+          '(two spellings of the same setting; keep one)');
+      }
+    }
+    if (chosen) {
+      setting.apply(config, chosen.value);
+      givenAt[name] = chosen.path;
+    }
+  }
+
+  // The installer's remoteLokiAddress means "push to this Loki"; the ConfigMap has a separate
+  // switch (loki_enable), which wins when present.
+  const lokiFrom = givenAt.lokiAddress;
+  if (lokiFrom && !lokiFrom.startsWith('event_config.') && givenAt.lokiEnable === undefined
+      && config.event_config.loki_address !== '') {
+    config.event_config.loki_enable = true;
+  }
+
+  // Both servers listen on the node's network (hostNetwork DaemonSet): one port each.
+  const { metric_config: m, event_config: e } = config;
+  if (m.enabled && e.enabled && m.port === e.port) {
+    const path = givenAt.eventPort ?? givenAt.metricPort ?? 'event_config.port';
+    problems.push(`${path}: port ${e.port} is used by both the metric and the event server; give them different ports`);
+  }
+  return config;
+}
+
+function lookup(input: Record<string, unknown>, path: Path): unknown {
+  let v: unknown = input;
+  for (const key of path) {
+    if (!isMapping(v)) return undefined;
+    v = v[key];
+  }
+  return v;
+}
+
+/** Whether ajv already reported this path or something inside it. */
+function isBad(path: string, badPaths: Set<string>): boolean {
+  for (const bad of badPaths) {
+    if (bad === path || bad.startsWith(`${path}.`) || bad.startsWith(`${path}[`)) return true;
+  }
+  return false;
+}
+
+/** A raw value for conflict messages: short JSON. */
+function brief(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+const PROBES = { metric: METRIC_PROBES, event: EVENT_PROBES } as const;
+const SIBLING_KEY: Record<string, string> = {
+  probes: 'probes', metricProbes: 'eventProbes', eventProbes: 'metricProbes',
+};
+
+/**
+ * A probe list (YAML list or the installer's comma-separated string) → canonical names in
+ * catalogue order without duplicates. Names are case-insensitive and aliases are accepted.
+ * Empty means every probe: the agent starts all of them and reports those the kernel lacks.
+ */
+function readProbes(kind: 'metric' | 'event', value: string | string[], path: Path, problems: string[]): string[] | undefined {
+  const own: readonly string[] = PROBES[kind];
+  const otherKind = kind === 'metric' ? 'event' : 'metric';
+  const other: readonly string[] = PROBES[otherKind];
+  const where = path.join('.');
+  const items = typeof value === 'string'
+    ? value.split(',').map((s) => s.trim()).filter((s) => s !== '').map((name) => ({ name, at: where }))
+    : value.map((name, i) => ({ name: name.trim(), at: `${where}[${i}]` }));
+
+  const chosen = new Set<string>();
+  let ok = true;
+  for (const { name, at: itemPath } of items) {
+    const lower = name.toLowerCase();
+    const canonical = PROBE_ALIASES[lower] ?? lower;
+    if (own.includes(canonical)) {
+      chosen.add(canonical);
+      continue;
+    }
+    ok = false;
+    if (other.includes(canonical)) {
+      // The matching list: metric_config.probes ↔ event_config.probes, metricProbes ↔ eventProbes.
+      const last = path[path.length - 1];
+      const sibling = last === 'probes' ? `${otherKind}_config.probes` : [...path.slice(0, -1), SIBLING_KEY[last]].join('.');
+      problems.push(`${itemPath}: "${name}" is ${otherKind === 'event' ? 'an event' : 'a metric'} probe, ` +
+        `not a ${kind} probe; list it in ${sibling}`);
+    } else {
+      problems.push(`${itemPath}: unknown probe ${JSON.stringify(name)} (valid: ${own.join(', ')})`);
+    }
+  }
+  if (!ok) return undefined;
+  return chosen.size === 0 ? [...own] : own.filter((p) => chosen.has(p));
+}
