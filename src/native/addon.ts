@@ -1,0 +1,60 @@
+// Loads the netobserv native addon (build/Release/netobserv.node). The agent must keep
+// running without it (procfs probes need no native code), so loading never throws: the
+// reason it failed is kept for /status.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeAddon {
+  /**
+   * Sends one complete netlink message on a fresh socket of `protocol`, created inside the
+   * network namespace at `netnsPath` (null: the agent's own), and resolves with every reply
+   * message concatenated (without NLMSG_DONE or the ack). Rejects with an Error whose `code`
+   * is the errno name (ENOENT when the namespace's process has gone, ETIMEDOUT after 2 s).
+   */
+  netlinkDump(netnsPath: string | null, protocol: number, request: Buffer): Promise<Buffer>;
+}
+
+export interface AddonState {
+  addon?: NativeAddon;
+  error?: string;
+}
+
+const ADDON = path.join('build', 'Release', 'netobserv.node');
+
+// Both src/native (tsx, tests of sources) and dist/src/native (compiled) live under the
+// package root, so walk up to the first directory with a package.json instead of using
+// the cwd, which is wherever the agent was started from.
+function packageRoot(): string | undefined {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+function load(): AddonState {
+  const root = packageRoot();
+  if (!root) return { error: `native addon not found: no package.json above ${fileURLToPath(import.meta.url)}` };
+  const file = path.join(root, ADDON);
+  if (!existsSync(file)) return { error: `native addon not built: ${file} is missing (run \`npm install\` or \`node-gyp rebuild\`)` };
+  try {
+    const addon = createRequire(path.join(root, 'package.json'))(file) as NativeAddon;
+    if (typeof addon.netlinkDump !== 'function') return { error: `native addon ${file} has no netlinkDump (stale build?)` };
+    return { addon };
+  } catch (err) {
+    return { error: `native addon ${file} failed to load: ${(err as Error).message}` };
+  }
+}
+
+let state: AddonState | undefined;
+
+/** The addon, or why it is unavailable; loaded once. */
+export function nativeAddon(): AddonState {
+  state ??= load();
+  return state;
+}

@@ -1,0 +1,97 @@
+// TCP/UDP sockets of one network namespace through NETLINK_SOCK_DIAG (what `ss` uses): the
+// kernel answers only for the namespace the netlink socket was created in.
+
+import { AF_INET, AF_INET6, formatAddress } from './addr.js';
+import { NETLINK_SOCK_DIAG, NLM_F_DUMP } from './message.js';
+import { netlinkRequest } from './socket.js';
+
+// Kernel TCP states (include/net/tcp_states.h); inet_diag reports these numbers.
+export const TCP_STATES = {
+  ESTABLISHED: 1,
+  SYN_SENT: 2,
+  SYN_RECV: 3,
+  FIN_WAIT1: 4,
+  FIN_WAIT2: 5,
+  TIME_WAIT: 6,
+  CLOSE: 7,
+  CLOSE_WAIT: 8,
+  LAST_ACK: 9,
+  LISTEN: 10,
+  CLOSING: 11,
+  /** Request sockets (half-open connections): matched by this bit, reported as SYN_RECV. */
+  NEW_SYN_RECV: 12,
+  /** Bound but neither listening nor connected (6.8+); only reported when asked for. */
+  BOUND_INACTIVE: 13,
+} as const;
+
+/** State number → name, e.g. 10 → 'LISTEN'. */
+export const TCP_STATE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(TCP_STATES).map(([name, n]) => [n, name]),
+);
+
+/** Bit of a state in the `states` mask. */
+export const tcpStateBit = (state: number): number => 1 << state;
+/** Every state from ESTABLISHED to NEW_SYN_RECV, as `ss -a` asks. */
+export const TCPF_ALL = 0x1ffe;
+
+const SOCK_DIAG_BY_FAMILY = 20;
+const IPPROTO = { tcp: 6, udp: 17 } as const;
+const REQ_SIZE = 56; // struct inet_diag_req_v2
+const MSG_SIZE = 72; // struct inet_diag_msg
+
+export interface InetSocket {
+  family: 4 | 6;
+  /** Kernel TCP state number (TCP_*); UDP uses TCP_CLOSE (unconnected) and TCP_ESTABLISHED. */
+  state: number;
+  srcAddr: string;
+  srcPort: number;
+  dstAddr: string;
+  dstPort: number;
+  /**
+   * For LISTEN sockets the kernel puts the current accept-queue length here (connections
+   * waiting for accept()); otherwise bytes not yet read by the application.
+   */
+  rqueue: number;
+  /**
+   * For LISTEN sockets the accept-queue limit (the listen() backlog, capped by somaxconn);
+   * otherwise bytes not yet acknowledged by the peer (TCP) / queued for sending (UDP).
+   */
+  wqueue: number;
+  /** Socket inode (0 for TIME_WAIT and request sockets, which have no file). */
+  inode: number;
+  uid: number;
+}
+
+export interface InetQuery {
+  family: 4 | 6;
+  protocol: 'tcp' | 'udp';
+  /** Bitmask of tcpStateBit(state); TCPF_ALL for all. */
+  states: number;
+}
+
+export async function inetSockets(netnsPath: string | null, query: InetQuery): Promise<InetSocket[]> {
+  const af = query.family === 4 ? AF_INET : AF_INET6;
+  const req = Buffer.alloc(REQ_SIZE); // the zeroed socket id matches every socket
+  req.writeUInt8(af, 0);
+  req.writeUInt8(IPPROTO[query.protocol], 1);
+  req.writeUInt32LE(query.states >>> 0, 4);
+  const replies = await netlinkRequest(netnsPath, NETLINK_SOCK_DIAG, { type: SOCK_DIAG_BY_FAMILY, flags: NLM_F_DUMP, header: req });
+  const sockets: InetSocket[] = [];
+  for (const { type, payload: p } of replies) {
+    if (type !== SOCK_DIAG_BY_FAMILY || p.length < MSG_SIZE) continue;
+    const family = p.readUInt8(0);
+    sockets.push({
+      family: family === AF_INET ? 4 : 6,
+      state: p.readUInt8(1),
+      srcPort: p.readUInt16BE(4),
+      dstPort: p.readUInt16BE(6),
+      srcAddr: formatAddress(family, p, 8) ?? '',
+      dstAddr: formatAddress(family, p, 24) ?? '',
+      rqueue: p.readUInt32LE(56),
+      wqueue: p.readUInt32LE(60),
+      uid: p.readUInt32LE(64),
+      inode: p.readUInt32LE(68),
+    });
+  }
+  return sockets;
+}
