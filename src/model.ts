@@ -48,6 +48,10 @@ export type ProbeScope = 'netns' | 'host';
 export interface ProbeContext {
   /** Options the config passes to probes (e.g. qdisc device patterns). */
   readonly options: ProbeOptions;
+  /** Every entity of this cycle, for node-wide probes that relate pods to each other (podip). */
+  readonly entities: readonly Entity[];
+  /** Reports something the probe could not measure (a counter this kernel lacks); shown in /status. */
+  note(message: string): void;
 }
 
 export interface ProbeOptions {
@@ -55,8 +59,11 @@ export interface ProbeOptions {
   qdiscDevices: string[];
   /** Report qdisc per interface (if_name label) instead of the KCE sum. */
   qdiscPerInterface: boolean;
-  /** Pod CIDRs of this node for the podip probe (empty: derived from CNI config). */
+  /** Pod CIDRs of this node for the podip probe (empty: the host-local IPAM ranges). */
   podCIDRs: string[];
+  /** CNI network config and host-local IPAM state, read by the podip probe. */
+  cniConfDir: string;
+  cniDataDir: string;
 }
 
 export interface MetricProbe {

@@ -329,6 +329,8 @@ function brief(v: unknown): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
+const article = (kind: 'metric' | 'event') => (kind === 'event' ? 'an event' : 'a metric');
+
 const PROBES = { metric: METRIC_PROBES, event: EVENT_PROBES } as const;
 const SIBLING_KEY: Record<string, string> = {
   probes: 'probes', metricProbes: 'eventProbes', eventProbes: 'metricProbes',
@@ -362,8 +364,7 @@ function readProbes(kind: 'metric' | 'event', value: string | string[], path: Pa
       // The matching list: metric_config.probes ↔ event_config.probes, metricProbes ↔ eventProbes.
       const last = path[path.length - 1];
       const sibling = last === 'probes' ? `${otherKind}_config.probes` : [...path.slice(0, -1), SIBLING_KEY[last]].join('.');
-      problems.push(`${itemPath}: "${name}" is ${otherKind === 'event' ? 'an event' : 'a metric'} probe, ` +
-        `not a ${kind} probe; list it in ${sibling}`);
+      problems.push(`${itemPath}: "${name}" is ${article(otherKind)} probe, not ${article(kind)} probe; list it in ${sibling}`);
     } else {
       problems.push(`${itemPath}: unknown probe ${JSON.stringify(name)} (valid: ${own.join(', ')})`);
     }

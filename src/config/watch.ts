@@ -18,7 +18,8 @@ export interface ConfigWatcherOptions {
   initial: AgentConfig;
   /** Quiet time after the last fs event before re-reading. Default 200 ms. */
   debounceMs?: number;
-  /** Re-read this often even without fs events; 0 disables. Default 10 s. */
+  /** Re-read this often even without fs events; 0 disables. Default 10 s. Like fs.watch, the
+   *  watcher keeps the process alive until close(). */
   pollMs?: number;
   /** A missing file means defaults (no --config given), not an error. */
   missingOk?: boolean;
@@ -61,7 +62,6 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
         if (!this.#fsWatcher) this.#watchDirectory(); // the directory may exist again
         void this.reload();
       }, pollMs);
-      this.#poll.unref(); // the watcher alone must not keep the agent alive
     }
   }
 
@@ -94,7 +94,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
 
   #watchDirectory(): void {
     try {
-      const w = watch(this.#dir, { persistent: false }, () => this.#schedule());
+      const w = watch(this.#dir, () => this.#schedule());
       // E.g. the directory was removed: drop the watch; the poll re-creates it later.
       w.on('error', () => {
         w.close();
@@ -111,7 +111,6 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     if (this.#closed) return;
     clearTimeout(this.#debounce);
     this.#debounce = setTimeout(() => void this.reload(), this.#debounceMs);
-    this.#debounce.unref();
   }
 
   async #check(): Promise<void> {

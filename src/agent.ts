@@ -1,0 +1,125 @@
+// The agent: config (with hot reload) → entity discovery → probes → snapshot → OTel →
+// Prometheus endpoint. Everything a config change can touch is applied without a restart.
+import { hostname } from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
+import { ConfigWatcher, loadConfigFile, DEFAULT_CONFIG, type AgentConfig } from './config/index.js';
+import { EntityDiscovery } from './entities/discovery.js';
+import { MetricsServer } from './exporters/http-server.js';
+import type { Logger } from './log.js';
+import type { ProbeOptions } from './model.js';
+import { nativeAddon } from './native/addon.js';
+import { Collector, entityName } from './pipeline/collector.js';
+import { createTelemetry, type Telemetry } from './pipeline/telemetry.js';
+import { METRIC_PROBE_IMPLS } from './probes/index.js';
+
+export interface AgentOptions {
+  /** YAML config file; undefined runs with defaults and no watcher. */
+  configPath?: string;
+  nodeName?: string;
+  /** CRI socket (default: RUNTIME_SOCK or the usual containerd/CRI-O paths). */
+  runtimeSocket?: string;
+  /** Overrides metric_config.port (tests use 0 for any free port). */
+  port?: number;
+  cniConfDir?: string;
+  cniDataDir?: string;
+  log: Logger;
+}
+
+export class Agent {
+  readonly nodeName: string;
+  readonly discovery: EntityDiscovery;
+  readonly collector: Collector;
+  readonly server: MetricsServer;
+  private readonly telemetry: Telemetry;
+  private config: AgentConfig = structuredClone(DEFAULT_CONFIG);
+  private watcher?: ConfigWatcher;
+  private configError?: string;
+  private readonly started = Date.now();
+
+  constructor(private readonly opts: AgentOptions) {
+    this.nodeName = opts.nodeName ?? process.env.NODE_NAME ?? hostname();
+    this.discovery = new EntityDiscovery({ runtimeSocket: opts.runtimeSocket });
+    this.collector = new Collector(this.discovery, this.probeOptions(), (probe, entity, err) =>
+      opts.log.debug('probe failed', { probe, entity: entity && entityName(entity), error: err.message }));
+    this.telemetry = createTelemetry(this.nodeName, this.collector, () => this.config.metric_config.verbose);
+    this.server = new MetricsServer({
+      reader: this.telemetry.pull,
+      naming: () => this.config.metric_config.naming,
+      status: () => this.status(),
+      debugMode: () => this.config.debugmode,
+      debugRoutes: () => ({ '/debug/entities': () => this.collector.snapshot.entities, '/debug/config': () => this.config }),
+    }, opts.log);
+  }
+
+  /** Loads the config (a bad file at start is fatal: there is no last good one), then starts. */
+  async start(): Promise<void> {
+    const { configPath, log } = this.opts;
+    if (configPath) {
+      this.config = await loadConfigFile(configPath, { missingOk: false });
+      this.watcher = new ConfigWatcher(configPath, { initial: this.config });
+      this.watcher.on('change', (next) => void this.apply(next).catch((e) => log.error('config change not applied', { error: (e as Error).message })));
+      this.watcher.on('invalid', (err) => {
+        this.configError = err.message;
+        log.error('config file rejected, keeping the last good config', { error: err.message });
+      });
+    }
+    const native = nativeAddon();
+    if (native.error) log.warn('native addon unavailable: netlink probes are off', { error: native.error });
+    await this.apply(this.config, true);
+    log.info('agent started', { node: this.nodeName, probes: this.config.metric_config.probes, interval: this.config.metric_config.interval });
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    this.collector.stop();
+    await this.server.close();
+    await this.telemetry.shutdown();
+  }
+
+  /** Applies a (new) config: probes, interval, options, port; naming and verbose are read live. */
+  async apply(next: AgentConfig, initial = false): Promise<void> {
+    const prev = this.config;
+    this.config = next;
+    this.configError = undefined;
+    this.opts.log.debugEnabled = next.debugmode;
+    const m = next.metric_config;
+    if (!m.enabled) {
+      this.collector.stop();
+      await this.server.close();
+      return;
+    }
+    await this.collector.configure(m.probes.map((p) => METRIC_PROBE_IMPLS[p]), this.probeOptions());
+    if (initial || !isDeepStrictEqual(prev.metric_config, m) || !prev.metric_config.enabled) this.collector.start(m.interval);
+    await this.server.listen(this.opts.port ?? m.port);
+    if (!initial) this.opts.log.info('config applied', { probes: m.probes, interval: m.interval, port: this.server.address?.port });
+  }
+
+  private probeOptions(): ProbeOptions {
+    const m = this.config.metric_config;
+    return {
+      qdiscDevices: m.qdisc_devices,
+      qdiscPerInterface: m.qdisc_per_interface,
+      podCIDRs: m.pod_cidrs,
+      cniConfDir: this.opts.cniConfDir ?? '/etc/cni/net.d',
+      cniDataDir: this.opts.cniDataDir ?? '/var/lib/cni/networks',
+    };
+  }
+
+  status() {
+    const snap = this.collector.snapshot;
+    const probes: Record<string, unknown> = this.collector.status();
+    for (const name of Object.keys(METRIC_PROBE_IMPLS)) probes[name] ??= { state: 'disabled' };
+    return {
+      node: this.nodeName,
+      uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+      config: { file: this.opts.configPath ?? null, error: this.configError ?? null, interval: this.config.metric_config.interval, naming: this.config.metric_config.naming },
+      native: { loaded: !nativeAddon().error, error: nativeAddon().error ?? null },
+      cri: { socket: this.discovery.criSocket ?? null, error: this.discovery.criError ?? null },
+      entities: snap.entities.length,
+      lastCollection: snap.time ? { time: new Date(snap.time).toISOString(), durationMs: round(snap.durationMs), cpuMs: round(snap.cpuMs), series: snap.samples.length } : null,
+      probes,
+    };
+  }
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// netobserv: `run` the agent, list `entities`. Errors print one clear line, never a stack trace.
+import { parseArgs } from 'node:util';
+import { Agent } from '../agent.js';
+import { createLogger } from '../log.js';
+import { listEntities } from './entities.js';
+
+const USAGE = `usage: netobserv <command> [options]
+
+commands:
+  run        run the agent (Prometheus endpoint on metric_config.port, default 9102)
+               --config FILE    YAML config (ACK inspector-config keys or installer values);
+                                watched for changes, a bad update keeps the last good config
+               --port N         override metric_config.port
+  entities   list the network namespaces of this node and the pods they belong to
+               -o json          machine-readable output
+  help       this text
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'help', ...rest] = argv;
+  switch (command) {
+    case 'run': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, port: { type: 'string' } } });
+      const log = createLogger();
+      const port = values.port === undefined ? undefined : parsePort(values.port);
+      const agent = new Agent({ configPath: values.config, port, log });
+      await agent.start();
+      await new Promise<void>((resolve) => {
+        for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+      });
+      log.info('stopping');
+      await agent.stop();
+      return 0;
+    }
+    case 'entities': {
+      const { values } = parseArgs({ args: rest, options: { output: { type: 'string', short: 'o' } } });
+      process.stdout.write(await listEntities(values.output === 'json' ? 'json' : 'table'));
+      return 0;
+    }
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`netobserv: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: must be an integer 0..65535, got "${text}"`);
+  return port;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`netobserv: ${err.message}\n`);
+    process.exit(1);
+  },
+);

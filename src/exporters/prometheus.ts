@@ -1,0 +1,86 @@
+// Prometheus text exposition (format 0.0.4) of OTel ResourceMetrics, written here rather than
+// with @opentelemetry/exporter-prometheus because the seeds' names must survive exactly:
+// counters keep their names (no `_total` appended), no otel_scope_* labels, no target_info,
+// and the node name becomes a label on every series as both predecessors did.
+import type { Attributes } from '@opentelemetry/api';
+import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { ackName, kceName, METRICS } from '../catalogue/metrics.js';
+
+export type NamingProfile = 'netexporter' | 'inspector';
+
+const ACK_NAMES = new Map(METRICS.map((m) => [kceName(m), ackName(m)]));
+
+const LABEL_NAMES: Record<NamingProfile, Record<string, string>> = {
+  netexporter: { 'k8s.node.name': 'k8s_node', 'k8s.namespace.name': 'k8s_namespace', 'k8s.pod.name': 'k8s_pod', 'k8s.pod.ip': 'k8s_pod_ip' },
+  inspector: { 'k8s.node.name': 'node', 'k8s.namespace.name': 'namespace', 'k8s.pod.name': 'pod', 'k8s.pod.ip': 'ip' },
+};
+
+export function metricName(otelName: string, profile: NamingProfile): string {
+  return profile === 'inspector' ? ACK_NAMES.get(otelName) ?? otelName : otelName;
+}
+
+export function labelName(attr: string, profile: NamingProfile): string {
+  const known = LABEL_NAMES[profile][attr];
+  if (known) return known;
+  // Pod labels become label_<key>, as kube-state-metrics spells them.
+  const name = attr.startsWith('k8s.pod.label.') ? `label_${attr.slice('k8s.pod.label.'.length)}` : attr;
+  return name.replace(/[^a-zA-Z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
+}
+
+const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const escapeHelp = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return String(v);
+}
+
+function labelSet(common: Attributes, attrs: Attributes, profile: NamingProfile, extra?: [string, string]): string {
+  const seen = new Map<string, string>();
+  for (const src of [common, attrs]) {
+    for (const [k, v] of Object.entries(src)) {
+      if (v === undefined || v === '') continue;
+      seen.set(labelName(k, profile), String(v));
+    }
+  }
+  if (extra) seen.set(extra[0], extra[1]);
+  if (seen.size === 0) return '';
+  return `{${[...seen].map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`;
+}
+
+function writeMetric(out: string[], m: MetricData, common: Attributes, profile: NamingProfile): void {
+  if (m.dataPoints.length === 0) return;
+  const name = metricName(m.descriptor.name, profile);
+  const type = m.dataPointType === DataPointType.SUM ? (m.isMonotonic ? 'counter' : 'gauge')
+    : m.dataPointType === DataPointType.HISTOGRAM ? 'histogram' : 'gauge';
+  if (m.descriptor.description) out.push(`# HELP ${name} ${escapeHelp(m.descriptor.description)}`);
+  out.push(`# TYPE ${name} ${type}`);
+  if (m.dataPointType === DataPointType.HISTOGRAM) {
+    for (const dp of m.dataPoints) {
+      const { boundaries, counts } = dp.value.buckets;
+      let cumulative = 0;
+      counts.forEach((n, i) => {
+        cumulative += n;
+        const le = i < boundaries.length ? formatValue(boundaries[i]!) : '+Inf';
+        out.push(`${name}_bucket${labelSet(common, dp.attributes, profile, ['le', le])} ${cumulative}`);
+      });
+      out.push(`${name}_sum${labelSet(common, dp.attributes, profile)} ${formatValue(dp.value.sum ?? 0)}`);
+      out.push(`${name}_count${labelSet(common, dp.attributes, profile)} ${dp.value.count}`);
+    }
+    return;
+  }
+  if (m.dataPointType === DataPointType.EXPONENTIAL_HISTOGRAM) return; // not produced by this agent
+  for (const dp of m.dataPoints) out.push(`${name}${labelSet(common, dp.attributes, profile)} ${formatValue(dp.value as number)}`);
+}
+
+/** Renders every metric; the resource's k8s.node.name is added as a label to every series. */
+export function toPrometheusText(rm: ResourceMetrics, profile: NamingProfile): string {
+  const nodeName = rm.resource.attributes['k8s.node.name'];
+  const common: Attributes = nodeName ? { 'k8s.node.name': nodeName } : {};
+  const out: string[] = [];
+  for (const scope of rm.scopeMetrics) for (const m of scope.metrics) writeMetric(out, m, common, profile);
+  out.push('');
+  return out.join('\n');
+}

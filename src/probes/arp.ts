@@ -1,0 +1,29 @@
+// arp: IPv4 neighbour entries of the namespace (rtnetlink), the table's hard limit
+// (gc_thresh3) and discards while resolving (arp_cache stats; the neighbour table and its
+// statistics are kernel-wide, so those two are reported on the host entity only).
+import { netnsPath, procNet, type MetricProbe, type Sample } from '../model.js';
+import { neighbours } from '../netlink/rtnetlink.js';
+import { readText } from '../procfs/read.js';
+import { needsNative } from './native.js';
+
+/** Sums a column of /proc/net/stat/arp_cache (a header line, then one line of hex values per CPU). */
+export function sumStatColumn(text: string, column: string): number {
+  const [header, ...rows] = text.trim().split('\n');
+  const i = header!.trim().split(/\s+/).indexOf(column);
+  if (i < 0) throw new Error(`no ${column} column in arp_cache statistics`);
+  return rows.reduce((n, row) => n + parseInt(row.trim().split(/\s+/)[i]!, 16), 0);
+}
+
+export const arpProbe: MetricProbe = {
+  name: 'arp',
+  scope: 'netns',
+  unsupported: needsNative,
+  async collect(entity) {
+    const samples: Sample[] = [{ metric: 'entries', value: (await neighbours(netnsPath(entity), 4)).length }];
+    if (entity.isHost) {
+      samples.push({ metric: 'maxentries', value: Number(await readText('/proc/sys/net/ipv4/neigh/default/gc_thresh3')) });
+      samples.push({ metric: 'unresolveddiscards', value: sumStatColumn(await readText(procNet(entity, 'stat/arp_cache')), 'unresolved_discards') });
+    }
+    return samples;
+  },
+};

@@ -1,0 +1,72 @@
+// podip: pod IP usage of the node, from the host-local IPAM state that the CNI plugins keep
+// (<dataDir>/<network>/<ip> files, one per allocation) and the ranges in the CNI config.
+// Residuals are allocations whose pod no longer runs (leaked IPs that starve the node).
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isIP } from 'node:net';
+import type { MetricProbe, ProbeContext } from '../model.js';
+import { cidrContains, cidrSize, ipToBigInt, parseCidr, type Cidr } from '../netutil/cidr.js';
+
+interface HostLocalRange { subnet: string; rangeStart?: string; rangeEnd?: string; gateway?: string }
+interface HostLocalNetwork { name: string; dataDir: string; ranges: HostLocalRange[] }
+
+/** host-local networks declared in the CNI config directory (.conf and .conflist). */
+export async function hostLocalNetworks(confDir: string, defaultDataDir: string): Promise<HostLocalNetwork[]> {
+  const files = (await readdir(confDir)).filter((f) => /\.(conf|conflist|json)$/.test(f)).sort();
+  const nets: HostLocalNetwork[] = [];
+  for (const file of files) {
+    let conf: any;
+    try {
+      conf = JSON.parse(await readFile(join(confDir, file), 'utf8'));
+    } catch {
+      continue; // not ours to judge; the CNI runtime reports broken files
+    }
+    for (const plugin of conf.plugins ?? [conf]) {
+      const ipam = plugin?.ipam;
+      if (ipam?.type !== 'host-local') continue;
+      const ranges: HostLocalRange[] = ipam.ranges ? ipam.ranges.flat() : ipam.subnet ? [ipam] : [];
+      nets.push({ name: conf.name, dataDir: join(ipam.dataDir ?? defaultDataDir, conf.name), ranges });
+    }
+  }
+  return nets;
+}
+
+/** Addresses host-local can hand out: rangeStart..rangeEnd (default: subnet minus network and broadcast), minus the gateway. */
+export function rangeCapacity(r: HostLocalRange): number {
+  const cidr = parseCidr(r.subnet);
+  const size = cidrSize(cidr);
+  const first = r.rangeStart ? ipToBigInt(r.rangeStart).value : cidr.base + 1n;
+  const last = r.rangeEnd ? ipToBigInt(r.rangeEnd).value : cidr.base + size - (cidr.family === 4 ? 2n : 1n);
+  const gateway = r.gateway ? ipToBigInt(r.gateway).value : cidr.base + 1n;
+  const count = last - first + 1n - (gateway >= first && gateway <= last ? 1n : 0n);
+  return Number(count > 0n ? count : 0n);
+}
+
+async function allocatedIPs(dataDir: string): Promise<string[]> {
+  const names = await readdir(dataDir).catch(() => [] as string[]);
+  return names.filter((n) => isIP(n) !== 0);
+}
+
+function podIPs(ctx: ProbeContext): string[] {
+  return ctx.entities.flatMap((e) => (e.pod?.ip && !e.isHost ? [e.pod.ip] : []));
+}
+
+export const podipProbe: MetricProbe = {
+  name: 'podip',
+  scope: 'host',
+  async collect(_host, ctx) {
+    const { cniConfDir, cniDataDir, podCIDRs } = ctx.options;
+    if (!(await stat(cniConfDir).catch(() => undefined))) throw new Error(`no CNI config directory ${cniConfDir}`);
+    const nets = await hostLocalNetworks(cniConfDir, cniDataDir);
+    if (nets.length === 0) throw new Error(`no host-local IPAM network in ${cniConfDir}: pod IP usage is not measurable with this CNI`);
+    const allocated = (await Promise.all(nets.map((n) => allocatedIPs(n.dataDir)))).flat();
+    const live = new Set(podIPs(ctx));
+    const cidrs: Cidr[] = (podCIDRs.length ? podCIDRs : nets.flatMap((n) => n.ranges.map((r) => r.subnet))).map(parseCidr);
+    return [
+      { metric: 'maxentries', value: nets.flatMap((n) => n.ranges).reduce((n, r) => n + rangeCapacity(r), 0) },
+      { metric: 'entries', value: allocated.length },
+      { metric: 'redisuals', value: allocated.filter((ip) => !live.has(ip)).length },
+      { metric: 'notinpodcidrs', value: [...live].filter((ip) => !cidrs.some((c) => cidrContains(c, ip))).length },
+    ];
+  },
+};

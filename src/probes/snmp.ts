@@ -1,0 +1,32 @@
+// Probes over the snmp-style files of /proc/<pid>/net: each catalogue entry's `source`
+// (`Section:Field`) names the kernel counter, so tcp, tcpext, udp and ip share this reader.
+import { metricsOf } from '../catalogue/metrics.js';
+import type { MetricProbeName } from '../catalogue/probes.js';
+import { procNet, type MetricProbe, type Sample } from '../model.js';
+import { parseKeyValueLines, parseSnmp, readText } from '../procfs/read.js';
+
+type Parser = (text: string, into: Map<string, number>) => Map<string, number>;
+
+export function snmpFileProbe(name: MetricProbeName, files: readonly string[], parse: Parser = parseSnmp): MetricProbe {
+  const defs = metricsOf(name);
+  return {
+    name,
+    scope: 'netns',
+    async collect(entity, ctx) {
+      const values = new Map<string, number>();
+      for (const file of files) parse(await readText(procNet(entity, file)), values);
+      const samples: Sample[] = [];
+      for (const def of defs) {
+        const value = values.get(def.source);
+        if (value === undefined) ctx.note(`${def.source} is not in /proc/net/${files.join(', ')} on this kernel`);
+        else samples.push({ metric: def.name, value });
+      }
+      return samples;
+    },
+  };
+}
+
+export const mergeKeyValueLines: Parser = (text, into) => {
+  for (const [k, v] of parseKeyValueLines(text)) into.set(k, v);
+  return into;
+};

@@ -1,0 +1,38 @@
+// tcpsummary: TCP connections by state and queued bytes, from sock_diag in the namespace
+// (not by parsing /proc/net/tcp, which is slow with many sockets).
+import { netnsPath, type MetricProbe } from '../model.js';
+import { inetSockets, TCP_STATES } from '../netlink/sockdiag.js';
+import { needsNative } from './native.js';
+
+const COUNTED: Record<string, number> = {
+  tcpestablishedconn: TCP_STATES.ESTABLISHED,
+  tcptimewaitconn: TCP_STATES.TIME_WAIT,
+  tcpclosewaitconn: TCP_STATES.CLOSE_WAIT,
+  tcpsynsentconn: TCP_STATES.SYN_SENT,
+  tcpsynrecvconn: TCP_STATES.SYN_RECV,
+};
+
+export const tcpsummaryProbe: MetricProbe = {
+  name: 'tcpsummary',
+  scope: 'netns',
+  unsupported: needsNative,
+  async collect(entity) {
+    const path = netnsPath(entity);
+    const socks = (await Promise.all([4, 6].map((family) => inetSockets(path, { family: family as 4 | 6, protocol: 'tcp', states: ~0 >>> 0 })))).flat();
+    const byState = new Map<number, number>();
+    let txQueue = 0;
+    let rxQueue = 0;
+    for (const s of socks) {
+      byState.set(s.state, (byState.get(s.state) ?? 0) + 1);
+      if (s.state === TCP_STATES.ESTABLISHED) {
+        txQueue += s.wqueue;
+        rxQueue += s.rqueue;
+      }
+    }
+    return [
+      ...Object.entries(COUNTED).map(([metric, state]) => ({ metric, value: byState.get(state) ?? 0 })),
+      { metric: 'tcptxqueue', value: txQueue },
+      { metric: 'tcprxqueue', value: rxQueue },
+    ];
+  },
+};

@@ -1,0 +1,36 @@
+// Small readers for procfs text formats.
+import { readFile } from 'node:fs/promises';
+
+/**
+ * Parses the header/value line pairs of /proc/net/snmp, /proc/net/netstat and
+ * /proc/net/snmp6-less siblings ("Tcp: RtoAlgorithm RtoMin ...\nTcp: 1 200 ...")
+ * into `Section:Field` → value.
+ */
+export function parseSnmp(text: string, into = new Map<string, number>()): Map<string, number> {
+  const lines = text.split('\n');
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const names = lines[i]!.split(/\s+/);
+    const values = lines[i + 1]!.split(/\s+/);
+    const section = names[0]!.replace(/:$/, '');
+    for (let k = 1; k < names.length && k < values.length; k++) {
+      if (names[k]) into.set(`${section}:${names[k]}`, Number(values[k]));
+    }
+  }
+  return into;
+}
+
+/** Parses "TCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1" lines (sockstat) into `TCP:inuse` → 5. */
+export function parseKeyValueLines(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const [section, ...rest] = line.trim().split(/\s+/);
+    if (!section || rest.length < 2) continue;
+    const name = section.replace(/:$/, '');
+    for (let k = 0; k + 1 < rest.length; k += 2) out.set(`${name}:${rest[k]}`, Number(rest[k + 1]));
+  }
+  return out;
+}
+
+export async function readText(path: string): Promise<string> {
+  return readFile(path, 'utf8');
+}

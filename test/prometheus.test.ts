@@ -1,0 +1,71 @@
+// The Prometheus text the endpoint serves, from real OTel ResourceMetrics built by the
+// snapshot producer: names, TYPE lines, labels and escaping in both naming profiles.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { toPrometheusText } from '../src/exporters/prometheus.js';
+import type { Entity } from '../src/model.js';
+import { Collector, type Snapshot } from '../src/pipeline/collector.js';
+import { createTelemetry } from '../src/pipeline/telemetry.js';
+
+const host: Entity = { netns: 4026531840, isHost: true, pids: [1] };
+const pod: Entity = {
+  netns: 4026532001, isHost: false, pids: [42],
+  pod: { name: 'nginx-1', namespace: 'default', uid: 'u1', ip: '10.244.0.7', labels: { app: 'web', 'app.kubernetes.io/part-of': 'shop "x"' }, source: 'cri' },
+};
+
+function fixedCollector(snapshot: Snapshot): Collector {
+  const c = new Collector({ discover: async () => snapshot.entities }, {} as never);
+  Object.defineProperty(c, 'snapshot', { get: () => snapshot });
+  return c;
+}
+
+const snapshot: Snapshot = {
+  time: Date.now(), entities: [host, pod], durationMs: 3, cpuMs: 2,
+  samples: [
+    { probe: 'tcp', metric: 'attemptfails', value: 3, entity: pod },
+    { probe: 'tcp', metric: 'currestab', value: 2, entity: host },
+    { probe: 'netdev', metric: 'rxbytes', value: 1500, entity: pod, labels: { if_name: 'eth0' } },
+  ],
+};
+
+async function render(naming: 'netexporter' | 'inspector', verbose = false): Promise<string> {
+  const t = createTelemetry('node-a', fixedCollector(snapshot), () => verbose);
+  const { resourceMetrics } = await t.pull.collect();
+  await t.shutdown();
+  return toPrometheusText(resourceMetrics, naming);
+}
+
+test('KCE names and labels, counter TYPE without _total', async () => {
+  const text = await render('netexporter');
+  assert.match(text, /^# TYPE netexporter_tcp_attemptfails counter$/m);
+  assert.match(text, /^netexporter_tcp_attemptfails\{k8s_node="node-a",netns="ns4026532001",k8s_namespace="default",k8s_pod="nginx-1"\} 3$/m);
+  assert.match(text, /^# TYPE netexporter_tcp_currestab gauge$/m);
+  assert.match(text, /^netexporter_tcp_currestab\{k8s_node="node-a",netns="ns4026531840"\} 2$/m);
+  assert.match(text, /^netexporter_netdev_rxbytes\{k8s_node="node-a",netns="ns4026532001",k8s_namespace="default",k8s_pod="nginx-1",if_name="eth0"\} 1500$/m);
+  assert.doesNotMatch(text, /_total\{|otel_scope|target_info|k8s_pod_ip/);
+  assert.match(text, /^netexporter_agent_entities\{k8s_node="node-a"\} 2$/m);
+});
+
+test('inspector profile: ACK names and labels', async () => {
+  const text = await render('inspector');
+  assert.match(text, /^# TYPE inspector_pod_tcpattemptfails counter$/m);
+  assert.match(text, /^inspector_pod_tcpattemptfails\{node="node-a",netns="ns4026532001",namespace="default",pod="nginx-1"\} 3$/m);
+  assert.match(text, /^inspector_pod_netdevrxbytes\{node="node-a",netns="ns4026532001",namespace="default",pod="nginx-1",if_name="eth0"\} 1500$/m);
+  assert.doesNotMatch(text, /^netexporter_tcp/m);
+});
+
+test('verbose adds pod IP and pod labels, escaped', async () => {
+  const text = await render('netexporter', true);
+  assert.match(text, /^netexporter_tcp_attemptfails\{[^}]*k8s_pod_ip="10\.244\.0\.7",label_app="web",label_app_kubernetes_io_part_of="shop \\"x\\""\} 3$/m);
+});
+
+test('a namespace that left is gone from the next scrape', async () => {
+  const snap = { ...snapshot, samples: [...snapshot.samples] };
+  const c = fixedCollector(snap);
+  const t = createTelemetry('node-a', c, () => false);
+  assert.match(toPrometheusText((await t.pull.collect()).resourceMetrics, 'netexporter'), /nginx-1/);
+  snap.entities = [host];
+  snap.samples = snap.samples.filter((s) => s.entity === host);
+  assert.doesNotMatch(toPrometheusText((await t.pull.collect()).resourceMetrics, 'netexporter'), /nginx-1|ns4026532001/);
+  await t.shutdown();
+});
