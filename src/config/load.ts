@@ -266,7 +266,7 @@ const SETTINGS: Record<string, Setting> = {
 
 function resolve(input: Record<string, unknown>, badPaths: Set<string>, problems: string[]): AgentConfig {
   const config = structuredClone(DEFAULT_CONFIG);
-  const givenAt: Partial<Record<keyof typeof SETTINGS, string>> = {};
+  const givenAt: Record<string, string> = {}; // setting name → the path it was read from
 
   for (const [name, setting] of Object.entries(SETTINGS)) {
     let chosen: { path: string; raw: unknown; value: unknown } | undefined;

@@ -136,7 +136,8 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   /** A throwing listener must not break the reload loop; surface it as a process warning. */
   #emitSafely<K extends keyof ConfigWatcherEvents>(event: K, ...args: ConfigWatcherEvents[K]): void {
     try {
-      (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+      // Generic K defeats EventEmitter's typed overloads; the signature above keeps callers typed.
+      (this.emit as EventEmitter['emit'])(event, ...args);
     } catch (err) {
       process.emitWarning(`config watcher: a "${event}" listener threw: ${(err as Error)?.stack ?? String(err)}`);
     }
