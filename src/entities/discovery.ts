@@ -29,14 +29,23 @@ export class EntityDiscovery {
   lastDurationMs: number | undefined;
 
   private client: CriClient | undefined;
+  private running: Promise<Entity[]> | undefined;
   private readonly procRoot: string;
 
   constructor(private readonly opts: DiscoveryOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
   }
 
-  /** Host entity first, then pods by namespace/name, then unattributed namespaces by inode. */
-  async discover(): Promise<Entity[]> {
+  /**
+   * Host entity first, then pods by namespace/name, then unattributed namespaces by inode.
+   * Calls made while one is running share its result (one scan, one CRI channel at a time).
+   */
+  discover(): Promise<Entity[]> {
+    this.running ??= this.discoverOnce().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async discoverOnce(): Promise<Entity[]> {
     const started = performance.now();
     const [scan, sandboxes] = await Promise.all([scanProc(this.procRoot), this.querySandboxes()]);
 

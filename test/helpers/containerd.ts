@@ -48,7 +48,8 @@ class TestCri extends CriConnection {
   async runPodSandbox(spec: PodSpec, logDir: string): Promise<string> {
     const config = {
       metadata: { name: spec.name, uid: spec.uid, namespace: spec.namespace, attempt: 0 },
-      hostname: spec.name,
+      // Host-network sandboxes share the node's UTS namespace: runc refuses a hostname there.
+      hostname: spec.hostNetwork ? '' : spec.name,
       logDirectory: logDir,
       labels: spec.labels ?? {},
       linux: {
@@ -179,6 +180,7 @@ export class PrivateContainerd {
     for (const f of existsSync(cache) ? readdirSync(cache) : []) {
       if (f.startsWith(`${this.cni.network}-`)) await rm(join(cache, f), { force: true });
     }
+    for (const dir of [cache, '/var/lib/cni']) await rmdir(dir).catch(() => undefined); // only if empty
     for (const parent of this.cgroupParents) await removeCgroup(parent);
     await rm(this.dir, { recursive: true, force: true });
     // The shims' socket dir is fixed in containerd 1.6; remove it only if nothing else uses it.
