@@ -180,7 +180,8 @@ export class PrivateContainerd {
     for (const f of existsSync(cache) ? readdirSync(cache) : []) {
       if (f.startsWith(`${this.cni.network}-`)) await rm(join(cache, f), { force: true });
     }
-    for (const dir of [cache, '/var/lib/cni']) await rmdir(dir).catch(() => undefined); // only if empty
+    await rm(join('/var/lib/cni/networks', this.cni.network), { recursive: true, force: true });
+    for (const d of [cache, '/var/lib/cni/networks', '/var/lib/cni']) await rmdir(d).catch(() => undefined); // if empty
     for (const parent of this.cgroupParents) await removeCgroup(parent);
     await rm(this.dir, { recursive: true, force: true });
     // The shims' socket dir is fixed in containerd 1.6; remove it only if nothing else uses it.
@@ -243,7 +244,9 @@ async function writeCniConfig(dir: string, cni: { network: string; bridge: strin
         bridge: cni.bridge,
         isGateway: true,
         ipMasq: false, // no iptables rules on the host
-        ipam: { type: 'host-local', ranges: [[{ subnet: cni.subnet }]], dataDir: join(dir, 'ipam') },
+        // host-local keeps its default store, /var/lib/cni/networks/<network>, where the
+        // podip probe looks on real nodes; the network name is unique, stop() removes it.
+        ipam: { type: 'host-local', ranges: [[{ subnet: cni.subnet }]] },
       },
     ],
   };
