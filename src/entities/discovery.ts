@@ -164,8 +164,9 @@ function cmp(a: string, b: string): number {
 
 /** The pod UID of the first process (lowest pid: usually the sandbox) that has one. */
 async function firstPodUid(pids: number[], procRoot: string): Promise<string | undefined> {
-  for (const pid of pids) {
-    const pod = await podOfPid(pid, procRoot);
+  for (let i = 0; i < pids.length; i++) {
+    if (i > 0 && i % YIELD_EVERY === 0) await yieldToEventLoop();
+    const pod = podOfPid(pids[i], procRoot);
     if (pod) return pod.uid;
   }
   return undefined;
@@ -173,16 +174,17 @@ async function firstPodUid(pids: number[], procRoot: string): Promise<string | u
 
 async function hostNetworkPodsByCgroup(pids: number[], procRoot: string): Promise<PodRef[]> {
   const uids = new Set<string>();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < pids.length) {
-      const pod = await podOfPid(pids[next++], procRoot);
-      if (pod) uids.add(pod.uid);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(64, pids.length) }, worker));
+  for (let i = 0; i < pids.length; i++) {
+    if (i > 0 && i % YIELD_EVERY === 0) await yieldToEventLoop();
+    const pod = podOfPid(pids[i], procRoot);
+    if (pod) uids.add(pod.uid);
+  }
   return [...uids].map((uid) => fromCgroup(uid, undefined));
 }
+
+// cgroup files are read synchronously (see podOfPid); a few ms at most between yields.
+const YIELD_EVERY = 256;
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 let nsfsDev: number | undefined;
 /** Device number of nsfs, to tell a namespace bind mount from a plain file. */
