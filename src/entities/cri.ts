@@ -137,8 +137,12 @@ export class CriConnection {
   private explain(method: string, err: grpc.ServiceError, timeoutMs: number): CriError {
     const where = `CRI runtime at ${this.socket}`;
     switch (err.code) {
-      case grpc.status.UNAVAILABLE:
-        return new CriError(`${where} is unreachable (${method}): ${err.details}`, err.code);
+      case grpc.status.UNAVAILABLE: {
+        // grpc-js wraps the socket error in connection-management prose; keep the errno.
+        const errno = /connect (E[A-Z]+)/.exec(err.details)?.[1];
+        const why = errno ? `connect ${errno}` : err.details;
+        return new CriError(`${where} is unreachable (${method}): ${why}; is the runtime running and its socket mounted?`, err.code);
+      }
       case grpc.status.DEADLINE_EXCEEDED:
         return new CriError(`${where} did not answer ${method} within ${timeoutMs} ms`, err.code);
       case grpc.status.UNIMPLEMENTED:
