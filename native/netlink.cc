@@ -132,8 +132,8 @@ Failure KernelError(int err, const std::string& detail) {
   return f;
 }
 
-// Sends the request and collects every reply message up to NLMSG_DONE (dumps, multi-part
-// replies) or up to the first reply / ack (plain requests).
+// Sends the request and collects every reply message up to NLMSG_DONE (dumps, which span
+// many datagrams) or up to the first reply / ack (plain requests).
 std::optional<Failure> Exchange(int fd, const std::vector<uint8_t>& request, std::vector<uint8_t>& out) {
   timeval timeout{kTimeoutSeconds, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
@@ -151,8 +151,11 @@ std::optional<Failure> Exchange(int fd, const std::vector<uint8_t>& request, std
   if (sent < 0) return Fail(errno, "netlink: send");
 
   // The socket is fresh and private to this call, so every message on it answers our request.
+  // Only dumps end with NLMSG_DONE: some plain replies carry NLM_F_MULTI (ctnetlink sets it
+  // whenever the requester has a port id) yet are never followed by DONE, so the flag of the
+  // request, not of the reply, decides when to stop.
   auto* reqHeader = reinterpret_cast<const nlmsghdr*>(request.data());
-  bool multipart = (reqHeader->nlmsg_flags & NLM_F_DUMP) != 0;
+  const bool dump = (reqHeader->nlmsg_flags & NLM_F_DUMP) != 0;
   std::vector<uint8_t> buf(kInitialBuffer);
   for (;;) {
     // Peek with MSG_TRUNC first: it reports the datagram's full size, so the buffer can grow
@@ -194,12 +197,11 @@ std::optional<Failure> Exchange(int fd, const std::vector<uint8_t>& request, std
           auto* bytes = reinterpret_cast<const uint8_t*>(msg);
           size_t len = std::min<size_t>(NLMSG_ALIGN(msg->nlmsg_len), static_cast<size_t>(left));
           out.insert(out.end(), bytes, bytes + len);
-          if (msg->nlmsg_flags & NLM_F_MULTI) multipart = true;
           replied = true;
         }
       }
     }
-    if (replied && !multipart) return std::nullopt;
+    if (replied && !dump) return std::nullopt;
   }
 }
 

@@ -24,9 +24,9 @@ export interface AddonState {
 
 const ADDON = path.join('build', 'Release', 'netobserv.node');
 
-// Both src/native (tsx, tests of sources) and dist/src/native (compiled) live under the
-// package root, so walk up to the first directory with a package.json instead of using
-// the cwd, which is wherever the agent was started from.
+// This module runs as dist/src/native/addon.js (or from src/ under a TS loader), so the
+// package root is the first directory above it with a package.json; the cwd is wherever
+// the agent happened to be started from.
 function packageRoot(): string | undefined {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
@@ -37,18 +37,23 @@ function packageRoot(): string | undefined {
   }
 }
 
-function load(): AddonState {
-  const root = packageRoot();
-  if (!root) return { error: `native addon not found: no package.json above ${fileURLToPath(import.meta.url)}` };
-  const file = path.join(root, ADDON);
+/** Loads the addon at `file`; exported for tests, the agent uses nativeAddon(). */
+export function loadNativeAddon(file: string): AddonState {
+  file = path.resolve(file);
   if (!existsSync(file)) return { error: `native addon not built: ${file} is missing (run \`npm install\` or \`node-gyp rebuild\`)` };
   try {
-    const addon = createRequire(path.join(root, 'package.json'))(file) as NativeAddon;
+    const addon = createRequire(import.meta.url)(file) as NativeAddon;
     if (typeof addon.netlinkDump !== 'function') return { error: `native addon ${file} has no netlinkDump (stale build?)` };
     return { addon };
   } catch (err) {
     return { error: `native addon ${file} failed to load: ${(err as Error).message}` };
   }
+}
+
+function load(): AddonState {
+  const root = packageRoot();
+  if (!root) return { error: `native addon not found: no package.json above ${fileURLToPath(import.meta.url)}` };
+  return loadNativeAddon(path.join(root, ADDON));
 }
 
 let state: AddonState | undefined;

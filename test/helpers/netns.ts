@@ -1,0 +1,172 @@
+// Throwaway network namespaces for tests: named netns with a holder process (the agent
+// addresses namespaces as /proc/<pid>/ns/net), veth pairs with 10.200.x.0/24 addresses that
+// exist only inside the test's namespaces, commands run inside, and cleanup that runs even
+// when a test fails or the process exits early.
+
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface Netns {
+  name: string;
+  /** /proc/<pid>/ns/net of the holder process. */
+  path: string;
+  pid: number;
+  /** Runs a command inside the namespace and returns its stdout (throws on a non-zero exit). */
+  exec(cmd: string, ...args: string[]): string;
+  /** `exec` and JSON.parse the output (for `ip -j`, `tc -j`). */
+  json<T = unknown>(cmd: string, ...args: string[]): T;
+  /** Starts a long-lived process inside the namespace; it is killed at cleanup. */
+  spawn(cmd: string, args: string[], options?: SpawnOptions): ChildProcess;
+}
+
+const namespaces: string[] = [];
+const children: ChildProcess[] = [];
+let serial = 0;
+
+export function run(cmd: string, ...args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function track(child: ChildProcess): ChildProcess {
+  children.push(child);
+  return child;
+}
+
+/** A unique short name (interface names are limited to 15 characters). */
+export function uniqueName(prefix: string): string {
+  return `${prefix}${process.pid}${(serial++).toString(36)}`;
+}
+
+/**
+ * Creates a namespace with loopback up. IPv6 is off unless asked for, so that router
+ * solicitations and MLD reports do not move counters while a test compares them.
+ */
+export async function createNetns(options: { ipv6?: boolean } = {}): Promise<Netns> {
+  const name = uniqueName('nlt');
+  run('ip', 'netns', 'add', name);
+  namespaces.push(name);
+  const exec = (cmd: string, ...args: string[]): string => run('ip', 'netns', 'exec', name, cmd, ...args);
+  exec('ip', 'link', 'set', 'lo', 'up');
+  if (!options.ipv6) {
+    for (const scope of ['all', 'default']) exec('sysctl', '-q', '-w', `net.ipv6.conf.${scope}.disable_ipv6=1`);
+  }
+  // `ip netns exec` execs the command in place, so the holder's pid is the sleep itself.
+  const holder = track(spawn('ip', ['netns', 'exec', name, 'sleep', '1000000'], { stdio: 'ignore' }));
+  const pid = holder.pid!;
+  const path = `/proc/${pid}/ns/net`;
+  const want = statSync(`/run/netns/${name}`).ino;
+  for (let i = 0; ; i++) {
+    try {
+      if (statSync(path).ino === want) break;
+    } catch {
+      // not exec'd yet
+    }
+    if (i > 200) throw new Error(`holder of netns ${name} never entered it`);
+    await sleep(10);
+  }
+  return {
+    name,
+    path,
+    pid,
+    exec,
+    json: <T>(cmd: string, ...args: string[]) => JSON.parse(exec(cmd, ...args)) as T,
+    spawn: (cmd, args, opts = {}) => track(spawn('ip', ['netns', 'exec', name, cmd, ...args], { stdio: 'pipe', ...opts })),
+  };
+}
+
+export interface Veth {
+  aDev: string;
+  bDev: string;
+  aAddr: string;
+  /** Undefined when b is the host: the host end gets no address. */
+  bAddr?: string;
+}
+
+/** A veth pair between `a` and `b` (another namespace, or the host), up, a = 10.200.<subnet>.1/24, b = .2. */
+export function veth(a: Netns, b: Netns | 'host', subnet: number): Veth {
+  const aDev = uniqueName('va');
+  const bDev = uniqueName('vb');
+  const bSide = b === 'host' ? [] : ['netns', b.name];
+  run('ip', 'link', 'add', aDev, 'netns', a.name, 'type', 'veth', 'peer', 'name', bDev, ...bSide);
+  const aAddr = `10.200.${subnet}.1`;
+  a.exec('ip', 'addr', 'add', `${aAddr}/24`, 'dev', aDev);
+  a.exec('ip', 'link', 'set', aDev, 'up');
+  if (b === 'host') {
+    run('ip', 'link', 'set', bDev, 'up');
+    return { aDev, bDev, aAddr };
+  }
+  const bAddr = `10.200.${subnet}.2`;
+  b.exec('ip', 'addr', 'add', `${bAddr}/24`, 'dev', bDev);
+  b.exec('ip', 'link', 'set', bDev, 'up');
+  return { aDev, bDev, aAddr, bAddr };
+}
+
+/** Resolves with the first stdout line of `child` matching `pattern` (a helper saying it is ready). */
+export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    let stderr = '';
+    const timer = setTimeout(() => done(new Error(`timed out waiting for ${pattern}; stderr: ${stderr}`)), timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      buffered += chunk.toString();
+      const line = buffered.split('\n').find((l) => pattern.test(l));
+      if (line !== undefined) done(undefined, line);
+    };
+    const onErr = (chunk: Buffer): void => void (stderr += chunk.toString());
+    const onExit = (code: number | null): void => done(new Error(`helper exited (${code}) before ${pattern}; stderr: ${stderr}`));
+    function done(err?: Error, line?: string): void {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onErr);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(line!);
+    }
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onErr);
+    child.once('exit', onExit);
+  });
+}
+
+/** /proc/<pid>/ns/net of a process that has already exited. */
+export async function deadProcessNetnsPath(): Promise<string> {
+  const child = spawn('true', [], { stdio: 'ignore' });
+  await new Promise((resolve) => child.once('exit', resolve));
+  return `/proc/${child.pid}/ns/net`;
+}
+
+/** Polls `fn` until it returns a value other than undefined. */
+export async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Kills every helper and deletes every namespace this process created; safe to call twice. */
+export function cleanup(): void {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  // Deleting the name is enough: the namespace (and its veth ends) go once its last process has.
+  for (const name of namespaces.splice(0)) {
+    try {
+      run('ip', 'netns', 'delete', name);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+process.on('exit', cleanup);
+// The test runner stops a file with a signal on timeout: clean up before dying.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    cleanup();
+    process.kill(process.pid, signal);
+  });
+}
