@@ -106,13 +106,9 @@ ssize_t Recv(int fd, std::vector<uint8_t>& buf, int flags) {
   return n;
 }
 
-// The kernel's reason for an NLMSG_ERROR, when it attached one (extended ack).
-std::string ExtAckMessage(const nlmsghdr* msg) {
+// The kernel's reason for a failure, when it attached one (extended ack TLVs from `offset`).
+std::string ExtAckMessage(const nlmsghdr* msg, size_t offset) {
   if (!(msg->nlmsg_flags & NLM_F_ACK_TLVS)) return "";
-  auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(msg));
-  // Without NLM_F_CAPPED the kernel echoes our whole request before the TLVs.
-  size_t echoed = (msg->nlmsg_flags & NLM_F_CAPPED) ? sizeof(nlmsghdr) : NLMSG_ALIGN(err->msg.nlmsg_len);
-  size_t offset = NLMSG_HDRLEN + sizeof(int) + echoed;
   auto* base = reinterpret_cast<const uint8_t*>(msg);
   while (offset + sizeof(nlattr) <= msg->nlmsg_len) {
     auto* attr = reinterpret_cast<const nlattr*>(base + offset);
@@ -124,6 +120,15 @@ std::string ExtAckMessage(const nlmsghdr* msg) {
     offset += NLA_ALIGN(attr->nla_len);
   }
   return "";
+}
+
+// NLMSG_ERROR: struct nlmsgerr (error + our request's header, or our whole request when the
+// kernel ignored NETLINK_CAP_ACK), then the TLVs.
+std::string ErrorDetail(const nlmsghdr* msg) {
+  if (msg->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return "";
+  auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(msg));
+  size_t echoed = (msg->nlmsg_flags & NLM_F_CAPPED) ? sizeof(nlmsghdr) : NLMSG_ALIGN(err->msg.nlmsg_len);
+  return ExtAckMessage(msg, NLMSG_HDRLEN + sizeof(int) + echoed);
 }
 
 Failure KernelError(int err, const std::string& detail) {
@@ -180,13 +185,13 @@ std::optional<Failure> Exchange(int fd, const std::vector<uint8_t>& request, std
           // A dump that failed part-way reports the errno in DONE's payload.
           int err = 0;
           if (msg->nlmsg_len >= NLMSG_LENGTH(sizeof err)) memcpy(&err, NLMSG_DATA(msg), sizeof err);
-          if (err < 0) return KernelError(-err, ExtAckMessage(msg));
+          if (err < 0) return KernelError(-err, ExtAckMessage(msg, NLMSG_HDRLEN + sizeof err));
           return std::nullopt;
         }
         case NLMSG_ERROR: {
           if (msg->nlmsg_len < NLMSG_LENGTH(sizeof(int))) return Failure{EBADMSG, "netlink: truncated error message"};
           int err = static_cast<const nlmsgerr*>(NLMSG_DATA(msg))->error;
-          if (err < 0) return KernelError(-err, ExtAckMessage(msg));
+          if (err < 0) return KernelError(-err, ErrorDetail(msg));
           return std::nullopt;  // an ack
         }
         case NLMSG_OVERRUN:

@@ -15,6 +15,8 @@ import { METRIC_PROBE_IMPLS } from './probes/index.js';
 export interface AgentOptions {
   /** YAML config file; undefined runs with defaults and no watcher. */
   configPath?: string;
+  /** A missing config file means defaults (and is picked up when it appears). */
+  configOptional?: boolean;
   nodeName?: string;
   /** CRI socket (default: RUNTIME_SOCK or the usual containerd/CRI-O paths). */
   runtimeSocket?: string;
@@ -55,8 +57,9 @@ export class Agent {
   async start(): Promise<void> {
     const { configPath, log } = this.opts;
     if (configPath) {
-      this.config = await loadConfigFile(configPath, { missingOk: false });
-      this.watcher = new ConfigWatcher(configPath, { initial: this.config });
+      const missingOk = this.opts.configOptional ?? false;
+      this.config = await loadConfigFile(configPath, { missingOk });
+      this.watcher = new ConfigWatcher(configPath, { initial: this.config, missingOk });
       this.watcher.on('change', (next) => void this.apply(next).catch((e) => log.error('config change not applied', { error: (e as Error).message })));
       this.watcher.on('invalid', (err) => {
         this.configError = err.message;

@@ -52,6 +52,11 @@ export interface ProbeContext {
   readonly entities: readonly Entity[];
   /** Reports something the probe could not measure (a counter this kernel lacks); shown in /status. */
   note(message: string): void;
+  /**
+   * Runs `read` once per cycle for `key` and shares the result between probes, so that
+   * e.g. tcp, udp and ip read /proc/<pid>/net/snmp of a namespace once. Keys include the netns.
+   */
+  shared<T>(key: string, read: () => Promise<T>): Promise<T>;
 }
 
 export interface ProbeOptions {

@@ -11,7 +11,9 @@ import { after, test } from 'node:test';
 import { loadNativeAddon, nativeAddon } from '../src/native/addon.js';
 import { formatIPv6 } from '../src/netlink/addr.js';
 import { conntrackStats } from '../src/netlink/conntrack.js';
-import { buildRequest, encodeAttrs, messages, NETLINK_ROUTE, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLM_F_DUMP, parseAttrs } from '../src/netlink/message.js';
+import {
+  buildRequest, encodeAttrs, messages, NETLINK_ROUTE, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLM_F_ACK, NLM_F_DUMP, parseAttrs,
+} from '../src/netlink/message.js';
 import { links, neighbours, qdiscs, TC_H_ROOT, type Link } from '../src/netlink/rtnetlink.js';
 import { inetSockets, TCP_STATES, TCPF_ALL, type InetSocket } from '../src/netlink/sockdiag.js';
 import { netlinkRequest, type NetlinkError } from '../src/netlink/socket.js';
@@ -102,6 +104,16 @@ test('a kernel error rejects with the errno name and code', async () => {
     assert.match(err.message, /^netlink: ENODEV \(No such device\)/);
     return true;
   });
+});
+
+test('an ack resolves empty; a request the kernel never answers times out instead of hanging', async () => {
+  // Types below NLMSG_MIN_TYPE are control messages the kernel only acknowledges, if asked.
+  const noop = (flags: number) => buildRequest({ type: 1, flags, header: Buffer.alloc(0) });
+  const { addon } = nativeAddon();
+  assert.equal((await addon!.netlinkDump(null, NETLINK_ROUTE, noop(NLM_F_ACK))).length, 0);
+  const started = Date.now();
+  await assert.rejects(addon!.netlinkDump(null, NETLINK_ROUTE, noop(0)), { code: 'ETIMEDOUT', message: 'netlink: no reply within 2 s' });
+  assert.ok(Date.now() - started >= 1900);
 });
 
 test('a namespace whose process has exited rejects clearly', async () => {

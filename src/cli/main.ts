@@ -2,6 +2,7 @@
 // netobserv: `run` the agent, list `entities`. Errors print one clear line, never a stack trace.
 import { parseArgs } from 'node:util';
 import { Agent } from '../agent.js';
+import { DEFAULT_CONFIG_PATH } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { listEntities } from './entities.js';
 
@@ -9,7 +10,8 @@ const USAGE = `usage: netobserv <command> [options]
 
 commands:
   run        run the agent (Prometheus endpoint on metric_config.port, default 9102)
-               --config FILE    YAML config (ACK inspector-config keys or installer values);
+               --config FILE    YAML config (ACK inspector-config keys or installer values),
+                                default ${DEFAULT_CONFIG_PATH} if it exists (the ConfigMap mount);
                                 watched for changes, a bad update keeps the last good config
                --port N         override metric_config.port
   entities   list the network namespaces of this node and the pods they belong to
@@ -24,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, port: { type: 'string' } } });
       const log = createLogger();
       const port = values.port === undefined ? undefined : parsePort(values.port);
-      const agent = new Agent({ configPath: values.config, port, log });
+      const agent = new Agent({ configPath: values.config ?? DEFAULT_CONFIG_PATH, configOptional: values.config === undefined, port, log });
       await agent.start();
       await new Promise<void>((resolve) => {
         for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());

@@ -106,10 +106,15 @@ export class Collector {
     const entities = await this.source.discover();
     const host = entities.find((e) => e.isHost);
     const samples: SeriesSample[] = [];
+    const memo = new Map<string, Promise<unknown>>();
+    const shared = <T>(key: string, read: () => Promise<T>): Promise<T> => {
+      if (!memo.has(key)) memo.set(key, read());
+      return memo.get(key) as Promise<T>;
+    };
     for (const probe of this.probes) {
       const status = this.statuses.get(probe.name)!;
       const notes = new Set<string>();
-      const ctx = { options: this.options, entities, note: (m: string) => notes.add(m) };
+      const ctx = { options: this.options, entities, shared, note: (m: string) => notes.add(m) };
       const targets = probe.scope === 'host' ? (host ? [host] : []) : entities;
       const probeStart = performance.now();
       let failure: string | undefined;

@@ -2,8 +2,9 @@
 // (KCE default cali* and eth*): summed per namespace, or per interface when configured.
 import { metricsOf } from '../catalogue/metrics.js';
 import { netnsPath, type MetricProbe, type Sample } from '../model.js';
-import { links, qdiscs, TC_H_ROOT, type Qdisc } from '../netlink/rtnetlink.js';
+import { qdiscs, TC_H_ROOT, type Qdisc } from '../netlink/rtnetlink.js';
 import { needsNative } from './native.js';
+import { linksOf } from './shared.js';
 
 const defs = metricsOf('qdisc');
 
@@ -17,8 +18,7 @@ export const qdiscProbe: MetricProbe = {
   scope: 'netns',
   unsupported: needsNative,
   async collect(entity, ctx) {
-    const path = netnsPath(entity);
-    const [ifs, qs] = await Promise.all([links(path), qdiscs(path)]);
+    const [ifs, qs] = await Promise.all([linksOf(entity, ctx), qdiscs(netnsPath(entity))]);
     const patterns = ctx.options.qdiscDevices.map(globToRegExp);
     const names = new Map(ifs.map((l) => [l.index, l.name]));
     const totals = new Map<string, Record<string, number>>();

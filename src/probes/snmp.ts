@@ -2,8 +2,9 @@
 // (`Section:Field`) names the kernel counter, so tcp, tcpext, udp and ip share this reader.
 import { metricsOf } from '../catalogue/metrics.js';
 import type { MetricProbeName } from '../catalogue/probes.js';
-import { procNet, type MetricProbe, type Sample } from '../model.js';
-import { parseKeyValueLines, parseSnmp, readText } from '../procfs/read.js';
+import type { MetricProbe, Sample } from '../model.js';
+import { parseKeyValueLines, parseSnmp } from '../procfs/read.js';
+import { procNetText } from './shared.js';
 
 type Parser = (text: string, into: Map<string, number>) => Map<string, number>;
 
@@ -14,7 +15,7 @@ export function snmpFileProbe(name: MetricProbeName, files: readonly string[], p
     scope: 'netns',
     async collect(entity, ctx) {
       const values = new Map<string, number>();
-      for (const file of files) parse(await readText(procNet(entity, file)), values);
+      for (const file of files) parse(await procNetText(entity, ctx, file), values);
       const samples: Sample[] = [];
       for (const def of defs) {
         const value = values.get(def.source);

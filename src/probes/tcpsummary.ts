@@ -1,8 +1,9 @@
 // tcpsummary: TCP connections by state and queued bytes, from sock_diag in the namespace
 // (not by parsing /proc/net/tcp, which is slow with many sockets).
-import { netnsPath, type MetricProbe } from '../model.js';
-import { inetSockets, TCP_STATES } from '../netlink/sockdiag.js';
+import type { MetricProbe } from '../model.js';
+import { TCP_STATES } from '../netlink/sockdiag.js';
 import { needsNative } from './native.js';
+import { tcpSocketsOf } from './shared.js';
 
 const COUNTED: Record<string, number> = {
   tcpestablishedconn: TCP_STATES.ESTABLISHED,
@@ -16,9 +17,8 @@ export const tcpsummaryProbe: MetricProbe = {
   name: 'tcpsummary',
   scope: 'netns',
   unsupported: needsNative,
-  async collect(entity) {
-    const path = netnsPath(entity);
-    const socks = (await Promise.all([4, 6].map((family) => inetSockets(path, { family: family as 4 | 6, protocol: 'tcp', states: ~0 >>> 0 })))).flat();
+  async collect(entity, ctx) {
+    const socks = await tcpSocketsOf(entity, ctx);
     const byState = new Map<number, number>();
     let txQueue = 0;
     let rxQueue = 0;

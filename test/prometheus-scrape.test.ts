@@ -1,0 +1,70 @@
+// A real Prometheus (Debian's package) scrapes the agent; the queried series carry the
+// right names, types and labels.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startAgent, waitFor, type TestAgent } from './helpers/agent.js';
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+let agent: TestAgent;
+let prometheus: ChildProcess;
+let promUrl: string;
+const dir = mkdtempSync(join(tmpdir(), 'netobserv-prom-'));
+
+before(async () => {
+  agent = await startAgent();
+  const port = await freePort();
+  promUrl = `http://127.0.0.1:${port}`;
+  writeFileSync(join(dir, 'prometheus.yml'), [
+    'global: { scrape_interval: 1s, scrape_timeout: 1s }',
+    'scrape_configs:',
+    '  - job_name: netobserv',
+    `    static_configs: [{ targets: ["127.0.0.1:${agent.agent.server.address!.port}"] }]`,
+  ].join('\n'));
+  prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+});
+
+after(async () => {
+  prometheus?.kill('SIGTERM');
+  await agent?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
+  const res = await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json() as any;
+  assert.equal(res.status, 'success');
+  return res.data.result;
+}
+
+test('Prometheus scrapes the endpoint and the series carry node, netns and the counter type', async () => {
+  const hostNetns = String((await import('node:fs')).statSync('/proc/self/ns/net').ino);
+  const result = await waitFor('netexporter_tcp_activeopens in Prometheus', async () => {
+    const r = await query(`netexporter_tcp_activeopens{netns="ns${hostNetns}"}`);
+    return r.length ? r : undefined;
+  }, 40_000);
+  assert.equal(result.length, 1);
+  assert.deepEqual(result[0]!.metric, { __name__: 'netexporter_tcp_activeopens', instance: result[0]!.metric.instance!, job: 'netobserv', k8s_node: 'test-node', netns: `ns${hostNetns}` });
+
+  const meta = await (await fetch(`${promUrl}/api/v1/metadata?metric=netexporter_tcp_activeopens`)).json() as any;
+  assert.equal(meta.data.netexporter_tcp_activeopens[0].type, 'counter');
+  const gauge = await (await fetch(`${promUrl}/api/v1/metadata?metric=netexporter_tcp_currestab`)).json() as any;
+  assert.equal(gauge.data.netexporter_tcp_currestab[0].type, 'gauge');
+
+  const up = await query('up{job="netobserv"}');
+  assert.equal(up[0]!.value[1], '1');
+  // The interface label of netdev reaches Prometheus too.
+  const lo = await query(`netexporter_netdev_rxpackets{netns="ns${hostNetns}",if_name="lo"}`);
+  assert.equal(lo.length, 1);
+});
