@@ -1,7 +1,8 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { ConfigMapMount } from './helpers/configmap.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -334,39 +335,6 @@ describe('loadConfigFile', () => {
       { message: `config ${path}: metric_config.port: must be an integer 1..65535, got 70000` });
   });
 });
-
-/**
- * A directory laid out like a kubelet ConfigMap volume, updated the way kubelet's atomic
- * writer does it: new timestamped directory, `..data_tmp` symlink to it, rename over `..data`.
- */
-class ConfigMapMount {
-  private generation = 0;
-  constructor(readonly dir: string) {}
-  get path(): string { return join(this.dir, 'config.yaml'); }
-
-  async create(content: string): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const ts = await this.writeGeneration(content);
-    await symlink(ts, join(this.dir, '..data'));
-    await symlink(join('..data', 'config.yaml'), this.path);
-  }
-
-  async update(content: string): Promise<void> {
-    const old = await readlink(join(this.dir, '..data'));
-    const ts = await this.writeGeneration(content);
-    await symlink(ts, join(this.dir, '..data_tmp'));
-    await rename(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
-    await rm(join(this.dir, old), { recursive: true });
-  }
-
-  private async writeGeneration(content: string): Promise<string> {
-    this.generation++;
-    const ts = `..2026_11_23_06_40_${String(this.generation).padStart(2, '0')}.${123456789 + this.generation}`;
-    await mkdir(join(this.dir, ts));
-    await writeFile(join(this.dir, ts, 'config.yaml'), content);
-    return ts;
-  }
-}
 
 /** Records watcher events so tests can wait for one (bounded) or assert there were none. */
 function record(w: ConfigWatcher) {
