@@ -46,3 +46,9 @@ test('every seed metric name is exported or listed in README with its reason', (
   // And the README does not excuse a name that is in fact exported.
   assert.deepEqual([...listed].filter((n) => exported.has(n) && seedNames.includes(n)), []);
 });
+
+test('otel/catalogue.md is the rendering of the catalogue', async () => {
+  const { renderCatalogue } = await import('../src/catalogue/render.js');
+  assert.equal(readFileSync(new URL('otel/catalogue.md', root), 'utf8'), renderCatalogue(),
+    'otel/catalogue.md is stale: run `npm run build && node dist/src/catalogue/render.js > otel/catalogue.md`');
+});

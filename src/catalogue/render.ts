@@ -1,0 +1,28 @@
+// Renders the catalogue as Markdown reference docs: `node dist/src/catalogue/render.js > otel/catalogue.md`.
+// A test keeps otel/catalogue.md identical to this output.
+import { pathToFileURL } from 'node:url';
+import { ackName, kceName, METRICS } from './metrics.js';
+import { METRIC_PROBES } from './probes.js';
+
+export function renderCatalogue(): string {
+  const out = [
+    '# Metric catalogue',
+    '',
+    'Generated from `src/catalogue/metrics.ts` by `node dist/src/catalogue/render.js`; do not edit by hand.',
+    '',
+    'Every series carries `k8s_node` and `netns`; pod series also `k8s_namespace` and `k8s_pod`',
+    '(`node`, `namespace`, `pod` with `naming: inspector`). `verbose: true` adds `k8s_pod_ip` and `label_<pod label>`.',
+    'The OpenTelemetry instrument name is the default name; OTLP attributes use `k8s.*` semantic conventions.',
+    '',
+  ];
+  for (const probe of METRIC_PROBES) {
+    out.push(`## ${probe}`, '', '| name (default) | name (`naming: inspector`) | type | unit | labels | source | description |', '|---|---|---|---|---|---|---|');
+    for (const m of METRICS.filter((x) => x.probe === probe)) {
+      out.push(`| \`${kceName(m)}\` | \`${ackName(m)}\` | ${m.type} | ${m.unit} | ${m.labels?.join(', ') ?? ''} | ${m.source.replace(/\|/g, '\\|')} | ${m.help} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) process.stdout.write(renderCatalogue());
