@@ -50,7 +50,16 @@ function labelSet(common: Attributes, attrs: Attributes, profile: NamingProfile,
   return `{${[...seen].map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`;
 }
 
-function writeMetric(out: string[], m: MetricData, common: Attributes, profile: NamingProfile): void {
+/** Label sets by attributes object: the snapshot shares one object per namespace across its series. */
+type LabelCache = WeakMap<Attributes, string>;
+
+function cachedLabelSet(cache: LabelCache, common: Attributes, attrs: Attributes, profile: NamingProfile): string {
+  let s = cache.get(attrs);
+  if (s === undefined) cache.set(attrs, (s = labelSet(common, attrs, profile)));
+  return s;
+}
+
+function writeMetric(out: string[], m: MetricData, common: Attributes, profile: NamingProfile, cache: LabelCache): void {
   if (m.dataPoints.length === 0) return;
   const name = metricName(m.descriptor.name, profile);
   const type = m.dataPointType === DataPointType.SUM ? (m.isMonotonic ? 'counter' : 'gauge')
@@ -72,7 +81,7 @@ function writeMetric(out: string[], m: MetricData, common: Attributes, profile: 
     return;
   }
   if (m.dataPointType === DataPointType.EXPONENTIAL_HISTOGRAM) return; // not produced by this agent
-  for (const dp of m.dataPoints) out.push(`${name}${labelSet(common, dp.attributes, profile)} ${formatValue(dp.value as number)}`);
+  for (const dp of m.dataPoints) out.push(`${name}${cachedLabelSet(cache, common, dp.attributes, profile)} ${formatValue(dp.value as number)}`);
 }
 
 /** Renders every metric; the resource's k8s.node.name is added as a label to every series. */
@@ -80,7 +89,8 @@ export function toPrometheusText(rm: ResourceMetrics, profile: NamingProfile): s
   const nodeName = rm.resource.attributes['k8s.node.name'];
   const common: Attributes = nodeName ? { 'k8s.node.name': nodeName } : {};
   const out: string[] = [];
-  for (const scope of rm.scopeMetrics) for (const m of scope.metrics) writeMetric(out, m, common, profile);
+  const cache: LabelCache = new WeakMap();
+  for (const scope of rm.scopeMetrics) for (const m of scope.metrics) writeMetric(out, m, common, profile, cache);
   out.push('');
   return out.join('\n');
 }

@@ -41,6 +41,8 @@ export class SnapshotProducer implements MetricProducer {
     const end = millisToHrTime(snap.time || Date.now());
     this.forgetGone(snap.entities);
     const byMetric = new Map<MetricDef, MetricData>();
+    const verbose = this.verbose();
+    const attrsOf = new Map<Entity, Attributes>(snap.entities.map((e) => [e, entityAttributes(e, verbose)]));
     for (const s of snap.samples) {
       const def = DEFS.get(`${s.probe}/${s.metric}`);
       if (!def) continue;
@@ -52,7 +54,7 @@ export class SnapshotProducer implements MetricProducer {
       data.dataPoints.push({
         startTime: this.startOf(s.entity),
         endTime: end,
-        attributes: { ...entityAttributes(s.entity, this.verbose()), ...s.labels },
+        attributes: s.labels ? { ...attrsOf.get(s.entity), ...s.labels } : attrsOf.get(s.entity)!,
         value: s.value,
       } as never);
     }

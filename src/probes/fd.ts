@@ -1,17 +1,25 @@
 // fd: open descriptors and sockets of every process in the namespace (/proc/<pid>/fd).
-import { readdir, readlink } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
 import type { MetricProbe } from '../model.js';
 
-export async function countFds(pid: number): Promise<{ fds: number; sockets: number }> {
+/** Synchronous like procfs/read.ts: these are memory reads, and there can be thousands. */
+export function countFds(pid: number): { fds: number; sockets: number } {
   const dir = `/proc/${pid}/fd`;
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = readdirSync(dir);
   } catch {
     return { fds: 0, sockets: 0 }; // the process exited meanwhile
   }
-  const targets = await Promise.all(names.map((n) => readlink(`${dir}/${n}`).catch(() => '')));
-  return { fds: names.length, sockets: targets.filter((t) => t.startsWith('socket:')).length };
+  let sockets = 0;
+  for (const n of names) {
+    try {
+      if (readlinkSync(`${dir}/${n}`).startsWith('socket:')) sockets++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return { fds: names.length, sockets };
 }
 
 export const fdProbe: MetricProbe = {
@@ -21,7 +29,7 @@ export const fdProbe: MetricProbe = {
     let fds = 0;
     let sockets = 0;
     for (const pid of entity.pids) {
-      const n = await countFds(pid);
+      const n = countFds(pid);
       fds += n.fds;
       sockets += n.sockets;
     }
