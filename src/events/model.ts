@@ -35,3 +35,40 @@ export interface EventPublisher {
 export function nowUnixNano(): bigint {
   return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
 }
+
+/** OTel SeverityNumber of each severity (INFO, WARN, ERROR). */
+export const SEVERITY_NUMBER: Record<Severity, number> = { INFO: 9, WARN: 13, ERROR: 17 };
+
+/**
+ * An event as sinks receive it: attributed to its pod, with OpenTelemetry log-record
+ * semantics. Attribute keys: `event.type`, `event.probe`, `k8s.node.name`,
+ * `k8s.namespace.name`, `k8s.pod.name`, `netns`, then the event's own attrs (tuple fields,
+ * reason, stack, ...).
+ */
+export interface EventRecord {
+  event: NetEvent;
+  timeUnixNano: bigint;
+  severityNumber: number;
+  severityText: Severity;
+  body: string;
+  attributes: Record<string, string | number>;
+}
+
+/** Outcome of one delivery attempt of a batch, for the pipeline's counters. */
+export interface SendResult {
+  delivered: number;
+  /** Records given up on, by reason (e.g. `http_400`, `retries_exhausted`). */
+  dropped?: Record<string, number>;
+}
+
+/** A destination of events (stdout, Loki, OTLP, the live stream). */
+export interface EventSink {
+  readonly name: string;
+  /**
+   * Delivers one batch, retrying what is worth retrying; resolves once every record is
+   * delivered or dropped (never rejects). The pipeline waits for it before sending the next
+   * batch to this sink, buffering new events in the sink's bounded queue meanwhile.
+   */
+  send(batch: readonly EventRecord[]): Promise<SendResult>;
+  close(): Promise<void>;
+}
