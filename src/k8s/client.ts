@@ -1,0 +1,256 @@
+// A small Kubernetes API client: list and watch of any resource path, with in-cluster
+// configuration. Only what the agent needs (read-only, JSON), so that it stays on undici and
+// does not pull @kubernetes/client-node and its dependency tree into a node agent.
+import { readFile, stat } from 'node:fs/promises';
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+export interface KubeClientOptions {
+  /** Base URL of the API server, e.g. `https://10.96.0.1:443` (http:// is accepted for tests). */
+  server: string;
+  /** A fixed bearer token; or `tokenFile`, re-read when it changes (projected tokens rotate). */
+  token?: string;
+  tokenFile?: string;
+  /** PEM CA bundle that signs the API server certificate (contents, not a path). */
+  ca?: string | Buffer;
+  insecureSkipVerify?: boolean;
+  /** The pod's own namespace (from the service account), when known. */
+  namespace?: string;
+  /** Connect timeout and time to wait for response headers of a list/get, ms (default 10 000). */
+  timeoutMs?: number;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  [key: string]: unknown;
+}
+
+export interface KubeList<T extends KubeObject = KubeObject> {
+  apiVersion: string;
+  kind: string;
+  metadata: { resourceVersion: string; continue?: string };
+  items: T[];
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+export interface WatchEvent<T extends KubeObject = KubeObject> {
+  type: WatchEventType;
+  /** The object; for ERROR a `Status` (code 410 = the resourceVersion is too old: relist). */
+  object: T;
+}
+
+export interface ListOptions {
+  fieldSelector?: string;
+  labelSelector?: string;
+  /** Page size; pages are followed with `continue` until the list is complete. */
+  limit?: number;
+}
+
+export interface WatchOptions extends ListOptions {
+  /** Server-side duration of the watch, s (default 300); the caller re-watches from the last version. */
+  timeoutSeconds?: number;
+  signal?: AbortSignal;
+}
+
+/** A failed API call. `status` is the HTTP status (0: the API server could not be reached). */
+export class KubeApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly reason?: string,
+  ) {
+    super(message);
+    this.name = 'KubeApiError';
+  }
+  /** The resourceVersion asked for is no longer in the server's history: list again. */
+  get gone(): boolean {
+    return this.status === 410;
+  }
+}
+
+const TOKEN_RECHECK_MS = 10_000;
+
+export class KubeClient {
+  readonly server: string;
+  readonly namespace?: string;
+  private readonly dispatcher: Agent;
+  private readonly timeoutMs: number;
+  private token?: string;
+  private tokenCheckedAt = 0;
+  private tokenMtime = 0;
+
+  constructor(private readonly opts: KubeClientOptions) {
+    this.server = opts.server.replace(/\/+$/, '');
+    this.namespace = opts.namespace;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.token = opts.token;
+    this.dispatcher = new Agent({
+      connect: { ca: opts.ca, rejectUnauthorized: !opts.insecureSkipVerify, timeout: this.timeoutMs },
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+    });
+  }
+
+  /**
+   * The configuration of a pod: KUBERNETES_SERVICE_HOST/PORT and the mounted service
+   * account (token, ca.crt, namespace). Throws a one-line error outside a cluster.
+   */
+  static async inCluster(opts: { dir?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<KubeClient> {
+    const env = opts.env ?? process.env;
+    const dir = opts.dir ?? SERVICE_ACCOUNT_DIR;
+    const host = env.KUBERNETES_SERVICE_HOST;
+    const port = env.KUBERNETES_SERVICE_PORT;
+    if (!host || !port) throw new Error('not in a Kubernetes pod: KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set');
+    const read = (f: string) => readFile(`${dir}/${f}`, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new Error(`service account ${dir}/${f}: ${err.code ?? err.message}`);
+    });
+    const [ca, namespace] = await Promise.all([read('ca.crt'), read('namespace')]);
+    await read('token'); // fail now, with the path, rather than on the first request
+    const h = host.includes(':') ? `[${host}]` : host; // IPv6 service host
+    return new KubeClient({ server: `https://${h}:${port}`, tokenFile: `${dir}/token`, ca, namespace: namespace.trim(), timeoutMs: opts.timeoutMs });
+  }
+
+  /** GET of one object or any JSON path. */
+  async get<T = KubeObject>(path: string): Promise<T> {
+    const res = await this.request(path, {}, this.timeoutMs);
+    return (await res.body.json()) as T;
+  }
+
+  /** Every object at `path` (e.g. `/api/v1/services`, `/api/v1/namespaces/ns/pods`), all pages. */
+  async list<T extends KubeObject = KubeObject>(path: string, opts: ListOptions = {}): Promise<KubeList<T>> {
+    const query: Record<string, string> = {};
+    if (opts.fieldSelector) query.fieldSelector = opts.fieldSelector;
+    if (opts.labelSelector) query.labelSelector = opts.labelSelector;
+    if (opts.limit) query.limit = String(opts.limit);
+    let result: KubeList<T> | undefined;
+    for (;;) {
+      const res = await this.request(path, query, this.timeoutMs);
+      const page = (await res.body.json()) as KubeList<T>;
+      if (!page || !Array.isArray(page.items) || !page.metadata) throw new KubeApiError(`GET ${path}: not a list`, res.statusCode);
+      if (result) result.items.push(...page.items);
+      result ??= page;
+      result.metadata = page.metadata;
+      if (!page.metadata.continue) break;
+      query.continue = page.metadata.continue;
+    }
+    // Items of a list carry no kind/apiVersion on the wire; fill them for consumers.
+    const kind = result.kind.replace(/List$/, '');
+    for (const item of result.items) {
+      item.kind ??= kind;
+      item.apiVersion ??= result.apiVersion;
+    }
+    delete result.metadata.continue;
+    return result;
+  }
+
+  /**
+   * Watch events after `resourceVersion` (from a list), as they come. Ends when the server
+   * closes the watch (timeoutSeconds) or `signal` aborts; throws a KubeApiError with status
+   * 410 when the version is too old (relist), whether the server says so in the response
+   * or in an ERROR event. Bookmarks are asked for, so the last version seen stays recent.
+   */
+  async *watch<T extends KubeObject = KubeObject>(path: string, resourceVersion: string, opts: WatchOptions = {}): AsyncGenerator<WatchEvent<T>> {
+    const timeoutSeconds = opts.timeoutSeconds ?? 300;
+    const query: Record<string, string> = { watch: 'true', allowWatchBookmarks: 'true', resourceVersion, timeoutSeconds: String(timeoutSeconds) };
+    if (opts.fieldSelector) query.fieldSelector = opts.fieldSelector;
+    if (opts.labelSelector) query.labelSelector = opts.labelSelector;
+    // Silence longer than the server-side timeout means a dead connection.
+    const res = await this.request(path, query, (timeoutSeconds + 30) * 1000, opts.signal);
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        buf += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (!line) continue;
+          const ev = JSON.parse(line) as WatchEvent<T>;
+          if (ev.type === 'ERROR') {
+            const s = ev.object as unknown as { code?: number; reason?: string; message?: string };
+            throw new KubeApiError(`watch ${path}: ${s.message ?? 'error'}`, s.code ?? 500, s.reason);
+          }
+          yield ev;
+        }
+      }
+    } catch (err) {
+      if (opts.signal?.aborted) return;
+      throw err instanceof KubeApiError || err instanceof SyntaxError ? err : this.wrap(path, err);
+    } finally {
+      if (!res.body.destroyed) res.body.destroy();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private async bearer(force = false): Promise<string | undefined> {
+    const file = this.opts.tokenFile;
+    if (!file) return this.token;
+    const now = Date.now();
+    // Kubelet rewrites projected tokens well before expiry; a stat every few seconds catches it.
+    if (force || !this.token || now - this.tokenCheckedAt > TOKEN_RECHECK_MS) {
+      this.tokenCheckedAt = now;
+      const st = await stat(file);
+      if (force || !this.token || st.mtimeMs !== this.tokenMtime) {
+        this.token = (await readFile(file, 'utf8')).trim();
+        this.tokenMtime = st.mtimeMs;
+      }
+    }
+    return this.token;
+  }
+
+  private async request(path: string, query: Record<string, string>, timeoutMs: number, signal?: AbortSignal, retried = false): Promise<Dispatcher.ResponseData> {
+    const qs = new URLSearchParams(query).toString();
+    const token = await this.bearer(retried);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.dispatcher.request({
+        origin: this.server,
+        path: qs ? `${path}?${qs}` : path,
+        method: 'GET',
+        headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal,
+      });
+    } catch (err) {
+      throw this.wrap(path, err);
+    }
+    if (res.statusCode === 200) return res;
+    const text = await res.body.text().catch(() => '');
+    // A 401 right after rotation: the cached token is stale; re-read it once.
+    if (res.statusCode === 401 && this.opts.tokenFile && !retried) return this.request(path, query, timeoutMs, signal, true);
+    let message = text.slice(0, 200);
+    let reason: string | undefined;
+    try {
+      const s = JSON.parse(text) as { message?: string; reason?: string };
+      message = s.message ?? message;
+      reason = s.reason;
+    } catch { /* not a Status */ }
+    throw new KubeApiError(`GET ${path}: HTTP ${res.statusCode}${reason ? ` ${reason}` : ''}: ${message}`, res.statusCode, reason);
+  }
+
+  private wrap(path: string, err: unknown): KubeApiError {
+    if (err instanceof KubeApiError) return err;
+    const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+    const code = e.code ?? e.cause?.code;
+    const timeout = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError;
+    const why = timeout ? `timed out (${e.message})` : `${code ?? ''} ${e.message}`.trim();
+    return new KubeApiError(`Kubernetes API ${this.server} unreachable: GET ${path}: ${why}`, 0, timeout ? 'Timeout' : code);
+  }
+}

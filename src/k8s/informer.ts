@@ -1,0 +1,127 @@
+// Keeps a local copy of the objects at one API path: list, then watch from the list's
+// resourceVersion; relist on 410 Gone; on any failure retry with capped, jittered backoff.
+import { KubeApiError, type KubeClient, type KubeObject, type ListOptions } from './client.js';
+
+export interface InformerOptions extends ListOptions {
+  /** Server-side watch duration, s (default 300). */
+  watchTimeoutSeconds?: number;
+  /** Backoff after a failure, ms: doubles from min to max, with jitter (default 500..30 000). */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Called with the whole cache after every change (and after each successful list). */
+  onChange?: (objects: readonly KubeObject[]) => void;
+  /** Called on every failed list or watch, with the delay before the next attempt. */
+  onError?: (err: Error, retryInMs: number) => void;
+}
+
+export const objectKey = (o: KubeObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+export class Informer<T extends KubeObject = KubeObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly abort = new AbortController();
+  private running?: Promise<void>;
+  private synced = false;
+  private waiters: Array<() => void> = [];
+  private wake?: () => void;
+
+  constructor(
+    private readonly client: KubeClient,
+    readonly path: string,
+    private readonly opts: InformerOptions = {},
+  ) {}
+
+  start(): this {
+    this.running ??= this.loop();
+    return this;
+  }
+
+  /** True once a list succeeded. */
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  objects(): T[] {
+    return [...this.cache.values()];
+  }
+
+  /** Resolves after the first successful list, or false after `timeoutMs`. */
+  waitForSync(timeoutMs: number): Promise<boolean> {
+    if (this.synced) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.push(done);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.wake?.();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.abort.signal;
+    let failures = 0;
+    let rv: string | undefined;
+    while (!signal.aborted) {
+      try {
+        if (rv === undefined) rv = await this.relist();
+        failures = 0;
+        for await (const ev of this.client.watch<T>(this.path, rv, { ...this.opts, timeoutSeconds: this.opts.watchTimeoutSeconds, signal })) {
+          rv = ev.object.metadata?.resourceVersion ?? rv;
+          if (ev.type === 'BOOKMARK') continue;
+          const key = objectKey(ev.object);
+          if (ev.type === 'DELETED') this.cache.delete(key);
+          else this.cache.set(key, ev.object);
+          this.changed();
+        }
+        // The server ended the watch (timeout): watch again from the last version seen.
+      } catch (err) {
+        if (signal.aborted) break;
+        if (err instanceof KubeApiError && err.gone) {
+          rv = undefined; // history compacted: the only way back is a fresh list
+          continue;
+        }
+        rv = undefined;
+        failures++;
+        const min = this.opts.minBackoffMs ?? 500;
+        const max = this.opts.maxBackoffMs ?? 30_000;
+        const base = Math.min(max, min * 2 ** (failures - 1));
+        const delay = Math.round(base / 2 + (Math.random() * base) / 2);
+        this.opts.onError?.(err as Error, delay);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    }
+  }
+
+  private async relist(): Promise<string> {
+    const list = await this.client.list<T>(this.path, this.opts);
+    this.cache.clear();
+    for (const item of list.items) this.cache.set(objectKey(item), item);
+    this.synced = true;
+    for (const w of this.waiters.splice(0)) w();
+    this.changed();
+    return list.metadata.resourceVersion;
+  }
+
+  private changed(): void {
+    try {
+      this.opts.onChange?.(this.objects());
+    } catch {
+      /* a consumer's bug must not stop the informer */
+    }
+  }
+}

@@ -1,0 +1,279 @@
+// A strict fake Kubernetes API server for tests: real list/watch JSON (kind, apiVersion,
+// metadata.resourceVersion, items; watch lines of {type, object}), bearer-token auth,
+// validated query parameters, and live add/modify/delete from the test.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+interface Resource {
+  apiVersion: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+/** Resources the fake knows, by `<group/version>/<plural>`; more can be registered. */
+const BUILTIN: Record<string, Resource> = {
+  'v1/services': { apiVersion: 'v1', kind: 'Service', namespaced: true },
+  'v1/endpoints': { apiVersion: 'v1', kind: 'Endpoints', namespaced: true },
+  'v1/pods': { apiVersion: 'v1', kind: 'Pod', namespaced: true },
+  'v1/configmaps': { apiVersion: 'v1', kind: 'ConfigMap', namespaced: true },
+  'v1/nodes': { apiVersion: 'v1', kind: 'Node', namespaced: false },
+  'networking.k8s.io/v1/networkpolicies': { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespaced: true },
+};
+
+const LIST_PARAMS = new Set(['fieldSelector', 'labelSelector', 'limit', 'continue', 'resourceVersion', 'resourceVersionMatch', 'timeoutSeconds']);
+const WATCH_PARAMS = new Set(['watch', 'allowWatchBookmarks', 'fieldSelector', 'labelSelector', 'resourceVersion', 'timeoutSeconds', 'sendInitialEvents', 'resourceVersionMatch']);
+
+type Obj = { metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; [k: string]: unknown }; [k: string]: unknown };
+type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+interface Change { rv: number; type: EventType; res: string; object: Obj }
+interface Watcher { res: string; ns?: string; match: (o: Obj) => boolean; res_: ServerResponse; bookmarks: boolean }
+
+export interface FakeKubeApiOptions {
+  token?: string;
+  port?: number;
+}
+
+export class FakeKubeApi {
+  /** The bearer token requests must carry; a test may change it (rotation). */
+  token: string;
+  /** Every request, for assertions: method, path and query. */
+  readonly requests: Array<{ method: string; path: string; query: Record<string, string>; status: number }> = [];
+  private server?: Server;
+  private readonly resources = new Map(Object.entries(BUILTIN));
+  private readonly store = new Map<string, Map<string, Obj>>(); // res → ns/name → object
+  private readonly history: Change[] = [];
+  private rv = 100;
+  /** Oldest resourceVersion a watch may start from; older ones get 410 Gone. */
+  private oldest = 100;
+  private readonly watchers = new Set<Watcher>();
+  private port: number;
+
+  constructor(opts: FakeKubeApiOptions = {}) {
+    this.token = opts.token ?? 'test-token';
+    this.port = opts.port ?? 0;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    const server = createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+    return this;
+  }
+
+  /** Closes the server and every open watch; `start()` again listens on the same port. */
+  async stop(): Promise<void> {
+    for (const w of this.watchers) w.res_.destroy();
+    this.watchers.clear();
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  /** Ends every open watch the way a server-side timeout does (clean end of the stream). */
+  endWatches(): void {
+    for (const w of this.watchers) w.res_.end();
+    this.watchers.clear();
+  }
+
+  /** Forgets history: watches from a version before now get 410 Gone. */
+  compact(): void {
+    this.oldest = this.rv;
+    this.history.length = 0;
+  }
+
+  /** Sends a BOOKMARK with the current version to watches that asked for bookmarks. */
+  bookmark(): void {
+    for (const w of this.watchers) {
+      const r = this.resources.get(w.res)!;
+      if (w.bookmarks) w.res_.write(JSON.stringify({ type: 'BOOKMARK', object: { kind: r.kind, apiVersion: r.apiVersion, metadata: { resourceVersion: String(this.rv) } } }) + '\n');
+    }
+  }
+
+  get openWatches(): number {
+    return this.watchers.size;
+  }
+
+  /** Creates (or replaces: MODIFIED) an object of resource `res`, e.g. `v1/services`. */
+  apply(res: string, object: Obj): Obj {
+    const r = this.resource(res);
+    const ns = r.namespaced ? object.metadata.namespace : undefined;
+    if (r.namespaced && !ns) throw new Error(`${res} is namespaced: metadata.namespace is required`);
+    const objects = this.objects(res);
+    const key = `${ns ?? ''}/${object.metadata.name}`;
+    const type: EventType = objects.has(key) ? 'MODIFIED' : 'ADDED';
+    const stored = structuredClone(object);
+    stored.metadata.resourceVersion = String(++this.rv);
+    stored.metadata.uid ??= `uid-${res.replace(/\W/g, '')}-${key.replace(/\W/g, '')}`;
+    objects.set(key, stored);
+    this.publish({ rv: this.rv, type, res, object: stored });
+    return stored;
+  }
+
+  delete(res: string, namespace: string | undefined, name: string): void {
+    const objects = this.objects(res);
+    const key = `${namespace ?? ''}/${name}`;
+    const old = objects.get(key);
+    if (!old) throw new Error(`no ${res} ${key}`);
+    objects.delete(key);
+    const gone = structuredClone(old);
+    gone.metadata.resourceVersion = String(++this.rv);
+    this.publish({ rv: this.rv, type: 'DELETED', res, object: gone });
+  }
+
+  register(res: string, r: Resource): void {
+    this.resources.set(res, r);
+  }
+
+  private resource(res: string): Resource {
+    const r = this.resources.get(res);
+    if (!r) throw new Error(`unknown resource ${res}`);
+    return r;
+  }
+
+  private objects(res: string): Map<string, Obj> {
+    let m = this.store.get(res);
+    if (!m) this.store.set(res, (m = new Map()));
+    return m;
+  }
+
+  private publish(c: Change): void {
+    this.history.push(c);
+    for (const w of this.watchers) {
+      if (w.res !== c.res || (w.ns && c.object.metadata.namespace !== w.ns) || !w.match(c.object)) continue;
+      w.res_.write(this.eventLine(c.type, c.res, c.object));
+    }
+  }
+
+  private eventLine(type: string, res: string, object: Obj): string {
+    const r = this.resource(res);
+    return JSON.stringify({ type, object: { kind: r.kind, apiVersion: r.apiVersion, ...object } }) + '\n';
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const query = Object.fromEntries(url.searchParams);
+    const record = { method: req.method ?? '', path: url.pathname, query, status: 0 };
+    this.requests.push(record);
+    const fail = (code: number, reason: string, message: string) => {
+      record.status = code;
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
+    };
+    if (req.headers.authorization !== `Bearer ${this.token}`) return fail(401, 'Unauthorized', 'Unauthorized');
+    if (req.method !== 'GET') return fail(405, 'MethodNotAllowed', `${req.method} is not supported by the fake`);
+
+    // /api/v1[/namespaces/{ns}]/{plural}[/{name}] or /apis/{group}/{version}[/namespaces/{ns}]/{plural}[/{name}]
+    const m = /^\/(?:api\/(v1)|apis\/([^/]+\/[^/]+))(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?$/.exec(url.pathname);
+    const resName = m ? `${m[1] ?? m[2]}/${m[4]}` : '';
+    const r = this.resources.get(resName);
+    if (!m || !r) return fail(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+    const ns = m[3];
+    const name = m[5];
+    if (ns && !r.namespaced) return fail(404, 'NotFound', `${resName} is not namespaced`);
+
+    if (name) {
+      const o = this.objects(resName).get(`${ns ?? ''}/${name}`);
+      if (!o) return fail(404, 'NotFound', `${r.kind.toLowerCase()}s "${name}" not found`);
+      record.status = 200;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify({ kind: r.kind, apiVersion: r.apiVersion, ...o }));
+    }
+
+    const watch = query.watch !== undefined;
+    const allowed = watch ? WATCH_PARAMS : LIST_PARAMS;
+    for (const k of Object.keys(query)) if (!allowed.has(k)) return fail(400, 'BadRequest', `unknown query parameter ${k}`);
+    if (watch && query.watch !== 'true' && query.watch !== '1') return fail(400, 'BadRequest', `watch: invalid value ${query.watch}`);
+    for (const k of ['timeoutSeconds', 'limit']) {
+      if (query[k] !== undefined && !/^\d+$/.test(query[k])) return fail(400, 'BadRequest', `${k}: must be a non-negative integer, got "${query[k]}"`);
+    }
+    if (query.resourceVersion !== undefined && !/^\d*$/.test(query.resourceVersion)) return fail(400, 'BadRequest', `resourceVersion: invalid value "${query.resourceVersion}"`);
+    let match: (o: Obj) => boolean;
+    try {
+      const f = fieldMatcher(query.fieldSelector ?? '');
+      const l = labelMatcher(query.labelSelector ?? '');
+      match = (o) => f(o) && l(o);
+    } catch (err) {
+      return fail(400, 'BadRequest', (err as Error).message);
+    }
+    const selected = () => [...this.objects(resName).values()].filter((o) => (!ns || o.metadata.namespace === ns) && match(o));
+
+    if (!watch) {
+      if (query.continue) return fail(410, 'Expired', 'the fake does not paginate');
+      record.status = 200;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify({ kind: `${r.kind}List`, apiVersion: r.apiVersion, metadata: { resourceVersion: String(this.rv) }, items: selected() }));
+    }
+
+    record.status = 200;
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    const w: Watcher = { res: resName, ns, match, res_: res, bookmarks: query.allowWatchBookmarks === 'true' };
+    const from = query.resourceVersion ? Number(query.resourceVersion) : undefined;
+    if (from === undefined || from === 0) {
+      // No version: the real server starts with a synthetic ADDED per existing object.
+      for (const o of selected()) res.write(this.eventLine('ADDED', resName, o));
+    } else if (from < this.oldest) {
+      // Too old: the real server answers 200 and one ERROR event carrying a 410 Status.
+      res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${from} (${this.oldest})`, reason: 'Expired', code: 410 } }) + '\n');
+      return;
+    } else {
+      for (const c of this.history) {
+        if (c.rv > from && c.res === resName && (!ns || c.object.metadata.namespace === ns) && match(c.object)) res.write(this.eventLine(c.type, resName, c.object));
+      }
+    }
+    this.watchers.add(w);
+    const timeout = query.timeoutSeconds ? setTimeout(() => res.end(), Number(query.timeoutSeconds) * 1000) : undefined;
+    res.on('close', () => {
+      clearTimeout(timeout);
+      this.watchers.delete(w);
+    });
+  }
+}
+
+/** `metadata.name=x,metadata.namespace!=y`: the fields the real server supports for every resource. */
+function fieldMatcher(sel: string): (o: Obj) => boolean {
+  const terms = sel ? sel.split(',') : [];
+  const tests = terms.map((t) => {
+    const m = /^(metadata\.name|metadata\.namespace)(==|=|!=)(.*)$/.exec(t);
+    if (!m) throw new Error(`"${t}" is not a known field selector: only "metadata.name", "metadata.namespace"`);
+    const get = (o: Obj) => (m[1] === 'metadata.name' ? o.metadata.name : o.metadata.namespace ?? '');
+    return m[2] === '!=' ? (o: Obj) => get(o) !== m[3] : (o: Obj) => get(o) === m[3];
+  });
+  return (o) => tests.every((f) => f(o));
+}
+
+/** Equality-based label selectors: `k=v`, `k==v`, `k!=v`, `k`, `!k`. */
+function labelMatcher(sel: string): (o: Obj) => boolean {
+  const terms = sel ? sel.split(',') : [];
+  const name = /^([a-zA-Z0-9][-a-zA-Z0-9_./]*)$/;
+  const tests = terms.map((t) => {
+    const m = /^([^=!]+)(==|=|!=)(.*)$/.exec(t);
+    if (m && name.test(m[1])) {
+      const [, k, op, v] = m;
+      return op === '!=' ? (o: Obj) => o.metadata.labels?.[k] !== v : (o: Obj) => o.metadata.labels?.[k] === v;
+    }
+    if (name.test(t)) return (o: Obj) => o.metadata.labels?.[t] !== undefined;
+    if (t.startsWith('!') && name.test(t.slice(1))) return (o: Obj) => o.metadata.labels?.[t.slice(1)] === undefined;
+    throw new Error(`unable to parse requirement: "${t}"`);
+  });
+  return (o) => tests.every((f) => f(o));
+}
+
+/** A Service object as the API returns it, for tests. */
+export function service(namespace: string, name: string, spec: { clusterIP?: string; ports: Array<{ name?: string; port: number; protocol?: string }> }): Obj {
+  return {
+    metadata: { name, namespace, labels: { app: name } },
+    spec: { type: 'ClusterIP', clusterIP: spec.clusterIP ?? '10.96.0.10', ports: spec.ports.map((p) => ({ protocol: 'TCP', targetPort: p.port, ...p })) },
+    status: { loadBalancer: {} },
+  };
+}
