@@ -1,0 +1,64 @@
+// Events as OTLP/HTTP log records, to an OTel Collector (`/v1/logs`) or Loki 3.x
+// (`/otlp/v1/logs`). No BatchLogRecordProcessor (it drops silently when full): the event
+// pipeline queues and batches, and calls send() with one batch at a time.
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import type { EventRecord, EventSink, SendResult } from '../../events/model.js';
+import { OTLP_RETRYABLE, resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } from './config.js';
+import { encodeLogs, otlpRequest, rejectedCount, type Scope } from './encode.js';
+import { HttpSender } from './http.js';
+
+export const USER_AGENT = 'netobserv/0.1.0';
+export const SCOPE: Scope = { name: 'netobserv', version: '0.1.0' };
+
+export interface OtlpLogSinkOptions {
+  /** `event_config.sinks.otlp`; unset keys fall back to OTEL_EXPORTER_OTLP_* then defaults. */
+  config: OtlpSinkConfig;
+  nodeName: string;
+  serviceName?: string;
+  /** Environment to read OTEL_EXPORTER_OTLP_* from (default process.env). */
+  env?: Record<string, string | undefined>;
+  /**
+   * How long one batch is retried (429/502/503/504 and connection errors) before it is dropped
+   * as `retries_exhausted`; the pipeline buffers new events meanwhile. Default 5 minutes.
+   */
+  retryBudgetMs?: number;
+}
+
+export class OtlpLogSink implements EventSink {
+  readonly name = 'otlp';
+  readonly settings: ResolvedOtlp;
+  private readonly resource: Resource;
+  private readonly sender: HttpSender;
+
+  /** Throws on an invalid setting (bad URL, unknown protocol or compression). */
+  constructor(opts: OtlpLogSinkOptions) {
+    this.settings = resolveOtlp(opts.config, 'logs', opts.env);
+    // Loki 3.x turns these resource attributes into index labels (service_name, k8s_node_name).
+    this.resource = resourceFromAttributes({ 'service.name': opts.serviceName ?? 'netobserv-agent', 'k8s.node.name': opts.nodeName });
+    this.sender = new HttpSender({
+      url: this.settings.url, timeoutMs: this.settings.timeoutMs,
+      policy: { retryable: OTLP_RETRYABLE, budgetMs: opts.retryBudgetMs ?? 300_000 },
+    });
+  }
+
+  async send(batch: readonly EventRecord[]): Promise<SendResult> {
+    if (batch.length === 0) return { delivered: 0 };
+    const { protocol, compression, headers } = this.settings;
+    let req;
+    try {
+      const observed = BigInt(Date.now()) * 1_000_000n;
+      req = await otlpRequest(encodeLogs(protocol, batch, this.resource, SCOPE, observed), protocol, compression, headers, USER_AGENT);
+    } catch {
+      return { delivered: 0, dropped: { encode_error: batch.length } };
+    }
+    const res = await this.sender.post(req.body, req.headers);
+    if (!res.ok) return { delivered: 0, dropped: { [res.reason ?? 'error']: batch.length } };
+    const { rejected } = rejectedCount(res.body, protocol, 'rejectedLogRecords');
+    const n = Math.min(rejected, batch.length);
+    return n > 0 ? { delivered: batch.length - n, dropped: { rejected: n } } : { delivered: batch.length };
+  }
+
+  close(): Promise<void> {
+    return this.sender.close();
+  }
+}

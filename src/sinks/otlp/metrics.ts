@@ -1,0 +1,100 @@
+// The agent's metrics pushed over OTLP/HTTP every interval: collect() from the agent's
+// PullMetricReader (cumulative temporality, so counters go out as cumulative monotonic sums),
+// serialize, POST. A push that cannot be delivered before the next one is due is dropped and
+// counted: the next push carries the same cumulative counters, so only resolution is lost.
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { OTLP_RETRYABLE, resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } from './config.js';
+import { encodeMetrics, otlpRequest, rejectedCount } from './encode.js';
+import { HttpSender } from './http.js';
+import { USER_AGENT } from './logs.js';
+import { Periodic } from './periodic.js';
+
+export interface OtlpMetricsPusherOptions {
+  /** `event_config.sinks.otlp` (interval_seconds, default 30); unset keys fall back to OTEL_EXPORTER_OTLP_*. */
+  config: OtlpSinkConfig;
+  /** E.g. `async () => (await telemetry.pull.collect()).resourceMetrics`. */
+  collect: () => Promise<ResourceMetrics>;
+  env?: Record<string, string | undefined>;
+  /** Retries of one push stop after this (default: the interval). */
+  retryBudgetMs?: number;
+}
+
+export interface PushStats {
+  pushes: number;
+  failedPushes: number;
+  /** Data points accepted by the receiver. */
+  pointsSent: number;
+  /** Data points given up on, by reason (`http_400`, `retries_exhausted`, `rejected`, `collect_error`). */
+  pointsDropped: Record<string, number>;
+  lastError?: string;
+  lastSuccessUnixMs?: number;
+}
+
+export function countPoints(rm: ResourceMetrics): number {
+  let n = 0;
+  for (const s of rm.scopeMetrics) for (const m of s.metrics) n += m.dataPoints.length;
+  return n;
+}
+
+export class OtlpMetricsPusher {
+  readonly settings: ResolvedOtlp;
+  readonly intervalMs: number;
+  private readonly sender: HttpSender;
+  private readonly loop: Periodic;
+  private readonly counters: PushStats = { pushes: 0, failedPushes: 0, pointsSent: 0, pointsDropped: {} };
+
+  constructor(private readonly opts: OtlpMetricsPusherOptions) {
+    this.settings = resolveOtlp(opts.config, 'metrics', opts.env);
+    this.intervalMs = Math.max(1, opts.config.interval_seconds ?? 30) * 1000;
+    this.sender = new HttpSender({
+      url: this.settings.url, timeoutMs: this.settings.timeoutMs,
+      policy: { retryable: OTLP_RETRYABLE, budgetMs: opts.retryBudgetMs ?? this.intervalMs, maxBackoffMs: 5000 },
+    });
+    this.loop = new Periodic(this.intervalMs, async () => { await this.pushOnce(); });
+  }
+
+  start(): void { this.loop.start(); }
+
+  /** One collect and export; resolves true when delivered. Never throws. */
+  async pushOnce(): Promise<boolean> {
+    this.counters.pushes++;
+    let rm: ResourceMetrics;
+    try {
+      rm = await this.opts.collect();
+    } catch (err) {
+      return this.fail('collect_error', 0, (err as Error).message);
+    }
+    const points = countPoints(rm);
+    if (points === 0) return true;
+    const { protocol, compression, headers } = this.settings;
+    const req = await otlpRequest(encodeMetrics(protocol, rm), protocol, compression, headers, USER_AGENT);
+    const res = await this.sender.post(req.body, req.headers);
+    if (!res.ok) return this.fail(res.reason ?? 'error', points, res.error ?? res.reason ?? 'error');
+    const { rejected, message } = rejectedCount(res.body, protocol, 'rejectedDataPoints');
+    this.counters.pointsSent += points - rejected;
+    if (rejected > 0) this.drop('rejected', rejected, message ?? 'partial success');
+    this.counters.lastSuccessUnixMs = Date.now();
+    return true;
+  }
+
+  stats(): PushStats {
+    return { ...this.counters, pointsDropped: { ...this.counters.pointsDropped } };
+  }
+
+  async close(): Promise<void> {
+    const stopped = this.loop.stop();
+    await this.sender.close();
+    await stopped;
+  }
+
+  private drop(reason: string, n: number, error: string): void {
+    this.counters.pointsDropped[reason] = (this.counters.pointsDropped[reason] ?? 0) + n;
+    this.counters.lastError = error;
+  }
+
+  private fail(reason: string, n: number, error: string): false {
+    this.counters.failedPushes++;
+    this.drop(reason, n, error);
+    return false;
+  }
+}
