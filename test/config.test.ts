@@ -13,12 +13,13 @@ import {
 import type { AgentConfig } from '../src/config/index.js';
 
 const SRC = '/etc/config/config.yaml';
-const parse = (text: string): AgentConfig => parseConfig(text, SRC);
+// An empty environment, so OTEL_* variables of whoever runs the tests change nothing.
+const parse = (text: string, env: Record<string, string> = {}): AgentConfig => parseConfig(text, SRC, env);
 
 /** The ConfigError lines for `text`, without the common prefix. */
-function problems(text: string): string[] {
+function problems(text: string, env: Record<string, string> = {}): string[] {
   try {
-    parse(text);
+    parse(text, env);
   } catch (err) {
     assert.ok(err instanceof ConfigError, `not a ConfigError: ${String(err)}`);
     assert.equal(err.message, err.problems.map((p) => `config ${SRC}: ${p}`).join('\n'));
@@ -42,7 +43,24 @@ describe('defaults', () => {
         enabled: true, interval: 5, port: 9102, probes: ALL_METRIC, verbose: false, naming: 'netexporter',
         qdisc_devices: ['cali*', 'eth*'], qdisc_per_interface: false, pod_cidrs: [],
       },
-      event_config: { enabled: true, port: 19102, probes: ALL_EVENT, loki_enable: false, loki_address: '' },
+      event_config: {
+        enabled: true, port: 19102, probes: ALL_EVENT, loki_enable: false, loki_address: '',
+        sinks: {
+          stdout: { enabled: true, format: 'json' },
+          loki: {
+            enabled: false, url: '', tenant: '', username: '', password_file: '', bearer_token_file: '', ca_file: '',
+            insecure_skip_verify: false, discovery_namespace: '', service_name: 'grafana-loki', encoding: 'protobuf',
+            batch_max_events: 1000, batch_max_wait_ms: 1000, max_queue_events: 10000, static_labels: {},
+          },
+          otlp: {
+            enabled: false, endpoint: 'http://localhost:4318', logs_endpoint: 'http://localhost:4318/v1/logs',
+            metrics_endpoint: 'http://localhost:4318/v1/metrics', protocol: 'http/protobuf', headers: {},
+            compression: 'none', logs: true, metrics: true, interval_seconds: 30,
+          },
+          remote_write: { enabled: false, url: '', username: '', password_file: '', headers: {}, interval_seconds: 30 },
+          stream: { max_clients: 16, client_buffer_events: 1000 },
+        },
+      },
     });
   });
 
@@ -86,6 +104,10 @@ event_config:
       event_config: {
         enabled: true, port: 19200, probes: ['packetloss', 'tcpreset'], loki_enable: true,
         loki_address: 'http://loki.monitoring:3100',
+        sinks: {
+          ...DEFAULT_CONFIG.event_config.sinks,
+          loki: { ...DEFAULT_CONFIG.event_config.sinks.loki, enabled: true, url: 'http://loki.monitoring:3100' },
+        },
       },
     });
   });
@@ -174,6 +196,160 @@ enableLegacyVersion: true
     assert.equal(c.metric_config.port, 9500);
     assert.deepEqual(c.metric_config.probes, ['tcp', 'udp']);
   });
+});
+
+describe('event sinks', () => {
+  test('every sink key maps to the normalized config', () => {
+    const c = parse(`
+event_config:
+  sinks:
+    stdout: {enabled: false, format: text}
+    loki:
+      enabled: true
+      url: https://logs.example.com
+      tenant: team-a
+      username: loki
+      password_file: /etc/loki/password
+      ca_file: /etc/loki/ca.pem
+      insecure_skip_verify: true
+      discovery_namespace: monitoring
+      service_name: loki-gateway
+      encoding: json
+      batch_max_events: 500
+      batch_max_wait_ms: 200
+      max_queue_events: 5000
+      static_labels: {cluster: prod-1, region: cn-hangzhou}
+    otlp:
+      enabled: true
+      endpoint: http://collector:4318/
+      protocol: http/json
+      headers: {Authorization: Bearer x}
+      compression: gzip
+      logs: true
+      metrics: false
+      interval_seconds: 60
+    remote_write:
+      enabled: true
+      url: https://cn-hangzhou.arms.aliyuncs.com/prometheus/api/v1/write
+      username: LTAIxxxx
+      password_file: /etc/arms/secret
+      headers: {X-Prometheus-Remote-Write-Version: 0.1.0}
+      interval_seconds: 15
+    stream: {max_clients: 4, client_buffer_events: 100}
+`);
+    assert.deepEqual(c.event_config.sinks, {
+      stdout: { enabled: false, format: 'text' },
+      loki: {
+        enabled: true, url: 'https://logs.example.com', tenant: 'team-a', username: 'loki',
+        password_file: '/etc/loki/password', bearer_token_file: '', ca_file: '/etc/loki/ca.pem', insecure_skip_verify: true,
+        discovery_namespace: 'monitoring', service_name: 'loki-gateway', encoding: 'json', batch_max_events: 500,
+        batch_max_wait_ms: 200, max_queue_events: 5000, static_labels: { cluster: 'prod-1', region: 'cn-hangzhou' },
+      },
+      otlp: {
+        enabled: true, endpoint: 'http://collector:4318/', logs_endpoint: 'http://collector:4318/v1/logs',
+        metrics_endpoint: 'http://collector:4318/v1/metrics', protocol: 'http/json',
+        headers: { Authorization: 'Bearer x' }, compression: 'gzip', logs: true, metrics: false, interval_seconds: 60,
+      },
+      remote_write: {
+        enabled: true, url: 'https://cn-hangzhou.arms.aliyuncs.com/prometheus/api/v1/write', username: 'LTAIxxxx',
+        password_file: '/etc/arms/secret', headers: { 'X-Prometheus-Remote-Write-Version': '0.1.0' }, interval_seconds: 15,
+      },
+      stream: { max_clients: 4, client_buffer_events: 100 },
+    });
+    // The ACK keys mirror the Loki section.
+    assert.equal(c.event_config.loki_enable, true);
+    assert.equal(c.event_config.loki_address, 'https://logs.example.com');
+  });
+
+  test('ACK and installer Loki keys map onto sinks.loki; host[:port] becomes a URL', () => {
+    const cases: [string, boolean, string][] = [
+      ['event_config: {loki_enable: true}', true, ''], // no address: auto-discovery
+      ['event_config: {loki_enable: true, loki_address: loki}', true, 'http://loki:3100'],
+      ['event_config: {loki_enable: true, loki_address: "10.0.0.7:3200"}', true, 'http://10.0.0.7:3200'],
+      ['event_config: {loki_enable: true, loki_address: "[fd00::7]"}', true, 'http://[fd00::7]:3100'],
+      ['event_config: {loki_enable: true, loki_address: "[fd00::7]:3100"}', true, 'http://[fd00::7]:3100'],
+      ['remoteLokiAddress: loki.monitoring:3100', true, 'http://loki.monitoring:3100'],
+      ['config: {remoteLokiAddress: "https://loki.example.com/loki/api/v1/push"}', true, 'https://loki.example.com/loki/api/v1/push'],
+      ['event_config: {loki_address: loki}', false, 'http://loki:3100'],
+      ['event_config: {sinks: {loki: {enabled: true, url: "loki.monitoring"}}}', true, 'http://loki.monitoring:3100'],
+    ];
+    for (const [text, enabled, url] of cases) {
+      const loki = parse(text).event_config.sinks.loki;
+      assert.deepEqual([loki.enabled, loki.url], [enabled, url], text);
+    }
+  });
+
+  test('OTLP: the OTEL_EXPORTER_OTLP_* variables are defaults, file keys win', () => {
+    const env = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://loki:3100/otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_HEADERS: 'X-Scope-OrgID=team-a, Authorization=Basic%20YTpi',
+      OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
+      OTEL_METRIC_EXPORT_INTERVAL: '15000',
+    };
+    const fromEnv = parse('event_config: {sinks: {otlp: {enabled: true}}}', env).event_config.sinks.otlp;
+    assert.deepEqual(fromEnv, {
+      enabled: true, endpoint: 'http://loki:3100/otlp', logs_endpoint: 'http://loki:3100/otlp/v1/logs',
+      metrics_endpoint: 'http://loki:3100/otlp/v1/metrics', protocol: 'http/json',
+      headers: { 'X-Scope-OrgID': 'team-a', Authorization: 'Basic YTpi' }, compression: 'gzip', logs: true, metrics: true,
+      interval_seconds: 15,
+    });
+    const file = parse(`event_config:
+  sinks:
+    otlp: {enabled: true, endpoint: "http://collector:4318", protocol: http/protobuf, compression: none,
+           interval_seconds: 60, headers: {X-Scope-OrgID: team-b}}`, { ...env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://other/v1/logs' });
+    assert.deepEqual(file.event_config.sinks.otlp, {
+      enabled: true, endpoint: 'http://collector:4318', logs_endpoint: 'http://collector:4318/v1/logs',
+      metrics_endpoint: 'http://collector:4318/v1/metrics', protocol: 'http/protobuf',
+      headers: { 'X-Scope-OrgID': 'team-b', Authorization: 'Basic YTpi' }, compression: 'none', logs: true, metrics: true,
+      interval_seconds: 60,
+    });
+    const signal = parse('', { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://gw:3100/otlp/v1/logs' }).event_config.sinks.otlp;
+    assert.equal(signal.logs_endpoint, 'http://gw:3100/otlp/v1/logs');
+    assert.equal(signal.metrics_endpoint, 'http://localhost:4318/v1/metrics');
+  });
+
+  test('OTLP: bad variables are errors only while OTLP is enabled', () => {
+    const env = { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_HEADERS: 'novalue' };
+    assert.equal(parse('', env).event_config.sinks.otlp.protocol, 'http/protobuf');
+    assert.deepEqual(problems('event_config: {sinks: {otlp: {enabled: true}}}', env), [
+      'OTEL_EXPORTER_OTLP_PROTOCOL (environment): must be "http/protobuf" or "http/json" (grpc is not supported), got "grpc"',
+      'OTEL_EXPORTER_OTLP_HEADERS (environment): must be a list of key=value separated by commas, got "novalue"',
+    ]);
+    // A file key makes the variable irrelevant.
+    assert.equal(parse('event_config: {sinks: {otlp: {enabled: true, protocol: http/json, headers: {}}}}',
+      { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).event_config.sinks.otlp.protocol, 'http/json');
+  });
+
+  const S = 'event_config.sinks';
+  const cases: [string, string, string[]][] = [
+    ['stdout format', 'event_config: {sinks: {stdout: {format: yaml}}}', [`${S}.stdout.format: must be one of "json", "text", got "yaml"`]],
+    ['unknown sink', 'event_config: {sinks: {kafka: {}}}', [`${S}: unknown key "kafka"`]],
+    ['unknown sink key', 'event_config: {sinks: {loki: {tenat: a}}}', [`${S}.loki: unknown key "tenat" (did you mean "tenant"?)`]],
+    ['Loki encoding', 'event_config: {sinks: {loki: {encoding: snappy}}}', [`${S}.loki.encoding: must be one of "protobuf", "json", got "snappy"`]],
+    ['Loki batch size', 'event_config: {sinks: {loki: {batch_max_events: 0}}}', [`${S}.loki.batch_max_events: must be an integer 1..100000, got 0`]],
+    ['Loki url', 'event_config: {sinks: {loki: {url: "ftp://x"}}}', [`${S}.loki.url: must be host, host:port or an http(s):// URL, got "ftp://x"`]],
+    ['Loki label value', 'event_config: {sinks: {loki: {static_labels: {cluster: 5}}}}', [`${S}.loki.static_labels.cluster: must be a string, got 5`]],
+    ['Loki label name', 'event_config: {sinks: {loki: {static_labels: {k8s-cluster: a}}}}',
+      [`${S}.loki.static_labels: label name "k8s-cluster" must be letters, digits and _, not starting with a digit`]],
+    ['Loki labels not a map', 'event_config: {sinks: {loki: {static_labels: [a]}}}', [`${S}.loki.static_labels: must be a mapping, got a list`]],
+    ['Loki basic auth without password', 'event_config: {sinks: {loki: {username: u}}}', [`${S}.loki.password_file: required with username (basic auth)`]],
+    ['Loki basic and bearer', 'event_config: {sinks: {loki: {username: u, password_file: /p, bearer_token_file: /t}}}',
+      [`${S}.loki.bearer_token_file: conflicts with username (basic auth); use one of them`]],
+    ['loki_enable against sinks.loki.enabled', 'event_config: {loki_enable: true, sinks: {loki: {enabled: false}}}',
+      [`event_config.sinks.loki.enabled: false conflicts with event_config.loki_enable: true (two spellings of the same setting; keep one)`]],
+    ['OTLP protocol', 'event_config: {sinks: {otlp: {protocol: grpc}}}', [`${S}.otlp.protocol: must be one of "http/protobuf", "http/json", got "grpc"`]],
+    ['OTLP endpoint', 'event_config: {sinks: {otlp: {endpoint: "collector:4318"}}}', [`${S}.otlp.endpoint: must be an http(s):// URL, got "collector:4318"`]],
+    ['OTLP header value', 'event_config: {sinks: {otlp: {headers: {X-Token: 5}}}}', [`${S}.otlp.headers.X-Token: must be a string, got 5`]],
+    ['OTLP compression', 'event_config: {sinks: {otlp: {compression: zstd}}}', [`${S}.otlp.compression: must be one of "gzip", "none", got "zstd"`]],
+    ['remote write without url', 'event_config: {sinks: {remote_write: {enabled: true}}}', [`${S}.remote_write.url: required when remote_write is enabled`]],
+    ['remote write interval', 'event_config: {sinks: {remote_write: {interval_seconds: 0}}}', [`${S}.remote_write.interval_seconds: must be an integer 1..3600, got 0`]],
+    ['stream clients', 'event_config: {sinks: {stream: {max_clients: 0}}}', [`${S}.stream.max_clients: must be an integer 1..1000, got 0`]],
+    ['sinks not a mapping', 'event_config: {sinks: [stdout]}', [`${S}: must be a mapping, got a list`]],
+  ];
+  for (const [name, text, expected] of cases) {
+    test(`error: ${name}`, () => assert.deepEqual(problems(text), expected));
+  }
 });
 
 describe('probe lists', () => {

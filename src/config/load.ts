@@ -9,11 +9,17 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { EVENT_PROBES, METRIC_PROBES, PROBE_ALIASES } from '../catalogue/probes.js';
 import { DEFAULT_CONFIG } from './defaults.js';
-import type { AgentConfig } from './defaults.js';
-import { CONFIG_SCHEMA, FORMATS } from './schema.js';
+import type { AgentConfig, EventSinksConfig, OtlpSinkConfig } from './defaults.js';
+import { CONFIG_SCHEMA, FORMATS, isHttpUrl } from './schema.js';
 
 export { DEFAULT_CONFIG } from './defaults.js';
-export type { AgentConfig, EventConfig, MetricConfig, MetricNaming } from './defaults.js';
+export type {
+  AgentConfig, EventConfig, EventSinksConfig, LokiSinkConfig, MetricConfig, MetricNaming, OtlpSinkConfig,
+  RemoteWriteSinkConfig, StdoutSinkConfig, StreamSinkConfig,
+} from './defaults.js';
+
+/** Environment variables the config reads (OTEL_EXPORTER_OTLP_*); process.env unless given. */
+export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Where the agent looks when no --config is given (the ConfigMap mount). */
 export const DEFAULT_CONFIG_PATH = '/etc/config/config.yaml';
@@ -31,6 +37,7 @@ export class ConfigError extends Error {
 export interface LoadOptions {
   /** A missing file means defaults (the agent was started without --config). */
   missingOk?: boolean;
+  env?: Env;
 }
 
 export async function loadConfigFile(path: string, options: LoadOptions = {}): Promise<AgentConfig> {
@@ -39,16 +46,16 @@ export async function loadConfigFile(path: string, options: LoadOptions = {}): P
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && options.missingOk) return structuredClone(DEFAULT_CONFIG);
+    if (code === 'ENOENT' && options.missingOk) return parseConfig('', path, options.env);
     const why = code === 'ENOENT' ? 'file not found'
       : code === 'EISDIR' ? 'is a directory, expected a YAML file'
       : `cannot read the file: ${(err as Error).message}`;
     throw new ConfigError(path, [why]);
   }
-  return parseConfig(text, path);
+  return parseConfig(text, path, options.env);
 }
 
-export function parseConfig(text: string, source: string): AgentConfig {
+export function parseConfig(text: string, source: string, env: Env = process.env): AgentConfig {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) {
     // Later YAML errors are almost always consequences of the first one.
@@ -60,13 +67,13 @@ export function parseConfig(text: string, source: string): AgentConfig {
   } catch (err) {
     throw new ConfigError(source, [`YAML error: ${(err as Error).message}`]);
   }
-  if (raw === null || raw === undefined) return structuredClone(DEFAULT_CONFIG);
+  if (raw === null || raw === undefined) raw = {};
   if (!isMapping(raw)) throw new ConfigError(source, [`must be a mapping of settings, got ${show(raw)}`]);
 
   const problems: string[] = [];
   const input = dropNulls(raw);
   const badPaths = validateStructure(input, problems);
-  const config = resolve(input, badPaths, problems);
+  const config = resolve(input, badPaths, problems, env);
   if (problems.length > 0) throw new ConfigError(source, problems);
   return config;
 }
@@ -130,6 +137,7 @@ const FORMAT_EXPECTATIONS: Record<keyof typeof FORMATS, string> = {
   cidr: 'must be a CIDR such as 10.244.0.0/16 or fd00:10:244::/64',
   'loki-address': 'must be host, host:port or an http(s):// URL',
   'ifname-glob': 'must be an interface name or glob such as "eth*"',
+  'http-url': 'must be an http(s):// URL',
 };
 
 /** What a schema node accepts, in words. */
@@ -254,17 +262,53 @@ const SETTINGS: Record<string, Setting> = {
     read: (v, path, problems) => readProbes('event', v as string | string[], path, problems),
     apply: (c, v) => { c.event_config.probes = v; },
   },
-  lokiEnable: { spellings: [['event_config', 'loki_enable']], apply: (c, v) => { c.event_config.loki_enable = v; } },
-  lokiAddress: {
-    spellings: [['event_config', 'loki_address'], ...installer('remoteLokiAddress'), ...installer('lokiServerAddress')],
-    read: (v) => (v as string).trim(),
-    apply: (c, v) => { c.event_config.loki_address = v; },
+  lokiEnable: {
+    spellings: [['event_config', 'loki_enable'], ['event_config', 'sinks', 'loki', 'enabled']],
+    apply: (c, v) => { c.event_config.loki_enable = c.event_config.sinks.loki.enabled = v; },
   },
+  lokiAddress: {
+    spellings: [['event_config', 'loki_address'], ['event_config', 'sinks', 'loki', 'url'],
+      ...installer('remoteLokiAddress'), ...installer('lokiServerAddress')],
+    read: (v) => (v as string).trim(),
+    apply: (c, v) => { c.event_config.loki_address = v; c.event_config.sinks.loki.url = lokiUrl(v); },
+  },
+  ...sinkSettings(),
   // No effect (see schema.ts); listed so that it is known and type-checked.
   legacy: { spellings: installer('enableLegacyVersion'), apply: () => {} },
 };
 
-function resolve(input: Record<string, unknown>, badPaths: Set<string>, problems: string[]): AgentConfig {
+/** One setting per key of event_config.sinks.<sink>, except Loki's enabled/url (spellings of the ACK keys above). */
+function sinkSettings(): Record<string, Setting> {
+  const out: Record<string, Setting> = {};
+  for (const [sink, defaults] of Object.entries(DEFAULT_CONFIG.event_config.sinks)) {
+    for (const key of Object.keys(defaults)) {
+      if (sink === 'loki' && (key === 'enabled' || key === 'url')) continue;
+      if (sink === 'otlp' && (key === 'logs_endpoint' || key === 'metrics_endpoint')) continue; // derived
+      out[`sinks.${sink}.${key}`] = {
+        spellings: [['event_config', 'sinks', sink, key]],
+        read: sink === 'loki' && key === 'static_labels' ? readLabels : undefined,
+        apply: (c, v) => { (c.event_config.sinks[sink as keyof EventSinksConfig] as unknown as Record<string, unknown>)[key] = v; },
+      };
+    }
+  }
+  return out;
+}
+
+function readLabels(value: unknown, path: Path, problems: string[]): unknown {
+  const bad = Object.keys(value as object).filter((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
+  for (const k of bad) {
+    problems.push(`${path.join('.')}: label name ${JSON.stringify(k)} must be letters, digits and _, not starting with a digit`);
+  }
+  return bad.length > 0 ? undefined : value;
+}
+
+/** `host`, `host:port`, `[v6]:port` → `http://host:port` (Loki's port 3100 by default); URLs unchanged. */
+function lokiUrl(address: string): string {
+  if (address === '' || address.includes('://')) return address;
+  return /:\d+$/.test(address) ? `http://${address}` : `http://${address}:3100`;
+}
+
+function resolve(input: Record<string, unknown>, badPaths: Set<string>, problems: string[], env: Env): AgentConfig {
   const config = structuredClone(DEFAULT_CONFIG);
   const givenAt: Record<string, string> = {}; // setting name → the path it was read from
 
@@ -294,7 +338,24 @@ function resolve(input: Record<string, unknown>, badPaths: Set<string>, problems
   const lokiFrom = givenAt.lokiAddress;
   if (lokiFrom && !lokiFrom.startsWith('event_config.') && givenAt.lokiEnable === undefined
       && config.event_config.loki_address !== '') {
-    config.event_config.loki_enable = true;
+    config.event_config.loki_enable = config.event_config.sinks.loki.enabled = true;
+  }
+
+  const sinks = config.event_config.sinks;
+  const given = (key: string) => givenAt[key] !== undefined;
+  otlpFromEnv(sinks.otlp, (key) => given(`sinks.otlp.${key}`), env, problems);
+  const sinkPath = (key: string) => `event_config.sinks.${key}`;
+  if (sinks.remote_write.enabled && sinks.remote_write.url === '' && !isBad(sinkPath('remote_write.url'), badPaths)) {
+    problems.push(`${sinkPath('remote_write.url')}: required when remote_write is enabled`);
+  }
+  if (sinks.remote_write.username !== '' && sinks.remote_write.password_file === '') {
+    problems.push(`${sinkPath('remote_write.password_file')}: required with username (basic auth)`);
+  }
+  if (sinks.loki.username !== '' && sinks.loki.password_file === '') {
+    problems.push(`${sinkPath('loki.password_file')}: required with username (basic auth)`);
+  }
+  if (sinks.loki.username !== '' && sinks.loki.bearer_token_file !== '') {
+    problems.push(`${sinkPath('loki.bearer_token_file')}: conflicts with username (basic auth); use one of them`);
   }
 
   // Both servers listen on the node's network (hostNetwork DaemonSet): one port each.
@@ -371,4 +432,75 @@ function readProbes(kind: 'metric' | 'event', value: string | string[], path: Pa
   }
   if (!ok) return undefined;
   return chosen.size === 0 ? [...own] : own.filter((p) => chosen.has(p));
+}
+
+/**
+ * OTLP settings the file leaves unset come from the standard variables, as the OTel SDKs
+ * read them: OTEL_EXPORTER_OTLP_ENDPOINT (base URL), OTEL_EXPORTER_OTLP_{LOGS,METRICS}_ENDPOINT
+ * (full URLs, win over the base one), _PROTOCOL, _HEADERS (`k=v,k2=v2`, URL-encoded values;
+ * merged under the file's headers), _COMPRESSION, and OTEL_METRIC_EXPORT_INTERVAL (ms).
+ * A key set in the file always wins. Bad values are problems only while OTLP is enabled.
+ */
+function otlpFromEnv(o: OtlpSinkConfig, given: (key: string) => boolean, env: Env, problems: string[]): void {
+  const bad = (name: string, expected: string) => {
+    if (o.enabled) problems.push(`${name} (environment): ${expected}, got ${JSON.stringify(env[name])}`);
+  };
+  const value = (name: string) => (env[name] ?? '').trim() || undefined;
+
+  const base = value('OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (!given('endpoint') && base !== undefined) {
+    if (isHttpUrl(base)) o.endpoint = base;
+    else bad('OTEL_EXPORTER_OTLP_ENDPOINT', 'must be an http(s):// URL');
+  }
+  const join = (path: string) => `${o.endpoint.replace(/\/+$/, '')}/${path}`;
+  o.logs_endpoint = join('v1/logs');
+  o.metrics_endpoint = join('v1/metrics');
+  for (const [signal, field] of [['LOGS', 'logs_endpoint'], ['METRICS', 'metrics_endpoint']] as const) {
+    const name = `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`;
+    const url = value(name);
+    if (given('endpoint') || url === undefined) continue;
+    if (isHttpUrl(url)) o[field] = url;
+    else bad(name, 'must be an http(s):// URL');
+  }
+
+  const protocol = value('OTEL_EXPORTER_OTLP_PROTOCOL');
+  if (!given('protocol') && protocol !== undefined) {
+    if (protocol === 'http/protobuf' || protocol === 'http/json') o.protocol = protocol;
+    else bad('OTEL_EXPORTER_OTLP_PROTOCOL', 'must be "http/protobuf" or "http/json" (grpc is not supported)');
+  }
+  const compression = value('OTEL_EXPORTER_OTLP_COMPRESSION');
+  if (!given('compression') && compression !== undefined) {
+    if (compression === 'gzip' || compression === 'none') o.compression = compression;
+    else bad('OTEL_EXPORTER_OTLP_COMPRESSION', 'must be "gzip" or "none"');
+  }
+  const headers = value('OTEL_EXPORTER_OTLP_HEADERS');
+  if (headers !== undefined) {
+    const parsed = parseHeaderList(headers);
+    if (parsed) o.headers = { ...parsed, ...o.headers };
+    else bad('OTEL_EXPORTER_OTLP_HEADERS', 'must be a list of key=value separated by commas');
+  }
+  const interval = value('OTEL_METRIC_EXPORT_INTERVAL');
+  if (!given('interval_seconds') && interval !== undefined) {
+    const ms = Number(interval);
+    if (Number.isInteger(ms) && ms >= 1000 && ms <= 3_600_000) o.interval_seconds = Math.round(ms / 1000);
+    else bad('OTEL_METRIC_EXPORT_INTERVAL', 'must be milliseconds 1000..3600000');
+  }
+}
+
+/** W3C-baggage-like `k=v,k2=v2` with URL-encoded values; undefined when malformed. */
+function parseHeaderList(text: string): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const item of text.split(',')) {
+    if (item.trim() === '') continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) return undefined;
+    const key = item.slice(0, eq).trim();
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) return undefined;
+    try {
+      out[key] = decodeURIComponent(item.slice(eq + 1).trim());
+    } catch {
+      return undefined;
+    }
+  }
+  return out;
 }

@@ -15,7 +15,17 @@ export const FORMATS = {
   cidr: isCidr,
   'loki-address': isLokiAddress,
   'ifname-glob': (s: string): boolean => /^[^\s/]{1,64}$/.test(s),
+  'http-url': isHttpUrl,
 } as const;
+
+export function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
 
 /** IPv4 or IPv6 network in CIDR notation. Host bits may be set, as Go's ParseCIDR allows. */
 export function isCidr(s: string): boolean {
@@ -54,6 +64,19 @@ const probeList = (kind: string, names: readonly string[]) => ({
 });
 const lokiAddress = (description: string) =>
   ({ type: 'string', format: 'loki-address', description });
+const str = (description: string, dflt?: string) =>
+  ({ type: 'string', description, ...(dflt === undefined ? {} : { default: dflt }) });
+const int = (min: number, max: number, dflt: number, description: string) =>
+  ({ type: 'integer', minimum: min, maximum: max, default: dflt, description });
+const oneOf = <T extends string>(values: readonly T[], dflt: T, description: string) =>
+  ({ type: 'string', enum: values, default: dflt, description });
+const httpUrl = (description: string) => ({ type: 'string', format: 'http-url', description });
+// A map of strings. patternProperties (not a schema under additionalProperties) keeps every
+// object node closed, and a non-string value is reported at its own key.
+const stringMap = (description: string) =>
+  ({ type: 'object', additionalProperties: false, patternProperties: { '^.+$': { type: 'string' } }, description });
+const section = (description: string, properties: Record<string, object>) =>
+  ({ type: 'object', additionalProperties: false, description, properties });
 
 /** ACK `inspector-config` ConfigMap, section metric_config. */
 const metricConfig = {
@@ -75,6 +98,55 @@ const metricConfig = {
   },
 } as const;
 
+const S = D.event_config.sinks;
+
+/** event_config.sinks: one section per destination of events. */
+const sinks = section('Destinations of events', {
+  stdout: section('Events on standard output', {
+    enabled: bool('Print events', S.stdout.enabled),
+    format: oneOf(['json', 'text'], S.stdout.format, 'json: one KCE-style JSON object per line; text: aligned lines for humans'),
+  }),
+  loki: section('Grafana Loki push API', {
+    enabled: bool('Push events to Loki (same as loki_enable)', S.loki.enabled),
+    url: lokiAddress('Loki host[:port] or URL (same as loki_address); empty: discover service_name'),
+    tenant: str('X-Scope-OrgID header; empty: none'),
+    username: str('Basic auth user'),
+    password_file: str('File holding the basic auth password'),
+    bearer_token_file: str('File holding a bearer token'),
+    ca_file: str('PEM CA bundle for https'),
+    insecure_skip_verify: bool('Do not verify the server certificate', S.loki.insecure_skip_verify),
+    discovery_namespace: str('Namespace searched first for the Loki Service; empty: any'),
+    service_name: str('Name of the Loki Service to discover', S.loki.service_name),
+    encoding: oneOf(['protobuf', 'json'], S.loki.encoding, 'Push body: protobuf+snappy or gzipped JSON'),
+    batch_max_events: int(1, 100000, S.loki.batch_max_events, 'Events per push at most'),
+    batch_max_wait_ms: int(1, 60000, S.loki.batch_max_wait_ms, 'Longest an event waits for a batch to fill'),
+    max_queue_events: int(1, 10000000, S.loki.max_queue_events, 'Events held while Loki is slow or down; beyond, dropped and counted'),
+    static_labels: stringMap('Extra stream labels'),
+  }),
+  otlp: section('OTLP/HTTP logs and metrics; unset keys fall back to OTEL_EXPORTER_OTLP_* variables', {
+    enabled: bool('Export over OTLP', S.otlp.enabled),
+    endpoint: httpUrl('Base URL; /v1/logs and /v1/metrics are appended'),
+    protocol: oneOf(['http/protobuf', 'http/json'], S.otlp.protocol, 'Encoding'),
+    headers: stringMap('Extra request headers'),
+    compression: oneOf(['gzip', 'none'], S.otlp.compression, 'Request body compression'),
+    logs: bool('Export events as log records', S.otlp.logs),
+    metrics: bool('Export metrics', S.otlp.metrics),
+    interval_seconds: int(1, 3600, S.otlp.interval_seconds, 'Metric export interval in seconds'),
+  }),
+  remote_write: section('Prometheus remote write (ARMS managed Prometheus)', {
+    enabled: bool('Push metrics with remote write', S.remote_write.enabled),
+    url: httpUrl('Remote write URL'),
+    username: str('Basic auth user (ARMS AccessKey ID)'),
+    password_file: str('File holding the basic auth password (ARMS AccessKey secret)'),
+    headers: stringMap('Extra request headers'),
+    interval_seconds: int(1, 3600, S.remote_write.interval_seconds, 'Push interval in seconds'),
+  }),
+  stream: section('Live event stream (watch) on event_config.port', {
+    max_clients: int(1, 1000, S.stream.max_clients, 'Concurrent clients'),
+    client_buffer_events: int(1, 1000000, S.stream.client_buffer_events, 'Events buffered per slow client before dropping'),
+  }),
+});
+
 /** ACK `inspector-config` ConfigMap, section event_config. */
 const eventConfig = {
   type: 'object',
@@ -84,6 +156,7 @@ const eventConfig = {
     loki_address: lokiAddress('Loki host[:port] or URL; empty: discover the grafana-loki Service'),
     probes: probeList('Event', EVENT_PROBES),
     port: port('Port of the event stream service', D.event_config.port),
+    sinks,
   },
 } as const;
 
