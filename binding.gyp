@@ -1,4 +1,9 @@
 {
+  "variables": {
+    # The eBPF addon needs libbpf, clang, bpftool and the kernel's BTF at build time; without
+    # them only the netlink addon is built and the eBPF probes report themselves unsupported.
+    "has_bpf": "<!(sh -c 'pkg-config --exists libbpf && command -v clang >/dev/null && command -v bpftool >/dev/null && test -r /sys/kernel/btf/vmlinux && echo 1 || echo 0')"
+  },
   "targets": [
     {
       "target_name": "netobserv",
@@ -9,5 +14,34 @@
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"]
     }
+  ],
+  "conditions": [
+    ["has_bpf==1", {
+      "targets": [
+        {
+          "target_name": "netobserv_bpf",
+          "sources": ["native/bpf/addon.cc"],
+          "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+          "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+          "cflags!": ["-fno-exceptions"],
+          "cflags_cc!": ["-fno-exceptions"],
+          "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "<!@(pkg-config --cflags libbpf)"],
+          "libraries": ["<!@(pkg-config --libs libbpf)"],
+          "actions": [
+            {
+              "action_name": "bpf_objects",
+              "inputs": ["native/bpf/build.sh", "native/bpf/common.bpf.h", "<!@(ls native/bpf/*.bpf.c)"],
+              "outputs": [
+                "<(PRODUCT_DIR)/bpf/packetloss.bpf.o",
+                "<(PRODUCT_DIR)/bpf/tcpreset.bpf.o",
+                "<(PRODUCT_DIR)/bpf/tcpretrans.bpf.o",
+                "<(PRODUCT_DIR)/bpf/selftest.bpf.o"
+              ],
+              "action": ["sh", "native/bpf/build.sh", "<(PRODUCT_DIR)/bpf"]
+            }
+          ]
+        }
+      ]
+    }]
   ]
 }

@@ -1,0 +1,184 @@
+// Shared by every netobserv BPF object: the event record that goes through the ring buffer,
+// the in-kernel rate limit of events, and the per-probe counters of what was not delivered.
+// The record layout is parsed in src/bpf/events.ts: keep the two in step.
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#define AF_INET 2
+#define AF_INET6 10
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define MAX_STACK 32
+
+struct event {
+  __u64 ts;          // bpf_ktime_get_ns (CLOCK_MONOTONIC)
+  __u32 netns;       // inode of the network namespace
+  __u16 kind;        // probe-specific event kind
+  __u16 family;      // AF_INET, AF_INET6, or 0 when the packet had no IP header to read
+  __u8 saddr[16];    // IPv4 in the first 4 bytes
+  __u8 daddr[16];
+  __u16 sport;       // host byte order
+  __u16 dport;
+  __u8 protocol;     // IPPROTO_*
+  __u8 state;        // TCP state of the socket, 0 when there is none
+  __u16 pad;
+  __u32 reason;      // drop reason / reset reason
+  __u32 stack_bytes; // bytes of `stack` filled (packetloss only)
+  __u64 stack[MAX_STACK];
+};
+// Records without a stack stop here.
+#define EVENT_NOSTACK_SIZE __builtin_offsetof(struct event, stack)
+
+// Set by userspace: events per second the probe may emit (0: no events, counters only).
+struct settings {
+  __u32 events_per_sec;
+  __u32 pad;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct settings);
+} settings SEC(".maps");
+
+// One-second windows shared by all CPUs; the reset race at a window edge can let a few
+// extra events through, which is acceptable for a rate limit.
+struct window {
+  __u64 start;
+  __u64 count;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct window);
+} ratelimit SEC(".maps");
+
+// stats[0]: events lost because the ring buffer was full (reserve failed);
+// stats[1]: events suppressed by the rate limit; stats[2]: counter updates that found the map full.
+enum { STAT_LOST = 0, STAT_SUPPRESSED = 1, STAT_MAPFULL = 2, STAT_MAX = 4 };
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, STAT_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+static __always_inline void stat_inc(__u32 which) {
+  __u64 *v = bpf_map_lookup_elem(&stats, &which);
+  if (v) *v += 1; // per-CPU slot: no atomic needed
+}
+
+// True when an event may be emitted now; counts the suppressed ones.
+static __always_inline bool event_allowed(__u64 now) {
+  __u32 zero = 0;
+  struct settings *s = bpf_map_lookup_elem(&settings, &zero);
+  if (!s || s->events_per_sec == 0) return false;
+  struct window *w = bpf_map_lookup_elem(&ratelimit, &zero);
+  if (!w) return false;
+  if (now - w->start >= 1000000000ULL) {
+    w->start = now;
+    w->count = 0;
+  }
+  if (__sync_fetch_and_add(&w->count, 1) >= s->events_per_sec) {
+    stat_inc(STAT_SUPPRESSED);
+    return false;
+  }
+  return true;
+}
+
+static __always_inline struct event *event_reserve(__u64 size) {
+  struct event *e = bpf_ringbuf_reserve(&events, size, 0);
+  if (!e) stat_inc(STAT_LOST);
+  return e;
+}
+
+// Adds `delta` to a u64 counter in a hash map, creating it on first use.
+static __always_inline void counter_add(void *map, const void *key, __u64 delta) {
+  __u64 *v = bpf_map_lookup_elem(map, key);
+  if (v) {
+    __sync_fetch_and_add(v, delta);
+    return;
+  }
+  __u64 init = delta;
+  // BPF_NOEXIST: another CPU may have created it meanwhile; then add to that one.
+  if (bpf_map_update_elem(map, key, &init, BPF_NOEXIST) != 0) {
+    v = bpf_map_lookup_elem(map, key);
+    if (v) __sync_fetch_and_add(v, delta);
+    else stat_inc(STAT_MAPFULL);
+  }
+}
+
+static __always_inline __u32 dev_netns(const struct net_device *dev) {
+  return dev ? BPF_CORE_READ(dev, nd_net.net, ns.inum) : 0;
+}
+
+static __always_inline __u32 sk_netns(const struct sock *sk) {
+  return sk ? BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) : 0;
+}
+
+// The socket's addresses from the local point of view (saddr = local).
+static __always_inline void tuple_from_sk(struct event *e, const struct sock *sk) {
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  e->family = family;
+  e->protocol = IPPROTO_TCP;
+  e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+  e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  if (family == AF_INET) {
+    BPF_CORE_READ_INTO(e->saddr, sk, __sk_common.skc_rcv_saddr);
+    BPF_CORE_READ_INTO(e->daddr, sk, __sk_common.skc_daddr);
+  } else if (family == AF_INET6) {
+    BPF_CORE_READ_INTO(e->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+    BPF_CORE_READ_INTO(e->daddr, sk, __sk_common.skc_v6_daddr);
+  }
+}
+
+// The packet's IP/TCP/UDP header fields as they are on the wire (saddr = sender).
+// Returns false when the skb has no readable IPv4/IPv6 header.
+static __always_inline bool tuple_from_skb(struct event *e, const struct sk_buff *skb) {
+  unsigned char *head = BPF_CORE_READ(skb, head);
+  __u16 nh = BPF_CORE_READ(skb, network_header);
+  __u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+  if (!head || nh == (__u16)~0U) return false;
+  __u8 *ip = head + nh;
+  __u32 l4_off;
+  if (proto == ETH_P_IP) {
+    struct iphdr iph;
+    if (bpf_probe_read_kernel(&iph, sizeof(iph), ip) || iph.version != 4) return false;
+    e->family = AF_INET;
+    e->protocol = iph.protocol;
+    __builtin_memcpy(e->saddr, &iph.saddr, 4);
+    __builtin_memcpy(e->daddr, &iph.daddr, 4);
+    l4_off = iph.ihl * 4;
+  } else if (proto == ETH_P_IPV6) {
+    struct ipv6hdr ip6;
+    if (bpf_probe_read_kernel(&ip6, sizeof(ip6), ip) || ip6.version != 6) return false;
+    e->family = AF_INET6;
+    e->protocol = ip6.nexthdr; // extension headers are not walked: ports stay 0 then
+    __builtin_memcpy(e->saddr, &ip6.saddr, 16);
+    __builtin_memcpy(e->daddr, &ip6.daddr, 16);
+    l4_off = sizeof(ip6);
+  } else {
+    return false;
+  }
+  if (e->protocol == IPPROTO_TCP || e->protocol == IPPROTO_UDP) {
+    __be16 ports[2];
+    if (bpf_probe_read_kernel(ports, sizeof(ports), ip + l4_off) == 0) {
+      e->sport = bpf_ntohs(ports[0]);
+      e->dport = bpf_ntohs(ports[1]);
+    }
+  }
+  return true;
+}

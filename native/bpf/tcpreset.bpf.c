@@ -1,0 +1,75 @@
+// tcpreset: resets sent (tcp:tcp_send_reset) and received (tcp:tcp_receive_reset), classified
+// in the kernel into the seeds' event types, counted per network namespace and type, with a
+// rate-limited event per reset.
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+// Kinds: the order of RESET_TYPES in src/probes/tcpreset.ts.
+enum {
+  SEND_RST = 0,        // a reply to a segment of an existing socket (e.g. TIME_WAIT, bad ACK)
+  SEND_RST_NOSOCK = 1, // a reply to a segment no socket wanted
+  SEND_RST_ACTIVE = 2, // the local side aborted (tcp_send_active_reset: no segment to answer)
+  RCV_RST_SYN = 3,
+  RCV_RST_ESTAB = 4,
+  RCV_RST_TW = 5,
+};
+
+struct reset_key {
+  __u32 netns;
+  __u32 kind;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 8192);
+  __type(key, struct reset_key);
+  __type(value, __u64);
+} resets SEC(".maps");
+
+static __always_inline void emit(__u32 netns, __u32 kind, const struct sock *sk, const struct sk_buff *skb, __u32 reason) {
+  struct reset_key key = {.netns = netns, .kind = kind};
+  counter_add(&resets, &key, 1);
+  __u64 now = bpf_ktime_get_ns();
+  if (!event_allowed(now)) return;
+  struct event *e = event_reserve(EVENT_NOSTACK_SIZE);
+  if (!e) return;
+  __builtin_memset(e, 0, EVENT_NOSTACK_SIZE);
+  e->ts = now;
+  e->netns = netns;
+  e->kind = kind;
+  e->reason = reason;
+  if (sk) {
+    e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+    tuple_from_sk(e, sk);
+  } else if (skb && tuple_from_skb(e, skb)) {
+    // The reset answers this segment: report it from the local side, like a socket tuple.
+    __u8 a[16];
+    __builtin_memcpy(a, e->saddr, 16);
+    __builtin_memcpy(e->saddr, e->daddr, 16);
+    __builtin_memcpy(e->daddr, a, 16);
+    __u16 p = e->sport;
+    e->sport = e->dport;
+    e->dport = p;
+  }
+  bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb, enum sk_rst_reason reason) {
+  // tcp_v4/v6_send_reset passes the segment it answers (and sk NULL when no socket matched,
+  // or a timewait/request socket); tcp_send_active_reset passes no segment at all.
+  __u32 kind = !sk ? SEND_RST_NOSOCK : !skb ? SEND_RST_ACTIVE : SEND_RST;
+  __u32 netns = sk ? sk_netns(sk) : skb ? dev_netns(BPF_CORE_READ(skb, dev)) : 0;
+  emit(netns, kind, sk, skb, reason);
+  return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(tcp_receive_reset, struct sock *sk) {
+  __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+  __u32 kind = (state == TCP_SYN_SENT || state == TCP_SYN_RECV || state == TCP_NEW_SYN_RECV) ? RCV_RST_SYN
+             : state == TCP_ESTABLISHED ? RCV_RST_ESTAB
+             : RCV_RST_TW;
+  emit(sk_netns(sk), kind, sk, 0, 0);
+  return 0;
+}
