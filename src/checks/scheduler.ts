@@ -1,0 +1,221 @@
+// Runs the configuration checks on an interval and turns their findings into events: one when
+// a finding appears, one when it changes, a reminder every `reminderIntervalSeconds` while it
+// holds, and (optionally) one INFO event when it clears. Never one per cycle. The findings that
+// hold now are also what the `configcheck` metric probe exports as gauges.
+
+import { eventDef } from '../catalogue/events.js';
+import type { EventProbeName } from '../catalogue/probes.js';
+import { nowUnixNano, type EventPublisher, type NetEvent } from '../events/model.js';
+import type { Entity } from '../model.js';
+import type { Check, CheckContext, CheckOptions, Finding } from './model.js';
+
+/** What `attrs.finding` says about an event. */
+export type FindingPhase = 'new' | 'changed' | 'reminder' | 'cleared';
+
+export interface CheckStatus {
+  name: string;
+  probe: EventProbeName;
+  state: 'ok' | 'error' | 'unsupported' | 'disabled' | 'pending';
+  /** The error or the reason it is unsupported. */
+  detail?: string;
+  findings: number;
+}
+
+export interface SchedulerOptions {
+  checks: Check[];
+  publisher: EventPublisher;
+  /** The namespaces of the node for a run (the agent's discovery). */
+  entities: () => readonly Entity[] | Promise<readonly Entity[]>;
+  options: CheckOptions;
+  /** The node's network namespace (null: the agent's own). Tests point it at a throwaway one. */
+  hostNetns?: string | null;
+  /** Event probes that are on; default: every check's. */
+  enabled?: ReadonlySet<string>;
+  /** Milliseconds; tests pass a fake one. */
+  clock?: () => number;
+}
+
+interface Held {
+  finding: Finding;
+  state: string;
+  since: number;
+  lastEmitted: number;
+}
+
+const key = (f: Finding): string => `${f.type}\u0000${f.subject}`;
+
+// Every running scheduler, so the configcheck metric probe can export their findings
+// without the agent wiring the two together.
+const running = new Set<CheckScheduler>();
+
+/** Findings of every running scheduler (the configcheck gauge). */
+export function activeFindings(): Finding[] {
+  return [...running].flatMap((s) => s.findings());
+}
+
+export class CheckScheduler {
+  private held = new Map<Check, Map<string, Held>>();
+  private status_ = new Map<Check, CheckStatus>();
+  private timers: NodeJS.Timeout[] = [];
+  private running: Promise<void> | undefined;
+  private rerun = false;
+  private stopped = true;
+  private readonly clock: () => number;
+
+  constructor(private opts: SchedulerOptions) {
+    this.clock = opts.clock ?? Date.now;
+    for (const c of opts.checks) this.status_.set(c, { name: c.name, probe: c.probe, state: 'pending', findings: 0 });
+  }
+
+  /** Runs every check now, then every `intervalSeconds`; fast checks (kernel log) every `kernelLog.pollSeconds`. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    running.add(this);
+    this.schedule();
+    this.trigger();
+  }
+
+  /** Stops the timers, waits for a run in progress, closes the checks (the kmsg reader). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    running.delete(this);
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    await this.running;
+    for (const c of this.opts.checks) c.close?.();
+  }
+
+  /** New options or enabled probes (hot reload); the intervals restart. Findings of checks turned off clear. */
+  update(options: CheckOptions, enabled?: ReadonlySet<string>): void {
+    this.opts = { ...this.opts, options, ...(enabled ? { enabled } : {}) };
+    if (this.stopped) return;
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    this.schedule();
+    this.trigger();
+  }
+
+  /** Runs the checks soon (something changed: new pods); coalesces with a run in progress. */
+  trigger(): void {
+    void this.runOnce().catch(() => undefined);
+  }
+
+  /**
+   * One run of the checks (all, or only the fast ones). Concurrent calls share the run in
+   * progress and ask for one more after it, so a trigger is never lost and runs never overlap.
+   */
+  runOnce(only: 'all' | 'fast' = 'all'): Promise<void> {
+    if (this.running) {
+      if (only === 'all') this.rerun = true;
+      return this.running;
+    }
+    this.running = this.cycle(only).finally(() => {
+      this.running = undefined;
+      if (this.rerun && !this.stopped) {
+        this.rerun = false;
+        this.trigger();
+      }
+    });
+    return this.running;
+  }
+
+  /** Findings that hold now. */
+  findings(): Finding[] {
+    return [...this.held.values()].flatMap((m) => [...m.values()].map((h) => h.finding));
+  }
+
+  status(): CheckStatus[] {
+    return [...this.status_.values()].map((s) => ({ ...s }));
+  }
+
+  private schedule(): void {
+    const { intervalSeconds, kernelLog } = this.opts.options;
+    this.timers.push(setInterval(() => void this.runOnce('all'), intervalSeconds * 1000).unref());
+    if (this.opts.checks.some((c) => c.fast)) {
+      this.timers.push(setInterval(() => void this.runOnce('fast'), kernelLog.pollSeconds * 1000).unref());
+    }
+  }
+
+  private enabled(c: Check): boolean {
+    return !this.opts.enabled || this.opts.enabled.has(c.probe);
+  }
+
+  private async cycle(only: 'all' | 'fast'): Promise<void> {
+    const cache = new Map<string, Promise<unknown>>();
+    const ctx: CheckContext = {
+      entities: await this.opts.entities(),
+      hostNetns: this.opts.hostNetns ?? null,
+      options: this.opts.options,
+      now: this.clock(),
+      shared: <T>(k: string, read: () => Promise<T>) => {
+        if (!cache.has(k)) cache.set(k, read());
+        return cache.get(k) as Promise<T>;
+      },
+    };
+    for (const check of this.opts.checks) {
+      if (only === 'fast' && !check.fast) continue;
+      const status = this.status_.get(check)!;
+      if (!this.enabled(check)) {
+        this.held.delete(check); // turned off is not fixed: no cleared events
+        status.findings = 0;
+        Object.assign(status, { state: 'disabled', detail: undefined });
+        continue;
+      }
+      try {
+        const reason = await check.unsupported?.(ctx);
+        if (reason) {
+          this.held.delete(check);
+          Object.assign(status, { state: 'unsupported', detail: reason });
+          continue;
+        }
+        this.apply(check, await check.run(ctx), ctx.now);
+        status.state = 'ok';
+        delete status.detail;
+      } catch (err) {
+        // Keep what the check found last time: a read that failed says nothing about a fix.
+        Object.assign(status, { state: 'error', detail: (err as Error).message });
+      }
+      status.findings = this.held.get(check)?.size ?? 0;
+    }
+  }
+
+  private apply(check: Check, found: Finding[], now: number): void {
+    const before = this.held.get(check) ?? new Map<string, Held>();
+    const after = new Map<string, Held>();
+    const reminderMs = this.opts.options.reminderIntervalSeconds * 1000;
+    for (const f of found) {
+      const k = key(f);
+      if (after.has(k)) continue; // a check reporting the same subject twice: the first wins
+      const state = f.state ?? f.msg;
+      const prev = before.get(k);
+      let phase: FindingPhase | undefined;
+      if (!prev) phase = 'new';
+      else if (prev.state !== state) phase = 'changed';
+      else if (now - prev.lastEmitted >= reminderMs) phase = 'reminder';
+      if (phase) this.emit(f, phase, prev ? prev.since : now);
+      after.set(k, { finding: f, state, since: prev?.since ?? now, lastEmitted: phase ? now : prev!.lastEmitted });
+    }
+    if (this.opts.options.emitCleared) {
+      for (const [k, h] of before) if (!after.has(k)) this.emit(h.finding, 'cleared', h.since);
+    }
+    this.held.set(check, after);
+  }
+
+  private emit(f: Finding, phase: FindingPhase, since: number): void {
+    const def = eventDef(f.type)!;
+    const event: NetEvent = {
+      timeUnixNano: this.opts.clock ? BigInt(this.clock()) * 1_000_000n : nowUnixNano(),
+      type: f.type,
+      probe: def.probe,
+      severity: phase === 'cleared' ? 'INFO' : def.severity,
+      // A cleared event repeats the message it clears, so a LogQL filter on it finds both.
+      msg: phase === 'cleared' ? `cleared: ${f.msg}` : f.msg,
+      ...(f.netns !== undefined ? { netns: f.netns } : {}),
+      attrs: { ...f.attrs, subject: f.subject, finding: phase, since_unix_ms: since },
+    };
+    try {
+      this.opts.publisher.publish(event);
+    } catch {
+      // publish never throws by contract; a broken sink must not stop the checks
+    }
+  }
+}

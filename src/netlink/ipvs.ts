@@ -1,0 +1,114 @@
+// IPVS virtual servers and their real servers over generic netlink (what `ipvsadm -Ln` shows),
+// per network namespace: IPVS tables belong to the namespace (kube-proxy fills the node's).
+
+import { AF_INET, AF_INET6, formatAddress } from './addr.js';
+import { attrMap, cstring, encodeAttrs, NLM_F_DUMP, u16, u32, type AttrSpec } from './message.js';
+import { netlinkRequest } from './socket.js';
+
+export const NETLINK_GENERIC = 16;
+const GENL_ID_CTRL = 0x10;
+const CTRL_CMD_GETFAMILY = 3;
+const CTRL_ATTR_FAMILY_ID = 1;
+const CTRL_ATTR_FAMILY_NAME = 2;
+
+const genlHeader = (cmd: number, version: number): Buffer => Buffer.from([cmd, version, 0, 0]);
+const GENL_HDRLEN = 4;
+
+/** The id of a generic netlink family; rejects with code ENOENT when the kernel has no such family. */
+export async function genlFamilyId(netnsPath: string | null, name: string): Promise<number> {
+  const [reply] = await netlinkRequest(netnsPath, NETLINK_GENERIC, {
+    type: GENL_ID_CTRL,
+    flags: 0,
+    header: genlHeader(CTRL_CMD_GETFAMILY, 1),
+    attrs: [{ type: CTRL_ATTR_FAMILY_NAME, value: Buffer.from(`${name}\0`) }],
+  });
+  const id = u16(reply && attrMap(reply.payload, GENL_HDRLEN).get(CTRL_ATTR_FAMILY_ID));
+  if (id === undefined) throw Object.assign(new Error(`genetlink: no id for family ${name}`), { code: 'ENOENT' });
+  return id;
+}
+
+const IPVS_GENL_VERSION = 1;
+const IPVS_CMD_GET_SERVICE = 4;
+const IPVS_CMD_GET_DEST = 8;
+const IPVS_CMD_ATTR_SERVICE = 1;
+const IPVS_CMD_ATTR_DEST = 2;
+const SVC = { AF: 1, PROTOCOL: 2, ADDR: 3, PORT: 4, FWMARK: 5, SCHED_NAME: 6 } as const;
+const DEST = { ADDR: 1, PORT: 2, FWD_METHOD: 3, WEIGHT: 4, ACTIVE_CONNS: 7, INACT_CONNS: 8, ADDR_FAMILY: 11 } as const;
+const PROTOCOLS: Record<number, string> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
+
+export interface IpvsService {
+  family: 4 | 6;
+  /** TCP, UDP, SCTP; FWM for firewall-mark services. */
+  protocol: string;
+  address: string;
+  port: number;
+  fwmark: number;
+  scheduler: string;
+  dests: IpvsDest[];
+  /** The identity attributes the kernel matches a service by (for the dest dump). */
+  key: AttrSpec[];
+}
+
+export interface IpvsDest {
+  address: string;
+  port: number;
+  weight: number;
+  activeConns: number;
+  inactiveConns: number;
+}
+
+/** `TCP 10.96.0.10:53` / `TCP [fd00::a]:53` / `FWM 7`, as ipvsadm lists them. */
+export function serviceName(s: Pick<IpvsService, 'protocol' | 'address' | 'port' | 'fwmark' | 'family'>): string {
+  if (s.fwmark) return `FWM ${s.fwmark}`;
+  return `${s.protocol} ${s.family === 6 ? `[${s.address}]` : s.address}:${s.port}`;
+}
+
+const be16 = (b: Buffer | undefined): number => (b && b.length >= 2 ? b.readUInt16BE(0) : 0);
+
+/** Every virtual server with its real servers; rejects with code ENOENT where IPVS is not in the kernel. */
+export async function ipvsServices(netnsPath: string | null): Promise<IpvsService[]> {
+  const family = await genlFamilyId(netnsPath, 'IPVS');
+  const dump = (cmd: number, attrs: AttrSpec[] = []) =>
+    netlinkRequest(netnsPath, NETLINK_GENERIC, { type: family, flags: NLM_F_DUMP, header: genlHeader(cmd, IPVS_GENL_VERSION), attrs });
+
+  const services: IpvsService[] = [];
+  for (const m of await dump(IPVS_CMD_GET_SERVICE)) {
+    if (m.type !== family) continue;
+    const raw = attrMap(m.payload, GENL_HDRLEN).get(IPVS_CMD_ATTR_SERVICE);
+    if (!raw) continue;
+    const a = attrMap(raw);
+    const af = u16(a.get(SVC.AF)) ?? AF_INET;
+    const fwmark = u32(a.get(SVC.FWMARK)) ?? 0;
+    const proto = u16(a.get(SVC.PROTOCOL)) ?? 0;
+    const key: AttrSpec[] = [{ type: SVC.AF, value: a.get(SVC.AF)! }];
+    if (fwmark) key.push({ type: SVC.FWMARK, value: a.get(SVC.FWMARK)! });
+    else for (const t of [SVC.PROTOCOL, SVC.ADDR, SVC.PORT]) if (a.get(t)) key.push({ type: t, value: a.get(t)! });
+    services.push({
+      family: af === AF_INET6 ? 6 : 4,
+      protocol: fwmark ? 'FWM' : (PROTOCOLS[proto] ?? String(proto)),
+      address: fwmark ? '' : (formatAddress(af, a.get(SVC.ADDR)) ?? ''),
+      port: be16(a.get(SVC.PORT)),
+      fwmark,
+      scheduler: cstring(a.get(SVC.SCHED_NAME)) ?? '',
+      dests: [],
+      key,
+    });
+  }
+  for (const s of services) {
+    for (const m of await dump(IPVS_CMD_GET_DEST, [{ type: IPVS_CMD_ATTR_SERVICE, value: encodeAttrs(s.key) }])) {
+      const raw = attrMap(m.payload, GENL_HDRLEN).get(IPVS_CMD_ATTR_DEST);
+      if (!raw) continue;
+      const d = attrMap(raw);
+      // Real servers may be of the other family (IPv6 backends of an IPv4 service, since 5.x).
+      const af = u16(d.get(DEST.ADDR_FAMILY)) ?? (s.family === 6 ? AF_INET6 : AF_INET);
+      s.dests.push({
+        address: formatAddress(af, d.get(DEST.ADDR)) ?? '',
+        port: be16(d.get(DEST.PORT)),
+        weight: u32(d.get(DEST.WEIGHT)) ?? 0,
+        activeConns: u32(d.get(DEST.ACTIVE_CONNS)) ?? 0,
+        inactiveConns: u32(d.get(DEST.INACT_CONNS)) ?? 0,
+      });
+    }
+  }
+  return services;
+}
