@@ -36,6 +36,8 @@ export class Agent {
   private config: AgentConfig = structuredClone(DEFAULT_CONFIG);
   private watcher?: ConfigWatcher;
   private configError?: string;
+  /** Config applications run one after another, in the order the changes came. */
+  private applying: Promise<void> = Promise.resolve();
   private readonly started = Date.now();
 
   constructor(private readonly opts: AgentOptions) {
@@ -60,7 +62,7 @@ export class Agent {
       const missingOk = this.opts.configOptional ?? false;
       this.config = await loadConfigFile(configPath, { missingOk });
       this.watcher = new ConfigWatcher(configPath, { initial: this.config, missingOk });
-      this.watcher.on('change', (next) => void this.apply(next).catch((e) => log.error('config change not applied', { error: (e as Error).message })));
+      this.watcher.on('change', (next) => void this.apply(next).catch(() => {}));
       this.watcher.on('invalid', (err) => {
         this.configError = err.message;
         log.error('config file rejected, keeping the last good config', { error: err.message });
@@ -75,12 +77,26 @@ export class Agent {
   async stop(): Promise<void> {
     this.watcher?.close();
     this.collector.stop();
+    await this.applying.catch(() => {});
     await this.server.close();
     await this.telemetry.shutdown();
+    this.discovery.close();
   }
 
-  /** Applies a (new) config: probes, interval, options, port; naming and verbose are read live. */
-  async apply(next: AgentConfig, initial = false): Promise<void> {
+  /**
+   * Applies a (new) config: probes, interval, options, port; naming and verbose are read live.
+   * Serialized; a failure (e.g. the new port is taken) is logged, shown in /status, and rethrown.
+   */
+  apply(next: AgentConfig, initial = false): Promise<void> {
+    const run = this.applying.catch(() => {}).then(() => this.applyNow(next, initial));
+    this.applying = run.catch((e) => {
+      this.configError = `config change not applied: ${(e as Error).message}`;
+      if (!initial) this.opts.log.error('config change not applied', { error: (e as Error).message });
+    });
+    return run;
+  }
+
+  private async applyNow(next: AgentConfig, initial: boolean): Promise<void> {
     const prev = this.config;
     this.config = next;
     this.configError = undefined;
@@ -118,6 +134,7 @@ export class Agent {
       config: { file: this.opts.configPath ?? null, error: this.configError ?? null, interval: this.config.metric_config.interval, naming: this.config.metric_config.naming },
       native: { loaded: !nativeAddon().error, error: nativeAddon().error ?? null },
       cri: { socket: this.discovery.criSocket ?? null, error: this.discovery.criError ?? null },
+      discovery: { error: this.collector.discoveryError ?? null },
       entities: snap.entities.length,
       lastCollection: snap.time ? { time: new Date(snap.time).toISOString(), durationMs: round(snap.durationMs), cpuMs: round(snap.cpuMs), series: snap.samples.length } : null,
       probes,

@@ -50,6 +50,8 @@ export interface ProbeContext {
   readonly options: ProbeOptions;
   /** Every entity of this cycle, for node-wide probes that relate pods to each other (podip). */
   readonly entities: readonly Entity[];
+  /** Why pods could not be listed from the container runtime this cycle (names and IPs unknown). */
+  readonly runtimeError?: string;
   /** Reports something the probe could not measure (a counter this kernel lacks); shown in /status. */
   note(message: string): void;
   /**

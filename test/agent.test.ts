@@ -72,22 +72,34 @@ test('a port that is taken on reload keeps the old one serving and says why', as
 });
 
 test('/status reports every probe and no debug routes unless debug mode is on', async () => {
-  const agent = await startAgent();
+  const agent = await startAgent({ cniConfDir: '/nonexistent-cni' });
   try {
     await agent.agent.collector.collect();
     const status = await agent.status();
     assert.equal(status.node, 'test-node');
     assert.equal(status.native.loaded, true);
     assert.ok(status.entities >= 1);
-    for (const p of ['netdev', 'tcp', 'tcpext', 'udp', 'ip', 'sock', 'softnet', 'tcpsummary', 'conntrack', 'qdisc', 'arp', 'sockbacklog', 'fd', 'io', 'slab', 'podip']) {
-      assert.ok(['ok', 'error', 'unsupported'].includes(status.probes[p].state), p);
+    for (const p of ['netdev', 'tcp', 'tcpext', 'udp', 'ip', 'sock', 'softnet', 'tcpsummary', 'conntrack', 'qdisc', 'arp', 'sockbacklog', 'fd', 'io', 'slab']) {
+      assert.deepEqual([p, status.probes[p].state, status.probes[p].reason], [p, 'ok', undefined]);
     }
+    // This machine has no CNI config: podip says so instead of exporting zeros.
+    assert.equal(status.probes.podip.state, 'error');
+    assert.match(status.probes.podip.reason, /no CNI config directory \/nonexistent-cni/);
     assert.equal((await fetch(`${agent.url}/debug/entities`)).status, 404);
     assert.equal((await fetch(`${agent.url}/debug/pprof`)).status, 404);
     const config = structuredClone((agent.agent as any).config);
     config.debugmode = true;
     await agent.agent.apply(config);
     assert.equal((await fetch(`${agent.url}/debug/entities`)).status, 200);
+    // A request line that URL parsing rejects is answered, not fatal.
+    const { connect } = await import('node:net');
+    const reply = await new Promise<string>((resolve) => {
+      const sock = connect(agent.agent.server.address!.port, '127.0.0.1', () => sock.end('GET //x:y HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
+      let data = '';
+      sock.on('data', (d) => (data += d)).on('close', () => resolve(data));
+    });
+    assert.match(reply, /^HTTP\/1\.1 404/);
+    assert.equal((await fetch(`${agent.url}/status`)).status, 200);
   } finally {
     await agent.stop();
   }

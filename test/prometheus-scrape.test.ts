@@ -1,7 +1,7 @@
 // A real Prometheus (Debian's package) scrapes the agent; the queried series carry the
 // right names, types and labels.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -64,6 +64,18 @@ test('Prometheus scrapes the endpoint and the series carry node, netns and the c
 
   const up = await query('up{job="netobserv"}');
   assert.equal(up[0]!.value[1], '1');
+  // promtool's parser and linter accept the exposition; its only complaint is the missing
+  // `_total` on counters, which keep the seeds' names by design.
+  await agent.agent.collector.collect();
+  const text = await agent.metrics();
+  let lint = '';
+  try {
+    execFileSync('promtool', ['check', 'metrics'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    lint = `${(e as { stdout: Buffer }).stdout}${(e as { stderr: Buffer }).stderr}`;
+  }
+  const problems = lint.split('\n').filter((l) => l.trim() && !l.endsWith('counter metrics should have "_total" suffix'));
+  assert.deepEqual(problems, []);
   // The interface label of netdev reaches Prometheus too.
   const lo = await query(`netexporter_netdev_rxpackets{netns="ns${hostNetns}",if_name="lo"}`);
   assert.equal(lo.length, 1);

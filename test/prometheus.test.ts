@@ -20,7 +20,7 @@ function fixedCollector(snapshot: Snapshot): Collector {
 }
 
 const snapshot: Snapshot = {
-  time: Date.now(), entities: [host, pod], durationMs: 3, cpuMs: 2,
+  time: Date.now(), entities: [host, pod], durationMs: 3, cpuMs: 2, firstSeen: new Map([[pod.netns, Date.now() - 1000]]),
   samples: [
     { probe: 'tcp', metric: 'attemptfails', value: 3, entity: pod },
     { probe: 'tcp', metric: 'currestab', value: 2, entity: host },

@@ -22,6 +22,11 @@ export interface MetricDef {
   ack?: string;
   /** Labels beyond the entity labels. */
   labels?: readonly string[];
+  /**
+   * 'host': the kernel keeps one value for the whole machine even where a namespace's view
+   * shows it; exported on the host entity only, so sums over pods do not multiply it.
+   */
+  scope?: 'host';
 }
 
 const c = (probe: MetricProbeName, name: string, source: string, help: string, unit = '1', extra: Partial<MetricDef> = {}): MetricDef =>
@@ -30,6 +35,7 @@ const g = (probe: MetricProbeName, name: string, source: string, help: string, u
   ({ probe, name, type: 'gauge', unit, help, source, ...extra });
 
 const IF = { labels: ['if_name'] } as const;
+const HOST = { scope: 'host' } as const;
 
 export const METRICS: readonly MetricDef[] = [
   // netdev: per interface, from IFLA_STATS64 over rtnetlink (per netns; has crc errors that /proc/net/dev lacks)
@@ -118,14 +124,15 @@ export const METRICS: readonly MetricDef[] = [
   c('ip', 'innoroutes', 'IpExt:InNoRoutes', 'Received packets dropped for lack of a route.', '{packet}'),
   c('ip', 'intruncatedpkts', 'IpExt:InTruncatedPkts', 'Received packets shorter than their header says.', '{packet}'),
 
-  // sock: /proc/<pid>/net/sockstat (inuse is per netns; orphan, tw, alloc and mem are kernel-wide)
-  g('sock', 'inuse', 'TCP:inuse', 'TCP sockets in use (listening and connected) in the namespace.', '{socket}'),
-  g('sock', 'orphan', 'TCP:orphan', 'TCP sockets no longer attached to a file (kernel-wide).', '{socket}'),
-  g('sock', 'tw', 'TCP:tw', 'TCP sockets in TIME_WAIT (kernel-wide).', '{socket}'),
-  g('sock', 'alloc', 'TCP:alloc', 'TCP sockets allocated (kernel-wide).', '{socket}'),
-  g('sock', 'mem', 'TCP:mem', 'Memory pages used by TCP socket buffers (kernel-wide).', '{page}'),
-  g('sock', 'inuse_udp', 'UDP:inuse', 'UDP sockets in use in the namespace.', '{socket}'),
-  g('sock', 'mem_udp', 'UDP:mem', 'Memory pages used by UDP socket buffers (kernel-wide).', '{page}'),
+  // sock: /proc/<pid>/net/sockstat and sockstat6; `+` sums IPv4 and IPv6. inuse and tw are per
+  // namespace; orphan, alloc and mem are kernel-wide.
+  g('sock', 'inuse', 'TCP:inuse+TCP6:inuse', 'TCP sockets in use (listening and connected, IPv4 and IPv6) in the namespace.', '{socket}'),
+  g('sock', 'tw', 'TCP:tw', 'TCP sockets in TIME_WAIT in the namespace.', '{socket}'),
+  g('sock', 'orphan', 'TCP:orphan', 'TCP sockets no longer attached to a file (kernel-wide).', '{socket}', HOST),
+  g('sock', 'alloc', 'TCP:alloc', 'TCP sockets allocated (kernel-wide).', '{socket}', HOST),
+  g('sock', 'mem', 'TCP:mem', 'Memory pages used by TCP socket buffers (kernel-wide).', '{page}', HOST),
+  g('sock', 'inuse_udp', 'UDP:inuse+UDP6:inuse', 'UDP sockets in use (IPv4 and IPv6) in the namespace.', '{socket}'),
+  g('sock', 'mem_udp', 'UDP:mem', 'Memory pages used by UDP socket buffers (kernel-wide).', '{page}', HOST),
 
   // softnet: /proc/net/softnet_stat, summed over CPUs; kernel-wide, reported on the host entity
   c('softnet', 'processed', 'processed', 'Packets processed from the per-CPU backlog, all CPUs.', '{packet}'),
@@ -154,7 +161,7 @@ export const METRICS: readonly MetricDef[] = [
   c('conntrack', 'clashresolve', 'clash_resolve', 'Insert clashes resolved by reusing the existing entry.', '{event}'),
   c('conntrack', 'chaintoolong', 'chaintoolong', 'Inserts refused because a hash chain was too long.', '{event}'),
   g('conntrack', 'entries', 'entries', 'Entries in the conntrack table of the namespace.', '{entry}'),
-  g('conntrack', 'maxentries', 'max_entries', 'Maximum entries in the conntrack table (nf_conntrack_max).', '{entry}'),
+  g('conntrack', 'maxentries', 'max_entries', 'Maximum entries in the conntrack table (nf_conntrack_max, kernel-wide).', '{entry}', HOST),
 
   // qdisc: RTM_GETQDISC over rtnetlink, root qdiscs of devices matching qdisc_devices,
   // summed (KCE) or per interface (qdisc_per_interface: true adds if_name)
@@ -168,8 +175,8 @@ export const METRICS: readonly MetricDef[] = [
 
   // arp: neighbour table over rtnetlink (per netns) and /proc/<pid>/net/stat/arp_cache
   g('arp', 'entries', 'RTM_GETNEIGH', 'IPv4 neighbour (ARP) entries in the namespace.', '{entry}'),
-  g('arp', 'maxentries', 'gc_thresh3', 'Hard limit of the ARP table (net.ipv4.neigh.default.gc_thresh3).', '{entry}'),
-  c('arp', 'unresolveddiscards', 'unresolved_discards', 'Packets dropped while waiting for address resolution (queue full).', '{packet}'),
+  g('arp', 'maxentries', 'gc_thresh3', 'Hard limit of the ARP table (net.ipv4.neigh.default.gc_thresh3, kernel-wide).', '{entry}', HOST),
+  c('arp', 'unresolveddiscards', 'unresolved_discards', 'Packets dropped while waiting for address resolution (queue full; kernel-wide).', '{packet}', HOST),
 
   // sockbacklog: listening sockets over sock_diag, per netns
   g('sockbacklog', 'recvq', 'LISTEN rqueue', 'Connections completed and waiting for accept(), summed over listening sockets.', '{connection}'),
@@ -195,6 +202,10 @@ export const METRICS: readonly MetricDef[] = [
   g('podip', 'entries', 'IPAM allocations', 'Pod IPs allocated on the node.', '{address}'),
   g('podip', 'redisuals', 'IPAM allocations without a running sandbox', 'Allocated pod IPs whose sandbox no longer runs (leaked). KCE spelling kept.', '{address}'),
   g('podip', 'notinpodcidrs', 'pod IPs outside pod_cidrs', 'Pods on the node whose IP is outside the node pod CIDRs.', '{pod}'),
+
+  // configcheck: findings of the configuration-check event probes (src/checks) that hold now,
+  // 1 per finding; node-wide, findings inside pods name the pod in `subject`
+  g('configcheck', 'abnormal', 'configuration checks', 'A configuration check finding that holds now (type: the event type, subject: what it is about).', '1', { labels: ['type', 'subject'], ack: 'inspector_node_configcheck_abnormal' }),
 ];
 
 export function metricsOf(probe: string): MetricDef[] {

@@ -57,6 +57,11 @@ function parsePort(text: string): number {
   return port;
 }
 
+// A bug must not take the node's observability down silently: log it and keep running.
+process.on('unhandledRejection', (reason) => {
+  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'unhandled rejection', error: String(reason) }) + '\n');
+});
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {

@@ -25,14 +25,16 @@ export class MetricsServer {
     return this.server?.address() as AddressInfo | undefined;
   }
 
-  /** Listens on `port` (0 = any), moving from the previous port if it changed. */
-  async listen(port: number, host = '::'): Promise<void> {
+  /** Listens on `port` (0 = any), moving from the previous port if it changed. Callers serialize calls. */
+  async listen(port: number): Promise<void> {
     if (this.server && this.port === port) return;
-    const server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    }).catch((e: NodeJS.ErrnoException) => {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((e) => this.log.error('request failed', { error: (e as Error).message }));
+    });
+    // Dual-stack where the node has IPv6, else IPv4 only.
+    await bind(server, port, '::').catch((e: NodeJS.ErrnoException) =>
+      e.code === 'EAFNOSUPPORT' || e.code === 'EADDRNOTAVAIL' ? bind(server, port, '0.0.0.0') : Promise.reject(e),
+    ).catch((e: NodeJS.ErrnoException) => {
       throw new Error(`cannot listen on port ${port}: ${e.code === 'EADDRINUSE' ? 'address already in use' : e.message}`);
     });
     await this.close(); // only once the new port is held: a failed move keeps the old one serving
@@ -48,7 +50,8 @@ export class MetricsServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://agent').pathname;
+    // Only the path matters; no URL parsing, which throws on requests like `GET //x:y`.
+    const path = (req.url ?? '/').split('?')[0]!;
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
     try {
       if (path === '/metrics') {
@@ -66,6 +69,16 @@ export class MetricsServer {
       return send(res, 500, 'text/plain', `internal error: ${(e as Error).message}\n`);
     }
   }
+}
+
+function bind(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 function send(res: ServerResponse, code: number, type: string, body: string): void {

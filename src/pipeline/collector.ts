@@ -2,10 +2,13 @@
 // them, and publish one immutable snapshot. Scrapes and exports read the snapshot; they
 // never touch procfs or netlink themselves.
 import { stat } from 'node:fs/promises';
-import type { Entity, MetricProbe, ProbeOptions, Sample } from '../model.js';
+import { METRICS } from '../catalogue/metrics.js';
+import type { Entity, MetricProbe, ProbeContext, ProbeOptions, Sample } from '../model.js';
 
 export interface EntitySource {
   discover(): Promise<Entity[]>;
+  /** Set when the last discover() could not ask the container runtime. */
+  readonly criError?: string;
 }
 
 export type ProbeState = 'ok' | 'error' | 'unsupported';
@@ -16,6 +19,7 @@ export interface ProbeStatus {
   reason?: string;
   /** Things this kernel does not expose (counters absent), from ProbeContext.note. */
   notes: string[];
+  /** Collection errors since the agent started (kept across reconfiguration). */
   errors: number;
   lastDurationMs: number;
 }
@@ -30,22 +34,30 @@ export interface Snapshot {
   time: number;
   entities: Entity[];
   samples: SeriesSample[];
+  /** When each namespace was first seen (ms since the epoch): the start of its counters. */
+  firstSeen: ReadonlyMap<number, number>;
   durationMs: number;
-  /** CPU time the cycle used (user + system), ms; the benchmark reports it. */
+  /** CPU time the cycle used (user + system, all threads), ms; the benchmark reports it. */
   cpuMs: number;
 }
 
-const EMPTY: Snapshot = { time: 0, entities: [], samples: [], durationMs: 0, cpuMs: 0 };
+const EMPTY: Snapshot = { time: 0, entities: [], samples: [], firstSeen: new Map(), durationMs: 0, cpuMs: 0 };
 /** Entities probed at once: bounds open files and netlink threads on nodes with many pods. */
 const ENTITY_CONCURRENCY = 8;
+const HOST_SCOPED = new Set(METRICS.filter((m) => m.scope === 'host').map((m) => `${m.probe}/${m.name}`));
 
 export class Collector {
   private probes: MetricProbe[] = [];
-  private readonly statuses = new Map<string, ProbeStatus>();
+  private statuses = new Map<string, ProbeStatus>();
+  private readonly errorTotals = new Map<string, number>();
+  private readonly firstSeen = new Map<number, number>();
   private current: Snapshot = EMPTY;
   private timer?: NodeJS.Timeout;
   private running?: Promise<Snapshot>;
-  private stopped = true;
+  /** Bumped by start/stop so that a tick still waiting on a cycle never reschedules itself. */
+  private generation = 0;
+  /** The last discovery failure (cleared by the next success); the snapshot then stays the previous one. */
+  discoveryError?: string;
 
   constructor(
     private readonly source: EntitySource,
@@ -61,19 +73,20 @@ export class Collector {
     return Object.fromEntries(this.statuses);
   }
 
-  /** Replaces the probe set (hot reload); probes that cannot run here are marked unsupported once. */
+  /** Replaces the probe set (hot reload); probes that cannot run here are marked unsupported. */
   async configure(probes: MetricProbe[], options: ProbeOptions): Promise<void> {
-    this.options = options;
     const supported: MetricProbe[] = [];
     const statuses = new Map<string, ProbeStatus>();
     for (const probe of probes) {
       const previous = this.statuses.get(probe.name);
       const reason = previous?.state === 'unsupported' ? previous.reason : await probe.unsupported?.();
-      statuses.set(probe.name, previous && !reason ? previous : { state: reason ? 'unsupported' : 'ok', reason, notes: [], errors: 0, lastDurationMs: 0 });
+      const errors = this.errorTotals.get(probe.name) ?? 0;
+      statuses.set(probe.name, previous && !reason ? previous : { state: reason ? 'unsupported' : 'ok', reason, notes: [], errors, lastDurationMs: 0 });
       if (!reason) supported.push(probe);
     }
-    this.statuses.clear();
-    for (const [k, v] of statuses) this.statuses.set(k, v);
+    // Swapped whole: a cycle in flight keeps the set it started with.
+    this.options = options;
+    this.statuses = statuses;
     this.probes = supported;
   }
 
@@ -84,26 +97,32 @@ export class Collector {
   }
 
   start(intervalSeconds: number): void {
-    this.stop();
-    this.stopped = false;
+    const generation = ++this.generation;
+    clearTimeout(this.timer);
     const tick = async () => {
       const began = Date.now();
-      await this.collect().catch((e) => this.onError('collector', undefined, e as Error));
+      await this.collect().catch((e) => {
+        this.discoveryError = (e as Error).message;
+        this.onError('collector', undefined, e as Error);
+      });
       // Schedule from the start of the cycle so the interval holds; a slow cycle is never overlapped.
-      if (!this.stopped) this.timer = setTimeout(tick, Math.max(0, intervalSeconds * 1000 - (Date.now() - began)));
+      if (generation === this.generation) this.timer = setTimeout(tick, Math.max(0, intervalSeconds * 1000 - (Date.now() - began)));
     };
     void tick();
   }
 
   stop(): void {
-    this.stopped = true;
+    this.generation++;
     clearTimeout(this.timer);
   }
 
   private async cycle(): Promise<Snapshot> {
     const wallStart = performance.now();
     const cpuStart = process.cpuUsage();
+    const { probes, statuses, options } = this;
     const entities = await this.source.discover();
+    this.discoveryError = undefined;
+    this.trackFirstSeen(entities);
     const host = entities.find((e) => e.isHost);
     const samples: SeriesSample[] = [];
     const memo = new Map<string, Promise<unknown>>();
@@ -111,38 +130,51 @@ export class Collector {
       if (!memo.has(key)) memo.set(key, read());
       return memo.get(key) as Promise<T>;
     };
-    for (const probe of this.probes) {
-      const status = this.statuses.get(probe.name)!;
+    for (const probe of probes) {
+      const status = statuses.get(probe.name)!;
       const notes = new Set<string>();
-      const ctx = { options: this.options, entities, shared, note: (m: string) => notes.add(m) };
+      const ctx: ProbeContext = { options, entities, runtimeError: this.source.criError, shared, note: (m) => notes.add(m) };
       const targets = probe.scope === 'host' ? (host ? [host] : []) : entities;
       const probeStart = performance.now();
       let failure: string | undefined;
       await forEachLimited(targets, ENTITY_CONCURRENCY, async (entity) => {
         try {
-          for (const s of await probe.collect(entity, ctx)) samples.push({ ...s, probe: probe.name, entity });
+          for (const s of await probe.collect(entity, ctx)) {
+            if (!entity.isHost && HOST_SCOPED.has(`${probe.name}/${s.metric}`)) continue;
+            samples.push({ ...s, probe: probe.name, entity });
+          }
         } catch (e) {
           // A pod that vanished mid-cycle is not a probe failure; anything else is.
           if (!(await stillExists(entity))) return;
           failure = `${entityName(entity)}: ${(e as Error).message}`;
-          status.errors++;
+          const total = (this.errorTotals.get(probe.name) ?? 0) + 1;
+          this.errorTotals.set(probe.name, total);
+          status.errors = total;
           this.onError(probe.name, entity, e as Error);
         }
       });
       status.state = failure ? 'error' : 'ok';
       status.reason = failure;
       status.notes = [...notes];
-      status.lastDurationMs = performance.now() - probeStart;
+      status.lastDurationMs = Math.round((performance.now() - probeStart) * 10) / 10;
     }
     const cpu = process.cpuUsage(cpuStart);
     this.current = {
       time: Date.now(),
       entities,
       samples,
+      firstSeen: new Map(this.firstSeen),
       durationMs: performance.now() - wallStart,
       cpuMs: (cpu.user + cpu.system) / 1000,
     };
     return this.current;
+  }
+
+  private trackFirstSeen(entities: readonly Entity[]): void {
+    const now = Date.now();
+    const live = new Set(entities.map((e) => e.netns));
+    for (const ns of this.firstSeen.keys()) if (!live.has(ns)) this.firstSeen.delete(ns);
+    for (const ns of live) if (!this.firstSeen.has(ns)) this.firstSeen.set(ns, now);
   }
 }
 
@@ -151,11 +183,15 @@ export function entityName(e: Entity): string {
   return e.pod ? `${e.pod.namespace}/${e.pod.name}` : `netns ${e.netns}`;
 }
 
+/** Whether any of the entity's processes still lives in its namespace. */
 async function stillExists(entity: Entity): Promise<boolean> {
-  return stat(`/proc/${entity.pids[0]}/ns/net`).then((s) => s.ino === entity.netns, () => false);
+  for (const pid of entity.pids) {
+    if (await stat(`/proc/${pid}/ns/net`).then((s) => s.ino === entity.netns, () => false)) return true;
+  }
+  return false;
 }
 
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) await fn(items[next++]!);

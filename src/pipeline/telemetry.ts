@@ -1,8 +1,8 @@
-// OpenTelemetry side of the metrics: one MeterProvider whose readers see the probe
-// snapshot through a custom MetricProducer (no observable instruments: those never forget
-// a series and fold past 2000 attribute sets, see DESIGN.md), plus the agent's own
-// instruments for its health.
-import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
+// OpenTelemetry side of the metrics: one MeterProvider whose readers see the probe snapshot
+// and the agent's own health through a custom MetricProducer. No observable instruments:
+// those never forget a series (a pod or a disabled probe would stay exported) and fold past
+// 2000 attribute sets (see DESIGN.md).
+import { ValueType, type Attributes } from '@opentelemetry/api';
 import { millisToHrTime } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -29,17 +29,27 @@ export function entityAttributes(e: Entity, verbose: boolean): Attributes {
   return attrs;
 }
 
+/** A metric the agent reports about itself (probe health, event sinks), built at each collect. */
+export interface SelfMetric {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge';
+  unit?: string;
+  points: { attributes?: Attributes; value: number }[];
+}
+
 export class SnapshotProducer implements MetricProducer {
-  /** First time each namespace was seen: the start of its cumulative counters. */
-  private readonly firstSeen = new Map<number, HrTime>();
   private readonly agentStart = millisToHrTime(Date.now());
 
-  constructor(private readonly snapshot: () => Snapshot, private readonly verbose: () => boolean) {}
+  constructor(
+    private readonly snapshot: () => Snapshot,
+    private readonly verbose: () => boolean,
+    private readonly selfMetrics: () => SelfMetric[] = () => [],
+  ) {}
 
   async collect(): Promise<CollectionResult> {
     const snap = this.snapshot();
     const end = millisToHrTime(snap.time || Date.now());
-    this.forgetGone(snap.entities);
     const byMetric = new Map<MetricDef, MetricData>();
     const verbose = this.verbose();
     const attrsOf = new Map<Entity, Attributes>(snap.entities.map((e) => [e, entityAttributes(e, verbose)]));
@@ -48,39 +58,34 @@ export class SnapshotProducer implements MetricProducer {
       if (!def) continue;
       let data = byMetric.get(def);
       if (!data) {
-        data = newMetricData(def);
+        data = newMetricData(kceName(def), def.help, def.unit, def.type);
         byMetric.set(def, data);
       }
+      const seen = snap.firstSeen.get(s.entity.netns);
       data.dataPoints.push({
-        startTime: this.startOf(s.entity),
+        startTime: s.entity.isHost || seen === undefined ? this.agentStart : millisToHrTime(seen),
         endTime: end,
         attributes: s.labels ? { ...attrsOf.get(s.entity), ...s.labels } : attrsOf.get(s.entity)!,
         value: s.value,
       } as never);
     }
+    const now = millisToHrTime(Date.now());
+    const own = this.selfMetrics().map((m) => {
+      const data = newMetricData(m.name, m.help, m.unit ?? '1', m.type);
+      for (const p of m.points) data.dataPoints.push({ startTime: this.agentStart, endTime: now, attributes: p.attributes ?? {}, value: p.value } as never);
+      return data;
+    });
     return {
-      resourceMetrics: { resource: resourceFromAttributes({}), scopeMetrics: [{ scope: SCOPE, metrics: [...byMetric.values()] }] },
+      resourceMetrics: { resource: resourceFromAttributes({}), scopeMetrics: [{ scope: SCOPE, metrics: [...byMetric.values(), ...own] }] },
       errors: [],
     };
   }
-
-  private startOf(e: Entity): HrTime {
-    if (e.isHost) return this.agentStart;
-    let t = this.firstSeen.get(e.netns);
-    if (!t) this.firstSeen.set(e.netns, (t = millisToHrTime(Date.now())));
-    return t;
-  }
-
-  private forgetGone(entities: readonly Entity[]): void {
-    const live = new Set(entities.map((e) => e.netns));
-    for (const ns of this.firstSeen.keys()) if (!live.has(ns)) this.firstSeen.delete(ns);
-  }
 }
 
-function newMetricData(def: MetricDef): MetricData {
-  const descriptor = { name: kceName(def), description: def.help, unit: def.unit, valueType: ValueType.DOUBLE };
+function newMetricData(name: string, description: string, unit: string, type: 'counter' | 'gauge'): MetricData {
+  const descriptor = { name, description, unit, valueType: ValueType.DOUBLE };
   const base = { descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPoints: [] };
-  return def.type === 'counter'
+  return type === 'counter'
     ? { ...base, dataPointType: DataPointType.SUM, isMonotonic: true }
     : { ...base, dataPointType: DataPointType.GAUGE };
 }
@@ -97,40 +102,31 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
-/** Builds the MeterProvider: resource `k8s.node.name`, the snapshot producer, the agent's own metrics. */
-export function createTelemetry(nodeName: string, collector: Collector, verbose: () => boolean): Telemetry {
+/** Builds the MeterProvider: resource `k8s.node.name`, the snapshot producer with the agent's own metrics. */
+export function createTelemetry(nodeName: string, collector: Collector, verbose: () => boolean, extra: () => SelfMetric[] = () => []): Telemetry {
   const resource = resourceFromAttributes({ 'service.name': 'netobserv-agent', 'k8s.node.name': nodeName });
-  const pull = new PullMetricReader({ metricProducers: [new SnapshotProducer(() => collector.snapshot, verbose)] });
+  const producer = new SnapshotProducer(() => collector.snapshot, verbose, () => [...collectorMetrics(collector), ...extra()]);
+  const pull = new PullMetricReader({ metricProducers: [producer] });
   const provider = new MeterProvider({ resource, readers: [pull] });
-  registerAgentMetrics(provider, collector);
   return { provider, pull, shutdown: () => provider.shutdown() };
 }
 
-function registerAgentMetrics(provider: MeterProvider, collector: Collector): void {
-  const meter = provider.getMeter(SCOPE.name, SCOPE.version);
-  const duration = meter.createObservableGauge('netexporter_agent_collect_duration_seconds', {
-    description: 'Wall time of the last collection cycle.', unit: 's',
-  });
-  const cpu = meter.createObservableGauge('netexporter_agent_collect_cpu_seconds', {
-    description: 'CPU time (user + system) of the last collection cycle.', unit: 's',
-  });
-  const entities = meter.createObservableGauge('netexporter_agent_entities', {
-    description: 'Network namespaces observed (host and pods).',
-  });
-  const up = meter.createObservableGauge('netexporter_agent_probe_up', {
-    description: 'Whether a probe collected without error in the last cycle (0 on error or when unsupported on this node).',
-  });
-  const errors = meter.createObservableCounter('netexporter_agent_probe_errors_total', {
-    description: 'Probe collection errors since the agent started.',
-  });
-  meter.addBatchObservableCallback((result) => {
-    const snap = collector.snapshot;
-    result.observe(duration, snap.durationMs / 1000);
-    result.observe(cpu, snap.cpuMs / 1000);
-    result.observe(entities, snap.entities.length);
-    for (const [probe, st] of Object.entries(collector.status())) {
-      result.observe(up, st.state === 'ok' ? 1 : 0, { probe });
-      result.observe(errors, st.errors, { probe });
-    }
-  }, [duration, cpu, entities, up, errors]);
+/** The collector's health: cycle cost, entities, and each configured probe's state and errors. */
+export function collectorMetrics(collector: Collector): SelfMetric[] {
+  const snap = collector.snapshot;
+  const probes = Object.entries(collector.status());
+  return [
+    { name: 'netexporter_agent_collect_duration_seconds', help: 'Wall time of the last collection cycle.', type: 'gauge', unit: 's', points: [{ value: snap.durationMs / 1000 }] },
+    { name: 'netexporter_agent_collect_cpu_seconds', help: 'CPU time (user + system) of the last collection cycle.', type: 'gauge', unit: 's', points: [{ value: snap.cpuMs / 1000 }] },
+    { name: 'netexporter_agent_entities', help: 'Network namespaces observed (host and pods).', type: 'gauge', points: [{ value: snap.entities.length }] },
+    {
+      name: 'netexporter_agent_probe_up', type: 'gauge',
+      help: 'Whether a configured probe collected without error in the last cycle (0 on error or when unsupported on this node).',
+      points: probes.map(([probe, st]) => ({ attributes: { probe }, value: st.state === 'ok' ? 1 : 0 })),
+    },
+    {
+      name: 'netexporter_agent_probe_errors_total', type: 'counter', help: 'Probe collection errors since the agent started.',
+      points: probes.map(([probe, st]) => ({ attributes: { probe }, value: st.errors })),
+    },
+  ];
 }

@@ -1,6 +1,6 @@
 // arp: IPv4 neighbour entries of the namespace (rtnetlink), the table's hard limit
-// (gc_thresh3) and discards while resolving (arp_cache stats; the neighbour table and its
-// statistics are kernel-wide, so those two are reported on the host entity only).
+// (gc_thresh3) and discards while resolving (arp_cache stats). The limit and the statistics
+// are kernel-wide: the catalogue scopes them to the host, so they are read there only.
 import { netnsPath, procNet, type MetricProbe, type Sample } from '../model.js';
 import { neighbours } from '../netlink/rtnetlink.js';
 import { readText } from '../procfs/read.js';
@@ -20,7 +20,7 @@ export const arpProbe: MetricProbe = {
   unsupported: needsNative,
   async collect(entity) {
     const samples: Sample[] = [{ metric: 'entries', value: (await neighbours(netnsPath(entity), 4)).length }];
-    if (entity.isHost) {
+    if (entity.isHost) { // kernel-wide values: read once
       samples.push({ metric: 'maxentries', value: Number(await readText('/proc/sys/net/ipv4/neigh/default/gc_thresh3')) });
       samples.push({ metric: 'unresolveddiscards', value: sumStatColumn(await readText(procNet(entity, 'stat/arp_cache')), 'unresolved_discards') });
     }

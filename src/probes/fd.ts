@@ -8,8 +8,10 @@ export function countFds(pid: number): { fds: number; sockets: number } {
   let names: string[];
   try {
     names = readdirSync(dir);
-  } catch {
-    return { fds: 0, sockets: 0 }; // the process exited meanwhile
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return { fds: 0, sockets: 0 }; // the process exited meanwhile
+    throw e; // EACCES without CAP_SYS_PTRACE: say so rather than report zeros
   }
   let sockets = 0;
   for (const n of names) {

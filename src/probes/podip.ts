@@ -43,8 +43,12 @@ export function rangeCapacity(r: HostLocalRange): number {
 }
 
 async function allocatedIPs(dataDir: string): Promise<string[]> {
-  const names = await readdir(dataDir).catch(() => [] as string[]);
-  return names.filter((n) => isIP(n) !== 0);
+  try {
+    return (await readdir(dataDir)).filter((n) => isIP(n) !== 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return []; // nothing allocated yet
+    throw e;
+  }
 }
 
 function podIPs(ctx: ProbeContext): string[] {
@@ -59,6 +63,8 @@ export const podipProbe: MetricProbe = {
     if (!(await stat(cniConfDir).catch(() => undefined))) throw new Error(`no CNI config directory ${cniConfDir}`);
     const nets = await hostLocalNetworks(cniConfDir, cniDataDir);
     if (nets.length === 0) throw new Error(`no host-local IPAM network in ${cniConfDir}: pod IP usage is not measurable with this CNI`);
+    // Without the runtime, pod IPs are unknown and every allocation would look leaked.
+    if (ctx.runtimeError) throw new Error(`pod IPs unknown without the container runtime (${ctx.runtimeError})`);
     const allocated = (await Promise.all(nets.map((n) => allocatedIPs(n.dataDir)))).flat();
     const live = new Set(podIPs(ctx));
     const cidrs: Cidr[] = (podCIDRs.length ? podCIDRs : nets.flatMap((n) => n.ranges.map((r) => r.subnet))).map(parseCidr);

@@ -1,12 +1,15 @@
 // qdisc: root qdisc statistics over rtnetlink for devices matching `qdisc_devices`
 // (KCE default cali* and eth*): summed per namespace, or per interface when configured.
+// The sum's counters go through MonotonicSums: devices and qdiscs come and go with pods.
 import { metricsOf } from '../catalogue/metrics.js';
 import { netnsPath, type MetricProbe, type Sample } from '../model.js';
 import { qdiscs, TC_H_ROOT, type Qdisc } from '../netlink/rtnetlink.js';
+import { MonotonicSums } from '../pipeline/monotonic.js';
 import { needsNative } from './native.js';
 import { linksOf } from './shared.js';
 
 const defs = metricsOf('qdisc');
+const sums = new MonotonicSums();
 
 export function globToRegExp(glob: string): RegExp {
   const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
@@ -21,20 +24,18 @@ export const qdiscProbe: MetricProbe = {
     const [ifs, qs] = await Promise.all([linksOf(entity, ctx), qdiscs(netnsPath(entity))]);
     const patterns = ctx.options.qdiscDevices.map(globToRegExp);
     const names = new Map(ifs.map((l) => [l.index, l.name]));
-    const totals = new Map<string, Record<string, number>>();
-    for (const q of qs) {
-      const name = names.get(q.ifindex);
-      // Only root qdiscs: children are already counted in their root's statistics.
-      if (q.parent !== TC_H_ROOT || !name || !patterns.some((p) => p.test(name))) continue;
-      const key = ctx.options.qdiscPerInterface ? name : '';
-      const sum = totals.get(key) ?? Object.fromEntries(defs.map((d) => [d.source, 0]));
-      for (const d of defs) sum[d.source]! += q[d.source as keyof Qdisc] as number;
-      totals.set(key, sum);
+    // Only root qdiscs: children are already counted in their root's statistics.
+    const roots = qs.filter((q) => q.parent === TC_H_ROOT && patterns.some((p) => p.test(names.get(q.ifindex) ?? '')));
+    const value = (q: Qdisc, d: (typeof defs)[number]) => q[d.source as keyof Qdisc] as number;
+    if (ctx.options.qdiscPerInterface) {
+      return roots.flatMap((q) => defs.map((d) => ({ metric: d.name, value: value(q, d), labels: { if_name: names.get(q.ifindex)! } })));
     }
-    const samples: Sample[] = [];
-    for (const [ifName, sum] of totals) {
-      for (const d of defs) samples.push({ metric: d.name, value: sum[d.source]!, ...(ifName ? { labels: { if_name: ifName } } : {}) });
-    }
-    return samples;
+    sums.retain(new Set(ctx.entities.map((e) => e.netns)));
+    if (roots.length === 0) return [];
+    return defs.map((d): Sample => {
+      if (d.type === 'gauge') return { metric: d.name, value: roots.reduce((n, q) => n + value(q, d), 0) };
+      const parts = new Map(roots.map((q) => [`${q.ifindex}:${q.handle}:${q.kind}`, value(q, d)]));
+      return { metric: d.name, value: sums.total(entity.netns, d.name, parts) };
+    });
   },
 };

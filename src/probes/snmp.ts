@@ -1,5 +1,6 @@
 // Probes over the snmp-style files of /proc/<pid>/net: each catalogue entry's `source`
-// (`Section:Field`) names the kernel counter, so tcp, tcpext, udp and ip share this reader.
+// (`Section:Field`, or several joined by `+` to sum them) names the kernel counters, so tcp,
+// tcpext, udp, ip and sock share this reader.
 import { metricsOf } from '../catalogue/metrics.js';
 import type { MetricProbeName } from '../catalogue/probes.js';
 import type { MetricProbe, Sample } from '../model.js';
@@ -18,9 +19,9 @@ export function snmpFileProbe(name: MetricProbeName, files: readonly string[], p
       for (const file of files) parse(await procNetText(entity, ctx, file), values);
       const samples: Sample[] = [];
       for (const def of defs) {
-        const value = values.get(def.source);
-        if (value === undefined) ctx.note(`${def.source} is not in /proc/net/${files.join(', ')} on this kernel`);
-        else samples.push({ metric: def.name, value });
+        const parts = def.source.split('+').map((key) => values.get(key));
+        if (parts.includes(undefined)) ctx.note(`${def.source} is not in /proc/net/${files.join(', ')} on this kernel`);
+        else samples.push({ metric: def.name, value: parts.reduce((a, b) => a! + b!, 0)! });
       }
       return samples;
     },

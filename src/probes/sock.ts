@@ -1,5 +1,4 @@
-// sock: socket counts and memory from /proc/<pid>/net/sockstat. `inuse` is per namespace;
-// the kernel reports orphan, tw, alloc and mem for the whole machine.
+// sock: socket counts and memory from /proc/<pid>/net/sockstat and sockstat6.
 import { mergeKeyValueLines, snmpFileProbe } from './snmp.js';
 
-export const sockProbe = snmpFileProbe('sock', ['sockstat'], mergeKeyValueLines);
+export const sockProbe = snmpFileProbe('sock', ['sockstat', 'sockstat6'], mergeKeyValueLines);
