@@ -1,0 +1,51 @@
+// The collection loop's scheduling and reconfiguration, with a fake entity source.
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { test } from 'node:test';
+import type { Entity, MetricProbe } from '../src/model.js';
+import { Collector } from '../src/pipeline/collector.js';
+
+const host: Entity = { netns: statSync('/proc/self/ns/net').ino, isHost: true, pids: [process.pid] };
+const options = { qdiscDevices: [], qdiscPerInterface: false, podCIDRs: [], cniConfDir: '', cniDataDir: '' };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function slowSource(ms: number) {
+  const source = { cycles: 0, discover: async () => { source.cycles++; await sleep(ms); return [host]; } };
+  return source;
+}
+
+test('restarting with a new interval while a cycle runs leaves exactly one loop', async () => {
+  const source = slowSource(50);
+  const c = new Collector(source, options);
+  c.start(0.01);
+  await sleep(10); // a cycle is in flight
+  c.start(10); // joins the cycle in flight; the next one is 10 s away
+  await sleep(400);
+  c.stop();
+  assert.equal(source.cycles, 1, 'the old 10 ms loop kept running');
+});
+
+test('a probe removed during a cycle does not lose the cycle', async () => {
+  const source = slowSource(30);
+  const probe = (name: string): MetricProbe => ({ name, scope: 'netns', collect: async () => [{ metric: 'currestab', value: 1 }] });
+  const c = new Collector(source, options);
+  await c.configure([probe('tcp'), probe('udp')], options);
+  const cycle = c.collect();
+  await sleep(5);
+  await c.configure([probe('udp')], options);
+  const snap = await cycle;
+  assert.equal(snap.samples.length, 2, 'the cycle ran the probe set it started with');
+  assert.deepEqual(Object.keys(c.status()), ['udp']);
+});
+
+test('a failing probe is an error with its reason and a count that survives reconfiguration', async () => {
+  const failing: MetricProbe = { name: 'tcp', scope: 'netns', collect: async () => { throw new Error('boom'); } };
+  const c = new Collector({ discover: async () => [host] }, options);
+  await c.configure([failing], options);
+  await c.collect();
+  await c.collect();
+  assert.deepEqual({ ...c.status().tcp, lastDurationMs: 0 }, { state: 'error', reason: 'host: boom', notes: [], errors: 2, lastDurationMs: 0 });
+  await c.configure([], options);
+  await c.configure([failing], options);
+  assert.equal(c.status().tcp!.errors, 2);
+});
