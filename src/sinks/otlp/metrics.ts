@@ -48,7 +48,10 @@ export class OtlpMetricsPusher {
     this.intervalMs = Math.max(1, opts.config.interval_seconds ?? 30) * 1000;
     this.sender = new HttpSender({
       url: this.settings.url, timeoutMs: this.settings.timeoutMs,
-      policy: { retryable: OTLP_RETRYABLE, budgetMs: opts.retryBudgetMs ?? this.intervalMs, maxBackoffMs: 5000 },
+      policy: {
+        retryable: OTLP_RETRYABLE, budgetMs: opts.retryBudgetMs ?? this.intervalMs,
+        initialBackoffMs: Math.min(1000, this.intervalMs / 4), maxBackoffMs: 5000,
+      },
     });
     this.loop = new Periodic(this.intervalMs, async () => { await this.pushOnce(); });
   }

@@ -1,0 +1,287 @@
+// OTLP/HTTP sinks against a strict receiver that decodes the real wire formats: every field of
+// the log records (the event's exact ns timestamp), the resource, metrics as cumulative
+// monotonic sums, gzip, headers, OTEL_EXPORTER_OTLP_* variables, and the retry rules.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, afterEach, describe, test } from 'node:test';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { EventRecord } from '../src/events/model.js';
+import { PullMetricReader } from '../src/pipeline/telemetry.js';
+import { OtlpLogSink, OtlpMetricsPusher, resolveOtlp } from '../src/sinks/otlp/index.js';
+import { kv, LogsResponse, OtlpReceiver } from './helpers/otlp-receiver.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+
+async function receiver(): Promise<OtlpReceiver> {
+  const r = new OtlpReceiver();
+  await r.start();
+  cleanups.push(() => r.close());
+  return r;
+}
+
+function logSink(opts: ConstructorParameters<typeof OtlpLogSink>[0]): OtlpLogSink {
+  const s = new OtlpLogSink({ env: {}, ...opts });
+  cleanups.push(() => s.close());
+  return s;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+// Nanosecond digits a millisecond or float conversion would lose.
+const T1 = 1763880000123456789n;
+const T2 = 1763880001987654321n;
+
+function record(time: bigint, severity: 'INFO' | 'WARN' | 'ERROR', type: string, attrs: Record<string, string | number>): EventRecord {
+  const severityNumber = { INFO: 9, WARN: 13, ERROR: 17 }[severity];
+  return {
+    event: { timeUnixNano: time, type: type as never, probe: 'tcpreset', severity, msg: `${type} seen`, attrs: {} },
+    timeUnixNano: time, severityNumber, severityText: severity, body: `${type} seen`,
+    attributes: { 'event.type': type, 'event.probe': 'tcpreset', 'k8s.node.name': 'node-a', ...attrs },
+  };
+}
+
+const BATCH = [
+  record(T1, 'WARN', 'TCP_RCV_RST_ESTAB', { 'k8s.namespace.name': 'default', 'k8s.pod.name': 'web-0', netns: 'ns4026532281', saddr: '10.0.0.7', sport: 443, daddr: '10.0.0.9', dport: 51234, latency_ms: 12.5 }),
+  record(T2, 'ERROR', 'PACKETLOSS', { netns: 'ns4026531840', reason: 'NETFILTER_DROP', stack: 'nf_hook_slow\nip_rcv' }),
+];
+
+function assertLogs(message: any, sentAfter: number): void {
+  assert.equal(message.resourceLogs.length, 1);
+  const rl = message.resourceLogs[0];
+  assert.deepEqual(kv(rl.resource.attributes), { 'service.name': { stringValue: 'netobserv-agent' }, 'k8s.node.name': { stringValue: 'node-a' } });
+  assert.equal(rl.scopeLogs.length, 1);
+  assert.deepEqual(rl.scopeLogs[0].scope, { name: 'netobserv', version: '0.1.0' });
+  const [a, b] = rl.scopeLogs[0].logRecords;
+  assert.equal(rl.scopeLogs[0].logRecords.length, 2);
+  assert.equal(a.timeUnixNano, '1763880000123456789');
+  assert.equal(b.timeUnixNano, '1763880001987654321');
+  for (const r of [a, b]) {
+    // Observed = when the sink sent it, never the event time.
+    assert.ok(BigInt(r.observedTimeUnixNano) >= BigInt(sentAfter) * 1_000_000n, 'observedTimeUnixNano is the send time');
+    assert.equal(r.traceId, undefined);
+    assert.equal(r.flags, undefined);
+  }
+  assert.equal(a.severityNumber, 13);
+  assert.equal(a.severityText, 'WARN');
+  assert.deepEqual(a.body, { stringValue: 'TCP_RCV_RST_ESTAB seen' });
+  assert.deepEqual(kv(a.attributes), {
+    'event.type': { stringValue: 'TCP_RCV_RST_ESTAB' }, 'event.probe': { stringValue: 'tcpreset' },
+    'k8s.node.name': { stringValue: 'node-a' }, 'k8s.namespace.name': { stringValue: 'default' },
+    'k8s.pod.name': { stringValue: 'web-0' }, netns: { stringValue: 'ns4026532281' },
+    saddr: { stringValue: '10.0.0.7' }, sport: { intValue: '443' }, daddr: { stringValue: '10.0.0.9' },
+    dport: { intValue: '51234' }, latency_ms: { doubleValue: 12.5 },
+  });
+  assert.equal(b.severityNumber, 17);
+  assert.equal(b.severityText, 'ERROR');
+  assert.deepEqual(b.body, { stringValue: 'PACKETLOSS seen' });
+  assert.deepEqual(kv(b.attributes), {
+    'event.type': { stringValue: 'PACKETLOSS' }, 'event.probe': { stringValue: 'tcpreset' },
+    'k8s.node.name': { stringValue: 'node-a' }, netns: { stringValue: 'ns4026531840' },
+    reason: { stringValue: 'NETFILTER_DROP' }, stack: { stringValue: 'nf_hook_slow\nip_rcv' },
+  });
+}
+
+describe('OtlpLogSink', () => {
+  for (const [protocol, compression] of [['http/protobuf', 'none'], ['http/json', 'none'], ['http/protobuf', 'gzip'], ['http/json', 'gzip']] as const) {
+    test(`${protocol}, compression ${compression}: every field arrives, the ns timestamp exactly`, async () => {
+      const rx = await receiver();
+      const sink = logSink({
+        config: { endpoint: `http://127.0.0.1:${rx.port}`, protocol, compression, headers: { authorization: 'Bearer t0k' } },
+        nodeName: 'node-a',
+      });
+      const sentAfter = Date.now();
+      assert.deepEqual(await sink.send(BATCH), { delivered: 2 });
+      assert.equal(rx.requests.length, 1);
+      const req = rx.requests[0]!;
+      assert.equal(req.error, undefined);
+      assert.equal(req.path, '/v1/logs');
+      assert.equal(req.contentType, protocol === 'http/json' ? 'application/json' : 'application/x-protobuf');
+      assert.equal(req.headers['content-encoding'], compression === 'gzip' ? 'gzip' : undefined);
+      assert.equal(req.headers.authorization, 'Bearer t0k');
+      assert.equal(req.headers['user-agent'], 'netobserv/0.1.0');
+      assertLogs(req.message, sentAfter);
+    });
+  }
+
+  test('Loki 3.x: endpoint .../otlp gives /otlp/v1/logs', async () => {
+    const rx = await receiver();
+    const sink = logSink({ config: { endpoint: `http://127.0.0.1:${rx.port}/otlp/` }, nodeName: 'node-a' });
+    assert.deepEqual(await sink.send(BATCH), { delivered: 2 });
+    assert.equal(rx.requests[0]!.path, '/otlp/v1/logs');
+    assertLogs(rx.requests[0]!.message, 0);
+  });
+
+  test('OTEL_EXPORTER_OTLP_* variables configure what the config file leaves unset', async () => {
+    const rx = await receiver();
+    const env = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${rx.port}/base`,
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-scope-orgid=tenant%201, authorization=Basic%20dTpw',
+      OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    };
+    const sink = logSink({ config: {}, nodeName: 'node-a', env });
+    assert.deepEqual(await sink.send(BATCH), { delivered: 2 });
+    const req = rx.requests[0]!;
+    assert.equal(req.path, '/base/v1/logs');
+    assert.equal(req.contentType, 'application/json');
+    assert.equal(req.headers['content-encoding'], 'gzip');
+    assert.equal(req.headers['x-scope-orgid'], 'tenant 1');
+    assert.equal(req.headers.authorization, 'Basic dTpw');
+    assertLogs(req.message, 0);
+
+    // The signal-specific endpoint is used as is and beats the generic one; the config file beats both.
+    const perSignal = resolveOtlp({}, 'logs', { ...env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://collector:4318/custom', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/protobuf' });
+    assert.equal(perSignal.url, 'http://collector:4318/custom');
+    assert.equal(perSignal.protocol, 'http/protobuf');
+    const fromFile = resolveOtlp({ endpoint: 'http://loki:3100/otlp', protocol: 'http/protobuf', compression: 'none', headers: { authorization: 'x' } }, 'logs', env);
+    assert.deepEqual(fromFile, { url: 'http://loki:3100/otlp/v1/logs', protocol: 'http/protobuf', compression: 'none', headers: { 'x-scope-orgid': 'tenant 1', authorization: 'x' }, timeoutMs: 10_000 });
+    assert.equal(resolveOtlp({ metrics: { endpoint: 'http://m:9/x' } }, 'metrics', {}).url, 'http://m:9/x');
+    assert.deepEqual(resolveOtlp({}, 'metrics', {}), { url: 'http://localhost:4318/v1/metrics', protocol: 'http/protobuf', compression: 'none', headers: {}, timeoutMs: 10_000 });
+    assert.throws(() => resolveOtlp({}, 'logs', { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /OTEL_EXPORTER_OTLP_PROTOCOL: must be one of http\/protobuf, http\/json, got "grpc"/);
+  });
+
+  test('503 is retried until it succeeds; 429 waits Retry-After', async () => {
+    const rx = await receiver();
+    rx.script.push({ status: 503 }, { status: 429, headers: { 'retry-after': '1' } });
+    const sink = logSink({ config: { endpoint: `http://127.0.0.1:${rx.port}` }, nodeName: 'node-a' });
+    assert.deepEqual(await sink.send(BATCH), { delivered: 2 });
+    assert.equal(rx.requests.length, 3);
+    for (const r of rx.requests) assertLogs(r.message, 0);
+    assert.ok(rx.requests[2]!.at - rx.requests[1]!.at >= 950, 'Retry-After: 1 honoured');
+  });
+
+  test('400 and 500 are not retried: the batch is dropped and counted by status', async () => {
+    const rx = await receiver();
+    rx.script.push({ status: 400, body: 'bad' }, { status: 500 });
+    const sink = logSink({ config: { endpoint: `http://127.0.0.1:${rx.port}` }, nodeName: 'node-a' });
+    assert.deepEqual(await sink.send(BATCH), { delivered: 0, dropped: { http_400: 2 } });
+    assert.equal(rx.requests.length, 1);
+    // OTLP/HTTP retries 429/502/503/504 only.
+    assert.deepEqual(await sink.send(BATCH), { delivered: 0, dropped: { http_500: 2 } });
+    assert.equal(rx.requests.length, 2);
+  });
+
+  test('a partial success counts the rejected records as dropped', async () => {
+    const rx = await receiver();
+    rx.okBody = () => Buffer.from(LogsResponse.encode(LogsResponse.fromObject({ partialSuccess: { rejectedLogRecords: 1, errorMessage: 'too old' } })).finish());
+    const sink = logSink({ config: { endpoint: `http://127.0.0.1:${rx.port}` }, nodeName: 'node-a' });
+    assert.deepEqual(await sink.send(BATCH), { delivered: 1, dropped: { rejected: 1 } });
+    rx.okBody = () => JSON.stringify({ partialSuccess: { rejectedLogRecords: '2' } });
+    const json = logSink({ config: { endpoint: `http://127.0.0.1:${rx.port}`, protocol: 'http/json' }, nodeName: 'node-a' });
+    assert.deepEqual(await json.send(BATCH), { delivered: 0, dropped: { rejected: 2 } });
+  });
+
+  test('a receiver that is down, then up: the batch is held and delivered', async () => {
+    const port = await freePort();
+    const sink = logSink({ config: { endpoint: `http://127.0.0.1:${port}` }, nodeName: 'node-a', retryBudgetMs: 20_000 });
+    const sending = sink.send(BATCH);
+    await new Promise((r) => setTimeout(r, 1500));
+    const rx = new OtlpReceiver();
+    await rx.start(port);
+    cleanups.push(() => rx.close());
+    assert.deepEqual(await sending, { delivered: 2 });
+    assertLogs(rx.requests.at(-1)!.message, 0);
+  });
+
+  test('retries stop at the budget, and close() ends a send in progress at once', async () => {
+    const port = await freePort();
+    const short = logSink({ config: { endpoint: `http://127.0.0.1:${port}` }, nodeName: 'node-a', retryBudgetMs: 500 });
+    assert.deepEqual(await short.send(BATCH), { delivered: 0, dropped: { retries_exhausted: 2 } });
+    const sink = new OtlpLogSink({ config: { endpoint: `http://127.0.0.1:${port}` }, nodeName: 'node-a', env: {} });
+    const sending = sink.send(BATCH);
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await sink.close();
+    assert.deepEqual(await sending, { delivered: 0, dropped: { shutdown: 2 } });
+    assert.ok(Date.now() - t0 < 1000);
+  });
+});
+
+describe('OtlpMetricsPusher', () => {
+  function meter() {
+    const reader = new PullMetricReader();
+    const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'netobserv-agent', 'k8s.node.name': 'node-a' }), readers: [reader] });
+    cleanups.push(() => provider.shutdown());
+    const m = provider.getMeter('netobserv', '0.1.0');
+    const resets = m.createCounter('netexporter_tcp_outrsts', { description: 'resets sent', unit: '1' });
+    const estab = m.createGauge('netexporter_tcp_currestab', { description: 'established' });
+    resets.add(5, { netns: 'ns1', 'k8s.pod.name': 'web-0' });
+    resets.add(2, { netns: 'ns1', 'k8s.pod.name': 'web-0' });
+    estab.record(3, { netns: 'ns1' });
+    return { reader, resets };
+  }
+
+  for (const protocol of ['http/protobuf', 'http/json'] as const) {
+    test(`${protocol}: counters as cumulative monotonic sums, gauges as gauges, with the resource`, async () => {
+      const rx = await receiver();
+      const { reader, resets } = meter();
+      const pusher = new OtlpMetricsPusher({
+        config: { endpoint: `http://127.0.0.1:${rx.port}`, protocol, compression: 'gzip', headers: { 'x-tenant': 'a' } },
+        collect: async () => (await reader.collect()).resourceMetrics, env: {},
+      });
+      cleanups.push(() => pusher.close());
+      assert.equal(await pusher.pushOnce(), true);
+      resets.add(1, { netns: 'ns1', 'k8s.pod.name': 'web-0' });
+      assert.equal(await pusher.pushOnce(), true);
+      assert.deepEqual(pusher.stats(), { pushes: 2, failedPushes: 0, pointsSent: 4, pointsDropped: {}, lastSuccessUnixMs: pusher.stats().lastSuccessUnixMs });
+      const [first, second] = rx.requests;
+      for (const r of [first!, second!]) {
+        assert.equal(r.error, undefined);
+        assert.equal(r.path, '/v1/metrics');
+        assert.equal(r.headers['x-tenant'], 'a');
+        assert.equal(r.headers['content-encoding'], 'gzip');
+      }
+      const rm = first!.message.resourceMetrics[0];
+      assert.deepEqual(kv(rm.resource.attributes), { 'service.name': { stringValue: 'netobserv-agent' }, 'k8s.node.name': { stringValue: 'node-a' } });
+      const metrics = new Map<string, any>(rm.scopeMetrics[0].metrics.map((m: any) => [m.name, m]));
+      const sum = metrics.get('netexporter_tcp_outrsts');
+      assert.equal(sum.description, 'resets sent');
+      assert.equal(sum.sum.isMonotonic, true);
+      assert.equal(sum.sum.aggregationTemporality, 2); // CUMULATIVE
+      assert.equal(sum.sum.dataPoints.length, 1);
+      const dp = sum.sum.dataPoints[0];
+      assert.deepEqual(kv(dp.attributes), { netns: { stringValue: 'ns1' }, 'k8s.pod.name': { stringValue: 'web-0' } });
+      assert.equal(dp.asDouble, 7);
+      assert.match(dp.startTimeUnixNano, /^\d{19}$/);
+      assert.ok(BigInt(dp.timeUnixNano) >= BigInt(dp.startTimeUnixNano));
+      const gauge = metrics.get('netexporter_tcp_currestab');
+      assert.equal(gauge.gauge.dataPoints[0].asDouble, 3);
+      // Cumulative: the second push carries the running total and the same start time.
+      const dp2 = second!.message.resourceMetrics[0].scopeMetrics[0].metrics.find((m: any) => m.name === 'netexporter_tcp_outrsts').sum.dataPoints[0];
+      assert.equal(dp2.asDouble, 8);
+      assert.equal(dp2.startTimeUnixNano, dp.startTimeUnixNano);
+    });
+  }
+
+  test('start(): pushes every interval; 400 drops and counts the points, 503 is retried', async () => {
+    const rx = await receiver();
+    rx.script.push({ status: 400 }, { status: 503 });
+    const { reader } = meter();
+    const pusher = new OtlpMetricsPusher({
+      config: { endpoint: `http://127.0.0.1:${rx.port}`, interval_seconds: 1 },
+      collect: async () => (await reader.collect()).resourceMetrics, env: {},
+    });
+    cleanups.push(() => pusher.close());
+    pusher.start();
+    await rx.waitFor(4, 10_000); // 400, then 503 and its retry, then the next push
+    await pusher.close();
+    const s = pusher.stats();
+    // A push cut short by close() may add `shutdown`; nothing else is dropped.
+    assert.equal(s.pointsDropped.http_400, 2);
+    assert.deepEqual(Object.keys(s.pointsDropped).filter((k) => k !== 'http_400' && k !== 'shutdown'), []);
+    assert.deepEqual(rx.requests.slice(0, 3).map((r) => r.message.resourceMetrics.length), [1, 1, 1]);
+    assert.ok(rx.requests[2]!.at - rx.requests[1]!.at < 900, 'the 503 was retried before the next interval');
+    assert.ok(s.pointsSent >= 2, `sent ${s.pointsSent}`); // the retried push; the 4th may be cut by close()
+    assert.equal(rx.requests.filter((r) => r.error).length, 0);
+  });
+});
+
+after(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
