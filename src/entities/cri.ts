@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { packageRoot } from '../package-root.js';
 
 /** Checked in order when neither the option nor RUNTIME_SOCK names a socket. */
 export const DEFAULT_RUNTIME_SOCKETS = [
@@ -54,13 +55,9 @@ export function criProtoPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   const beside = join(here, 'cri-api.proto');
   if (existsSync(beside)) return beside;
-  for (let dir = here; dir !== dirname(dir); dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) {
-      const inSrc = join(dir, 'src', 'entities', 'cri-api.proto');
-      if (existsSync(inSrc)) return inSrc;
-    }
-  }
-  throw new Error(`cri-api.proto not found next to ${here} nor in <package root>/src/entities/`);
+  const inSrc = join(packageRoot(), 'src', 'entities', 'cri-api.proto');
+  if (existsSync(inSrc)) return inSrc;
+  throw new Error(`cri-api.proto not found next to ${here} nor in ${inSrc}`);
 }
 
 let serviceCtor: grpc.ServiceClientConstructor | undefined;

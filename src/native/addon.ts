@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../package-root.js';
 
 export interface NativeAddon {
   /**
@@ -24,19 +24,6 @@ export interface AddonState {
 
 const ADDON = path.join('build', 'Release', 'netobserv.node');
 
-// This module runs as dist/src/native/addon.js (or from src/ under a TS loader), so the
-// package root is the first directory above it with a package.json; the cwd is wherever
-// the agent happened to be started from.
-function packageRoot(): string | undefined {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
-
 /** Loads the addon at `file`; exported for tests, the agent uses nativeAddon(). */
 export function loadNativeAddon(file: string): AddonState {
   file = path.resolve(file);
@@ -51,9 +38,11 @@ export function loadNativeAddon(file: string): AddonState {
 }
 
 function load(): AddonState {
-  const root = packageRoot();
-  if (!root) return { error: `native addon not found: no package.json above ${fileURLToPath(import.meta.url)}` };
-  return loadNativeAddon(path.join(root, ADDON));
+  try {
+    return loadNativeAddon(path.join(packageRoot(), ADDON));
+  } catch (err) {
+    return { error: `native addon not found: ${(err as Error).message}` };
+  }
 }
 
 let state: AddonState | undefined;
