@@ -58,7 +58,7 @@ export class CheckScheduler {
   private status_ = new Map<Check, CheckStatus>();
   private timers: NodeJS.Timeout[] = [];
   private running: Promise<void> | undefined;
-  private rerun = false;
+  private queued = false;
   private stopped = true;
   private readonly clock: () => number;
 
@@ -94,28 +94,30 @@ export class CheckScheduler {
     this.trigger();
   }
 
-  /** Runs the checks soon (something changed: new pods); coalesces with a run in progress. */
+  /** Runs the checks soon (something changed: new pods); triggers while one is queued coalesce. */
   trigger(): void {
-    void this.runOnce().catch(() => undefined);
+    if (this.queued) return;
+    this.queued = true;
+    void (async () => {
+      await this.idle();
+      this.queued = false;
+      if (!this.stopped) await this.runOnce();
+    })();
   }
 
   /**
-   * One run of the checks (all, or only the fast ones). Concurrent calls share the run in
-   * progress and ask for one more after it, so a trigger is never lost and runs never overlap.
+   * One run of the checks (all, or only the fast ones) that starts after this call, so it sees
+   * every change made before it; runs never overlap. Resolves when it is done; never rejects
+   * (a failing check is in status()).
    */
-  runOnce(only: 'all' | 'fast' = 'all'): Promise<void> {
-    if (this.running) {
-      if (only === 'all') this.rerun = true;
-      return this.running;
-    }
-    this.running = this.cycle(only).finally(() => {
-      this.running = undefined;
-      if (this.rerun && !this.stopped) {
-        this.rerun = false;
-        this.trigger();
-      }
-    });
+  async runOnce(only: 'all' | 'fast' = 'all'): Promise<void> {
+    await this.idle();
+    this.running = this.cycle(only).catch(() => undefined).finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  private async idle(): Promise<void> {
+    while (this.running) await this.running;
   }
 
   /** Findings that hold now. */
@@ -129,10 +131,10 @@ export class CheckScheduler {
 
   private schedule(): void {
     const { intervalSeconds, kernelLog } = this.opts.options;
-    this.timers.push(setInterval(() => void this.runOnce('all'), intervalSeconds * 1000).unref());
-    if (this.opts.checks.some((c) => c.fast)) {
-      this.timers.push(setInterval(() => void this.runOnce('fast'), kernelLog.pollSeconds * 1000).unref());
-    }
+    // A tick that finds a run in progress is skipped: the run is as fresh as the tick would be.
+    const tick = (only: 'all' | 'fast') => () => void (this.running || this.runOnce(only));
+    this.timers.push(setInterval(tick('all'), intervalSeconds * 1000).unref());
+    if (this.opts.checks.some((c) => c.fast)) this.timers.push(setInterval(tick('fast'), kernelLog.pollSeconds * 1000).unref());
   }
 
   private enabled(c: Check): boolean {

@@ -1,0 +1,385 @@
+// Configuration checks against the real kernel: every condition is created for real (sysctls
+// and routes in throwaway namespaces standing in for the node and a pod, FORWARD policy DROP
+// on the host, a process named irqbalance, a line written to /dev/kmsg), and the events are
+// asserted exactly: one when it appears, none within the reminder interval, a reminder after
+// it, a cleared event when it is fixed, and the configcheck gauge meanwhile. Host settings
+// that a test changes are restored in `finally` and again at exit.
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+
+import type { NetEvent } from '../src/events/model.js';
+import type { Entity } from '../src/model.js';
+import { CheckScheduler, checkOptions, configcheckProbe, createChecks } from '../src/checks/index.js';
+import { compareServices, ipvsCheck, type ServiceView } from '../src/checks/ipvs.js';
+import { kernelParamChecks } from '../src/checks/kernelparam.js';
+import { parseKmsg } from '../src/checks/kmsg.js';
+import type { Check, DeepPartial, CheckOptions } from '../src/checks/model.js';
+import { mtuChecks } from '../src/checks/mtu.js';
+import { kernelLogCheck, nodeConfigChecks, parseIptablesSave } from '../src/checks/nodeconfig.js';
+import { routeChecks } from '../src/checks/route.js';
+import type { IpvsService } from '../src/netlink/ipvs.js';
+import { netconf, routes, rules } from '../src/netlink/route.js';
+import { cleanup, createNetns, run, veth, type Netns } from './helpers/netns.js';
+
+after(cleanup);
+
+const HOUR = 3600_000;
+
+/** A node and a pod, each a throwaway namespace, joined by a veth: node side 10.200.<n>.1, pod side .2. */
+async function cluster(subnet: number) {
+  const node = await createNetns();
+  const pod = await createNetns();
+  const link = veth(node, pod, subnet);
+  const ino = (ns: Netns) => statSync(ns.path).ino;
+  const entities: Entity[] = [
+    { netns: ino(node), isHost: true, pids: [node.pid] },
+    { netns: ino(pod), isHost: false, pids: [pod.pid], pod: { name: 'web-1', namespace: 'default', uid: 'u-1', ip: link.bAddr!, source: 'cri' } },
+  ];
+  return { node, pod, link, entities, podNetns: ino(pod) };
+}
+
+/** A scheduler over `checks` with a fake clock and an event recorder. */
+function harness(checks: Check[], entities: Entity[], hostNetns: string | null, options: DeepPartial<CheckOptions> = {}) {
+  const events: NetEvent[] = [];
+  const clock = { now: 1_700_000_000_000 };
+  const scheduler = new CheckScheduler({
+    checks,
+    entities: () => entities,
+    hostNetns,
+    options: checkOptions({ nodeName: 'test-node', reminderIntervalSeconds: 3600, ...options }),
+    publisher: { publish: (e) => events.push(e) },
+    clock: () => clock.now,
+  });
+  /** Runs once and returns the events of that run. */
+  const step = async (advanceMs = 1000): Promise<NetEvent[]> => {
+    clock.now += advanceMs;
+    const from = events.length;
+    await scheduler.runOnce();
+    return events.slice(from);
+  };
+  return { scheduler, events, clock, step };
+}
+
+const brief = (es: NetEvent[]) => es.map((e) => ({ type: e.type, msg: e.msg, finding: e.attrs.finding, severity: e.severity }));
+const ofType = (es: NetEvent[], type: string) => es.filter((e) => e.type === type);
+
+async function gauge(): Promise<string[]> {
+  const samples = await configcheckProbe.collect({ netns: 0, isHost: true, pids: [process.pid] }, undefined as never);
+  return samples.map((s) => `${s.labels!.type} ${s.labels!.subject}`).sort();
+}
+
+test('netlink: routes, rules and netconf read what ip shows', async () => {
+  const { node, link } = await cluster(61);
+  node.exec('ip', 'route', 'add', 'default', 'via', '10.200.61.2', 'metric', '7');
+  node.exec('ip', 'rule', 'add', 'from', '10.9.0.0/16', 'lookup', '100', 'priority', '1000');
+  node.exec('sysctl', '-q', '-w', `net.ipv4.conf.${link.aDev}.rp_filter=2`, `net.ipv4.conf.${link.aDev}.proxy_arp=1`);
+  const rs = await routes(node.path, 4);
+  const def = rs.find((r) => r.dstLen === 0 && r.table === 254)!;
+  assert.equal(def.gateway, '10.200.61.2');
+  assert.equal(def.metric, 7);
+  assert.ok(rs.some((r) => r.dst === '10.200.61.0/24' && r.table === 254 && r.prefsrc === '10.200.61.1'));
+  const rl = await rules(node.path, 4);
+  assert.ok(rl.some((r) => r.priority === 1000 && r.src === '10.9.0.0/16' && r.table === 100));
+  assert.ok(rl.some((r) => r.priority === 0 && r.table === 255 && r.src === undefined));
+  const idx = Number(node.exec('cat', `/sys/class/net/${link.aDev}/ifindex`).trim());
+  const conf = (await netconf(node.path)).find((c) => c.ifindex === idx)!;
+  assert.deepEqual([conf.rpFilter, conf.proxyNeigh], [2, 1]);
+});
+
+test('RPFilterKernelParam: rp_filter=1 on the pod side of a veth, once, a reminder after the interval, changed, cleared; the gauge follows', async () => {
+  const { pod, link, entities, podNetns } = await cluster(62);
+  const h = harness(kernelParamChecks().slice(0, 1), entities, entities[0]!.pids.length ? `/proc/${entities[0]!.pids[0]}/ns/net` : null, { reminderIntervalSeconds: 3600 });
+  h.scheduler.start();
+  try {
+    assert.deepEqual(ofType(await h.step(), 'RPFilterKernelParam'), []);
+    pod.exec('sysctl', '-q', '-w', `net.ipv4.conf.${link.bDev}.rp_filter=1`);
+    const sysctl = `net.ipv4.conf.${link.bDev}.rp_filter`;
+    const first = await h.step();
+    assert.deepEqual(brief(first), [{ type: 'RPFilterKernelParam', msg: `${sysctl}:current_value=1,expect_value=0`, finding: 'new', severity: 'WARN' }]);
+    assert.equal(first[0]!.netns, podNetns);
+    assert.equal(first[0]!.probe, 'kernelparam');
+    assert.equal(first[0]!.attrs.subject, `default/web-1:${sysctl}`);
+    assert.equal(first[0]!.attrs.interface, link.bDev);
+    assert.deepEqual(await gauge(), [`RPFilterKernelParam default/web-1:${sysctl}`]);
+
+    // Still there: nothing within the reminder interval, however often the checks run.
+    for (let i = 0; i < 3; i++) assert.deepEqual(await h.step(10 * 60_000), []);
+    assert.deepEqual(brief(await h.step(HOUR)), [{ type: 'RPFilterKernelParam', msg: `${sysctl}:current_value=1,expect_value=0`, finding: 'reminder', severity: 'WARN' }]);
+    assert.deepEqual(await h.step(), []);
+
+    pod.exec('sysctl', '-q', '-w', `${sysctl}=2`);
+    assert.deepEqual(brief(await h.step()), [{ type: 'RPFilterKernelParam', msg: `${sysctl}:current_value=2,expect_value=0`, finding: 'changed', severity: 'WARN' }]);
+
+    pod.exec('sysctl', '-q', '-w', `${sysctl}=0`);
+    assert.deepEqual(brief(await h.step()), [{ type: 'RPFilterKernelParam', msg: `cleared: ${sysctl}:current_value=2,expect_value=0`, finding: 'cleared', severity: 'INFO' }]);
+    assert.deepEqual(await gauge(), []);
+    assert.deepEqual(await h.step(HOUR * 2), []);
+  } finally {
+    await h.scheduler.stop();
+  }
+});
+
+test('ProxyARPKernelParam on the node side, with the interfaces option limiting what is checked', async () => {
+  const { node, link, entities } = await cluster(63);
+  node.exec('sysctl', '-q', '-w', `net.ipv4.conf.${link.aDev}.proxy_arp=1`);
+  const h = harness(kernelParamChecks().slice(0, 1), entities, node.path, { kernelParams: { interfaces: [link.aDev] } });
+  assert.deepEqual(brief(await h.step()), [{ type: 'ProxyARPKernelParam', msg: `net.ipv4.conf.${link.aDev}.proxy_arp:current_value=1,expect_value=0`, finding: 'new', severity: 'WARN' }]);
+  const off = harness(kernelParamChecks().slice(0, 1), entities, node.path, { kernelParams: { interfaces: ['nomatch*'] } });
+  assert.deepEqual(await off.step(), []);
+});
+
+test('node sysctls: tcp_sack and tcp_syncookies against the expected values, read from the node', async () => {
+  const sack = Number(readFileSync('/proc/sys/net/ipv4/tcp_sack', 'utf8'));
+  const cookies = Number(readFileSync('/proc/sys/net/ipv4/tcp_syncookies', 'utf8'));
+  // The node's values are not changed; the expectation is set against them instead.
+  const h = harness(kernelParamChecks().slice(1), [], null, {
+    kernelParams: { tcpSack: sack ? 0 : 1, tcpSyncookies: cookies, conntrackTcpBeLiberal: undefined } as never,
+  });
+  assert.deepEqual(brief(await h.step()), [
+    { type: 'TCPSackKernelParam', msg: `net.ipv4.tcp_sack:current_value=${sack},expect_value=${sack ? 0 : 1}`, finding: 'new', severity: 'WARN' },
+  ]);
+  const ok = harness(kernelParamChecks().slice(1), [], null, { kernelParams: { tcpSack: sack, tcpSyncookies: cookies, conntrackTcpBeLiberal: undefined } as never });
+  assert.deepEqual(await ok.step(), []);
+});
+
+test('MTUAbnormal: MTU 900 on a pod interface, above the primary, cleared when fixed', async () => {
+  const { node, pod, link, entities, podNetns } = await cluster(64);
+  const h = harness(mtuChecks(), entities, node.path);
+  assert.deepEqual(await h.step(), []);
+  pod.exec('ip', 'link', 'set', link.bDev, 'mtu', '900');
+  const [e, ...rest] = await h.step();
+  assert.deepEqual(rest, []);
+  assert.deepEqual(brief([e!]), [{ type: 'MTUAbnormal', msg: `${link.bDev} mtu is 900 which is abnormal, please check.`, finding: 'new', severity: 'WARN' }]);
+  assert.equal(e!.netns, podNetns);
+  assert.equal(e!.attrs.reason, 'outside 1280..9216');
+  assert.deepEqual(await h.step(60_000), []);
+
+  // The node's primary interface is the one of its default route: a pod above it is abnormal.
+  node.exec('ip', 'route', 'add', 'default', 'via', '10.200.64.2');
+  node.exec('ip', 'link', 'set', link.aDev, 'mtu', '1400');
+  pod.exec('ip', 'link', 'set', link.bDev, 'mtu', '1450');
+  assert.deepEqual(brief(await h.step()), [{ type: 'MTUAbnormal', msg: `${link.bDev} mtu is 1450 which is abnormal, please check.`, finding: 'changed', severity: 'WARN' }]);
+  pod.exec('ip', 'link', 'set', link.bDev, 'mtu', '1400');
+  assert.deepEqual(brief(await h.step()), [{ type: 'MTUAbnormal', msg: `cleared: ${link.bDev} mtu is 1450 which is abnormal, please check.`, finding: 'cleared', severity: 'INFO' }]);
+});
+
+test('DefaultRoute: node and pod namespaces without a default route; cleared when added', async () => {
+  const { node, pod, entities, podNetns } = await cluster(65);
+  const h = harness(routeChecks().slice(0, 1), entities, node.path);
+  const found = await h.step();
+  assert.deepEqual(brief(found), [
+    { type: 'DefaultRoute', msg: "default route of node don't exist(test-node).", finding: 'new', severity: 'ERROR' },
+    { type: 'DefaultRoute', msg: "default route of pod don't exist(web-1/default).", finding: 'new', severity: 'ERROR' },
+  ]);
+  assert.equal(found[0]!.netns, undefined);
+  assert.equal(found[1]!.netns, podNetns);
+  assert.deepEqual(await h.step(), []);
+  pod.exec('ip', 'route', 'add', 'default', 'via', '10.200.65.1');
+  assert.deepEqual(brief(await h.step()), [{ type: 'DefaultRoute', msg: "cleared: default route of pod don't exist(web-1/default).", finding: 'cleared', severity: 'INFO' }]);
+  node.exec('ip', 'route', 'add', 'default', 'dev', 'lo');
+  assert.deepEqual(brief(await h.step()), [{ type: 'DefaultRoute', msg: "cleared: default route of node don't exist(test-node).", finding: 'cleared', severity: 'INFO' }]);
+});
+
+test('PodRoute: a pod IP the node has no route to; cleared by a host route', async () => {
+  const { node, link, entities, podNetns } = await cluster(66);
+  const h = harness(routeChecks().slice(1, 2), entities, node.path);
+  assert.deepEqual(await h.step(), []); // the connected 10.200.66.0/24 reaches the pod
+  node.exec('ip', 'addr', 'flush', 'dev', link.aDev);
+  const [e, ...rest] = await h.step();
+  assert.deepEqual(rest, []);
+  assert.deepEqual(brief([e!]), [{ type: 'PodRoute', msg: 'lack routes of pods(web-1/default).', finding: 'new', severity: 'ERROR' }]);
+  assert.equal(e!.netns, podNetns);
+  assert.equal(e!.attrs.pod_ip, '10.200.66.2');
+  node.exec('ip', 'route', 'add', '10.200.66.2/32', 'dev', link.aDev);
+  assert.deepEqual(brief(await h.step()), [{ type: 'PodRoute', msg: 'cleared: lack routes of pods(web-1/default).', finding: 'cleared', severity: 'INFO' }]);
+});
+
+test('VpcRoute and PolicyRoute: expected routes and rules from the options', async () => {
+  const { node, link, entities } = await cluster(67);
+  const h = harness(routeChecks().slice(2), entities, node.path, {
+    vpcRoutes: [{ dst: '10.50.0.0/16', gateway: '10.200.67.2' }, { dst: '10.60.0.0/16', dev: link.aDev }],
+    policyRules: [{ from: '10.200.67.0/24', table: 100 }],
+  });
+  node.exec('ip', 'route', 'add', '10.60.0.0/16', 'via', '10.200.67.2', 'dev', link.aDev);
+  assert.deepEqual(brief(await h.step()).sort((a, b) => a.msg.localeCompare(b.msg)), [
+    { type: 'PolicyRoute', msg: 'rule "from 10.200.67.0/24 lookup 100" is not created.', finding: 'new', severity: 'WARN' },
+    { type: 'VpcRoute', msg: 'vpc route does not exist for this node.', finding: 'new', severity: 'WARN' },
+  ]);
+  node.exec('ip', 'route', 'add', '10.50.0.0/16', 'via', '10.200.67.3', 'dev', link.aDev);
+  assert.deepEqual(brief(await h.step()), [{ type: 'VpcRoute', msg: 'vpc route creates failed because of conflict.', finding: 'changed', severity: 'WARN' }]);
+  node.exec('ip', 'route', 'replace', '10.50.0.0/16', 'via', '10.200.67.2');
+  node.exec('ip', 'rule', 'add', 'from', '10.200.67.0/24', 'lookup', '100');
+  assert.deepEqual(brief(await h.step()).map((e) => e.finding), ['cleared', 'cleared']);
+});
+
+// ---- host: iptables, irqbalance, kernel log ----
+
+function forwardPolicy(): string {
+  return /^-P FORWARD (\S+)/m.exec(run('iptables', '-S', 'FORWARD'))![1]!;
+}
+
+test('IPtablesAbnormal: FORWARD policy DROP and a rule count over the threshold (host, restored)', async (t) => {
+  const original = forwardPolicy();
+  const chain = `NOBSV${process.pid}`;
+  const restore = () => {
+    const quiet = { stdio: 'ignore' } as const;
+    try { execFileSync('iptables', ['-P', 'FORWARD', original], quiet); } catch { /* best effort at exit */ }
+    try { execFileSync('iptables', ['-F', chain], quiet); execFileSync('iptables', ['-X', chain], quiet); } catch { /* not created */ }
+  };
+  process.once('exit', restore);
+  try {
+    if (original === 'DROP') execFileSync('iptables', ['-P', 'FORWARD', 'ACCEPT']);
+    const base = parseIptablesSave(run('iptables-save')).rules;
+    const h = harness(nodeConfigChecks().slice(1, 2), [], null, { iptables: { maxRules: base + 25, forwardDrop: true } });
+    assert.deepEqual(await h.step(), []);
+
+    execFileSync('iptables', ['-P', 'FORWARD', 'DROP']);
+    assert.deepEqual(brief(await h.step()), [{ type: 'IPtablesAbnormal', msg: 'FORWARD drop default.', finding: 'new', severity: 'WARN' }]);
+    execFileSync('iptables', ['-P', 'FORWARD', 'ACCEPT']);
+    assert.deepEqual(brief(await h.step()), [{ type: 'IPtablesAbnormal', msg: 'cleared: FORWARD drop default.', finding: 'cleared', severity: 'INFO' }]);
+
+    // 50 rules in a chain of our own, in one transaction.
+    const lines = ['*filter', `:${chain} - [0:0]`, ...Array.from({ length: 50 }, (_, i) => `-A ${chain} -s 198.51.100.${i + 1}/32 -j RETURN`), 'COMMIT', ''];
+    execFileSync('iptables-restore', ['--noflush'], { input: lines.join('\n') });
+    const [e] = await h.step();
+    assert.equal(e?.type, 'IPtablesAbnormal');
+    assert.match(e!.msg, new RegExp(`^iptables has \\d+ rules, more than ${base + 25}\\.$`));
+    assert.equal(e!.attrs.subject, 'rule_count');
+    execFileSync('iptables', ['-F', chain]);
+    execFileSync('iptables', ['-X', chain]);
+    assert.deepEqual(brief(await h.step()).map((x) => x.finding), ['cleared']);
+  } finally {
+    restore();
+    process.off('exit', restore);
+    t.diagnostic(`FORWARD policy restored to ${forwardPolicy()}`);
+  }
+  assert.equal(forwardPolicy(), original);
+});
+
+test('IRQBalance: a process named irqbalance', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'irqb-'));
+  const bin = path.join(dir, 'irqbalance');
+  copyFileSync('/bin/sleep', bin);
+  const h = harness(nodeConfigChecks().slice(2), [], null);
+  const before = await h.step();
+  if (before.length) return assert.fail('a real irqbalance runs on this host');
+  const child = spawn(bin, ['60'], { stdio: 'ignore' });
+  try {
+    const [e, ...rest] = await h.step();
+    assert.deepEqual(rest, []);
+    assert.equal(e?.type, 'IRQBalance');
+    assert.equal(e!.attrs.pid, child.pid);
+  } finally {
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(brief(await h.step()).map((x) => x.finding), ['cleared']);
+});
+
+test('KernelLog: a line written to /dev/kmsg after the reader opened; one event per burst, cleared after the hold time', async () => {
+  const pattern = 'neighbor table overflow';
+  const h = harness([kernelLogCheck()], [], null, { kernelLog: { patterns: [pattern], holdSeconds: 600 } });
+  const line = (n: number) => `netobserv-test ${process.pid}: neighbour: arp_cache: ${pattern}! (${n})`;
+  writeFileSync('/dev/kmsg', `<4>${line(0)}\n`); // before the reader opened: the backlog is not reported
+  assert.deepEqual(await h.step(), []);
+  writeFileSync('/dev/kmsg', `<4>${line(1)}\n`);
+  assert.deepEqual(brief(await h.step()), [{ type: 'KernelLog', msg: `['${line(1)}']`, finding: 'new', severity: 'WARN' }]);
+  writeFileSync('/dev/kmsg', `<4>${line(2)}\n`);
+  assert.deepEqual(await h.step(), [], 'a second matching line within the hold time is no new event');
+  assert.deepEqual(await gauge(), []); // not started: the gauge shows running schedulers only
+  const [e, ...rest] = await h.step(601_000);
+  assert.deepEqual(rest, []);
+  assert.deepEqual([e!.attrs.finding, e!.msg], ['cleared', `cleared: ['${line(1)}', '${line(2)}']`]);
+  assert.equal(e!.attrs.count, 2);
+  await h.scheduler.stop();
+});
+
+test('kmsg records parse (priority, facility, continuation lines)', () => {
+  assert.deepEqual(parseKmsg('4,1234,5678,-;hello world\n SUBSYSTEM=net\n'), { level: 4, facility: 0, seq: 1234, usec: 5678, text: 'hello world' });
+  assert.equal(parseKmsg('14,1,2,-,caller=T1;user line\n')!.facility, 1);
+  assert.equal(parseKmsg('garbage'), undefined);
+});
+
+// ---- IPVS ----
+
+test('IPVSRulesAbnormal: a virtual server without real servers (ipvsadm, in a namespace), or unsupported without IPVS', async (t) => {
+  const ns = await createNetns();
+  const h = harness([ipvsCheck()], [], ns.path);
+  try {
+    ns.exec('ipvsadm', '-A', '-t', '10.96.0.10:80', '-s', 'rr');
+  } catch (err) {
+    // This kernel has no ip_vs: the check must say so rather than fail or report nothing silently.
+    assert.deepEqual(await h.step(), []);
+    const [status] = h.scheduler.status();
+    assert.equal(status!.state, 'unsupported');
+    assert.match(status!.detail!, /IPVS is not in this kernel/);
+    return t.skip(`IPVS unavailable here: ${(err as Error).message.split('\n')[0]}`);
+  }
+  assert.deepEqual(brief(await h.step()), [{
+    type: 'IPVSRulesAbnormal', msg: 'virtual server(TCP 10.96.0.10:80) has no real server, ipvs rules are abnormal, please check it.', finding: 'new', severity: 'ERROR',
+  }]);
+  assert.deepEqual(await h.step(), []);
+  ns.exec('ipvsadm', '-a', '-t', '10.96.0.10:80', '-r', '10.200.1.2:8080', '-m');
+  assert.deepEqual(brief(await h.step()).map((x) => x.finding), ['cleared']);
+});
+
+test('IPVS against services: missing virtual server, real servers that differ from the endpoints', () => {
+  const vs = (address: string, port: number, dests: [string, number][]): IpvsService => ({
+    family: 4, protocol: 'TCP', address, port, fwmark: 0, scheduler: 'rr', key: [],
+    dests: dests.map(([a, p]) => ({ address: a, port: p, weight: 1, activeConns: 0, inactiveConns: 0 })),
+  });
+  const svc = (name: string, ip: string, eps: string[]): ServiceView => ({
+    namespace: 'default', name, clusterIPs: [ip], ports: [{ protocol: 'TCP', port: 80 }], endpoints: new Map([['TCP/80', eps]]),
+  });
+  const found = compareServices(
+    [svc('ok', '10.96.0.1', ['10.1.0.5:8080']), svc('stale', '10.96.0.2', ['10.1.0.6:8080']), svc('missing', '10.96.0.3', ['10.1.0.7:8080'])],
+    [vs('10.96.0.1', 80, [['10.1.0.5', 8080]]), vs('10.96.0.2', 80, [['10.1.0.9', 8080]])],
+  );
+  assert.deepEqual(found.map((f) => [f.msg, f.attrs!.detail]), [
+    ['svc(stale/default) ipvs rules are abnormal, please check it.', 'TCP 10.96.0.2:80 real servers 10.1.0.9:8080, endpoints 10.1.0.6:8080'],
+    ['svc(missing/default) ipvs rules are abnormal, please check it.', 'no virtual server TCP 10.96.0.3:80'],
+  ]);
+});
+
+// ---- scheduler ----
+
+test('scheduler: a failing check keeps its findings; disabled checks drop theirs silently; one gauge series per finding', async () => {
+  let mode: 'find' | 'fail' = 'find';
+  const check: Check = {
+    name: 'fake', probe: 'mtu',
+    run: async () => {
+      if (mode === 'fail') throw new Error('read failed');
+      return [{ type: 'MTUAbnormal', subject: 'x0', msg: 'x0 mtu is 1 which is abnormal, please check.' }];
+    },
+  };
+  const h = harness([check], [], null);
+  h.scheduler.start();
+  try {
+    assert.deepEqual((await h.step()).map((e) => e.attrs.finding), ['new']);
+    assert.deepEqual(await gauge(), ['MTUAbnormal x0']);
+    mode = 'fail';
+    assert.deepEqual(await h.step(), []);
+    assert.deepEqual(h.scheduler.status()[0], { name: 'fake', probe: 'mtu', state: 'error', detail: 'read failed', findings: 1 });
+    assert.deepEqual(await gauge(), ['MTUAbnormal x0']);
+    mode = 'find';
+    h.scheduler.update(checkOptions({ reminderIntervalSeconds: 3600 }), new Set(['route']));
+    assert.deepEqual(await h.step(), []);
+    assert.deepEqual(await gauge(), []);
+    assert.equal(h.scheduler.status()[0]!.state, 'disabled');
+  } finally {
+    await h.scheduler.stop();
+  }
+});
+
+test('createChecks: every family, no duplicate names', () => {
+  const checks = createChecks();
+  assert.deepEqual([...new Set(checks.map((c) => c.probe))].sort(), ['ipvs', 'kernelparam', 'mtu', 'nodeconfig', 'route']);
+  assert.equal(new Set(checks.map((c) => c.name)).size, checks.length);
+  for (const c of checks) c.close?.();
+});
