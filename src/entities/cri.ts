@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { mapLimited } from '../map-limited.js';
 import { packageRoot } from '../package-root.js';
 
 /** Checked in order when neither the option nor RUNTIME_SOCK names a socket. */
@@ -218,16 +219,7 @@ export class CriClient extends CriConnection {
     const list = await this.call<{ items: PodSandbox[] }>('ListPodSandbox', {
       filter: { state: { state: 'SANDBOX_READY' } },
     });
-    const items = list.items ?? [];
-    const out: (CriSandbox | undefined)[] = new Array(items.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await this.sandbox(items[i]);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(STATUS_CONCURRENCY, items.length) }, worker));
+    const out = await mapLimited(list.items ?? [], STATUS_CONCURRENCY, (item) => this.sandbox(item));
     return out.filter((s): s is CriSandbox => s !== undefined);
   }
 

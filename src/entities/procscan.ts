@@ -2,6 +2,7 @@
 // /proc/<pid>/ns/net links. Namespaces without a process (e.g. only pinned by a bind
 // mount) are invisible here on purpose: every probe reads them through a pid.
 import { readdir, readlink } from 'node:fs/promises';
+import { mapLimited } from '../map-limited.js';
 
 export interface ProcScan {
   /** Inode of the node's network namespace. */
@@ -50,16 +51,8 @@ export async function scanProc(procRoot = '/proc'): Promise<ProcScan> {
   const [host, entries] = await Promise.all([hostNetns(procRoot), readdir(procRoot)]);
   // Only thread-group leaders are listed in /proc, so each entry is one process.
   const pids = entries.filter((e) => e.charCodeAt(0) <= 57 && /^\d+$/.test(e)).map(Number);
-  const inodes = new Array<number | undefined>(pids.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < pids.length) {
-      const i = next++;
-      // Processes exit between readdir and readlink: they simply drop out of the scan.
-      inodes[i] = await netnsOfPid(pids[i], procRoot);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, pids.length) }, worker));
+  // Processes exit between readdir and readlink: they simply drop out of the scan.
+  const inodes = await mapLimited(pids, IN_FLIGHT, (pid) => netnsOfPid(pid, procRoot));
 
   const namespaces = new Map<number, number[]>([[host, []]]);
   for (let i = 0; i < pids.length; i++) {

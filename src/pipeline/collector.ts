@@ -3,6 +3,7 @@
 // never touch procfs or netlink themselves.
 import { stat } from 'node:fs/promises';
 import { METRICS } from '../catalogue/metrics.js';
+import { mapLimited } from '../map-limited.js';
 import type { Entity, MetricProbe, ProbeContext, ProbeOptions, Sample } from '../model.js';
 
 export interface EntitySource {
@@ -137,7 +138,7 @@ export class Collector {
       const targets = probe.scope === 'host' ? (host ? [host] : []) : entities;
       const probeStart = performance.now();
       let failure: string | undefined;
-      await forEachLimited(targets, ENTITY_CONCURRENCY, async (entity) => {
+      await mapLimited(targets, ENTITY_CONCURRENCY, async (entity) => {
         try {
           for (const s of await probe.collect(entity, ctx)) {
             if (!entity.isHost && HOST_SCOPED.has(`${probe.name}/${s.metric}`)) continue;
@@ -189,12 +190,4 @@ async function stillExists(entity: Entity): Promise<boolean> {
     if (await stat(`/proc/${pid}/ns/net`).then((s) => s.ino === entity.netns, () => false)) return true;
   }
   return false;
-}
-
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
