@@ -1,0 +1,4 @@
+export {
+  RemoteWritePusher, toTimeSeries, REMOTE_WRITE_RETRYABLE,
+  type RemoteWriteConfig, type RemoteWritePusherOptions, type RemoteWriteStats,
+} from './pusher.js';

@@ -1,0 +1,231 @@
+// Prometheus remote write 1.0 of the agent's metrics, for Alibaba Cloud ARMS managed
+// Prometheus (or any receiver): every interval collect → TimeSeries with the same names and
+// labels as the /metrics endpoint (src/exporters/prometheus.ts's naming profile), protobuf,
+// snappy block format, HTTP/1.1, basic auth with an AccessKey. Retries only on 5xx and 429
+// (Retry-After honoured) until the next push is due: that push carries the same cumulative
+// counters, so a dropped request loses resolution, not counts. Other 4xx are dropped at once.
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { Attributes, HrTime } from '@opentelemetry/api';
+import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { labelName, metricName, type NamingProfile } from '../../exporters/prometheus.js';
+import { HttpSender } from '../otlp/http.js';
+import { Periodic } from '../otlp/periodic.js';
+import { encodeWriteRequest, METRIC_TYPE, type Label, type MetricMetadata, type TimeSeries } from './proto.js';
+
+// snappyjs ships no types; only the block-format compress is used.
+const snappy = createRequire(import.meta.url)('snappyjs') as { compress(b: Uint8Array): Uint8Array };
+
+export const USER_AGENT = 'netobserv/0.1.0';
+
+/** `event_config.sinks.remote_write` (keys as in the config file). */
+export interface RemoteWriteConfig {
+  enabled?: boolean;
+  /** The receiver's write URL (ARMS: the Remote Write URL of the Prometheus instance). */
+  url: string;
+  /** Basic auth user (ARMS: AccessKey ID). */
+  username?: string;
+  /** File holding the basic auth password (ARMS: AccessKey secret), read at every push so rotation needs no restart. */
+  password_file?: string;
+  headers?: Record<string, string>;
+  /** Seconds between pushes (default 30). */
+  interval_seconds?: number;
+}
+
+export interface RemoteWritePusherOptions {
+  config: RemoteWriteConfig;
+  /** E.g. `async () => (await telemetry.pull.collect()).resourceMetrics`. */
+  collect: () => Promise<ResourceMetrics>;
+  /** Metric and label names as on /metrics (`metric_config.naming`); default netexporter. */
+  naming?: NamingProfile | (() => NamingProfile);
+  /** Labels added to every series (e.g. `cluster`), as Prometheus' external_labels. */
+  externalLabels?: Record<string, string>;
+  timeoutMs?: number;
+  /** Series per request (Prometheus' max_samples_per_send default). */
+  maxSamplesPerRequest?: number;
+  /** Retries of one request stop after this (default: the interval). */
+  retryBudgetMs?: number;
+}
+
+export interface RemoteWriteStats {
+  pushes: number;
+  /** Pushes that did not deliver every sample (or could not collect). */
+  failedPushes: number;
+  requests: number;
+  /** Attempts beyond the first, over all requests. */
+  retries: number;
+  samplesSent: number;
+  /** Samples given up on, by reason (`http_400`, `retries_exhausted`, `password_file`, `shutdown`). */
+  samplesDropped: Record<string, number>;
+  lastError?: string;
+  lastSuccessUnixMs?: number;
+}
+
+const toMillis = (t: HrTime) => t[0] * 1000 + Math.floor(t[1] / 1e6);
+const sanitizeName = (n: string) => n.replace(/[^a-zA-Z0-9_:]/g, '_').replace(/^([0-9])/, '_$1');
+
+function labelsOf(name: string, common: Attributes, attrs: Attributes, profile: NamingProfile, extra?: [string, string]): Label[] {
+  const m = new Map<string, string>();
+  for (const src of [common, attrs]) {
+    for (const [k, v] of Object.entries(src)) {
+      // Prometheus has no empty labels: an empty value means the label is absent.
+      if (v === undefined || v === null || v === '') continue;
+      m.set(labelName(k, profile), String(v));
+    }
+  }
+  if (extra) m.set(extra[0], extra[1]);
+  m.set('__name__', name);
+  // The spec wants labels sorted by name (byte order; the names are ASCII).
+  return [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, value]) => ({ name: n, value }));
+}
+
+function formatLe(v: number): string {
+  return v === Infinity ? '+Inf' : String(v);
+}
+
+/**
+ * The series of one collection: one sample each at the data point's end time, node name from
+ * the resource, external labels first so a data point's own label of the same name wins.
+ */
+export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, externalLabels: Record<string, string> = {}): { series: TimeSeries[]; metadata: MetricMetadata[] } {
+  const node = rm.resource.attributes['k8s.node.name'];
+  const common: Attributes = { ...externalLabels, ...(node ? { 'k8s.node.name': node } : {}) };
+  const series: TimeSeries[] = [];
+  const metadata: MetricMetadata[] = [];
+  for (const scope of rm.scopeMetrics) {
+    for (const m of scope.metrics as MetricData[]) {
+      if (m.dataPoints.length === 0) continue;
+      const name = sanitizeName(metricName(m.descriptor.name, profile));
+      const help = m.descriptor.description ?? '';
+      const unit = m.descriptor.unit ?? '';
+      if (m.dataPointType === DataPointType.HISTOGRAM) {
+        metadata.push({ type: METRIC_TYPE.HISTOGRAM, metricFamilyName: name, help, unit });
+        for (const dp of m.dataPoints) {
+          const timestamp = toMillis(dp.endTime);
+          const { boundaries, counts } = dp.value.buckets;
+          let cumulative = 0;
+          counts.forEach((n, i) => {
+            cumulative += n;
+            const le = formatLe(i < boundaries.length ? boundaries[i]! : Infinity);
+            series.push({ labels: labelsOf(`${name}_bucket`, common, dp.attributes, profile, ['le', le]), samples: [{ value: cumulative, timestamp }] });
+          });
+          series.push({ labels: labelsOf(`${name}_sum`, common, dp.attributes, profile), samples: [{ value: dp.value.sum ?? 0, timestamp }] });
+          series.push({ labels: labelsOf(`${name}_count`, common, dp.attributes, profile), samples: [{ value: dp.value.count, timestamp }] });
+        }
+        continue;
+      }
+      if (m.dataPointType === DataPointType.EXPONENTIAL_HISTOGRAM) continue; // not produced by this agent
+      const counter = m.dataPointType === DataPointType.SUM && m.isMonotonic;
+      metadata.push({ type: counter ? METRIC_TYPE.COUNTER : METRIC_TYPE.GAUGE, metricFamilyName: name, help, unit });
+      for (const dp of m.dataPoints) {
+        series.push({ labels: labelsOf(name, common, dp.attributes, profile), samples: [{ value: dp.value as number, timestamp: toMillis(dp.endTime) }] });
+      }
+    }
+  }
+  return { series, metadata };
+}
+
+/** 5xx and 429 are worth another attempt; every other status is final (remote write 1.0). */
+export const REMOTE_WRITE_RETRYABLE = (status: number) => status === 429 || (status >= 500 && status < 600);
+
+export class RemoteWritePusher {
+  readonly intervalMs: number;
+  private readonly sender: HttpSender;
+  private readonly loop: Periodic;
+  private readonly counters: RemoteWriteStats = { pushes: 0, failedPushes: 0, requests: 0, retries: 0, samplesSent: 0, samplesDropped: {} };
+
+  constructor(private readonly opts: RemoteWritePusherOptions) {
+    try { new URL(opts.config.url); } catch { throw new Error(`remote_write.url: not a URL: "${opts.config.url}"`); }
+    this.intervalMs = Math.max(1, opts.config.interval_seconds ?? 30) * 1000;
+    this.sender = new HttpSender({
+      url: opts.config.url, timeoutMs: opts.timeoutMs ?? 10_000,
+      policy: {
+        retryable: REMOTE_WRITE_RETRYABLE, budgetMs: opts.retryBudgetMs ?? this.intervalMs,
+        initialBackoffMs: Math.min(1000, this.intervalMs / 4), maxBackoffMs: 5000,
+      },
+    });
+    this.loop = new Periodic(this.intervalMs, async () => { await this.pushOnce(); });
+  }
+
+  start(): void { this.loop.start(); }
+
+  /** One collect and write; resolves true when every sample was accepted. Never throws. */
+  async pushOnce(): Promise<boolean> {
+    this.counters.pushes++;
+    const ok = await this.push();
+    if (!ok) this.counters.failedPushes++;
+    return ok;
+  }
+
+  private async push(): Promise<boolean> {
+    let rm: ResourceMetrics;
+    try {
+      rm = await this.opts.collect();
+    } catch (err) {
+      this.drop('collect_error', 0, (err as Error).message);
+      return false;
+    }
+    const naming = typeof this.opts.naming === 'function' ? this.opts.naming() : this.opts.naming ?? 'netexporter';
+    const { series, metadata } = toTimeSeries(rm, naming, this.opts.externalLabels);
+    if (series.length === 0) return true;
+    let headers: Record<string, string>;
+    try {
+      headers = await this.headers();
+    } catch (err) {
+      this.drop('password_file', series.length, (err as Error).message);
+      return false;
+    }
+    const max = Math.max(1, this.opts.maxSamplesPerRequest ?? 2000);
+    let ok = true;
+    for (let i = 0; i < series.length; i += max) {
+      const chunk = series.slice(i, i + max);
+      // Metadata rides with the first request only.
+      const body = snappy.compress(encodeWriteRequest(chunk, i === 0 ? metadata : []));
+      const res = await this.sender.post(body, headers);
+      this.counters.requests++;
+      this.counters.retries += res.attempts - 1;
+      if (res.ok) {
+        this.counters.samplesSent += chunk.length;
+        this.counters.lastSuccessUnixMs = Date.now();
+      } else {
+        ok = false;
+        this.drop(res.reason ?? 'error', chunk.length, res.error ?? res.reason ?? 'error');
+        if (res.reason === 'shutdown') {
+          this.drop('shutdown', series.length - i - chunk.length, 'shutdown');
+          break;
+        }
+      }
+    }
+    return ok;
+  }
+
+  stats(): RemoteWriteStats {
+    return { ...this.counters, samplesDropped: { ...this.counters.samplesDropped } };
+  }
+
+  async close(): Promise<void> {
+    const stopped = this.loop.stop();
+    await this.sender.close();
+    await stopped;
+  }
+
+  private async headers(): Promise<Record<string, string>> {
+    const { username, password_file, headers } = this.opts.config;
+    const h: Record<string, string> = { ...headers };
+    if (username !== undefined || password_file) {
+      const password = password_file ? (await readFile(password_file, 'utf8')).replace(/\r?\n$/, '') : '';
+      h.authorization = `Basic ${Buffer.from(`${username ?? ''}:${password}`).toString('base64')}`;
+    }
+    // The protocol's own headers last, so configured headers cannot break them.
+    h['content-encoding'] = 'snappy';
+    h['content-type'] = 'application/x-protobuf';
+    h['user-agent'] = USER_AGENT;
+    h['x-prometheus-remote-write-version'] = '0.1.0';
+    return h;
+  }
+
+  private drop(reason: string, n: number, error: string): void {
+    if (n > 0) this.counters.samplesDropped[reason] = (this.counters.samplesDropped[reason] ?? 0) + n;
+    this.counters.lastError = error;
+  }
+}
