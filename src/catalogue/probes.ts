@@ -4,6 +4,7 @@
 export const METRIC_PROBES = [
   'netdev', 'tcp', 'tcpext', 'udp', 'ip', 'sock', 'softnet', 'tcpsummary', 'conntrack',
   'qdisc', 'arp', 'sockbacklog', 'fd', 'io', 'slab', 'podip',
+  'configcheck',
 ] as const;
 
 export const EVENT_PROBES = [

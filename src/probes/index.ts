@@ -9,6 +9,7 @@ import { ioProbe } from './io.js';
 import { ipProbe } from './ip.js';
 import { netdevProbe } from './netdev.js';
 import { podipProbe } from './podip.js';
+import { configcheckProbe } from '../checks/metric.js';
 import { qdiscProbe } from './qdisc.js';
 import { slabProbe } from './slab.js';
 import { sockProbe } from './sock.js';
@@ -36,4 +37,5 @@ export const METRIC_PROBE_IMPLS: Record<MetricProbeName, MetricProbe> = {
   io: ioProbe,
   slab: slabProbe,
   podip: podipProbe,
+  configcheck: configcheckProbe,
 };
