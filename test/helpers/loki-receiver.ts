@@ -1,0 +1,354 @@
+// A strict Grafana Loki push receiver for tests. It decodes the body the way Loki's push
+// handler does: Content-Type application/x-protobuf → raw snappy → logproto.PushRequest,
+// application/json (optionally Content-Encoding gzip) → the JSON push format; the stream
+// label string is parsed like Loki's label parser. Malformed bodies get 400, unknown media
+// types 415. The protobuf decoder here is written against the wire format by hand, not
+// with the sink's schema, so a wrong field number or type in the sink shows up as a failure.
+import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync, inflateSync } from 'node:zlib';
+import snappy from 'snappyjs';
+
+export interface ReceivedEntry {
+  /** The entry timestamp, exact ns. */
+  ns: bigint;
+  line: string;
+  metadata: Record<string, string>;
+}
+export interface ReceivedStream {
+  labels: Record<string, string>;
+  entries: ReceivedEntry[];
+}
+export interface ReceivedPush {
+  headers: IncomingMessage['headers'];
+  encoding: 'protobuf' | 'json';
+  streams: ReceivedStream[];
+}
+export interface Scripted {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Wait before answering (a slow Loki). */
+  delayMs?: number;
+}
+
+export class LokiReceiver {
+  /** Pushes answered with 2xx (what Loki would have ingested). */
+  readonly pushes: ReceivedPush[] = [];
+  /** Every request: its status, and when it arrived. */
+  readonly requests: Array<{ status: number; at: number; path: string; headers: IncomingMessage['headers'] }> = [];
+  /** Responses for the next requests, in order; then 204. */
+  readonly script: Scripted[] = [];
+  private server?: Server;
+  private port: number;
+
+  constructor(private readonly opts: { port?: number; tls?: { key: string; cert: string }; host?: string } = {}) {
+    this.port = opts.port ?? 0;
+  }
+
+  get url(): string {
+    return `${this.opts.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+  }
+  get boundPort(): number {
+    return this.port;
+  }
+
+  async start(): Promise<this> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    const server = this.opts.tls ? createHttps(this.opts.tls, handler) : createHttp(handler);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, this.opts.host ?? '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+    return this;
+  }
+
+  /** Stops listening and cuts open connections (Loki down); `start()` again reuses the port. */
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  /** Every accepted entry with its stream labels, in arrival order. */
+  entries(): Array<ReceivedEntry & { labels: Record<string, string> }> {
+    return this.pushes.flatMap((p) => p.streams.flatMap((s) => s.entries.map((e) => ({ ...e, labels: s.labels }))));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const record = { status: 0, at: Date.now(), path: req.url ?? '', headers: req.headers };
+    this.requests.push(record);
+    const answer = (status: number, body = '', headers: Record<string, string> = {}) => {
+      record.status = status;
+      res.writeHead(status, { 'content-type': 'text/plain', ...headers });
+      res.end(body);
+    };
+    const chunks: Buffer[] = [];
+    try {
+      for await (const c of req) chunks.push(c as Buffer);
+    } catch {
+      return; // client went away
+    }
+    if (req.method !== 'POST' || req.url !== '/loki/api/v1/push') return answer(404, '404 page not found\n');
+
+    let push: ReceivedPush;
+    try {
+      let body = Buffer.concat(chunks);
+      const enc = (req.headers['content-encoding'] ?? '').toLowerCase();
+      if (enc === 'gzip') body = gunzipSync(body);
+      else if (enc === 'deflate') body = inflateSync(body);
+      else if (enc !== '') return answer(415, `unsupported Content-Encoding ${enc}\n`);
+      const type = (req.headers['content-type'] ?? '').split(';')[0].trim();
+      if (type === 'application/x-protobuf') {
+        push = { headers: req.headers, encoding: 'protobuf', streams: decodePushRequest(Buffer.from(snappy.uncompress(body))) };
+      } else if (type === 'application/json') {
+        push = { headers: req.headers, encoding: 'json', streams: decodeJson(body.toString('utf8')) };
+      } else {
+        return answer(415, `unsupported Content-Type ${type}\n`);
+      }
+    } catch (err) {
+      return answer(400, `loghttp push: ${(err as Error).message}\n`);
+    }
+
+    const s = this.script.shift() ?? { status: 204 };
+    if (s.delayMs) await new Promise((r) => setTimeout(r, s.delayMs));
+    if (res.destroyed || req.socket.destroyed) {
+      record.status = -1; // the client gave up before the answer
+      return;
+    }
+    if (s.status >= 200 && s.status < 300) this.pushes.push(push);
+    answer(s.status, s.body ?? '', s.headers);
+  }
+}
+
+// --- protobuf wire format --------------------------------------------------------------
+
+class Reader {
+  pos = 0;
+  constructor(
+    private readonly buf: Buffer,
+    readonly end = buf.length,
+  ) {}
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+  varint(): bigint {
+    let v = 0n;
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      if (this.pos >= this.end) throw new Error('proto: unexpected EOF in varint');
+      const b = this.buf[this.pos++];
+      v |= BigInt(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    throw new Error('proto: integer overflow');
+  }
+  bytes(): Buffer {
+    const n = Number(this.varint());
+    if (n < 0 || this.pos + n > this.end) throw new Error('proto: unexpected EOF in length-delimited field');
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+  string(): string {
+    const b = this.bytes();
+    const s = b.toString('utf8');
+    if (!Buffer.from(s, 'utf8').equals(b)) throw new Error('proto: invalid UTF-8 in a string field');
+    return s;
+  }
+  /** Field number and wire type of the next field. */
+  tag(): [number, number] {
+    const t = Number(this.varint());
+    const field = t >>> 3;
+    if (field === 0) throw new Error('proto: illegal tag 0');
+    return [field, t & 7];
+  }
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) this.bytes();
+    else if (wire === 5) this.pos += 4;
+    else throw new Error(`proto: illegal wire type ${wire}`);
+    if (this.pos > this.end) throw new Error('proto: unexpected EOF');
+  }
+  expect(wire: number, want: number, what: string): void {
+    if (wire !== want) throw new Error(`proto: wrong wire type ${wire} for ${what}`);
+  }
+}
+
+/** logproto.PushRequest { repeated StreamAdapter streams = 1; } */
+function decodePushRequest(buf: Buffer): ReceivedStream[] {
+  const r = new Reader(buf);
+  const streams: ReceivedStream[] = [];
+  while (!r.done) {
+    const [f, w] = r.tag();
+    if (f === 1) {
+      r.expect(w, 2, 'PushRequest.streams');
+      streams.push(decodeStream(r.bytes()));
+    } else r.skip(w);
+  }
+  return streams;
+}
+
+/** StreamAdapter { string labels = 1; repeated EntryAdapter entries = 2; uint64 hash = 3; } */
+function decodeStream(buf: Buffer): ReceivedStream {
+  const r = new Reader(buf);
+  let labels: Record<string, string> | undefined;
+  const entries: ReceivedEntry[] = [];
+  while (!r.done) {
+    const [f, w] = r.tag();
+    if (f === 1) {
+      r.expect(w, 2, 'StreamAdapter.labels');
+      labels = parseLabels(r.string());
+    } else if (f === 2) {
+      r.expect(w, 2, 'StreamAdapter.entries');
+      entries.push(decodeEntry(r.bytes()));
+    } else if (f === 3) {
+      r.expect(w, 0, 'StreamAdapter.hash');
+      r.varint();
+    } else r.skip(w);
+  }
+  if (!labels) throw new Error('error at least one label pair is required per stream');
+  return { labels, entries };
+}
+
+/** EntryAdapter { Timestamp timestamp = 1; string line = 2; repeated LabelPairAdapter structuredMetadata = 3; } */
+function decodeEntry(buf: Buffer): ReceivedEntry {
+  const r = new Reader(buf);
+  let ns = 0n;
+  let line = '';
+  const metadata: Record<string, string> = {};
+  while (!r.done) {
+    const [f, w] = r.tag();
+    if (f === 1) {
+      r.expect(w, 2, 'EntryAdapter.timestamp');
+      ns = decodeTimestamp(r.bytes());
+    } else if (f === 2) {
+      r.expect(w, 2, 'EntryAdapter.line');
+      line = r.string();
+    } else if (f === 3) {
+      r.expect(w, 2, 'EntryAdapter.structuredMetadata');
+      const p = new Reader(r.bytes());
+      let name = '';
+      let value = '';
+      while (!p.done) {
+        const [pf, pw] = p.tag();
+        if (pf === 1) (p.expect(pw, 2, 'LabelPairAdapter.name'), (name = p.string()));
+        else if (pf === 2) (p.expect(pw, 2, 'LabelPairAdapter.value'), (value = p.string()));
+        else p.skip(pw);
+      }
+      if (name in metadata) throw new Error(`duplicate structured metadata ${name}`);
+      metadata[name] = value;
+    } else r.skip(w);
+  }
+  return { ns, line, metadata };
+}
+
+/** google.protobuf.Timestamp { int64 seconds = 1; int32 nanos = 2; } */
+function decodeTimestamp(buf: Buffer): bigint {
+  const r = new Reader(buf);
+  let seconds = 0n;
+  let nanos = 0n;
+  while (!r.done) {
+    const [f, w] = r.tag();
+    if (f === 1) (r.expect(w, 0, 'Timestamp.seconds'), (seconds = BigInt.asIntN(64, r.varint())));
+    else if (f === 2) (r.expect(w, 0, 'Timestamp.nanos'), (nanos = BigInt.asIntN(32, r.varint())));
+    else r.skip(w);
+  }
+  if (nanos < 0n || nanos >= 1_000_000_000n) throw new Error(`timestamp: nanos ${nanos} out of range`);
+  return seconds * 1_000_000_000n + nanos;
+}
+
+// --- JSON push format ---------------------------------------------------------------------
+
+function decodeJson(text: string): ReceivedStream[] {
+  const doc = JSON.parse(text) as unknown;
+  const streams = (doc as { streams?: unknown }).streams;
+  if (!Array.isArray(streams)) throw new Error('"streams" must be an array');
+  return streams.map((s: { stream?: unknown; values?: unknown }) => {
+    if (!s.stream || typeof s.stream !== 'object' || Array.isArray(s.stream)) throw new Error('"stream" must be an object of labels');
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(s.stream)) {
+      if (typeof v !== 'string') throw new Error(`label ${k}: value must be a string`);
+      checkLabelName(k);
+      labels[k] = v;
+    }
+    if (Object.keys(labels).length === 0) throw new Error('error at least one label pair is required per stream');
+    if (!Array.isArray(s.values)) throw new Error('"values" must be an array');
+    const entries = s.values.map((v: unknown) => {
+      if (!Array.isArray(v) || v.length < 2 || v.length > 3) throw new Error('a value must be [ts, line] or [ts, line, metadata]');
+      const [ts, line, meta] = v as [unknown, unknown, unknown];
+      if (typeof ts !== 'string' || !/^\d+$/.test(ts)) throw new Error(`timestamp ${JSON.stringify(ts)}: must be a string of ns`);
+      if (typeof line !== 'string') throw new Error('line must be a string');
+      const metadata: Record<string, string> = {};
+      if (meta !== undefined) {
+        if (!meta || typeof meta !== 'object' || Array.isArray(meta)) throw new Error('structured metadata must be an object');
+        for (const [k, mv] of Object.entries(meta)) {
+          if (typeof mv !== 'string') throw new Error(`structured metadata ${k}: value must be a string`);
+          metadata[k] = mv;
+        }
+      }
+      return { ns: BigInt(ts), line, metadata };
+    });
+    return { labels, entries };
+  });
+}
+
+// --- label selector string: {name="value", ...} ---------------------------------------------
+
+function checkLabelName(n: string): void {
+  if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(n)) throw new Error(`invalid label name ${JSON.stringify(n)}`);
+}
+
+/** Parses `{a="x", b="y\"z"}` as Loki does (Go string escapes); throws on any deviation. */
+export function parseLabels(s: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let i = 0;
+  const ws = () => {
+    while (s[i] === ' ' || s[i] === '\t' || s[i] === '\n') i++;
+  };
+  const fail = (what: string): never => {
+    throw new Error(`parse error at position ${i} of ${JSON.stringify(s)}: ${what}`);
+  };
+  ws();
+  if (s[i++] !== '{') fail('expected {');
+  ws();
+  if (s[i] === '}') fail('error at least one label pair is required per stream');
+  for (;;) {
+    ws();
+    const m = /^[a-zA-Z_][a-zA-Z0-9_]*/.exec(s.slice(i));
+    if (!m) fail('expected a label name');
+    const name = m![0];
+    i += name.length;
+    ws();
+    if (s[i++] !== '=') fail('expected =');
+    ws();
+    if (s[i++] !== '"') fail('expected "');
+    let v = '';
+    for (;;) {
+      const c = s[i++];
+      if (c === undefined) fail('unterminated string');
+      if (c === '"') break;
+      if (c === '\n') fail('newline in string');
+      if (c === '\\') {
+        const e = s[i++];
+        const map: Record<string, string> = { n: '\n', r: '\r', t: '\t', '\\': '\\', '"': '"', "'": "'", a: '\x07', b: '\b', f: '\f', v: '\v' };
+        if (e in map) v += map[e];
+        else fail(`unknown escape \\${e}`);
+      } else v += c;
+    }
+    if (name in out) fail(`duplicate label name ${name}`);
+    out[name] = v;
+    ws();
+    const sep = s[i++];
+    if (sep === '}') break;
+    if (sep !== ',') fail('expected , or }');
+  }
+  ws();
+  if (i !== s.length) fail('trailing characters');
+  return out;
+}
