@@ -37,7 +37,14 @@ export const SECRET_FILES = {
 };
 export const SECRETS_DIR = '/etc/netobserv/secrets';
 
-const clone = (v) => JSON.parse(JSON.stringify(v));
+/**
+ * A deep copy with the probe lists cut out of descriptions ("...; Valid: netdev, tcp, ..."):
+ * they change with every new probe, and the agent names the valid probes in its error anyway.
+ */
+const clone = (v) => JSON.parse(JSON.stringify(v), (k, x) => (k === 'description' && typeof x === 'string' ? trimDescription(x) : x));
+export function trimDescription(text) {
+  return text.replace(/\. Valid: .*$/, ' (the agent lists the valid names when one is wrong)');
+}
 
 /** A subschema with its own object node closed, as the agent's are. */
 function obj(properties, extra = {}) {
@@ -124,14 +131,25 @@ export function valuesSchema(configSchema) {
   };
 }
 
-/** `{{ dig "a" "b" nil $c | toJson }}`: the value at a path of .Values.config, null when unset. */
-function digExpr(path) {
-  return `{{ dig ${path.map((k) => JSON.stringify(k)).join(' ')} nil $c | toJson }}`;
+/**
+ * `{{ dig "a" "b" nil $c | toJson }}`: the value at a path of .Values.config, null when unset.
+ * URLs (format http-url) have no valid empty value: "" is written as null (the agent default).
+ */
+function digExpr(path, schema) {
+  const empty = schema.format === 'http-url' ? ' | default nil' : '';
+  return `{{ dig ${path.map((k) => JSON.stringify(k)).join(' ')} nil $c${empty} | toJson }}`;
 }
 
-function comment(schema, indent) {
-  const text = schema.description ?? '';
-  return text ? `${indent}# ${text.replace(/\n/g, ' ')}\n` : '';
+/** Comments for schema nodes that have no description of their own. */
+const NOTES = {
+  metric_config: 'Metric probes, collection interval and the Prometheus endpoint (/metrics, /status)',
+  event_config: 'Event probes, the live event stream and where events are sent (sinks)',
+};
+
+function comment(schema, indent, path) {
+  const text = trimDescription(schema.description ?? NOTES[path] ?? '');
+  if (!text) throw new Error(`config key ${path} has no description in CONFIG_SCHEMA: add one (or a note in chart-gen.mjs)`);
+  return `${indent}# ${text.replace(/\n/g, ' ')}\n`;
 }
 
 function renderKeys(schema, path, depth) {
@@ -141,23 +159,23 @@ function renderKeys(schema, path, depth) {
     const p = [...path, key];
     const dotted = p.join('.');
     if (sub.type === 'object' && sub.properties) {
-      out += comment(sub, indent) + `${indent}${key}:\n` + renderKeys(sub, p, depth + 1);
+      out += comment(sub, indent, dotted) + `${indent}${key}:\n` + renderKeys(sub, p, depth + 1);
       continue;
     }
-    out += comment(sub, indent);
+    out += comment(sub, indent, dotted);
     if (dotted in ALIAS_KEYS) {
       const parent = p.slice(0, -1).map((k) => JSON.stringify(k)).join(' ');
       out += `${indent}# (second spelling of ${ALIAS_KEYS[dotted]}: written only when the values set it)\n`;
       out += `${indent}{{- if hasKey (dig ${parent} (dict) $c) ${JSON.stringify(key)} }}\n`;
-      out += `${indent}${key}: ${digExpr(p)}\n${indent}{{- end }}\n`;
+      out += `${indent}${key}: ${digExpr(p, sub)}\n${indent}{{- end }}\n`;
     } else if (dotted in SECRET_FILES) {
       const [secret, itemKey, dir] = SECRET_FILES[dotted];
       const s = `$.Values.secrets.${secret}`;
       out += `${indent}{{- if and ${s}.name ${s}.${itemKey} }}\n`;
       out += `${indent}${key}: {{ printf "${SECRETS_DIR}/${dir}/%s" ${s}.${itemKey} | toJson }}\n`;
-      out += `${indent}{{- else }}\n${indent}${key}: ${digExpr(p)}\n${indent}{{- end }}\n`;
+      out += `${indent}{{- else }}\n${indent}${key}: ${digExpr(p, sub)}\n${indent}{{- end }}\n`;
     } else {
-      out += `${indent}${key}: ${digExpr(p)}\n`;
+      out += `${indent}${key}: ${digExpr(p, sub)}\n`;
     }
   }
   return out;
