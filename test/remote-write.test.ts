@@ -239,6 +239,19 @@ describe('strict receiver', () => {
     assert.equal(rx.received[1]!.headers.authorization, `Basic ${Buffer.from('LTAIakid:rotated').toString('base64')}`);
   });
 
+  test('two data points with one label set: the first is sent, the other counted as duplicate_series', async () => {
+    const rx = new StrictReceiver();
+    const url = await rx.start();
+    const m = metrics();
+    m.opens.add(5, { netns: 'ns4026532281', 'k8s.namespace.name': 'default', 'k8s.pod.name': 'web-0' }); // no k8s.pod.ip: same labels
+    const p = pusher({ config: { url }, collect: m.collect });
+    assert.equal(await p.pushOnce(), true);
+    const opens = rx.received[0]!.series.filter((s) => s.labels.__name__ === 'netexporter_tcp_activeopens');
+    assert.deepEqual(opens.map((s) => s.value), [42]);
+    assert.deepEqual(p.stats().samplesDropped, { duplicate_series: 1 });
+    assert.equal(p.stats().samplesSent, 2);
+  });
+
   test('500 then 429 (Retry-After) are retried until accepted; 400 is dropped and counted without a retry', async () => {
     const rx = new StrictReceiver();
     const url = await rx.start();

@@ -55,7 +55,7 @@ export interface RemoteWriteStats {
   /** Attempts beyond the first, over all requests. */
   retries: number;
   samplesSent: number;
-  /** Samples given up on, by reason (`http_400`, `retries_exhausted`, `password_file`, `shutdown`). */
+  /** Samples given up on, by reason (`http_400`, `retries_exhausted`, `password_file`, `duplicate_series`, `shutdown`). */
   samplesDropped: Record<string, number>;
   lastError?: string;
   lastSuccessUnixMs?: number;
@@ -87,10 +87,21 @@ function formatLe(v: number): string {
  * The series of one collection: one sample each at the data point's end time, node name from
  * the resource, external labels first so a data point's own label of the same name wins.
  */
-export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, externalLabels: Record<string, string> = {}): { series: TimeSeries[]; metadata: MetricMetadata[] } {
+export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, externalLabels: Record<string, string> = {}): { series: TimeSeries[]; metadata: MetricMetadata[]; duplicates: number } {
   const node = rm.resource.attributes['k8s.node.name'];
   const common: Attributes = { ...externalLabels, ...(node ? { 'k8s.node.name': node } : {}) };
   const series: TimeSeries[] = [];
+  // Two data points can meet in one label set (an empty attribute vs. an absent one, names that
+  // sanitize alike): Prometheus would store one sample of the two at random and reject the
+  // request on a later conflict, so the first one is kept and the others are counted.
+  const seen = new Set<string>();
+  let duplicates = 0;
+  const push = (labels: Label[], value: number, timestamp: number) => {
+    const key = labels.map((l) => `${l.name}\u0000${l.value}`).join('\u0001');
+    if (seen.has(key)) { duplicates++; return; }
+    seen.add(key);
+    series.push({ labels, samples: [{ value, timestamp }] });
+  };
   const metadata: MetricMetadata[] = [];
   for (const scope of rm.scopeMetrics) {
     for (const m of scope.metrics as MetricData[]) {
@@ -107,10 +118,10 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
           counts.forEach((n, i) => {
             cumulative += n;
             const le = formatLe(i < boundaries.length ? boundaries[i]! : Infinity);
-            series.push({ labels: labelsOf(`${name}_bucket`, common, dp.attributes, profile, ['le', le]), samples: [{ value: cumulative, timestamp }] });
+            push(labelsOf(`${name}_bucket`, common, dp.attributes, profile, ['le', le]), cumulative, timestamp);
           });
-          series.push({ labels: labelsOf(`${name}_sum`, common, dp.attributes, profile), samples: [{ value: dp.value.sum ?? 0, timestamp }] });
-          series.push({ labels: labelsOf(`${name}_count`, common, dp.attributes, profile), samples: [{ value: dp.value.count, timestamp }] });
+          push(labelsOf(`${name}_sum`, common, dp.attributes, profile), dp.value.sum ?? 0, timestamp);
+          push(labelsOf(`${name}_count`, common, dp.attributes, profile), dp.value.count, timestamp);
         }
         continue;
       }
@@ -118,11 +129,11 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
       const counter = m.dataPointType === DataPointType.SUM && m.isMonotonic;
       metadata.push({ type: counter ? METRIC_TYPE.COUNTER : METRIC_TYPE.GAUGE, metricFamilyName: name, help, unit });
       for (const dp of m.dataPoints) {
-        series.push({ labels: labelsOf(name, common, dp.attributes, profile), samples: [{ value: dp.value as number, timestamp: toMillis(dp.endTime) }] });
+        push(labelsOf(name, common, dp.attributes, profile), dp.value as number, toMillis(dp.endTime));
       }
     }
   }
-  return { series, metadata };
+  return { series, metadata, duplicates };
 }
 
 /** 5xx and 429 are worth another attempt; every other status is final (remote write 1.0). */
@@ -149,7 +160,7 @@ export class RemoteWritePusher {
 
   start(): void { this.loop.start(); }
 
-  /** One collect and write; resolves true when every sample was accepted. Never throws. */
+  /** One collect and write; resolves true when every request was accepted. Never throws. */
   async pushOnce(): Promise<boolean> {
     this.counters.pushes++;
     const ok = await this.push();
@@ -166,8 +177,9 @@ export class RemoteWritePusher {
       return false;
     }
     const naming = typeof this.opts.naming === 'function' ? this.opts.naming() : this.opts.naming ?? 'netexporter';
-    const { series, metadata } = toTimeSeries(rm, naming, this.opts.externalLabels);
-    if (series.length === 0) return true;
+    const { series, metadata, duplicates } = toTimeSeries(rm, naming, this.opts.externalLabels);
+    if (duplicates > 0) this.drop('duplicate_series', duplicates, `${duplicates} series with the label set of another`);
+    if (series.length === 0) return duplicates === 0;
     let headers: Record<string, string>;
     try {
       headers = await this.headers();
