@@ -134,14 +134,21 @@ static __always_inline void tuple_from_sk(struct event *e, const struct sock *sk
   __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
   e->family = family;
   e->protocol = IPPROTO_TCP;
-  e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+  __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+  // A full socket keeps its port in inet_sport even after close() released the bind
+  // (skc_num is 0 then, e.g. an abortive close); timewait and request sockets have only skc_num.
+  if (state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV)
+    e->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+  else
+    e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
   e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
   if (family == AF_INET) {
-    BPF_CORE_READ_INTO(e->saddr, sk, __sk_common.skc_rcv_saddr);
-    BPF_CORE_READ_INTO(e->daddr, sk, __sk_common.skc_daddr);
+    // Explicit sizes: BPF_CORE_READ_INTO would copy sizeof(*dst), one byte of the array.
+    bpf_core_read(e->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+    bpf_core_read(e->daddr, 4, &sk->__sk_common.skc_daddr);
   } else if (family == AF_INET6) {
-    BPF_CORE_READ_INTO(e->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-    BPF_CORE_READ_INTO(e->daddr, sk, __sk_common.skc_v6_daddr);
+    bpf_core_read(e->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+    bpf_core_read(e->daddr, 16, &sk->__sk_common.skc_v6_daddr);
   }
 }
 

@@ -206,6 +206,23 @@ export const METRICS: readonly MetricDef[] = [
   // configcheck: findings of the configuration-check event probes (src/checks) that hold now,
   // 1 per finding; node-wide, findings inside pods name the pod in `subject`
   g('configcheck', 'abnormal', 'configuration checks', 'A configuration check finding that holds now (type: the event type, subject: what it is about).', '1', { labels: ['type', 'subject'], ack: 'inspector_node_configcheck_abnormal' }),
+
+  // eBPF probes (native/bpf/, src/probes/{packetloss,tcpreset,tcpretrans}.ts): counted per
+  // network namespace in the kernel; `eventslost` is node-wide, on the host entity only.
+  c('packetloss', 'total', 'skb:kfree_skb', 'Packets the kernel freed as dropped (skb:kfree_skb), every drop reason.', '{packet}', { ack: 'inspector_pod_totalloss' }),
+  c('packetloss', 'netfilter', 'skb:kfree_skb NETFILTER_DROP', 'Packets dropped by netfilter (iptables/nftables DROP, policy DROP).', '{packet}'),
+  c('packetloss', 'nosocket', 'skb:kfree_skb NO_SOCKET', 'Packets dropped because no socket wanted them (closed port).', '{packet}'),
+  c('packetloss', 'otherhost', 'skb:kfree_skb OTHERHOST', 'Packets dropped because their destination MAC was another host.', '{packet}'),
+  c('packetloss', 'iprpfilter', 'skb:kfree_skb IP_RPFILTER', 'Packets dropped by the reverse path filter (rp_filter).', '{packet}'),
+  c('packetloss', 'nomem', 'skb:kfree_skb NOMEM', 'Packets dropped because memory could not be allocated.', '{packet}'),
+  c('packetloss', 'zerowindow', 'skb:kfree_skb TCP_ZEROWINDOW', 'TCP segments dropped because the receive window was zero.', '{packet}'),
+  c('packetloss', 'byreason', 'skb:kfree_skb reason', 'Packets the kernel dropped, by drop reason (the running kernel\'s enum skb_drop_reason without SKB_DROP_REASON_).', '{packet}', { labels: ['reason'], ack: 'inspector_pod_packetloss' }),
+  c('packetloss', 'eventslost', 'ring buffer reserve failures', 'Sampled packetloss events lost because the ring buffer was full (node-wide).', '{event}'),
+  c('tcpreset', 'resets', 'tcp:tcp_send_reset, tcp:tcp_receive_reset', 'TCP resets sent and received, by event type (TCP_SEND_RST, TCP_SEND_RST_NOSock, TCP_SEND_RST_ACTIVE, TCP_RCV_RST_SYN, TCP_RCV_RST_ESTAB, TCP_RCV_RST_TW).', '{segment}', { labels: ['type'] }),
+  c('tcpreset', 'eventslost', 'ring buffer reserve failures', 'Sampled tcpreset events lost because the ring buffer was full (node-wide).', '{event}'),
+  c('tcpretrans', 'retrans', 'tcp:tcp_retransmit_skb', 'TCP retransmissions seen by the tracepoint (one per retransmitted skb, before TSO splitting).', '{segment}'),
+  c('tcpretrans', 'synackretrans', 'tcp:tcp_retransmit_synack', 'SYN-ACKs retransmitted for connections being accepted.', '{segment}'),
+  c('tcpretrans', 'eventslost', 'ring buffer reserve failures', 'Sampled tcpretrans events lost because the ring buffer was full (node-wide).', '{event}'),
 ];
 
 export function metricsOf(probe: string): MetricDef[] {

@@ -5,6 +5,8 @@ export const METRIC_PROBES = [
   'netdev', 'tcp', 'tcpext', 'udp', 'ip', 'sock', 'softnet', 'tcpsummary', 'conntrack',
   'qdisc', 'arp', 'sockbacklog', 'fd', 'io', 'slab', 'podip',
   'configcheck',
+  // eBPF probes: per-netns counters kept in the kernel (their events are the event probes of the same names)
+  'packetloss', 'tcpreset', 'tcpretrans',
 ] as const;
 
 export const EVENT_PROBES = [

@@ -2,6 +2,9 @@
 // src/catalogue/metrics.ts, its name in src/catalogue/probes.ts, and a line here.
 import type { MetricProbeName } from '../catalogue/probes.js';
 import type { MetricProbe } from '../model.js';
+import { packetlossProbe } from './packetloss.js';
+import { tcpresetProbe } from './tcpreset.js';
+import { tcpretransProbe } from './tcpretrans.js';
 import { arpProbe } from './arp.js';
 import { conntrackProbe } from './conntrack.js';
 import { fdProbe } from './fd.js';
@@ -38,4 +41,7 @@ export const METRIC_PROBE_IMPLS: Record<MetricProbeName, MetricProbe> = {
   slab: slabProbe,
   podip: podipProbe,
   configcheck: configcheckProbe,
+  packetloss: packetlossProbe,
+  tcpreset: tcpresetProbe,
+  tcpretrans: tcpretransProbe,
 };

@@ -1,0 +1,191 @@
+// One eBPF probe's kernel side: its object (build/Release/bpf/<name>.bpf.o) opened, loaded
+// and attached once, its per-netns counters, its delivery counters, and its ring buffer of
+// sampled events. The probe files in src/probes/ build metrics and events on top of it.
+import path from 'node:path';
+import { nativeBpf, type BpfObject, type ProgramStatus, type RingHandle } from './addon.js';
+import { records, type BpfRecord } from './records.js';
+
+/** What did not reach userspace, summed over CPUs (counted in the kernel). */
+export interface DeliveryStats {
+  /** Events lost because the ring buffer was full (bpf_ringbuf_reserve failed). */
+  lost: number;
+  /** Events held back by the rate limit (by design, not a loss). */
+  suppressed: number;
+  /** Counter updates that found the counter map full (a new netns/key could not be added). */
+  mapFull: number;
+  /** Events handed to userspace by this process. */
+  delivered: number;
+}
+
+export interface EventOptions {
+  /** Events per second the kernel may emit for this probe; the rest are counted as suppressed. */
+  ratePerSecond: number;
+}
+
+const STAT_KEYS = { lost: 0, suppressed: 1, mapFull: 2 } as const;
+
+let clockOffset: bigint | undefined;
+
+/** Epoch ns of a bpf_ktime_get_ns() value (CLOCK_MONOTONIC); the offset is measured once. */
+export function ktimeToEpochNs(ktimeNs: bigint): bigint {
+  clockOffset ??= nativeBpf().addon!.clockOffsetNs();
+  return ktimeNs + clockOffset;
+}
+
+export class BpfProbe {
+  private obj?: BpfObject;
+  private programStatus: ProgramStatus[] = [];
+  private error?: string;
+  private ring?: RingHandle;
+  private delivered = 0;
+
+  /**
+   * @param name probe and object name (`<name>.bpf.o`)
+   * @param counterMap hash map of {u32 netns, u32 kind} → u64 in that object
+   * @param objectFile another object file (tests)
+   */
+  constructor(readonly name: string, private readonly counterMap: string, private readonly objectFile?: string) {}
+
+  /** Opens, loads and attaches once; later calls return the first outcome. */
+  private ensure(): BpfObject | undefined {
+    if (this.obj || this.error) return this.obj;
+    const bpf = nativeBpf();
+    if (!bpf.addon) {
+      this.error = bpf.error;
+      return undefined;
+    }
+    const file = this.objectFile ?? path.join(bpf.objectDir!, `${this.name}.bpf.o`);
+    try {
+      const obj = bpf.addon.open(file);
+      this.programStatus = obj.load();
+      if (!this.programStatus.some((p) => p.attached)) {
+        obj.close();
+        this.error = `no program attached: ${this.failures().join('; ')}`;
+        return undefined;
+      }
+      this.obj = obj;
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+    return this.obj;
+  }
+
+  /** Why the probe cannot run at all (no addon, no BTF, no object, no program attached). */
+  unsupported(): string | undefined {
+    this.ensure();
+    return this.error;
+  }
+
+  /** Every program's load/attach status (empty when the object never loaded). */
+  programs(): ProgramStatus[] {
+    this.ensure();
+    return this.programStatus;
+  }
+
+  /** `program (section): error` of each program that is not attached. */
+  failures(): string[] {
+    return this.programStatus.filter((p) => !p.attached).map((p) => `${p.name} (${p.section}): ${p.error ?? 'not attached'}`);
+  }
+
+  isAttached(program: string): boolean {
+    return this.programs().some((p) => p.name === program && p.attached);
+  }
+
+  /** netns inode → kind → count, read from the kernel map in batches. */
+  counters(): Map<number, Map<number, number>> {
+    const out = new Map<number, Map<number, number>>();
+    const obj = this.ensure();
+    if (!obj) return out;
+    const d = obj.mapDump(this.counterMap);
+    for (let i = 0; i < d.count; i++) {
+      const netns = d.keys.readUInt32LE(i * d.keySize);
+      const kind = d.keys.readUInt32LE(i * d.keySize + 4);
+      let perNetns = out.get(netns);
+      if (!perNetns) out.set(netns, (perNetns = new Map()));
+      perNetns.set(kind, Number(d.values.readBigUInt64LE(i * d.valueSize)));
+    }
+    return out;
+  }
+
+  stats(): DeliveryStats {
+    const stats: DeliveryStats = { lost: 0, suppressed: 0, mapFull: 0, delivered: this.delivered };
+    const obj = this.ensure();
+    if (!obj) return stats;
+    const d = obj.mapDump('stats');
+    for (let i = 0; i < d.count; i++) {
+      const key = d.keys.readUInt32LE(i * d.keySize);
+      let sum = 0;
+      for (let off = 0; off < d.valueSize; off += 8) sum += Number(d.values.readBigUInt64LE(i * d.valueSize + off));
+      for (const [name, k] of Object.entries(STAT_KEYS)) if (k === key) stats[name as keyof typeof STAT_KEYS] = sum;
+    }
+    return stats;
+  }
+
+  /**
+   * Starts the kernel emitting up to `ratePerSecond` events and hands each decoded record to
+   * `onRecord` (batched per ring buffer wakeup). Throws when the probe is unsupported.
+   */
+  startEvents(options: EventOptions, onRecord: (r: BpfRecord) => void): void {
+    const obj = this.ensure();
+    if (!obj) throw new Error(`${this.name}: ${this.error}`);
+    this.stopEvents();
+    this.ring = obj.ringBuffer('events', (buf, bytes) => {
+      for (const r of records(buf, bytes)) {
+        this.delivered++;
+        onRecord(r);
+      }
+    });
+    this.setRate(options.ratePerSecond);
+  }
+
+  /** Stops the kernel emitting events (counters go on) and closes the ring buffer reader. */
+  stopEvents(): void {
+    if (!this.obj) return;
+    this.setRate(0);
+    this.ring?.drain();
+    this.ring?.close();
+    this.ring = undefined;
+  }
+
+  /** Consumes pending events now instead of on the next loop wakeup (tests, benchmarks). */
+  drain(): number {
+    return this.ring?.drain() ?? 0;
+  }
+
+  /** Detaches everything; the probe can be loaded again afterwards. */
+  close(): void {
+    this.ring?.close();
+    this.ring = undefined;
+    this.obj?.close();
+    this.obj = undefined;
+    this.error = undefined;
+    this.programStatus = [];
+  }
+
+  private setRate(perSecond: number): void {
+    const value = Buffer.alloc(8);
+    value.writeUInt32LE(Math.max(0, Math.min(0xffffffff, Math.floor(perSecond))));
+    this.obj!.mapUpdate('settings', Buffer.alloc(4), value);
+  }
+}
+
+const names = new Map<string, Map<number, string>>();
+
+/**
+ * Names of an enum of the running kernel (e.g. skb_drop_reason), with `prefix` stripped:
+ * codes are named as this kernel names them, never from a list compiled into the agent.
+ */
+export function kernelEnum(enumName: string, prefix: string): Map<number, string> {
+  let m = names.get(enumName);
+  if (!m) {
+    m = new Map();
+    const addon = nativeBpf().addon;
+    try {
+      for (const [value, name] of addon?.btfEnum(enumName) ?? []) m.set(value, name.startsWith(prefix) ? name.slice(prefix.length) : name);
+    } catch {
+      // no BTF: numbers stay numbers
+    }
+    names.set(enumName, m);
+  }
+  return m;
+}

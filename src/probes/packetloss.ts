@@ -1,0 +1,95 @@
+// packetloss: packets the kernel drops (skb:kfree_skb), counted in the kernel per network
+// namespace and drop reason (native/bpf/packetloss.bpf.c). Metrics read those counters, so
+// they do not depend on events being on; events are a rate-limited sample with the 5-tuple,
+// the reason and the symbolized kernel stack.
+import { eventDef } from '../catalogue/events.js';
+import type { EventPublisher, NetEvent } from '../events/model.js';
+import type { MetricProbe, Sample } from '../model.js';
+import { Kallsyms } from '../bpf/kallsyms.js';
+import { BpfProbe, kernelEnum, ktimeToEpochNs, type DeliveryStats, type EventOptions } from '../bpf/probe.js';
+import { tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
+
+const bpf = new BpfProbe('packetloss', 'drops');
+const kallsyms = new Kallsyms();
+
+/** The KCE metrics with a reason of their own, by the kernel's reason name. */
+const NAMED: Record<string, string> = {
+  netfilter: 'NETFILTER_DROP',
+  nosocket: 'NO_SOCKET',
+  otherhost: 'OTHERHOST',
+  iprpfilter: 'IP_RPFILTER',
+  nomem: 'NOMEM',
+  zerowindow: 'TCP_ZEROWINDOW',
+};
+
+function reasons(): Map<number, string> {
+  return kernelEnum('skb_drop_reason', 'SKB_DROP_REASON_');
+}
+
+/** A reason code as this kernel names it (subsystem reasons keep their number). */
+export function reasonName(code: number): string {
+  return reasons().get(code) ?? `REASON_${code}`;
+}
+
+export const packetlossProbe: MetricProbe = {
+  name: 'packetloss',
+  scope: 'netns',
+  async unsupported() {
+    return bpf.unsupported();
+  },
+  async collect(entity, ctx) {
+    const all = await ctx.shared('bpf:packetloss', async () => bpf.counters());
+    const mine = all.get(entity.netns);
+    const codes = new Map([...reasons()].map(([code, name]) => [name, code]));
+    let total = 0;
+    const samples: Sample[] = [];
+    for (const [code, count] of mine ?? []) {
+      total += count;
+      samples.push({ metric: 'byreason', value: count, labels: { reason: reasonName(code) } });
+    }
+    samples.push({ metric: 'total', value: total });
+    for (const [metric, reason] of Object.entries(NAMED)) {
+      const code = codes.get(reason);
+      if (code === undefined) ctx.note(`drop reason ${reason} does not exist on this kernel: ${metric} not exported`);
+      else samples.push({ metric, value: mine?.get(code) ?? 0 });
+    }
+    if (entity.isHost) samples.push({ metric: 'eventslost', value: bpf.stats().lost });
+    return samples;
+  },
+};
+
+// Frames of the tracing machinery itself, above the function that dropped the packet.
+const GLUE = /^(bpf_prog_|bpf_trace_run|__bpf_trace_|__traceiter_)/;
+
+export function toEvent(r: BpfRecord): NetEvent {
+  const reason = reasonName(r.reason);
+  const stack = r.stack.map((a) => kallsyms.symbolize(a)).filter((s) => !GLUE.test(s)).join(' ');
+  const tuple = tupleText(r);
+  return {
+    timeUnixNano: ktimeToEpochNs(r.ktimeNs),
+    type: 'PACKETLOSS',
+    probe: 'packetloss',
+    severity: eventDef('PACKETLOSS')!.severity,
+    msg: `packet dropped: ${reason}${tuple ? ` ${tuple}` : ''}`,
+    netns: r.netns || undefined,
+    attrs: { reason, ...tupleAttrs(r), stack },
+  };
+}
+
+/** Starts sampled drop events (at most `ratePerSecond`, limited in the kernel) into `publisher`. */
+export function startEvents(publisher: EventPublisher, options: EventOptions): void {
+  bpf.startEvents(options, (r) => publisher.publish(toEvent(r)));
+}
+
+/** Stops the events; the counters go on. */
+export function stopEvents(): void {
+  bpf.stopEvents();
+}
+
+/** Lost (ring buffer full), suppressed (rate limit) and delivered events. */
+export function eventStats(): DeliveryStats {
+  return bpf.stats();
+}
+
+/** The kernel side, for /status (per-program attach state) and tests. */
+export const packetlossBpf = bpf;

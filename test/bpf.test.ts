@@ -1,0 +1,276 @@
+// The eBPF probes against the real kernel: every program is loaded and attached, then
+// triggered by real traffic between two throwaway namespaces joined by a veth pair, and the
+// per-netns kernel counters and ring buffer events are checked against what the traffic must
+// have caused. Traffic stays inside the namespaces this file creates.
+
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { loadBpfAddon, nativeBpf } from '../src/bpf/addon.js';
+import { BpfProbe } from '../src/bpf/probe.js';
+import { decodeRecord } from '../src/bpf/records.js';
+import type { EventPublisher, NetEvent } from '../src/events/model.js';
+import type { Entity, MetricProbe, ProbeContext, Sample } from '../src/model.js';
+import * as packetloss from '../src/probes/packetloss.js';
+import * as tcpreset from '../src/probes/tcpreset.js';
+import * as tcpretrans from '../src/probes/tcpretrans.js';
+import { cleanup, createNetns, veth, waitFor, waitForLine, type Netns } from './helpers/netns.js';
+
+const PROBES = [
+  { name: 'packetloss', bpf: packetloss.packetlossBpf, probe: packetloss.packetlossProbe, programs: ['kfree_skb'] },
+  { name: 'tcpreset', bpf: tcpreset.tcpresetBpf, probe: tcpreset.tcpresetProbe, programs: ['tcp_send_reset', 'tcp_receive_reset'] },
+  { name: 'tcpretrans', bpf: tcpretrans.tcpretransBpf, probe: tcpretrans.tcpretransProbe, programs: ['tcp_retransmit_skb', 'tcp_retransmit_synack'] },
+];
+
+let a: Netns; // the "server" side: 10.200.<n>.1
+let b: Netns; // the "client" side: 10.200.<n>.2
+let aAddr: string;
+let bAddr: string;
+const events: NetEvent[] = [];
+const publisher: EventPublisher = { publish: (e) => void events.push(e) };
+
+function inode(ns: Netns): number {
+  return statSync(`/run/netns/${ns.name}`).ino;
+}
+
+function entity(ns: Netns): Entity {
+  return { netns: inode(ns), isHost: false, pids: [ns.pid] };
+}
+
+/** Runs a metric probe's collect() on one namespace as the collector would. */
+async function collect(probe: MetricProbe, ns: Netns | Entity): Promise<{ samples: Sample[]; notes: string[] }> {
+  const notes: string[] = [];
+  const ctx: ProbeContext = {
+    options: { qdiscDevices: [], qdiscPerInterface: false, podCIDRs: [], cniConfDir: '', cniDataDir: '' },
+    entities: [],
+    note: (m) => void notes.push(m),
+    shared: (_key, read) => read(),
+  };
+  return { samples: await probe.collect('pid' in ns ? entity(ns) : ns, ctx), notes };
+}
+
+function value(samples: Sample[], metric: string, labels?: Record<string, string>): number | undefined {
+  return samples.find((s) => s.metric === metric && (!labels || JSON.stringify(s.labels) === JSON.stringify(labels)))?.value;
+}
+
+/** Runs a short node script inside `ns` (bounded by a timeout) and returns its stdout. */
+function node(ns: Netns, script: string): string {
+  return ns.exec('timeout', '10', process.execPath, '-e', script);
+}
+
+/** A TCP connect from `ns`; prints the error code or "connected". */
+function connect(ns: Netns, host: string, port: number): string {
+  return node(ns, `const s = require('net').connect(${port}, '${host}');
+    s.on('connect', () => { console.log('connected'); s.destroy(); });
+    s.on('error', (e) => console.log(e.code));
+    s.setTimeout(3000, () => { console.log('timeout'); s.destroy(); });`).trim();
+}
+
+/** `count` UDP datagrams from `ns` to host:port, sent back to back. */
+function sendUdp(ns: Netns, host: string, port: number, count: number): void {
+  node(ns, `const s = require('dgram').createSocket('udp4'); let n = 0;
+    const next = () => n++ < ${count} ? s.send('x', ${port}, '${host}', next) : s.close(); next();`);
+}
+
+async function eventsFor(what: string, match: (e: NetEvent) => boolean, count = 1): Promise<NetEvent[]> {
+  return waitFor(what, () => {
+    for (const p of PROBES) p.bpf.drain();
+    const found = events.filter(match);
+    return found.length >= count ? found : undefined;
+  }, 5000);
+}
+
+before(async () => {
+  a = await createNetns();
+  b = await createNetns();
+  const v = veth(a, b, 90 + (process.pid % 100));
+  aAddr = v.aAddr;
+  bAddr = v.bAddr!;
+  // Static neighbours, so no packet of a test waits in (or is dropped from) an ARP queue.
+  const mac = (ns: Netns, dev: string) => ns.json<{ address: string }[]>('ip', '-j', 'link', 'show', 'dev', dev)[0]!.address;
+  a.exec('ip', 'neigh', 'replace', bAddr, 'lladdr', mac(b, v.bDev), 'dev', v.aDev, 'nud', 'permanent');
+  b.exec('ip', 'neigh', 'replace', aAddr, 'lladdr', mac(a, v.aDev), 'dev', v.bDev, 'nud', 'permanent');
+});
+
+after(() => {
+  for (const p of PROBES) p.bpf.close();
+  cleanup();
+});
+
+test('the addon loads, and every program of every probe loads and attaches', () => {
+  const bpf = nativeBpf();
+  assert.equal(bpf.error, undefined);
+  assert.match(bpf.addon!.libbpfVersion, /^\d+\.\d+$/);
+  for (const { name, bpf: probe, programs } of PROBES) {
+    assert.equal(probe.unsupported(), undefined, name);
+    assert.deepEqual(probe.programs().map((p) => [p.name, p.loaded, p.attached, p.error]), programs.map((p) => [p, true, true, undefined]), name);
+  }
+});
+
+test('a program that cannot load or attach is reported and skipped, the others run', () => {
+  const selftest = new BpfProbe('selftest', 'stats', path.join(nativeBpf().objectDir!, 'selftest.bpf.o'));
+  try {
+    assert.equal(selftest.unsupported(), undefined);
+    const status = Object.fromEntries(selftest.programs().map((p) => [p.name, p]));
+    assert.equal(status.good?.attached, true);
+    // tp_btf resolves its tracepoint at load time, raw_tp at attach time.
+    assert.equal(status.bogus_btf?.loaded, false);
+    assert.match(status.bogus_btf?.error ?? '', /netobserv_no_such_tracepoint/);
+    assert.equal(status.bogus_raw?.loaded, true);
+    assert.equal(status.bogus_raw?.attached, false);
+    assert.match(status.bogus_raw?.error ?? '', /attach.*netobserv_no_such_tracepoint/);
+    assert.equal(selftest.failures().length, 2);
+  } finally {
+    selftest.close();
+  }
+
+  // A missing object or addon is a reason, never an exception.
+  const missing = new BpfProbe('nonexistent', 'drops');
+  assert.match(missing.unsupported() ?? '', /nonexistent\.bpf\.o/);
+  assert.deepEqual(missing.counters(), new Map());
+  assert.match(loadBpfAddon('/nonexistent/netobserv_bpf.node', '/nonexistent').error ?? '', /not built/);
+});
+
+test('drops are counted per namespace and reason with events off (iptables DROP → NETFILTER_DROP)', async () => {
+  a.exec('iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '5555', '-j', 'DROP');
+  const before = (await collect(packetloss.packetlossProbe, a)).samples;
+  sendUdp(b, aAddr, 5555, 3);
+  const { samples, notes } = await collect(packetloss.packetlossProbe, a);
+  assert.deepEqual(notes, []);
+  assert.equal(value(samples, 'netfilter')! - (value(before, 'netfilter') ?? 0), 3);
+  assert.equal(value(samples, 'byreason', { reason: 'NETFILTER_DROP' })! - (value(before, 'byreason', { reason: 'NETFILTER_DROP' }) ?? 0), 3);
+  assert.ok(value(samples, 'total')! >= value(samples, 'netfilter')!);
+  // The sender's namespace dropped nothing for netfilter; the host entity gets eventslost.
+  assert.equal(value((await collect(packetloss.packetlossProbe, b)).samples, 'netfilter'), 0);
+  assert.equal(value(samples, 'eventslost'), undefined);
+  // Events were off: nothing reached the ring buffer.
+  packetloss.packetlossBpf.drain();
+  assert.equal(packetloss.eventStats().delivered, 0);
+});
+
+test('events on: an iptables DROP gives a PACKETLOSS event with tuple, reason, stack and kernel time', async () => {
+  packetloss.startEvents(publisher, { ratePerSecond: 1000 });
+  const t0 = BigInt(Date.now()) * 1_000_000n;
+  sendUdp(b, aAddr, 5555, 1);
+  const [e] = await eventsFor('PACKETLOSS NETFILTER_DROP', (e) => e.type === 'PACKETLOSS' && e.netns === inode(a) && e.attrs.reason === 'NETFILTER_DROP');
+  const t1 = BigInt(Date.now()) * 1_000_000n;
+  assert.ok(e!.timeUnixNano >= t0 - 5_000_000n && e!.timeUnixNano <= t1, `kernel time ${e!.timeUnixNano} not within [${t0}, ${t1}]`);
+  assert.equal(e!.probe, 'packetloss');
+  assert.equal(e!.severity, 'WARN');
+  assert.deepEqual({ ...e!.attrs, stack: undefined }, {
+    reason: 'NETFILTER_DROP', family: 'ipv4', protocol: 'UDP', saddr: bAddr, sport: e!.attrs.sport, daddr: aAddr, dport: 5555, stack: undefined,
+  });
+  assert.match(String(e!.attrs.stack), /nf_hook_slow\+0x[0-9a-f]+/);
+  assert.doesNotMatch(String(e!.attrs.stack), /bpf_trace_run|bpf_prog_/);
+  assert.match(e!.msg, new RegExp(`NETFILTER_DROP UDP ${bAddr}:\\d+ -> ${aAddr}:5555`));
+});
+
+test('a connect to a closed port: TCP_SEND_RST_NOSock and NO_SOCKET in the server namespace, TCP_RCV_RST_SYN at the client', async () => {
+  tcpreset.startEvents(publisher, { ratePerSecond: 1000 });
+  const [plA, rsA, rsB] = await Promise.all([collect(packetloss.packetlossProbe, a), collect(tcpreset.tcpresetProbe, a), collect(tcpreset.tcpresetProbe, b)]);
+  assert.equal(connect(b, aAddr, 7), 'ECONNREFUSED');
+
+  const nosock = await eventsFor('TCP_SEND_RST_NOSock', (e) => e.type === 'TCP_SEND_RST_NOSock' && e.netns === inode(a));
+  assert.equal(nosock.length, 1);
+  assert.deepEqual(nosock[0]!.attrs, {
+    family: 'ipv4', protocol: 'TCP', saddr: aAddr, sport: 7, daddr: bAddr, dport: nosock[0]!.attrs.dport, reason: 'NO_SOCKET',
+  });
+  const drop = await eventsFor('PACKETLOSS NO_SOCKET', (e) => e.type === 'PACKETLOSS' && e.netns === inode(a) && e.attrs.reason === 'NO_SOCKET');
+  assert.equal(drop[0]!.attrs.dport, 7);
+  assert.match(String(drop[0]!.attrs.stack), /tcp_v4_rcv/);
+  const synRst = await eventsFor('TCP_RCV_RST_SYN', (e) => e.type === 'TCP_RCV_RST_SYN' && e.netns === inode(b));
+  assert.equal(synRst[0]!.attrs.state, 'SYN_SENT');
+  assert.equal(synRst[0]!.attrs.dport, 7);
+
+  // Exact: one SYN dropped, one reset sent in a; one reset received in b; nothing else.
+  const delta = async (probe: MetricProbe, ns: Netns, was: { samples: Sample[] }, metric: string, labels?: Record<string, string>) =>
+    value((await collect(probe, ns)).samples, metric, labels)! - (value(was.samples, metric, labels) ?? 0);
+  assert.equal(await delta(packetloss.packetlossProbe, a, plA, 'nosocket'), 1);
+  assert.equal(await delta(packetloss.packetlossProbe, a, plA, 'byreason', { reason: 'NO_SOCKET' }), 1);
+  assert.equal(await delta(tcpreset.tcpresetProbe, a, rsA, 'resets', { type: 'TCP_SEND_RST_NOSock' }), 1);
+  assert.equal(await delta(tcpreset.tcpresetProbe, b, rsB, 'resets', { type: 'TCP_RCV_RST_SYN' }), 1);
+  for (const type of tcpreset.RESET_TYPES.filter((t) => t !== 'TCP_SEND_RST_NOSock')) {
+    assert.equal(await delta(tcpreset.tcpresetProbe, a, rsA, 'resets', { type }), 0, type);
+  }
+});
+
+test('a reset on an established connection (SO_LINGER 0 close): TCP_SEND_RST_ACTIVE at the closer, TCP_RCV_RST_ESTAB at the peer', async () => {
+  tcpreset.startEvents(publisher, { ratePerSecond: 1000 });
+  // resetAndDestroy() closes with SO_LINGER {on, 0}: the kernel aborts with a RST.
+  const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => s.once('data', () => s.resetAndDestroy()))
+    .listen(8080, '${aAddr}', () => console.log('ready'));`]);
+  await waitForLine(server, /ready/);
+  const [rsA, rsB] = await Promise.all([collect(tcpreset.tcpresetProbe, a), collect(tcpreset.tcpresetProbe, b)]);
+  const out = node(b, `const s = require('net').connect(8080, '${aAddr}', () => s.write('go'));
+    s.on('error', (e) => { console.log(e.code); process.exit(0); }); s.on('close', () => console.log('closed'));`);
+  assert.match(out, /ECONNRESET/);
+
+  const [estab] = await eventsFor('TCP_RCV_RST_ESTAB', (e) => e.type === 'TCP_RCV_RST_ESTAB' && e.netns === inode(b));
+  assert.equal(estab!.attrs.state, 'ESTABLISHED');
+  assert.deepEqual([estab!.attrs.saddr, estab!.attrs.daddr, estab!.attrs.dport], [bAddr, aAddr, 8080]);
+  const [active] = await eventsFor('TCP_SEND_RST_ACTIVE', (e) => e.type === 'TCP_SEND_RST_ACTIVE' && e.netns === inode(a));
+  assert.deepEqual([active!.attrs.saddr, active!.attrs.sport, active!.attrs.daddr], [aAddr, 8080, bAddr]);
+
+  const after = async (ns: Netns, type: string) => value((await collect(tcpreset.tcpresetProbe, ns)).samples, 'resets', { type })!;
+  assert.equal(await after(b, 'TCP_RCV_RST_ESTAB') - value(rsB.samples, 'resets', { type: 'TCP_RCV_RST_ESTAB' })!, 1);
+  assert.equal(await after(a, 'TCP_SEND_RST_ACTIVE') - value(rsA.samples, 'resets', { type: 'TCP_SEND_RST_ACTIVE' })!, 1);
+  server.kill();
+});
+
+test('loss on the veth → retransmissions counted in the sender namespace, with events', async () => {
+  tcpretrans.startEvents(publisher, { ratePerSecond: 1000 });
+  const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => s.on('data', () => {}))
+    .listen(8081, '${aAddr}', () => console.log('ready'));`]);
+  await waitForLine(server, /ready/);
+  const before = await collect(tcpretrans.tcpretransProbe, b);
+  // The client connects, then a drops everything for port 8081: b's data is retransmitted.
+  const client = b.spawn(process.execPath, ['-e', `const s = require('net').connect(8081, '${aAddr}', () => console.log('ready'));
+    process.stdin.on('data', () => s.write('x'.repeat(100))); s.on('error', () => {});`]);
+  await waitForLine(client, /ready/);
+  a.exec('iptables', '-I', 'INPUT', '-p', 'tcp', '--dport', '8081', '-j', 'DROP');
+  client.stdin!.write('go\n');
+  const [e] = await eventsFor('TCP_RETRANS', (e) => e.type === 'TCP_RETRANS' && e.netns === inode(b));
+  assert.deepEqual([e!.attrs.saddr, e!.attrs.daddr, e!.attrs.dport, e!.attrs.state], [bAddr, aAddr, 8081, 'ESTABLISHED']);
+  const retrans = value((await collect(tcpretrans.tcpretransProbe, b)).samples, 'retrans')! - value(before.samples, 'retrans')!;
+  assert.ok(retrans >= 1, `retransmissions: ${retrans}`);
+  assert.equal(value((await collect(tcpretrans.tcpretransProbe, a)).samples, 'retrans'), 0);
+  client.kill();
+  server.kill();
+});
+
+test('the rate limit holds in the kernel while counters stay exact; nothing is lost at low rate', async () => {
+  packetloss.startEvents(publisher, { ratePerSecond: 2 });
+  await sleep(1100); // a fresh one-second window
+  const was = value((await collect(packetloss.packetlossProbe, a)).samples, 'netfilter')!;
+  const statsBefore = packetloss.eventStats();
+  const seen = events.length;
+  sendUdp(b, aAddr, 5555, 20);
+  assert.equal(value((await collect(packetloss.packetlossProbe, a)).samples, 'netfilter')! - was, 20);
+  await sleep(200);
+  packetloss.packetlossBpf.drain();
+  const mine = events.slice(seen).filter((e) => e.type === 'PACKETLOSS' && e.netns === inode(a));
+  // Two per one-second window; the burst may straddle a window edge.
+  assert.ok(mine.length >= 1 && mine.length <= 4, `${mine.length} events`);
+  const stats = packetloss.eventStats();
+  assert.ok(stats.suppressed - statsBefore.suppressed >= 16, `suppressed ${stats.suppressed - statsBefore.suppressed}`);
+
+  for (const { name, bpf, probe } of PROBES) {
+    assert.equal(bpf.stats().lost, 0, `${name} lost events`);
+    assert.equal(bpf.stats().mapFull, 0, `${name} map full`);
+    const host = await collect(probe, { netns: 1, isHost: true, pids: [process.pid] });
+    assert.equal(value(host.samples, 'eventslost'), 0, name);
+  }
+  for (const m of [packetloss, tcpreset, tcpretrans]) m.stopEvents();
+});
+
+test('records decode IPv6 addresses', () => {
+  const rec = Buffer.alloc(64);
+  rec.writeUInt16LE(10, 14);
+  Buffer.from('fd00000000000000000000000000000a', 'hex').copy(rec, 16);
+  Buffer.from('20010db8000100000000000000000001', 'hex').copy(rec, 32);
+  const r = decodeRecord(rec, 0, 64);
+  assert.deepEqual([r.saddr, r.daddr, r.stack], ['fd00::a', '2001:db8:1::1', []]);
+});
