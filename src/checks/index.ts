@@ -1,6 +1,7 @@
 // The configuration checks, by family, and what the agent needs to run them.
 import type { Check } from './model.js';
 import { ipvsCheck, type ServiceSource } from './ipvs.js';
+import { k8sChecks, type KubeView } from './k8s.js';
 import { kernelParamChecks } from './kernelparam.js';
 import { mtuChecks } from './mtu.js';
 import { nodeConfigChecks } from './nodeconfig.js';
@@ -10,14 +11,25 @@ export { CheckScheduler, activeFindings, type CheckStatus, type SchedulerOptions
 export { checkOptions, DEFAULT_CHECK_OPTIONS, type CheckOptions, type Finding } from './model.js';
 export { configcheckProbe } from './metric.js';
 
+export { KubeView } from './k8s.js';
+
 export interface ChecksDeps {
-  /** Services and endpoints from the Kubernetes API for the IPVS comparison (later). */
+  /** The cluster (informers): k8sconfig and kubeproxy checks, and services for the IPVS comparison. */
+  kube?: KubeView;
+  /** Services for the IPVS comparison without a whole KubeView (tests). */
   services?: ServiceSource;
   /** Kernel log device (tests may point elsewhere). */
   kmsgPath?: string;
 }
 
-/** Every check that needs no Kubernetes API, plus IPVS (compared with services when given). Checks hold state: one set per scheduler. */
+/**
+ * Every check. Without `kube` the Kubernetes checks report themselves unsupported (CIDRConflict
+ * still compares the configured CIDRs) and IPVS only looks for virtual servers without real
+ * servers. Checks hold state (the kmsg reader): one set per scheduler.
+ */
 export function createChecks(deps: ChecksDeps = {}): Check[] {
-  return [...kernelParamChecks(), ...routeChecks(), ...nodeConfigChecks(deps.kmsgPath), ...mtuChecks(), ipvsCheck(deps.services)];
+  return [
+    ...kernelParamChecks(), ...routeChecks(), ...nodeConfigChecks(deps.kmsgPath), ...mtuChecks(),
+    ipvsCheck(deps.services ?? deps.kube), ...k8sChecks(deps.kube),
+  ];
 }

@@ -5,6 +5,7 @@
 
 import { genlFamilyId, ipvsServices, serviceName, type IpvsService } from '../netlink/ipvs.js';
 import type { Check, CheckContext, Finding } from './model.js';
+import { hostEntity, linksOf } from './shared.js';
 
 /** A Service as the IPVS check needs it (from the Kubernetes API). */
 export interface ServiceView {
@@ -80,8 +81,12 @@ export function ipvsCheck(source?: ServiceSource): Check {
     async run(ctx: CheckContext) {
       const vss = await ipvsServices(ctx.hostNetns);
       if (!source) return emptyVirtualServers(vss);
-      // With the API, services are compared with their endpoints; virtual servers that no
-      // service explains are kube-proxy's business (NodePorts, stale ones it will sweep).
+      // kube-proxy in IPVS mode binds every ClusterIP to its dummy kube-ipvs0; without it the
+      // node's services are iptables rules and the absence of virtual servers is normal.
+      if (!(await linksOf(ctx, hostEntity(ctx))).some((l) => l.name === 'kube-ipvs0')) return [];
+      // With the API, services are compared with their endpoints (a service without endpoints
+      // rightly has a virtual server without real servers); virtual servers that no service
+      // explains are kube-proxy's business (NodePorts, stale ones it sweeps).
       return compareServices(await source.services(), vss);
     },
   };

@@ -115,8 +115,17 @@ export interface CheckOptions {
   vpcRoutes: ExpectedRoute[];
   /** Policy rules the node must have (PolicyRoute); empty: the check is off. */
   policyRules: ExpectedRule[];
-  /** Name of this node in messages (node routes). */
+  /** Name of this node in messages (node routes) and in Kubernetes lookups (its kube-proxy pod, its podCIDRs). */
   nodeName: string;
+  /** CIDRs for CIDRConflict and IPMasqAgentConf; the node's pod CIDRs are added from the API. */
+  cidrs: { vpc: string[]; service: string[]; pod: string[]; docker: string[] };
+  kubeProxy: {
+    /** kube-proxy's health endpoint on this node ('' : not probed). */
+    healthzUrl: string;
+    namespace: string;
+    labelSelector: string;
+  };
+  ipMasqAgent: { namespace: string; name: string };
 }
 
 export const DEFAULT_CHECK_OPTIONS: CheckOptions = {
@@ -150,6 +159,9 @@ export const DEFAULT_CHECK_OPTIONS: CheckOptions = {
   vpcRoutes: [],
   policyRules: [],
   nodeName: process.env.NODE_NAME ?? '',
+  cidrs: { vpc: [], service: [], pod: [], docker: [] },
+  kubeProxy: { healthzUrl: 'http://127.0.0.1:10256/healthz', namespace: 'kube-system', labelSelector: 'k8s-app=kube-proxy' },
+  ipMasqAgent: { namespace: 'kube-system', name: 'ip-masq-agent' },
 };
 
 /** Options with `partial` laid over the defaults, one level deep. */
@@ -162,6 +174,9 @@ export function checkOptions(partial: DeepPartial<CheckOptions> = {}): CheckOpti
     mtu: { ...d.mtu, ...partial.mtu } as CheckOptions['mtu'],
     kernelLog: { ...d.kernelLog, ...partial.kernelLog } as CheckOptions['kernelLog'],
     iptables: { ...d.iptables, ...partial.iptables },
+    cidrs: { ...d.cidrs, ...partial.cidrs } as CheckOptions['cidrs'],
+    kubeProxy: { ...d.kubeProxy, ...partial.kubeProxy },
+    ipMasqAgent: { ...d.ipMasqAgent, ...partial.ipMasqAgent },
   };
 }
 
