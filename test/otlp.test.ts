@@ -191,6 +191,18 @@ describe('OtlpLogSink', () => {
     assertLogs(rx.requests.at(-1)!.message, 0);
   });
 
+  test('a receiver that does not answer: the attempt times out (OTEL_EXPORTER_OTLP_TIMEOUT) and is retried', async () => {
+    const rx = await receiver();
+    rx.script.push({ status: 0 }); // hangs the first request
+    const sink = logSink({ config: { endpoint: `http://127.0.0.1:${rx.port}` }, nodeName: 'node-a', env: { OTEL_EXPORTER_OTLP_TIMEOUT: '300' } });
+    assert.equal(sink.settings.timeoutMs, 300);
+    const t0 = Date.now();
+    assert.deepEqual(await sink.send(BATCH), { delivered: 2 });
+    assert.equal(rx.requests.length, 2);
+    assert.ok(Date.now() - t0 >= 300, 'waited for the timeout');
+    assertLogs(rx.requests[1]!.message, 0);
+  });
+
   test('retries stop at the budget, and close() ends a send in progress at once', async () => {
     const port = await freePort();
     const short = logSink({ config: { endpoint: `http://127.0.0.1:${port}` }, nodeName: 'node-a', retryBudgetMs: 500 });

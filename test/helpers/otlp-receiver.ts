@@ -191,7 +191,7 @@ export interface ScriptedResponse { status: number; headers?: Record<string, str
 
 export class OtlpReceiver {
   readonly requests: ReceivedRequest[] = [];
-  /** Answers for the next requests, in order; afterwards 200 with an empty response message. */
+  /** Answers for the next requests, in order (status 0: never answer); afterwards 200 with an empty response message. */
   readonly script: ScriptedResponse[] = [];
   /** When set, the body of 200 answers (e.g. a partial success). */
   okBody?: (req: ReceivedRequest) => Buffer | string | undefined;
@@ -223,6 +223,8 @@ export class OtlpReceiver {
         this.waiters.splice(0).forEach((w) => w());
         if (rec.error) {
           res.writeHead(400, { 'content-type': 'text/plain' }).end(rec.error);
+        } else if (scripted?.status === 0) {
+          // No answer at all (a hung receiver); close() ends the connection.
         } else if (scripted) {
           res.writeHead(scripted.status, scripted.headers).end(scripted.body);
         } else {
