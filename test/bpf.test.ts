@@ -244,18 +244,19 @@ test('loss on the veth → retransmissions counted in the sender namespace, with
 test('the rate limit holds in the kernel while counters stay exact; nothing is lost at low rate', async () => {
   packetloss.startEvents(publisher, { ratePerSecond: 2 });
   await sleep(1100); // a fresh one-second window
+  packetloss.packetlossBpf.drain();
   const was = value((await collect(packetloss.packetlossProbe, a)).samples, 'netfilter')!;
   const statsBefore = packetloss.eventStats();
-  const seen = events.length;
   sendUdp(b, aAddr, 5555, 20);
   assert.equal(value((await collect(packetloss.packetlossProbe, a)).samples, 'netfilter')! - was, 20);
   await sleep(200);
   packetloss.packetlossBpf.drain();
-  const mine = events.slice(seen).filter((e) => e.type === 'PACKETLOSS' && e.netns === inode(a));
-  // Two per one-second window; the burst may straddle a window edge.
-  assert.ok(mine.length >= 1 && mine.length <= 4, `${mine.length} events`);
   const stats = packetloss.eventStats();
-  assert.ok(stats.suppressed - statsBefore.suppressed >= 16, `suppressed ${stats.suppressed - statsBefore.suppressed}`);
+  // The limit is per probe, node-wide (other drops on the host share it): at most two events
+  // per one-second window, and the burst may straddle a window edge.
+  const delivered = stats.delivered - statsBefore.delivered;
+  assert.ok(delivered <= 4, `${delivered} events delivered`);
+  assert.ok(stats.suppressed - statsBefore.suppressed >= 20 - delivered, `suppressed ${stats.suppressed - statsBefore.suppressed}`);
 
   for (const { name, bpf, probe } of PROBES) {
     assert.equal(bpf.stats().lost, 0, `${name} lost events`);
