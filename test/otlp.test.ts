@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { after, afterEach, describe, test } from 'node:test';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { DEFAULT_CONFIG } from '../src/config/defaults.js';
 import type { EventRecord } from '../src/events/model.js';
 import { PullMetricReader } from '../src/pipeline/telemetry.js';
 import { OtlpLogSink, OtlpMetricsPusher, resolveOtlp } from '../src/sinks/otlp/index.js';
@@ -143,9 +144,19 @@ describe('OtlpLogSink', () => {
     assert.equal(perSignal.protocol, 'http/protobuf');
     const fromFile = resolveOtlp({ endpoint: 'http://loki:3100/otlp', protocol: 'http/protobuf', compression: 'none', headers: { authorization: 'x' } }, 'logs', env);
     assert.deepEqual(fromFile, { url: 'http://loki:3100/otlp/v1/logs', protocol: 'http/protobuf', compression: 'none', headers: { 'x-scope-orgid': 'tenant 1', authorization: 'x' }, timeoutMs: 10_000 });
-    assert.equal(resolveOtlp({ metrics: { endpoint: 'http://m:9/x' } }, 'metrics', {}).url, 'http://m:9/x');
+    assert.equal(resolveOtlp({ endpoint: 'http://a:1', metrics_endpoint: 'http://m:9/x' }, 'metrics', {}).url, 'http://m:9/x');
+    assert.equal(resolveOtlp({ endpoint: 'http://a:1', logs_endpoint: '' }, 'logs', {}).url, 'http://a:1/v1/logs');
     assert.deepEqual(resolveOtlp({}, 'metrics', {}), { url: 'http://localhost:4318/v1/metrics', protocol: 'http/protobuf', compression: 'none', headers: {}, timeoutMs: 10_000 });
     assert.throws(() => resolveOtlp({}, 'logs', { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /OTEL_EXPORTER_OTLP_PROTOCOL: must be one of http\/protobuf, http\/json, got "grpc"/);
+  });
+
+  test('the config loader\'s event_config.sinks.otlp is accepted as is (logs_endpoint wins)', async () => {
+    const rx = await receiver();
+    const cfg = { ...DEFAULT_CONFIG.event_config.sinks.otlp, enabled: true, endpoint: 'http://127.0.0.1:1', logs_endpoint: `http://127.0.0.1:${rx.port}/otlp/v1/logs`, protocol: 'http/json' as const };
+    const sink = logSink({ config: cfg, nodeName: 'node-a' });
+    assert.deepEqual(await sink.send(BATCH), { delivered: 2 });
+    assert.equal(rx.requests[0]!.path, '/otlp/v1/logs');
+    assert.equal(rx.requests[0]!.contentType, 'application/json');
   });
 
   test('503 is retried until it succeeds; 429 waits Retry-After', async () => {

@@ -15,6 +15,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import protobuf from 'protobufjs';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { DEFAULT_CONFIG } from '../src/config/defaults.js';
 import { PullMetricReader } from '../src/pipeline/telemetry.js';
 import { RemoteWritePusher, type RemoteWritePusherOptions } from '../src/sinks/remote-write/index.js';
 
@@ -237,6 +238,15 @@ describe('strict receiver', () => {
     writeFileSync(secretFile, 'rotated');
     assert.equal(await p.pushOnce(), true);
     assert.equal(rx.received[1]!.headers.authorization, `Basic ${Buffer.from('LTAIakid:rotated').toString('base64')}`);
+  });
+
+  test('the config loader\'s remote_write section (empty username and password_file): no basic auth', async () => {
+    const rx = new StrictReceiver();
+    const url = await rx.start();
+    const p = pusher({ config: { ...DEFAULT_CONFIG.event_config.sinks.remote_write, enabled: true, url }, collect: metrics().collect });
+    assert.equal(await p.pushOnce(), true);
+    assert.equal(rx.received[0]!.headers.authorization, undefined);
+    assert.equal(p.intervalMs, 30_000);
   });
 
   test('two data points with one label set: the first is sent, the other counted as duplicate_series', async () => {

@@ -1,6 +1,8 @@
 // OTLP/HTTP settings: `event_config.sinks.otlp` from the config file, then the standard
 // OTEL_EXPORTER_OTLP_* environment variables for whatever the file leaves unset, then the
 // spec's defaults. Signal-specific variables beat the generic ones, as in the OTLP exporter spec.
+// The agent's config loader already folds the generic variables into the config it hands over;
+// resolving them here again is harmless and makes the sinks usable without that loader.
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 export type OtlpCompression = 'gzip' | 'none';
@@ -13,10 +15,13 @@ export interface OtlpSinkConfig {
   protocol?: OtlpProtocol;
   headers?: Record<string, string>;
   compression?: OtlpCompression;
-  /** Send events as logs (default true); an object gives the full logs URL, used as is. */
-  logs?: boolean | { endpoint?: string };
-  /** Push metrics (default true); an object gives the full metrics URL, used as is. */
-  metrics?: boolean | { endpoint?: string };
+  /** Full signal URLs, used as is; they win over `endpoint` (the config loader derives them). */
+  logs_endpoint?: string;
+  metrics_endpoint?: string;
+  /** Send events as log records (default true). */
+  logs?: boolean;
+  /** Push metrics (default true). */
+  metrics?: boolean;
   /** Seconds between metric pushes (default 30). */
   interval_seconds?: number;
 }
@@ -64,8 +69,7 @@ function oneOf<T extends string>(name: string, value: string | undefined, allowe
 /** Throws with a one-line message naming the setting on an invalid value (e.g. protocol grpc). */
 export function resolveOtlp(cfg: OtlpSinkConfig, signal: Signal, env: Env = process.env): ResolvedOtlp {
   const S = signal.toUpperCase();
-  const perSignal = typeof cfg[signal] === 'object' ? (cfg[signal] as { endpoint?: string }).endpoint : undefined;
-  const url = perSignal
+  const url = (cfg[`${signal}_endpoint`] || undefined)
     ?? (cfg.endpoint ? signalUrl(cfg.endpoint, signal) : undefined)
     ?? env[`OTEL_EXPORTER_OTLP_${S}_ENDPOINT`]
     ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT ? signalUrl(env.OTEL_EXPORTER_OTLP_ENDPOINT, signal) : undefined)

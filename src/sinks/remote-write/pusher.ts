@@ -224,7 +224,7 @@ export class RemoteWritePusher {
   private async headers(): Promise<Record<string, string>> {
     const { username, password_file, headers } = this.opts.config;
     const h: Record<string, string> = { ...headers };
-    if (username !== undefined || password_file) {
+    if (username || password_file) {
       const password = password_file ? (await readFile(password_file, 'utf8')).replace(/\r?\n$/, '') : '';
       h.authorization = `Basic ${Buffer.from(`${username ?? ''}:${password}`).toString('base64')}`;
     }
