@@ -137,18 +137,22 @@ class Reader {
   get done(): boolean {
     return this.pos >= this.end;
   }
-  varint(): bigint {
-    let v = 0n;
-    for (let shift = 0n; shift < 70n; shift += 7n) {
+  /** An unsigned varint as a number (exact up to 2^53, which covers every field Loki sends). */
+  varint(): number {
+    let v = 0;
+    for (let shift = 0; shift < 64; shift += 7) {
       if (this.pos >= this.end) throw new Error('proto: unexpected EOF in varint');
       const b = this.buf[this.pos++];
-      v |= BigInt(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
+      v += (b & 0x7f) * 2 ** shift;
+      if (!(b & 0x80)) {
+        if (v > Number.MAX_SAFE_INTEGER) throw new Error('proto: varint beyond 2^53 (this receiver does not expect one)');
+        return v;
+      }
     }
     throw new Error('proto: integer overflow');
   }
   bytes(): Buffer {
-    const n = Number(this.varint());
+    const n = this.varint();
     if (n < 0 || this.pos + n > this.end) throw new Error('proto: unexpected EOF in length-delimited field');
     const b = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
@@ -157,12 +161,13 @@ class Reader {
   string(): string {
     const b = this.bytes();
     const s = b.toString('utf8');
-    if (!Buffer.from(s, 'utf8').equals(b)) throw new Error('proto: invalid UTF-8 in a string field');
+    // A replacement character either was sent as such or marks invalid UTF-8.
+    if (s.includes('\ufffd') && !Buffer.from(s, 'utf8').equals(b)) throw new Error('proto: invalid UTF-8 in a string field');
     return s;
   }
   /** Field number and wire type of the next field. */
   tag(): [number, number] {
-    const t = Number(this.varint());
+    const t = this.varint();
     const field = t >>> 3;
     if (field === 0) throw new Error('proto: illegal tag 0');
     return [field, t & 7];
@@ -255,8 +260,8 @@ function decodeTimestamp(buf: Buffer): bigint {
   let nanos = 0n;
   while (!r.done) {
     const [f, w] = r.tag();
-    if (f === 1) (r.expect(w, 0, 'Timestamp.seconds'), (seconds = BigInt.asIntN(64, r.varint())));
-    else if (f === 2) (r.expect(w, 0, 'Timestamp.nanos'), (nanos = BigInt.asIntN(32, r.varint())));
+    if (f === 1) (r.expect(w, 0, 'Timestamp.seconds'), (seconds = BigInt(r.varint())));
+    else if (f === 2) (r.expect(w, 0, 'Timestamp.nanos'), (nanos = BigInt(r.varint())));
     else r.skip(w);
   }
   if (nanos < 0n || nanos >= 1_000_000_000n) throw new Error(`timestamp: nanos ${nanos} out of range`);
