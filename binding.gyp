@@ -2,7 +2,7 @@
   "variables": {
     # The eBPF addon needs libbpf, clang, bpftool and the kernel's BTF at build time; without
     # them only the netlink addon is built and the eBPF probes report themselves unsupported.
-    "has_bpf": "<!(sh -c 'pkg-config --exists libbpf && command -v clang >/dev/null && command -v bpftool >/dev/null && test -r /sys/kernel/btf/vmlinux && echo 1 || echo 0')"
+    "has_bpf%": "<!(sh -c 'pkg-config --exists libbpf && command -v clang >/dev/null && command -v bpftool >/dev/null && test -r /sys/kernel/btf/vmlinux && echo 1 || echo 0')"
   },
   "targets": [
     {

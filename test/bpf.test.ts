@@ -152,7 +152,7 @@ test('drops are counted per namespace and reason with events off (iptables DROP 
 });
 
 test('events on: an iptables DROP gives a PACKETLOSS event with tuple, reason, stack and kernel time', async () => {
-  packetloss.startEvents(publisher, { ratePerSecond: 1000 });
+  assert.equal(packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const t0 = BigInt(Date.now()) * 1_000_000n;
   sendUdp(b, aAddr, 5555, 1);
   const [e] = await eventsFor('PACKETLOSS NETFILTER_DROP', (e) => e.type === 'PACKETLOSS' && e.netns === inode(a) && e.attrs.reason === 'NETFILTER_DROP');
@@ -169,7 +169,7 @@ test('events on: an iptables DROP gives a PACKETLOSS event with tuple, reason, s
 });
 
 test('a connect to a closed port: TCP_SEND_RST_NOSock and NO_SOCKET in the server namespace, TCP_RCV_RST_SYN at the client', async () => {
-  tcpreset.startEvents(publisher, { ratePerSecond: 1000 });
+  assert.equal(tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const [plA, rsA, rsB] = await Promise.all([collect(packetloss.packetlossProbe, a), collect(tcpreset.tcpresetProbe, a), collect(tcpreset.tcpresetProbe, b)]);
   assert.equal(connect(b, aAddr, 7), 'ECONNREFUSED');
 
@@ -198,7 +198,7 @@ test('a connect to a closed port: TCP_SEND_RST_NOSock and NO_SOCKET in the serve
 });
 
 test('a reset on an established connection (SO_LINGER 0 close): TCP_SEND_RST_ACTIVE at the closer, TCP_RCV_RST_ESTAB at the peer', async () => {
-  tcpreset.startEvents(publisher, { ratePerSecond: 1000 });
+  assert.equal(tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   // resetAndDestroy() closes with SO_LINGER {on, 0}: the kernel aborts with a RST.
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => s.once('data', () => s.resetAndDestroy()))
     .listen(8080, '${aAddr}', () => console.log('ready'));`]);
@@ -221,7 +221,7 @@ test('a reset on an established connection (SO_LINGER 0 close): TCP_SEND_RST_ACT
 });
 
 test('loss on the veth → retransmissions counted in the sender namespace, with events', async () => {
-  tcpretrans.startEvents(publisher, { ratePerSecond: 1000 });
+  assert.equal(tcpretrans.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => s.on('data', () => {}))
     .listen(8081, '${aAddr}', () => console.log('ready'));`]);
   await waitForLine(server, /ready/);
@@ -242,7 +242,7 @@ test('loss on the veth → retransmissions counted in the sender namespace, with
 });
 
 test('the rate limit holds in the kernel while counters stay exact; nothing is lost at low rate', async () => {
-  packetloss.startEvents(publisher, { ratePerSecond: 2 });
+  assert.equal(packetloss.startEvents(publisher, { ratePerSecond: 2 }), undefined);
   await sleep(1100); // a fresh one-second window
   packetloss.packetlossBpf.drain();
   const was = value((await collect(packetloss.packetlossProbe, a)).samples, 'netfilter')!;
@@ -274,4 +274,8 @@ test('records decode IPv6 addresses', () => {
   Buffer.from('20010db8000100000000000000000001', 'hex').copy(rec, 32);
   const r = decodeRecord(rec, 0, 64);
   assert.deepEqual([r.saddr, r.daddr, r.stack], ['fd00::a', '2001:db8:1::1', []]);
+  Buffer.from('00000000000000000000ffff0ac80001', 'hex').copy(rec, 16);
+  Buffer.from('00000000000000000000000000000001', 'hex').copy(rec, 32);
+  const mapped = decodeRecord(rec, 0, 64);
+  assert.deepEqual([mapped.saddr, mapped.daddr], ['::ffff:10.200.0.1', '::1']);
 });

@@ -123,11 +123,12 @@ export class BpfProbe {
 
   /**
    * Starts the kernel emitting up to `ratePerSecond` events and hands each decoded record to
-   * `onRecord` (batched per ring buffer wakeup). Throws when the probe is unsupported.
+   * `onRecord` (batched per ring buffer wakeup). Returns why it cannot (the unsupported
+   * reason), undefined once started; calling it again changes the rate and the handler.
    */
-  startEvents(options: EventOptions, onRecord: (r: BpfRecord) => void): void {
+  startEvents(options: EventOptions, onRecord: (r: BpfRecord) => void): string | undefined {
     const obj = this.ensure();
-    if (!obj) throw new Error(`${this.name}: ${this.error}`);
+    if (!obj) return this.error;
     this.stopEvents();
     this.ring = obj.ringBuffer('events', (buf, bytes) => {
       for (const r of records(buf, bytes)) {
@@ -136,6 +137,7 @@ export class BpfProbe {
       }
     });
     this.setRate(options.ratePerSecond);
+    return undefined;
   }
 
   /** Stops the kernel emitting events (counters go on) and closes the ring buffer reader. */

@@ -24,6 +24,10 @@ const STACK_OFFSET = 64;
 function addr(buf: Buffer, at: number, family: number): string {
   if (family === AF_INET) return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
   if (family !== AF_INET6) return '';
+  // A dual-stack socket talking IPv4: ::ffff:a.b.c.d, as ss prints it.
+  if (buf.subarray(at, at + 10).every((b) => b === 0) && buf[at + 10] === 0xff && buf[at + 11] === 0xff) {
+    return `::ffff:${buf[at + 12]}.${buf[at + 13]}.${buf[at + 14]}.${buf[at + 15]}`;
+  }
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(at + i).toString(16));
   return compressV6(groups);

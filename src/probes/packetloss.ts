@@ -76,9 +76,12 @@ export function toEvent(r: BpfRecord): NetEvent {
   };
 }
 
-/** Starts sampled drop events (at most `ratePerSecond`, limited in the kernel) into `publisher`. */
-export function startEvents(publisher: EventPublisher, options: EventOptions): void {
-  bpf.startEvents(options, (r) => publisher.publish(toEvent(r)));
+/**
+ * Starts sampled drop events (at most `ratePerSecond`, limited in the kernel) into `publisher`;
+ * returns why they cannot start (the probe's unsupported reason), undefined once started.
+ */
+export function startEvents(publisher: EventPublisher, options: EventOptions): string | undefined {
+  return bpf.startEvents(options, (r) => publisher.publish(toEvent(r)));
 }
 
 /** Stops the events; the counters go on. */

@@ -49,9 +49,9 @@ export function toEvent(r: BpfRecord): NetEvent {
   };
 }
 
-/** Starts retransmission events (at most `ratePerSecond`, limited in the kernel) into `publisher`. */
-export function startEvents(publisher: EventPublisher, options: EventOptions): void {
-  bpf.startEvents(options, (r) => publisher.publish(toEvent(r)));
+/** Starts retransmission events (at most `ratePerSecond`, limited in the kernel); returns why not, if it cannot. */
+export function startEvents(publisher: EventPublisher, options: EventOptions): string | undefined {
+  return bpf.startEvents(options, (r) => publisher.publish(toEvent(r)));
 }
 
 export function stopEvents(): void {
