@@ -2,9 +2,11 @@
 #include <napi.h>
 
 #include "netlink.h"
+#include "netns-read.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNetlink(env, exports);
+  InitNetnsRead(env, exports);
   return exports;
 }
 

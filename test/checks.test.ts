@@ -22,6 +22,7 @@ import type { Check, DeepPartial, CheckOptions } from '../src/checks/model.js';
 import { mtuChecks } from '../src/checks/mtu.js';
 import { kernelLogCheck, nodeConfigChecks, parseIptablesSave } from '../src/checks/nodeconfig.js';
 import { routeChecks } from '../src/checks/route.js';
+import { readSysctls } from '../src/checks/sysctl.js';
 import type { IpvsService } from '../src/netlink/ipvs.js';
 import { netconf, routes, rules } from '../src/netlink/route.js';
 import { cleanup, createNetns, run, veth, type Netns } from './helpers/netns.js';
@@ -137,14 +138,31 @@ test('node sysctls: tcp_sack and tcp_syncookies against the expected values, rea
   const sack = Number(readFileSync('/proc/sys/net/ipv4/tcp_sack', 'utf8'));
   const cookies = Number(readFileSync('/proc/sys/net/ipv4/tcp_syncookies', 'utf8'));
   // The node's values are not changed; the expectation is set against them instead.
-  const h = harness(kernelParamChecks().slice(1), [], null, {
+  const nodeOnly = () => kernelParamChecks().filter((c) => c.name === 'node_sysctls');
+  const h = harness(nodeOnly(), [], null, {
     kernelParams: { tcpSack: sack ? 0 : 1, tcpSyncookies: cookies, conntrackTcpBeLiberal: undefined } as never,
   });
   assert.deepEqual(brief(await h.step()), [
     { type: 'TCPSackKernelParam', msg: `net.ipv4.tcp_sack:current_value=${sack},expect_value=${sack ? 0 : 1}`, finding: 'new', severity: 'WARN' },
   ]);
-  const ok = harness(kernelParamChecks().slice(1), [], null, { kernelParams: { tcpSack: sack, tcpSyncookies: cookies, conntrackTcpBeLiberal: undefined } as never });
+  const ok = harness(nodeOnly(), [], null, { kernelParams: { tcpSack: sack, tcpSyncookies: cookies, conntrackTcpBeLiberal: undefined } as never });
   assert.deepEqual(await ok.step(), []);
+});
+
+test('pod sysctls: tcp_sack=0 inside a pod namespace, read through the native netns reader', async () => {
+  const { pod, entities, podNetns } = await cluster(68);
+  assert.deepEqual(await readSysctls(pod.path, ['net.ipv4.tcp_sack', 'net.ipv4.no_such_sysctl']), [1, undefined]);
+  const h = harness(kernelParamChecks().filter((c) => c.name === 'pod_sysctls'), entities, null, { kernelParams: { tcpSack: 1, tcpSyncookies: 1 } });
+  assert.deepEqual(await h.step(), []);
+  pod.exec('sysctl', '-q', '-w', 'net.ipv4.tcp_sack=0');
+  const [e, ...rest] = await h.step();
+  assert.deepEqual(rest, []);
+  assert.deepEqual(brief([e!]), [{ type: 'TCPSackKernelParam', msg: 'net.ipv4.tcp_sack:current_value=0,expect_value=1', finding: 'new', severity: 'WARN' }]);
+  assert.equal(e!.netns, podNetns);
+  assert.equal(e!.attrs.subject, 'default/web-1:net.ipv4.tcp_sack');
+  assert.equal(readFileSync('/proc/sys/net/ipv4/tcp_sack', 'utf8').trim(), '1', 'the node keeps its own value');
+  pod.exec('sysctl', '-q', '-w', 'net.ipv4.tcp_sack=1');
+  assert.deepEqual(brief(await h.step()).map((x) => x.finding), ['cleared']);
 });
 
 test('MTUAbnormal: MTU 900 on a pod interface, above the primary, cleared when fixed', async () => {
@@ -379,7 +397,7 @@ test('scheduler: a failing check keeps its findings; disabled checks drop theirs
 
 test('createChecks: every family, no duplicate names', () => {
   const checks = createChecks();
-  assert.deepEqual([...new Set(checks.map((c) => c.probe))].sort(), ['ipvs', 'kernelparam', 'mtu', 'nodeconfig', 'route']);
+  assert.deepEqual([...new Set(checks.map((c) => c.probe))].sort(), ['ipvs', 'k8sconfig', 'kernelparam', 'kubeproxy', 'mtu', 'nodeconfig', 'route']);
   assert.equal(new Set(checks.map((c) => c.name)).size, checks.length);
   for (const c of checks) c.close?.();
 });

@@ -1,13 +1,15 @@
 // kernelparam: sysctls that break pod networking when set otherwise. rp_filter and proxy_arp
 // are per interface and per namespace (the host side and the pod side of every veth), read
 // with RTM_GETNETCONF inside each namespace; tcp_syncookies, tcp_sack and
-// nf_conntrack_tcp_be_liberal are read for the node from /proc/sys.
+// nf_conntrack_tcp_be_liberal are per namespace too: the node's from /proc/sys, each pod's
+// from inside its namespace through the native addon.
 
-import { readFile } from 'node:fs/promises';
 import type { EventType } from '../catalogue/events.js';
+import type { Entity } from '../model.js';
 import { netconf, NETCONFA_IFINDEX_ALL } from '../netlink/route.js';
 import { entityNetns, globMatch, subjectPrefix, type Check, type CheckContext, type Finding } from './model.js';
-import { gone, linksOf } from './shared.js';
+import { gone, linksOf, podEntities } from './shared.js';
+import { netnsReader, readSysctls } from './sysctl.js';
 
 function paramFinding(type: EventType, sysctl: string, current: number, expect: number, prefix = '', netns?: number, iface?: string): Finding {
   return {
@@ -48,28 +50,47 @@ async function interfaceParams(ctx: CheckContext): Promise<Finding[]> {
   return findings;
 }
 
-/** The node's value of a sysctl; undefined when the kernel has no such file (nf_conntrack not loaded). */
-async function sysctl(name: string): Promise<number | undefined> {
-  try {
-    return Number((await readFile(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8')).trim());
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-async function nodeParams(ctx: CheckContext): Promise<Finding[]> {
+function wantedParams(ctx: CheckContext): [EventType, string, number][] {
   const { tcpSyncookies, tcpSack, conntrackTcpBeLiberal } = ctx.options.kernelParams;
   const wanted: [EventType, string, number | undefined][] = [
     ['TCPSyncookiesKernelParam', 'net.ipv4.tcp_syncookies', tcpSyncookies],
     ['TCPSackKernelParam', 'net.ipv4.tcp_sack', tcpSack],
     ['LiberalKernelParam', 'net.netfilter.nf_conntrack_tcp_be_liberal', conntrackTcpBeLiberal],
   ];
+  return wanted.filter((w): w is [EventType, string, number] => w[2] !== undefined);
+}
+
+/** Per-namespace sysctls of `e` that differ from the expected values. */
+async function namespaceParams(ctx: CheckContext, e: Entity): Promise<Finding[]> {
+  // Conntrack in a pod's namespace matters only to the rare pod that runs its own netfilter:
+  // be_liberal (0 by default) is judged on the node alone, or every pod would report it.
+  const wanted = wantedParams(ctx).filter(([type]) => e.isHost || type !== 'LiberalKernelParam');
+  if (wanted.length === 0) return [];
+  const values = await readSysctls(e.isHost ? null : entityNetns(e, ctx), wanted.map((w) => w[1]));
+  return wanted.flatMap(([type, name, expect], i) => {
+    const current = values[i];
+    if (current === undefined || current === expect) return [];
+    return [paramFinding(type, name, current, expect, subjectPrefix(e), e.isHost ? undefined : e.netns)];
+  });
+}
+
+/** The node's own values, read where the agent runs (its namespace is the node's). */
+async function nodeParams(ctx: CheckContext): Promise<Finding[]> {
+  return namespaceParams(ctx, { netns: 0, isHost: true, pids: [process.pid] });
+}
+
+/**
+ * Each pod's values: tcp_syncookies, tcp_sack and the conntrack sysctls are per namespace, and
+ * a pod may set them (safe sysctls) or start from kernel defaults that differ from the node's.
+ */
+async function podParams(ctx: CheckContext): Promise<Finding[]> {
   const findings: Finding[] = [];
-  for (const [type, name, expect] of wanted) {
-    if (expect === undefined) continue;
-    const current = await sysctl(name);
-    if (current !== undefined && current !== expect) findings.push(paramFinding(type, name, current, expect));
+  for (const e of podEntities(ctx)) {
+    try {
+      findings.push(...(await namespaceParams(ctx, e)));
+    } catch (err) {
+      if (!gone(err)) throw err;
+    }
   }
   return findings;
 }
@@ -78,5 +99,6 @@ export function kernelParamChecks(): Check[] {
   return [
     { name: 'interface_sysctls', probe: 'kernelparam', run: interfaceParams },
     { name: 'node_sysctls', probe: 'kernelparam', run: nodeParams },
+    { name: 'pod_sysctls', probe: 'kernelparam', unsupported: async () => netnsReader().error, run: podParams },
   ];
 }
