@@ -15,7 +15,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import { Client } from 'undici';
 import type { EventRecord, EventSink, SendResult } from '../../events/model.js';
 import type { Logger } from '../../log.js';
-import type { KubeClient } from '../../k8s/index.js';
+import { KubeClient } from '../../k8s/index.js';
 import { LokiDiscovery } from './discovery.js';
 import { pushBody, toStreams, validateStaticLabels, type LokiEncoding } from './encode.js';
 
@@ -132,7 +132,7 @@ export class LokiSink implements EventSink {
     if (config.url) {
       this.staticUrl = pushUrl(config.url);
     } else {
-      const kube = deps.kube ?? (async () => (await import('../../k8s/client.js')).KubeClient.inCluster());
+      const kube = deps.kube ?? (() => KubeClient.inCluster());
       this.discovery = new LokiDiscovery({
         client: kube, serviceName: config.service_name, namespace: config.discovery_namespace, logger: deps.logger,
         minBackoffMs: deps.discoveryMinBackoffMs, maxBackoffMs: deps.discoveryMaxBackoffMs,
