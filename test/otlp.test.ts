@@ -172,9 +172,11 @@ describe('OtlpLogSink', () => {
   test('400 and 500 are not retried: the batch is dropped and counted by status', async () => {
     const rx = await receiver();
     rx.script.push({ status: 400, body: 'bad' }, { status: 500 });
-    const sink = logSink({ config: { endpoint: `http://127.0.0.1:${rx.port}` }, nodeName: 'node-a' });
+    const errors: string[] = [];
+    const sink = logSink({ config: { endpoint: `http://127.0.0.1:${rx.port}` }, nodeName: 'node-a', onError: (m) => errors.push(m) });
     assert.deepEqual(await sink.send(BATCH), { delivered: 0, dropped: { http_400: 2 } });
     assert.equal(rx.requests.length, 1);
+    assert.deepEqual(errors, [`otlp logs: 2 records dropped (http_400) after 1 attempts to http://127.0.0.1:${rx.port}/v1/logs: HTTP 400: bad`]);
     // OTLP/HTTP retries 429/502/503/504 only.
     assert.deepEqual(await sink.send(BATCH), { delivered: 0, dropped: { http_500: 2 } });
     assert.equal(rx.requests.length, 2);

@@ -267,7 +267,8 @@ describe('strict receiver', () => {
     const url = await rx.start();
     rx.script.push({ status: 500 }, { status: 429, headers: { 'retry-after': '1' } });
     const m = metrics();
-    const p = pusher({ config: { url, interval_seconds: 10 }, collect: m.collect });
+    const errors: string[] = [];
+    const p = pusher({ config: { url, interval_seconds: 10 }, collect: m.collect, onError: (e) => errors.push(e) });
     assert.equal(await p.pushOnce(), true);
     assert.equal(rx.received.length, 3);
     assert.deepEqual(rx.received.map((r) => r.series.length), [2, 2, 2]);
@@ -285,6 +286,7 @@ describe('strict receiver', () => {
     assert.equal(st.samplesSent, 2);
     assert.equal(st.failedPushes, 2);
     assert.match(st.lastError!, /HTTP 404/);
+    assert.deepEqual(errors.map((e) => e.replace(/: HTTP.*/, '')), ['remote write: 2 dropped (http_400)', 'remote write: 2 dropped (http_404)']);
   });
 
   test('5xx beyond the retry budget: dropped as retries_exhausted; requests are split by maxSamplesPerRequest', async () => {

@@ -22,6 +22,8 @@ export interface OtlpLogSinkOptions {
    * as `retries_exhausted`; the pipeline buffers new events meanwhile. Default 5 minutes.
    */
   retryBudgetMs?: number;
+  /** Told why a batch (or part of it) was dropped, one line, for the agent's log and /status. */
+  onError?: (message: string) => void;
 }
 
 export class OtlpLogSink implements EventSink {
@@ -29,12 +31,14 @@ export class OtlpLogSink implements EventSink {
   readonly settings: ResolvedOtlp;
   private readonly resource: Resource;
   private readonly sender: HttpSender;
+  private readonly onError?: (message: string) => void;
 
   /** Throws on an invalid setting (bad URL, unknown protocol or compression). */
   constructor(opts: OtlpLogSinkOptions) {
     this.settings = resolveOtlp(opts.config, 'logs', opts.env);
     // Loki 3.x turns these resource attributes into index labels (service_name, k8s_node_name).
     this.resource = resourceFromAttributes({ 'service.name': opts.serviceName ?? 'netobserv-agent', 'k8s.node.name': opts.nodeName });
+    this.onError = opts.onError;
     this.sender = new HttpSender({
       url: this.settings.url, timeoutMs: this.settings.timeoutMs,
       policy: { retryable: OTLP_RETRYABLE, budgetMs: opts.retryBudgetMs ?? 300_000 },
@@ -48,13 +52,19 @@ export class OtlpLogSink implements EventSink {
     try {
       const observed = BigInt(Date.now()) * 1_000_000n;
       req = await otlpRequest(encodeLogs(protocol, batch, this.resource, SCOPE, observed), protocol, compression, headers, USER_AGENT);
-    } catch {
+    } catch (err) {
+      this.onError?.(`otlp logs: ${batch.length} records not encodable: ${(err as Error).message}`);
       return { delivered: 0, dropped: { encode_error: batch.length } };
     }
     const res = await this.sender.post(req.body, req.headers);
-    if (!res.ok) return { delivered: 0, dropped: { [res.reason ?? 'error']: batch.length } };
-    const { rejected } = rejectedCount(res.body, protocol, 'rejectedLogRecords');
+    if (!res.ok) {
+      const reason = res.reason ?? 'error';
+      if (reason !== 'shutdown') this.onError?.(`otlp logs: ${batch.length} records dropped (${reason}) after ${res.attempts} attempts to ${this.settings.url}: ${res.error ?? ''}`);
+      return { delivered: 0, dropped: { [reason]: batch.length } };
+    }
+    const { rejected, message } = rejectedCount(res.body, protocol, 'rejectedLogRecords');
     const n = Math.min(rejected, batch.length);
+    if (n > 0) this.onError?.(`otlp logs: the receiver rejected ${n} of ${batch.length} records: ${message ?? ''}`);
     return n > 0 ? { delivered: batch.length - n, dropped: { rejected: n } } : { delivered: batch.length };
   }
 

@@ -17,6 +17,8 @@ export interface OtlpMetricsPusherOptions {
   env?: Record<string, string | undefined>;
   /** Retries of one push stop after this (default: the interval). */
   retryBudgetMs?: number;
+  /** Told why points were dropped, one line, for the agent's log and /status. */
+  onError?: (message: string) => void;
 }
 
 export interface PushStats {
@@ -91,6 +93,7 @@ export class OtlpMetricsPusher {
   }
 
   private drop(reason: string, n: number, error: string): void {
+    if (reason !== 'shutdown') this.opts.onError?.(`otlp metrics: ${n} dropped (${reason}): ${error}`);
     this.counters.pointsDropped[reason] = (this.counters.pointsDropped[reason] ?? 0) + n;
     this.counters.lastError = error;
   }

@@ -45,6 +45,8 @@ export interface RemoteWritePusherOptions {
   maxSamplesPerRequest?: number;
   /** Retries of one request stop after this (default: the interval). */
   retryBudgetMs?: number;
+  /** Told why points were dropped, one line, for the agent's log and /status. */
+  onError?: (message: string) => void;
 }
 
 export interface RemoteWriteStats {
@@ -237,6 +239,7 @@ export class RemoteWritePusher {
   }
 
   private drop(reason: string, n: number, error: string): void {
+    if (reason !== 'shutdown') this.opts.onError?.(`remote write: ${n} dropped (${reason}): ${error}`);
     if (n > 0) this.counters.samplesDropped[reason] = (this.counters.samplesDropped[reason] ?? 0) + n;
     this.counters.lastError = error;
   }
