@@ -414,6 +414,17 @@ describe('auto-discovery', () => {
     }
   });
 
+  test('no url and not in a cluster: the error is logged once, batches are dropped as no_address', async () => {
+    const { logger, lines } = capture();
+    const sink = new LokiSink({}, { node: 'node-1', logger, maxRetryTimeMs: 200, kube: () => KubeClient.inCluster({ env: {} }) });
+    assert.deepEqual(await sink.send([rec(0)]), { delivered: 0, dropped: { no_address: 1 } });
+    await sink.close();
+    const err = lines.filter((l) => l.level === 'error');
+    assert.equal(err.length, 1);
+    assert.equal(err[0].msg, 'loki discovery: no Kubernetes API client; set event_config.sinks.loki.url');
+    assert.match(String(err[0].error), /not in a Kubernetes pod/);
+  });
+
   test('Kubernetes API unreachable at start, available later: retried with backoff, the batch delivered', async () => {
     const api = await new FakeKubeApi().start();
     await api.stop(); // keeps its port

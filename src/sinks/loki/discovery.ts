@@ -57,6 +57,8 @@ export interface LokiDiscoveryOptions {
 export class LokiDiscovery {
   readonly serviceName: string;
   private informer?: Informer;
+  /** A client this discovery created (from the factory) is closed with it. */
+  private ownClient?: KubeClient;
   private found?: DiscoveredLoki;
   private waiters = new Set<() => void>();
   private started?: Promise<void>;
@@ -98,6 +100,7 @@ export class LokiDiscovery {
     this.stopped = true;
     await this.started;
     await this.informer?.stop();
+    await this.ownClient?.close();
     for (const w of [...this.waiters]) w();
   }
 
@@ -105,7 +108,8 @@ export class LokiDiscovery {
     const log = this.opts.logger;
     let client: KubeClient;
     try {
-      client = typeof this.opts.client === 'function' ? await this.opts.client() : this.opts.client;
+      if (typeof this.opts.client === 'function') client = this.ownClient = await this.opts.client();
+      else client = this.opts.client;
     } catch (err) {
       log?.error('loki discovery: no Kubernetes API client; set event_config.sinks.loki.url', { error: (err as Error).message });
       return;

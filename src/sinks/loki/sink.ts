@@ -283,7 +283,8 @@ export class LokiSink implements EventSink {
         rejectUnauthorized: !this.config.insecure_skip_verify,
         servername: literal ? undefined : url.hostname,
       },
-      // Server-hinted keep-alive, but never more than a minute on one socket.
+      // An idle socket is kept at most a minute whatever the server hints; the address
+      // itself is re-checked every dnsRefreshMs regardless of keep-alive.
       keepAliveMaxTimeout: 60_000,
     });
     this.conn = { origin, address: resolved?.address, resolvedAt: now, client };
