@@ -223,15 +223,17 @@ function eventsView(eventTypes) {
   const S = 'k8s_node=~"$node", k8s_namespace=~"$namespace", type=~"$type"';
   const reset = eventTypes.filter((t) => t.startsWith('TCP_SEND_RST') || t.startsWith('TCP_RCV_RST')).join('|');
   const latency = eventTypes.filter((t) => /SLOW$/.test(t)).join('|');
-  const lokiVar = (name, label, query) => ({
-    name, label, type: 'query', datasource: LOKI, query: { label: name, refId: `${name}-var`, stream: '', type: 1 }, definition: query,
+  // Label-values variables of the Loki data source (query type 1: values of one label).
+  const lokiVar = (name, label, streamLabel) => ({
+    name, label, type: 'query', datasource: LOKI, query: { label: streamLabel, refId: `${name}-var`, stream: '', type: 1 },
+    definition: `label_values(${streamLabel})`,
     refresh: 2, includeAll: true, multi: true, allValue: '.*', current: { text: 'All', value: '$__all' }, sort: 1,
   });
   return dashboard('netobserv-events', 'netobserv / Events', 'Events the agent pushed to Loki (stream labels k8s_node, k8s_namespace, type): counts by type and pod, and the lines.', [
     dsVar('loki', 'Loki', 'loki'),
-    lokiVar('node', 'Node', 'label_values(k8s_node)'),
-    lokiVar('namespace', 'Namespace', 'label_values(k8s_namespace)'),
-    lokiVar('type', 'Event type', 'label_values(type)'),
+    lokiVar('node', 'Node', 'k8s_node'),
+    lokiVar('namespace', 'Namespace', 'k8s_namespace'),
+    lokiVar('type', 'Event type', 'type'),
   ], [
     lokiTs('Events by type', 'Count of events per type in each interval.', [[`sum by (type) (count_over_time({${S}} | json [$__interval]))`, '{{type}}']], { w: 12 }),
     lokiTs('Events by pod', 'Count of events per pod (k8s_pod is structured metadata, or a JSON field with encoding: json).', [[
