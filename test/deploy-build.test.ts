@@ -1,0 +1,74 @@
+// The image build without Docker: deploy/build.sh (what the Dockerfile's build stage runs) in
+// a clean export of the committed tree, then the runtime tree it assembles started the way the
+// image's entrypoint starts it, from its own directory, with only production dependencies.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+test('deploy/build.sh builds a runtime tree that runs the agent', { timeout: 900_000 }, async (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'netobserv-image-build-'));
+  try {
+    // The committed tree, as `COPY . .` sees it minus the .dockerignore'd directories.
+    execFileSync('bash', ['-c', `git -C "${root}" archive --format=tar HEAD | tar -x -C "${work}/"`], { timeout: 120_000 });
+    const out = join(work, 'out');
+    const started = Date.now();
+    const log = execFileSync('bash', [join(work, 'deploy/build.sh'), out], {
+      cwd: work, encoding: 'utf8', timeout: 840_000, maxBuffer: 64 << 20,
+      env: { ...process.env, npm_config_loglevel: 'error', npm_config_update_notifier: 'false' },
+    });
+    t.diagnostic(`build.sh took ${Math.round((Date.now() - started) / 1000)} s: ${log.trim().split('\n').pop()}`);
+
+    // What the runtime stage copies.
+    for (const f of ['package.json', 'dist/src/cli/main.js', 'src/entities/cri-api.proto', 'build/Release/netobserv.node', 'node_modules/yaml/package.json']) {
+      assert.ok(existsSync(join(out, f)), `${f} in the runtime tree`);
+    }
+    assert.ok(!existsSync(join(out, 'node_modules/typescript')), 'devDependencies pruned');
+    assert.ok(!existsSync(join(out, 'node_modules/kubernetes-models')), 'devDependencies pruned');
+    assert.ok(!existsSync(join(out, 'dist/test')), 'tests are not shipped');
+    if (existsSync(join(work, 'build/Release/bpf'))) {
+      const objects = readdirSync(join(work, 'build/Release/bpf')).filter((f) => f.endsWith('.bpf.o'));
+      assert.deepEqual(readdirSync(join(out, 'build/Release/bpf')).sort(), objects.sort(), 'BPF objects shipped');
+    }
+
+    // Start it as the image does (node dist/src/cli/main.js run --config ...), cwd = the tree.
+    const [port, eventPort] = [await freePort(), await freePort()];
+    writeFileSync(join(work, 'config.yaml'), `metric_config: { port: ${port} }\nevent_config: { port: ${eventPort} }\n`);
+    const agent = spawn(process.execPath, ['dist/src/cli/main.js', 'run', '--config', join(work, 'config.yaml')],
+      { cwd: out, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_NAME: 'image-test' } });
+    let stderr = '';
+    agent.stderr.on('data', (d) => { stderr += d; });
+    try {
+      let metrics = '';
+      for (let i = 0; i < 60 && !metrics.includes('netexporter_tcp_activeopens{'); i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        assert.equal(agent.exitCode, null, `agent exited: ${stderr}`);
+        metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+      }
+      assert.match(metrics, /netexporter_tcp_activeopens\{[^}]*k8s_node="image-test"/);
+      const status = await (await fetch(`http://127.0.0.1:${port}/status`)).json() as { native?: { loaded: boolean; error: string | null } };
+      assert.deepEqual(status.native, { loaded: true, error: null }, 'the native addon loads from the runtime tree');
+      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'))?.[1];
+      t.diagnostic(`agent RSS after start, host namespace only: ${Math.round(Number(rss) / 1024)} MiB`);
+    } finally {
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent.once('exit', r));
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
