@@ -16,8 +16,11 @@ import protobuf from 'protobufjs';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { DEFAULT_CONFIG } from '../src/config/defaults.js';
-import { PullMetricReader } from '../src/pipeline/telemetry.js';
-import { RemoteWritePusher, type RemoteWritePusherOptions } from '../src/sinks/remote-write/index.js';
+import { toPrometheusText } from '../src/exporters/prometheus.js';
+import type { Entity } from '../src/model.js';
+import type { Collector, Snapshot } from '../src/pipeline/collector.js';
+import { createTelemetry, PullMetricReader } from '../src/pipeline/telemetry.js';
+import { RemoteWritePusher, toTimeSeries, type RemoteWritePusherOptions } from '../src/sinks/remote-write/index.js';
 
 const snappy = createRequire(import.meta.url)('snappyjs') as { uncompress(b: Uint8Array): Uint8Array };
 
@@ -59,6 +62,42 @@ function metrics() {
   opens.add(1, pod);
   estab.record(3, { netns: 'ns4026531840' });
   return { reader, meter, opens, pod, collect: async () => (await reader.collect()).resourceMetrics };
+}
+
+/** A snapshot as the collector publishes it: the host and one pod (with pod labels), real catalogue metrics. */
+function agentTelemetry(nodeName: string) {
+  const host: Entity = { netns: 4026531840, isHost: true, pids: [1] };
+  const pod: Entity = { netns: 4026532999, isHost: false, pids: [4242], pod: { name: 'web-1', namespace: 'shop', uid: 'u1', ip: '10.1.2.3', labels: { app: 'web', 'app.kubernetes.io/tier': 'front' }, source: 'cri' } };
+  const snap: Snapshot = {
+    time: Date.now(), entities: [host, pod], firstSeen: new Map([[pod.netns, Date.now() - 60_000]]), durationMs: 12, cpuMs: 9,
+    samples: [
+      { probe: 'tcp', metric: 'activeopens', value: 120, entity: host },
+      { probe: 'tcp', metric: 'activeopens', value: 7, entity: pod },
+      { probe: 'tcp', metric: 'currestab', value: 3, entity: pod },
+      { probe: 'netdev', metric: 'rxpackets', value: 99, labels: { if_name: 'eth0' }, entity: pod },
+      { probe: 'netdev', metric: 'rxpackets', value: 5, labels: { if_name: 'lo' }, entity: pod },
+    ],
+  };
+  const collector = { snapshot: snap, status: () => ({ tcp: { state: 'ok', notes: [], errors: 0, lastDurationMs: 1 } }) } as unknown as Collector;
+  const t = createTelemetry(nodeName, collector, () => true);
+  cleanups.push(() => t.shutdown());
+  return async () => (await t.pull.collect()).resourceMetrics;
+}
+
+/** `name{a="x",b="y"} value` lines of the Prometheus text (comments skipped), labels sorted. */
+function textSeries(text: string): string[] {
+  return text.split('\n').filter((l) => l && !l.startsWith('#')).map((line) => {
+    const m = /^([^{ ]+)(?:\{(.*)\})? (\S+)$/.exec(line)!;
+    const labels = [...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((x) => `${x[1]}="${x[2]}"`).sort();
+    return `${m[1]}{${labels.join(',')}} ${Number(m[3])}`;
+  }).sort();
+}
+
+function canonical(series: { labels: Record<string, string>; value: number }[]): string[] {
+  return series.map(({ labels, value }) => {
+    const { __name__, ...rest } = labels;
+    return `${__name__}{${Object.entries(rest).map(([k, v]) => `${k}="${v}"`).sort().join(',')}} ${value}`;
+  }).sort();
 }
 
 function pusher(opts: RemoteWritePusherOptions): RemoteWritePusher {
@@ -125,6 +164,16 @@ describe('real Prometheus', () => {
     assert.deepEqual(inspector.map((r) => [r.metric, r.value[1]]), [[{
       __name__: 'inspector_pod_tcpactiveopens', node: 'node-a', namespace: 'default', pod: 'web-0', netns: 'ns4026532281',
     }, '50']]);
+  });
+
+  test('the agent\'s telemetry: Prometheus holds exactly the series /metrics serves (names, labels, values)', async () => {
+    const collect = agentTelemetry('node-e2e');
+    const p = pusher({ config: { url: `${promUrl}/api/v1/write` }, collect });
+    assert.equal(await p.pushOnce(), true);
+    const stored = await query('{k8s_node="node-e2e"}');
+    const text = toPrometheusText(await collect(), 'netexporter');
+    assert.deepEqual(canonical(stored.map((r) => ({ labels: r.metric, value: Number(r.value[1]) }))), textSeries(text));
+    assert.ok(stored.some((r) => r.metric.label_app === 'web' && r.metric.k8s_pod_ip === '10.1.2.3' && r.metric.if_name === 'eth0'));
   });
 
   test('Prometheus rejects a conflicting sample with 400: dropped and counted, not retried', async () => {
@@ -247,6 +296,18 @@ describe('strict receiver', () => {
     assert.equal(await p.pushOnce(), true);
     assert.equal(rx.received[0]!.headers.authorization, undefined);
     assert.equal(p.intervalMs, 30_000);
+  });
+
+  test('for both naming profiles, the series are those of the Prometheus text of the same collection', async () => {
+    const rm = await agentTelemetry('node-a')();
+    for (const profile of ['netexporter', 'inspector'] as const) {
+      const { series, duplicates } = toTimeSeries(rm, profile);
+      assert.equal(duplicates, 0);
+      const decoded = series.map((t) => ({ labels: Object.fromEntries(t.labels.map((l) => [l.name, l.value])), value: t.samples[0]!.value }));
+      const expected = textSeries(toPrometheusText(rm, profile));
+      assert.ok(expected.length >= 10, `${expected.length} series`);
+      assert.deepEqual(canonical(decoded), expected);
+    }
   });
 
   test('two data points with one label set: the first is sent, the other counted as duplicate_series', async () => {
