@@ -65,6 +65,9 @@ describe('KubeClient against the fake API server', () => {
     const byLabel = await client.list('/api/v1/configmaps', { labelSelector: 'tier=node' });
     assert.equal(byLabel.items.length, 1);
     assert.equal((await client.list('/api/v1/configmaps', { labelSelector: 'tier!=node' })).items.length, 0);
+    assert.equal((await client.list('/api/v1/configmaps', { labelSelector: 'tier in (node,edge),!missing' })).items.length, 1);
+    assert.equal((await client.list('/api/v1/configmaps', { labelSelector: 'tier notin (node)' })).items.length, 0);
+    await rejectsWith(client.list('/api/v1/configmaps', { labelSelector: 'tier=(' }), (e) => assert.equal(e.status, 400));
     const one = await client.get<KubeObject>('/api/v1/namespaces/kube-system/configmaps/ip-masq-agent');
     assert.equal(one.kind, 'ConfigMap');
     assert.deepEqual(one.data, { config: 'nonMasqueradeCIDRs: []' });

@@ -57,12 +57,12 @@ export interface ListOptions {
   labelSelector?: string;
   /** Page size; pages are followed with `continue` until the list is complete. */
   limit?: number;
+  signal?: AbortSignal;
 }
 
 export interface WatchOptions extends ListOptions {
   /** Server-side duration of the watch, s (default 300); the caller re-watches from the last version. */
   timeoutSeconds?: number;
-  signal?: AbortSignal;
 }
 
 /** A failed API call. `status` is the HTTP status (0: the API server could not be reached). */
@@ -137,7 +137,7 @@ export class KubeClient {
     if (opts.limit) query.limit = String(opts.limit);
     let result: KubeList<T> | undefined;
     for (;;) {
-      const res = await this.request(path, query, this.timeoutMs);
+      const res = await this.request(path, query, this.timeoutMs, opts.signal);
       const page = (await res.body.json()) as KubeList<T>;
       if (!page || !Array.isArray(page.items) || !page.metadata) throw new KubeApiError(`GET ${path}: not a list`, res.statusCode);
       if (result) result.items.push(...page.items);

@@ -108,7 +108,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private async relist(): Promise<string> {
-    const list = await this.client.list<T>(this.path, this.opts);
+    const list = await this.client.list<T>(this.path, { ...this.opts, signal: this.abort.signal });
     this.cache.clear();
     for (const item of list.items) this.cache.set(objectKey(item), item);
     this.synced = true;

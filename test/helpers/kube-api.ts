@@ -252,13 +252,34 @@ function fieldMatcher(sel: string): (o: Obj) => boolean {
   return (o) => tests.every((f) => f(o));
 }
 
-/** Equality-based label selectors: `k=v`, `k==v`, `k!=v`, `k`, `!k`. */
+/** Label selectors as the real server reads them: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`. */
 function labelMatcher(sel: string): (o: Obj) => boolean {
-  const terms = sel ? sel.split(',') : [];
+  // Split on commas outside parentheses.
+  const terms: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const c of sel) {
+    if (c === '(') depth++;
+    if (c === ')') depth--;
+    if (c === ',' && depth === 0) {
+      terms.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  if (sel) terms.push(cur);
   const name = /^([a-zA-Z0-9][-a-zA-Z0-9_./]*)$/;
-  const tests = terms.map((t) => {
-    const m = /^([^=!]+)(==|=|!=)(.*)$/.exec(t);
-    if (m && name.test(m[1])) {
+  const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+  const tests = terms.map((raw) => {
+    const t = raw.trim();
+    const set = /^(\S+)\s+(in|notin)\s+\(([^()]*)\)$/.exec(t);
+    if (set && name.test(set[1])) {
+      const values = new Set(set[3].split(',').map((v) => v.trim()));
+      if (![...values].every((v) => LABEL_VALUE.test(v))) throw new Error(`unable to parse requirement: "${t}"`);
+      const k = set[1];
+      return set[2] === 'in' ? (o: Obj) => values.has(o.metadata.labels?.[k] ?? '\0') : (o: Obj) => !values.has(o.metadata.labels?.[k] ?? '\0');
+    }
+    const m = /^([^=!\s]+)\s*(==|=|!=)\s*(.*)$/.exec(t);
+    if (m && name.test(m[1]) && LABEL_VALUE.test(m[3])) {
       const [, k, op, v] = m;
       return op === '!=' ? (o: Obj) => o.metadata.labels?.[k] !== v : (o: Obj) => o.metadata.labels?.[k] === v;
     }
