@@ -16,6 +16,10 @@ commands:
                --port N         override metric_config.port
   entities   list the network namespaces of this node and the pods they belong to
                -o json          machine-readable output
+  watch      print the live events of one or several agents (their event stream, GET /events)
+               -e HOST[:PORT]   an agent (default port 19102); repeat for several, lines are merged
+               --type T[,T]  --namespace N[,N]  --pod P[,P]   only matching events
+               -o json          the agents' JSON lines instead of aligned text
   help       this text
 `;
 
@@ -39,6 +43,13 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { output: { type: 'string', short: 'o' } } });
       process.stdout.write(await listEntities(values.output === 'json' ? 'json' : 'table'));
       return 0;
+    }
+    case 'watch': {
+      const { watch } = await import('./watch.js');
+      const stop = new AbortController();
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
+      process.stdout.on('error', () => stop.abort()); // e.g. EPIPE from `watch | head`
+      return watch(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: stop.signal });
     }
     case 'help':
     case '--help':

@@ -1,0 +1,239 @@
+// The live event stream (event_config.port, default 19102), for `netobserv watch` and curl.
+//
+//   GET /events[?type=A,B][&namespace=N[,M]][&pod=P[,Q]][&node=X]
+//
+// answers 200 and keeps the response open; every matching event is one line of JSON, the
+// same object the stdout sink prints (KCE `{"timestamp":<ns>,"type":...,"msg":...}` plus
+// node, namespace, pod, netns and the event's attributes; the timestamp an exact integer).
+// `Accept: text/event-stream` (or `?format=sse`) gets the same objects as server-sent events
+// (`data: {...}`). Filters are exact and case-sensitive; several values mean any of them;
+// different filters must all match. An unknown event type is a 400. A blank line (NDJSON)
+// or an SSE comment every 15 s keeps idle connections alive through proxies.
+//
+// Each client has its own bounded buffer: a client that reads slower than events come loses
+// events beyond the buffer (never blocking the agent or other clients); it is then told how
+// many with a line `{"dropped":<n>}` (SSE: `event: dropped`), and they are counted in the
+// sink's `slow_client` drops. More than max_clients clients get 503.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EVENTS } from '../catalogue/events.js';
+import type { EventRecord, EventSink, SendResult } from '../events/model.js';
+import { toJsonLine } from '../events/format.js';
+
+export interface StreamSinkOptions {
+  /** Concurrent clients (event_config.sinks.stream.max_clients). */
+  maxClients?: number;
+  /** Events buffered per slow client (event_config.sinks.stream.client_buffer_events). */
+  clientBufferEvents?: number;
+  heartbeatMs?: number;
+}
+
+export interface StreamFilter {
+  types?: Set<string>;
+  namespaces?: Set<string>;
+  pods?: Set<string>;
+  nodes?: Set<string>;
+}
+
+export interface StreamClientInfo {
+  remote: string;
+  filter: Record<string, string[]>;
+  buffered: number;
+  sent: number;
+  dropped: number;
+}
+
+export const STREAM_USAGE = `netobserv event stream
+GET /events[?type=A,B][&namespace=N][&pod=P][&node=X]
+  one JSON object per line (application/x-ndjson), or server-sent events with
+  "Accept: text/event-stream" or ?format=sse; {"dropped":N} tells a slow client what it lost
+`;
+
+const KNOWN_TYPES = new Set<string>(EVENTS.map((e) => e.type));
+
+export class StreamSink implements EventSink {
+  readonly name = 'stream';
+  private server?: Server;
+  private readonly clients = new Set<StreamClient>();
+  private maxClients: number;
+  private bufferEvents: number;
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(opts: StreamSinkOptions = {}) {
+    this.maxClients = opts.maxClients ?? 16;
+    this.bufferEvents = opts.clientBufferEvents ?? 1000;
+    this.heartbeat = setInterval(() => { for (const c of this.clients) c.ping(); }, opts.heartbeatMs ?? 15_000);
+    this.heartbeat.unref();
+  }
+
+  get address(): AddressInfo | undefined {
+    return this.server?.address() as AddressInfo | undefined;
+  }
+
+  /** Listens on `port` (0: any free port). */
+  async listen(port: number, host = '::'): Promise<void> {
+    const server = createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    }).catch((e: NodeJS.ErrnoException) => {
+      throw new Error(`event stream: cannot listen on port ${port}: ${e.code === 'EADDRINUSE' ? 'address already in use' : e.message}`);
+    });
+    this.server = server;
+  }
+
+  /** Applies new limits to new clients (and the buffer bound to existing ones) without dropping anyone. */
+  configure(opts: Pick<StreamSinkOptions, 'maxClients' | 'clientBufferEvents'>): void {
+    if (opts.maxClients !== undefined) this.maxClients = opts.maxClients;
+    if (opts.clientBufferEvents !== undefined) {
+      this.bufferEvents = opts.clientBufferEvents;
+      for (const c of this.clients) c.limit = opts.clientBufferEvents;
+    }
+  }
+
+  async send(batch: readonly EventRecord[]): Promise<SendResult> {
+    let dropped = 0;
+    if (this.clients.size > 0) {
+      for (const record of batch) {
+        let line: string | undefined; // serialized once, for the first client that wants it
+        for (const c of this.clients) {
+          if (!matches(c.filter, record)) continue;
+          line ??= toJsonLine(record);
+          if (!c.offer(line)) dropped++;
+        }
+      }
+    }
+    // Let the sockets drain before the pipeline hands over the next batch: without this turn of
+    // the event loop a burst of batches would all land in the per-client buffers at once.
+    await new Promise((resolve) => setImmediate(resolve));
+    // Delivered to the stream; per-client losses are counted as slow_client (one per client and event).
+    return dropped > 0 ? { delivered: batch.length, dropped: { slow_client: dropped } } : { delivered: batch.length };
+  }
+
+  clientInfo(): StreamClientInfo[] {
+    return [...this.clients].map((c) => c.info());
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const c of this.clients) c.end();
+    this.clients.clear();
+    const s = this.server;
+    this.server = undefined;
+    if (s) await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://agent');
+    if (req.method !== 'GET') return plain(res, 405, 'method not allowed\n');
+    if (url.pathname === '/') return plain(res, 200, STREAM_USAGE);
+    if (url.pathname !== '/events') return plain(res, 404, 'not found; the stream is GET /events\n');
+    const parsed = parseFilter(url.searchParams);
+    if (typeof parsed === 'string') return plain(res, 400, `${parsed}\n`);
+    if (this.clients.size >= this.maxClients) return plain(res, 503, `too many stream clients (max_clients ${this.maxClients})\n`);
+    const sse = url.searchParams.get('format') === 'sse' || (req.headers.accept ?? '').includes('text/event-stream');
+    res.writeHead(200, {
+      'content-type': sse ? 'text/event-stream' : 'application/x-ndjson',
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+    });
+    res.flushHeaders(); // the client knows it is connected before the first event
+    const client = new StreamClient(res, parsed, sse, this.bufferEvents, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
+    this.clients.add(client);
+    res.on('close', () => this.clients.delete(client));
+  }
+}
+
+class StreamClient {
+  private pending: string[] = [];
+  private blocked = false;
+  private droppedSinceNotice = 0;
+  private sentTotal = 0;
+  private droppedTotal = 0;
+
+  constructor(
+    private readonly res: ServerResponse,
+    readonly filter: StreamFilter,
+    private readonly sse: boolean,
+    public limit: number,
+    private readonly remote: string,
+  ) {
+    res.on('drain', () => this.flush());
+  }
+
+  /** Queues or writes one event line; false when this client's buffer is full (the event is dropped). */
+  offer(line: string): boolean {
+    if (!this.blocked) {
+      this.write(line);
+      return true;
+    }
+    if (this.pending.length >= this.limit) {
+      this.droppedSinceNotice++;
+      this.droppedTotal++;
+      return false;
+    }
+    this.pending.push(line);
+    return true;
+  }
+
+  ping(): void {
+    if (!this.blocked) this.res.write(this.sse ? ':\n\n' : '\n');
+  }
+
+  end(): void {
+    this.res.end();
+  }
+
+  info(): StreamClientInfo {
+    const f: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(this.filter)) if (v) f[k] = [...(v as Set<string>)];
+    return { remote: this.remote, filter: f, buffered: this.pending.length, sent: this.sentTotal, dropped: this.droppedTotal };
+  }
+
+  private write(line: string): void {
+    if (this.res.destroyed) return; // gone; 'close' removes it from the server's set
+    this.sentTotal++;
+    // write() returning false means the socket is backed up: buffer here, bounded, until 'drain'.
+    if (!this.res.write(this.sse ? `data: ${line}\n\n` : `${line}\n`)) this.blocked = true;
+  }
+
+  private flush(): void {
+    this.blocked = false;
+    if (this.droppedSinceNotice > 0) {
+      const notice = `{"dropped":${this.droppedSinceNotice}}`;
+      this.droppedSinceNotice = 0;
+      if (!this.res.write(this.sse ? `event: dropped\ndata: ${notice}\n\n` : `${notice}\n`)) this.blocked = true;
+    }
+    let i = 0;
+    while (!this.blocked && i < this.pending.length) this.write(this.pending[i++]);
+    this.pending = this.pending.slice(i);
+  }
+}
+
+function parseFilter(q: URLSearchParams): StreamFilter | string {
+  const list = (key: string): Set<string> | undefined => {
+    const values = q.getAll(key).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+    return values.length > 0 ? new Set(values) : undefined;
+  };
+  const types = list('type');
+  for (const t of types ?? []) {
+    if (!KNOWN_TYPES.has(t)) return `unknown event type "${t}" (valid: ${[...KNOWN_TYPES].join(', ')})`;
+  }
+  for (const key of q.keys()) {
+    if (!['type', 'namespace', 'pod', 'node', 'format'].includes(key)) return `unknown parameter "${key}" (valid: type, namespace, pod, node, format)`;
+  }
+  return { types, namespaces: list('namespace'), pods: list('pod'), nodes: list('node') };
+}
+
+function matches(f: StreamFilter, r: EventRecord): boolean {
+  if (f.types && !f.types.has(r.event.type)) return false;
+  if (f.namespaces && !f.namespaces.has(r.event.pod?.namespace ?? '')) return false;
+  if (f.pods && !f.pods.has(r.event.pod?.name ?? '')) return false;
+  if (f.nodes && !f.nodes.has(String(r.attributes['k8s.node.name'] ?? ''))) return false;
+  return true;
+}
+
+function plain(res: ServerResponse, code: number, body: string): void {
+  res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
