@@ -8,7 +8,9 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { DEFAULT_CONFIG } from '../src/config/defaults.js';
 import type { EventRecord } from '../src/events/model.js';
-import { PullMetricReader } from '../src/pipeline/telemetry.js';
+import type { Entity } from '../src/model.js';
+import type { Collector, Snapshot } from '../src/pipeline/collector.js';
+import { createTelemetry, PullMetricReader } from '../src/pipeline/telemetry.js';
 import { OtlpLogSink, OtlpMetricsPusher, resolveOtlp } from '../src/sinks/otlp/index.js';
 import { kv, LogsResponse, OtlpReceiver } from './helpers/otlp-receiver.js';
 
@@ -285,6 +287,40 @@ describe('OtlpMetricsPusher', () => {
       assert.equal(dp2.startTimeUnixNano, dp.startTimeUnixNano);
     });
   }
+
+  test('the agent\'s telemetry: catalogue counters as cumulative monotonic sums from the namespace\'s first sight, gauges as gauges', async () => {
+    const rx = await receiver();
+    const firstSeen = Date.now() - 60_000;
+    const host: Entity = { netns: 4026531840, isHost: true, pids: [1] };
+    const pod: Entity = { netns: 4026532999, isHost: false, pids: [4242], pod: { name: 'web-1', namespace: 'shop', uid: 'u1', source: 'cri' } };
+    const snapshot: Snapshot = {
+      time: Date.now(), entities: [host, pod], firstSeen: new Map([[pod.netns, firstSeen]]), durationMs: 12, cpuMs: 9,
+      samples: [
+        { probe: 'tcp', metric: 'activeopens', value: 7, entity: pod },
+        { probe: 'tcp', metric: 'currestab', value: 3, entity: pod },
+      ],
+    };
+    const collector = { snapshot, status: () => ({ tcp: { state: 'ok', notes: [], errors: 0, lastDurationMs: 1 } }) } as unknown as Collector;
+    const telemetry = createTelemetry('node-a', collector, () => false);
+    cleanups.push(() => telemetry.shutdown());
+    const pusher = new OtlpMetricsPusher({ config: { endpoint: `http://127.0.0.1:${rx.port}` }, collect: async () => (await telemetry.pull.collect()).resourceMetrics, env: {} });
+    cleanups.push(() => pusher.close());
+    assert.equal(await pusher.pushOnce(), true);
+    const rm = rx.requests[0]!.message.resourceMetrics;
+    assert.equal(rm.length, 1);
+    assert.deepEqual(kv(rm[0].resource.attributes), { 'service.name': { stringValue: 'netobserv-agent' }, 'k8s.node.name': { stringValue: 'node-a' } });
+    const metrics = new Map<string, any>(rm[0].scopeMetrics.flatMap((s: any) => s.metrics).map((m: any) => [m.name, m]));
+    const opens = metrics.get('netexporter_tcp_activeopens');
+    assert.equal(opens.sum.isMonotonic, true);
+    assert.equal(opens.sum.aggregationTemporality, 2);
+    const dp = opens.sum.dataPoints[0];
+    assert.equal(dp.asDouble, 7);
+    assert.deepEqual(kv(dp.attributes), { netns: { stringValue: 'ns4026532999' }, 'k8s.namespace.name': { stringValue: 'shop' }, 'k8s.pod.name': { stringValue: 'web-1' } });
+    assert.equal(BigInt(dp.startTimeUnixNano) / 1_000_000n, BigInt(firstSeen));
+    assert.equal(BigInt(dp.timeUnixNano) / 1_000_000n, BigInt(snapshot.time));
+    assert.ok(metrics.get('netexporter_tcp_currestab').gauge, 'a gauge stays a gauge');
+    assert.equal(metrics.get('netexporter_agent_probe_errors_total').sum.isMonotonic, true);
+  });
 
   test('start(): pushes every interval; 400 drops and counts the points, 503 is retried', async () => {
     const rx = await receiver();

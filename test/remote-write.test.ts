@@ -116,8 +116,11 @@ describe('real Prometheus', () => {
     writeFileSync(join(dir, 'prometheus.yml'), 'global: { scrape_interval: 1m }\nscrape_configs: []\n');
     prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`, '--web.enable-remote-write-receiver'], { stdio: 'ignore' });
+    let spawnError: Error | undefined;
+    prometheus.once('error', (err) => { spawnError = err; });
     const deadline = Date.now() + 30_000;
     for (;;) {
+      if (spawnError) throw new Error(`prometheus could not start (test/setup-host.sh installs it): ${spawnError.message}`);
       if (prometheus.exitCode !== null) throw new Error(`prometheus exited with ${prometheus.exitCode}`);
       const ready = await fetch(`${promUrl}/-/ready`).then((r) => r.ok, () => false);
       if (ready) break;
