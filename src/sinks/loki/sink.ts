@@ -219,14 +219,20 @@ export class LokiSink implements EventSink {
     }
     // Our own timer for the whole exchange: undici's headersTimeout did not fire for a POST
     // whose body was already sent (measured: a 250 ms timeout waited 800 ms for the answer).
-    const timer = AbortSignal.timeout(timeout);
+    // One controller per attempt (AbortSignal.any on the long-lived close signal would
+    // leave a little behind on it every call in Node 20).
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => ((timedOut = true), ac.abort()), timeout);
+    const onClose = () => ac.abort();
+    this.closing.signal.addEventListener('abort', onClose, { once: true });
     try {
       const res = await conn.client.request({
         path: url.pathname + url.search,
         method: 'POST',
         headers: { ...headers, 'user-agent': 'netobserv-loki-sink' },
         body,
-        signal: AbortSignal.any([this.closing.signal, timer]),
+        signal: ac.signal,
       });
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       const text = ok ? (await res.body.dump(), '') : await res.body.text().catch(() => '');
@@ -240,9 +246,12 @@ export class LokiSink implements EventSink {
     } catch (err) {
       // The address may have moved: resolve again before the next attempt.
       conn.resolvedAt = 0;
-      if (timer.aborted) return { retry: true, reason: 'timeout', message: `no answer within ${timeout} ms` };
+      if (timedOut) return { retry: true, reason: 'timeout', message: `no answer within ${timeout} ms` };
       const e = err as Error & { code?: string };
       return { retry: true, reason: 'connection', message: `${e.code ?? e.name}: ${e.message}` };
+    } finally {
+      clearTimeout(timer);
+      this.closing.signal.removeEventListener('abort', onClose);
     }
   }
 
