@@ -11,6 +11,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { NetEvent } from '../src/events/model.js';
 import type { Entity } from '../src/model.js';
@@ -23,7 +24,8 @@ import { mtuChecks } from '../src/checks/mtu.js';
 import { kernelLogCheck, nodeConfigChecks, parseIptablesSave } from '../src/checks/nodeconfig.js';
 import { routeChecks } from '../src/checks/route.js';
 import { readSysctls } from '../src/checks/sysctl.js';
-import type { IpvsService } from '../src/netlink/ipvs.js';
+import { DEST, genlFamilyId, IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE, parseDest, parseService, serviceName, SVC, type IpvsService } from '../src/netlink/ipvs.js';
+import { encodeAttrs, type AttrSpec } from '../src/netlink/message.js';
 import { netconf, routes, rules } from '../src/netlink/route.js';
 import { cleanup, createNetns, run, veth, type Netns } from './helpers/netns.js';
 
@@ -365,6 +367,29 @@ test('IPVS against services: missing virtual server, real servers that differ fr
   ]);
 });
 
+test('IPVS replies parse (genetlink attributes as the kernel sends them); genetlink family lookup', async () => {
+  const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
+  const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+  const be16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; };
+  const v4 = (ip: string) => Buffer.concat([Buffer.from(ip.split('.').map(Number)), Buffer.alloc(12)]); // union nf_inet_addr
+  const genl = (attrs: AttrSpec[]) => Buffer.concat([Buffer.from([1, 1, 0, 0]), encodeAttrs(attrs)]);
+  const svc = parseService(genl([{ type: IPVS_CMD_ATTR_SERVICE, value: [
+    { type: SVC.AF, value: u16(2) }, { type: SVC.PROTOCOL, value: u16(17) }, { type: SVC.ADDR, value: v4('10.96.0.10') },
+    { type: SVC.PORT, value: be16(53) }, { type: SVC.SCHED_NAME, value: Buffer.from('rr\0') },
+  ] }]))!;
+  assert.deepEqual([svc.family, svc.protocol, svc.address, svc.port, svc.scheduler, serviceName(svc)], [4, 'UDP', '10.96.0.10', 53, 'rr', 'UDP 10.96.0.10:53']);
+  assert.deepEqual(svc.key.map((k) => k.type), [SVC.AF, SVC.PROTOCOL, SVC.ADDR, SVC.PORT]);
+  const dest = parseDest(genl([{ type: IPVS_CMD_ATTR_DEST, value: [
+    { type: DEST.ADDR, value: v4('10.244.1.7') }, { type: DEST.PORT, value: be16(5353) }, { type: DEST.WEIGHT, value: u32(1) },
+    { type: DEST.ACTIVE_CONNS, value: u32(3) }, { type: DEST.INACT_CONNS, value: u32(4) },
+  ] }]), 4);
+  assert.deepEqual(dest, { address: '10.244.1.7', port: 5353, weight: 1, activeConns: 3, inactiveConns: 4 });
+  assert.equal(parseService(genl([])), undefined);
+
+  assert.equal(await genlFamilyId(null, 'nlctrl'), 0x10);
+  await assert.rejects(genlFamilyId(null, 'no-such-family'), (err: Error & { code?: string }) => err.code === 'ENOENT');
+});
+
 // ---- scheduler ----
 
 test('scheduler: a failing check keeps its findings; disabled checks drop theirs silently; one gauge series per finding', async () => {
@@ -394,6 +419,42 @@ test('scheduler: a failing check keeps its findings; disabled checks drop theirs
     await h.scheduler.stop();
   }
 });
+
+test('scheduler: triggers coalesce into one run of the probes asked for; a failing entity discovery is an error on every check', async () => {
+  const runs: string[] = [];
+  const fake = (probe: 'mtu' | 'route'): Check => ({ name: probe, probe, run: async () => (runs.push(probe), []) });
+  let failDiscovery = false;
+  const scheduler = new CheckScheduler({
+    checks: [fake('mtu'), fake('route')],
+    entities: () => { if (failDiscovery) throw new Error('no /proc'); return []; },
+    options: checkOptions(),
+    publisher: { publish: () => undefined },
+  });
+  scheduler.start();
+  try {
+    await waitUntil(() => runs.length === 2);
+    assert.deepEqual(runs.sort(), ['mtu', 'route']);
+    runs.length = 0;
+    for (let i = 0; i < 5; i++) scheduler.trigger(['route']);
+    await waitUntil(() => runs.length > 0, 5000);
+    await sleep(300);
+    assert.deepEqual(runs, ['route'], 'five triggers, one run, of the route checks only');
+
+    failDiscovery = true;
+    await scheduler.runOnce();
+    assert.deepEqual(scheduler.status().map((st) => [st.state, st.detail]), [['error', 'entities: no /proc'], ['error', 'entities: no /proc']]);
+  } finally {
+    await scheduler.stop();
+  }
+});
+
+async function waitUntil(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail('timed out');
+    await sleep(10);
+  }
+}
 
 test('createChecks: every family, no duplicate names', () => {
   const checks = createChecks();

@@ -1,7 +1,18 @@
 // Runs the configuration checks on an interval and turns their findings into events: one when
 // a finding appears, one when it changes, a reminder every `reminderIntervalSeconds` while it
-// holds, and (optionally) one INFO event when it clears. Never one per cycle. The findings that
-// hold now are also what the `configcheck` metric probe exports as gauges.
+// holds, and one INFO event when it clears. Never one per cycle. The findings that hold now are
+// also what the `configcheck` metric probe exports as gauges.
+//
+// Decisions:
+// - A finding is per subject (one interface, one pod), not KCE's one line listing them all, so
+//   each appears, reminds and clears on its own and the gauge can be alerted on per subject.
+//   Messages keep KCE's wording with the one subject in the list (`lack routes of pods(web/ns).`).
+// - Clearing emits an INFO event of the same type, `msg` = `cleared: <the message it clears>`
+//   (off with `emitCleared: false`): on-call sees in the same LogQL query when it stopped.
+// - Every event says which of the four it is in `attrs.finding` (new, changed, reminder,
+//   cleared), with `attrs.subject` and `attrs.since_unix_ms` (when the finding first held).
+// - A check that fails keeps its previous findings (a failed read is not a fix); a check that
+//   is disabled or unsupported drops them without cleared events.
 
 import { eventDef } from '../catalogue/events.js';
 import type { EventProbeName } from '../catalogue/probes.js';
@@ -42,6 +53,12 @@ interface Held {
   lastEmitted: number;
 }
 
+/** Which checks a run covers: all, the fast ones (kernel log), or those of some event probes. */
+export type Selection = 'all' | 'fast' | ReadonlySet<string>;
+
+/** Minimum time between two triggered runs, ms. */
+const TRIGGER_GAP_MS = 2000;
+
 const key = (f: Finding): string => `${f.type}\u0000${f.subject}`;
 
 // Every running scheduler, so the configcheck metric probe can export their findings
@@ -58,7 +75,9 @@ export class CheckScheduler {
   private status_ = new Map<Check, CheckStatus>();
   private timers: NodeJS.Timeout[] = [];
   private running: Promise<void> | undefined;
-  private queued = false;
+  private pending: Set<string> | 'all' | undefined;
+  private triggerTimer: NodeJS.Timeout | undefined;
+  private lastTriggered = 0;
   private stopped = true;
   private readonly clock: () => number;
 
@@ -81,6 +100,8 @@ export class CheckScheduler {
     this.stopped = true;
     running.delete(this);
     for (const t of this.timers.splice(0)) clearInterval(t);
+    clearTimeout(this.triggerTimer);
+    this.triggerTimer = undefined;
     await this.running;
     for (const c of this.opts.checks) c.close?.();
   }
@@ -94,24 +115,33 @@ export class CheckScheduler {
     this.trigger();
   }
 
-  /** Runs the checks soon (something changed: new pods); triggers while one is queued coalesce. */
-  trigger(): void {
-    if (this.queued) return;
-    this.queued = true;
-    void (async () => {
-      await this.idle();
-      this.queued = false;
-      if (!this.stopped) await this.runOnce();
-    })();
+  /**
+   * Runs the checks of `probes` (default: all) soon, because something changed (new pods, an
+   * API watch event). Bursts coalesce: at most one triggered run per TRIGGER_GAP_MS, covering
+   * every probe asked for meanwhile.
+   */
+  trigger(probes?: readonly EventProbeName[]): void {
+    if (this.stopped) return;
+    this.pending = !probes || this.pending === 'all' ? 'all' : new Set([...(this.pending ?? []), ...probes]);
+    if (this.triggerTimer) return;
+    const wait = Math.max(0, this.lastTriggered + TRIGGER_GAP_MS - Date.now());
+    this.triggerTimer = setTimeout(() => {
+      const only = this.pending ?? 'all';
+      this.triggerTimer = undefined;
+      this.pending = undefined;
+      this.lastTriggered = Date.now();
+      if (!this.stopped) void this.runOnce(only);
+    }, wait).unref();
   }
 
   /**
-   * One run of the checks (all, or only the fast ones) that starts after this call, so it sees
-   * every change made before it; runs never overlap. Resolves when it is done; never rejects
-   * (a failing check is in status()).
+   * One run of the checks (all, the fast ones, or those of some probes) that starts after this
+   * call, so it sees every change made before it; runs never overlap. Resolves when it is done;
+   * never rejects (a failing check is in status()).
    */
-  async runOnce(only: 'all' | 'fast' = 'all'): Promise<void> {
+  async runOnce(only: Selection = 'all'): Promise<void> {
     await this.idle();
+    // cycle() catches what checks throw; anything else is a bug that must not kill a timer tick.
     this.running = this.cycle(only).catch(() => undefined).finally(() => (this.running = undefined));
     return this.running;
   }
@@ -141,10 +171,19 @@ export class CheckScheduler {
     return !this.opts.enabled || this.opts.enabled.has(c.probe);
   }
 
-  private async cycle(only: 'all' | 'fast'): Promise<void> {
+  private async cycle(only: Selection): Promise<void> {
+    const selected = this.opts.checks.filter((c) => (only === 'all' ? true : only === 'fast' ? c.fast : only.has(c.probe)));
+    let entities: readonly Entity[];
+    try {
+      entities = await this.opts.entities();
+    } catch (err) {
+      // Without the namespaces no check can be judged: say so on each, keep their findings.
+      for (const c of selected) Object.assign(this.status_.get(c)!, { state: 'error', detail: `entities: ${(err as Error).message}` });
+      return;
+    }
     const cache = new Map<string, Promise<unknown>>();
     const ctx: CheckContext = {
-      entities: await this.opts.entities(),
+      entities,
       hostNetns: this.opts.hostNetns ?? null,
       options: this.opts.options,
       now: this.clock(),
@@ -153,13 +192,13 @@ export class CheckScheduler {
         return cache.get(k) as Promise<T>;
       },
     };
-    for (const check of this.opts.checks) {
-      if (only === 'fast' && !check.fast) continue;
+    for (const check of selected) {
       const status = this.status_.get(check)!;
       if (!this.enabled(check)) {
         this.held.delete(check); // turned off is not fixed: no cleared events
         status.findings = 0;
-        Object.assign(status, { state: 'disabled', detail: undefined });
+        status.state = 'disabled';
+        delete status.detail;
         continue;
       }
       try {
