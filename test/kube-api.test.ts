@@ -1,7 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -188,26 +189,31 @@ describe('Informer', () => {
 });
 
 describe('configuration and failures', () => {
-  test('in-cluster config from the service account; rotated token re-read on 401', async () => {
-    const api = await new FakeKubeApi({ token: 'first' }).start();
+  test('in-cluster config from the service account over TLS with its CA; rotated token re-read on 401', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sa-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'ca.crt'), '-days', '1', '-subj', '/CN=kubernetes', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const tls = { key: await readFile(join(dir, 'key.pem'), 'utf8'), cert: await readFile(join(dir, 'ca.crt'), 'utf8') };
+    const api = await new FakeKubeApi({ token: 'first', tls }).start();
     try {
       await writeFile(join(dir, 'token'), 'first\n');
-      await writeFile(join(dir, 'ca.crt'), '');
       await writeFile(join(dir, 'namespace'), 'netobserv\n');
       const port = new URL(api.url).port;
       const c = await KubeClient.inCluster({ dir, env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: port } });
       assert.equal(c.server, `https://127.0.0.1:${port}`);
       assert.equal(c.namespace, 'netobserv');
-      await c.close();
-      // The same token handling over http (the fake has no TLS).
-      const c2 = new KubeClient({ server: api.url, tokenFile: join(dir, 'token') });
-      assert.equal((await c2.list('/api/v1/pods')).kind, 'PodList');
+      assert.equal((await c.list('/api/v1/pods')).kind, 'PodList');
       api.token = 'second';
       await writeFile(join(dir, 'token'), 'second\n');
-      assert.equal((await c2.list('/api/v1/pods')).kind, 'PodList');
+      assert.equal((await c.list('/api/v1/pods')).kind, 'PodList');
       assert.deepEqual(api.requests.map((r) => r.status), [200, 401, 200]);
-      await c2.close();
+      await c.close();
+      // Without the CA the server is not trusted.
+      const untrusted = new KubeClient({ server: api.url, token: 'second', timeoutMs: 1000 });
+      await rejectsWith(untrusted.list('/api/v1/pods'), (e) => {
+        assert.equal(e.status, 0);
+        assert.match(e.message, /unreachable: GET \/api\/v1\/pods: .*(self-signed|SELF_SIGNED)/i);
+      });
+      await untrusted.close();
       await assert.rejects(KubeClient.inCluster({ dir, env: {} }), /not in a Kubernetes pod/);
       await assert.rejects(KubeClient.inCluster({ dir: join(dir, 'none'), env: { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' } }), /service account .*ca.crt: ENOENT/);
     } finally {

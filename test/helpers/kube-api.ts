@@ -2,6 +2,7 @@
 // metadata.resourceVersion, items; watch lines of {type, object}), bearer-token auth,
 // validated query parameters, and live add/modify/delete from the test.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 interface Resource {
@@ -31,6 +32,8 @@ interface Watcher { res: string; ns?: string; match: (o: Obj) => boolean; res_: 
 export interface FakeKubeApiOptions {
   token?: string;
   port?: number;
+  /** Serve https with this key and certificate (PEM), like a real API server. */
+  tls?: { key: string; cert: string };
 }
 
 export class FakeKubeApi {
@@ -47,18 +50,21 @@ export class FakeKubeApi {
   private oldest = 100;
   private readonly watchers = new Set<Watcher>();
   private port: number;
+  private readonly tls?: { key: string; cert: string };
 
   constructor(opts: FakeKubeApiOptions = {}) {
     this.token = opts.token ?? 'test-token';
     this.port = opts.port ?? 0;
+    this.tls = opts.tls;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<this> {
-    const server = createServer((req, res) => this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => this.handle(req, res);
+    const server = this.tls ? createHttpsServer(this.tls, handler) : createServer(handler);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.port, '127.0.0.1', () => resolve());
