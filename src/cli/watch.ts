@@ -79,18 +79,19 @@ export async function watch(args: string[], io: WatchIO): Promise<number> {
   await Promise.all(targets.map(async (t) => {
     let delay = BACKOFF_MIN_MS;
     while (!signal.aborted) {
-      const started = Date.now();
       const r = await streamOnce(t.url, signal, (line) => {
         if (line.startsWith('{"dropped":')) note(`${t.name}: ${JSON.parse(line).dropped} events dropped by the agent (this client read too slowly)`);
         else print(line);
-      }, () => note(`${t.name}: connected`));
+      }, () => {
+        note(`${t.name}: connected`);
+        delay = BACKOFF_MIN_MS; // it answered: a later loss starts the backoff over
+      });
       if (signal.aborted) return;
       if (r.fatal) {
         fatal ??= `${t.name}: ${r.message}`;
         stop.abort();
         return;
       }
-      if (Date.now() - started > 10_000) delay = BACKOFF_MIN_MS; // it was up for a while: start over
       note(`${t.name}: ${r.message}; retrying in ${(delay / 1000).toFixed(1)}s`);
       await sleep(delay, undefined, { signal }).catch(() => {});
       delay = Math.min(delay * 2, BACKOFF_MAX_MS);
