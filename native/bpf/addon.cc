@@ -73,7 +73,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     return DefineClass(env, "BpfObject",
                        {InstanceMethod("load", &BpfObject::Load), InstanceMethod("mapDump", &BpfObject::MapDump),
                         InstanceMethod("mapUpdate", &BpfObject::MapUpdate), InstanceMethod("mapDelete", &BpfObject::MapDelete),
-                        InstanceMethod("ringBuffer", &BpfObject::RingBuffer), InstanceMethod("close", &BpfObject::Close)});
+                        InstanceMethod("ringBuffer", &BpfObject::RingBuffer), InstanceMethod("programStats", &BpfObject::ProgramStats),
+                        InstanceMethod("close", &BpfObject::Close)});
   }
 
   explicit BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
@@ -262,6 +263,30 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   }
 
   Napi::Value RingBuffer(const Napi::CallbackInfo& info);
+
+  // Kernel id and run statistics of each loaded program; runCount/runTimeNs stay 0 unless
+  // the kernel.bpf_stats_enabled sysctl is on (benchmarks turn it on).
+  Napi::Value ProgramStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env);
+    if (!obj_ || !loaded_) return out;
+    bpf_program* p;
+    bpf_object__for_each_program(p, obj_) {
+      int fd = bpf_program__fd(p);
+      if (fd < 0) continue;
+      bpf_prog_info pi;
+      memset(&pi, 0, sizeof(pi));
+      __u32 len = sizeof(pi);
+      if (bpf_obj_get_info_by_fd(fd, &pi, &len) != 0) continue;
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", bpf_program__name(p));
+      o.Set("id", static_cast<double>(pi.id));
+      o.Set("runCount", static_cast<double>(pi.run_cnt));
+      o.Set("runTimeNs", static_cast<double>(pi.run_time_ns));
+      out.Set(out.Length(), o);
+    }
+    return out;
+  }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Destroy();

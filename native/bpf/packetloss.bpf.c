@@ -38,6 +38,6 @@ int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reaso
   tuple_from_skb(e, skb);
   long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), 0);
   e->stack_bytes = n > 0 ? n : 0;
-  bpf_ringbuf_submit(e, 0);
+  event_submit(e);
   return 0;
 }

@@ -51,7 +51,7 @@ static __always_inline void emit(__u32 netns, __u32 kind, const struct sock *sk,
     e->sport = e->dport;
     e->dport = p;
   }
-  bpf_ringbuf_submit(e, 0);
+  event_submit(e);
 }
 
 SEC("tp_btf/tcp_send_reset")

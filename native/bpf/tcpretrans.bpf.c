@@ -31,7 +31,7 @@ static __always_inline void emit(__u32 kind, const struct sock *sk) {
   e->kind = kind;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_sk(e, sk);
-  bpf_ringbuf_submit(e, 0);
+  event_submit(e);
 }
 
 SEC("tp_btf/tcp_retransmit_skb")

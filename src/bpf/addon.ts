@@ -46,6 +46,8 @@ export interface BpfObject {
   mapUpdate(map: string, key: Buffer, value: Buffer): void;
   mapDelete(map: string, key: Buffer): boolean;
   ringBuffer(map: string, cb: RingCallback): RingHandle;
+  /** Kernel id and run statistics per loaded program (counts need kernel.bpf_stats_enabled=1). */
+  programStats(): { name: string; id: number; runCount: number; runTimeNs: number }[];
   /** Detaches every program and frees the maps. */
   close(): void;
 }

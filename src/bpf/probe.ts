@@ -23,6 +23,8 @@ export interface EventOptions {
 }
 
 const STAT_KEYS = { lost: 0, suppressed: 1, mapFull: 2 } as const;
+/** How late at most an event reaches JS when too few are waiting to wake the reader. */
+const DRAIN_MS = 200;
 
 let clockOffset: bigint | undefined;
 
@@ -37,6 +39,7 @@ export class BpfProbe {
   private programStatus: ProgramStatus[] = [];
   private error?: string;
   private ring?: RingHandle;
+  private drainTimer?: NodeJS.Timeout;
   private delivered = 0;
 
   /**
@@ -80,6 +83,11 @@ export class BpfProbe {
   programs(): ProgramStatus[] {
     this.ensure();
     return this.programStatus;
+  }
+
+  /** Kernel program ids and run statistics (runCount/runTimeNs need kernel.bpf_stats_enabled=1). */
+  programStats(): { name: string; id: number; runCount: number; runTimeNs: number }[] {
+    return this.obj?.programStats() ?? [];
   }
 
   /** `program (section): error` of each program that is not attached. */
@@ -136,6 +144,9 @@ export class BpfProbe {
         onRecord(r);
       }
     });
+    // The kernel wakes the reader only once 128 KiB are waiting (see event_submit); a slow
+    // trickle of events is picked up by this timer instead, at most DRAIN_MS late.
+    this.drainTimer = setInterval(() => this.ring?.drain(), DRAIN_MS).unref();
     this.setRate(options.ratePerSecond);
     return undefined;
   }
@@ -144,6 +155,7 @@ export class BpfProbe {
   stopEvents(): void {
     if (!this.obj) return;
     this.setRate(0);
+    clearInterval(this.drainTimer);
     this.ring?.drain();
     this.ring?.close();
     this.ring = undefined;
@@ -156,6 +168,7 @@ export class BpfProbe {
 
   /** Detaches everything; the probe can be loaded again afterwards. */
   close(): void {
+    clearInterval(this.drainTimer);
     this.ring?.close();
     this.ring = undefined;
     this.obj?.close();
