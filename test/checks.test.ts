@@ -281,13 +281,12 @@ test('IPtablesAbnormal: FORWARD policy DROP and a rule count over the threshold 
   assert.equal(forwardPolicy(), original);
 });
 
-test('IRQBalance: a process named irqbalance', async () => {
+test('IRQBalance: a process named irqbalance', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'irqb-'));
   const bin = path.join(dir, 'irqbalance');
   copyFileSync('/bin/sleep', bin);
   const h = harness(nodeConfigChecks().slice(2), [], null);
-  const before = await h.step();
-  if (before.length) return assert.fail('a real irqbalance runs on this host');
+  if ((await h.step()).length) return t.skip('a real irqbalance runs on this host');
   const child = spawn(bin, ['60'], { stdio: 'ignore' });
   try {
     const [e, ...rest] = await h.step();
@@ -303,9 +302,11 @@ test('IRQBalance: a process named irqbalance', async () => {
 });
 
 test('KernelLog: a line written to /dev/kmsg after the reader opened; one event per burst, cleared after the hold time', async () => {
-  const pattern = 'neighbor table overflow';
-  const h = harness([kernelLogCheck()], [], null, { kernelLog: { patterns: [pattern], holdSeconds: 600 } });
-  const line = (n: number) => `netobserv-test ${process.pid}: neighbour: arp_cache: ${pattern}! (${n})`;
+  // The pattern carries this process's pid: a real overflow logged by another test meanwhile
+  // (the kernel log is the host's) must not join the message asserted here.
+  const pattern = `nobsv-${process.pid} neighbor table overflow`;
+  const h = harness([kernelLogCheck()], [], null, { kernelLog: { patterns: [pattern.toUpperCase()], holdSeconds: 600 } });
+  const line = (n: number) => `neighbour: arp_cache: ${pattern}! (${n})`;
   writeFileSync('/dev/kmsg', `<4>${line(0)}\n`); // before the reader opened: the backlog is not reported
   assert.deepEqual(await h.step(), []);
   writeFileSync('/dev/kmsg', `<4>${line(1)}\n`);

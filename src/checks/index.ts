@@ -1,4 +1,19 @@
 // The configuration checks, by family, and what the agent needs to run them.
+//
+// Wiring (the agent):
+//   const options = checkOptions({ nodeName, ...from event_config.checks });
+//   let scheduler: CheckScheduler | undefined;
+//   const kube = client && new KubeView(client, options, () => scheduler?.trigger(KUBE_PROBES)).start();
+//   scheduler = new CheckScheduler({
+//     checks: createChecks({ kube }), publisher: eventPipeline, options,
+//     entities: () => discovery.discover(), enabled: new Set(event_config.probes),
+//   });
+//   scheduler.start();                       // runs now, then every options.intervalSeconds
+//   scheduler.trigger();                      // entities changed (new pods): run soon
+//   scheduler.update(newOptions, newEnabled); // hot reload
+//   scheduler.status();                       // for /status: per check ok/error/unsupported/disabled
+//   await scheduler.stop(); await kube?.stop();
+// The `configcheck` metric probe exports the findings of every started scheduler.
 import type { Check } from './model.js';
 import { ipvsCheck, type ServiceSource } from './ipvs.js';
 import { k8sChecks, type KubeView } from './k8s.js';
@@ -12,6 +27,9 @@ export { checkOptions, DEFAULT_CHECK_OPTIONS, type CheckOptions, type Finding } 
 export { configcheckProbe } from './metric.js';
 
 export { KubeView } from './k8s.js';
+
+/** Event probes whose checks read the Kubernetes API: what a KubeView change should re-run. */
+export const KUBE_PROBES = ['k8sconfig', 'kubeproxy', 'ipvs'] as const;
 
 export interface ChecksDeps {
   /** The cluster (informers): k8sconfig and kubeproxy checks, and services for the IPVS comparison. */
