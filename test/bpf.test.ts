@@ -45,7 +45,7 @@ async function collect(probe: MetricProbe, ns: Netns | Entity): Promise<{ sample
   const notes: string[] = [];
   const ctx: ProbeContext = {
     options: { qdiscDevices: [], qdiscPerInterface: false, podCIDRs: [], cniConfDir: '', cniDataDir: '' },
-    entities: [],
+    entities: [entity(a), entity(b)],
     note: (m) => void notes.push(m),
     shared: (_key, read) => read(),
   };
@@ -265,6 +265,20 @@ test('the rate limit holds in the kernel while counters stay exact; nothing is l
     assert.equal(value(host.samples, 'eventslost'), 0, name);
   }
   for (const m of [packetloss, tcpreset, tcpretrans]) m.stopEvents();
+});
+
+test('counters of a namespace that is gone are deleted from the kernel map at the second read without it', async () => {
+  const c = await createNetns();
+  sendUdp(c, '127.0.0.1', 9, 1); // a closed port: one NO_SOCKET drop in c
+  const ino = inode(c);
+  const bpf = packetloss.packetlossBpf;
+  assert.ok(bpf.counters().get(ino)?.size, 'c has counters');
+  const live = new Set([inode(a), inode(b)]);
+  assert.equal(bpf.counters(live).get(ino), undefined); // not reported, kept once
+  assert.ok(bpf.counters().get(ino)?.size, 'kept after one read without c');
+  bpf.counters(live);
+  assert.equal(bpf.counters().get(ino), undefined);
+  assert.ok(bpf.counters().get(inode(a))?.size, 'a live namespace keeps its counters');
 });
 
 test('records decode IPv6 addresses', () => {

@@ -40,6 +40,8 @@ export class BpfProbe {
   private error?: string;
   private ring?: RingHandle;
   private drainTimer?: NodeJS.Timeout;
+  /** Namespaces with counters but no entity at the last read (deleted if still gone at the next). */
+  private absent = new Set<number>();
   private delivered = 0;
 
   /**
@@ -99,19 +101,30 @@ export class BpfProbe {
     return this.programs().some((p) => p.name === program && p.attached);
   }
 
-  /** netns inode → kind → count, read from the kernel map in batches. */
-  counters(): Map<number, Map<number, number>> {
+  /**
+   * netns inode → kind → count, read from the kernel map in batches. Given `live` (every
+   * namespace of this cycle), counters of a namespace missing from two reads in a row are
+   * deleted from the kernel map: it is bounded, and inode numbers of dead namespaces are reused.
+   */
+  counters(live?: ReadonlySet<number>): Map<number, Map<number, number>> {
     const out = new Map<number, Map<number, number>>();
     const obj = this.ensure();
     if (!obj) return out;
     const d = obj.mapDump(this.counterMap);
+    const absent = new Set<number>();
     for (let i = 0; i < d.count; i++) {
       const netns = d.keys.readUInt32LE(i * d.keySize);
       const kind = d.keys.readUInt32LE(i * d.keySize + 4);
+      if (live && live.size > 0 && !live.has(netns)) {
+        absent.add(netns);
+        if (this.absent.has(netns)) obj.mapDelete(this.counterMap, d.keys.subarray(i * d.keySize, (i + 1) * d.keySize));
+        continue;
+      }
       let perNetns = out.get(netns);
       if (!perNetns) out.set(netns, (perNetns = new Map()));
       perNetns.set(kind, Number(d.values.readBigUInt64LE(i * d.valueSize)));
     }
+    if (live && live.size > 0) this.absent = absent;
     return out;
   }
 

@@ -38,7 +38,7 @@ export const packetlossProbe: MetricProbe = {
     return bpf.unsupported();
   },
   async collect(entity, ctx) {
-    const all = await ctx.shared('bpf:packetloss', async () => bpf.counters());
+    const all = await ctx.shared('bpf:packetloss', async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
     const mine = all.get(entity.netns);
     const codes = new Map([...reasons()].map(([code, name]) => [name, code]));
     let total = 0;

@@ -25,7 +25,7 @@ export const tcpresetProbe: MetricProbe = {
     return bpf.unsupported();
   },
   async collect(entity, ctx) {
-    const all = await ctx.shared('bpf:tcpreset', async () => bpf.counters());
+    const all = await ctx.shared('bpf:tcpreset', async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
     const mine = all.get(entity.netns);
     const samples: Sample[] = [];
     RESET_TYPES.forEach((type, kind) => {

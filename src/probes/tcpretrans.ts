@@ -22,7 +22,7 @@ export const tcpretransProbe: MetricProbe = {
     return bpf.unsupported();
   },
   async collect(entity, ctx) {
-    const all = await ctx.shared('bpf:tcpretrans', async () => bpf.counters());
+    const all = await ctx.shared('bpf:tcpretrans', async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
     const mine = all.get(entity.netns);
     const samples: Sample[] = [];
     KINDS.forEach(({ metric, program }, kind) => {
