@@ -44,7 +44,8 @@ for _ in $(seq 1 60); do
   for pid in "${pids[@]}"; do
     kill -0 "$pid" 2>/dev/null || { echo "run.sh: a process exited:" >&2; tail -5 "$work/agent.err" "$work/prometheus.log" >&2; exit 1; }
   done
-  result="$(curl -sf --get "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=netexporter_agent_entities" || true)"
+  result="$(node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(t), () => {})' \
+    "http://127.0.0.1:$prom_port/api/v1/query?query=netexporter_agent_entities")"
   if [[ "$result" == *'"result":[{'* ]]; then
     echo "query netexporter_agent_entities: $result"
     if $check; then exit 0; fi
