@@ -188,6 +188,25 @@ describe('Informer', () => {
   });
 });
 
+describe('Informer pacing', () => {
+  test('watches that end at once are not retried in a tight loop', async () => {
+    const api = await new FakeKubeApi().start();
+    const client = new KubeClient({ server: api.url, token: api.token });
+    api.closeWatchesAtOnce = true;
+    const inf = new Informer(client, '/api/v1/pods', { minBackoffMs: 100 }).start();
+    try {
+      assert.ok(await inf.waitForSync(2000));
+      await sleep(600);
+      const watches = api.requests.filter((r) => r.query.watch === 'true').length;
+      assert.ok(watches >= 2 && watches <= 8, `${watches} watches in 600 ms`);
+    } finally {
+      await inf.stop();
+      await client.close();
+      await api.stop();
+    }
+  });
+});
+
 describe('configuration and failures', () => {
   test('in-cluster config from the service account over TLS with its CA; rotated token re-read on 401', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sa-'));

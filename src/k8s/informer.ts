@@ -71,9 +71,11 @@ export class Informer<T extends KubeObject = KubeObject> {
     let failures = 0;
     let rv: string | undefined;
     while (!signal.aborted) {
+      let delay = 0;
       try {
         if (rv === undefined) rv = await this.relist();
         failures = 0;
+        const started = Date.now();
         for await (const ev of this.client.watch<T>(this.path, rv, { ...this.opts, timeoutSeconds: this.opts.watchTimeoutSeconds, signal })) {
           rv = ev.object.metadata?.resourceVersion ?? rv;
           if (ev.type === 'BOOKMARK') continue;
@@ -82,7 +84,9 @@ export class Informer<T extends KubeObject = KubeObject> {
           else this.cache.set(key, ev.object);
           this.changed();
         }
-        // The server ended the watch (timeout): watch again from the last version seen.
+        // The server ended the watch (timeout): watch again from the last version seen, but
+        // not in a tight loop if something in between closes every watch at once.
+        if (Date.now() - started < 1000) delay = this.opts.minBackoffMs ?? 500;
       } catch (err) {
         if (signal.aborted) break;
         if (err instanceof KubeApiError && err.gone) {
@@ -94,8 +98,10 @@ export class Informer<T extends KubeObject = KubeObject> {
         const min = this.opts.minBackoffMs ?? 500;
         const max = this.opts.maxBackoffMs ?? 30_000;
         const base = Math.min(max, min * 2 ** (failures - 1));
-        const delay = Math.round(base / 2 + (Math.random() * base) / 2);
+        delay = Math.round(base / 2 + (Math.random() * base) / 2);
         this.opts.onError?.(err as Error, delay);
+      }
+      if (delay > 0 && !signal.aborted) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, delay);
           this.wake = () => {

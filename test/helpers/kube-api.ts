@@ -49,6 +49,8 @@ export class FakeKubeApi {
   /** Oldest resourceVersion a watch may start from; older ones get 410 Gone. */
   private oldest = 100;
   private readonly watchers = new Set<Watcher>();
+  /** When true, every watch is answered and closed at once (a misbehaving proxy). */
+  closeWatchesAtOnce = false;
   private port: number;
   private readonly tls?: { key: string; cert: string };
 
@@ -237,6 +239,7 @@ export class FakeKubeApi {
         if (c.rv > from && c.res === resName && (!ns || c.object.metadata.namespace === ns) && match(c.object)) res.write(this.eventLine(c.type, resName, c.object));
       }
     }
+    if (this.closeWatchesAtOnce) return void res.end();
     this.watchers.add(w);
     const timeout = query.timeoutSeconds ? setTimeout(() => res.end(), Number(query.timeoutSeconds) * 1000) : undefined;
     res.on('close', () => {
