@@ -215,6 +215,10 @@ test('PodRoute: a pod IP the node has no route to; cleared by a host route', asy
   assert.deepEqual(brief([e!]), [{ type: 'PodRoute', msg: 'lack routes of pods(web-1/default).', finding: 'new', severity: 'ERROR' }]);
   assert.equal(e!.netns, podNetns);
   assert.equal(e!.attrs.pod_ip, '10.200.66.2');
+  // A blackhole for the pod's block (Calico's IPAM aggregate) is no route to the pod; a default route neither.
+  node.exec('ip', 'route', 'add', 'blackhole', '10.200.66.0/26');
+  node.exec('ip', 'route', 'add', 'default', 'dev', link.aDev);
+  assert.deepEqual(await h.step(), []);
   node.exec('ip', 'route', 'add', '10.200.66.2/32', 'dev', link.aDev);
   assert.deepEqual(brief(await h.step()), [{ type: 'PodRoute', msg: 'cleared: lack routes of pods(web-1/default).', finding: 'cleared', severity: 'INFO' }]);
 });

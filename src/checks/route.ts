@@ -51,15 +51,30 @@ function covers(r: Route, ip: string): boolean {
   }
 }
 
+/**
+ * The route the main table picks for `ip`: the longest prefix that covers it, whatever its type
+ * (Calico's blackhole for a whole IPAM block must not pass for a route to one of its pods).
+ */
+function lookup(rs: Route[], ip: string): Route | undefined {
+  let best: Route | undefined;
+  for (const r of rs) if ((r.table === RT_TABLE_MAIN) && covers(r, ip) && (!best || r.dstLen > best.dstLen || (r.dstLen === best.dstLen && r.metric < best.metric))) best = r;
+  return best;
+}
+
 async function podRoutes(ctx: CheckContext): Promise<Finding[]> {
-  const rs = (await routesOf(ctx, hostEntity(ctx))).filter((r) => r.dstLen > 0 && r.table !== RT_TABLE_LOCAL && (r.type === RTN_UNICAST));
+  const rs = await routesOf(ctx, hostEntity(ctx));
   const findings: Finding[] = [];
   for (const e of podEntities(ctx)) {
     const ip = e.pod?.ip;
     if (!ip || ip.includes(':')) continue; // IPv4 routes only for now
-    if (rs.some((r) => covers(r, ip))) continue;
+    // Reaching the pod by the default route means it has no route of its own: replies leave the node.
+    const r = lookup(rs, ip);
+    if (r && r.dstLen > 0 && r.type === RTN_UNICAST) continue;
     const pod = podLabel(e);
-    findings.push({ type: 'PodRoute', subject: `${subjectPrefix(e)}${ip}`, msg: `lack routes of pods(${pod}).`, netns: e.netns, attrs: { pod, pod_ip: ip } });
+    findings.push({
+      type: 'PodRoute', subject: `${subjectPrefix(e)}${ip}`, msg: `lack routes of pods(${pod}).`, netns: e.netns,
+      attrs: { pod, pod_ip: ip, route: r ? `${r.dst} type ${r.type}` : 'none' },
+    });
   }
   return findings;
 }
