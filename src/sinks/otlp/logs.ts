@@ -1,6 +1,6 @@
 // Events as OTLP/HTTP log records, to an OTel Collector (`/v1/logs`) or Loki 3.x
-// (`/otlp/v1/logs`); see README.md here. No BatchLogRecordProcessor (it drops silently when full): the event
-// pipeline queues and batches, and calls send() with one batch at a time.
+// (`/otlp/v1/logs`); see README.md here. No BatchLogRecordProcessor (it drops silently when
+// full): the event pipeline queues and batches, and calls send() with one batch at a time.
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { EventRecord, EventSink, SendResult } from '../../events/model.js';
 import { OTLP_RETRYABLE, resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } from './config.js';

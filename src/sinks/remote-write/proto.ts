@@ -56,5 +56,6 @@ export interface MetricMetadata { type: number; metricFamilyName: string; help: 
 export const METRIC_TYPE = { COUNTER: 1, GAUGE: 2, HISTOGRAM: 3 } as const;
 
 export function encodeWriteRequest(timeseries: TimeSeries[], metadata: MetricMetadata[]): Uint8Array {
-  return WriteRequest.encode(WriteRequest.fromObject({ timeseries, metadata })).finish();
+  // The plain objects already have the message shapes: encode() takes them without fromObject().
+  return WriteRequest.encode({ timeseries, metadata }).finish();
 }

@@ -66,7 +66,12 @@ export interface RemoteWriteStats {
 const toMillis = (t: HrTime) => t[0] * 1000 + Math.floor(t[1] / 1e6);
 const sanitizeName = (n: string) => n.replace(/[^a-zA-Z0-9_:]/g, '_').replace(/^([0-9])/, '_$1');
 
-function labelsOf(name: string, common: Attributes, attrs: Attributes, profile: NamingProfile, extra?: [string, string]): Label[] {
+const byName = (a: Label, b: Label) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/** Labels of a data point without `__name__`, sorted, and a key identifying the set. */
+interface LabelSet { labels: Label[]; key: string }
+
+function labelSet(common: Attributes, attrs: Attributes, profile: NamingProfile, extra?: [string, string]): LabelSet {
   const m = new Map<string, string>();
   for (const src of [common, attrs]) {
     for (const [k, v] of Object.entries(src)) {
@@ -76,9 +81,18 @@ function labelsOf(name: string, common: Attributes, attrs: Attributes, profile: 
     }
   }
   if (extra) m.set(extra[0], extra[1]);
-  m.set('__name__', name);
+  m.delete('__name__');
   // The spec wants labels sorted by name (byte order; the names are ASCII).
-  return [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, value]) => ({ name: n, value }));
+  const labels = [...m].map(([name, value]) => ({ name, value })).sort(byName);
+  return { labels, key: labels.map((l) => `${l.name}\u0000${l.value}`).join('\u0001') };
+}
+
+/** `__name__` inserted at its sorted place. */
+function withName(set: LabelSet, name: string): Label[] {
+  const at = set.labels.findIndex((l) => l.name > '__name__');
+  const labels = set.labels.slice();
+  labels.splice(at < 0 ? labels.length : at, 0, { name: '__name__', value: name });
+  return labels;
 }
 
 function formatLe(v: number): string {
@@ -93,18 +107,25 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
   const node = rm.resource.attributes['k8s.node.name'];
   const common: Attributes = { ...externalLabels, ...(node ? { 'k8s.node.name': node } : {}) };
   const series: TimeSeries[] = [];
+  const metadata: MetricMetadata[] = [];
   // Two data points can meet in one label set (an empty attribute vs. an absent one, names that
   // sanitize alike): Prometheus would store one sample of the two at random and reject the
   // request on a later conflict, so the first one is kept and the others are counted.
   const seen = new Set<string>();
   let duplicates = 0;
-  const push = (labels: Label[], value: number, timestamp: number) => {
-    const key = labels.map((l) => `${l.name}\u0000${l.value}`).join('\u0001');
+  const push = (name: string, set: LabelSet, value: number, timestamp: number) => {
+    const key = `${name}\u0001${set.key}`;
     if (seen.has(key)) { duplicates++; return; }
     seen.add(key);
-    series.push({ labels, samples: [{ value, timestamp }] });
+    series.push({ labels: withName(set, name), samples: [{ value, timestamp }] });
   };
-  const metadata: MetricMetadata[] = [];
+  // The snapshot shares one attributes object per namespace across its series: label each once.
+  const cache = new WeakMap<Attributes, LabelSet>();
+  const labelsOf = (attrs: Attributes) => {
+    let set = cache.get(attrs);
+    if (!set) cache.set(attrs, (set = labelSet(common, attrs, profile)));
+    return set;
+  };
   for (const scope of rm.scopeMetrics) {
     for (const m of scope.metrics as MetricData[]) {
       if (m.dataPoints.length === 0) continue;
@@ -120,10 +141,10 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
           counts.forEach((n, i) => {
             cumulative += n;
             const le = formatLe(i < boundaries.length ? boundaries[i]! : Infinity);
-            push(labelsOf(`${name}_bucket`, common, dp.attributes, profile, ['le', le]), cumulative, timestamp);
+            push(`${name}_bucket`, labelSet(common, dp.attributes, profile, ['le', le]), cumulative, timestamp);
           });
-          push(labelsOf(`${name}_sum`, common, dp.attributes, profile), dp.value.sum ?? 0, timestamp);
-          push(labelsOf(`${name}_count`, common, dp.attributes, profile), dp.value.count, timestamp);
+          push(`${name}_sum`, labelsOf(dp.attributes), dp.value.sum ?? 0, timestamp);
+          push(`${name}_count`, labelsOf(dp.attributes), dp.value.count, timestamp);
         }
         continue;
       }
@@ -131,7 +152,7 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
       const counter = m.dataPointType === DataPointType.SUM && m.isMonotonic;
       metadata.push({ type: counter ? METRIC_TYPE.COUNTER : METRIC_TYPE.GAUGE, metricFamilyName: name, help, unit });
       for (const dp of m.dataPoints) {
-        push(labelsOf(name, common, dp.attributes, profile), dp.value as number, toMillis(dp.endTime));
+        push(name, labelsOf(dp.attributes), dp.value as number, toMillis(dp.endTime));
       }
     }
   }
