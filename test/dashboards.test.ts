@@ -21,8 +21,9 @@ const DASHBOARDS = join(root, 'deploy/dashboards');
 const AGENT_METRICS = ['netexporter_agent_probe_up', 'netexporter_agent_probe_errors_total', 'netexporter_agent_collect_duration_seconds',
   'netexporter_agent_collect_cpu_seconds', 'netexporter_agent_entities'];
 const KNOWN_METRICS = new Set([...METRICS.map(kceName), ...AGENT_METRICS]);
-/** Labels on the agent's series: entity labels, per-interface, per-probe, verbose pod labels. */
-const KNOWN_LABELS = new Set(['k8s_node', 'k8s_namespace', 'k8s_pod', 'netns', 'if_name', 'probe', 'k8s_pod_ip', 'job', 'instance']);
+/** Labels on the agent's series: entity labels, the catalogue's own labels, the agent's `probe`, verbose pod IP, Prometheus' target labels. */
+const KNOWN_LABELS = new Set(['k8s_node', 'k8s_namespace', 'k8s_pod', 'netns', 'probe', 'k8s_pod_ip', 'job', 'instance',
+  ...METRICS.flatMap((m) => m.labels ?? [])]);
 const EVENT_TYPES = new Set<string>(EVENTS.map((e) => e.type));
 const STREAM_LABELS = new Set(['k8s_node', 'k8s_namespace', 'type']);
 

@@ -116,6 +116,17 @@ function nodeView() {
       [rate('netexporter_netdev_txdropped', N, by), 'tx dropped {{k8s_node}}'],
       [rate('netexporter_netdev_rxerrors', N, by), 'rx errors {{k8s_node}}'],
       [rate('netexporter_netdev_txerrors', N, by), 'tx errors {{k8s_node}}']], { unit: 'pps' }),
+    row('Kernel drops and resets (eBPF tracepoints)'),
+    ts('Packet drops by kernel reason', 'skb:kfree_skb counted in the kernel per drop reason (NETFILTER_DROP, NO_SOCKET, TCP_LISTEN_OVERFLOW, ...), top 10.', [[
+      `topk(10, sum by (reason) (rate(netexporter_packetloss_byreason{${N}}[$__rate_interval])))`, '{{reason}}']], { unit: 'pps' }),
+    ts('Resets by type', 'TCP resets sent and received (tcp_send_reset / tcp_receive_reset), by event type.', [[
+      `sum by (type) (rate(netexporter_tcpreset_resets{${N}}[$__rate_interval]))`, '{{type}}']], { unit: 'pps' }),
+    ts('Configuration findings', 'Configuration checks that fail now (kernel parameters, routes, kube-proxy, IPVS, MTU...).', [[
+      `sum by (k8s_node, type) (netexporter_configcheck_abnormal{${N}})`, '{{type}} {{k8s_node}}']]),
+    ts('Sampled events lost', 'Events the eBPF probes could not hand over because their ring buffer was full (counters stay exact).', [
+      [rate('netexporter_packetloss_eventslost', N, by), 'packetloss {{k8s_node}}'],
+      [rate('netexporter_tcpreset_eventslost', N, by), 'tcpreset {{k8s_node}}'],
+      [rate('netexporter_tcpretrans_eventslost', N, by), 'tcpretrans {{k8s_node}}']]),
     row('Sockets, memory, neighbours, pod IPs'),
     ts('TCP sockets', 'In use (all namespaces), TIME_WAIT, orphans (kernel-wide).', [
       [`sum by (${by}) (netexporter_sock_inuse{${N}})`, 'inuse {{k8s_node}}'],
@@ -185,6 +196,14 @@ function podView() {
       [`sum by (${by}) (netexporter_tcpsummary_tcptimewaitconn{${P}})`, `timewait ${L}`],
       [`sum by (${by}) (netexporter_tcpsummary_tcpclosewaitconn{${P}})`, `closewait ${L}`],
       [`sum by (${by}) (netexporter_tcpsummary_tcpsynsentconn{${P}})`, `synsent ${L}`]], { w: 24 }),
+    row('Kernel drops and resets (eBPF tracepoints)'),
+    ts('Packet drops by kernel reason', 'Packets the kernel dropped in the pod namespace, by drop reason (skb:kfree_skb).', [[
+      `topk(10, sum by (${by}, reason) (rate(netexporter_packetloss_byreason{${P}}[$__rate_interval])))`, `{{reason}} ${L}`]], { unit: 'pps' }),
+    ts('Resets by type', 'TCP resets sent and received, by event type (NOSock: no socket matched; ACTIVE: the local side aborted).', [[
+      `sum by (${by}, type) (rate(netexporter_tcpreset_resets{${P}}[$__rate_interval]))`, `{{type}} ${L}`]], { unit: 'pps' }),
+    ts('Retransmissions seen by the tracepoint', 'tcp_retransmit_skb and tcp_retransmit_synack per pod.', [
+      [rate('netexporter_tcpretrans_retrans', P, by), `retrans ${L}`],
+      [rate('netexporter_tcpretrans_synackretrans', P, by), `synack ${L}`]], { w: 24 }),
     row('Conntrack, qdisc, devices'),
     ts('Conntrack entries and failures', 'Entries in the pod namespace table, drops and insert failures.', [
       [`sum by (${by}) (netexporter_conntrack_entries{${P}})`, `entries ${L}`],
