@@ -184,15 +184,16 @@ describe('pipeline', () => {
   test('batches: full batches go at once, the rest after batchMaxWaitMs', async () => {
     const sink = new TestSink('s');
     const p = pipeline();
-    p.setSink(sink, { batchMaxEvents: 3, batchMaxWaitMs: 150 });
+    p.setSink(sink, { batchMaxEvents: 3, batchMaxWaitMs: 400 });
     const t0 = performance.now();
     for (let i = 0; i < 7; i++) p.publish(ev(i));
     await waitFor('two full batches', () => sink.batches.length === 2);
-    assert.ok(performance.now() - t0 < 100, 'full batches do not wait');
-    await sleep(50);
-    assert.equal(sink.batches.length, 2, 'the partial batch waits');
+    assert.ok(performance.now() - t0 < 300, 'full batches do not wait');
+    await sleep(20);
+    // Checked only while the wait surely is not over (a loaded CI machine may stall this test).
+    if (performance.now() - t0 < 350) assert.equal(sink.batches.length, 2, 'the partial batch waits');
     await waitFor('the partial batch', () => sink.batches.length === 3);
-    assert.ok(performance.now() - t0 >= 145, 'the partial batch waited batchMaxWaitMs');
+    assert.ok(performance.now() - t0 >= 395, 'the partial batch waited batchMaxWaitMs');
     assert.deepEqual(sink.batches.map((b) => b.length), [3, 3, 1]);
     await p.close(100);
   });
