@@ -43,13 +43,14 @@ function entity(ns: Netns): Entity {
 /** Runs a metric probe's collect() on one namespace as the collector would. */
 async function collect(probe: MetricProbe, ns: Netns | Entity): Promise<{ samples: Sample[]; notes: string[] }> {
   const notes: string[] = [];
+  const target = 'pid' in ns ? entity(ns) : ns;
   const ctx: ProbeContext = {
     options: { qdiscDevices: [], qdiscPerInterface: false, podCIDRs: [], cniConfDir: '', cniDataDir: '' },
-    entities: [entity(a), entity(b)],
+    entities: [entity(a), entity(b), target],
     note: (m) => void notes.push(m),
     shared: (_key, read) => read(),
   };
-  return { samples: await probe.collect('pid' in ns ? entity(ns) : ns, ctx), notes };
+  return { samples: await probe.collect(target, ctx), notes };
 }
 
 function value(samples: Sample[], metric: string, labels?: Record<string, string>): number | undefined {
@@ -218,6 +219,37 @@ test('a reset on an established connection (SO_LINGER 0 close): TCP_SEND_RST_ACT
   assert.equal(await after(b, 'TCP_RCV_RST_ESTAB') - value(rsB.samples, 'resets', { type: 'TCP_RCV_RST_ESTAB' })!, 1);
   assert.equal(await after(a, 'TCP_SEND_RST_ACTIVE') - value(rsA.samples, 'resets', { type: 'TCP_SEND_RST_ACTIVE' })!, 1);
   server.kill();
+});
+
+test('a reset received while closing (FIN_WAIT after a half-close): TCP_RCV_RST_TW', async () => {
+  assert.equal(tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  // The server half-closes (FIN, socket kept open); the client answers the FIN with an abort.
+  const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => { s.on('error', () => {}); s.end(); })
+    .listen(8082, '${aAddr}', () => console.log('ready'));`]);
+  await waitForLine(server, /ready/);
+  const was = value((await collect(tcpreset.tcpresetProbe, a)).samples, 'resets', { type: 'TCP_RCV_RST_TW' })!;
+  node(b, `const s = require('net').connect({ port: 8082, host: '${aAddr}', allowHalfOpen: true });
+    s.on('end', () => { s.resetAndDestroy(); setTimeout(() => process.exit(0), 50); });`);
+  const [tw] = await eventsFor('TCP_RCV_RST_TW', (e) => e.type === 'TCP_RCV_RST_TW' && e.netns === inode(a) && e.attrs.sport === 8082);
+  // FIN_WAIT1 when the abort overtakes the client's ACK of the FIN, FIN_WAIT2 otherwise.
+  assert.match(String(tw!.attrs.state), /^FIN_WAIT[12]$/);
+  assert.equal(value((await collect(tcpreset.tcpresetProbe, a)).samples, 'resets', { type: 'TCP_RCV_RST_TW' })! - was, 1);
+  server.kill();
+});
+
+test('IPv6: a connect to a closed port on ::1 gives IPv6 tuples in both probes', async () => {
+  assert.equal(tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  const c = await createNetns({ ipv6: true });
+  const was = value((await collect(packetloss.packetlossProbe, entity(c))).samples, 'nosocket')!;
+  assert.equal(connect(c, '::1', 9), 'ECONNREFUSED');
+  const [rst] = await eventsFor('IPv6 TCP_SEND_RST_NOSock', (e) => e.type === 'TCP_SEND_RST_NOSock' && e.netns === inode(c));
+  assert.deepEqual([rst!.attrs.family, rst!.attrs.saddr, rst!.attrs.sport, rst!.attrs.daddr], ['ipv6', '::1', 9, '::1']);
+  const [drop] = await eventsFor('IPv6 NO_SOCKET', (e) => e.type === 'PACKETLOSS' && e.netns === inode(c) && e.attrs.reason === 'NO_SOCKET');
+  assert.deepEqual([drop!.attrs.family, drop!.attrs.protocol, drop!.attrs.daddr, drop!.attrs.dport], ['ipv6', 'TCP', '::1', 9]);
+  assert.match(drop!.msg, /TCP \[::1\]:\d+ -> \[::1\]:9/);
+  assert.match(String(drop!.attrs.stack), /tcp_v6_rcv/);
+  assert.equal(value((await collect(packetloss.packetlossProbe, entity(c))).samples, 'nosocket')! - was, 1);
 });
 
 test('loss on the veth → retransmissions counted in the sender namespace, with events', async () => {
