@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { NetEvent } from '../src/events/model.js';
 import type { Entity } from '../src/model.js';
-import { CheckScheduler, checkOptions, configcheckProbe, createChecks } from '../src/checks/index.js';
+import { CheckScheduler, checkOptions, checkOptionsFromConfig, configcheckProbe, createChecks, DEFAULT_CHECK_OPTIONS } from '../src/checks/index.js';
 import { compareServices, ipvsCheck, type ServiceView } from '../src/checks/ipvs.js';
 import { kernelParamChecks } from '../src/checks/kernelparam.js';
 import { parseKmsg } from '../src/checks/kmsg.js';
@@ -460,6 +460,25 @@ async function waitUntil(cond: () => boolean, ms = 3000): Promise<void> {
     await sleep(10);
   }
 }
+
+test('config section: snake_case keys over the defaults, null turns a sysctl check off', () => {
+  const o = checkOptionsFromConfig({
+    interval: 30, reminder_interval: 600, emit_cleared: false,
+    kernel_params: { rp_filter: 2, nf_conntrack_tcp_be_liberal: null, interfaces: ['eth*', 'cali*'] },
+    mtu: { min: 1400 }, kernel_log: { patterns: ['x'], hold: 60 }, iptables: { max_rules: 0 },
+    vpc_routes: [{ dst: '10.0.0.0/8', gateway: '192.0.2.1' }], cidrs: { vpc: ['172.31.0.0/16'] },
+    kube_proxy: { healthz_url: '' },
+  }, 'node-1');
+  assert.deepEqual([o.intervalSeconds, o.reminderIntervalSeconds, o.emitCleared, o.nodeName], [30, 600, false, 'node-1']);
+  assert.deepEqual(o.kernelParams, { rpFilter: 2, proxyArp: 0, tcpSyncookies: 1, tcpSack: 1, conntrackTcpBeLiberal: undefined, interfaces: ['eth*', 'cali*'] });
+  assert.deepEqual(o.mtu, { ...DEFAULT_CHECK_OPTIONS.mtu, min: 1400 });
+  assert.deepEqual(o.kernelLog, { patterns: ['x'], holdSeconds: 60, pollSeconds: 2 });
+  assert.deepEqual(o.iptables, { maxRules: 0, forwardDrop: true });
+  assert.deepEqual(o.cidrs, { vpc: ['172.31.0.0/16'], service: [], pod: [], docker: [] });
+  assert.equal(o.kubeProxy.healthzUrl, '');
+  assert.equal(o.kubeProxy.namespace, 'kube-system');
+  assert.deepEqual(checkOptionsFromConfig(), { ...DEFAULT_CHECK_OPTIONS });
+});
 
 test('createChecks: every family, no duplicate names', () => {
   const checks = createChecks();

@@ -1,7 +1,7 @@
 // The configuration checks, by family, and what the agent needs to run them.
 //
 // Wiring (the agent):
-//   const options = checkOptions({ nodeName, ...from event_config.checks });
+//   const options = checkOptionsFromConfig(config.event_config.checks, nodeName);
 //   let scheduler: CheckScheduler | undefined;
 //   const kube = client && new KubeView(client, options, () => scheduler?.trigger(KUBE_PROBES)).start();
 //   scheduler = new CheckScheduler({
@@ -25,6 +25,7 @@ import { routeChecks } from './route.js';
 export { CheckScheduler, activeFindings, type CheckStatus, type SchedulerOptions } from './scheduler.js';
 export { checkOptions, DEFAULT_CHECK_OPTIONS, type CheckOptions, type Finding } from './model.js';
 export { configcheckProbe } from './metric.js';
+export { checkOptionsFromConfig, type ChecksConfig } from './config.js';
 
 export { KubeView } from './k8s.js';
 
