@@ -2,6 +2,10 @@
 // the log records (the event's exact ns timestamp), the resource, metrics as cumulative
 // monotonic sums, gzip, headers, OTEL_EXPORTER_OTLP_* variables, and the retry rules.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { after, afterEach, describe, test } from 'node:test';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
@@ -216,6 +220,28 @@ describe('OtlpLogSink', () => {
     assert.equal(rx.requests.length, 2);
     assert.ok(Date.now() - t0 >= 300, 'waited for the timeout');
     assertLogs(rx.requests[1]!.message, 0);
+  });
+
+  test('HTTPS with OTEL_EXPORTER_OTLP_CERTIFICATE: trusted CA delivers, an unknown one does not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netobserv-otlp-tls-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
+      '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore', timeout: 10_000 });
+    const rx = new OtlpReceiver();
+    await rx.start(0, { key: readFileSync(key), cert: readFileSync(cert) });
+    cleanups.push(() => rx.close());
+    const endpoint = `https://127.0.0.1:${rx.port}`;
+    const trusted = logSink({ config: { endpoint }, nodeName: 'node-a', env: { OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE: cert } });
+    assert.deepEqual(await trusted.send(BATCH), { delivered: 2 });
+    assertLogs(rx.requests[0]!.message, 0);
+    const errors: string[] = [];
+    const untrusted = logSink({ config: { endpoint }, nodeName: 'node-a', retryBudgetMs: 300, onError: (e) => errors.push(e) });
+    assert.deepEqual(await untrusted.send(BATCH), { delivered: 0, dropped: { retries_exhausted: 2 } });
+    assert.match(errors[0]!, /certificate/i);
+    assert.equal(rx.requests.length, 1);
+    assert.throws(() => new OtlpLogSink({ config: {}, nodeName: 'n', env: { OTEL_EXPORTER_OTLP_CERTIFICATE: join(dir, 'missing.pem') } }), /CA certificate .*missing\.pem/);
   });
 
   test('retries stop at the budget, and close() ends a send in progress at once', async () => {

@@ -4,7 +4,8 @@
 // only, 64-bit integers as decimal strings, enums as numbers, trace/span ids as hex, at most
 // one member of a oneof). Both decode to the same plain object (longs as strings, enums as
 // numbers), so tests assert one shape for both protocols. Responses can be scripted.
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { gunzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 
@@ -198,8 +199,9 @@ export class OtlpReceiver {
   private server?: Server;
   private waiters: (() => void)[] = [];
 
-  async start(port = 0): Promise<number> {
-    this.server = createServer((req, res) => {
+  /** Listens on 127.0.0.1; with `tls` (PEM key and certificate) it speaks HTTPS. */
+  async start(port = 0, tls?: { key: Buffer; cert: Buffer }): Promise<number> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       const chunks: Buffer[] = [];
       req.on('data', (c) => chunks.push(c));
       req.on('end', () => {
@@ -231,7 +233,8 @@ export class OtlpReceiver {
           res.writeHead(200, { 'content-type': contentType }).end(this.okBody?.(rec) ?? (contentType === 'application/json' ? '{}' : ''));
         }
       });
-    });
+    };
+    this.server = tls ? createHttpsServer(tls, handler) : createServer(handler);
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(port, '127.0.0.1', resolve);

@@ -34,7 +34,11 @@ export interface ResolvedOtlp {
   compression: OtlpCompression;
   headers: Record<string, string>;
   timeoutMs: number;
+  /** PEM files from OTEL_EXPORTER_OTLP_[<SIGNAL>_]CERTIFICATE / _CLIENT_CERTIFICATE / _CLIENT_KEY. */
+  tls?: TlsFiles;
 }
+
+export interface TlsFiles { caFile?: string; certFile?: string; keyFile?: string }
 
 type Env = Record<string, string | undefined>;
 
@@ -92,7 +96,11 @@ export function resolveOtlp(cfg: OtlpSinkConfig, signal: Signal, env: Env = proc
   };
   const timeout = Number(env[`OTEL_EXPORTER_OTLP_${S}_TIMEOUT`] ?? env.OTEL_EXPORTER_OTLP_TIMEOUT ?? 10_000);
   try { new URL(url); } catch { throw new Error(`otlp ${signal} endpoint: not a URL: "${url}"`); }
-  return { url, protocol, compression, headers, timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 10_000 };
+  const file = (name: string) => env[`OTEL_EXPORTER_OTLP_${S}_${name}`] || env[`OTEL_EXPORTER_OTLP_${name}`] || undefined;
+  const tls: TlsFiles = { caFile: file('CERTIFICATE'), certFile: file('CLIENT_CERTIFICATE'), keyFile: file('CLIENT_KEY') };
+  const resolved: ResolvedOtlp = { url, protocol, compression, headers, timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 10_000 };
+  if (tls.caFile || tls.certFile || tls.keyFile) resolved.tls = tls;
+  return resolved;
 }
 
 /** Whether the signal is on: `logs`/`metrics` default to true when the sink is enabled. */

@@ -40,7 +40,7 @@ export class OtlpLogSink implements EventSink {
     this.resource = resourceFromAttributes({ 'service.name': opts.serviceName ?? 'netobserv-agent', 'k8s.node.name': opts.nodeName });
     this.onError = opts.onError;
     this.sender = new HttpSender({
-      url: this.settings.url, timeoutMs: this.settings.timeoutMs,
+      url: this.settings.url, timeoutMs: this.settings.timeoutMs, tls: this.settings.tls,
       policy: { retryable: OTLP_RETRYABLE, budgetMs: opts.retryBudgetMs ?? 300_000 },
     });
   }

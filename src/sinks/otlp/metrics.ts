@@ -49,7 +49,7 @@ export class OtlpMetricsPusher {
     this.settings = resolveOtlp(opts.config, 'metrics', opts.env);
     this.intervalMs = Math.max(1, opts.config.interval_seconds ?? 30) * 1000;
     this.sender = new HttpSender({
-      url: this.settings.url, timeoutMs: this.settings.timeoutMs,
+      url: this.settings.url, timeoutMs: this.settings.timeoutMs, tls: this.settings.tls,
       policy: {
         retryable: OTLP_RETRYABLE, budgetMs: opts.retryBudgetMs ?? this.intervalMs,
         initialBackoffMs: Math.min(1000, this.intervalMs / 4), maxBackoffMs: 5000,
