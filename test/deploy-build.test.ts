@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
@@ -43,6 +43,22 @@ test('deploy/build.sh builds a runtime tree that runs the agent', { timeout: 900
     if (existsSync(join(work, 'build/Release/bpf'))) {
       const objects = readdirSync(join(work, 'build/Release/bpf')).filter((f) => f.endsWith('.bpf.o'));
       assert.deepEqual(readdirSync(join(out, 'build/Release/bpf')).sort(), objects.sort(), 'BPF objects shipped');
+    }
+
+    // Every shared library the addons link comes from a Debian package the runtime stage
+    // installs, or from one the node:20-bookworm-slim base already has (Node needs them).
+    const runtimeStage = readFileSync(join(root, 'deploy/Dockerfile'), 'utf8').split(/^FROM /m)[2]!;
+    const installed = /apt-get install[^\n]*--no-install-recommends ([^\n&]+)/.exec(runtimeStage)![1]!.trim().split(/\s+/);
+    const base = ['libc6', 'libstdc++6', 'libgcc-s1'];
+    for (const addon of readdirSync(join(out, 'build/Release')).filter((f) => f.endsWith('.node'))) {
+      const ldd = execFileSync('ldd', [join(out, 'build/Release', addon)], { encoding: 'utf8' });
+      assert.doesNotMatch(ldd, /not found/, `${addon}: ${ldd}`);
+      for (const m of ldd.matchAll(/=> (\S+) \(/g)) {
+        // By directory and name: with merged /usr, ldd's path and dpkg's may differ in the /usr prefix.
+        const lib = m[1]!;
+        const pkg = execFileSync('dpkg', ['-S', `*/${basename(dirname(lib))}/${basename(lib)}`], { encoding: 'utf8' }).split(':')[0]!;
+        assert.ok([...installed, ...base].includes(pkg), `${addon} needs ${m[1]} from ${pkg}, which the runtime image lacks`);
+      }
     }
 
     // Start it as the image does (node dist/src/cli/main.js run --config ...), cwd = the tree.
