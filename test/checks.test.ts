@@ -325,6 +325,21 @@ test('KernelLog: a line written to /dev/kmsg after the reader opened; one event 
   await h.scheduler.stop();
 });
 
+test('KernelLog without a readable device, iptables without iptables-save: unsupported with the reason', async () => {
+  const h = harness([kernelLogCheck('/nonexistent/kmsg')], [], null);
+  assert.deepEqual(await h.step(), []);
+  assert.deepEqual(h.scheduler.status().map((st) => [st.state, st.detail]), [['unsupported', 'cannot read /nonexistent/kmsg: ENOENT']]);
+  const path = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  try {
+    const ipt = harness(nodeConfigChecks().filter((c) => c.name === 'iptables'), [], null);
+    assert.deepEqual(await ipt.step(), []);
+    assert.deepEqual(ipt.scheduler.status().map((st) => [st.state, st.detail]), [['unsupported', 'iptables-save is not installed']]);
+  } finally {
+    process.env.PATH = path;
+  }
+});
+
 test('kmsg records parse (priority, facility, continuation lines)', () => {
   assert.deepEqual(parseKmsg('4,1234,5678,-;hello world\n SUBSYSTEM=net\n'), { level: 4, facility: 0, seq: 1234, usec: 5678, text: 'hello world' });
   assert.equal(parseKmsg('14,1,2,-,caller=T1;user line\n')!.facility, 1);

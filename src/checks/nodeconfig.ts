@@ -2,7 +2,8 @@
 // (FORWARD policy DROP, too many rules) and IRQBalance (irqbalance moves NIC interrupts).
 
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { KmsgReader } from './kmsg.js';
 import type { Check, CheckContext, Finding } from './model.js';
@@ -24,6 +25,17 @@ export function kernelLogCheck(path = '/dev/kmsg'): Check {
     name: 'kernel_log',
     probe: 'nodeconfig',
     fast: true,
+    // Without the device (a pod without /dev/kmsg mounted) or the right (CAP_SYSLOG under
+    // dmesg_restrict) the check is unsupported, with the reason, not an error every 2 s.
+    async unsupported() {
+      try {
+        reader.open();
+        return undefined;
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        return `cannot read ${path}: ${e.code ?? e.message}`;
+      }
+    },
     async run(ctx: CheckContext): Promise<Finding[]> {
       const { patterns, holdSeconds } = ctx.options.kernelLog;
       const lower = patterns.map((p) => p.toLowerCase());
@@ -115,10 +127,23 @@ async function irqbalance(): Promise<Finding[]> {
   }];
 }
 
+/** Where `cmd` is on PATH, if anywhere. */
+async function onPath(cmd: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    if (await access(`${dir}/${cmd}`, constants.X_OK).then(() => true, () => false)) return `${dir}/${cmd}`;
+  }
+  return undefined;
+}
+
 export function nodeConfigChecks(kmsgPath?: string): Check[] {
   return [
     kernelLogCheck(kmsgPath),
-    { name: 'iptables', probe: 'nodeconfig', run: iptables },
+    {
+      name: 'iptables',
+      probe: 'nodeconfig',
+      unsupported: async () => ((await onPath('iptables-save')) ? undefined : 'iptables-save is not installed'),
+      run: iptables,
+    },
     { name: 'irqbalance', probe: 'nodeconfig', run: irqbalance },
   ];
 }
