@@ -148,7 +148,7 @@ describe('OtlpLogSink', () => {
     const perSignal = resolveOtlp({}, 'logs', { ...env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://collector:4318/custom', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/protobuf' });
     assert.equal(perSignal.url, 'http://collector:4318/custom');
     assert.equal(perSignal.protocol, 'http/protobuf');
-    const fromFile = resolveOtlp({ endpoint: 'http://loki:3100/otlp', protocol: 'http/protobuf', compression: 'none', headers: { authorization: 'x' } }, 'logs', env);
+    const fromFile = resolveOtlp({ endpoint: 'http://loki:3100/otlp', protocol: 'http/protobuf', compression: 'none', headers: { Authorization: 'x' } }, 'logs', env);
     assert.deepEqual(fromFile, { url: 'http://loki:3100/otlp/v1/logs', protocol: 'http/protobuf', compression: 'none', headers: { 'x-scope-orgid': 'tenant 1', authorization: 'x' }, timeoutMs: 10_000 });
     assert.equal(resolveOtlp({ endpoint: 'http://a:1', metrics_endpoint: 'http://m:9/x' }, 'metrics', {}).url, 'http://m:9/x');
     assert.equal(resolveOtlp({ endpoint: 'http://a:1', logs_endpoint: '' }, 'logs', {}).url, 'http://a:1/v1/logs');

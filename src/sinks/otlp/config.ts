@@ -88,12 +88,11 @@ export function resolveOtlp(cfg: OtlpSinkConfig, signal: Signal, env: Env = proc
     ?? oneOf(`OTEL_EXPORTER_OTLP_${S}_COMPRESSION`, env[`OTEL_EXPORTER_OTLP_${S}_COMPRESSION`], compressions)
     ?? oneOf('OTEL_EXPORTER_OTLP_COMPRESSION', env.OTEL_EXPORTER_OTLP_COMPRESSION, compressions)
     ?? 'none';
-  // Headers merge: generic env < signal env < config file.
-  const headers = {
-    ...parseHeaderList(env.OTEL_EXPORTER_OTLP_HEADERS),
-    ...parseHeaderList(env[`OTEL_EXPORTER_OTLP_${S}_HEADERS`]),
-    ...cfg.headers,
-  };
+  // Headers merge: generic env < signal env < config file; names are case-insensitive.
+  const headers: Record<string, string> = {};
+  for (const src of [parseHeaderList(env.OTEL_EXPORTER_OTLP_HEADERS), parseHeaderList(env[`OTEL_EXPORTER_OTLP_${S}_HEADERS`]), cfg.headers ?? {}]) {
+    for (const [k, v] of Object.entries(src)) headers[k.toLowerCase()] = v;
+  }
   const timeout = Number(env[`OTEL_EXPORTER_OTLP_${S}_TIMEOUT`] ?? env.OTEL_EXPORTER_OTLP_TIMEOUT ?? 10_000);
   try { new URL(url); } catch { throw new Error(`otlp ${signal} endpoint: not a URL: "${url}"`); }
   const file = (name: string) => env[`OTEL_EXPORTER_OTLP_${S}_${name}`] || env[`OTEL_EXPORTER_OTLP_${name}`] || undefined;

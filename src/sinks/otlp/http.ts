@@ -85,8 +85,11 @@ export class HttpSender {
 
   get url(): string { return this.opts.url; }
 
-  /** POSTs `body` until success, a non-retryable status, the retry budget or close(). Never throws. */
-  async post(body: Uint8Array, headers: Record<string, string>): Promise<PostResult> {
+  /**
+   * POSTs `body` until success, a non-retryable status, the retry budget (the policy's, or
+   * `budgetMs` for this call) or close(). Never throws.
+   */
+  async post(body: Uint8Array, headers: Record<string, string>, budgetMs = this.opts.policy.budgetMs): Promise<PostResult> {
     const { policy } = this.opts;
     const start = Date.now();
     let backoff = policy.initialBackoffMs ?? 1000;
@@ -102,7 +105,7 @@ export class HttpSender {
         });
         const data = new Uint8Array(await res.body.arrayBuffer());
         if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true, status: res.statusCode, body: data, attempts };
-        const error = `HTTP ${res.statusCode}: ${Buffer.from(data.subarray(0, 300)).toString()}`;
+        const error = `HTTP ${res.statusCode}: ${Buffer.from(data.subarray(0, 300)).toString().replace(/\s+/g, " ").trim()}`;
         if (!policy.retryable(res.statusCode)) return { ok: false, status: res.statusCode, attempts, reason: `http_${res.statusCode}`, error };
         last = { ok: false, status: res.statusCode, attempts, reason: 'retries_exhausted', error };
         wait = retryAfterMs(res.headers['retry-after']);
@@ -115,7 +118,7 @@ export class HttpSender {
         wait = backoff * (0.8 + Math.random() * 0.4);
         backoff = Math.min(backoff * 2, maxBackoff);
       }
-      if (Date.now() + wait - start > policy.budgetMs) return last;
+      if (Date.now() + wait - start > budgetMs) return last;
       await sleep(wait, this.closing.signal);
     }
   }

@@ -211,12 +211,14 @@ export class RemoteWritePusher {
       return false;
     }
     const max = Math.max(1, this.opts.maxSamplesPerRequest ?? 2000);
+    // One budget for the whole push, whatever the number of requests: the next push is due then.
+    const deadline = Date.now() + (this.opts.retryBudgetMs ?? this.intervalMs);
     let ok = true;
     for (let i = 0; i < series.length; i += max) {
       const chunk = series.slice(i, i + max);
       // Metadata rides with the first request only.
       const body = snappy.compress(encodeWriteRequest(chunk, i === 0 ? metadata : []));
-      const res = await this.sender.post(body, headers);
+      const res = await this.sender.post(body, headers, Math.max(0, deadline - Date.now()));
       this.counters.requests++;
       this.counters.retries += res.attempts - 1;
       if (res.ok) {
@@ -225,8 +227,9 @@ export class RemoteWritePusher {
       } else {
         ok = false;
         this.drop(res.reason ?? 'error', chunk.length, res.error ?? res.reason ?? 'error');
-        if (res.reason === 'shutdown') {
-          this.drop('shutdown', series.length - i - chunk.length, 'shutdown');
+        // Down or closing: the rest would fare no better. A 4xx concerns this request only.
+        if (res.reason === 'shutdown' || res.reason === 'retries_exhausted') {
+          this.drop(res.reason, series.length - i - chunk.length, res.error ?? res.reason);
           break;
         }
       }
@@ -246,7 +249,8 @@ export class RemoteWritePusher {
 
   private async headers(): Promise<Record<string, string>> {
     const { username, password_file, headers } = this.opts.config;
-    const h: Record<string, string> = { ...headers };
+    // Lower-cased so a configured `Authorization` cannot travel next to ours.
+    const h: Record<string, string> = Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     if (username || password_file) {
       const password = password_file ? (await readFile(password_file, 'utf8')).replace(/\r?\n$/, '') : '';
       h.authorization = `Basic ${Buffer.from(`${username ?? ''}:${password}`).toString('base64')}`;
