@@ -107,7 +107,7 @@ export class EventPipeline implements EventPublisher {
     }
     if (event.netns !== undefined) attributes[NETNS] = `ns${event.netns}`;
     if (host) attributes[HOST_NETNS_ATTR] = 'true';
-    for (const [k, v] of Object.entries(event.attrs)) {
+    for (const [k, v] of Object.entries(event.attrs)) { // throws on a malformed event: refused by publish()
       if (!(k in attributes)) attributes[k] = v;
     }
     return {
