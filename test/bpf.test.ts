@@ -136,7 +136,7 @@ test('a program that cannot load or attach is reported and skipped, the others r
 });
 
 test('drops are counted per namespace and reason with events off (iptables DROP → NETFILTER_DROP)', async () => {
-  a.exec('iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '5555', '-j', 'DROP');
+  a.exec('iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '5555:5556', '-j', 'DROP');
   const before = (await collect(packetloss.packetlossProbe, a)).samples;
   sendUdp(b, aAddr, 5555, 3);
   const { samples, notes } = await collect(packetloss.packetlossProbe, a);
@@ -167,6 +167,14 @@ test('events on: an iptables DROP gives a PACKETLOSS event with tuple, reason, s
   assert.match(String(e!.attrs.stack), /nf_hook_slow\+0x[0-9a-f]+/);
   assert.doesNotMatch(String(e!.attrs.stack), /bpf_trace_run|bpf_prog_/);
   assert.match(e!.msg, new RegExp(`NETFILTER_DROP UDP ${bAddr}:\\d+ -> ${aAddr}:5555`));
+});
+
+test('events without stacks when asked (stacks: false)', async () => {
+  assert.equal(packetloss.startEvents(publisher, { ratePerSecond: 1000, stacks: false }), undefined);
+  sendUdp(b, aAddr, 5556, 1);
+  const [e] = await eventsFor('PACKETLOSS without stack', (e) => e.type === 'PACKETLOSS' && e.netns === inode(a) && e.attrs.dport === 5556);
+  assert.equal(e!.attrs.stack, '');
+  assert.equal(packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
 });
 
 test('a connect to a closed port: TCP_SEND_RST_NOSock and NO_SOCKET in the server namespace, TCP_RCV_RST_SYN at the client', async () => {
@@ -269,6 +277,8 @@ test('loss on the veth → retransmissions counted in the sender namespace, with
   const retrans = value((await collect(tcpretrans.tcpretransProbe, b)).samples, 'retrans')! - value(before.samples, 'retrans')!;
   assert.ok(retrans >= 1, `retransmissions: ${retrans}`);
   assert.equal(value((await collect(tcpretrans.tcpretransProbe, a)).samples, 'retrans'), 0);
+  // Let the retransmissions through again, so they stop being netfilter drops in a.
+  a.exec('iptables', '-D', 'INPUT', '-p', 'tcp', '--dport', '8081', '-j', 'DROP');
   client.kill();
   server.kill();
 });

@@ -39,8 +39,10 @@ struct event {
 // Set by userspace: events per second the probe may emit (0: no events, counters only).
 struct settings {
   __u32 events_per_sec;
-  __u32 pad;
+  __u32 flags; // SETTING_*
 };
+// Events without the kernel stack: unwinding is most of an event's cost in the kernel.
+#define SETTING_NO_STACK 1
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);
@@ -81,11 +83,12 @@ static __always_inline void stat_inc(__u32 which) {
   if (v) *v += 1; // per-CPU slot: no atomic needed
 }
 
-// True when an event may be emitted now; counts the suppressed ones.
-static __always_inline bool event_allowed(__u64 now) {
+// True when an event may be emitted now (and its flags in *flags); counts the suppressed ones.
+static __always_inline bool event_allowed(__u64 now, __u32 *flags) {
   __u32 zero = 0;
   struct settings *s = bpf_map_lookup_elem(&settings, &zero);
   if (!s || s->events_per_sec == 0) return false;
+  *flags = s->flags;
   struct window *w = bpf_map_lookup_elem(&ratelimit, &zero);
   if (!w) return false;
   if (now - w->start >= 1000000000ULL) {

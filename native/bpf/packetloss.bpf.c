@@ -28,7 +28,8 @@ int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reaso
   counter_add(&drops, &key, 1);
 
   __u64 now = bpf_ktime_get_ns();
-  if (!event_allowed(now)) return 0;
+  __u32 flags;
+  if (!event_allowed(now, &flags)) return 0;
   struct event *e = event_reserve(sizeof(struct event));
   if (!e) return 0;
   __builtin_memset(e, 0, EVENT_NOSTACK_SIZE);
@@ -36,7 +37,9 @@ int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reaso
   e->netns = netns;
   e->reason = reason;
   tuple_from_skb(e, skb);
-  long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack), 0);
+  // Copied into the event rather than kept in a stack map: a sampled event needs no map
+  // lookup from userspace, and a stack id cannot be recycled before userspace reads it.
+  long n = (flags & SETTING_NO_STACK) ? 0 : bpf_get_stack(ctx, e->stack, sizeof(e->stack), 0);
   e->stack_bytes = n > 0 ? n : 0;
   event_submit(e);
   return 0;

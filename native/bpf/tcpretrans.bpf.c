@@ -22,7 +22,8 @@ static __always_inline void emit(__u32 kind, const struct sock *sk) {
   struct retrans_key key = {.netns = netns, .kind = kind};
   counter_add(&retrans, &key, 1);
   __u64 now = bpf_ktime_get_ns();
-  if (!event_allowed(now)) return;
+  __u32 flags;
+  if (!event_allowed(now, &flags)) return;
   struct event *e = event_reserve(EVENT_NOSTACK_SIZE);
   if (!e) return;
   __builtin_memset(e, 0, EVENT_NOSTACK_SIZE);

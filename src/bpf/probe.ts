@@ -20,7 +20,11 @@ export interface DeliveryStats {
 export interface EventOptions {
   /** Events per second the kernel may emit for this probe; the rest are counted as suppressed. */
   ratePerSecond: number;
+  /** packetloss: capture the kernel stack (default true); it is most of an event's kernel cost. */
+  stacks?: boolean;
 }
+
+const SETTING_NO_STACK = 1;
 
 const STAT_KEYS = { lost: 0, suppressed: 1, mapFull: 2 } as const;
 /** How late at most an event reaches JS when too few are waiting to wake the reader. */
@@ -160,7 +164,7 @@ export class BpfProbe {
     // The kernel wakes the reader only once 128 KiB are waiting (see event_submit); a slow
     // trickle of events is picked up by this timer instead, at most DRAIN_MS late.
     this.drainTimer = setInterval(() => this.ring?.drain(), DRAIN_MS).unref();
-    this.setRate(options.ratePerSecond);
+    this.setRate(options.ratePerSecond, options.stacks === false ? SETTING_NO_STACK : 0);
     return undefined;
   }
 
@@ -190,9 +194,10 @@ export class BpfProbe {
     this.programStatus = [];
   }
 
-  private setRate(perSecond: number): void {
+  private setRate(perSecond: number, flags = 0): void {
     const value = Buffer.alloc(8);
     value.writeUInt32LE(Math.max(0, Math.min(0xffffffff, Math.floor(perSecond))));
+    value.writeUInt32LE(flags, 4);
     this.obj!.mapUpdate('settings', Buffer.alloc(4), value);
   }
 }
