@@ -414,7 +414,7 @@ test('IPVS replies parse (genetlink attributes as the kernel sends them); genetl
 
 test('scheduler: a failing check keeps its findings; disabled checks drop theirs silently; one gauge series per finding', async () => {
   let mode: 'find' | 'fail' = 'find';
-  const check: Check = {
+  const check: { -readonly [K in keyof Check]: Check[K] } = {
     name: 'fake', probe: 'mtu',
     run: async () => {
       if (mode === 'fail') throw new Error('read failed');
@@ -431,6 +431,10 @@ test('scheduler: a failing check keeps its findings; disabled checks drop theirs
     assert.deepEqual(h.scheduler.status()[0], { name: 'fake', probe: 'mtu', state: 'error', detail: 'read failed', findings: 1 });
     assert.deepEqual(await gauge(), ['MTUAbnormal x0']);
     mode = 'find';
+    check.run = async () => { throw Object.assign(new Error('native addon not built'), { code: 'ENOADDON' }); };
+    assert.deepEqual(await h.step(), [], 'no addon: unsupported, findings dropped without cleared events');
+    assert.deepEqual(h.scheduler.status()[0], { name: 'fake', probe: 'mtu', state: 'unsupported', detail: 'native addon not built', findings: 0 });
+    assert.deepEqual(await gauge(), []);
     h.scheduler.update(checkOptions({ reminderIntervalSeconds: 3600 }), new Set(['route']));
     assert.deepEqual(await h.step(), []);
     assert.deepEqual(await gauge(), []);

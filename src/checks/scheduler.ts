@@ -40,7 +40,7 @@ export interface SchedulerOptions {
   options: CheckOptions;
   /** The node's network namespace (null: the agent's own). Tests point it at a throwaway one. */
   hostNetns?: string | null;
-  /** Event probes that are on; default: every check's. */
+  /** Event probes that are on; undefined or empty: all (the config's "empty means all"). */
   enabled?: ReadonlySet<string>;
   /** Milliseconds; tests pass a fake one. */
   clock?: () => number;
@@ -106,7 +106,7 @@ export class CheckScheduler {
     for (const c of this.opts.checks) c.close?.();
   }
 
-  /** New options or enabled probes (hot reload); the intervals restart. Findings of checks turned off clear. */
+  /** New options or enabled probes (hot reload); the intervals restart. Checks turned off drop their findings without cleared events. */
   update(options: CheckOptions, enabled?: ReadonlySet<string>): void {
     this.opts = { ...this.opts, options, ...(enabled ? { enabled } : {}) };
     if (this.stopped) return;
@@ -168,7 +168,7 @@ export class CheckScheduler {
   }
 
   private enabled(c: Check): boolean {
-    return !this.opts.enabled || this.opts.enabled.has(c.probe);
+    return !this.opts.enabled?.size || this.opts.enabled.has(c.probe);
   }
 
   private async cycle(only: Selection): Promise<void> {
@@ -212,8 +212,15 @@ export class CheckScheduler {
         status.state = 'ok';
         delete status.detail;
       } catch (err) {
-        // Keep what the check found last time: a read that failed says nothing about a fix.
-        Object.assign(status, { state: 'error', detail: (err as Error).message });
+        if ((err as { code?: string }).code === 'ENOADDON') {
+          // Netlink needs the native addon; where it could not be built the agent runs without
+          // these checks, as its netlink metric probes do, and says why.
+          this.held.delete(check);
+          Object.assign(status, { state: 'unsupported', detail: (err as Error).message });
+        } else {
+          // Keep what the check found last time: a read that failed says nothing about a fix.
+          Object.assign(status, { state: 'error', detail: (err as Error).message });
+        }
       }
       status.findings = this.held.get(check)?.size ?? 0;
     }
