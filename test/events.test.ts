@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PodRef } from '../src/model.js';
 import type { EventRecord, EventSink, NetEvent, SendResult } from '../src/events/model.js';
 import { EventPipeline, type NetnsAttribution } from '../src/events/pipeline.js';
-import { formatTime, parseJsonLine } from '../src/events/format.js';
+import { formatTime, parseJsonLine, toTextLine, viewOf } from '../src/events/format.js';
 import { StdoutSink } from '../src/sinks/stdout.js';
 
 const TS = 1741163909810866660n; // KCE's example; not representable as a double
@@ -133,6 +133,10 @@ describe('pipeline', () => {
     assert.equal(lines[0].indexOf('web/'), lines[1].indexOf('(host)'));
     assert.ok(!text.includes('\x1b['), 'no colors outside a terminal');
     assert.equal(formatTime(TS, 'clock'), '08:38:29.810866');
+    // On a terminal: the type colored by severity, the same columns once the codes are removed.
+    const colored = toTextLine(viewOf(p.toRecord(ev(0))), { color: true });
+    assert.ok(colored.includes('\x1b[33mTCP_SEND_RST_NOSock'), 'WARN in yellow');
+    assert.equal(colored.replace(/\x1b\[\d+m/g, ''), lines[0]);
   });
 
   test('a sink that never resolves blocks neither the publisher nor other sinks; its overflow is counted exactly', async () => {

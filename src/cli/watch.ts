@@ -9,12 +9,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EVENTS } from '../catalogue/events.js';
 import { parseJsonLine, toTextLine } from '../events/format.js';
 
-export const WATCH_USAGE = `  watch      print the live events of one or several agents
-               -e, --endpoint HOST[:PORT]   agent event stream (default port 19102); repeatable
-               --type T[,T]     only these event types     --namespace N[,N]  only these namespaces
-               --pod P[,P]      only these pods            -o json            the agents' JSON lines
-`;
-
 const DEFAULT_PORT = 19102;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
@@ -43,7 +37,7 @@ export async function watch(args: string[], io: WatchIO): Promise<number> {
     options: {
       endpoint: { type: 'string', short: 'e', multiple: true },
       type: { type: 'string', multiple: true },
-      namespace: { type: 'string', short: 'n', multiple: true },
+      namespace: { type: 'string', multiple: true },
       pod: { type: 'string', multiple: true },
       output: { type: 'string', short: 'o', default: 'text' },
     },
