@@ -255,7 +255,10 @@ test('IPtablesAbnormal: FORWARD policy DROP and a rule count over the threshold 
     try { execFileSync('iptables', ['-P', 'FORWARD', original], quiet); } catch { /* best effort at exit */ }
     try { execFileSync('iptables', ['-F', chain], quiet); execFileSync('iptables', ['-X', chain], quiet); } catch { /* not created */ }
   };
-  process.once('exit', restore);
+  // The runner stops a file with a signal on timeout, and 'exit' does not run then: restore on
+  // the signal too (the netns helper re-raises it once its own cleanup is done).
+  const signals = ['exit', 'SIGINT', 'SIGTERM'] as const;
+  for (const sig of signals) process.once(sig, restore);
   try {
     if (original === 'DROP') execFileSync('iptables', ['-P', 'FORWARD', 'ACCEPT']);
     const base = parseIptablesSave(run('iptables-save')).rules;
@@ -279,7 +282,7 @@ test('IPtablesAbnormal: FORWARD policy DROP and a rule count over the threshold 
     assert.deepEqual(brief(await h.step()).map((x) => x.finding), ['cleared']);
   } finally {
     restore();
-    process.off('exit', restore);
+    for (const sig of signals) process.off(sig, restore);
     t.diagnostic(`FORWARD policy restored to ${forwardPolicy()}`);
   }
   assert.equal(forwardPolicy(), original);
