@@ -105,6 +105,19 @@ test('a port in use keeps the running server and is reported', async () => {
   assert.deepEqual(sinks.status().errors, problems);
 });
 
+test('overlapping reloads apply in order', async () => {
+  printed = '';
+  const stdout = () => pipeline.stats().stdout;
+  await Promise.all([
+    sinks.apply(config((c) => { c.sinks.stdout.format = 'json'; })),
+    sinks.apply(config((c) => { c.sinks.stdout.format = 'text'; })),
+  ]);
+  pipeline.publish(ev(9));
+  await waitFor('the line', () => printed.includes('event 9'));
+  assert.match(printed, /^2025-03-05T08:38:29\.810866669Z /, 'the last reload wins');
+  assert.equal(stdout().dropped.queue_full, undefined);
+});
+
 test('sinks turned off are removed; Loki and OTLP are built from their sections', async () => {
   const problems = await sinks.apply(config((c) => {
     c.enabled = false;

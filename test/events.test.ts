@@ -86,12 +86,13 @@ describe('records', () => {
     p.setSink(sink, { batchMaxWaitMs: 1 });
     p.publish(ev(0));
     p.publish({ ...ev(1), attrs: null as unknown as Record<string, string> }); // malformed: refused, not thrown
+    p.publish({ ...ev(2), timeUnixNano: 1741163909810 as unknown as bigint }); // not nanoseconds as a bigint: refused
     await p.close(1000);
     assert.equal(sink.records.length, 1);
     assert.equal(sink.records[0].attributes['k8s.pod.name'], undefined);
-    p.publish(ev(2));
+    p.publish(ev(3));
     assert.equal(p.published, 1);
-    assert.equal(p.rejected, 2);
+    assert.equal(p.rejected, 3);
   });
 });
 

@@ -83,7 +83,10 @@ export class EventPipeline implements EventPublisher {
   get published(): number { return this.publishedCount; }
   get rejected(): number { return this.rejectedCount; }
 
+  /** Throws on a malformed event (publish() then refuses and counts it). */
   toRecord(event: NetEvent): EventRecord {
+    // The event's own time is the point of the record; there is no sensible stand-in for it.
+    if (typeof event.timeUnixNano !== 'bigint') throw new TypeError('timeUnixNano must be a bigint');
     let host = false;
     let pod = event.pod;
     if (!pod && event.netns !== undefined) {

@@ -108,7 +108,16 @@ export class EventSinks {
    * Brings the sinks in line with `config`. Resolves once every change is applied; returns
    * one line per sink that could not be built (its previous instance, if any, keeps running).
    */
-  async apply(config: EventConfig): Promise<string[]> {
+  apply(config: EventConfig): Promise<string[]> {
+    // One apply at a time: a reload arriving mid-apply waits instead of racing the first.
+    const run = this.chain.then(() => this.applyNow(config));
+    this.chain = run.then(() => {}, () => {});
+    return run;
+  }
+
+  private chain: Promise<void> = Promise.resolve();
+
+  private async applyNow(config: EventConfig): Promise<string[]> {
     const problems: string[] = [];
     for (const [kind, k] of Object.entries(this.kinds) as [SinkKind, Kind][]) {
       const settings = structuredClone(k.settings(config));
