@@ -16,7 +16,7 @@ import type { Entity } from '../src/model.js';
 import type { Collector, Snapshot } from '../src/pipeline/collector.js';
 import { createTelemetry, PullMetricReader } from '../src/pipeline/telemetry.js';
 import { OtlpLogSink, OtlpMetricsPusher, resolveOtlp } from '../src/sinks/otlp/index.js';
-import { kv, LogsResponse, OtlpReceiver } from './helpers/otlp-receiver.js';
+import { decodeOtlp, kv, LogsResponse, otlpRoot, OtlpReceiver } from './helpers/otlp-receiver.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
@@ -95,6 +95,20 @@ function assertLogs(message: any, sentAfter: number): void {
     reason: { stringValue: 'NETFILTER_DROP' }, stack: { stringValue: 'nf_hook_slow\nip_rcv' },
   });
 }
+
+test('the test receiver is strict about OTLP/JSON', () => {
+  const T = otlpRoot.lookupType('otlp.ExportLogsServiceRequest');
+  const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+  const rec = (r: object) => ({ resourceLogs: [{ scopeLogs: [{ logRecords: [r] }] }] });
+  assert.deepEqual(decodeOtlp(T, json(rec({ timeUnixNano: '1763880000123456789', severityNumber: 9, attributes: [{ key: 'a', value: { intValue: '1' } }] })), 'application/json'),
+    rec({ timeUnixNano: '1763880000123456789', severityNumber: 9, attributes: [{ key: 'a', value: { intValue: '1' } }] }));
+  assert.throws(() => decodeOtlp(T, json(rec({ timeUnixNano: 1763880000 })), 'application/json'), /timeUnixNano.*decimal string/);
+  assert.throws(() => decodeOtlp(T, json(rec({ attributes: [{ key: 'a', value: { intValue: 1 } }] })), 'application/json'), /intValue.*decimal string/);
+  assert.throws(() => decodeOtlp(T, json(rec({ severityNumber: 'SEVERITY_NUMBER_INFO' })), 'application/json'), /enum must be an integer/);
+  assert.throws(() => decodeOtlp(T, json(rec({ time_unix_nano: '1' })), 'application/json'), /unknown field/);
+  assert.throws(() => decodeOtlp(T, json(rec({ traceId: 'AAAA' })), 'application/json'), /traceId/);
+  assert.throws(() => decodeOtlp(T, json(rec({ body: { stringValue: 'x', intValue: '1' } })), 'application/json'), /oneof value/);
+});
 
 describe('OtlpLogSink', () => {
   for (const [protocol, compression] of [['http/protobuf', 'none'], ['http/json', 'none'], ['http/protobuf', 'gzip'], ['http/json', 'gzip']] as const) {

@@ -127,8 +127,8 @@ function checkJson(type: protobuf.Type, value: unknown, path: string): void {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${path}: expected an object`);
   const fields = new Map(type.fieldsArray.map((f) => [f.name, f])); // names are lowerCamelCase after parse
   for (const oneof of type.oneofsArray) {
-    const set = oneof.fieldsArray.filter((f) => f.name in (value as object) && !f.name.startsWith('_'));
-    if (set.length > 1 && !oneof.name.startsWith('_')) throw new Error(`${path}: oneof ${oneof.name} has ${set.map((f) => f.name).join(' and ')}`);
+    const set = oneof.fieldsArray.filter((f) => f.name in (value as object));
+    if (set.length > 1) throw new Error(`${path}: oneof ${oneof.name} has ${set.map((f) => f.name).join(' and ')}`);
   }
   for (const [key, v] of Object.entries(value)) {
     const field = fields.get(key);
