@@ -3,6 +3,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PodRef } from '../src/model.js';
@@ -135,6 +136,24 @@ describe('netobserv watch', () => {
     again.pipeline.publish(ev(7, 'PACKETLOSS', 1002, 'after the restart'));
     await waitFor('the line after the restart', () => w.out().some((l) => l.includes('after the restart')), 10_000, w.err());
     assert.equal(await stop(w), 0);
+  });
+
+  test('on a terminal: a header and colored lines', async (t) => {
+    if (!existsSync('/usr/bin/script')) return t.skip('util-linux script(1) is not installed');
+    const [a] = agents;
+    // script(1) gives the command a pseudo-terminal as stdout.
+    const child = spawn('/usr/bin/script', ['-qfec', `${process.execPath} ${MAIN} watch -e 127.0.0.1:${a.port}`, '/dev/null'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '' } });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    const w: Watch = { child, out: () => out.split('\n'), err: () => out };
+    await waitFor('connected', () => out.includes('connected'), 10_000, out);
+    a.pipeline.publish({ ...ev(8, 'KubeProxyAbnormal', 1001, 'kube-proxy is not ready'), severity: 'ERROR' });
+    await waitFor('the line', () => out.includes('kube-proxy is not ready'), 10_000, out);
+    assert.match(out, /\x1b\[2mTIME +NODE +TYPE +NAMESPACE\/POD +NETNS +DETAILS\x1b\[0m/);
+    assert.match(out, /\x1b\[31mKubeProxyAbnormal +\x1b\[0m/, 'ERROR in red');
+    await stop(w);
   });
 
   test('usage errors are one clear line', async () => {
