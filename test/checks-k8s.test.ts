@@ -38,6 +38,8 @@ before(async () => {
   });
   await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
   api = await new FakeKubeApi().start();
+  // EndpointSlices are not among the fake's built-in resources; registered as the real API serves them.
+  api.register('discovery.k8s.io/v1/endpointslices', { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespaced: true });
   client = new KubeClient({ server: api.url, token: api.token, timeoutMs: 2000 });
   options = checkOptions({
     nodeName: 'node-a',
@@ -160,16 +162,20 @@ test('KubeProxyAbnormal: the kube-proxy pod of this node not ready, or its healt
   assert.deepEqual((await h.step()).map((e) => e.finding), ['cleared']);
 });
 
-test('services view for IPVS: ClusterIP ports with their ready endpoints', async () => {
+test('services view for IPVS: ClusterIP ports with the ready endpoints of all their EndpointSlices', async () => {
   api.apply('v1/services', service('kube-system', 'kube-dns', { clusterIP: '10.96.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, protocol: 'TCP' }] }));
-  api.apply('v1/endpoints', {
-    metadata: { name: 'kube-dns', namespace: 'kube-system' },
-    subsets: [{ addresses: [{ ip: '10.244.0.5' }, { ip: '10.244.1.7' }], notReadyAddresses: [{ ip: '10.244.2.9' }], ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, protocol: 'TCP' }] }],
+  const slice = (name: string, endpoints: { addresses: string[]; conditions?: { ready?: boolean } }[]) => ({
+    metadata: { name, namespace: 'kube-system', labels: { 'kubernetes.io/service-name': 'kube-dns' } },
+    addressType: 'IPv4', endpoints,
+    ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }, { name: 'dns-tcp', port: 5353, protocol: 'TCP' }],
   });
-  await until('kube-dns endpoints', () => view.endpoints.objects().length === 1 && view.svcs.objects().some((s) => s.metadata.name === 'kube-dns'));
+  api.apply('discovery.k8s.io/v1/endpointslices', slice('kube-dns-a', [{ addresses: ['10.244.0.5'], conditions: { ready: true } }, { addresses: ['10.244.2.9'], conditions: { ready: false } }]));
+  api.apply('discovery.k8s.io/v1/endpointslices', slice('kube-dns-b', [{ addresses: ['10.244.1.7'] }]));
+  await until('kube-dns slices', () => view.slices.objects().length === 2 && view.svcs.objects().some((s) => s.metadata.name === 'kube-dns'));
   const dns = (await view.services()).find((s) => s.name === 'kube-dns')!;
   assert.deepEqual(dns.clusterIPs, ['10.96.0.10']);
-  assert.deepEqual([...dns.endpoints], [['UDP/53', ['10.244.0.5:53', '10.244.1.7:53']], ['TCP/53', ['10.244.0.5:53', '10.244.1.7:53']]]);
+  const sorted = [...dns.endpoints].map(([k, v]) => [k, [...v].sort()]);
+  assert.deepEqual(sorted, [['UDP/53', ['10.244.0.5:5353', '10.244.1.7:5353']], ['TCP/53', ['10.244.0.5:5353', '10.244.1.7:5353']]]);
 });
 
 test('without the API: Kubernetes checks are unsupported, CIDRConflict still compares the configured CIDRs', async () => {

@@ -22,9 +22,13 @@ interface Service extends KubeObject {
     ports?: { name?: string; port: number; protocol?: string; targetPort?: number | string }[];
   };
 }
-interface Endpoints extends KubeObject {
-  subsets?: { addresses?: { ip: string }[]; ports?: { name?: string; port: number; protocol?: string }[] }[];
+/** discovery.k8s.io/v1 EndpointSlice: unlike Endpoints, not truncated at 1000 addresses. */
+interface EndpointSlice extends KubeObject {
+  addressType?: string;
+  endpoints?: { addresses: string[]; conditions?: { ready?: boolean } }[];
+  ports?: { name?: string; port?: number; protocol?: string }[] | null;
 }
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 interface Pod extends KubeObject {
   spec?: { nodeName?: string };
   status?: { phase?: string; conditions?: { type: string; status: string }[] };
@@ -36,7 +40,7 @@ interface Node extends KubeObject {
 /** The cluster as the checks see it: informers on what they read. */
 export class KubeView implements ServiceSource {
   readonly svcs: Informer<Service>;
-  readonly endpoints: Informer<Endpoints>;
+  readonly slices: Informer<EndpointSlice>;
   readonly policies: Informer;
   readonly masqConfig: Informer<KubeObject & { data?: Record<string, string> }>;
   readonly proxyPods: Informer<Pod>;
@@ -51,13 +55,13 @@ export class KubeView implements ServiceSource {
     const opts = { onChange: onChange && (() => onChange()) };
     const { kubeProxy, ipMasqAgent, nodeName } = options;
     this.svcs = new Informer<Service>(client, '/api/v1/services', opts);
-    this.endpoints = new Informer<Endpoints>(client, '/api/v1/endpoints', opts);
+    this.slices = new Informer<EndpointSlice>(client, '/apis/discovery.k8s.io/v1/endpointslices', { ...opts, labelSelector: SERVICE_NAME_LABEL });
     this.policies = new Informer(client, '/apis/networking.k8s.io/v1/networkpolicies', opts);
     this.masqConfig = new Informer(client, `/api/v1/namespaces/${ipMasqAgent.namespace}/configmaps`, { ...opts, fieldSelector: `metadata.name=${ipMasqAgent.name}` });
     // Pods are selected by label only (spec.nodeName is not a field every API server indexes); the node is filtered here.
     this.proxyPods = new Informer<Pod>(client, `/api/v1/namespaces/${kubeProxy.namespace}/pods`, { ...opts, labelSelector: kubeProxy.labelSelector });
     this.node = nodeName ? new Informer<Node>(client, '/api/v1/nodes', { ...opts, fieldSelector: `metadata.name=${nodeName}` }) : undefined;
-    this.all = [this.svcs, this.endpoints, this.policies, this.masqConfig, this.proxyPods, ...(this.node ? [this.node] : [])];
+    this.all = [this.svcs, this.slices, this.policies, this.masqConfig, this.proxyPods, ...(this.node ? [this.node] : [])];
   }
 
   start(): this {
@@ -82,7 +86,11 @@ export class KubeView implements ServiceSource {
   /** Services with their ready endpoints per port, for the IPVS comparison. */
   async services(): Promise<ServiceView[]> {
     this.ready();
-    const eps = new Map(this.endpoints.objects().map((e) => [`${e.metadata.namespace}/${e.metadata.name}`, e]));
+    const slices = new Map<string, EndpointSlice[]>();
+    for (const sl of this.slices.objects()) {
+      const k = `${sl.metadata.namespace}/${sl.metadata.labels?.[SERVICE_NAME_LABEL]}`;
+      slices.set(k, [...(slices.get(k) ?? []), sl]);
+    }
     const views: ServiceView[] = [];
     for (const s of this.svcs.objects()) {
       const spec = s.spec ?? {};
@@ -90,16 +98,19 @@ export class KubeView implements ServiceSource {
       if (ips.length === 0 || ips[0] === 'None' || spec.type === 'ExternalName') continue;
       const ports = (spec.ports ?? []).map((p) => ({ protocol: (p.protocol ?? 'TCP') as 'TCP' | 'UDP' | 'SCTP', port: p.port, name: p.name ?? '' }));
       const endpoints = new Map<string, string[]>();
-      const ep = eps.get(`${s.metadata.namespace}/${s.metadata.name}`);
       for (const p of ports) {
         const targets: string[] = [];
-        for (const sub of ep?.subsets ?? []) {
-          // Endpoints name their ports after the service's (an unnamed single port matches the unnamed one).
-          const port = sub.ports?.find((q) => (q.name ?? '') === p.name && (q.protocol ?? 'TCP') === p.protocol);
-          if (!port) continue;
-          for (const a of sub.addresses ?? []) targets.push(a.ip.includes(':') ? `[${a.ip}]:${port.port}` : `${a.ip}:${port.port}`);
+        for (const sl of slices.get(`${s.metadata.namespace}/${s.metadata.name}`) ?? []) {
+          if (sl.addressType === 'FQDN') continue;
+          // Slices name their ports after the service's (an unnamed single port matches the unnamed one).
+          const port = sl.ports?.find((q) => (q.name ?? '') === p.name && (q.protocol ?? 'TCP') === p.protocol);
+          if (port?.port === undefined) continue;
+          for (const ep of sl.endpoints ?? []) {
+            if (ep.conditions?.ready === false) continue; // unset means ready (API semantics)
+            for (const ip of ep.addresses) targets.push(ip.includes(':') ? `[${ip}]:${port.port}` : `${ip}:${port.port}`);
+          }
         }
-        endpoints.set(`${p.protocol}/${p.port}`, targets);
+        endpoints.set(`${p.protocol}/${p.port}`, [...new Set(targets)]);
       }
       views.push({ namespace: s.metadata.namespace ?? '', name: s.metadata.name, clusterIPs: ips, ports, endpoints });
     }
