@@ -129,7 +129,12 @@ describe('real Prometheus', () => {
     }
   });
 
-  after(() => { prometheus?.kill('SIGKILL'); });
+  after(async () => {
+    if (!prometheus || prometheus.exitCode !== null || prometheus.signalCode !== null) return;
+    const exited = new Promise((r) => prometheus.once('exit', r));
+    prometheus.kill('SIGKILL');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  });
 
   async function query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
     const res = await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json() as any;
