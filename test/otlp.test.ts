@@ -362,6 +362,21 @@ describe('OtlpMetricsPusher', () => {
     assert.equal(metrics.get('netexporter_agent_probe_errors_total').sum.isMonotonic, true);
   });
 
+  test('a partial success counts the rejected data points', async () => {
+    const rx = await receiver();
+    const MetricsResponse = otlpRoot.lookupType('otlp.ExportMetricsServiceResponse');
+    rx.okBody = () => Buffer.from(MetricsResponse.encode(MetricsResponse.fromObject({ partialSuccess: { rejectedDataPoints: 1, errorMessage: 'out of order' } })).finish());
+    const { reader } = meter();
+    const errors: string[] = [];
+    const pusher = new OtlpMetricsPusher({ config: { endpoint: `http://127.0.0.1:${rx.port}` }, collect: async () => (await reader.collect()).resourceMetrics, env: {}, onError: (e) => errors.push(e) });
+    cleanups.push(() => pusher.close());
+    assert.equal(await pusher.pushOnce(), true);
+    const s = pusher.stats();
+    assert.equal(s.pointsSent, 1);
+    assert.deepEqual(s.pointsDropped, { rejected: 1 });
+    assert.deepEqual(errors, ['otlp metrics: 1 dropped (rejected): out of order']);
+  });
+
   test('start(): pushes every interval; 400 drops and counts the points, 503 is retried', async () => {
     const rx = await receiver();
     rx.script.push({ status: 400 }, { status: 503 });
