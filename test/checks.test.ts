@@ -451,17 +451,22 @@ test('scheduler: triggers coalesce into one run of the probes asked for; a faili
   const runs: string[] = [];
   const fake = (probe: 'mtu' | 'route'): Check => ({ name: probe, probe, run: async () => (runs.push(probe), []) });
   let failDiscovery = false;
+  let discoveries = 0;
+  const kmsgLike: Check = { name: 'fast', probe: 'nodeconfig', fast: true, run: async () => (runs.push('fast'), []) };
   const scheduler = new CheckScheduler({
-    checks: [fake('mtu'), fake('route')],
-    entities: () => { if (failDiscovery) throw new Error('no /proc'); return []; },
-    options: checkOptions(),
+    checks: [fake('mtu'), fake('route'), kmsgLike],
+    entities: () => { discoveries++; if (failDiscovery) throw new Error('no /proc'); return []; },
+    options: checkOptions({ kernelLog: { pollSeconds: 3600 } }), // no timer tick within the test
     publisher: { publish: () => undefined },
   });
   scheduler.start();
   try {
-    await waitUntil(() => runs.length === 2);
-    assert.deepEqual(runs.sort(), ['mtu', 'route']);
+    await waitUntil(() => runs.length === 3);
+    assert.deepEqual(runs.sort(), ['fast', 'mtu', 'route']);
     runs.length = 0;
+    const before = discoveries;
+    await scheduler.runOnce('fast');
+    assert.deepEqual([runs.splice(0), discoveries - before], [['fast'], 0], 'the fast cadence runs the kernel log only, without discovery');
     for (let i = 0; i < 5; i++) scheduler.trigger(['route']);
     await waitUntil(() => runs.length > 0, 5000);
     await sleep(300);
@@ -469,7 +474,7 @@ test('scheduler: triggers coalesce into one run of the probes asked for; a faili
 
     failDiscovery = true;
     await scheduler.runOnce();
-    assert.deepEqual(scheduler.status().map((st) => [st.state, st.detail]), [['error', 'entities: no /proc'], ['error', 'entities: no /proc']]);
+    assert.deepEqual(scheduler.status().map((st) => [st.state, st.detail]), [['error', 'entities: no /proc'], ['error', 'entities: no /proc'], ['error', 'entities: no /proc']]);
   } finally {
     await scheduler.stop();
   }

@@ -43,7 +43,7 @@ export interface Check {
   readonly name: string;
   /** The event probe (catalogue) the check belongs to; enabling that probe enables the check. */
   readonly probe: EventProbeName;
-  /** Run on the fast cadence (kernel log) rather than every `intervalMs`. */
+  /** Run on the fast cadence (kernel log, `kernelLog.pollSeconds`) too; node-wide: `entities` may be empty then. */
   readonly fast?: boolean;
   /** A reason the check cannot run on this node (no IPVS in the kernel); asked at each run, cheap. */
   unsupported?(ctx: CheckContext): Promise<string | undefined>;

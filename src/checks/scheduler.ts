@@ -173,9 +173,10 @@ export class CheckScheduler {
 
   private async cycle(only: Selection): Promise<void> {
     const selected = this.opts.checks.filter((c) => (only === 'all' ? true : only === 'fast' ? c.fast : only.has(c.probe)));
-    let entities: readonly Entity[];
+    let entities: readonly Entity[] = [];
     try {
-      entities = await this.opts.entities();
+      // Fast checks (the kernel log, every 2 s) are node-wide: no discovery for them.
+      if (selected.some((c) => !c.fast)) entities = await this.opts.entities();
     } catch (err) {
       // Without the namespaces no check can be judged: say so on each, keep their findings.
       for (const c of selected) Object.assign(this.status_.get(c)!, { state: 'error', detail: `entities: ${(err as Error).message}` });
