@@ -191,7 +191,7 @@ test('DaemonSet: host namespaces, least privilege, the mounts the agent uses', (
   assert.equal(sc.allowPrivilegeEscalation, false);
   assert.equal(sc.readOnlyRootFilesystem, true);
   assert.deepEqual(sc.capabilities.drop, ['ALL']);
-  assert.deepEqual([...sc.capabilities.add].sort(), ['BPF', 'NET_ADMIN', 'PERFMON', 'SYS_ADMIN', 'SYS_PTRACE']);
+  assert.deepEqual([...sc.capabilities.add].sort(), ['BPF', 'DAC_READ_SEARCH', 'NET_ADMIN', 'PERFMON', 'SYSLOG', 'SYS_ADMIN', 'SYS_PTRACE']);
   assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
 
   const env = Object.fromEntries(c.env.map((e: any) => [e.name, e]));
@@ -355,7 +355,7 @@ test('Dockerfile: the build stage runs deploy/build.sh, the runtime runs the age
   }
   assert.match(stages[0]!, /RUN bash deploy\/build\.sh \/out\/app/);
   assert.match(stages[1]!, /^node:\$\{NODE_VERSION\}-bookworm-slim AS runtime/);
-  assert.match(stages[1]!, /libbpf1 libelf1/);
+  assert.match(stages[1]!, /libbpf1 libelf1 zlib1g iptables/);
   assert.match(stages[1]!, /COPY --from=build \/out\/app \/app/);
   const entry = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(stages[1]!)![1]!);
   const cmd = JSON.parse(/^CMD (.*)$/m.exec(stages[1]!)![1]!);
