@@ -2,14 +2,10 @@
 // route to every pod IP other than its default route, or replies to the pod leave the node),
 // VpcRoute and PolicyRoute (routes and ip rules the configuration says the node must have).
 
-import { rules, type Route, type Rule } from '../netlink/route.js';
-import { ipToBigInt, parseCidr } from '../netutil/cidr.js';
+import { rules, RT_TABLE_LOCAL, RT_TABLE_MAIN, RTN_UNICAST, type Route, type Rule } from '../netlink/route.js';
+import { cidrContains, parseCidr } from '../netutil/cidr.js';
 import { podLabel, subjectPrefix, type Check, type CheckContext, type ExpectedRule, type Finding } from './model.js';
 import { gone, hostEntity, linksOf, podEntities, routesOf } from './shared.js';
-
-const RTN_UNICAST = 1;
-const RT_TABLE_LOCAL = 255;
-const RT_TABLE_MAIN = 254;
 
 /** A route that forwards by default, in any table but local (policy routing CNIs use their own tables). */
 const isDefault = (r: Route): boolean => r.dstLen === 0 && r.type === RTN_UNICAST && r.table !== RT_TABLE_LOCAL;
@@ -37,19 +33,7 @@ async function defaultRoutes(ctx: CheckContext): Promise<Finding[]> {
   return findings;
 }
 
-/** Whether `ip` falls in `r`'s destination prefix. */
-function covers(r: Route, ip: string): boolean {
-  try {
-    const cidr = parseCidr(r.dst);
-    const { family, value } = ipToBigInt(ip);
-    if (family !== cidr.family) return false;
-    const width = BigInt(family === 4 ? 32 : 128);
-    const shift = width - BigInt(cidr.bits);
-    return value >> shift === cidr.base >> shift;
-  } catch {
-    return false;
-  }
-}
+const covers = (r: Route, ip: string): boolean => cidrContains(parseCidr(r.dst), ip);
 
 /**
  * The route the main table picks for `ip`: the longest prefix that covers it, whatever its type
@@ -57,7 +41,7 @@ function covers(r: Route, ip: string): boolean {
  */
 function lookup(rs: Route[], ip: string): Route | undefined {
   let best: Route | undefined;
-  for (const r of rs) if ((r.table === RT_TABLE_MAIN) && covers(r, ip) && (!best || r.dstLen > best.dstLen || (r.dstLen === best.dstLen && r.metric < best.metric))) best = r;
+  for (const r of rs) if (r.table === RT_TABLE_MAIN && covers(r, ip) && (!best || r.dstLen > best.dstLen || (r.dstLen === best.dstLen && r.metric < best.metric))) best = r;
   return best;
 }
 

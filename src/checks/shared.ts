@@ -1,7 +1,7 @@
 // Reads several checks need in one run, shared through the run's cache.
 import type { Entity } from '../model.js';
 import { links, type Link } from '../netlink/rtnetlink.js';
-import { routes, type Route } from '../netlink/route.js';
+import { routes, RT_TABLE_MAIN, RTN_UNICAST, type Route } from '../netlink/route.js';
 import { entityNetns, type CheckContext } from './model.js';
 
 export function linksOf(ctx: CheckContext, e: Entity): Promise<Link[]> {
@@ -26,7 +26,7 @@ export function podEntities(ctx: CheckContext): Entity[] {
 /** The default IPv4 route the kernel would pick in the main table (lowest metric), if any. */
 export function defaultRoute(rs: Route[]): Route | undefined {
   return rs
-    .filter((r) => r.dstLen === 0 && r.type === 1 && (r.table === 254 || r.table === 0))
+    .filter((r) => r.dstLen === 0 && r.type === RTN_UNICAST && r.table === RT_TABLE_MAIN)
     .sort((a, b) => a.metric - b.metric)[0];
 }
 
