@@ -202,6 +202,24 @@ test('dashboards cover the seed case studies', () => {
   assert.equal(new Set(ids).size, ids.length, 'unique dashboard uids');
 });
 
+test('dashboards: variables are defined, panels fit the grid, ids are unique', () => {
+  const BUILTIN = new Set(['__rate_interval', '__interval', '__range', '__all']);
+  for (const file of readdirSync(DASHBOARDS)) {
+    const d = JSON.parse(readFileSync(join(DASHBOARDS, file), 'utf8'));
+    const vars = new Set<string>(d.templating.list.map((v: any) => v.name));
+    const text = JSON.stringify(d.panels) + JSON.stringify(d.templating.list.map((v: any) => v.query));
+    for (const m of text.matchAll(/\$\{?([A-Za-z_]+)\}?/g)) {
+      assert.ok(vars.has(m[1]!) || BUILTIN.has(m[1]!), `${file}: $${m[1]} is not a dashboard variable`);
+    }
+    const ids = d.panels.map((p: any) => p.id);
+    assert.equal(new Set(ids).size, ids.length, `${file}: unique panel ids`);
+    for (const p of d.panels) {
+      assert.ok(p.gridPos.x >= 0 && p.gridPos.x + p.gridPos.w <= 24, `${file}: ${p.title} fits 24 columns`);
+      if (p.type !== 'row') assert.ok(p.description, `${file}: ${p.title} has a description`);
+    }
+  }
+});
+
 test('dashboards are what deploy/scripts/dashboards-gen.mjs writes', async () => {
   const gen = await import(join(root, 'deploy/scripts/dashboards-gen.mjs'));
   const files: Record<string, string> = await gen.generate(EVENTS.map((e) => e.type));
