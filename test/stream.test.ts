@@ -130,6 +130,26 @@ describe('event stream server', () => {
     await waitFor('clients gone', () => sink.clientInfo().length === 0);
   });
 
+  test('idle connections get a heartbeat (a blank line; an SSE comment)', async () => {
+    const hb = new StreamSink({ heartbeatMs: 20 });
+    await hb.listen(0, '127.0.0.1');
+    const raw = (headers: Record<string, string>) => new Promise<string>((resolve, reject) => {
+      const req = get({ host: '127.0.0.1', port: hb.address!.port, path: '/events', headers }, (res) => {
+        let data = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => { data += d; if (data.length >= 4) { req.destroy(); resolve(data); } });
+      });
+      req.on('error', reject);
+      req.setTimeout(5000, () => req.destroy(new Error('no heartbeat')));
+    });
+    try {
+      assert.match(await raw({}), /^\n\n/);
+      assert.match(await raw({ accept: 'text/event-stream' }), /^:\n\n/);
+    } finally {
+      await hb.close();
+    }
+  });
+
   test('server-sent events', async () => {
     const c = await connect(port, '/events?type=KernelLog', { accept: 'text/event-stream' });
     clients.push(c);
