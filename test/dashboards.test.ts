@@ -88,7 +88,21 @@ export function logqlNames(expr: string): { streamLabels: string[]; types: strin
   return { streamLabels, types, variables };
 }
 
-interface Query { where: string; lang: 'promql' | 'logql'; expr: string }
+interface Query { where: string; lang: 'promql' | 'logql'; expr: string; vars?: Record<string, string> }
+
+/**
+ * Whether a stream selector passes Loki's rule that at least one matcher must not match the
+ * empty string; Grafana variables count as their "All" value (the worst case).
+ */
+export function selectorAcceptable(expr: string, vars: Record<string, string> = {}): boolean {
+  return [...expr.matchAll(/\{([^}]*)\}/g)].filter((sel) => /(=~|!~|!=|=)\s*"/.test(sel[1]!)).every((sel) =>
+    [...sel[1]!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].some((m) => {
+      const value = m[3]!.replace(/\$\{?(\w+)\}?/g, (_x, v: string) => vars[v] ?? '.*');
+      if (m[2] === '=') return value !== '';
+      if (m[2] === '=~') return !new RegExp(`^(?:${value})$`).test('');
+      return false;
+    }));
+}
 
 function dashboardQueries(): Query[] {
   const out: Query[] = [];
@@ -100,7 +114,8 @@ function dashboardQueries(): Query[] {
       assert.ok(p.targets?.length, `${file}: panel "${p.title}" has no query`);
       for (const t of p.targets) {
         const lang = (t.datasource ?? p.datasource).type === 'loki' ? 'logql' : 'promql';
-        out.push({ where: `${file}: ${p.title}`, lang, expr: t.expr });
+        const vars = Object.fromEntries(d.templating.list.filter((v: any) => v.includeAll).map((v: any) => [v.name, v.allValue]));
+        out.push({ where: `${file}: ${p.title}`, lang, expr: t.expr, vars });
       }
     }
     for (const v of d.templating.list) {
@@ -140,6 +155,7 @@ function checkLogql(queries: Query[]): string[] {
   for (const q of queries) {
     const { streamLabels, types } = logqlNames(q.expr);
     if (streamLabels.length === 0) problems.push(`${q.where}: no stream selector in ${q.expr}`);
+    if (!selectorAcceptable(q.expr, q.vars)) problems.push(`${q.where}: every matcher accepts "" (Loki refuses the query)`);
     for (const l of streamLabels) if (!STREAM_LABELS.has(l)) problems.push(`${q.where}: ${l} is not a stream label`);
     for (const t of types) if (!EVENT_TYPES.has(t)) problems.push(`${q.where}: event type ${t} is not in the catalogue`);
   }
@@ -170,6 +186,9 @@ test('the checkers catch what they should', () => {
     { streamLabels: ['k8s_node', 'type'], types: ['TCP_RETRANS', 'PACKETLOSS'], variables: [] });
   assert.deepEqual(checkLogql([{ where: 't', lang: 'logql', expr: '{pod="x", type="TCP_RESET"}' }]),
     ['t: pod is not a stream label', 't: event type TCP_RESET is not in the catalogue']);
+  assert.equal(selectorAcceptable('{k8s_node=~"$node", type=~"$type"}', { node: '.*', type: '.*' }), false);
+  assert.equal(selectorAcceptable('{k8s_node=~"$node", type=~"$type"}', { node: '.*', type: '.+' }), true);
+  assert.equal(selectorAcceptable('{type="PACKETLOSS"} | json'), true);
   assert.match(promtoolParses([{ where: 't', lang: 'promql', expr: 'sum(rate(netexporter_tcp_outrsts[5m]' }]), /rules\.yml/);
 });
 

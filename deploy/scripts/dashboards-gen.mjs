@@ -243,15 +243,17 @@ function eventsView(eventTypes) {
   const reset = eventTypes.filter((t) => t.startsWith('TCP_SEND_RST') || t.startsWith('TCP_RCV_RST')).join('|');
   const latency = eventTypes.filter((t) => /SLOW$/.test(t)).join('|');
   // Label-values variables of the Loki data source (query type 1: values of one label).
-  const lokiVar = (name, label, streamLabel) => ({
+  // Loki refuses a selector whose matchers all accept the empty string, so "All" is `.+` for
+  // the labels every stream has (k8s_node, type); k8s_namespace is absent on host events.
+  const lokiVar = (name, label, streamLabel, allValue = '.+') => ({
     name, label, type: 'query', datasource: LOKI, query: { label: streamLabel, refId: `${name}-var`, stream: '', type: 1 },
     definition: `label_values(${streamLabel})`,
-    refresh: 2, includeAll: true, multi: true, allValue: '.*', current: { text: 'All', value: '$__all' }, sort: 1,
+    refresh: 2, includeAll: true, multi: true, allValue, current: { text: 'All', value: '$__all' }, sort: 1,
   });
   return dashboard('netobserv-events', 'netobserv / Events', 'Events the agent pushed to Loki (stream labels k8s_node, k8s_namespace, type): counts by type and pod, and the lines.', [
     dsVar('loki', 'Loki', 'loki'),
     lokiVar('node', 'Node', 'k8s_node'),
-    lokiVar('namespace', 'Namespace', 'k8s_namespace'),
+    lokiVar('namespace', 'Namespace', 'k8s_namespace', '.*'),
     lokiVar('type', 'Event type', 'type'),
   ], [
     lokiTs('Events by type', 'Count of events per type in each interval.', [[`sum by (type) (count_over_time({${S}} | json [$__interval]))`, '{{type}}']], { w: 12 }),
