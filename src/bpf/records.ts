@@ -13,8 +13,12 @@ export interface BpfRecord {
   protocol: number;
   state: number;
   reason: number;
-  /** Kernel return addresses, innermost first (packetloss only). */
-  stack: bigint[];
+  /**
+   * The raw kernel stack (u64 return addresses, innermost first; packetloss only) as a latin1
+   * string: cheap to copy out of the reused batch buffer, and a cache key, since the same
+   * drop site repeats. stackAddresses() decodes it.
+   */
+  stackKey: string;
 }
 
 const AF_INET = 2;
@@ -58,8 +62,6 @@ function compressV6(groups: string[]): string {
 export function decodeRecord(buf: Buffer, offset: number, length: number): BpfRecord {
   const family = buf.readUInt16LE(offset + 14);
   const stackBytes = length > STACK_OFFSET ? Math.min(buf.readUInt32LE(offset + 60), length - STACK_OFFSET) : 0;
-  const stack: bigint[] = [];
-  for (let i = 0; i + 8 <= stackBytes; i += 8) stack.push(buf.readBigUInt64LE(offset + STACK_OFFSET + i));
   return {
     ktimeNs: buf.readBigUInt64LE(offset),
     netns: buf.readUInt32LE(offset + 8),
@@ -72,8 +74,15 @@ export function decodeRecord(buf: Buffer, offset: number, length: number): BpfRe
     protocol: buf[offset + 52]!,
     state: buf[offset + 53]!,
     reason: buf.readUInt32LE(offset + 56),
-    stack,
+    stackKey: buf.toString('latin1', offset + STACK_OFFSET, offset + STACK_OFFSET + (stackBytes & ~7)),
   };
+}
+
+export function stackAddresses(stackKey: string): bigint[] {
+  const raw = Buffer.from(stackKey, 'latin1');
+  const out: bigint[] = [];
+  for (let i = 0; i + 8 <= raw.length; i += 8) out.push(raw.readBigUInt64LE(i));
+  return out;
 }
 
 /** Walks a batch as the addon packs it: [u32 length][u32 0][record padded to 8]. */

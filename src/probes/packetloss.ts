@@ -7,10 +7,12 @@ import type { EventPublisher, NetEvent } from '../events/model.js';
 import type { MetricProbe, Sample } from '../model.js';
 import { Kallsyms } from '../bpf/kallsyms.js';
 import { BpfProbe, kernelEnum, ktimeToEpochNs, type DeliveryStats, type EventOptions } from '../bpf/probe.js';
-import { tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
+import { stackAddresses, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
 
 const bpf = new BpfProbe('packetloss', 'drops');
 const kallsyms = new Kallsyms();
+/** Symbolized stacks by raw stack: drops come from a handful of sites, over and over. */
+const stacks = new Map<string, string>();
 
 /** The KCE metrics with a reason of their own, by the kernel's reason name. */
 const NAMED: Record<string, string> = {
@@ -63,7 +65,12 @@ const GLUE = /^(bpf_prog_|bpf_trace_run|__bpf_trace_|__traceiter_)/;
 
 export function toEvent(r: BpfRecord): NetEvent {
   const reason = reasonName(r.reason);
-  const stack = r.stack.map((a) => kallsyms.symbolize(a)).filter((s) => !GLUE.test(s)).join(' ');
+  let stack = stacks.get(r.stackKey);
+  if (stack === undefined) {
+    stack = stackAddresses(r.stackKey).map((a) => kallsyms.symbolize(a)).filter((s) => !GLUE.test(s)).join(' ');
+    if (stacks.size >= 4096) stacks.clear();
+    stacks.set(r.stackKey, stack);
+  }
   const tuple = tupleText(r);
   return {
     timeUnixNano: ktimeToEpochNs(r.ktimeNs),
