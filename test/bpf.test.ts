@@ -283,6 +283,27 @@ test('loss on the veth → retransmissions counted in the sender namespace, with
   server.kill();
 });
 
+test('a lost final ACK of the handshake → the SYN-ACK is retransmitted (tcp_retransmit_synack)', async () => {
+  assert.equal(tcpretrans.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  const server = a.spawn(process.execPath, ['-e', `require('net').createServer(() => {}).listen(8083, '${aAddr}', () => console.log('ready'));`]);
+  await waitForLine(server, /ready/);
+  const was = value((await collect(tcpretrans.tcpretransProbe, a)).samples, 'synackretrans')!;
+  // b drops its own pure ACKs to the server: a stays in SYN_RECV and retransmits the SYN-ACK after ~1 s.
+  const rule = ['OUTPUT', '-p', 'tcp', '--dport', '8083', '--tcp-flags', 'SYN,ACK,FIN,RST', 'ACK', '-j', 'DROP'];
+  b.exec('iptables', '-A', ...rule);
+  try {
+    const client = b.spawn(process.execPath, ['-e', `require('net').connect(8083, '${aAddr}', () => console.log('ready')).on('error', () => {});`]);
+    await waitForLine(client, /ready/);
+    const [e] = await eventsFor('TCP_RETRANS_SYNACK', (e) => e.type === 'TCP_RETRANS_SYNACK' && e.netns === inode(a));
+    assert.deepEqual([e!.attrs.saddr, e!.attrs.sport, e!.attrs.daddr, e!.attrs.state], [aAddr, 8083, bAddr, 'NEW_SYN_RECV']);
+    assert.ok(value((await collect(tcpretrans.tcpretransProbe, a)).samples, 'synackretrans')! - was >= 1);
+    client.kill();
+  } finally {
+    b.exec('iptables', '-D', ...rule);
+    server.kill();
+  }
+});
+
 test('the rate limit holds in the kernel while counters stay exact; nothing is lost at low rate', async () => {
   assert.equal(packetloss.startEvents(publisher, { ratePerSecond: 2 }), undefined);
   await sleep(1100); // a fresh one-second window
