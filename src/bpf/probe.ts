@@ -5,7 +5,7 @@ import path from 'node:path';
 import { nativeBpf, type BpfObject, type ProgramStatus, type RingHandle } from './addon.js';
 import { records, type BpfRecord } from './records.js';
 
-/** What did not reach userspace, summed over CPUs (counted in the kernel). */
+/** Event delivery of one probe: lost, suppressed and map-full are counted in the kernel (all CPUs). */
 export interface DeliveryStats {
   /** Events lost because the ring buffer was full (bpf_ringbuf_reserve failed). */
   lost: number;
@@ -30,12 +30,15 @@ const STAT_KEYS = { lost: 0, suppressed: 1, mapFull: 2 } as const;
 /** How late at most an event reaches JS when too few are waiting to wake the reader. */
 const DRAIN_MS = 200;
 
-let clockOffset: bigint | undefined;
+let clock: { offset: bigint; measuredAt: number } | undefined;
+/** The offset is measured again after this long, so an NTP step of the wall clock is followed. */
+const CLOCK_REMEASURE_MS = 60_000;
 
-/** Epoch ns of a bpf_ktime_get_ns() value (CLOCK_MONOTONIC); the offset is measured once. */
+/** Epoch ns of a bpf_ktime_get_ns() value (CLOCK_MONOTONIC), via CLOCK_REALTIME - CLOCK_MONOTONIC. */
 export function ktimeToEpochNs(ktimeNs: bigint): bigint {
-  clockOffset ??= nativeBpf().addon!.clockOffsetNs();
-  return ktimeNs + clockOffset;
+  const now = Date.now();
+  if (!clock || now - clock.measuredAt > CLOCK_REMEASURE_MS) clock = { offset: nativeBpf().addon!.clockOffsetNs(), measuredAt: now };
+  return ktimeNs + clock.offset;
 }
 
 export class BpfProbe {
