@@ -206,6 +206,31 @@ test('a connect to a closed port: TCP_SEND_RST_NOSock and NO_SOCKET in the serve
   }
 });
 
+test('a bare ACK to a listening socket: TCP_SEND_RST from the listener, with its state', async () => {
+  assert.equal(tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  const server = a.spawn(process.execPath, ['-e', `require('net').createServer(() => {}).listen(8084, '${aAddr}', () => console.log('ready'));`]);
+  await waitForLine(server, /ready/);
+  const was = value((await collect(tcpreset.tcpresetProbe, a)).samples, 'resets', { type: 'TCP_SEND_RST' })!;
+  // An ACK that matches no handshake, from a raw socket: the listener answers with a reset.
+  b.exec('python3', '-c', `
+import socket, struct
+src, dst, sport, dport = '${bAddr}', '${aAddr}', 40001, 8084
+def csum(b):
+    b += b'\\0' * (len(b) % 2)
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+tcp = struct.pack('!HHIIBBHHH', sport, dport, 1000, 2000, 5 << 4, 0x10, 65535, 0, 0)
+pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, 6, len(tcp))
+tcp = tcp[:16] + struct.pack('!H', csum(pseudo + tcp)) + tcp[18:]
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP).sendto(tcp, (dst, 0))
+`);
+  const [rst] = await eventsFor('TCP_SEND_RST', (e) => e.type === 'TCP_SEND_RST' && e.netns === inode(a));
+  assert.deepEqual([rst!.attrs.state, rst!.attrs.saddr, rst!.attrs.sport], ['LISTEN', aAddr, 8084]);
+  assert.equal(value((await collect(tcpreset.tcpresetProbe, a)).samples, 'resets', { type: 'TCP_SEND_RST' })! - was, 1);
+  server.kill();
+});
+
 test('a reset on an established connection (SO_LINGER 0 close): TCP_SEND_RST_ACTIVE at the closer, TCP_RCV_RST_ESTAB at the peer', async () => {
   assert.equal(tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   // resetAndDestroy() closes with SO_LINGER {on, 0}: the kernel aborts with a RST.
