@@ -19,3 +19,4 @@ for f in "$src"/*.bpf.c; do
   name=$(basename "$f" .c)
   clang -target bpf -O2 -g -Wall -D__TARGET_ARCH_$arch -I"$out" -I"$src" -c "$f" -o "$out/$name.o"
 done
+touch "$out/objects.stamp"  # the gyp action's single output
