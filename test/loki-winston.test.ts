@@ -66,8 +66,11 @@ describe('winston-loki 6.1.7 against the requirements', () => {
     await down.stop();
     const { t, log } = transport(down.url);
     for (let i = 0; i < 20_000; i++) log.info({ message: `event ${i}` });
-    await sleep(300);
-    assert.equal(batcher(t).batch.streams[0].entries.length, 20_000);
+    // Winston hands lines over asynchronously and a failed send swaps the batch out for a
+    // moment: poll (bounded) until all 20 000 sit in the batch.
+    const count = () => batcher(t).batch.streams[0]?.entries.length ?? 0;
+    for (let waited = 0; count() < 20_000 && waited < 10_000; waited += 50) await sleep(50);
+    assert.equal(count(), 20_000);
     (t as unknown as { batcher: { runLoop: boolean; clearBatch(): void } }).batcher.clearBatch();
     await t.close();
   });
