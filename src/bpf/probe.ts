@@ -1,6 +1,11 @@
 // One eBPF probe's kernel side: its object (build/Release/bpf/<name>.bpf.o) opened, loaded
 // and attached once, its per-netns counters, its delivery counters, and its ring buffer of
 // sampled events. The probe files in src/probes/ build metrics and events on top of it.
+//
+// Adding an eBPF probe: native/bpf/<name>.bpf.c including common.bpf.h (counters in a hash
+// map keyed {u32 netns, u32 kind} with counter_add(); events through event_allowed(),
+// event_reserve(), event_submit()), built by `node-gyp rebuild` with no gyp edit; then
+// src/probes/<name>.ts with `new BpfProbe('<name>', '<counter map>')`, like tcpretrans.ts.
 import path from 'node:path';
 import { nativeBpf, type BpfObject, type ProgramStatus, type RingHandle } from './addon.js';
 import { records, type BpfRecord } from './records.js';
