@@ -174,6 +174,12 @@ describe('delivery faults', () => {
       assert.deepEqual(rx.requests.map((r) => r.status), [400]);
       assert.deepEqual(await sink.send([rec(2)]), { delivered: 1 }); // the next batch is fine
       await sink.close();
+      // Split batch: each push request is counted on its own.
+      rx.script.push({ status: 204 }, { status: 413, body: 'too large' });
+      const split = sinkFor(rx.url, { batch_max_events: 2 });
+      assert.deepEqual(await split.send([rec(3), rec(4), rec(5), rec(6), rec(7)]), { delivered: 3, dropped: { http_413: 2 } });
+      await split.close();
+      assert.deepEqual(rx.entries().map((e) => e.ns), [T0 + 2n, T0 + 3n, T0 + 4n, T0 + 7n]);
     } finally {
       await rx.stop();
     }

@@ -187,7 +187,7 @@ export class LokiSink implements EventSink {
       }
       let f: Failure | undefined;
       try {
-        f = await this.attempt(url, body, { ...headers, ...(await this.authHeaders()) }, deadline);
+        f = await this.attempt(url, body, { ...headers, ...(await this.authHeaders()) }, attempt === 0 ? undefined : deadline);
       } catch (err) {
         // A credentials file missing for a moment (Secret being remounted): worth retrying.
         f = { retry: true, reason: 'credentials', message: (err as Error).message };
@@ -208,9 +208,13 @@ export class LokiSink implements EventSink {
     }
   }
 
-  /** One POST; undefined on success. */
-  private async attempt(url: URL, body: Uint8Array, headers: Record<string, string>, deadline: number): Promise<Failure | undefined> {
-    const timeout = Math.max(1, Math.min(this.deps.requestTimeoutMs ?? 10_000, deadline - Date.now()));
+  /**
+   * One POST; undefined on success. A first attempt always gets the full request timeout
+   * (later parts of a split batch may find the budget already spent); retries stop at the deadline.
+   */
+  private async attempt(url: URL, body: Uint8Array, headers: Record<string, string>, deadline?: number): Promise<Failure | undefined> {
+    const full = this.deps.requestTimeoutMs ?? 10_000;
+    const timeout = deadline === undefined ? full : Math.max(1, Math.min(full, deadline - Date.now()));
     let conn: Connection;
     try {
       conn = await this.connection(url, timeout);
