@@ -1,14 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Informer, KubeApiError, KubeClient, type KubeObject, type WatchEvent } from '../src/k8s/index.js';
 import { FakeKubeApi, service } from './helpers/kube-api.js';
+import { TEST_TLS } from './helpers/loki-receiver.js';
 
 /** Polls `cond` every 10 ms; fails after `ms` (tests never hang). */
 async function until(cond: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
@@ -210,8 +210,8 @@ describe('Informer pacing', () => {
 describe('configuration and failures', () => {
   test('in-cluster config from the service account over TLS with its CA; rotated token re-read on 401', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sa-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'ca.crt'), '-days', '1', '-subj', '/CN=kubernetes', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-    const tls = { key: await readFile(join(dir, 'key.pem'), 'utf8'), cert: await readFile(join(dir, 'ca.crt'), 'utf8') };
+    await writeFile(join(dir, 'ca.crt'), TEST_TLS.cert);
+    const tls = TEST_TLS;
     const api = await new FakeKubeApi({ token: 'first', tls }).start();
     try {
       await writeFile(join(dir, 'token'), 'first\n');

@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import type { EventRecord, NetEvent } from '../src/events/model.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { KubeClient } from '../src/k8s/index.js';
 import { LokiSink, parseRetryAfter, pickLokiService, type LokiSinkConfig, type LokiSinkDeps } from '../src/sinks/loki/index.js';
-import { LokiReceiver, parseLabels } from './helpers/loki-receiver.js';
+import { LokiReceiver, TEST_TLS, parseLabels } from './helpers/loki-receiver.js';
 import { FakeKubeApi, service } from './helpers/kube-api.js';
 
 const T0 = 1763880000123456789n; // 2025-11-23T06:40:00.123456789Z: exact ns, beyond 2^53
@@ -327,11 +326,9 @@ describe('DNS', () => {
 
 describe('TLS', () => {
   test('https with a CA file; rejected without it; insecure_skip_verify accepts', async () => {
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=loki.test', '-addext', 'subjectAltName=DNS:loki.test,IP:127.0.0.1'], { stdio: 'ignore' });
-    const { readFile } = await import('node:fs/promises');
-    const rx = await new LokiReceiver({ tls: { key: await readFile(key, 'utf8'), cert: await readFile(cert, 'utf8') } }).start();
+    const cert = join(dir, 'ca.pem');
+    await writeFile(cert, TEST_TLS.cert);
+    const rx = await new LokiReceiver({ tls: TEST_TLS }).start();
     try {
       const url = `https://loki.test:${rx.boundPort}`;
       const lookup = async () => ({ address: '127.0.0.1', family: 4 as const });

@@ -10,6 +10,31 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import snappy from 'snappyjs';
 
+/**
+ * A self-signed test certificate (EC P-256, valid until 2126) for `loki.test`, `kubernetes`
+ * and 127.0.0.1, so TLS tests need no openssl at run time. It doubles as its own CA.
+ */
+export const TEST_TLS = {
+  key: `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgzwaYhqRM2HjWKSaL
+CncrORug6LjmBOo1XlGNIGiVca6hRANCAASBgVQ18fF4GriwOfn+8DOEVuSwtrCj
+485iTMs5y8cme2ZuQXrK+xSxeUIp5G/n7pnLIOjTCiTpyzsXzFLq54FQ
+-----END PRIVATE KEY-----
+`,
+  cert: `-----BEGIN CERTIFICATE-----
+MIIBqDCCAU2gAwIBAgIUEpC9h4/O6E73p2wteW6+LLWf01kwCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9raS50ZXN0MCAXDTI2MTEyMzA3NDQ1MloYDzIxMjYxMDMw
+MDc0NDUyWjAUMRIwEAYDVQQDDAlsb2tpLnRlc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAASBgVQ18fF4GriwOfn+8DOEVuSwtrCj485iTMs5y8cme2ZuQXrK+xSx
+eUIp5G/n7pnLIOjTCiTpyzsXzFLq54FQo3sweTAdBgNVHQ4EFgQUKSZ4z+PUoKVk
+KMW/H67AkhlZVu8wHwYDVR0jBBgwFoAUKSZ4z+PUoKVkKMW/H67AkhlZVu8wDwYD
+VR0TAQH/BAUwAwEB/zAmBgNVHREEHzAdgglsb2tpLnRlc3SCCmt1YmVybmV0ZXOH
+BH8AAAEwCgYIKoZIzj0EAwIDSQAwRgIhAIVit+JSK4Lb1BEqDGYVwXRwMpwnt35i
+tgue5si3qYK8AiEA8tHyX3oR6XCGC50uzmiwiyEGDNi91ZoDikX1Vuk0pz4=
+-----END CERTIFICATE-----
+`,
+};
+
 export interface ReceivedEntry {
   /** The entry timestamp, exact ns. */
   ns: bigint;
