@@ -28,10 +28,17 @@ export function validateStaticLabels(labels: Record<string, string>): void {
   }
 }
 
+const names = new Map<string, string>();
+
 /** A metadata name valid for Loki (`.`, `-`, ... become `_`, as Loki's OTLP path does). */
 export function metadataName(key: string): string {
-  const s = RENAME[key] ?? key.replace(/[^a-zA-Z0-9_]/g, '_');
-  return /^[0-9]/.test(s) ? `_${s}` : s;
+  let n = names.get(key);
+  if (n === undefined) {
+    const s = RENAME[key] ?? key.replace(/[^a-zA-Z0-9_]/g, '_');
+    n = /^[0-9]/.test(s) ? `_${s}` : s;
+    if (names.size < 10_000) names.set(key, n); // attribute keys are a small fixed set
+  }
+  return n;
 }
 
 /** Go string-literal quoting, which Loki's label parser (the PromQL one) reads back. */
@@ -58,16 +65,23 @@ export function toStreams(records: readonly EventRecord[], node: string, staticL
   const streams = new Map<string, EncodedStream>();
   for (const r of records) {
     const a = r.attributes;
-    const labels: Record<string, string> = { ...staticLabels, k8s_node: String(a['k8s.node.name'] ?? node), type: String(a['event.type'] ?? r.event.type) };
+    const node_ = String(a['k8s.node.name'] ?? node);
+    const type = String(a['event.type'] ?? r.event.type);
     const ns = a['k8s.namespace.name'];
-    if (ns !== undefined && ns !== '') labels.k8s_namespace = String(ns); // Loki ignores empty labels anyway
-    const key = labelString(labels);
+    // Cheap key first; the sorted, quoted label string is built once per stream.
+    const key = `${node_}\0${ns ?? ''}\0${type}`;
+    let s = streams.get(key);
+    if (!s) {
+      const labels: Record<string, string> = { ...staticLabels, k8s_node: node_, type };
+      if (ns !== undefined && ns !== '') labels.k8s_namespace = String(ns); // Loki ignores empty labels anyway
+      streams.set(key, (s = { labels, entries: [] }));
+    }
 
     // The KCE line: {"timestamp":<ns>,"type":...,"msg":...}; the ns timestamp is written as
     // the exact integer (JSON numbers have no size limit; JSON.stringify would round it).
     const fields: Record<string, string | number> = { level: r.severityText.toLowerCase() };
     for (const [k, v] of Object.entries(a)) if (!LABEL_ATTRS.has(k)) fields[metadataName(k)] = v;
-    let line = `{"timestamp":${r.timeUnixNano},"type":${JSON.stringify(labels.type)},"msg":${JSON.stringify(r.body)}`;
+    let line = `{"timestamp":${r.timeUnixNano},"type":${JSON.stringify(type)},"msg":${JSON.stringify(r.body)}`;
     let metadata: EncodedEntry['metadata'] = [];
     if (encoding === 'json') {
       for (const [k, v] of Object.entries(fields)) if (k !== 'timestamp' && k !== 'type' && k !== 'msg') line += `,${JSON.stringify(k)}:${JSON.stringify(v)}`;
@@ -75,9 +89,6 @@ export function toStreams(records: readonly EventRecord[], node: string, staticL
       metadata = Object.entries(fields).map(([name, v]) => ({ name, value: String(v) }));
     }
     line += '}';
-
-    let s = streams.get(key);
-    if (!s) streams.set(key, (s = { labels, entries: [] }));
     s.entries.push({ ns: r.timeUnixNano, line, metadata });
   }
   const out = [...streams.values()];
