@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { loadBpfAddon, nativeBpf } from '../src/bpf/addon.js';
 import { BpfProbe } from '../src/bpf/probe.js';
+import { ebpfStatus, EBPF_EVENT_PROBES } from '../src/bpf/registry.js';
 import { decodeRecord, stackAddresses } from '../src/bpf/records.js';
 import type { EventPublisher, NetEvent } from '../src/events/model.js';
 import type { Entity, MetricProbe, ProbeContext, Sample } from '../src/model.js';
@@ -130,7 +131,9 @@ test('a program that cannot load or attach is reported and skipped, the others r
 
   // A missing object or addon is a reason, never an exception.
   const missing = new BpfProbe('nonexistent', 'drops');
+  assert.equal(missing.status().state, 'off'); // nothing is loaded just to report status
   assert.match(missing.unsupported() ?? '', /nonexistent\.bpf\.o/);
+  assert.deepEqual(missing.status(), { state: 'unsupported', reason: missing.unsupported(), programs: [] });
   assert.deepEqual(missing.counters(), new Map());
   assert.match(loadBpfAddon('/nonexistent/netobserv_bpf.node', '/nonexistent').error ?? '', /not built/);
 });
@@ -367,6 +370,18 @@ test('counters of a namespace that is gone are deleted from the kernel map at th
   bpf.counters(live);
   assert.equal(bpf.counters().get(ino), undefined);
   assert.ok(bpf.counters().get(inode(a))?.size, 'a live namespace keeps its counters');
+});
+
+test('the registry lists the event probes and their status', () => {
+  assert.deepEqual(Object.keys(EBPF_EVENT_PROBES).sort(), PROBES.map((p) => p.name).sort());
+  for (const p of PROBES) p.bpf.unsupported(); // loaded (the first test did it already)
+  const status = ebpfStatus();
+  for (const { name } of PROBES) {
+    const st = status[name as keyof typeof status];
+    assert.equal(st.state, 'ok', name);
+    assert.ok(st.programs.every((p) => p.attached), name);
+    assert.equal(st.events?.lost, 0, name);
+  }
 });
 
 test('records decode IPv6 and IPv4-mapped addresses and stacks', () => {

@@ -99,6 +99,16 @@ export class BpfProbe {
     return this.programStatus;
   }
 
+  /**
+   * For /status, without loading anything: `off` until something used the probe, then `ok`
+   * (with the programs that did not attach, if any) or `unsupported` with the reason.
+   */
+  status(): { state: 'off' | 'ok' | 'unsupported'; reason?: string; programs: ProgramStatus[]; events?: DeliveryStats } {
+    if (this.error) return { state: 'unsupported', reason: this.error, programs: this.programStatus };
+    if (!this.obj) return { state: 'off', programs: [] };
+    return { state: 'ok', programs: this.programStatus, events: this.stats() };
+  }
+
   /** Kernel program ids and run statistics (runCount/runTimeNs need kernel.bpf_stats_enabled=1). */
   programStats(): { name: string; id: number; runCount: number; runTimeNs: number }[] {
     return this.obj?.programStats() ?? [];
