@@ -1,7 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { ConfigMapMount } from './helpers/configmap.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,10 @@ import { EVENT_PROBES, METRIC_PROBES } from '../src/catalogue/probes.js';
 import {
   CONFIG_SCHEMA, ConfigError, ConfigWatcher, DEFAULT_CONFIG, loadConfigFile, parseConfig,
 } from '../src/config/index.js';
-import type { AgentConfig } from '../src/config/index.js';
+import type { AgentConfig, ChecksConfig } from '../src/config/index.js';
+import { checkOptionsFromConfig } from '../src/checks/config.js';
+import { DEFAULT_CHECK_OPTIONS } from '../src/checks/model.js';
+import type { CheckOptions } from '../src/checks/model.js';
 
 const SRC = '/etc/config/config.yaml';
 // An empty environment, so OTEL_* variables of whoever runs the tests change nothing.
@@ -60,6 +63,7 @@ describe('defaults', () => {
           remote_write: { enabled: false, url: '', username: '', password_file: '', headers: {}, interval_seconds: 30 },
           stream: { max_clients: 16, client_buffer_events: 1000 },
         },
+        checks: {},
       },
     });
   });
@@ -108,6 +112,7 @@ event_config:
           ...DEFAULT_CONFIG.event_config.sinks,
           loki: { ...DEFAULT_CONFIG.event_config.sinks.loki, enabled: true, url: 'http://loki.monitoring:3100' },
         },
+        checks: {},
       },
     });
   });
@@ -456,6 +461,184 @@ describe('errors: one line per problem', () => {
         `config /etc/config/config.yaml: metric_config.probes[0]: unknown probe "nope" (${VALID_METRIC})`,
       ].join('\n'),
     });
+  });
+});
+
+describe('event_config.checks', () => {
+  const FULL = `
+event_config:
+  checks:
+    interval: 30
+    reminder_interval: 7200
+    emit_cleared: false
+    kernel_params:
+      rp_filter: 2
+      proxy_arp: false          # not checked
+      tcp_syncookies: 1
+      tcp_sack:                 # null: the default (1)
+      nf_conntrack_tcp_be_liberal: 0
+      interfaces: [eth*, cali*, all]
+    mtu: {min: 1400, max: 9000, compare_primary: different, ignore: [docker*, tunl0]}
+    kernel_log:
+      patterns: [neighbor table overflow, "nf_conntrack: table full", "dropping packet (rate"]
+      hold: 300
+      poll: 5
+    iptables: {max_rules: 0, forward_drop: false}
+    vpc_routes:
+      - {dst: 10.0.0.0/8, gateway: 192.168.0.253, dev: eth0}
+      - {dst: 172.16.0.0/12, table: 100}
+    policy_rules:
+      - {from: 10.244.1.0/24, table: 100, priority: 1000}
+      - {to: 10.0.0.1, iif: eth1, oif: eth0, fwmark: 0x10, table: 101}
+      - {fwmark: "0x20", table: 102}
+      - {fwmark: "48", table: 103}
+    cidrs:
+      vpc: [192.168.0.0/16]
+      service: [172.21.0.0/20, fd00:21::/112]
+      pod: [10.244.0.0/16]
+      docker: [172.17.0.0/16]
+    kube_proxy: {healthz_url: "http://127.0.0.1:10256/healthz", namespace: kube-system, label_selector: component=kube-proxy}
+    ip_masq_agent: {namespace: kube-system, name: ip-masq}
+`;
+  const EXPECTED: ChecksConfig = {
+    interval: 30,
+    reminder_interval: 7200,
+    emit_cleared: false,
+    kernel_params: { rp_filter: 2, proxy_arp: null, tcp_syncookies: 1, nf_conntrack_tcp_be_liberal: 0, interfaces: ['eth*', 'cali*', 'all'] },
+    mtu: { min: 1400, max: 9000, compare_primary: 'different', ignore: ['docker*', 'tunl0'] },
+    kernel_log: { patterns: ['neighbor table overflow', 'nf_conntrack: table full', 'dropping packet (rate'], hold: 300, poll: 5 },
+    iptables: { max_rules: 0, forward_drop: false },
+    vpc_routes: [{ dst: '10.0.0.0/8', gateway: '192.168.0.253', dev: 'eth0' }, { dst: '172.16.0.0/12', table: 100 }],
+    policy_rules: [
+      { from: '10.244.1.0/24', table: 100, priority: 1000 },
+      { to: '10.0.0.1', iif: 'eth1', oif: 'eth0', fwmark: 16, table: 101 },
+      { fwmark: 32, table: 102 },
+      { fwmark: 48, table: 103 },
+    ],
+    cidrs: { vpc: ['192.168.0.0/16'], service: ['172.21.0.0/20', 'fd00:21::/112'], pod: ['10.244.0.0/16'], docker: ['172.17.0.0/16'] },
+    kube_proxy: { healthz_url: 'http://127.0.0.1:10256/healthz', namespace: 'kube-system', label_selector: 'component=kube-proxy' },
+    ip_masq_agent: { namespace: 'kube-system', name: 'ip-masq' },
+  };
+
+  test('a full section parses to ChecksConfig, and to the expected CheckOptions', () => {
+    const config = parse(FULL);
+    assert.deepEqual(config.event_config.checks, EXPECTED);
+    // Nothing else changes.
+    assert.deepEqual({ ...config, event_config: { ...config.event_config, checks: {} } }, DEFAULT_CONFIG);
+
+    const expected: CheckOptions = {
+      intervalSeconds: 30,
+      reminderIntervalSeconds: 7200,
+      emitCleared: false,
+      kernelParams: {
+        rpFilter: 2, proxyArp: undefined, tcpSyncookies: 1, tcpSack: 1, conntrackTcpBeLiberal: 0,
+        interfaces: ['eth*', 'cali*', 'all'],
+      },
+      mtu: { min: 1400, max: 9000, comparePrimary: 'different', ignore: ['docker*', 'tunl0'] },
+      kernelLog: { patterns: ['neighbor table overflow', 'nf_conntrack: table full', 'dropping packet (rate'], holdSeconds: 300, pollSeconds: 5 },
+      iptables: { maxRules: 0, forwardDrop: false },
+      vpcRoutes: EXPECTED.vpc_routes!,
+      policyRules: EXPECTED.policy_rules!,
+      nodeName: 'node-1',
+      cidrs: EXPECTED.cidrs as CheckOptions['cidrs'],
+      kubeProxy: { healthzUrl: 'http://127.0.0.1:10256/healthz', namespace: 'kube-system', labelSelector: 'component=kube-proxy' },
+      ipMasqAgent: { namespace: 'kube-system', name: 'ip-masq' },
+    };
+    assert.deepEqual(checkOptionsFromConfig(config.event_config.checks, 'node-1'), expected);
+  });
+
+  test('unset: {} and the checks\' own defaults', () => {
+    assert.deepEqual(parse('').event_config.checks, {});
+    assert.deepEqual(checkOptionsFromConfig(parse('').event_config.checks, DEFAULT_CHECK_OPTIONS.nodeName), DEFAULT_CHECK_OPTIONS);
+    // null keys (the chart renders every unset key as null) and the sections they leave empty are not set.
+    assert.deepEqual(parse('event_config:\n  checks:\n    interval:\n    mtu: {min: null}\n    kernel_params: {rp_filter: ~}\n').event_config.checks, {});
+    assert.deepEqual(parse('event_config: {checks: {}}').event_config.checks, {});
+  });
+
+  test('false turns a kernel param check off; a partial section keeps the other defaults', () => {
+    const checks = parse('event_config: {checks: {kernel_params: {rp_filter: false}, mtu: {max: 1500}}}').event_config.checks;
+    assert.deepEqual(checks, { kernel_params: { rp_filter: null }, mtu: { max: 1500 } });
+    const o = checkOptionsFromConfig(checks);
+    assert.equal(o.kernelParams.rpFilter, undefined);
+    assert.equal(o.kernelParams.proxyArp, DEFAULT_CHECK_OPTIONS.kernelParams.proxyArp);
+    assert.deepEqual(o.mtu, { ...DEFAULT_CHECK_OPTIONS.mtu, max: 1500 });
+  });
+
+  test('kernel_log patterns are substrings, not regexes: regex syntax is taken literally', () => {
+    const checks = parse('event_config: {checks: {kernel_log: {patterns: ["(", "a[b", "*"]}}}').event_config.checks;
+    assert.deepEqual(checks.kernel_log?.patterns, ['(', 'a[b', '*']);
+  });
+
+  test('the commented checks example of examples/inspector-config.yaml loads once uncommented', async () => {
+    const text = await readFile(new URL('../../examples/inspector-config.yaml', import.meta.url), 'utf8');
+    const start = text.indexOf('  # checks:');
+    assert.ok(start > 0, 'the example has a commented checks section');
+    const uncommented = text.slice(0, start) + text.slice(start).replace(/^  # ?/gm, '  ');
+    const checks = parse(uncommented).event_config.checks;
+    assert.deepEqual(Object.keys(checks).sort(), Object.keys(EXPECTED).sort()); // every key shown
+    assert.deepEqual(checks.policy_rules?.[1], { fwmark: 16, table: 101 });
+  });
+
+  test('the schema has exactly the keys of ChecksConfig', () => {
+    const keys: Record<keyof ChecksConfig, true> = {
+      interval: true, reminder_interval: true, emit_cleared: true, kernel_params: true, mtu: true, kernel_log: true,
+      iptables: true, vpc_routes: true, policy_rules: true, cidrs: true, kube_proxy: true, ip_masq_agent: true,
+    };
+    const schema = CONFIG_SCHEMA.properties.event_config.properties.checks;
+    assert.deepEqual(Object.keys(schema.properties).sort(), Object.keys(keys).sort());
+    assert.deepEqual(Object.keys(EXPECTED).sort(), Object.keys(keys).sort()); // the full example sets every key
+  });
+
+  const P = 'event_config.checks';
+  const cases: [string, string, string[]][] = [
+    ['unknown key', 'event_config: {checks: {intervall: 30}}', [`${P}: unknown key "intervall" (did you mean "interval"?)`]],
+    ['unknown key in a section', 'event_config: {checks: {mtu: {maxx: 9000}}}', [`${P}.mtu: unknown key "maxx" (did you mean "max"?)`]],
+    ['unknown key in a policy rule', 'event_config: {checks: {policy_rules: [{table: 100, src: 10.0.0.0/8}]}}',
+      [`${P}.policy_rules[0]: unknown key "src"`]],
+    ['bad CIDR', 'event_config: {checks: {cidrs: {vpc: [192.168.0.0/16, 10.0.0.0/33]}}}',
+      [`${P}.cidrs.vpc[1]: must be a CIDR such as 10.244.0.0/16 or fd00:10:244::/64, got "10.0.0.0/33"`]],
+    ['bad route destination', 'event_config: {checks: {vpc_routes: [{dst: 10.0.0.0}]}}',
+      [`${P}.vpc_routes[0].dst: must be a CIDR such as 10.244.0.0/16 or fd00:10:244::/64, got "10.0.0.0"`]],
+    ['route without dst', 'event_config: {checks: {vpc_routes: [{dev: eth0}]}}', [`${P}.vpc_routes[0].dst: required`]],
+    ['bad gateway', 'event_config: {checks: {vpc_routes: [{dst: 10.0.0.0/8, gateway: router}]}}',
+      [`${P}.vpc_routes[0].gateway: must be an IP address such as 10.0.0.1 or fd00::1, got "router"`]],
+    ['IPv6 policy rule prefix', 'event_config: {checks: {policy_rules: [{from: "fd00::/8", table: 100}]}}',
+      [`${P}.policy_rules[0].from: must be an IPv4 CIDR such as 10.0.0.0/8 or an IPv4 address (policy rules are checked for IPv4), got "fd00::/8"`]],
+    ['table missing in a policy rule', 'event_config: {checks: {policy_rules: [{from: 10.0.0.0/8, priority: 100}]}}',
+      [`${P}.policy_rules[0].table: required`]],
+    ['fwmark with a mask', 'event_config: {checks: {policy_rules: [{fwmark: "0x10/0xff", table: 100}]}}',
+      [`${P}.policy_rules[0].fwmark: must be an integer 0..4294967295 or a hex string such as "0x10" (no /mask), got "0x10/0xff"`]],
+    ['fwmark above u32', 'event_config: {checks: {policy_rules: [{fwmark: "4294967296", table: 100}]}}',
+      [`${P}.policy_rules[0].fwmark: must be an integer 0..4294967295 or a hex string such as "0x10" (no /mask), got "4294967296"`]],
+    ['negative fwmark', 'event_config: {checks: {policy_rules: [{fwmark: -1, table: 100}]}}',
+      [`${P}.policy_rules[0].fwmark: must be an integer 0..4294967295 or a hex string such as "0x10" (no /mask), got -1`]],
+    ['empty kernel log pattern', 'event_config: {checks: {kernel_log: {patterns: [link is not ready, ""]}}}',
+      [`${P}.kernel_log.patterns[1]: must be a non-empty string, got ""`]],
+    ['mtu 20', 'event_config: {checks: {mtu: {min: 20}}}', [`${P}.mtu.min: must be an integer 68..65535, got 20`]],
+    ['mtu min above max', 'event_config: {checks: {mtu: {min: 9000, max: 1500}}}', [`${P}.mtu.min: must not be above mtu.max (1500), got 9000`]],
+    ['mtu min above the default max', 'event_config: {checks: {mtu: {min: 9500}}}',
+      [`${P}.mtu.min: must not be above mtu.max (9216, the default), got 9500`]],
+    ['bad compare_primary', 'event_config: {checks: {mtu: {compare_primary: lower}}}',
+      [`${P}.mtu.compare_primary: must be one of "higher", "different", "off", got "lower"`]],
+    ['kernel param true', 'event_config: {checks: {kernel_params: {tcp_sack: true}}}',
+      [`${P}.kernel_params.tcp_sack: must be an integer 0..1, or false to turn the check off, got true`]],
+    ['kernel param out of range', 'event_config: {checks: {kernel_params: {rp_filter: 3}}}',
+      [`${P}.kernel_params.rp_filter: must be an integer 0..2, or false to turn the check off, got 3`]],
+    ['interval 0', 'event_config: {checks: {interval: 0}}', [`${P}.interval: must be an integer 1..86400, got 0`]],
+    ['healthz_url not http', 'event_config: {checks: {kube_proxy: {healthz_url: "tcp://127.0.0.1:10256"}}}',
+      [`${P}.kube_proxy.healthz_url: must be an http(s):// URL, got "tcp://127.0.0.1:10256"`]],
+    ['section not a mapping', 'event_config: {checks: [interval]}', [`${P}: must be a mapping, got a list`]],
+  ];
+  for (const [name, text, expected] of cases) {
+    test(name, () => assert.deepEqual(problems(text), expected));
+  }
+
+  test('several problems in the section: one line each', () => {
+    assert.deepEqual(problems('event_config: {checks: {mtu: {min: 20}, cidrs: {pod: [x]}, policy_rules: [{}]}}'), [
+      `${P}.mtu.min: must be an integer 68..65535, got 20`,
+      `${P}.policy_rules[0].table: required`,
+      `${P}.cidrs.pod[0]: must be a CIDR such as 10.244.0.0/16 or fd00:10:244::/64, got "x"`,
+    ]);
   });
 });
 

@@ -1,31 +1,11 @@
-// The configuration keys of the checks as they would stand in the agent's YAML, under
-// `event_config.checks` (snake_case, seconds), and their mapping onto CheckOptions. The
-// config module owns validation; this only lays what is given over the defaults.
+// The mapping of the agent's `event_config.checks` section (snake_case, seconds) onto
+// CheckOptions. The config module owns the section: its type (ChecksConfig, re-exported here)
+// and its validation; this only lays what is given over the defaults.
 
-import { checkOptions, type CheckOptions, type ExpectedRoute, type ExpectedRule } from './model.js';
+import type { ChecksConfig } from '../config/defaults.js';
+import { checkOptions, type CheckOptions } from './model.js';
 
-export interface ChecksConfig {
-  interval?: number;
-  reminder_interval?: number;
-  emit_cleared?: boolean;
-  kernel_params?: {
-    /** Expected values; null turns that check off. */
-    rp_filter?: number | null;
-    proxy_arp?: number | null;
-    tcp_syncookies?: number | null;
-    tcp_sack?: number | null;
-    nf_conntrack_tcp_be_liberal?: number | null;
-    interfaces?: string[];
-  };
-  mtu?: { min?: number; max?: number; compare_primary?: 'higher' | 'different' | 'off'; ignore?: string[] };
-  kernel_log?: { patterns?: string[]; hold?: number; poll?: number };
-  iptables?: { max_rules?: number; forward_drop?: boolean };
-  vpc_routes?: ExpectedRoute[];
-  policy_rules?: ExpectedRule[];
-  cidrs?: { vpc?: string[]; service?: string[]; pod?: string[]; docker?: string[] };
-  kube_proxy?: { healthz_url?: string; namespace?: string; label_selector?: string };
-  ip_masq_agent?: { namespace?: string; name?: string };
-}
+export type { ChecksConfig };
 
 const opt = <T>(v: T | undefined, key: string): Record<string, T> => (v === undefined ? {} : { [key]: v });
 const expect = (v: number | null | undefined, key: string): Record<string, number | undefined> =>

@@ -3,6 +3,7 @@
 
 import { EVENT_PROBES, METRIC_PROBES } from '../catalogue/probes.js';
 import type { EventProbeName, MetricProbeName } from '../catalogue/probes.js';
+import type { ExpectedRoute, ExpectedRule } from '../checks/model.js';
 
 export type MetricNaming = 'netexporter' | 'inspector';
 
@@ -33,6 +34,41 @@ export interface EventConfig {
   loki_address: string;
   /** Where events go; each sink is created, replaced or removed when its section changes. */
   sinks: EventSinksConfig;
+  /**
+   * Options of the configuration checks as given (validated, otherwise unchanged); `{}` by
+   * default. The checks lay it over their own defaults (checkOptionsFromConfig in src/checks).
+   */
+  checks: ChecksConfig;
+}
+
+/**
+ * Section event_config.checks: the configuration checks' options as the YAML spells them
+ * (snake_case, seconds). Every key is optional: an unset key keeps the checks' default
+ * (DEFAULT_CHECK_OPTIONS in src/checks/model.ts). The schema (schema.ts) matches it key for key.
+ */
+export interface ChecksConfig {
+  interval?: number;
+  reminder_interval?: number;
+  emit_cleared?: boolean;
+  kernel_params?: {
+    /** Expected values; null turns that check off (written `false` in the file, where null means unset). */
+    rp_filter?: number | null;
+    proxy_arp?: number | null;
+    tcp_syncookies?: number | null;
+    tcp_sack?: number | null;
+    nf_conntrack_tcp_be_liberal?: number | null;
+    interfaces?: string[];
+  };
+  mtu?: { min?: number; max?: number; compare_primary?: 'higher' | 'different' | 'off'; ignore?: string[] };
+  /** `patterns` are case-insensitive substrings, not regexes. */
+  kernel_log?: { patterns?: string[]; hold?: number; poll?: number };
+  iptables?: { max_rules?: number; forward_drop?: boolean };
+  vpc_routes?: ExpectedRoute[];
+  /** `fwmark` is a number here; the file may also write it as a "0x..." string. */
+  policy_rules?: ExpectedRule[];
+  cidrs?: { vpc?: string[]; service?: string[]; pod?: string[]; docker?: string[] };
+  kube_proxy?: { healthz_url?: string; namespace?: string; label_selector?: string };
+  ip_masq_agent?: { namespace?: string; name?: string };
 }
 
 export interface EventSinksConfig {
@@ -175,5 +211,6 @@ export const DEFAULT_CONFIG: AgentConfig = deepFreeze({
       remote_write: { enabled: false, url: '', username: '', password_file: '', headers: {}, interval_seconds: 30 },
       stream: { max_clients: 16, client_buffer_events: 1000 },
     },
+    checks: {},
   },
 });

@@ -8,13 +8,14 @@ import { Ajv } from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { EVENT_PROBES, METRIC_PROBES, PROBE_ALIASES } from '../catalogue/probes.js';
+import { DEFAULT_CHECK_OPTIONS } from '../checks/model.js';
 import { DEFAULT_CONFIG } from './defaults.js';
-import type { AgentConfig, EventSinksConfig, OtlpSinkConfig } from './defaults.js';
+import type { AgentConfig, ChecksConfig, EventSinksConfig, OtlpSinkConfig } from './defaults.js';
 import { CONFIG_SCHEMA, FORMATS, isHttpUrl } from './schema.js';
 
 export { DEFAULT_CONFIG } from './defaults.js';
 export type {
-  AgentConfig, EventConfig, EventSinksConfig, LokiSinkConfig, MetricConfig, MetricNaming, OtlpSinkConfig,
+  AgentConfig, ChecksConfig, EventConfig, EventSinksConfig, LokiSinkConfig, MetricConfig, MetricNaming, OtlpSinkConfig,
   RemoteWriteSinkConfig, StdoutSinkConfig, StreamSinkConfig,
 } from './defaults.js';
 
@@ -112,6 +113,14 @@ function validateStructure(input: Record<string, unknown>, problems: string[]): 
       problems.push(at(path, unknownKey(String(e.params.additionalProperty), e.parentSchema)));
       continue;
     }
+    if (e.keyword === 'required') {
+      // Reported at the missing key, e.g. `event_config.checks.policy_rules[0].table: required`.
+      const key = String(e.params.missingProperty);
+      const missing = path ? `${path}.${key}` : key;
+      bad.add(missing);
+      problems.push(`${missing}: required`);
+      continue;
+    }
     if (bad.has(path)) continue; // e.g. both `type` and `minimum` failed for 0.5: one line
     bad.add(path);
     problems.push(at(path, `${expectation(e.parentSchema)}, got ${show(e.data)}`));
@@ -138,13 +147,20 @@ const FORMAT_EXPECTATIONS: Record<keyof typeof FORMATS, string> = {
   'loki-address': 'must be host, host:port or an http(s):// URL',
   'ifname-glob': 'must be an interface name or glob such as "eth*"',
   'http-url': 'must be an http(s):// URL',
+  ip: 'must be an IP address such as 10.0.0.1 or fd00::1',
+  'ipv4-prefix': 'must be an IPv4 CIDR such as 10.0.0.0/8 or an IPv4 address (policy rules are checked for IPv4)',
 };
 
 /** What a schema node accepts, in words. */
 function expectation(schema: ErrorObject['parentSchema']): string {
   if (!schema) return 'is invalid';
   if (Array.isArray(schema.enum)) return `must be one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`;
-  if (Array.isArray(schema.type)) return 'must be a list of probe names or a comma-separated string';
+  if (Array.isArray(schema.type)) {
+    // The union types of the schema: checks' expected sysctls, fwmark, probe lists.
+    if (schema.type.includes('boolean')) return `must be an integer ${schema.minimum}..${schema.maximum}, or false to turn the check off`;
+    if (schema.type.includes('integer')) return `must be an integer 0..${schema.maximum} or a hex string such as "0x10" (no /mask)`;
+    return 'must be a list of probe names or a comma-separated string';
+  }
   switch (schema.type) {
     case 'boolean': return 'must be true or false';
     case 'integer': return `must be an integer ${schema.minimum}..${schema.maximum}`;
@@ -153,7 +169,7 @@ function expectation(schema: ErrorObject['parentSchema']): string {
     case 'string':
       return typeof schema.format === 'string' && schema.format in FORMAT_EXPECTATIONS
         ? FORMAT_EXPECTATIONS[schema.format as keyof typeof FORMATS]
-        : 'must be a string';
+        : schema.minLength ? 'must be a non-empty string' : 'must be a string';
     default: return 'is invalid';
   }
 }
@@ -273,6 +289,11 @@ const SETTINGS: Record<string, Setting> = {
     apply: (c, v) => { c.event_config.loki_address = v; c.event_config.sinks.loki.url = lokiUrl(v); },
   },
   ...sinkSettings(),
+  checks: {
+    spellings: [['event_config', 'checks']],
+    read: (v, path, problems) => readChecks(v as Record<string, any>, path.join('.'), problems),
+    apply: (c, v) => { c.event_config.checks = v; },
+  },
   // No effect (see schema.ts); listed so that it is known and type-checked.
   legacy: { spellings: installer('enableLegacyVersion'), apply: () => {} },
 };
@@ -300,6 +321,42 @@ function readLabels(value: unknown, path: Path, problems: string[]): unknown {
     problems.push(`${path.join('.')}: label name ${JSON.stringify(k)} must be letters, digits and _, not starting with a digit`);
   }
   return bad.length > 0 ? undefined : value;
+}
+
+/**
+ * event_config.checks after the schema: copied through, except for the two spellings the file
+ * has that ChecksConfig does not: `false` for a kernel param check that is off (null there;
+ * null in the file means unset), and a "0x..." string fwmark (a number there).
+ */
+function readChecks(value: Record<string, any>, path: string, problems: string[]): ChecksConfig | undefined {
+  const c = structuredClone(value) as ChecksConfig & Record<string, any>;
+  // A section left empty (all its keys null, as the chart renders unset keys) is not set.
+  for (const [k, v] of Object.entries(c)) if (isMapping(v) && Object.keys(v).length === 0) delete c[k];
+  const kp = c.kernel_params as Record<string, unknown> | undefined;
+  if (kp) for (const [k, v] of Object.entries(kp)) if (v === false) kp[k] = null;
+  let ok = true;
+  const rules = c.policy_rules as { fwmark?: number | string }[] | undefined;
+  rules?.forEach((rule, i) => {
+    if (typeof rule.fwmark !== 'string') return;
+    const mark = Number(rule.fwmark); // decimal or 0x hex: what the schema's pattern lets through
+    if (mark <= 0xffffffff) {
+      rule.fwmark = mark;
+    } else {
+      ok = false;
+      problems.push(`${path}.policy_rules[${i}].fwmark: must be an integer 0..4294967295 or a hex string such as "0x10" (no /mask), got ${show(rule.fwmark)}`);
+    }
+  });
+  // Either bound may be left to the checks' default; the two in effect must make a range.
+  const min = c.mtu?.min ?? DEFAULT_CHECK_OPTIONS.mtu.min;
+  const max = c.mtu?.max ?? DEFAULT_CHECK_OPTIONS.mtu.max;
+  if (min > max) {
+    ok = false;
+    const dflt = (given: number | undefined) => (given === undefined ? ', the default' : '');
+    problems.push(c.mtu?.min !== undefined
+      ? `${path}.mtu.min: must not be above mtu.max (${max}${dflt(c.mtu?.max)}), got ${min}`
+      : `${path}.mtu.max: must not be below mtu.min (${min}${dflt(c.mtu?.min)}), got ${max}`);
+  }
+  return ok ? c : undefined;
 }
 
 /** `host`, `host:port`, `[v6]:port` → `http://host:port` (Loki's port 3100 by default); URLs unchanged. */

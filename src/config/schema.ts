@@ -5,6 +5,7 @@
 
 import { isIP } from 'node:net';
 import { EVENT_PROBES, METRIC_PROBES } from '../catalogue/probes.js';
+import { DEFAULT_CHECK_OPTIONS } from '../checks/model.js';
 import { DEFAULT_CONFIG } from './defaults.js';
 
 const D = DEFAULT_CONFIG;
@@ -16,7 +17,14 @@ export const FORMATS = {
   'loki-address': isLokiAddress,
   'ifname-glob': (s: string): boolean => /^[^\s/]{1,64}$/.test(s),
   'http-url': isHttpUrl,
+  ip: (s: string): boolean => isIP(s) !== 0,
+  'ipv4-prefix': isIpv4Prefix,
 } as const;
+
+/** An IPv4 CIDR, or an IPv4 address (a /32); what `ip rule` from/to take for IPv4 rules. */
+export function isIpv4Prefix(s: string): boolean {
+  return isCidr(s) ? isIP(s.split('/')[0]!) === 4 : isIP(s) === 4;
+}
 
 export function isHttpUrl(s: string): boolean {
   try {
@@ -147,6 +155,109 @@ const sinks = section('Destinations of events', {
   }),
 });
 
+// The checks' own defaults (src/checks/model.ts): quoted as the schema's defaults, never copied.
+const C = DEFAULT_CHECK_OPTIONS;
+const list = (v: readonly string[]) => v.map((x) => JSON.stringify(x)).join(', ');
+// Highest fwmark, route table id and rule priority: the kernel's u32.
+const U32_MAX = 4294967295;
+// The default is in the text too: the chart's ConfigMap comments are made of descriptions.
+const dfltText = (description: string, dflt: unknown) =>
+  `${description} (default ${Array.isArray(dflt) ? list(dflt) : String(dflt)})`;
+const ifnameGlobs = (dflt: readonly string[], description: string) =>
+  ({ type: 'array', items: { type: 'string', format: 'ifname-glob' }, default: dflt, description: dfltText(description, dflt) });
+const cidrList = (description: string) => ({ type: 'array', items: { type: 'string', format: 'cidr' }, description });
+const name = (description: string, dflt?: string) =>
+  ({ type: 'string', minLength: 1, ...(dflt === undefined ? { description } : { default: dflt, description: dfltText(description, dflt) }) });
+const seconds = (max: number, dflt: number, description: string) => int(1, max, dflt, dfltText(description, dflt));
+// An expected sysctl value, or false for "do not check". Not null: in this file (and in the
+// chart's ConfigMap) null means "not set, use the default", so it cannot also mean "off".
+// load.ts turns false into the null of ChecksConfig.
+const expected = (max: number, dflt: number | undefined, description: string) => ({
+  type: ['integer', 'boolean'], minimum: 0, maximum: max, not: { const: true }, default: dflt ?? false,
+  description: `${dfltText(description, dflt ?? false)}; false: not checked`,
+});
+
+/**
+ * event_config.checks: options of the configuration-check event probes (src/checks), the
+ * keys of ChecksConfig (src/config/defaults.ts). Unset keys keep the checks' own defaults
+ * (DEFAULT_CHECK_OPTIONS in src/checks/model.ts), which the `default`s here quote.
+ */
+const checks = section('Options of the configuration checks (event probes kernelparam, mtu, nodeconfig, route, ipvs, kubeproxy, k8sconfig); unset keys keep the defaults', {
+  interval: seconds(86400, C.intervalSeconds, 'Seconds between runs of the checks'),
+  reminder_interval: seconds(604800, C.reminderIntervalSeconds, 'Seconds between reminder events of a finding that still holds'),
+  emit_cleared: bool(dfltText('Emit an INFO event (finding: cleared) when a finding stops holding', C.emitCleared), C.emitCleared),
+  kernel_params: section('Expected sysctl values (KernelParam events); false turns a check off', {
+    rp_filter: expected(2, C.kernelParams.rpFilter, 'Expected net.ipv4.conf.<if>.rp_filter'),
+    proxy_arp: expected(1, C.kernelParams.proxyArp, 'Expected net.ipv4.conf.<if>.proxy_arp'),
+    tcp_syncookies: expected(2, C.kernelParams.tcpSyncookies, 'Expected net.ipv4.tcp_syncookies'),
+    tcp_sack: expected(1, C.kernelParams.tcpSack, 'Expected net.ipv4.tcp_sack'),
+    nf_conntrack_tcp_be_liberal: expected(1, C.kernelParams.conntrackTcpBeLiberal, 'Expected net.netfilter.nf_conntrack_tcp_be_liberal'),
+    interfaces: ifnameGlobs(C.kernelParams.interfaces, 'Globs of interfaces whose rp_filter and proxy_arp are checked ("all": the conf.all entry; lo never)'),
+  }),
+  mtu: section('Interface MTU check', {
+    min: int(68, 65535, C.mtu.min, dfltText('Report interfaces with a lower MTU', C.mtu.min)),
+    max: int(68, 65535, C.mtu.max, dfltText('Report interfaces with a higher MTU; at least min', C.mtu.max)),
+    compare_primary: oneOf(['higher', 'different', 'off'], C.mtu.comparePrimary,
+      dfltText('Compared with the primary interface: higher reports a bigger MTU than its, different any difference, off nothing', C.mtu.comparePrimary)),
+    ignore: ifnameGlobs(C.mtu.ignore, 'Globs of interfaces not checked (besides lo)'),
+  }),
+  kernel_log: section('Kernel log (/dev/kmsg) check', {
+    patterns: { type: 'array', items: { type: 'string', minLength: 1 }, default: C.kernelLog.patterns,
+      description: dfltText('Case-insensitive substrings (not regexes) of kernel log lines that are network problems; replaces the default list', C.kernelLog.patterns) },
+    hold: seconds(86400, C.kernelLog.holdSeconds, 'Seconds a finding holds after its last matching line'),
+    poll: seconds(3600, C.kernelLog.pollSeconds, 'Seconds between reads of /dev/kmsg'),
+  }),
+  iptables: section('iptables check', {
+    max_rules: int(0, 100000000, C.iptables.maxRules, dfltText('Report more rules than this over all tables; 0: off', C.iptables.maxRules)),
+    forward_drop: bool(dfltText('Report a DROP default policy of the FORWARD chain', C.iptables.forwardDrop), C.iptables.forwardDrop),
+  }),
+  vpc_routes: {
+    type: 'array',
+    description: 'Routes the node must have (VpcRoute events); empty: the check is off',
+    items: {
+      type: 'object', additionalProperties: false, required: ['dst'],
+      properties: {
+        dst: { type: 'string', format: 'cidr', description: 'Destination prefix, e.g. 10.0.0.0/8; 0.0.0.0/0 for a default route' },
+        gateway: { type: 'string', format: 'ip', description: 'Expected next hop; unset: any' },
+        dev: name('Expected output interface; unset: any'),
+        table: { type: 'integer', minimum: 1, maximum: U32_MAX, description: 'Routing table id (default 254, main)' },
+      },
+    },
+  },
+  policy_rules: {
+    type: 'array',
+    description: 'IPv4 policy routing rules (ip rule) the node must have (PolicyRoute events); empty: the check is off',
+    items: {
+      type: 'object', additionalProperties: false, required: ['table'],
+      properties: {
+        from: { type: 'string', format: 'ipv4-prefix', description: 'Source prefix or address; unset: all' },
+        to: { type: 'string', format: 'ipv4-prefix', description: 'Destination prefix or address; unset: any' },
+        iif: name('Input interface'),
+        oif: name('Output interface'),
+        fwmark: { type: ['integer', 'string'], minimum: 0, maximum: U32_MAX, pattern: '^(0[xX][0-9a-fA-F]{1,8}|[0-9]{1,10})$',
+          description: 'Firewall mark, an integer or a "0x..." hex string (no /mask)' },
+        table: { type: 'integer', minimum: 1, maximum: U32_MAX, description: 'Table the rule looks up (required)' },
+        priority: { type: 'integer', minimum: 0, maximum: U32_MAX, description: 'Rule priority; unset: any' },
+      },
+    },
+  },
+  cidrs: section('CIDRs for the CIDRConflict and IPMasqAgentConf checks; the node\'s pod CIDRs are added from the API', {
+    vpc: cidrList('VPC CIDRs'),
+    service: cidrList('Service CIDRs'),
+    pod: cidrList('Pod CIDRs (the cluster\'s)'),
+    docker: cidrList('Docker bridge CIDRs'),
+  }),
+  kube_proxy: section('kube-proxy check', {
+    healthz_url: { ...httpUrl(dfltText('kube-proxy health endpoint on this node', C.kubeProxy.healthzUrl)), default: C.kubeProxy.healthzUrl },
+    namespace: name('Namespace of the kube-proxy pods', C.kubeProxy.namespace),
+    label_selector: name('Label selector of the kube-proxy pods', C.kubeProxy.labelSelector),
+  }),
+  ip_masq_agent: section('ip-masq-agent ConfigMap check', {
+    namespace: name('Namespace of the ConfigMap', C.ipMasqAgent.namespace),
+    name: name('Name of the ConfigMap', C.ipMasqAgent.name),
+  }),
+});
+
 /** ACK `inspector-config` ConfigMap, section event_config. */
 const eventConfig = {
   type: 'object',
@@ -157,6 +268,7 @@ const eventConfig = {
     probes: probeList('Event', EVENT_PROBES),
     port: port('Port of the event stream service', D.event_config.port),
     sinks,
+    checks,
   },
 } as const;
 
