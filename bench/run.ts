@@ -2,12 +2,18 @@
 // latency of /metrics, side by side with prometheus-node-exporter scraped in the same run.
 // Run as root: `npm run bench`. Creates and removes its own namespaces (bench-ns-*).
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { Agent } from '../src/agent.js';
 import { createLogger } from '../src/log.js';
 
 const CYCLES = 10;
+// Metric collection only: event probes (eBPF, checks) have their own benchmark (bench/bpf.ts).
+const CONFIG = join(mkdtempSync(join(tmpdir(), 'netobserv-bench-')), 'config.yaml');
+writeFileSync(CONFIG, 'enableEventServer: false\n');
+const agentOptions = { nodeName: 'bench', port: 0, configPath: CONFIG, runtimeSocket: '/nonexistent.sock' };
 const SCRAPES = 50;
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 
@@ -68,7 +74,7 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   for (const total of [1, 20, 110]) {
     const ns = createNamespaces(total - 1);
-    const agent = new Agent({ nodeName: 'bench', port: 0, log, runtimeSocket: '/nonexistent.sock' });
+    const agent = new Agent({ ...agentOptions, log });
     try {
       await agent.start();
       agent.collector.stop();
@@ -107,7 +113,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const peer = await timeScrapes(url, () => processCpuMs(ne.pid!));
-    const host = new Agent({ nodeName: 'bench', port: 0, log, runtimeSocket: '/nonexistent.sock' });
+    const host = new Agent({ ...agentOptions, log });
     await host.start();
     host.collector.stop();
     await host.collector.collect();

@@ -1,10 +1,14 @@
 // The agent: config (with hot reload) → entity discovery → probes → snapshot → OTel →
-// Prometheus endpoint. Everything a config change can touch is applied without a restart.
+// Prometheus endpoint and metric pushers; event probes → event pipeline → sinks.
+// Everything a config change can touch is applied without a restart.
 import { hostname } from 'node:os';
+import type { Writable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigWatcher, loadConfigFile, DEFAULT_CONFIG, type AgentConfig } from './config/index.js';
 import { EntityDiscovery } from './entities/discovery.js';
+import { EventRuntime } from './events/runtime.js';
 import { MetricsServer } from './exporters/http-server.js';
+import { MetricPushers } from './exporters/metric-pushers.js';
 import type { Logger } from './log.js';
 import type { ProbeOptions } from './model.js';
 import { nativeAddon } from './native/addon.js';
@@ -22,6 +26,10 @@ export interface AgentOptions {
   runtimeSocket?: string;
   /** Overrides metric_config.port (tests use 0 for any free port). */
   port?: number;
+  /** Overrides event_config.port, the live event stream (0: any free port). */
+  eventPort?: number;
+  /** Where the stdout event sink writes (default process.stdout). */
+  stdout?: Writable;
   cniConfDir?: string;
   cniDataDir?: string;
   log: Logger;
@@ -32,6 +40,8 @@ export class Agent {
   readonly discovery: EntityDiscovery;
   readonly collector: Collector;
   readonly server: MetricsServer;
+  readonly events: EventRuntime;
+  readonly pushers: MetricPushers;
   private readonly telemetry: Telemetry;
   private config: AgentConfig = structuredClone(DEFAULT_CONFIG);
   private watcher?: ConfigWatcher;
@@ -45,7 +55,13 @@ export class Agent {
     this.discovery = new EntityDiscovery({ runtimeSocket: opts.runtimeSocket });
     this.collector = new Collector(this.discovery, this.probeOptions(), (probe, entity, err) =>
       opts.log.debug('probe failed', { probe, entity: entity && entityName(entity), error: err.message }));
-    this.telemetry = createTelemetry(this.nodeName, this.collector, () => this.config.metric_config.verbose);
+    this.telemetry = createTelemetry(this.nodeName, this.collector, () => this.config.metric_config.verbose,
+      () => [...this.events.metrics(), ...this.pushers.metrics()]);
+    this.events = new EventRuntime({
+      nodeName: this.nodeName, log: opts.log, snapshot: () => this.collector.snapshot, collect: () => this.collector.collect(), stdout: opts.stdout,
+    });
+    this.pushers = new MetricPushers(async () => (await this.telemetry.pull.collect()).resourceMetrics,
+      () => this.config.metric_config.naming, opts.log);
     this.server = new MetricsServer({
       reader: this.telemetry.pull,
       naming: () => this.config.metric_config.naming,
@@ -78,6 +94,8 @@ export class Agent {
     this.watcher?.close();
     this.collector.stop();
     await this.applying.catch(() => {});
+    await this.events.stop();
+    await this.pushers.close();
     await this.server.close();
     await this.telemetry.shutdown();
     this.discovery.close();
@@ -102,14 +120,14 @@ export class Agent {
     this.configError = undefined;
     this.opts.log.debugEnabled = next.debugmode;
     const m = next.metric_config;
-    if (!m.enabled) {
-      this.collector.stop();
-      await this.server.close();
-      return;
-    }
-    await this.collector.configure(m.probes.map((p) => METRIC_PROBE_IMPLS[p]), this.probeOptions());
-    if (initial || !isDeepStrictEqual(prev.metric_config, m) || !prev.metric_config.enabled) this.collector.start(m.interval);
-    await this.server.listen(this.opts.port ?? m.port);
+    // With the metric server off the collector still discovers entities: events need them.
+    await this.collector.configure(m.enabled ? m.probes.map((p) => METRIC_PROBE_IMPLS[p]) : [], this.probeOptions());
+    if (initial || !isDeepStrictEqual(prev.metric_config, m)) this.collector.start(m.interval);
+    if (m.enabled) await this.server.listen(this.opts.port ?? m.port);
+    else await this.server.close();
+    const eventPort = this.opts.eventPort;
+    await this.events.apply(eventPort === undefined ? next : { ...next, event_config: { ...next.event_config, port: eventPort } });
+    await this.pushers.apply(next);
     if (!initial) this.opts.log.info('config applied', { probes: m.probes, interval: m.interval, port: this.server.address?.port });
   }
 
@@ -138,6 +156,8 @@ export class Agent {
       entities: snap.entities.length,
       lastCollection: snap.time ? { time: new Date(snap.time).toISOString(), durationMs: round(snap.durationMs), cpuMs: round(snap.cpuMs), series: snap.samples.length } : null,
       probes,
+      events: this.events.status(),
+      exporters: this.pushers.status(),
     };
   }
 }

@@ -1,4 +1,5 @@
 // Runs a real Agent in the test process on a free port and fetches its endpoints.
+import { Writable } from 'node:stream';
 import { Agent, type AgentOptions } from '../../src/agent.js';
 import { createLogger } from '../../src/log.js';
 
@@ -6,6 +7,8 @@ export interface TestAgent {
   agent: Agent;
   url: string;
   logs: string[];
+  /** What the stdout event sink wrote, one event per line. */
+  events: string[];
   metrics(): Promise<string>;
   status(): Promise<any>;
   stop(): Promise<void>;
@@ -13,13 +16,16 @@ export interface TestAgent {
 
 export async function startAgent(opts: Partial<AgentOptions> = {}): Promise<TestAgent> {
   const logs: string[] = [];
-  const agent = new Agent({ nodeName: 'test-node', port: 0, log: createLogger((l) => logs.push(l)), ...opts });
+  const events: string[] = [];
+  const stdout = new Writable({ write(chunk, _enc, done) { events.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+  const agent = new Agent({ nodeName: 'test-node', port: 0, eventPort: 0, stdout, log: createLogger((l) => logs.push(l)), ...opts });
   await agent.start();
   const url = `http://127.0.0.1:${agent.server.address!.port}`;
   return {
     agent,
     url,
     logs,
+    events,
     metrics: async () => (await fetch(`${url}/metrics`)).text(),
     status: async () => (await fetch(`${url}/status`)).json(),
     stop: () => agent.stop(),
