@@ -11,6 +11,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NetEvent } from '../src/events/model.js';
 import { nativeBpf } from '../src/bpf/addon.js';
+import { EBPF_EVENT_PROBES } from '../src/bpf/registry.js';
 import * as packetloss from '../src/probes/packetloss.js';
 import * as tcpreset from '../src/probes/tcpreset.js';
 import * as tcpretrans from '../src/probes/tcpretrans.js';
@@ -41,14 +42,14 @@ async function flood(a: Netns, b: Netns, aAddr: string, ratePerSecond: number | 
   let published = 0;
   let last: NetEvent | undefined;
   if (ratePerSecond !== undefined) {
-    const why = packetloss.startEvents({ publish: (e) => { published++; last = e; } }, { ratePerSecond, stacks });
+    const why = EBPF_EVENT_PROBES.packetloss.startEvents({ publish: (e) => { published++; last = e; } }, { ratePerSecond, stacks });
     if (why) throw new Error(why);
   }
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', aAddr]);
   await waitForLine(server, /Server listening/);
   const drops0 = netfilterDrops(a);
   const run0 = kfreeSkbRuns();
-  const stats0 = packetloss.eventStats();
+  const stats0 = EBPF_EVENT_PROBES.packetloss.eventStats();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   // 200-byte datagrams as fast as one sender goes; iperf3's own 4-byte UDP handshake passes.
@@ -57,8 +58,8 @@ async function flood(a: Netns, b: Netns, aAddr: string, ratePerSecond: number | 
   packetloss.packetlossBpf.drain();
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const stats = packetloss.eventStats();
-  packetloss.stopEvents();
+  const stats = EBPF_EVENT_PROBES.packetloss.eventStats();
+  EBPF_EVENT_PROBES.packetloss.stopEvents();
   server.kill();
   const drops = netfilterDrops(a) - drops0;
   const run1 = kfreeSkbRuns();

@@ -152,11 +152,11 @@ test('drops are counted per namespace and reason with events off (iptables DROP 
   assert.equal(value(samples, 'eventslost'), undefined);
   // Events were off: nothing reached the ring buffer.
   packetloss.packetlossBpf.drain();
-  assert.equal(packetloss.eventStats().delivered, 0);
+  assert.equal(EBPF_EVENT_PROBES.packetloss.eventStats().delivered, 0);
 });
 
 test('events on: an iptables DROP gives a PACKETLOSS event with tuple, reason, stack and kernel time', async () => {
-  assert.equal(packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const t0 = BigInt(Date.now()) * 1_000_000n;
   sendUdp(b, aAddr, 5555, 1);
   const [e] = await eventsFor('PACKETLOSS NETFILTER_DROP', (e) => e.type === 'PACKETLOSS' && e.netns === inode(a) && e.attrs.reason === 'NETFILTER_DROP');
@@ -173,15 +173,15 @@ test('events on: an iptables DROP gives a PACKETLOSS event with tuple, reason, s
 });
 
 test('events without stacks when asked (stacks: false)', async () => {
-  assert.equal(packetloss.startEvents(publisher, { ratePerSecond: 1000, stacks: false }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.packetloss.startEvents(publisher, { ratePerSecond: 1000, stacks: false }), undefined);
   sendUdp(b, aAddr, 5556, 1);
   const [e] = await eventsFor('PACKETLOSS without stack', (e) => e.type === 'PACKETLOSS' && e.netns === inode(a) && e.attrs.dport === 5556);
   assert.equal(e!.attrs.stack, '');
-  assert.equal(packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
 });
 
 test('a connect to a closed port: TCP_SEND_RST_NOSock and NO_SOCKET in the server namespace, TCP_RCV_RST_SYN at the client', async () => {
-  assert.equal(tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const [plA, rsA, rsB] = await Promise.all([collect(packetloss.packetlossProbe, a), collect(tcpreset.tcpresetProbe, a), collect(tcpreset.tcpresetProbe, b)]);
   assert.equal(connect(b, aAddr, 7), 'ECONNREFUSED');
 
@@ -210,7 +210,7 @@ test('a connect to a closed port: TCP_SEND_RST_NOSock and NO_SOCKET in the serve
 });
 
 test('a bare ACK to a listening socket: TCP_SEND_RST from the listener, with its state', async () => {
-  assert.equal(tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer(() => {}).listen(8084, '${aAddr}', () => console.log('ready'));`]);
   await waitForLine(server, /ready/);
   const was = value((await collect(tcpreset.tcpresetProbe, a)).samples, 'resets', { type: 'TCP_SEND_RST' })!;
@@ -235,7 +235,7 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP).sendto(tcp, (
 });
 
 test('a reset on an established connection (SO_LINGER 0 close): TCP_SEND_RST_ACTIVE at the closer, TCP_RCV_RST_ESTAB at the peer', async () => {
-  assert.equal(tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   // resetAndDestroy() closes with SO_LINGER {on, 0}: the kernel aborts with a RST.
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => s.once('data', () => s.resetAndDestroy()))
     .listen(8080, '${aAddr}', () => console.log('ready'));`]);
@@ -258,7 +258,7 @@ test('a reset on an established connection (SO_LINGER 0 close): TCP_SEND_RST_ACT
 });
 
 test('a reset received while closing (FIN_WAIT after a half-close): TCP_RCV_RST_TW', async () => {
-  assert.equal(tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   // The server half-closes (FIN, socket kept open); the client answers the FIN with an abort.
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => { s.on('error', () => {}); s.end(); })
     .listen(8082, '${aAddr}', () => console.log('ready'));`]);
@@ -274,8 +274,8 @@ test('a reset received while closing (FIN_WAIT after a half-close): TCP_RCV_RST_
 });
 
 test('IPv6: a connect to a closed port on ::1 gives IPv6 tuples in both probes', async () => {
-  assert.equal(tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
-  assert.equal(packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const c = await createNetns({ ipv6: true });
   const was = value((await collect(packetloss.packetlossProbe, entity(c))).samples, 'nosocket')!;
   assert.equal(connect(c, '::1', 9), 'ECONNREFUSED');
@@ -289,7 +289,7 @@ test('IPv6: a connect to a closed port on ::1 gives IPv6 tuples in both probes',
 });
 
 test('loss on the veth → retransmissions counted in the sender namespace, with events', async () => {
-  assert.equal(tcpretrans.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.tcpretrans.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => s.on('data', () => {}))
     .listen(8081, '${aAddr}', () => console.log('ready'));`]);
   await waitForLine(server, /ready/);
@@ -312,7 +312,7 @@ test('loss on the veth → retransmissions counted in the sender namespace, with
 });
 
 test('a lost final ACK of the handshake → the SYN-ACK is retransmitted (tcp_retransmit_synack)', async () => {
-  assert.equal(tcpretrans.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.tcpretrans.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer(() => {}).listen(8083, '${aAddr}', () => console.log('ready'));`]);
   await waitForLine(server, /ready/);
   const was = value((await collect(tcpretrans.tcpretransProbe, a)).samples, 'synackretrans')!;
@@ -333,16 +333,16 @@ test('a lost final ACK of the handshake → the SYN-ACK is retransmitted (tcp_re
 });
 
 test('the rate limit holds in the kernel while counters stay exact; nothing is lost at low rate', async () => {
-  assert.equal(packetloss.startEvents(publisher, { ratePerSecond: 2 }), undefined);
+  assert.equal(EBPF_EVENT_PROBES.packetloss.startEvents(publisher, { ratePerSecond: 2 }), undefined);
   await sleep(1100); // a fresh one-second window
   packetloss.packetlossBpf.drain();
   const was = value((await collect(packetloss.packetlossProbe, a)).samples, 'netfilter')!;
-  const statsBefore = packetloss.eventStats();
+  const statsBefore = EBPF_EVENT_PROBES.packetloss.eventStats();
   sendUdp(b, aAddr, 5555, 20);
   assert.equal(value((await collect(packetloss.packetlossProbe, a)).samples, 'netfilter')! - was, 20);
   await sleep(200);
   packetloss.packetlossBpf.drain();
-  const stats = packetloss.eventStats();
+  const stats = EBPF_EVENT_PROBES.packetloss.eventStats();
   // The limit is per probe, node-wide (other drops on the host share it): at most two events
   // per one-second window, and the burst may straddle a window edge.
   const delivered = stats.delivered - statsBefore.delivered;
@@ -355,7 +355,7 @@ test('the rate limit holds in the kernel while counters stay exact; nothing is l
     const host = await collect(probe, { netns: 1, isHost: true, pids: [process.pid] });
     assert.equal(value(host.samples, 'eventslost'), 0, name);
   }
-  for (const m of [packetloss, tcpreset, tcpretrans]) m.stopEvents();
+  for (const m of Object.values(EBPF_EVENT_PROBES)) m.stopEvents();
 });
 
 test('counters of a namespace that is gone are deleted from the kernel map at the second read without it', async () => {

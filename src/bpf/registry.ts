@@ -1,10 +1,11 @@
 // The eBPF probes that also deliver events, in one place for the agent: start and stop their
 // events with the event configuration, and show their state in /status.
-import type { EventPublisher } from '../events/model.js';
+import type { EventPublisher, NetEvent } from '../events/model.js';
 import * as packetloss from '../probes/packetloss.js';
 import * as tcpreset from '../probes/tcpreset.js';
 import * as tcpretrans from '../probes/tcpretrans.js';
 import type { BpfProbe, DeliveryStats, EventOptions } from './probe.js';
+import type { BpfRecord } from './records.js';
 
 export interface EbpfEventProbe {
   /** Starts events into `publisher` at most `ratePerSecond` (limited in the kernel); returns why not, if it cannot. */
@@ -15,10 +16,20 @@ export interface EbpfEventProbe {
   bpf: BpfProbe;
 }
 
+/** A probe's kernel side and its record → event conversion, as an event source. */
+function eventProbe(bpf: BpfProbe, toEvent: (r: BpfRecord) => NetEvent): EbpfEventProbe {
+  return {
+    startEvents: (publisher, options) => bpf.startEvents(options, (r) => publisher.publish(toEvent(r))),
+    stopEvents: () => bpf.stopEvents(),
+    eventStats: () => bpf.stats(),
+    bpf,
+  };
+}
+
 export const EBPF_EVENT_PROBES = {
-  packetloss: { ...packetloss, bpf: packetloss.packetlossBpf },
-  tcpreset: { ...tcpreset, bpf: tcpreset.tcpresetBpf },
-  tcpretrans: { ...tcpretrans, bpf: tcpretrans.tcpretransBpf },
+  packetloss: eventProbe(packetloss.packetlossBpf, packetloss.toEvent),
+  tcpreset: eventProbe(tcpreset.tcpresetBpf, tcpreset.toEvent),
+  tcpretrans: eventProbe(tcpretrans.tcpretransBpf, tcpretrans.toEvent),
 } satisfies Record<string, EbpfEventProbe>;
 
 export type EbpfEventProbeName = keyof typeof EBPF_EVENT_PROBES;

@@ -3,10 +3,10 @@
 // they do not depend on events being on; events are a rate-limited sample with the 5-tuple,
 // the reason and the symbolized kernel stack.
 import { eventDef } from '../catalogue/events.js';
-import type { EventPublisher, NetEvent } from '../events/model.js';
+import type { NetEvent } from '../events/model.js';
 import type { MetricProbe, Sample } from '../model.js';
 import { Kallsyms } from '../bpf/kallsyms.js';
-import { BpfProbe, kernelEnum, ktimeToEpochNs, type DeliveryStats, type EventOptions } from '../bpf/probe.js';
+import { BpfProbe, kernelEnum, ktimeToEpochNs } from '../bpf/probe.js';
 import { stackAddresses, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
 
 const bpf = new BpfProbe('packetloss', 'drops');
@@ -83,23 +83,5 @@ export function toEvent(r: BpfRecord): NetEvent {
   };
 }
 
-/**
- * Starts sampled drop events (at most `ratePerSecond`, limited in the kernel) into `publisher`;
- * returns why they cannot start (the probe's unsupported reason), undefined once started.
- */
-export function startEvents(publisher: EventPublisher, options: EventOptions): string | undefined {
-  return bpf.startEvents(options, (r) => publisher.publish(toEvent(r)));
-}
-
-/** Stops the events; the counters go on. */
-export function stopEvents(): void {
-  bpf.stopEvents();
-}
-
-/** Lost (ring buffer full), suppressed (rate limit) and delivered events. */
-export function eventStats(): DeliveryStats {
-  return bpf.stats();
-}
-
-/** The kernel side, for /status (per-program attach state) and tests. */
+/** The kernel side: counters, events (see src/bpf/registry.ts), per-program status. */
 export const packetlossBpf = bpf;

@@ -2,9 +2,9 @@
 // classified in the kernel into the seeds' event types and counted per network namespace
 // (native/bpf/tcpreset.bpf.c); events are a rate-limited sample with tuple and socket state.
 import { eventDef, type EventType } from '../catalogue/events.js';
-import type { EventPublisher, NetEvent } from '../events/model.js';
+import type { NetEvent } from '../events/model.js';
 import type { MetricProbe, Sample } from '../model.js';
-import { BpfProbe, kernelEnum, ktimeToEpochNs, type DeliveryStats, type EventOptions } from '../bpf/probe.js';
+import { BpfProbe, kernelEnum, ktimeToEpochNs } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
 
 const bpf = new BpfProbe('tcpreset', 'resets');
@@ -55,17 +55,5 @@ export function toEvent(r: BpfRecord): NetEvent {
   };
 }
 
-/** Starts reset events (at most `ratePerSecond`, limited in the kernel); returns why not, if it cannot. */
-export function startEvents(publisher: EventPublisher, options: EventOptions): string | undefined {
-  return bpf.startEvents(options, (r) => publisher.publish(toEvent(r)));
-}
-
-export function stopEvents(): void {
-  bpf.stopEvents();
-}
-
-export function eventStats(): DeliveryStats {
-  return bpf.stats();
-}
-
+/** The kernel side: counters, events (see src/bpf/registry.ts), per-program status. */
 export const tcpresetBpf = bpf;

@@ -2,9 +2,9 @@
 // (tcp:tcp_retransmit_synack), counted per network namespace in the kernel
 // (native/bpf/tcpretrans.bpf.c); events are a rate-limited sample with tuple and state.
 import { eventDef } from '../catalogue/events.js';
-import type { EventPublisher, NetEvent } from '../events/model.js';
+import type { NetEvent } from '../events/model.js';
 import type { MetricProbe, Sample } from '../model.js';
-import { BpfProbe, ktimeToEpochNs, type DeliveryStats, type EventOptions } from '../bpf/probe.js';
+import { BpfProbe, ktimeToEpochNs } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
 
 const bpf = new BpfProbe('tcpretrans', 'retrans');
@@ -49,17 +49,5 @@ export function toEvent(r: BpfRecord): NetEvent {
   };
 }
 
-/** Starts retransmission events (at most `ratePerSecond`, limited in the kernel); returns why not, if it cannot. */
-export function startEvents(publisher: EventPublisher, options: EventOptions): string | undefined {
-  return bpf.startEvents(options, (r) => publisher.publish(toEvent(r)));
-}
-
-export function stopEvents(): void {
-  bpf.stopEvents();
-}
-
-export function eventStats(): DeliveryStats {
-  return bpf.stats();
-}
-
+/** The kernel side: counters, events (see src/bpf/registry.ts), per-program status. */
 export const tcpretransBpf = bpf;
