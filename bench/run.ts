@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     const agent = new Agent({ ...agentOptions, log });
     try {
       await agent.start();
-      agent.collector.stop();
+      await agent.collector.stop();
       await agent.collector.collect(); // warm-up: module loading, first netlink threads
       const cpu: number[] = [];
       const wall: number[] = [];
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     const peer = await timeScrapes(url, () => processCpuMs(ne.pid!));
     const host = new Agent({ ...agentOptions, log });
     await host.start();
-    host.collector.stop();
+    await host.collector.stop();
     await host.collector.collect();
     const own = await timeScrapes(`http://127.0.0.1:${host.server.address!.port}/metrics`);
     const cycles: number[] = [];

@@ -48,6 +48,7 @@ export class Agent {
   private configError?: string;
   /** Config applications run one after another, in the order the changes came. */
   private applying: Promise<void> = Promise.resolve();
+  private stopping = false;
   private readonly started = Date.now();
 
   constructor(private readonly opts: AgentOptions) {
@@ -58,8 +59,9 @@ export class Agent {
     this.telemetry = createTelemetry(this.nodeName, this.collector, () => this.config.metric_config.verbose,
       () => [...this.events.metrics(), ...this.pushers.metrics()]);
     this.events = new EventRuntime({
-      nodeName: this.nodeName, log: opts.log, snapshot: () => this.collector.snapshot, collect: () => this.collector.collect(), stdout: opts.stdout,
+      nodeName: this.nodeName, log: opts.log, snapshot: () => this.collector.snapshot, discover: () => this.discovery.discover(), stdout: opts.stdout,
     });
+    this.collector.onSnapshot = (snapshot) => this.events.onSnapshot(snapshot);
     this.pushers = new MetricPushers(async () => (await this.telemetry.pull.collect()).resourceMetrics,
       () => this.config.metric_config.naming, opts.log);
     this.server = new MetricsServer({
@@ -73,12 +75,16 @@ export class Agent {
 
   /** Loads the config (a bad file at start is fatal: there is no last good one), then starts. */
   async start(): Promise<void> {
+    if (this.watcher || this.stopping) throw new Error('agent already started');
     const { configPath, log } = this.opts;
     if (configPath) {
       const missingOk = this.opts.configOptional ?? false;
       this.config = await loadConfigFile(configPath, { missingOk });
       this.watcher = new ConfigWatcher(configPath, { initial: this.config, missingOk });
       this.watcher.on('change', (next) => void this.apply(next).catch(() => {}));
+      this.watcher.on('valid', () => {
+        this.configError = undefined; // a rejected edit was reverted
+      });
       this.watcher.on('invalid', (err) => {
         this.configError = err.message;
         log.error('config file rejected, keeping the last good config', { error: err.message });
@@ -91,9 +97,10 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true; // an apply still queued must not start anything again
     this.watcher?.close();
-    this.collector.stop();
     await this.applying.catch(() => {});
+    await this.collector.stop();
     await this.events.stop();
     await this.pushers.close();
     await this.server.close();
@@ -115,19 +122,33 @@ export class Agent {
   }
 
   private async applyNow(next: AgentConfig, initial: boolean): Promise<void> {
+    if (this.stopping) return;
     const prev = this.config;
     this.config = next;
     this.configError = undefined;
     this.opts.log.debugEnabled = next.debugmode;
     const m = next.metric_config;
-    // With the metric server off the collector still discovers entities: events need them.
-    await this.collector.configure(m.enabled ? m.probes.map((p) => METRIC_PROBE_IMPLS[p]) : [], this.probeOptions());
-    if (initial || !isDeepStrictEqual(prev.metric_config, m)) this.collector.start(m.interval);
-    if (m.enabled) await this.server.listen(this.opts.port ?? m.port);
-    else await this.server.close();
+    // Each part is applied even when another fails (e.g. the new port is taken): the failures
+    // are reported together and the rest of the change still takes effect.
+    const failures: string[] = [];
+    const step = async (what: string, run: () => Promise<unknown>) => {
+      try {
+        const problems = await run();
+        if (Array.isArray(problems)) failures.push(...problems);
+      } catch (e) {
+        failures.push(`${what}: ${(e as Error).message}`);
+      }
+    };
+    await step('collector', async () => {
+      // With the metric server off the collector still discovers entities: events need them.
+      await this.collector.configure(m.enabled ? m.probes.map((p) => METRIC_PROBE_IMPLS[p]) : [], this.probeOptions());
+      if (initial || !isDeepStrictEqual(prev.metric_config, m)) this.collector.start(m.interval);
+    });
+    await step('metrics endpoint', () => (m.enabled ? this.server.listen(this.opts.port ?? m.port) : this.server.close()));
     const eventPort = this.opts.eventPort;
-    await this.events.apply(eventPort === undefined ? next : { ...next, event_config: { ...next.event_config, port: eventPort } });
-    await this.pushers.apply(next);
+    await step('events', () => this.events.apply(eventPort === undefined ? next : { ...next, event_config: { ...next.event_config, port: eventPort } }));
+    await step('metric exporters', () => this.pushers.apply(next));
+    if (failures.length) throw new Error(failures.join('; '));
     if (!initial) this.opts.log.info('config applied', { probes: m.probes, interval: m.interval, port: this.server.address?.port });
   }
 

@@ -51,6 +51,10 @@ test('hot reload: probes, naming and port change without a restart; a bad file k
     assert.equal(status.probes.netdev.state, 'disabled');
     assert.ok(families(await (await fetch(`${url2}/metrics`)).text()).has('inspector_pod_udpnoports'));
     assert.ok(agent.logs.some((l) => l.includes('keeping the last good config') && l.includes('nosuchprobe')));
+
+    // Reverting the bad edit clears the error, though the config itself did not change.
+    await mount.update('metric_config:\n  interval: 1\n  probes: [tcp, udp]\n  naming: inspector\n  port: 19877\n');
+    await waitFor('the error cleared', async () => ((await (await fetch(`${url2}/status`)).json() as any).config.error === null ? true : undefined));
   } finally {
     await agent.stop();
   }

@@ -23,7 +23,7 @@ before(async () => {
   podA = await ctrd.runPodSandbox({ name: 'client-a', namespace: 'shop', uid: newUid(), labels: { app: 'a' } });
   podB = await ctrd.runPodSandbox({ name: 'client-b', namespace: 'shop', uid: newUid(), labels: { app: 'b' } });
   agent = await startAgent({ runtimeSocket: ctrd.socket, cniConfDir: join(ctrd.dir, 'cni') });
-  agent.agent.collector.stop(); // cycles run when the test says so, never halfway through its traffic
+  await agent.agent.collector.stop(); // cycles run when the test says so, never halfway through its traffic
 });
 
 after(async () => {
@@ -181,7 +181,7 @@ test('podip: allocations, capacity, leaked IPs and IPs outside the pod CIDRs', a
   const config = structuredClone((agent.agent as any).config);
   config.metric_config.pod_cidrs = ['192.0.2.0/24'];
   await agent.agent.apply(config);
-  agent.agent.collector.stop();
+  await agent.agent.collector.stop();
   text = await scrape();
   assert.equal(seriesValue(text, 'netexporter_podip_notinpodcidrs', node), 2);
 });

@@ -16,10 +16,24 @@ export interface EbpfEventProbe {
   bpf: BpfProbe;
 }
 
+/** Records that could not be turned into an event (a bug, not a loss of the kernel's). */
+let malformed = 0;
+export const malformedRecords = (): number => malformed;
+
 /** A probe's kernel side and its record → event conversion, as an event source. */
 function eventProbe(bpf: BpfProbe, toEvent: (r: BpfRecord) => NetEvent): EbpfEventProbe {
   return {
-    startEvents: (publisher, options) => bpf.startEvents(options, (r) => publisher.publish(toEvent(r))),
+    startEvents: (publisher, options) => bpf.startEvents(options, (r) => {
+      // Runs in the ring-buffer callback, where a throw would be fatal to the process.
+      let event: NetEvent;
+      try {
+        event = toEvent(r);
+      } catch {
+        malformed++;
+        return;
+      }
+      publisher.publish(event);
+    }),
     stopEvents: () => bpf.stopEvents(),
     eventStats: () => bpf.stats(),
     bpf,
@@ -36,9 +50,5 @@ export type EbpfEventProbeName = keyof typeof EBPF_EVENT_PROBES;
 
 /** Per eBPF probe: off (never used), ok (programs, lost/suppressed events) or unsupported with the reason. */
 export function ebpfStatus(): Record<EbpfEventProbeName, ReturnType<BpfProbe['status']>> {
-  return {
-    packetloss: EBPF_EVENT_PROBES.packetloss.bpf.status(),
-    tcpreset: EBPF_EVENT_PROBES.tcpreset.bpf.status(),
-    tcpretrans: EBPF_EVENT_PROBES.tcpretrans.bpf.status(),
-  };
+  return Object.fromEntries(Object.entries(EBPF_EVENT_PROBES).map(([name, p]) => [name, p.bpf.status()])) as Record<EbpfEventProbeName, ReturnType<BpfProbe['status']>>;
 }

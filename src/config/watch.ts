@@ -30,6 +30,8 @@ export type ConfigWatcherEvents = {
   change: [next: AgentConfig, previous: AgentConfig];
   /** The file cannot be used; `current` keeps the last good config. Emitted once per distinct error. */
   invalid: [error: ConfigError];
+  /** The file is usable again after `invalid` (also when it went back to the current config). */
+  valid: [];
 };
 
 export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
@@ -126,7 +128,10 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
       }
       return;
     }
-    this.#lastInvalid = undefined;
+    if (this.#lastInvalid !== undefined && !this.#closed) {
+      this.#lastInvalid = undefined;
+      this.#emitSafely('valid');
+    }
     if (this.#closed || isDeepStrictEqual(next, this.#current)) return;
     const previous = this.#current;
     this.#current = next;

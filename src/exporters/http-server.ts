@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { PullMetricReader } from '../pipeline/telemetry.js';
 import { toPrometheusText, type NamingProfile } from './prometheus.js';
+import { listen } from './listen.js';
 
 export interface EndpointSource {
   reader: PullMetricReader;
@@ -31,12 +32,8 @@ export class MetricsServer {
     const server = createServer((req, res) => {
       this.handle(req, res).catch((e) => this.log.error('request failed', { error: (e as Error).message }));
     });
-    // Dual-stack where the node has IPv6, else IPv4 only.
-    await bind(server, port, '::').catch((e: NodeJS.ErrnoException) =>
-      e.code === 'EAFNOSUPPORT' || e.code === 'EADDRNOTAVAIL' ? bind(server, port, '0.0.0.0') : Promise.reject(e),
-    ).catch((e: NodeJS.ErrnoException) => {
-      throw new Error(`cannot listen on port ${port}: ${e.code === 'EADDRINUSE' ? 'address already in use' : e.message}`);
-    });
+    await listen(server, port, 'metrics endpoint');
+    server.on('error', (e) => this.log.error('metrics endpoint error', { error: e.message })); // e.g. EMFILE on accept
     await this.close(); // only once the new port is held: a failed move keeps the old one serving
     this.server = server;
     this.port = port;
@@ -69,16 +66,6 @@ export class MetricsServer {
       return send(res, 500, 'text/plain', `internal error: ${(e as Error).message}\n`);
     }
   }
-}
-
-function bind(server: Server, port: number, host: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }
 
 function send(res: ServerResponse, code: number, type: string, body: string): void {

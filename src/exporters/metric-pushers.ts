@@ -28,9 +28,11 @@ export class MetricPushers {
 
   async apply(config: AgentConfig): Promise<void> {
     const { otlp, remote_write: rw } = config.event_config.sinks;
-    this.otlp = await this.reconcile('otlp', this.otlp, otlp.enabled && otlp.metrics ? otlp : undefined, (settings) =>
+    // The pushers export the metric server's series: off with it (enableMetricServer: false).
+    const on = config.metric_config.enabled;
+    this.otlp = await this.reconcile('otlp', this.otlp, on && otlp.enabled && otlp.metrics ? otlp : undefined, (settings) =>
       new OtlpMetricsPusher({ config: settings, collect: this.collect, onError: (m) => this.log.warn('otlp metrics', { error: m }) }));
-    this.remoteWrite = await this.reconcile('remote_write', this.remoteWrite, rw.enabled ? rw : undefined, (settings) =>
+    this.remoteWrite = await this.reconcile('remote_write', this.remoteWrite, on && rw.enabled ? rw : undefined, (settings) =>
       new RemoteWritePusher({ config: settings, collect: this.collect, naming: this.naming, onError: (m) => this.log.warn('remote write', { error: m }) }));
   }
 
@@ -49,7 +51,7 @@ export class MetricPushers {
       }
     }
     this.errors.delete(name);
-    await current?.pusher.close();
+    await current?.pusher.close().catch((e) => this.log.warn('metric exporter did not close cleanly', { exporter: name, error: (e as Error).message }));
     next?.pusher.start();
     if (next || current) this.log.info(next ? 'metric exporter started' : 'metric exporter stopped', { exporter: name });
     return next;

@@ -59,6 +59,8 @@ export class Collector {
   private generation = 0;
   /** The last discovery failure (cleared by the next success); the snapshot then stays the previous one. */
   discoveryError?: string;
+  /** Told about every published snapshot (the event side follows the entities). */
+  onSnapshot?: (snapshot: Snapshot) => void;
 
   constructor(
     private readonly source: EntitySource,
@@ -112,9 +114,11 @@ export class Collector {
     void tick();
   }
 
-  stop(): void {
+  /** Stops the loop; resolves once a cycle in flight has finished. */
+  async stop(): Promise<void> {
     this.generation++;
     clearTimeout(this.timer);
+    await this.running?.catch(() => {});
   }
 
   private async cycle(): Promise<Snapshot> {
@@ -168,6 +172,7 @@ export class Collector {
       durationMs: performance.now() - wallStart,
       cpuMs: (cpu.user + cpu.system) / 1000,
     };
+    this.onSnapshot?.(this.current);
     return this.current;
   }
 

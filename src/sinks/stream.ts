@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { EVENTS } from '../catalogue/events.js';
 import type { EventRecord, EventSink, SendResult } from '../events/model.js';
 import { toJsonLine } from '../events/format.js';
+import { listen } from '../exporters/listen.js';
 
 export interface StreamSinkOptions {
   /** Concurrent clients (event_config.sinks.stream.max_clients). */
@@ -71,14 +72,10 @@ export class StreamSink implements EventSink {
   }
 
   /** Listens on `port` (0: any free port). */
-  async listen(port: number, host = '::'): Promise<void> {
+  async listen(port: number, host?: string): Promise<void> {
     const server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    }).catch((e: NodeJS.ErrnoException) => {
-      throw new Error(`event stream: cannot listen on port ${port}: ${e.code === 'EADDRINUSE' ? 'address already in use' : e.message}`);
-    });
+    await listen(server, port, 'event stream', host);
+    server.on('error', () => {}); // accept errors (EMFILE) after binding must not crash the agent
     this.server = server;
   }
 
