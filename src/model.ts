@@ -34,10 +34,21 @@ export function procNet(entity: Entity, file: string): string {
   return `/proc/${entity.pids[0]}/net/${file}`;
 }
 
+/**
+ * A distribution measured in the kernel: `counts[i]` observations in bucket i of the catalogue's
+ * boundaries (one more bucket than boundaries: the last is +Inf), not cumulative.
+ */
+export interface HistogramValue {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
 /** One value a probe measured. `metric` is the catalogue name within the probe (e.g. `attemptfails`). */
 export interface Sample {
   metric: string;
-  value: number;
+  /** A number, or a histogram for catalogue entries of type `histogram`. */
+  value: number | HistogramValue;
   /** Extra labels the catalogue declares for this metric (e.g. `if_name`). */
   labels?: Record<string, string>;
 }

@@ -55,7 +55,7 @@ async function collect(probe: MetricProbe, ns: Netns | Entity): Promise<{ sample
 }
 
 function value(samples: Sample[], metric: string, labels?: Record<string, string>): number | undefined {
-  return samples.find((s) => s.metric === metric && (!labels || JSON.stringify(s.labels) === JSON.stringify(labels)))?.value;
+  return samples.find((s) => s.metric === metric && (!labels || JSON.stringify(s.labels) === JSON.stringify(labels)))?.value as number | undefined;
 }
 
 /** Runs a short node script inside `ns` (bounded by a timeout) and returns its stdout. */

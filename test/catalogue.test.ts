@@ -17,7 +17,8 @@ test('names are unique in both profiles and well formed', () => {
   }
   for (const m of METRICS) {
     assert.ok(m.help.length > 10 && m.help.endsWith('.'), `${kceName(m)} help`);
-    assert.ok(['counter', 'gauge'].includes(m.type));
+    assert.ok(['counter', 'gauge', 'histogram'].includes(m.type));
+    if (m.type === 'histogram') assert.ok(m.buckets?.length && m.buckets.every((b, i) => i === 0 || b > m.buckets![i - 1]!), `${kceName(m)} buckets`);
     assert.ok(m.unit.length > 0);
   }
 });

@@ -21,7 +21,7 @@ function context(entities: Entity[], opts: Partial<ProbeOptions> = {}): ProbeCon
   const notes: string[] = [];
   return { options: { ...options, ...opts }, entities, notes, note: (m) => notes.push(m), shared: (_k, read) => read() };
 }
-const byName = (samples: Sample[]) => new Map(samples.map((s) => [`${s.metric}${s.labels?.if_name ? `/${s.labels.if_name}` : ''}`, s.value]));
+const byName = (samples: Sample[]) => new Map(samples.map((s) => [`${s.metric}${s.labels?.if_name ? `/${s.labels.if_name}` : ''}`, s.value as number]));
 
 test('MonotonicSums keeps what departed or restarted parts counted', () => {
   const sums = new MonotonicSums();

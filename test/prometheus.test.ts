@@ -2,6 +2,8 @@
 // snapshot producer: names, TYPE lines, labels and escaping in both naming profiles.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ValueType } from '@opentelemetry/api';
+import { AggregationTemporality, DataPointType, type MetricData } from '@opentelemetry/sdk-metrics';
 import { toPrometheusText } from '../src/exporters/prometheus.js';
 import type { Entity } from '../src/model.js';
 import { Collector, type Snapshot } from '../src/pipeline/collector.js';
@@ -68,4 +70,22 @@ test('a namespace that left is gone from the next scrape', async () => {
   snap.samples = snap.samples.filter((s) => s.entity === host);
   assert.doesNotMatch(toPrometheusText((await t.pull.collect()).resourceMetrics, 'netexporter'), /nginx-1|ns4026532001/);
   await t.shutdown();
+});
+
+test('histograms: cumulative buckets with le, _sum and _count', async () => {
+  const { resource } = (await createTelemetry('node-a', fixedCollector(snapshot), () => false).pull.collect()).resourceMetrics;
+  const histogram = {
+    descriptor: { name: 'netexporter_test_latency', description: 'A test histogram.', unit: 's', valueType: ValueType.DOUBLE },
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+    dataPointType: DataPointType.HISTOGRAM,
+    dataPoints: [{
+      startTime: [0, 0], endTime: [1, 0], attributes: { netns: 'ns1', 'k8s.pod.name': 'p' },
+      value: { buckets: { boundaries: [0.001, 0.01], counts: [2, 3, 1] }, sum: 0.05, count: 6, min: undefined, max: undefined },
+    }],
+  } as MetricData;
+  const text = toPrometheusText({ resource, scopeMetrics: [{ scope: { name: 't' }, metrics: [histogram] }] }, 'netexporter');
+  const pre = 'netexporter_test_latency';
+  const lbl = 'k8s_node="node-a",netns="ns1",k8s_pod="p"';
+  assert.match(text, new RegExp(`^# TYPE ${pre} histogram$`, 'm'));
+  assert.ok(text.includes(`${pre}_bucket{${lbl},le="0.001"} 2\n${pre}_bucket{${lbl},le="0.01"} 5\n${pre}_bucket{${lbl},le="+Inf"} 6\n${pre}_sum{${lbl}} 0.05\n${pre}_count{${lbl}} 6\n`), text);
 });

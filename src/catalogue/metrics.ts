@@ -7,7 +7,7 @@
 
 import type { MetricProbeName } from './probes.js';
 
-export type MetricType = 'counter' | 'gauge';
+export type MetricType = 'counter' | 'gauge' | 'histogram';
 
 export interface MetricDef {
   probe: MetricProbeName;
@@ -22,6 +22,8 @@ export interface MetricDef {
   ack?: string;
   /** Labels beyond the entity labels. */
   labels?: readonly string[];
+  /** Bucket upper bounds of a histogram, in `unit`. */
+  buckets?: readonly number[];
   /**
    * 'host': the kernel keeps one value for the whole machine even where a namespace's view
    * shows it; exported on the host entity only, so sums over pods do not multiply it.

@@ -9,7 +9,7 @@ import {
   AggregationTemporality, DataPointType, MeterProvider, MetricReader,
   type CollectionResult, type MetricData, type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
-import { kceName, METRICS, type MetricDef } from '../catalogue/metrics.js';
+import { kceName, METRICS, type MetricDef, type MetricType } from '../catalogue/metrics.js';
 import type { Entity } from '../model.js';
 import type { Collector, Snapshot } from './collector.js';
 
@@ -66,7 +66,8 @@ export class SnapshotProducer implements MetricProducer {
         startTime: s.entity.isHost || seen === undefined ? this.agentStart : millisToHrTime(seen),
         endTime: end,
         attributes: s.labels ? { ...attrsOf.get(s.entity), ...s.labels } : attrsOf.get(s.entity)!,
-        value: s.value,
+        value: typeof s.value === 'number' ? s.value
+          : { buckets: { boundaries: [...def.buckets!], counts: s.value.counts }, sum: s.value.sum, count: s.value.count, min: undefined, max: undefined },
       } as never);
     }
     const now = millisToHrTime(Date.now());
@@ -82,9 +83,10 @@ export class SnapshotProducer implements MetricProducer {
   }
 }
 
-function newMetricData(name: string, description: string, unit: string, type: 'counter' | 'gauge'): MetricData {
+function newMetricData(name: string, description: string, unit: string, type: MetricType): MetricData {
   const descriptor = { name, description, unit, valueType: ValueType.DOUBLE };
   const base = { descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPoints: [] };
+  if (type === 'histogram') return { ...base, dataPointType: DataPointType.HISTOGRAM };
   return type === 'counter'
     ? { ...base, dataPointType: DataPointType.SUM, isMonotonic: true }
     : { ...base, dataPointType: DataPointType.GAUGE };
