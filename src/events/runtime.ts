@@ -164,9 +164,10 @@ export class EventRuntime {
   }
 
   status(): Record<string, unknown> {
-    const bpf = Object.fromEntries(Object.entries(ebpfStatus()).map(([name, programs]) => [name, {
-      events: this.bpfStarted.has(name as EbpfEventProbeName) ? 'on' : this.bpfUnavailable.get(name) ?? 'off',
-      ...programs,
+    const bpf = Object.fromEntries(Object.entries(ebpfStatus()).map(([name, kernel]) => [name, {
+      ...kernel,
+      /** Whether sampled events flow: on, off (not in event_config.probes), or why they cannot. */
+      eventProbe: this.bpfStarted.has(name as EbpfEventProbeName) ? 'on' : this.bpfUnavailable.get(name) ?? 'off',
     }]));
     return {
       published: this.pipeline.published,
