@@ -6,7 +6,7 @@
 // files (values.schema.json, the ConfigMap template, deploy/manifests/) in sync.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -241,7 +241,15 @@ test('RBAC is read-only and limited to what the agent reads', () => {
     assert.deepEqual(rule.verbs, ['get', 'list', 'watch']);
     for (const r of rule.resources) granted.add(`${rule.apiGroups.join(',') || 'core'}/${r}`);
   }
-  assert.deepEqual([...granted].sort(), ['core/configmaps', 'core/endpoints', 'core/nodes', 'core/pods', 'core/services', 'networking.k8s.io/networkpolicies']);
+  // Exactly the resources whose API paths appear in the agent's code.
+  const read = new Set<string>();
+  const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(`${dir}/${d.name}`) : d.name.endsWith('.ts') ? [`${dir}/${d.name}`] : []));
+  for (const file of walk(join(root, 'src'))) {
+    const code = readFileSync(file, 'utf8').split('\n').filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l)).join('\n'); // code, not comments
+    for (const m of code.matchAll(/['`]\/api\/v1\/(?:namespaces\/\$\{[^}]+\}\/)?([a-z]+)/g)) read.add(`core/${m[1]}`);
+    for (const m of code.matchAll(/['`]\/apis\/([a-z0-9.]+)\/v1\/([a-z]+)/g)) read.add(`${m[1]}/${m[2]}`);
+  }
+  assert.deepEqual([...granted].sort(), [...read].sort());
   const binding = one(docs, 'ClusterRoleBinding');
   assert.equal(binding.roleRef.name, role.metadata.name);
   assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'netobserv', namespace: 'kube-system' }]);
