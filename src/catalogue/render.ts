@@ -1,6 +1,7 @@
 // Renders the catalogue as Markdown reference docs: `node dist/src/catalogue/render.js > otel/catalogue.md`.
 // A test keeps otel/catalogue.md identical to this output.
 import { pathToFileURL } from 'node:url';
+import { EVENTS } from './events.js';
 import { ackName, kceName, METRICS } from './metrics.js';
 import { METRIC_PROBES } from './probes.js';
 
@@ -22,6 +23,10 @@ export function renderCatalogue(): string {
     }
     out.push('');
   }
+  out.push('# Event catalogue', '', 'Generated from `src/catalogue/events.ts`. Every event carries `timestamp` (ns, the kernel\'s or the check\'s time), `type`, `msg`, `severity`, `node`, `namespace`, `pod` and `netns`, then its own attributes.', '',
+    '| type | probe | severity | meaning |', '|---|---|---|---|');
+  for (const e of EVENTS) out.push(`| \`${e.type}\` | ${e.probe} | ${e.severity} | ${e.help} |`);
+  out.push('');
   return out.join('\n');
 }
 
