@@ -1,0 +1,249 @@
+// Event pipeline benchmark: N events published into an EventPipeline whose only sink is the
+// Loki sink (protobuf + snappy), the same into a pipeline whose only sink is the OTLP log sink
+// (http/protobuf), and winston-loki pushing the same N events, in the same run. Each client
+// runs in its own child process (so CPU and peak RSS are its own); the strict receivers run
+// in the parent on loopback, decode every request and check every event arrived once, with
+// its exact nanosecond timestamp where the client keeps it. Events/s is end to end: from the
+// parent's "go" until the receiver holds the N-th event.
+// `node dist/bench/events.js [N]` (default 100 000; env EVENTS_BENCH_EVENTS too).
+//
+// The pipeline runs with the agent's default sink options (Loki 1000 events per batch,
+// OTLP 512, both 1 s wait and 10 000 queued). The producer publishes 1000 events per
+// event-loop turn, as a ring-buffer consumer would, and waits (1 ms timers) while the sink's
+// queue has no room for the next 1000: the figures are the sink's sustained rate, not a
+// count of queue_full drops. Any drop is still counted and shown. winston-loki gets the same
+// 1000 events per turn; it has no bound to wait for (it buffers everything it is given).
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { NetEvent } from '../src/events/model.js';
+import type { PodRef } from '../src/model.js';
+import type { SinkStats } from '../src/events/pipeline.js';
+
+const T0 = 1763880000000000000n;
+const TYPES = ['TCP_RCV_RST_ESTAB', 'TCP_SEND_RST_NOSock', 'PACKETLOSS'] as const;
+const CHUNK = 1000;
+const CLIENTS = ['pipeline → LokiSink protobuf+snappy', 'pipeline → OtlpLogSink http/protobuf', 'winston-loki'] as const;
+type Client = (typeof CLIENTS)[number];
+
+const nsOf = (i: number): bigint => T0 + BigInt(i) * 1000n + 7n;
+
+function netEvent(i: number): NetEvent {
+  return {
+    timeUnixNano: nsOf(i), type: TYPES[i % TYPES.length], probe: 'tcpreset', severity: 'WARN', msg: `event ${i}`,
+    netns: 4026532000 + (i % 50),
+    attrs: { protocol: 'tcp', saddr: `10.244.${i % 5}.${i % 200}`, sport: 30000 + (i % 30000), daddr: '10.96.0.10', dport: 53 },
+  };
+}
+/** The pod of a netns, as the agent's resolver would answer (a map lookup). */
+const PODS: PodRef[] = Array.from({ length: 50 }, (_, k) => ({ name: `pod-${k}`, namespace: `ns-${k % 5}`, uid: `uid-${k}`, source: 'cri' }));
+
+interface ChildResult {
+  client: Client;
+  cpuUs: number;
+  maxRssMb: number;
+  baseRssMb: number;
+  published?: number;
+  rejected?: number;
+  stats?: SinkStats;
+}
+
+const tick = () => new Promise<void>((r) => setImmediate(r));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function child(client: Client, url: string, n: number): Promise<ChildResult> {
+  let run: () => Promise<Partial<ChildResult>>;
+  if (client === 'winston-loki') {
+    const winston = (await import('winston')).default;
+    const LokiTransport = (await import('winston-loki')).default;
+    run = async () => {
+      const t = new LokiTransport({ host: url, interval: 1, replaceTimestamp: false, gracefulShutdown: false, format: winston.format.json() });
+      const log = winston.createLogger({ transports: [t] });
+      for (let i = 0; i < n; i += CHUNK) {
+        for (let j = i; j < Math.min(n, i + CHUNK); j++) {
+          const e = netEvent(j);
+          const pod = PODS[j % 50];
+          log.info({
+            message: e.msg, timestamp: new Date(Number(e.timeUnixNano / 1_000_000n)).toISOString(),
+            labels: { k8s_node: 'node-1', k8s_namespace: pod.namespace, type: e.type },
+            'event.type': e.type, 'event.probe': e.probe, 'k8s.node.name': 'node-1', 'k8s.namespace.name': pod.namespace,
+            'k8s.pod.name': pod.name, netns: `ns${e.netns}`, ...e.attrs,
+          });
+        }
+        await tick();
+      }
+      await t.flush();
+      await t.close();
+      return {};
+    };
+  } else {
+    const { EventPipeline } = await import('../src/events/pipeline.js');
+    const pipeline = new EventPipeline({ nodeName: 'node-1', resolve: (netns) => PODS[(netns - 4026532000) % 50] });
+    let name: string;
+    if (client === 'pipeline → LokiSink protobuf+snappy') {
+      const { LokiSink } = await import('../src/sinks/loki/index.js');
+      const sink = new LokiSink({ url, encoding: 'protobuf' }, { node: 'node-1' });
+      pipeline.setSink(sink, { batchMaxEvents: 1000, batchMaxWaitMs: 1000, maxQueueEvents: 10_000 }); // the agent's Loki defaults
+      name = sink.name;
+    } else {
+      const { OtlpLogSink } = await import('../src/sinks/otlp/index.js');
+      const { SINK_OPTIONS } = await import('../src/events/sinks.js');
+      const sink = new OtlpLogSink({ config: { endpoint: url, protocol: 'http/protobuf', compression: 'none' }, nodeName: 'node-1', env: {} });
+      pipeline.setSink(sink, SINK_OPTIONS.otlp);
+      name = sink.name;
+    }
+    const room = () => {
+      const s = pipeline.stats()[name];
+      return 10_000 - s.queued - s.inFlight;
+    };
+    run = async () => {
+      for (let i = 0; i < n; i += CHUNK) {
+        while (room() < CHUNK) await sleep(1);
+        for (let j = i; j < Math.min(n, i + CHUNK); j++) pipeline.publish(netEvent(j));
+        await tick();
+      }
+      await pipeline.close(60_000); // delivers what is queued, then closes the sink
+      return { published: pipeline.published, rejected: pipeline.rejected, stats: pipeline.stats()[name] };
+    };
+  }
+  const baseRssMb = process.memoryUsage().rss / 2 ** 20;
+  await new Promise<void>((resolve) => {
+    process.once('message', () => resolve());
+    process.send!('ready');
+  });
+  const cpu0 = process.cpuUsage();
+  const extra = await run();
+  const cpu = process.cpuUsage(cpu0);
+  return { client, cpuUs: cpu.user + cpu.system, maxRssMb: process.resourceUsage().maxRSS / 1024, baseRssMb, ...extra };
+}
+
+/** What the receiver got: event index → received ns timestamps, plus undecodable arrivals. */
+class Tally {
+  count = 0;
+  doneAt = 0;
+  lastAt = 0;
+  readonly seen = new Map<number, bigint[]>();
+  bad = 0;
+  constructor(private readonly n: number, private readonly t0: () => number) {}
+  add(body: string, ns: bigint): void {
+    this.count++;
+    this.lastAt = performance.now();
+    if (this.count === this.n) this.doneAt = this.lastAt - this.t0();
+    const m = /\bevent (\d+)\b/.exec(body);
+    if (!m) {
+      this.bad++;
+      return;
+    }
+    const i = Number(m[1]);
+    const l = this.seen.get(i);
+    if (l) l.push(ns);
+    else this.seen.set(i, [ns]);
+  }
+  verdict(): { unique: number; duplicates: number; exactNs: number; exactMs: number } {
+    let unique = 0;
+    let duplicates = 0;
+    let exactNs = 0;
+    let exactMs = 0;
+    for (const [i, list] of this.seen) {
+      if (i < 0 || i >= this.n) continue;
+      unique++;
+      duplicates += list.length - 1;
+      if (list[0] === nsOf(i)) exactNs++;
+      if (list[0] / 1_000_000n === nsOf(i) / 1_000_000n) exactMs++;
+    }
+    return { unique, duplicates, exactNs, exactMs };
+  }
+}
+
+async function main(): Promise<void> {
+  const n = Number(process.argv[2] ?? process.env.EVENTS_BENCH_EVENTS ?? 100_000);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000_000) throw new Error(`N must be an integer in 1..10 000 000, got ${process.argv[2]}`);
+  const { LokiReceiver } = await import('../test/helpers/loki-receiver.js');
+  const { OtlpReceiver } = await import('../test/helpers/otlp-receiver.js');
+  const loki = await new LokiReceiver().start();
+  const otlp = new OtlpReceiver();
+  const otlpPort = await otlp.start();
+
+  let t0 = 0;
+  let tally = new Tally(n, () => t0);
+  // Count each event as the receiver accepts it (hooking the arrays the receivers append to).
+  const lokiPush = loki.pushes.push.bind(loki.pushes);
+  loki.pushes.push = (...items) => {
+    for (const p of items) for (const s of p.streams) for (const e of s.entries) tally.add(e.line, e.ns);
+    return lokiPush(...items);
+  };
+  const otlpPush = otlp.requests.push.bind(otlp.requests);
+  otlp.requests.push = (...items) => {
+    for (const r of items) {
+      if (r.error) console.error(`OTLP receiver rejected a request: ${r.error}`);
+      for (const rl of r.message?.resourceLogs ?? []) {
+        for (const sl of rl.scopeLogs ?? []) for (const lr of sl.logRecords ?? []) tally.add(String(lr.body?.stringValue ?? ''), BigInt(lr.timeUnixNano ?? 0));
+      }
+    }
+    return otlpPush(...items.map((r) => ({ ...r, message: undefined }))); // keep counts, not 100k decoded records
+  };
+
+  const rows: Array<ChildResult & { ms: number; received: number; unique: number; duplicates: number; exactNs: number; exactMs: number; bad: number }> = [];
+  for (const client of CLIENTS) {
+    loki.pushes.length = 0;
+    otlp.requests.length = 0;
+    tally = new Tally(n, () => t0);
+    const url = client.includes('Otlp') ? `http://127.0.0.1:${otlpPort}` : loki.url;
+    const c = fork(fileURLToPath(import.meta.url), ['child', client, url, String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
+    const res = await new Promise<ChildResult>((resolve, reject) => {
+      c.on('message', (m) => {
+        if (m === 'ready') {
+          t0 = performance.now();
+          c.send('go');
+        } else resolve(m as ChildResult);
+      });
+      void exited.then((code) => reject(new Error(`${client} exited with ${code} before reporting`)));
+    });
+    await exited;
+    // Everything the client delivered has been answered by now; wait briefly for stragglers only if short.
+    for (let waited = 0; tally.count < n && waited < 3000; waited += 10) await sleep(10);
+    const v = tally.verdict();
+    const ms = tally.count >= n ? tally.doneAt : tally.lastAt - t0;
+    rows.push({ ...res, ms, received: tally.count, bad: tally.bad, ...v });
+  }
+  await loki.stop();
+  await otlp.close();
+
+  const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
+  console.log(`${fmt(n)} events per client, one child process each, receivers on loopback (node ${process.version})\n`);
+  console.log('| client | events/s end to end | client CPU µs/event | peak RSS MB (after imports) | received / unique / exact ns | lost | dropped (pipeline) |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const dropped = r.stats ? Object.entries(r.stats.dropped).map(([k, v]) => `${k} ${v}`).join(', ') || '0' : 'not counted';
+    console.log(`| ${r.client} | ${fmt((r.unique / r.ms) * 1000)} | ${(r.cpuUs / n).toFixed(1)} | ${r.maxRssMb.toFixed(0)} (${r.baseRssMb.toFixed(0)}) | ${r.received} / ${r.unique} / ${r.exactNs} | ${n - r.unique} | ${dropped} |`);
+  }
+  const w = rows.find((r) => r.client === 'winston-loki')!;
+  console.log('\nRatios against winston-loki (events/s higher is better; CPU and RSS lower is better):');
+  for (const r of rows) {
+    if (r === w) continue;
+    const rate = r.unique / r.ms / (w.unique / w.ms);
+    console.log(`  ${r.client}: events/s ×${rate.toFixed(2)}, CPU/event ×${(r.cpuUs / w.cpuUs).toFixed(2)}, peak RSS ×${(r.maxRssMb / w.maxRssMb).toFixed(2)}`);
+  }
+  for (const r of rows) {
+    if (r.stats && r.published !== n) console.log(`  ${r.client}: published ${r.published}, rejected ${r.rejected}`);
+    if (r.exactNs < r.unique) console.log(`  ${r.client}: ${r.unique - r.exactNs} timestamps not exact to the ns; ${r.exactMs} of ${r.unique} right to the ms`);
+    if (r.duplicates || r.bad) console.log(`  ${r.client}: ${r.duplicates} duplicates, ${r.bad} unrecognised entries`);
+  }
+  if (rows.some((r) => r.unique !== n)) process.exitCode = 2;
+}
+
+if (process.argv[2] === 'child') {
+  const [, , , client, url, n] = process.argv;
+  child(client as Client, url, Number(n)).then(
+    (r) => process.send!(r, () => process.exit(0)),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+} else {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
