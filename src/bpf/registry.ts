@@ -4,6 +4,10 @@ import type { EventPublisher, NetEvent } from '../events/model.js';
 import * as packetloss from '../probes/packetloss.js';
 import * as tcpreset from '../probes/tcpreset.js';
 import * as tcpretrans from '../probes/tcpretrans.js';
+import * as netSoftirq from '../probes/net_softirq.js';
+import * as socketlatency from '../probes/socketlatency.js';
+import { DEFAULT_THRESHOLD_MS } from '../probes/latency.js';
+import type { BpfObject } from './addon.js';
 import type { BpfProbe, DeliveryStats, EventOptions } from './probe.js';
 import type { BpfRecord } from './records.js';
 
@@ -40,10 +44,48 @@ function eventProbe(bpf: BpfProbe, toEvent: (r: BpfRecord) => NetEvent): EbpfEve
   };
 }
 
+/** Options of the latency probes' events (net_softirq, socketlatency). */
+export interface LatencyEventOptions extends EventOptions {
+  /** An observation above this many ms is also an event (default 100; the histograms see every one). */
+  thresholdMs?: number;
+}
+
+/**
+ * Writes the event threshold into the loaded object's `threshold` map (native/bpf/latency.bpf.h).
+ * BpfProbe keeps its object private and has no generic map write; until it grows one, the
+ * object is reached here and its absence is an error rather than a silent default.
+ */
+function setThreshold(bpf: BpfProbe, ms: number): string | undefined {
+  const why = bpf.unsupported();
+  if (why) return why;
+  const obj = (bpf as unknown as { obj?: BpfObject }).obj;
+  if (!obj) return `${bpf.name}: loaded object not reachable to set the event threshold`;
+  if (!Number.isFinite(ms) || ms < 0) return `${bpf.name}: invalid event threshold ${ms} ms`;
+  const value = Buffer.alloc(8);
+  // 0 would mean "the default" in the kernel: a threshold of 0 ms is 1 ns (every observation).
+  value.writeBigUInt64LE(BigInt(Math.max(1, Math.round(ms * 1e6))));
+  obj.mapUpdate('threshold', Buffer.alloc(4), value);
+  return undefined;
+}
+
+/** An event source whose kernel side also takes a latency threshold (set before events start). */
+function latencyEventProbe(bpf: BpfProbe, toEvent: (r: BpfRecord) => NetEvent): EbpfEventProbe & {
+  startEvents(publisher: EventPublisher, options: LatencyEventOptions): string | undefined;
+} {
+  const base = eventProbe(bpf, toEvent);
+  return {
+    ...base,
+    startEvents: (publisher, options: LatencyEventOptions) =>
+      setThreshold(bpf, options.thresholdMs ?? DEFAULT_THRESHOLD_MS) ?? base.startEvents(publisher, options),
+  };
+}
+
 export const EBPF_EVENT_PROBES = {
   packetloss: eventProbe(packetloss.packetlossBpf, packetloss.toEvent),
   tcpreset: eventProbe(tcpreset.tcpresetBpf, tcpreset.toEvent),
   tcpretrans: eventProbe(tcpretrans.tcpretransBpf, tcpretrans.toEvent),
+  net_softirq: latencyEventProbe(netSoftirq.netSoftirqBpf, netSoftirq.toEvent),
+  socketlatency: latencyEventProbe(socketlatency.socketlatencyBpf, socketlatency.toEvent),
 } satisfies Record<string, EbpfEventProbe>;
 
 export type EbpfEventProbeName = keyof typeof EBPF_EVENT_PROBES;

@@ -6,6 +6,7 @@
 // has its own spellings, typos included, and dashboards depend on them).
 
 import type { MetricProbeName } from './probes.js';
+import { LATENCY_BUCKETS_S } from '../probes/latency.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
@@ -35,6 +36,10 @@ const c = (probe: MetricProbeName, name: string, source: string, help: string, u
   ({ probe, name, type: 'counter', unit, help, source, ...extra });
 const g = (probe: MetricProbeName, name: string, source: string, help: string, unit = '1', extra: Partial<MetricDef> = {}): MetricDef =>
   ({ probe, name, type: 'gauge', unit, help, source, ...extra });
+
+/** A latency histogram in seconds with the buckets of the in-kernel histograms. */
+const h = (probe: MetricProbeName, name: string, source: string, help: string, extra: Partial<MetricDef> = {}): MetricDef =>
+  ({ probe, name, type: 'histogram', unit: 's', help, source, buckets: LATENCY_BUCKETS_S, ...extra });
 
 const IF = { labels: ['if_name'] } as const;
 const HOST = { scope: 'host' } as const;
@@ -225,6 +230,18 @@ export const METRICS: readonly MetricDef[] = [
   c('tcpretrans', 'retrans', 'tcp:tcp_retransmit_skb', 'TCP retransmissions seen by the tracepoint (one per retransmitted skb, before TSO splitting).', '{segment}'),
   c('tcpretrans', 'synackretrans', 'tcp:tcp_retransmit_synack', 'SYN-ACKs retransmitted for connections being accepted.', '{segment}'),
   c('tcpretrans', 'eventslost', 'ring buffer reserve failures', 'Sampled tcpretrans events lost because the ring buffer was full (node-wide).', '{event}'),
+
+  // Latency probes (native/bpf/{net_softirq,socketlatency}.bpf.c): histograms kept in the kernel
+  // with fixed 1-2-5 buckets from 1 µs to 1 s (src/probes/latency.ts); the `...100ms` counters
+  // are the observations above 0.1 s of the same histograms.
+  h('net_softirq', 'schedlatency', 'irq:softirq_raise → irq:softirq_entry', 'Time NET_RX/NET_TX softirqs waited from their first raise to the start of their run, per CPU and vector.', { labels: ['cpu', 'vector'], ack: 'inspector_node_netsoftirqshed', ...HOST }),
+  h('net_softirq', 'execlatency', 'irq:softirq_entry → irq:softirq_exit', 'Time NET_RX/NET_TX softirq runs took, per CPU and vector.', { labels: ['cpu', 'vector'], ack: 'inspector_node_netsoftirq', ...HOST }),
+  c('net_softirq', 'schedslow100ms', 'irq:softirq_raise → irq:softirq_entry', 'NET_RX/NET_TX softirqs that waited more than 100 ms to run, all CPUs.', '{event}', { ack: 'inspector_pod_net_softirq_schedslow100ms', ...HOST }),
+  c('net_softirq', 'execslow100ms', 'irq:softirq_entry → irq:softirq_exit', 'NET_RX/NET_TX softirq runs that took more than 100 ms, all CPUs.', '{event}', { ack: 'inspector_pod_net_softirq_excuteslow100ms', ...HOST }),
+  c('net_softirq', 'eventslost', 'ring buffer reserve failures', 'Sampled net_softirq events lost because the ring buffer was full (node-wide).', '{event}', HOST),
+  h('socketlatency', 'readlatency', 'sock:sk_data_ready → sock:sock_recv_length', 'Time received data waited in an IPv4/IPv6 socket before the application read it (first data ready since the last read, to the next read returning data).'),
+  c('socketlatency', 'read100ms', 'sock:sk_data_ready → sock:sock_recv_length', 'Socket reads whose data had waited more than 100 ms.', '{event}'),
+  c('socketlatency', 'eventslost', 'ring buffer reserve failures', 'Sampled socketlatency events lost because the ring buffer was full (node-wide).', '{event}'),
 ];
 
 export function metricsOf(probe: string): MetricDef[] {

@@ -5,6 +5,8 @@ import type { MetricProbe } from '../model.js';
 import { packetlossProbe } from './packetloss.js';
 import { tcpresetProbe } from './tcpreset.js';
 import { tcpretransProbe } from './tcpretrans.js';
+import { netSoftirqProbe } from './net_softirq.js';
+import { socketlatencyProbe } from './socketlatency.js';
 import { arpProbe } from './arp.js';
 import { conntrackProbe } from './conntrack.js';
 import { fdProbe } from './fd.js';
@@ -44,4 +46,6 @@ export const METRIC_PROBE_IMPLS: Record<MetricProbeName, MetricProbe> = {
   packetloss: packetlossProbe,
   tcpreset: tcpresetProbe,
   tcpretrans: tcpretransProbe,
+  net_softirq: netSoftirqProbe,
+  socketlatency: socketlatencyProbe,
 };

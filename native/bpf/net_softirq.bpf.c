@@ -1,0 +1,88 @@
+// net_softirq: NET_RX and NET_TX softirqs (irq:softirq_raise, softirq_entry, softirq_exit),
+// per CPU: the schedule delay (first raise since the last run → entry) and the execution time
+// (entry → exit) as fixed-bucket histograms kept in the kernel, and a rate-limited event when
+// either exceeds the threshold (default 100 ms, set from userspace in `threshold`).
+//
+// The histograms live in the BpfProbe counter map `hist` ({u32, u32} → u64, see latency.bpf.h):
+// the first u32 is the CPU, the second vector << 16 | metric << 8 | slot.
+#include "common.bpf.h"
+#include "latency.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+enum { SCHED = 0, EXEC = 1 }; // metric, and event kind (order of KINDS in src/probes/net_softirq.ts)
+
+// Per CPU and vector (index vector - NET_TX_SOFTIRQ): when it was first raised since its last
+// run, and when the running one entered. Raise, entry and exit of a softirq are on one CPU.
+struct pending {
+  __u64 raised;
+  __u64 entered;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, struct pending);
+} pending SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 32768); // 84 keys per CPU
+  __type(key, struct hist_key);
+  __type(value, __u64);
+} hist SEC(".maps");
+
+static __always_inline struct pending *pending_of(unsigned int vec) {
+  if (vec != NET_TX_SOFTIRQ && vec != NET_RX_SOFTIRQ) return 0;
+  __u32 idx = vec - NET_TX_SOFTIRQ;
+  return bpf_map_lookup_elem(&pending, &idx);
+}
+
+static __always_inline void observe(unsigned int vec, __u32 metric, __u64 ns, __u64 now) {
+  __u32 cpu = bpf_get_smp_processor_id();
+  hist_observe(&hist, cpu, (vec << 16) | (metric << 8), ns);
+  if (ns <= latency_threshold()) return;
+  __u32 flags;
+  if (!event_allowed(now, &flags)) return;
+  struct event *e = event_reserve(EVENT_NOSTACK_SIZE);
+  if (!e) return;
+  __builtin_memset(e, 0, EVENT_NOSTACK_SIZE);
+  e->ts = now;
+  e->kind = metric;
+  e->sport = cpu;                              // no tuple: the CPU and vector instead
+  e->state = vec;
+  e->reason = ns / 1000 > 0xffffffffULL ? 0xffffffff : ns / 1000; // µs
+  event_submit(e);
+}
+
+SEC("tp_btf/softirq_raise")
+int BPF_PROG(softirq_raise, unsigned int vec) {
+  struct pending *p = pending_of(vec);
+  // Only the first raise since the last run counts; a raise from a hard irq may interrupt the
+  // entry program on this CPU, hence the compare-and-swap here and the exchange there.
+  if (p && !p->raised) __sync_val_compare_and_swap(&p->raised, 0, bpf_ktime_get_ns());
+  return 0;
+}
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(softirq_entry, unsigned int vec) {
+  struct pending *p = pending_of(vec);
+  if (!p) return 0;
+  __u64 now = bpf_ktime_get_ns();
+  __u64 raised = __sync_lock_test_and_set(&p->raised, 0);
+  p->entered = now;
+  // A run with no raise seen (raised before the program attached) has no delay to report.
+  if (raised && now >= raised) observe(vec, SCHED, now - raised, now);
+  return 0;
+}
+
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(softirq_exit, unsigned int vec) {
+  struct pending *p = pending_of(vec);
+  if (!p || !p->entered) return 0;
+  __u64 now = bpf_ktime_get_ns();
+  __u64 entered = p->entered;
+  p->entered = 0;
+  if (now >= entered) observe(vec, EXEC, now - entered, now);
+  return 0;
+}

@@ -1,0 +1,53 @@
+// socketlatency: how long received data waits in a socket before the application reads it
+// (sock:sk_data_ready → sock:sock_recv_length, native/bpf/socketlatency.bpf.c), per network
+// namespace as a histogram kept in the kernel, the seeds' counter of reads over 100 ms, and
+// events over the threshold with the tuple. Send latency is not measured: no tracepoint marks
+// where a send begins (sock:sock_send_length fires only when it returns).
+import { eventDef } from '../catalogue/events.js';
+import type { NetEvent } from '../events/model.js';
+import type { MetricProbe, Sample } from '../model.js';
+import { BpfProbe, ktimeToEpochNs } from '../bpf/probe.js';
+import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
+import { emptyHistogram, histogramOf, over100ms } from './latency.js';
+
+const bpf = new BpfProbe('socketlatency', 'hist');
+const READ = 0; // metric and event kind in socketlatency.bpf.c
+
+export const socketlatencyProbe: MetricProbe = {
+  name: 'socketlatency',
+  scope: 'netns',
+  async unsupported() {
+    return bpf.unsupported();
+  },
+  async collect(entity, ctx) {
+    const samples: Sample[] = [];
+    for (const f of bpf.failures()) ctx.note(`not attached, read latency is not exported: ${f}`);
+    if (bpf.isAttached('sk_data_ready') && bpf.isAttached('sock_recv_length')) {
+      const all = await ctx.shared('bpf:socketlatency', async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
+      const h = histogramOf(all.get(entity.netns), READ << 8);
+      samples.push({ metric: 'readlatency', value: h ?? emptyHistogram() });
+      samples.push({ metric: 'read100ms', value: over100ms(h) });
+    }
+    if (entity.isHost) samples.push({ metric: 'eventslost', value: bpf.stats().lost });
+    return samples;
+  },
+};
+
+export function toEvent(r: BpfRecord): NetEvent {
+  const latencyMs = r.reason / 1000;
+  const attrs: Record<string, string | number> = { ...tupleAttrs(r), latency_ms: latencyMs };
+  if (r.protocol === 6) attrs.state = tcpStateName(r.state);
+  const tuple = tupleText(r);
+  return {
+    timeUnixNano: ktimeToEpochNs(r.ktimeNs),
+    type: 'SOCKETLAT_READSLOW',
+    probe: 'socketlatency',
+    severity: eventDef('SOCKETLAT_READSLOW')!.severity,
+    msg: `data waited ${latencyMs.toFixed(3)} ms before the application read it${tuple ? ` ${tuple}` : ''}`,
+    netns: r.netns || undefined,
+    attrs,
+  };
+}
+
+/** The kernel side: histograms, events (see src/bpf/registry.ts), per-program status. */
+export const socketlatencyBpf = bpf;
