@@ -212,6 +212,18 @@ export class BpfProbe {
     this.programStatus = [];
   }
 
+  /** Writes one entry of a map of the loaded object (e.g. a threshold); returns why it cannot. */
+  updateMap(map: string, key: Buffer, value: Buffer): string | undefined {
+    const why = this.unsupported();
+    if (why) return why;
+    try {
+      this.obj!.mapUpdate(map, key, value);
+      return undefined;
+    } catch (e) {
+      return `${this.name}: cannot update map ${map}: ${(e as Error).message}`;
+    }
+  }
+
   private setRate(perSecond: number, flags = 0): void {
     const value = Buffer.alloc(8);
     value.writeUInt32LE(Math.max(0, Math.min(0xffffffff, Math.floor(perSecond))));

@@ -7,7 +7,6 @@ import * as tcpretrans from '../probes/tcpretrans.js';
 import * as netSoftirq from '../probes/net_softirq.js';
 import * as socketlatency from '../probes/socketlatency.js';
 import { DEFAULT_THRESHOLD_MS } from '../probes/latency.js';
-import type { BpfObject } from './addon.js';
 import type { BpfProbe, DeliveryStats, EventOptions } from './probe.js';
 import type { BpfRecord } from './records.js';
 
@@ -56,16 +55,11 @@ export interface LatencyEventOptions extends EventOptions {
  * object is reached here and its absence is an error rather than a silent default.
  */
 function setThreshold(bpf: BpfProbe, ms: number): string | undefined {
-  const why = bpf.unsupported();
-  if (why) return why;
-  const obj = (bpf as unknown as { obj?: BpfObject }).obj;
-  if (!obj) return `${bpf.name}: loaded object not reachable to set the event threshold`;
   if (!Number.isFinite(ms) || ms < 0) return `${bpf.name}: invalid event threshold ${ms} ms`;
   const value = Buffer.alloc(8);
   // 0 would mean "the default" in the kernel: a threshold of 0 ms is 1 ns (every observation).
   value.writeBigUInt64LE(BigInt(Math.max(1, Math.round(ms * 1e6))));
-  obj.mapUpdate('threshold', Buffer.alloc(4), value);
-  return undefined;
+  return bpf.updateMap('threshold', Buffer.alloc(4), value);
 }
 
 /** An event source whose kernel side also takes a latency threshold (set before events start). */

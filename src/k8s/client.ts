@@ -117,7 +117,9 @@ export class KubeClient {
     const read = (f: string) => readFile(`${dir}/${f}`, 'utf8').catch((err: NodeJS.ErrnoException) => {
       throw new Error(`service account ${dir}/${f}: ${err.code ?? err.message}`);
     });
-    const [ca, namespace] = await Promise.all([read('ca.crt'), read('namespace')]);
+    // One after the other, so a missing mount always names the same first file.
+    const ca = await read('ca.crt');
+    const namespace = await read('namespace');
     await read('token'); // fail now, with the path, rather than on the first request
     const h = host.includes(':') ? `[${host}]` : host; // IPv6 service host
     return new KubeClient({ server: `https://${h}:${port}`, tokenFile: `${dir}/token`, ca, namespace: namespace.trim(), timeoutMs: opts.timeoutMs });
