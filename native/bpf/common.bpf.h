@@ -118,6 +118,19 @@ static __always_inline struct event *event_reserve(__u64 size) {
   return e;
 }
 
+// A zeroed event without a stack, stamped and tagged, when the rate limit allows one now.
+static __always_inline struct event *event_begin(__u64 now, __u32 netns, __u32 kind) {
+  __u32 flags;
+  if (!event_allowed(now, &flags)) return NULL;
+  struct event *e = event_reserve(EVENT_NOSTACK_SIZE);
+  if (!e) return NULL;
+  __builtin_memset(e, 0, EVENT_NOSTACK_SIZE);
+  e->ts = now;
+  e->netns = netns;
+  e->kind = kind;
+  return e;
+}
+
 // Adds `delta` to a u64 counter in a hash map, creating it on first use.
 static __always_inline void counter_add(void *map, const void *key, __u64 delta) {
   __u64 *v = bpf_map_lookup_elem(map, key);

@@ -42,13 +42,8 @@ static __always_inline void observe(unsigned int vec, __u32 metric, __u64 ns, __
   __u32 cpu = bpf_get_smp_processor_id();
   hist_observe(&hist, cpu, (vec << 16) | (metric << 8), ns);
   if (ns <= latency_threshold()) return;
-  __u32 flags;
-  if (!event_allowed(now, &flags)) return;
-  struct event *e = event_reserve(EVENT_NOSTACK_SIZE);
+  struct event *e = event_begin(now, 0, metric); // node-wide: no namespace
   if (!e) return;
-  __builtin_memset(e, 0, EVENT_NOSTACK_SIZE);
-  e->ts = now;
-  e->kind = metric;
   e->sport = cpu;                              // no tuple: the CPU and vector instead
   e->state = vec;
   e->reason = ns / 1000 > 0xffffffffULL ? 0xffffffff : ns / 1000; // µs

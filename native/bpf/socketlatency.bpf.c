@@ -63,14 +63,8 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) {
   __u32 netns = sk_netns(sk);
   hist_observe(&hist, netns, READ << 8, ns);
   if (ns <= latency_threshold()) return 0;
-  __u32 evflags;
-  if (!event_allowed(now, &evflags)) return 0;
-  struct event *e = event_reserve(EVENT_NOSTACK_SIZE);
+  struct event *e = event_begin(now, netns, READ);
   if (!e) return 0;
-  __builtin_memset(e, 0, EVENT_NOSTACK_SIZE);
-  e->ts = now;
-  e->netns = netns;
-  e->kind = READ;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_sk(e, sk);
   e->protocol = BPF_CORE_READ(sk, sk_protocol);

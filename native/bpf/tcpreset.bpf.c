@@ -29,15 +29,8 @@ struct {
 static __always_inline void emit(__u32 netns, __u32 kind, const struct sock *sk, const struct sk_buff *skb, __u32 reason) {
   struct reset_key key = {.netns = netns, .kind = kind};
   counter_add(&resets, &key, 1);
-  __u64 now = bpf_ktime_get_ns();
-  __u32 flags;
-  if (!event_allowed(now, &flags)) return;
-  struct event *e = event_reserve(EVENT_NOSTACK_SIZE);
+  struct event *e = event_begin(bpf_ktime_get_ns(), netns, kind);
   if (!e) return;
-  __builtin_memset(e, 0, EVENT_NOSTACK_SIZE);
-  e->ts = now;
-  e->netns = netns;
-  e->kind = kind;
   e->reason = reason;
   if (sk) {
     e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
