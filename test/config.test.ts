@@ -47,7 +47,7 @@ describe('defaults', () => {
         qdisc_devices: ['cali*', 'eth*'], qdisc_per_interface: false, pod_cidrs: [],
       },
       event_config: {
-        enabled: true, port: 19102, probes: ALL_EVENT, loki_enable: false, loki_address: '',
+        enabled: true, port: 19102, probes: ALL_EVENT, events_per_second: 100, latency_threshold_ms: 100, loki_enable: false, loki_address: '',
         sinks: {
           stdout: { enabled: true, format: 'json' },
           loki: {
@@ -106,7 +106,7 @@ event_config:
         qdisc_devices: ['veth*', 'eth0'], qdisc_per_interface: true, pod_cidrs: ['10.244.0.0/16', 'fd00:10:244::/64'],
       },
       event_config: {
-        enabled: true, port: 19200, probes: ['packetloss', 'tcpreset'], loki_enable: true,
+        enabled: true, port: 19200, probes: ['packetloss', 'tcpreset'], events_per_second: 100, latency_threshold_ms: 100, loki_enable: true,
         loki_address: 'http://loki.monitoring:3100',
         sinks: {
           ...DEFAULT_CONFIG.event_config.sinks,
@@ -813,4 +813,12 @@ describe('ConfigWatcher', () => {
     assert.deepEqual(events, []);
     assert.equal(w.current.debugmode, false);
   });
+});
+
+test('event_config: eBPF event rate and latency threshold', () => {
+  const c = parse('event_config: {events_per_second: 20, latency_threshold_ms: 250}\n');
+  assert.equal(c.event_config.events_per_second, 20);
+  assert.equal(c.event_config.latency_threshold_ms, 250);
+  assert.equal(parse('').event_config.latency_threshold_ms, 100);
+  assert.deepEqual(problems('event_config: {latency_threshold_ms: 0}\n'), ['event_config.latency_threshold_ms: must be an integer 1..60000, got 0']);
 });

@@ -28,6 +28,10 @@ export interface EventConfig {
   port: number;
   /** Canonical names, catalogue order, never empty (an empty list in the file means all). */
   probes: EventProbeName[];
+  /** eBPF events: sampled events per second per probe (a kernel-side rate limit). */
+  events_per_second: number;
+  /** net_softirq and socketlatency: events for latencies above this, ms (ACK's 100 ms). */
+  latency_threshold_ms: number;
   /** Same as `sinks.loki.enabled` (the ACK key; kept for code written against it). */
   loki_enable: boolean;
   /** The Loki address as written (ACK `loki_address`, installer `remoteLokiAddress`); `sinks.loki.url` is its URL form. */
@@ -193,6 +197,8 @@ export const DEFAULT_CONFIG: AgentConfig = deepFreeze({
     enabled: true,
     port: 19102,
     probes: [...EVENT_PROBES],
+    events_per_second: 100,
+    latency_threshold_ms: 100,
     loki_enable: false,
     loki_address: '',
     sinks: {

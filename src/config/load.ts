@@ -273,6 +273,8 @@ const SETTINGS: Record<string, Setting> = {
     spellings: [['event_config', 'port'], ...installer('eventServerPort')],
     apply: (c, v) => { c.event_config.port = v; },
   },
+  eventsPerSecond: { spellings: [['event_config', 'events_per_second']], apply: (c, v) => { c.event_config.events_per_second = v; } },
+  latencyThreshold: { spellings: [['event_config', 'latency_threshold_ms']], apply: (c, v) => { c.event_config.latency_threshold_ms = v; } },
   eventProbes: {
     spellings: [['event_config', 'probes'], ...installer('eventProbes')],
     read: (v, path, problems) => readProbes('event', v as string | string[], path, problems),

@@ -14,8 +14,6 @@ import type { SelfMetric } from '../pipeline/telemetry.js';
 import { EventPipeline, type NetnsAttribution } from './pipeline.js';
 import { EventSinks } from './sinks.js';
 
-/** Kernel-side rate limit of each eBPF event probe: enough to see a storm, cheap to ship. */
-const BPF_EVENTS_PER_SECOND = 100;
 const CHECK_PROBES = new Set(createChecks().map((c) => c.probe as string));
 /** Event probes of the catalogue this build has no implementation for (yet), with why. */
 const NOT_BUILT = EVENT_PROBES.filter((p) => !(p in EBPF_EVENT_PROBES) && !CHECK_PROBES.has(p));
@@ -40,6 +38,7 @@ export class EventRuntime {
   readonly sinks: EventSinks;
   private readonly bpfStarted = new Set<EbpfEventProbeName>();
   private readonly bpfUnavailable = new Map<string, string>();
+  private bpfOptions?: string;
   private scheduler?: CheckScheduler;
   private kube?: { view: KubeView; key: string };
   /** netns → pod, from the last snapshot plus discoveries made for unknown namespaces. */
@@ -64,7 +63,7 @@ export class EventRuntime {
     const ev = config.event_config;
     const problems = await this.sinks.apply(ev);
     const enabled = new Set<string>(ev.enabled ? ev.probes : []);
-    this.applyBpf(enabled);
+    this.applyBpf(enabled, { ratePerSecond: ev.events_per_second, thresholdMs: ev.latency_threshold_ms });
     await this.applyChecks(config, enabled);
     return problems;
   }
@@ -76,13 +75,17 @@ export class EventRuntime {
     if (before !== undefined && before !== snapshot.entities.map((e) => e.netns).join()) this.scheduler?.trigger();
   }
 
-  private applyBpf(enabled: ReadonlySet<string>): void {
+  private applyBpf(enabled: ReadonlySet<string>, options: { ratePerSecond: number; thresholdMs: number }): void {
+    const optionsChanged = JSON.stringify(options) !== this.bpfOptions;
+    this.bpfOptions = JSON.stringify(options);
     for (const [name, source] of Object.entries(EBPF_EVENT_PROBES) as [EbpfEventProbeName, (typeof EBPF_EVENT_PROBES)[EbpfEventProbeName]][]) {
-      if (enabled.has(name) && !this.bpfStarted.has(name)) {
-        const why = source.startEvents(this.pipeline, { ratePerSecond: BPF_EVENTS_PER_SECOND });
+      // Starting a running probe again applies a new rate or threshold.
+      if (enabled.has(name) && (!this.bpfStarted.has(name) || optionsChanged)) {
+        const why = source.startEvents(this.pipeline, options);
         if (why) {
+          if (this.bpfUnavailable.get(name) !== why) this.deps.log.warn('eBPF event probe unavailable', { probe: name, reason: why });
           this.bpfUnavailable.set(name, why);
-          this.deps.log.warn('eBPF event probe unavailable', { probe: name, reason: why });
+          this.bpfStarted.delete(name);
         } else {
           this.bpfStarted.add(name);
           this.bpfUnavailable.delete(name);
