@@ -17,6 +17,11 @@ import { EventSinks } from './sinks.js';
 const CHECK_PROBES = new Set(createChecks().map((c) => c.probe as string));
 /** Event probes of the catalogue this build has no implementation for (yet), with why. */
 const NOT_BUILT = EVENT_PROBES.filter((p) => !(p in EBPF_EVENT_PROBES) && !CHECK_PROBES.has(p));
+/** Event probes that cannot be built on a kernel like this one, and why. */
+const WHY_NOT_BUILT: Record<string, string> = {
+  virtcmdlatency: 'needs a kprobe on virtnet_send_command; this kernel has no kprobes and no tracepoint covers it',
+  tcptwrcv: 'no tracepoint in the TIME_WAIT receive path (tcp_timewait_state_process) and no kprobes on this kernel',
+};
 /** How often an event from an unknown namespace may trigger a fresh discovery. */
 const REDISCOVER_MS = 1000;
 
@@ -179,9 +184,7 @@ export class EventRuntime {
       bpf,
       bpfMalformedRecords: malformedRecords(),
       checks: this.scheduler?.status() ?? null,
-      notBuilt: Object.fromEntries(NOT_BUILT.map((p) => [p, p === 'virtcmdlatency'
-        ? 'needs a kprobe on virtnet_send_command; this kernel has no kprobes and no tracepoint covers it'
-        : 'not implemented in this version'])),
+      notBuilt: Object.fromEntries(NOT_BUILT.map((p) => [p, WHY_NOT_BUILT[p] ?? 'not implemented in this version'])),
     };
   }
 
