@@ -1,6 +1,6 @@
 // The latency probes against the real kernel: net_softirq (NET_RX/NET_TX softirq schedule delay
 // and run time per CPU) and socketlatency (time data waits in a socket before the application
-// reads it). Programs are loaded and attached, then driven with real traffic between two
+// reads it, and how long TCP sends take). Programs are loaded and attached, then driven with real traffic between two
 // throwaway namespaces joined by a veth pair; histograms and events are checked against what
 // the traffic must have caused. Traffic stays inside the namespaces this file creates.
 
@@ -74,7 +74,7 @@ test('both latency probes load and attach every program', () => {
   assert.equal(nativeBpf().error, undefined);
   for (const [bpf, programs] of [
     [netSoftirq.netSoftirqBpf, ['softirq_raise', 'softirq_entry', 'softirq_exit']],
-    [socketlatency.socketlatencyBpf, ['sk_data_ready', 'sock_recv_length']],
+    [socketlatency.socketlatencyBpf, ['sk_data_ready', 'sock_recv_length', 'tcp_sendmsg_locked', 'sock_send_length']],
   ] as const) {
     assert.equal(bpf.unsupported(), undefined, bpf.name);
     assert.deepEqual(bpf.programs().map((p) => [p.name, p.loaded, p.attached, p.error]).sort(), programs.map((p) => [p, true, true, undefined]).sort(), bpf.name);
@@ -255,5 +255,68 @@ if select.select([s], [], [], 10)[0]:  # readable: the datagram is there (select
   assert.equal(e!.attrs.saddr, aAddr);
   assert.equal(e!.attrs.state, undefined);
   assert.ok(Number(e!.attrs.latency_ms) >= 300 && Number(e!.attrs.latency_ms) < 2000, `latency ${e!.attrs.latency_ms} ms`);
+  EBPF_EVENT_PROBES.socketlatency.stopEvents();
+});
+
+test('socketlatency: a TCP send blocked ≥ 0.5 s on a full send buffer gives a SOCKETLAT_SENDSLOW in the sender\'s namespace and an observation ≥ 0.3 s', async () => {
+  assert.equal(EBPF_EVENT_PROBES.socketlatency.startEvents(publisher, { ratePerSecond: 1000 }), undefined); // default 100 ms
+  events.length = 0;
+  const port = 7305;
+  const [wasA, wasB] = [await collect(socketlatency.socketlatencyProbe, entity(a)), await collect(socketlatency.socketlatencyProbe, entity(b))];
+  // The peer accepts but does not read for 500 ms: the sender's one send() of 2 MB with a
+  // small SO_SNDBUF fills both buffers and blocks until the peer starts reading.
+  const srv = a.spawn('python3', ['-u', '-c', `
+import socket, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+l.bind(('${aAddr}', ${port})); l.listen(1); l.settimeout(10)
+print('listening')
+c, _ = l.accept(); c.settimeout(10)
+time.sleep(0.5)
+n = 0
+while True:
+    d = c.recv(65536)
+    if not d: break
+    n += len(d)
+print('read', n)`]);
+  await waitForLine(srv, /^listening/);
+  const done = waitForLine(srv, /^read \d+/);
+  const client = b.spawn('python3', ['-u', '-c', `
+import socket, struct, time
+# Blocking (settimeout would make the fd non-blocking and send() partial); SO_SNDTIMEO bounds it.
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack('ll', 10, 0))
+s.connect(('${aAddr}', ${port}))
+t = time.monotonic(); n = s.send(b'x' * (2 << 20))
+print('sent', n, round((time.monotonic() - t) * 1000))
+s.close()`]);
+  const sent = await waitForLine(client, /^sent \d+ \d+/);
+  assert.equal(await done, `read ${2 << 20}`);
+  const blockedMs = Number(sent.split(' ')[2]);
+  assert.ok(blockedMs >= 300, `the send blocked only ${blockedMs} ms`);
+  const [e] = await waitFor('SOCKETLAT_SENDSLOW', () => {
+    drain();
+    const found = events.filter((e) => e.type === 'SOCKETLAT_SENDSLOW' && e.attrs.dport === port);
+    return found.length ? found : undefined;
+  }, 5000);
+  assert.equal(e!.netns, inode(b));
+  assert.equal(e!.probe, 'socketlatency');
+  assert.equal(e!.severity, 'WARN');
+  assert.deepEqual([e!.attrs.protocol, e!.attrs.saddr, e!.attrs.daddr], ['TCP', aAddr.replace(/\.1$/, '.2'), aAddr]);
+  const latencyMs = Number(e!.attrs.latency_ms);
+  assert.ok(latencyMs >= 300 && latencyMs <= blockedMs + 50, `latency ${latencyMs} ms, send blocked ${blockedMs} ms`);
+  assert.match(e!.msg, new RegExp(`^a send took \\d+\\.\\d{3} ms TCP ${aAddr.replace(/\.1$/, '.2')}:\\d+ -> ${aAddr}:${port}`));
+  // No send of the reader's namespace was slow.
+  assert.deepEqual(events.filter((e) => e.type === 'SOCKETLAT_SENDSLOW' && e.netns === inode(a)), []);
+
+  const [nowA, nowB] = [await collect(socketlatency.socketlatencyProbe, entity(a)), await collect(socketlatency.socketlatencyProbe, entity(b))];
+  const hist = (s: Sample[]) => s.find((x) => x.metric === 'writelatency')!.value as HistogramValue;
+  const num = (s: Sample[], m: string) => s.find((x) => x.metric === m)!.value as number;
+  const [hb, hwas] = [hist(nowB), hist(wasB)];
+  const from = LATENCY_BUCKETS_S.indexOf(0.5); // buckets (0.2, 0.5] and up hold observations ≥ 0.3 s here
+  const slow = (h: HistogramValue) => h.counts.slice(from).reduce((x, y) => x + y, 0);
+  assert.ok(slow(hb) - slow(hwas) >= 1, 'an observation above 0.2 s in the sender\'s namespace');
+  assert.ok(hb.sum - hwas.sum >= 0.3, `sum grew by ${hb.sum - hwas.sum} s`);
+  assert.ok(num(nowB, 'write100ms') - num(wasB, 'write100ms') >= 1);
+  assert.equal(num(nowA, 'write100ms') - num(wasA, 'write100ms'), 0, 'the reader sent nothing slowly');
   EBPF_EVENT_PROBES.socketlatency.stopEvents();
 });

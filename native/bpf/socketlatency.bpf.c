@@ -4,15 +4,18 @@
 // kept in the kernel (see latency.bpf.h), and a rate-limited event with the tuple when the wait
 // exceeds the threshold (default 100 ms, set from userspace in `threshold`).
 //
-// Send latency is not measured: sock:sock_send_length fires once, when a send returns, and
-// no tracepoint marks where that send began.
+// Send latency, TCP only: from the first tcp:tcp_sendmsg_locked of a send (it fires on each
+// pass of tcp_sendmsg_locked's copy loop, including after waiting for send-buffer space) to
+// the sock:sock_send_length that returns it. Kernel-internal senders of tcp_sendmsg_locked
+// (kTLS, espintcp) never reach sock_send_length: their entry stays until the next send of
+// that socket returns (then one long observation) or the LRU evicts it.
 #include "common.bpf.h"
 #include "latency.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 #define MSG_PEEK 2
-enum { READ = 0 }; // metric and event kind (src/probes/socketlatency.ts)
+enum { READ = 0, SEND = 1 }; // metric and event kind (src/probes/socketlatency.ts)
 
 // Socket cookie → when data became ready and nobody had read since. Keyed by cookie, not by
 // address: a socket closed with unread data never sees the read that would delete its entry,
@@ -24,9 +27,17 @@ struct {
   __type(value, __u64);
 } ready SEC(".maps");
 
+// Socket cookie → when the send in progress entered tcp_sendmsg_locked.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u64);
+  __type(value, __u64);
+} sending SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 65536); // 21 keys per namespace
+  __uint(max_entries, 65536); // 42 keys per namespace
   __type(key, struct hist_key);
   __type(value, __u64);
 } hist SEC(".maps");
@@ -68,6 +79,39 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) {
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_sk(e, sk);
   e->protocol = BPF_CORE_READ(sk, sk_protocol);
+  e->reason = ns / 1000 > 0xffffffffULL ? 0xffffffff : ns / 1000; // µs
+  event_submit(e);
+  return 0;
+}
+
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(tcp_sendmsg_locked, const struct sock *sk, const struct msghdr *msg, const struct sk_buff *skb, int size_goal) {
+  if (!sk) return 0;
+  __u64 key = bpf_get_socket_cookie((void *)sk);
+  __u64 now = bpf_ktime_get_ns();
+  // BPF_NOEXIST: later passes of the same send's loop keep its start.
+  bpf_map_update_elem(&sending, &key, &now, BPF_NOEXIST);
+  return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags) {
+  if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return 0;
+  __u64 key = bpf_get_socket_cookie(sk);
+  __u64 *since = bpf_map_lookup_elem(&sending, &key);
+  if (!since) return 0;
+  __u64 start = *since;
+  bpf_map_delete_elem(&sending, &key);
+  __u64 now = bpf_ktime_get_ns();
+  if (now < start) return 0;
+  __u64 ns = now - start;
+  __u32 netns = sk_netns(sk);
+  hist_observe(&hist, netns, SEND << 8, ns);
+  if (ns <= latency_threshold()) return 0;
+  struct event *e = event_begin(now, netns, SEND);
+  if (!e) return 0;
+  e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+  tuple_from_sk(e, sk);
   e->reason = ns / 1000 > 0xffffffffULL ? 0xffffffff : ns / 1000; // µs
   event_submit(e);
   return 0;

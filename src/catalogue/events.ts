@@ -27,7 +27,7 @@ export const EVENTS = [
   e('netiftxlat', 'NETIF_TXLAT_QDISC_SLOW', 'WARN', 'A packet waited in the qdisc longer than the threshold.'),
   e('netiftxlat', 'NETIF_TXLAT_XMIT_SLOW', 'WARN', 'The driver took longer than the threshold to transmit a packet.'),
   e('socketlatency', 'SOCKETLAT_READSLOW', 'WARN', 'Data waited in a socket longer than the threshold before the application read it.'),
-  e('socketlatency', 'SOCKETLAT_SENDSLOW', 'WARN', 'A send on a socket took longer than the threshold. Not emitted yet: no tracepoint marks where a send begins.'),
+  e('socketlatency', 'SOCKETLAT_SENDSLOW', 'WARN', 'A TCP send took longer than the threshold (tcp:tcp_sendmsg_locked → sock:sock_send_length), e.g. blocked on a full send buffer.'),
   e('kernellatency', 'KERNEL_RCV_SLOW', 'WARN', 'A packet took longer than the threshold from the device to its socket.'),
   e('kernellatency', 'KERNEL_SEND_SLOW', 'WARN', 'A packet took longer than the threshold from the socket to the device.'),
   e('tcptwrcv', 'TCP_TW_RCV', 'INFO', 'A segment arrived for a connection in TIME_WAIT.'),

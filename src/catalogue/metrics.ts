@@ -241,6 +241,8 @@ export const METRICS: readonly MetricDef[] = [
   c('net_softirq', 'eventslost', 'ring buffer reserve failures', 'Sampled net_softirq events lost because the ring buffer was full (node-wide).', '{event}', HOST),
   h('socketlatency', 'readlatency', 'sock:sk_data_ready → sock:sock_recv_length', 'Time received data waited in an IPv4/IPv6 socket before the application read it (first data ready since the last read, to the next read returning data).'),
   c('socketlatency', 'read100ms', 'sock:sk_data_ready → sock:sock_recv_length', 'Socket reads whose data had waited more than 100 ms.', '{event}'),
+  h('socketlatency', 'writelatency', 'tcp:tcp_sendmsg_locked → sock:sock_send_length', 'Time TCP sends took, from entering tcp_sendmsg_locked to the send returning (including waits for send-buffer space).'),
+  c('socketlatency', 'write100ms', 'tcp:tcp_sendmsg_locked → sock:sock_send_length', 'TCP sends that took more than 100 ms.', '{event}'),
   c('socketlatency', 'eventslost', 'ring buffer reserve failures', 'Sampled socketlatency events lost because the ring buffer was full (node-wide).', '{event}'),
 ];
 

@@ -1,8 +1,9 @@
 // socketlatency: how long received data waits in a socket before the application reads it
 // (sock:sk_data_ready → sock:sock_recv_length, native/bpf/socketlatency.bpf.c), per network
 // namespace as a histogram kept in the kernel, the seeds' counter of reads over 100 ms, and
-// events over the threshold with the tuple. Send latency is not measured: no tracepoint marks
-// where a send begins (sock:sock_send_length fires only when it returns).
+// events over the threshold with the tuple; and the same for TCP sends
+// (tcp:tcp_sendmsg_locked → sock:sock_send_length: how long a send took, e.g. blocked on a
+// full send buffer).
 import { eventDef } from '../catalogue/events.js';
 import type { NetEvent } from '../events/model.js';
 import type { MetricProbe, Sample } from '../model.js';
@@ -11,7 +12,8 @@ import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/reco
 import { emptyHistogram, histogramOf, over100ms } from './latency.js';
 
 const bpf = new BpfProbe('socketlatency', 'hist');
-const READ = 0; // metric and event kind in socketlatency.bpf.c
+const READ = 0; // metric and event kinds in socketlatency.bpf.c
+const SEND = 1;
 
 export const socketlatencyProbe: MetricProbe = {
   name: 'socketlatency',
@@ -21,12 +23,18 @@ export const socketlatencyProbe: MetricProbe = {
   },
   async collect(entity, ctx) {
     const samples: Sample[] = [];
-    for (const f of bpf.failures()) ctx.note(`not attached, read latency is not exported: ${f}`);
+    for (const f of bpf.failures()) ctx.note(`not attached, the latency it ends is not exported: ${f}`);
     if (bpf.isAttached('sk_data_ready') && bpf.isAttached('sock_recv_length')) {
       const all = await ctx.shared('bpf:socketlatency', async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
       const h = histogramOf(all.get(entity.netns), READ << 8);
       samples.push({ metric: 'readlatency', value: h ?? emptyHistogram() });
       samples.push({ metric: 'read100ms', value: over100ms(h) });
+    }
+    if (bpf.isAttached('tcp_sendmsg_locked') && bpf.isAttached('sock_send_length')) {
+      const all = await ctx.shared('bpf:socketlatency', async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
+      const h = histogramOf(all.get(entity.netns), SEND << 8);
+      samples.push({ metric: 'writelatency', value: h ?? emptyHistogram() });
+      samples.push({ metric: 'write100ms', value: over100ms(h) });
     }
     if (entity.isHost) samples.push({ metric: 'eventslost', value: bpf.stats().lost });
     return samples;
@@ -38,12 +46,16 @@ export function toEvent(r: BpfRecord): NetEvent {
   const attrs: Record<string, string | number> = { ...tupleAttrs(r), latency_ms: latencyMs };
   if (r.protocol === 6) attrs.state = tcpStateName(r.state);
   const tuple = tupleText(r);
+  const send = r.kind === SEND;
+  const type = send ? 'SOCKETLAT_SENDSLOW' : 'SOCKETLAT_READSLOW';
   return {
     timeUnixNano: ktimeToEpochNs(r.ktimeNs),
-    type: 'SOCKETLAT_READSLOW',
+    type,
     probe: 'socketlatency',
-    severity: eventDef('SOCKETLAT_READSLOW')!.severity,
-    msg: `data waited ${latencyMs.toFixed(3)} ms before the application read it${tuple ? ` ${tuple}` : ''}`,
+    severity: eventDef(type)!.severity,
+    msg: send
+      ? `a send took ${latencyMs.toFixed(3)} ms${tuple ? ` ${tuple}` : ''}`
+      : `data waited ${latencyMs.toFixed(3)} ms before the application read it${tuple ? ` ${tuple}` : ''}`,
     netns: r.netns || undefined,
     attrs,
   };
