@@ -1,6 +1,6 @@
 // The latency probes against the real kernel: net_softirq (NET_RX/NET_TX softirq schedule delay
 // and run time per CPU) and socketlatency (time data waits in a socket before the application
-// reads it, and how long TCP sends take). Programs are loaded and attached, then driven with real traffic between two
+// reads it, and how long TCP sends take) and netiftxlat (qdisc wait and driver transmit time). Programs are loaded and attached, then driven with real traffic between two
 // throwaway namespaces joined by a veth pair; histograms and events are checked against what
 // the traffic must have caused. Traffic stays inside the namespaces this file creates.
 
@@ -17,11 +17,13 @@ import type { Entity, HistogramValue, MetricProbe, ProbeContext, Sample } from '
 import { histogramOf, LATENCY_BUCKETS_NS, LATENCY_BUCKETS_S, over100ms } from '../src/probes/latency.js';
 import * as netSoftirq from '../src/probes/net_softirq.js';
 import * as socketlatency from '../src/probes/socketlatency.js';
-import { cleanup, createNetns, veth, waitFor, waitForLine, type Netns } from './helpers/netns.js';
+import * as netiftxlat from '../src/probes/netiftxlat.js';
+import { cleanup, createNetns, veth, waitFor, waitForLine, type Netns, type Veth } from './helpers/netns.js';
 
 let a: Netns; // the server side: 10.200.<n>.1
 let b: Netns; // the client side: 10.200.<n>.2
 let aAddr: string;
+let link: Veth;
 const events: NetEvent[] = [];
 const publisher: EventPublisher = { publish: (e) => void events.push(e) };
 const HOST: Entity = { netns: 1, isHost: true, pids: [process.pid] };
@@ -53,28 +55,30 @@ function sendUdp(ns: Netns, host: string, port: number, count: number): void {
 function drain(): void {
   netSoftirq.netSoftirqBpf.drain();
   socketlatency.socketlatencyBpf.drain();
+  netiftxlat.netiftxlatBpf.drain();
 }
 
 before(async () => {
   a = await createNetns();
   b = await createNetns();
-  const v = veth(a, b, 150 + (process.pid % 90));
-  aAddr = v.aAddr;
+  link = veth(a, b, 150 + (process.pid % 90));
+  aAddr = link.aAddr;
 });
 
 after(() => {
-  for (const m of [EBPF_EVENT_PROBES.net_softirq, EBPF_EVENT_PROBES.socketlatency]) {
+  for (const m of [EBPF_EVENT_PROBES.net_softirq, EBPF_EVENT_PROBES.socketlatency, EBPF_EVENT_PROBES.netiftxlat]) {
     m.stopEvents();
     m.bpf.close();
   }
   cleanup();
 });
 
-test('both latency probes load and attach every program', () => {
+test('the latency probes load and attach every program', () => {
   assert.equal(nativeBpf().error, undefined);
   for (const [bpf, programs] of [
     [netSoftirq.netSoftirqBpf, ['softirq_raise', 'softirq_entry', 'softirq_exit']],
     [socketlatency.socketlatencyBpf, ['sk_data_ready', 'sock_recv_length', 'tcp_sendmsg_locked', 'sock_send_length']],
+    [netiftxlat.netiftxlatBpf, ['net_dev_queue', 'net_dev_start_xmit', 'net_dev_xmit']],
   ] as const) {
     assert.equal(bpf.unsupported(), undefined, bpf.name);
     assert.deepEqual(bpf.programs().map((p) => [p.name, p.loaded, p.attached, p.error]).sort(), programs.map((p) => [p, true, true, undefined]).sort(), bpf.name);
@@ -84,7 +88,7 @@ test('both latency probes load and attach every program', () => {
 test('histograms decode from the kernel slots; the 100 ms counters are the buckets above 0.1 s', () => {
   assert.equal(LATENCY_BUCKETS_NS.length, LATENCY_BUCKETS_S.length);
   LATENCY_BUCKETS_NS.forEach((ns, i) => assert.equal(ns / 1e9, LATENCY_BUCKETS_S[i]));
-  for (const m of METRICS.filter((m) => m.type === 'histogram' && (m.probe === 'net_softirq' || m.probe === 'socketlatency'))) {
+  for (const m of METRICS.filter((m) => m.type === 'histogram' && (m.probe === 'net_softirq' || m.probe === 'socketlatency' || m.probe === 'netiftxlat'))) {
     assert.deepEqual(m.buckets, LATENCY_BUCKETS_S);
   }
   // Slot i = bucket i (19 = +Inf), slot 20 = sum in ns; base bits above.
@@ -319,4 +323,55 @@ s.close()`]);
   assert.ok(num(nowB, 'write100ms') - num(wasB, 'write100ms') >= 1);
   assert.equal(num(nowA, 'write100ms') - num(wasA, 'write100ms'), 0, 'the reader sent nothing slowly');
   EBPF_EVENT_PROBES.socketlatency.stopEvents();
+});
+
+test('netiftxlat: a 2 Mbit/s tbf on the sender\'s veth makes packets wait in the qdisc: observations ≥ 5 ms and NETIF_TXLAT_QDISC_SLOW events in that namespace', async () => {
+  assert.equal(EBPF_EVENT_PROBES.netiftxlat.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 5 }), undefined);
+  events.length = 0;
+  const port = 7306;
+  const [wasA, wasB] = [await collect(netiftxlat.netiftxlatProbe, entity(a)), await collect(netiftxlat.netiftxlatProbe, entity(b))];
+  const hist = (s: Sample[], m: string) => s.find((x) => x.metric === m)!.value as HistogramValue;
+  sendUdp(b, aAddr, port, 1); // the neighbour resolved before the tbf: no ARP wait in the measurement
+  b.exec('tc', 'qdisc', 'add', 'dev', link.bDev, 'root', 'tbf', 'rate', '2mbit', 'burst', '1600', 'latency', '2s');
+  try {
+    // 60 datagrams of 1200 bytes at once: ~600 kbit, the last ones leave ~0.3 s after the first.
+    b.exec('timeout', '20', process.execPath, '-e', `const s = require('dgram').createSocket('udp4'); let n = 0;
+      const next = () => n++ < 60 ? s.send(Buffer.alloc(1200), ${port}, '${aAddr}', next) : s.close(); next();`);
+    const found = await waitFor('NETIF_TXLAT_QDISC_SLOW from the namespace with the tbf', () => {
+      drain();
+      const mine = events.filter((e) => e.type === 'NETIF_TXLAT_QDISC_SLOW' && e.attrs.dport === port);
+      // The rate makes the wait grow with the position in the queue: the last ones wait ~0.3 s.
+      return mine.length >= 10 && mine.some((e) => Number(e.attrs.latency_ms) >= 100) ? mine : undefined;
+    }, 5000);
+    for (const e of found) {
+      assert.equal(e.netns, inode(b));
+      assert.equal(e.probe, 'netiftxlat');
+      assert.deepEqual([e.attrs.protocol, e.attrs.saddr, e.attrs.daddr], ['UDP', link.bAddr, aAddr]);
+      const ms = Number(e.attrs.latency_ms);
+      assert.ok(ms > 5 && ms < 2000, `latency ${ms} ms`);
+      assert.match(e.msg, new RegExp(`^a packet waited \\d+\\.\\d{3} ms in the qdisc UDP ${link.bAddr}:\\d+ -> ${aAddr}:${port}$`));
+    }
+    // Until the queue has drained: every datagram handed to the veth driver.
+    await waitFor('60 datagrams through the qdisc and the driver', async () => {
+      const now = await collect(netiftxlat.netiftxlatProbe, entity(b));
+      return hist(now, 'qdisclatency').count - hist(wasB, 'qdisclatency').count >= 60
+        && hist(now, 'xmitlatency').count - hist(wasB, 'xmitlatency').count >= 60 ? true : undefined;
+    }, 5000);
+  } finally {
+    b.exec('tc', 'qdisc', 'del', 'dev', link.bDev, 'root');
+  }
+  const [nowA, nowB] = [await collect(netiftxlat.netiftxlatProbe, entity(a)), await collect(netiftxlat.netiftxlatProbe, entity(b))];
+  const from = LATENCY_BUCKETS_S.indexOf(0.005) + 1; // observations above 5 ms
+  const slow = (h: HistogramValue) => h.counts.slice(from).reduce((x, y) => x + y, 0);
+  assert.ok(slow(hist(nowB, 'qdisclatency')) - slow(hist(wasB, 'qdisclatency')) >= 10, 'qdisc waits above 5 ms in the sender\'s namespace');
+  assert.ok(hist(nowB, 'qdisclatency').sum - hist(wasB, 'qdisclatency').sum >= 0.5, 'summed qdisc wait');
+  assert.ok((nowB.find((x) => x.metric === 'qdisc100ms')!.value as number) - (wasB.find((x) => x.metric === 'qdisc100ms')!.value as number) >= 1);
+  // Every datagram was also handed to the veth driver, which is fast.
+  const xmit = hist(nowB, 'xmitlatency');
+  assert.equal(slow(xmit), slow(hist(wasB, 'xmitlatency')), 'no veth transmit took 5 ms');
+  // The receiving namespace has no qdisc (noqueue): nothing waited there.
+  assert.equal(slow(hist(nowA, 'qdisclatency')) - slow(hist(wasA, 'qdisclatency')), 0);
+  assert.deepEqual(events.filter((e) => e.probe === 'netiftxlat' && e.netns === inode(a)), []);
+  assert.equal(typeof (await collect(netiftxlat.netiftxlatProbe, HOST)).find((x) => x.metric === 'eventslost')?.value, 'number');
+  EBPF_EVENT_PROBES.netiftxlat.stopEvents();
 });

@@ -373,8 +373,8 @@ test('counters of a namespace that is gone are deleted from the kernel map at th
 });
 
 test('the registry lists the event probes and their status', () => {
-  // The latency probes (net_softirq, socketlatency) are tested in bpf-latency.test.ts.
-  assert.deepEqual(Object.keys(EBPF_EVENT_PROBES).sort(), [...PROBES.map((p) => p.name), 'net_softirq', 'socketlatency'].sort());
+  // The latency probes (net_softirq, socketlatency, netiftxlat) are tested in bpf-latency.test.ts.
+  assert.deepEqual(Object.keys(EBPF_EVENT_PROBES).sort(), [...PROBES.map((p) => p.name), 'net_softirq', 'socketlatency', 'netiftxlat'].sort());
   for (const p of PROBES) p.bpf.unsupported(); // loaded (the first test did it already)
   const status = ebpfStatus();
   for (const { name } of PROBES) {

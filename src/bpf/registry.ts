@@ -6,6 +6,7 @@ import * as tcpreset from '../probes/tcpreset.js';
 import * as tcpretrans from '../probes/tcpretrans.js';
 import * as netSoftirq from '../probes/net_softirq.js';
 import * as socketlatency from '../probes/socketlatency.js';
+import * as netiftxlat from '../probes/netiftxlat.js';
 import { DEFAULT_THRESHOLD_MS } from '../probes/latency.js';
 import type { BpfProbe, DeliveryStats, EventOptions } from './probe.js';
 import type { BpfRecord } from './records.js';
@@ -80,6 +81,7 @@ export const EBPF_EVENT_PROBES = {
   tcpretrans: eventProbe(tcpretrans.tcpretransBpf, tcpretrans.toEvent),
   net_softirq: latencyEventProbe(netSoftirq.netSoftirqBpf, netSoftirq.toEvent),
   socketlatency: latencyEventProbe(socketlatency.socketlatencyBpf, socketlatency.toEvent),
+  netiftxlat: latencyEventProbe(netiftxlat.netiftxlatBpf, netiftxlat.toEvent),
 } satisfies Record<string, EbpfEventProbe>;
 
 export type EbpfEventProbeName = keyof typeof EBPF_EVENT_PROBES;

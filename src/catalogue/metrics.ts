@@ -231,7 +231,7 @@ export const METRICS: readonly MetricDef[] = [
   c('tcpretrans', 'synackretrans', 'tcp:tcp_retransmit_synack', 'SYN-ACKs retransmitted for connections being accepted.', '{segment}'),
   c('tcpretrans', 'eventslost', 'ring buffer reserve failures', 'Sampled tcpretrans events lost because the ring buffer was full (node-wide).', '{event}'),
 
-  // Latency probes (native/bpf/{net_softirq,socketlatency}.bpf.c): histograms kept in the kernel
+  // Latency probes (native/bpf/{net_softirq,socketlatency,netiftxlat}.bpf.c): histograms kept in the kernel
   // with fixed 1-2-5 buckets from 1 µs to 1 s (src/probes/latency.ts); the `...100ms` counters
   // are the observations above 0.1 s of the same histograms.
   h('net_softirq', 'schedlatency', 'irq:softirq_raise → irq:softirq_entry', 'Time NET_RX/NET_TX softirqs waited from their first raise to the start of their run, per CPU and vector.', { labels: ['cpu', 'vector'], ack: 'inspector_node_netsoftirqshed', ...HOST }),
@@ -244,6 +244,11 @@ export const METRICS: readonly MetricDef[] = [
   h('socketlatency', 'writelatency', 'tcp:tcp_sendmsg_locked → sock:sock_send_length', 'Time TCP sends took, from entering tcp_sendmsg_locked to the send returning (including waits for send-buffer space).'),
   c('socketlatency', 'write100ms', 'tcp:tcp_sendmsg_locked → sock:sock_send_length', 'TCP sends that took more than 100 ms.', '{event}'),
   c('socketlatency', 'eventslost', 'ring buffer reserve failures', 'Sampled socketlatency events lost because the ring buffer was full (node-wide).', '{event}'),
+  h('netiftxlat', 'qdisclatency', 'net:net_dev_queue → net:net_dev_start_xmit', 'Time packets waited from entering the device transmit path (before the qdisc) to being handed to the driver, per namespace of the device (about 0 on noqueue devices).'),
+  h('netiftxlat', 'xmitlatency', 'net:net_dev_start_xmit → net:net_dev_xmit', 'Time the driver took to transmit a packet (ndo_start_xmit), per namespace of the device.'),
+  c('netiftxlat', 'qdisc100ms', 'net:net_dev_queue → net:net_dev_start_xmit', 'Packets that waited more than 100 ms in the qdisc.', '{packet}'),
+  c('netiftxlat', 'xmit100ms', 'net:net_dev_start_xmit → net:net_dev_xmit', 'Packets the driver took more than 100 ms to transmit.', '{packet}'),
+  c('netiftxlat', 'eventslost', 'ring buffer reserve failures', 'Sampled netiftxlat events lost because the ring buffer was full (node-wide).', '{event}'),
 ];
 
 export function metricsOf(probe: string): MetricDef[] {

@@ -8,7 +8,7 @@ export const METRIC_PROBES = [
   // eBPF probes: per-netns counters kept in the kernel (their events are the event probes of the same names)
   'packetloss', 'tcpreset', 'tcpretrans',
   // eBPF latency probes: histograms kept in the kernel
-  'net_softirq', 'socketlatency',
+  'net_softirq', 'socketlatency', 'netiftxlat',
 ] as const;
 
 export const EVENT_PROBES = [

@@ -7,6 +7,7 @@ import { tcpresetProbe } from './tcpreset.js';
 import { tcpretransProbe } from './tcpretrans.js';
 import { netSoftirqProbe } from './net_softirq.js';
 import { socketlatencyProbe } from './socketlatency.js';
+import { netiftxlatProbe } from './netiftxlat.js';
 import { arpProbe } from './arp.js';
 import { conntrackProbe } from './conntrack.js';
 import { fdProbe } from './fd.js';
@@ -48,4 +49,5 @@ export const METRIC_PROBE_IMPLS: Record<MetricProbeName, MetricProbe> = {
   tcpretrans: tcpretransProbe,
   net_softirq: netSoftirqProbe,
   socketlatency: socketlatencyProbe,
+  netiftxlat: netiftxlatProbe,
 };
