@@ -46,3 +46,27 @@ static __always_inline __u64 latency_threshold(void) {
   __u64 *t = bpf_map_lookup_elem(&threshold, &zero);
   return t && *t ? *t : DEFAULT_THRESHOLD_NS;
 }
+
+// Microseconds in an event's 32-bit field, saturated.
+static __always_inline __u32 us(__u64 ns) {
+  return ns / 1000 > 0xffffffffULL ? 0xffffffff : ns / 1000;
+}
+
+// The time since the start stored under `key` in `starts` (which forgets it); 0 when none is stored.
+static __always_inline __u64 take_elapsed(void *starts, const void *key, __u64 now) {
+  __u64 *since = bpf_map_lookup_elem(starts, key);
+  if (!since) return 0;
+  __u64 start = *since;
+  bpf_map_delete_elem(starts, key);
+  return now > start ? now - start : 0;
+}
+
+// Records a latency in the namespace's histogram and, above the threshold, begins its event
+// (latency in `reason`, µs); NULL when no event is due. The caller fills the rest and submits.
+static __always_inline struct event *latency_event(void *hist, __u32 netns, __u32 kind, __u64 ns, __u64 now) {
+  hist_observe(hist, netns, kind << 8, ns);
+  if (ns <= latency_threshold()) return NULL;
+  struct event *e = event_begin(now, netns, kind);
+  if (e) e->reason = us(ns);
+  return e;
+}

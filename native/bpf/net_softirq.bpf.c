@@ -46,7 +46,7 @@ static __always_inline void observe(unsigned int vec, __u32 metric, __u64 ns, __
   if (!e) return;
   e->sport = cpu;                              // no tuple: the CPU and vector instead
   e->state = vec;
-  e->reason = ns / 1000 > 0xffffffffULL ? 0xffffffff : ns / 1000; // µs
+  e->reason = us(ns);
   event_submit(e);
 }
 

@@ -45,9 +45,6 @@ struct {
   __type(value, __u64);
 } hist SEC(".maps");
 
-static __always_inline __u32 us(__u64 ns) {
-  return ns / 1000 > 0xffffffffULL ? 0xffffffff : ns / 1000;
-}
 
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(net_dev_queue, struct sk_buff *skb) {
@@ -69,16 +66,10 @@ int BPF_PROG(net_dev_start_xmit, const struct sk_buff *skb, const struct net_dev
     __u32 len = p->len;
     bpf_map_delete_elem(&queued, &key);
     if (len == BPF_CORE_READ(skb, len) && now >= since) {
-      __u64 ns = now - since;
-      __u32 netns = dev_netns(dev);
-      hist_observe(&hist, netns, QDISC << 8, ns);
-      if (ns > latency_threshold()) {
-        struct event *e = event_begin(now, netns, QDISC);
-        if (e) {
-          tuple_from_skb(e, skb);
-          e->reason = us(ns);
-          event_submit(e);
-        }
+      struct event *e = latency_event(&hist, dev_netns(dev), QDISC, now - since, now);
+      if (e) {
+        tuple_from_skb(e, skb);
+        event_submit(e);
       }
     }
   }
@@ -90,19 +81,10 @@ int BPF_PROG(net_dev_start_xmit, const struct sk_buff *skb, const struct net_dev
 SEC("tp_btf/net_dev_xmit")
 int BPF_PROG(net_dev_xmit, struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len) {
   __u64 key = (__u64)skb;
-  __u64 *since = bpf_map_lookup_elem(&xmitting, &key);
-  if (!since) return 0;
-  __u64 start = *since;
-  bpf_map_delete_elem(&xmitting, &key);
   __u64 now = bpf_ktime_get_ns();
-  if (now < start) return 0;
-  __u64 ns = now - start;
-  __u32 netns = dev_netns(dev);
-  hist_observe(&hist, netns, XMIT << 8, ns);
-  if (ns <= latency_threshold()) return 0;
-  struct event *e = event_begin(now, netns, XMIT);
-  if (!e) return 0;
-  e->reason = us(ns);
-  event_submit(e);
+  __u64 ns = take_elapsed(&xmitting, &key, now);
+  if (!ns) return 0;
+  struct event *e = latency_event(&hist, dev_netns(dev), XMIT, ns, now);
+  if (e) event_submit(e);
   return 0;
 }

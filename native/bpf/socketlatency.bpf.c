@@ -72,14 +72,11 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) {
   if (now < ready_at) return 0;
   __u64 ns = now - ready_at;
   __u32 netns = sk_netns(sk);
-  hist_observe(&hist, netns, READ << 8, ns);
-  if (ns <= latency_threshold()) return 0;
-  struct event *e = event_begin(now, netns, READ);
+  struct event *e = latency_event(&hist, netns, READ, ns, now);
   if (!e) return 0;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_sk(e, sk);
   e->protocol = BPF_CORE_READ(sk, sk_protocol);
-  e->reason = ns / 1000 > 0xffffffffULL ? 0xffffffff : ns / 1000; // µs
   event_submit(e);
   return 0;
 }
@@ -98,21 +95,13 @@ SEC("tp_btf/sock_send_length")
 int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags) {
   if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return 0;
   __u64 key = bpf_get_socket_cookie(sk);
-  __u64 *since = bpf_map_lookup_elem(&sending, &key);
-  if (!since) return 0;
-  __u64 start = *since;
-  bpf_map_delete_elem(&sending, &key);
   __u64 now = bpf_ktime_get_ns();
-  if (now < start) return 0;
-  __u64 ns = now - start;
-  __u32 netns = sk_netns(sk);
-  hist_observe(&hist, netns, SEND << 8, ns);
-  if (ns <= latency_threshold()) return 0;
-  struct event *e = event_begin(now, netns, SEND);
+  __u64 ns = take_elapsed(&sending, &key, now);
+  if (!ns) return 0;
+  struct event *e = latency_event(&hist, sk_netns(sk), SEND, ns, now);
   if (!e) return 0;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_sk(e, sk);
-  e->reason = ns / 1000 > 0xffffffffULL ? 0xffffffff : ns / 1000; // µs
   event_submit(e);
   return 0;
 }
