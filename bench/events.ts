@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { NetEvent } from '../src/events/model.js';
 import type { PodRef } from '../src/model.js';
 import type { SinkStats } from '../src/events/pipeline.js';
+import { benchEntry } from './entry.js';
 
 const T0 = 1763880000000000000n;
 const TYPES = ['TCP_RCV_RST_ESTAB', 'TCP_SEND_RST_NOSock', 'PACKETLOSS'] as const;
@@ -232,18 +233,4 @@ async function main(): Promise<void> {
   if (rows.some((r) => r.unique !== n)) process.exitCode = 2;
 }
 
-if (process.argv[2] === 'child') {
-  const [, , , client, url, n] = process.argv;
-  child(client as Client, url, Number(n)).then(
-    (r) => process.send!(r, () => process.exit(0)),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-} else {
-  main().catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+benchEntry(main, (client, url, n) => child(client as Client, url, n));

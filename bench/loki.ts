@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { EventRecord, NetEvent } from '../src/events/model.js';
 import { LokiSink } from '../src/sinks/loki/index.js';
 import { LokiReceiver } from '../test/helpers/loki-receiver.js';
+import { benchEntry } from './entry.js';
 
 const T0 = 1763880000000000000n;
 const TYPES = ['TCP_RCV_RST_ESTAB', 'TCP_SEND_RST_NOSock', 'PACKETLOSS'] as const;
@@ -88,18 +89,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'child') {
-  const [, , , client, url, n] = process.argv;
-  child(client, url, Number(n)).then(
-    (r) => process.send!(r, () => process.exit(0)),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-} else {
-  main().catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+benchEntry(main, child);
