@@ -18,12 +18,14 @@ import type { Entity, MetricProbe, ProbeContext, Sample } from '../src/model.js'
 import * as packetloss from '../src/probes/packetloss.js';
 import * as tcpreset from '../src/probes/tcpreset.js';
 import * as tcpretrans from '../src/probes/tcpretrans.js';
+import * as tcptwrcv from '../src/probes/tcptwrcv.js';
 import { cleanup, createNetns, veth, waitFor, waitForLine, type Netns } from './helpers/netns.js';
 
 const PROBES = [
   { name: 'packetloss', bpf: packetloss.packetlossBpf, probe: packetloss.packetlossProbe, programs: ['kfree_skb'] },
   { name: 'tcpreset', bpf: tcpreset.tcpresetBpf, probe: tcpreset.tcpresetProbe, programs: ['tcp_send_reset', 'tcp_receive_reset'] },
   { name: 'tcpretrans', bpf: tcpretrans.tcpretransBpf, probe: tcpretrans.tcpretransProbe, programs: ['tcp_retransmit_skb', 'tcp_retransmit_synack'] },
+  { name: 'tcptwrcv', bpf: tcptwrcv.tcptwrcvBpf, probe: tcptwrcv.tcptwrcvProbe, programs: ['kfree_skb'] },
 ];
 
 let a: Netns; // the "server" side: 10.200.<n>.1
@@ -332,6 +334,53 @@ test('a lost final ACK of the handshake → the SYN-ACK is retransmitted (tcp_re
   }
 });
 
+test('segments to a connection in TIME_WAIT: its peer\'s late FIN, a SYN reusing the port and the reset that follows, one each', async () => {
+  assert.equal(EBPF_EVENT_PROBES.tcptwrcv.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  const [port, clientPort] = [8085, 41085];
+  const flags = async (ns: Netns) => {
+    const { samples } = await collect(tcptwrcv.tcptwrcvProbe, ns);
+    return Object.fromEntries(['SYN', 'RST', 'FIN', 'ACK'].map((flag) => [flag, value(samples, 'segments', { flag })!]));
+  };
+  const [wasA, wasB] = [await flags(a), await flags(b)];
+  // The client closes first: its orphaned socket becomes a timewait socket (substate FIN_WAIT2)
+  // and then receives the server's FIN, sent 200 ms later.
+  const server = a.spawn('python3', ['-c', `
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('${aAddr}', ${port})); s.listen()
+print('listening', flush=True)
+c, _ = s.accept()
+while c.recv(100): pass
+time.sleep(0.2); c.close(); s.close()
+print('closed', flush=True)`]);
+  await waitForLine(server, /^listening/);
+  const closed = waitForLine(server, /^closed/);
+  b.exec('python3', '-c', `
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('${bAddr}', ${clientPort}))
+s.connect(('${aAddr}', ${port})); s.send(b'x'); s.close()`);
+  await closed;
+  await sleep(100);
+  // A new connection from the server's address and port to the client's: its SYN meets the
+  // timewait socket, which answers with an ACK; the connecting side resets, which ends TIME_WAIT.
+  a.exec('python3', '-c', `
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('${aAddr}', ${port})); s.settimeout(0.5)
+try: s.connect(('${bAddr}', ${clientPort}))
+except OSError: pass`);
+  const found = await eventsFor('three TCP_TW_RCV', (e) => e.type === 'TCP_TW_RCV' && e.netns === inode(b), 3);
+  assert.deepEqual(found.map((e) => e.attrs.flag), ['FIN', 'SYN', 'RST']);
+  for (const e of found) {
+    assert.deepEqual([e.attrs.protocol, e.attrs.saddr, e.attrs.sport, e.attrs.daddr, e.attrs.dport], ['TCP', aAddr, port, bAddr, clientPort]);
+    assert.equal(e.attrs.state, 'TIME_WAIT');
+    assert.equal(e.severity, 'INFO');
+    assert.match(e.msg, new RegExp(`^${e.attrs.flag} received in TIME_WAIT TCP ${aAddr}:${port} -> ${bAddr}:${clientPort}$`));
+  }
+  const [nowA, nowB] = [await flags(a), await flags(b)];
+  assert.deepEqual(Object.fromEntries(Object.entries(nowB).map(([f, n]) => [f, n - wasB[f]!])), { SYN: 1, RST: 1, FIN: 1, ACK: 0 });
+  assert.deepEqual(nowA, wasA, 'the server side had no timewait socket');
+  EBPF_EVENT_PROBES.tcptwrcv.stopEvents();
+});
+
 test('the rate limit holds in the kernel while counters stay exact; nothing is lost at low rate', async () => {
   assert.equal(EBPF_EVENT_PROBES.packetloss.startEvents(publisher, { ratePerSecond: 2 }), undefined);
   await sleep(1100); // a fresh one-second window
@@ -373,8 +422,8 @@ test('counters of a namespace that is gone are deleted from the kernel map at th
 });
 
 test('the registry lists the event probes and their status', () => {
-  // The latency probes (net_softirq, socketlatency, netiftxlat) are tested in bpf-latency.test.ts.
-  assert.deepEqual(Object.keys(EBPF_EVENT_PROBES).sort(), [...PROBES.map((p) => p.name), 'net_softirq', 'socketlatency', 'netiftxlat'].sort());
+  // The latency probes (net_softirq, socketlatency, netiftxlat, kernellatency) are tested in bpf-latency.test.ts.
+  assert.deepEqual(Object.keys(EBPF_EVENT_PROBES).sort(), [...PROBES.map((p) => p.name), 'net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency'].sort());
   for (const p of PROBES) p.bpf.unsupported(); // loaded (the first test did it already)
   const status = ebpfStatus();
   for (const { name } of PROBES) {
