@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigWatcher, loadConfigFile, DEFAULT_CONFIG, type AgentConfig } from './config/index.js';
 import { EntityDiscovery } from './entities/discovery.js';
+import { setUsedProbes } from './bpf/registry.js';
 import { EventRuntime } from './events/runtime.js';
 import { MetricsServer } from './exporters/http-server.js';
 import { MetricPushers } from './exporters/metric-pushers.js';
@@ -139,6 +140,11 @@ export class Agent {
         failures.push(`${what}: ${(e as Error).message}`);
       }
     };
+    // First: probes taken out detach now, and a collection still running cannot attach them again.
+    await step('eBPF programs', async () => setUsedProbes(new Set<string>([
+      ...(m.enabled ? m.probes : []),
+      ...(next.event_config.enabled ? next.event_config.probes : []),
+    ])));
     await step('collector', async () => {
       // With the metric server off the collector still discovers entities: events need them.
       await this.collector.configure(m.enabled ? m.probes.map((p) => METRIC_PROBE_IMPLS[p]) : [], this.probeOptions());

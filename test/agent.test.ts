@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { EBPF_EVENT_PROBES } from '../src/bpf/registry.js';
 import { startAgent, waitFor, type TestAgent } from './helpers/agent.js';
 import { ConfigMapMount } from './helpers/configmap.js';
 
@@ -86,6 +87,12 @@ test('/status reports every probe and no debug routes unless debug mode is on', 
     for (const p of ['netdev', 'tcp', 'tcpext', 'udp', 'ip', 'sock', 'softnet', 'tcpsummary', 'conntrack', 'qdisc', 'arp', 'sockbacklog', 'fd', 'io', 'slab']) {
       assert.deepEqual([p, status.probes[p].state, status.probes[p].reason], [p, 'ok', undefined]);
     }
+    // The eBPF probes are ok; the one that needs a kprobe says why it is not built.
+    for (const p of ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv', 'net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency']) {
+      assert.deepEqual([p, status.probes[p].state], [p, 'ok']);
+    }
+    assert.deepEqual(Object.keys(status.events.notBuilt), ['virtcmdlatency']);
+    for (const why of Object.values(status.events.notBuilt)) assert.match(why as string, /kprobe/);
     // This machine has no CNI config: podip says so instead of exporting zeros.
     assert.equal(status.probes.podip.state, 'error');
     assert.match(status.probes.podip.reason, /no CNI config directory \/nonexistent-cni/);
@@ -125,4 +132,45 @@ test('the CLI: a bad config file at start is one clear line and exit 1; entities
   const table = (await run('node', [cli, 'entities'], { env: { ...process.env, RUNTIME_SOCK: join(dir, 'none.sock') } })).stdout;
   assert.match(table, /^NETNS\s+NAMESPACE\s+POD\s+IP\s+ATTRIBUTION\s+PIDS\s+INTERFACES$/m);
   assert.match(table, /hostNetwork\s+hostNetwork\s+-\s+host\s/);
+});
+
+test('an eBPF probe taken out of both probe lists detaches its programs from the kernel; put back, it attaches again', async () => {
+  // By kernel program id: another test process's programs of the same name may still be
+  // in the kernel for a moment after it exited.
+  const loadedIds = async () => {
+    const { stdout } = await promisify(execFile)('bpftool', ['-j', 'prog', 'show']);
+    return new Set((JSON.parse(stdout) as { id: number }[]).map((p) => p.id));
+  };
+  const kernellatencyIds = () => EBPF_EVENT_PROBES.kernellatency.bpf.programStats().map((p) => p.id);
+  const agent = await startAgent({ cniConfDir: '/nonexistent-cni' });
+  try {
+    await agent.agent.collector.collect();
+    assert.equal((await agent.status()).events.bpf.kernellatency.state, 'ok');
+    const attached = kernellatencyIds();
+    assert.equal(attached.length, 4);
+    const before = await loadedIds();
+    assert.ok(attached.every((id) => before.has(id)));
+    const config = structuredClone((agent.agent as any).config);
+    const without = (list: string[]) => list.filter((p) => p !== 'kernellatency');
+    await agent.agent.apply({ ...config, metric_config: { ...config.metric_config, probes: without(config.metric_config.probes) },
+      event_config: { ...config.event_config, probes: without(config.event_config.probes) } });
+    await agent.agent.collector.collect();
+    let status = await agent.status();
+    assert.equal(status.events.bpf.kernellatency.state, 'off');
+    assert.equal(status.events.bpf.socketlatency.state, 'ok', 'the other probes stay');
+    await waitFor('kernellatency\'s programs gone from the kernel', async () => {
+      const now = await loadedIds();
+      return attached.every((id) => !now.has(id)) ? true : undefined;
+    }, 5000);
+    // Only the event probe back: the programs attach again and its events flow.
+    await agent.agent.apply({ ...config, metric_config: { ...config.metric_config, probes: without(config.metric_config.probes) } });
+    status = await agent.status();
+    assert.deepEqual([status.events.bpf.kernellatency.state, status.events.bpf.kernellatency.eventProbe], ['ok', 'on']);
+    const again = kernellatencyIds();
+    assert.equal(again.length, 4);
+    const after = await loadedIds();
+    assert.ok(again.every((id) => after.has(id) && !attached.includes(id)), 'loaded afresh');
+  } finally {
+    await agent.stop();
+  }
 });

@@ -1,5 +1,5 @@
-// Shared by the latency probes (net_softirq, socketlatency): fixed-bucket histograms kept in a
-// BpfProbe counter map, and the event threshold set by userspace.
+// Shared by the latency probes (net_softirq, socketlatency, netiftxlat, kernellatency):
+// fixed-bucket histograms kept in a BpfProbe counter map, and the event threshold set by userspace.
 #pragma once
 
 // Bucket upper bounds in ns, 1-2-5 from 1 µs to 1 s; observations above the last go to the
@@ -8,10 +8,24 @@
 #define HIST_BUCKETS (HIST_BOUNDS + 1)
 #define HIST_SUM HIST_BUCKETS // slot of the sum of observations, in ns
 
+// One histogram per {id, base}: its buckets, then the sum. Read by BpfProbe.counters() as
+// slots base | i (src/probes/latency.ts histogramOf), so base keeps its low 8 bits clear.
 struct hist_key {
-  __u32 id;   // CPU (net_softirq) or netns inode (socketlatency)
-  __u32 slot; // probe-specific high bits | slot
+  __u32 id;   // CPU (net_softirq) or netns inode (the per-namespace probes)
+  __u32 base; // probe-specific: kind << 8 (and vector << 16 for net_softirq)
 };
+struct hist {
+  __u64 slot[HIST_BUCKETS + 1];
+};
+
+// The histogram map of a latency probe: 8192 histograms (4096 namespaces with two kinds each).
+#define HIST_MAP(name)                       \
+  struct {                                   \
+    __uint(type, BPF_MAP_TYPE_HASH);         \
+    __uint(max_entries, 8192);               \
+    __type(key, struct hist_key);            \
+    __type(value, struct hist);              \
+  } name SEC(".maps")
 
 static __always_inline __u32 hist_bucket(__u64 ns) {
   static const __u64 bounds[HIST_BOUNDS] = {
@@ -25,11 +39,24 @@ static __always_inline __u32 hist_bucket(__u64 ns) {
   return HIST_BOUNDS;
 }
 
+// One map lookup per observation: the bucket and the sum live in the same value.
 static __always_inline void hist_observe(void *map, __u32 id, __u32 base, __u64 ns) {
-  struct hist_key key = {.id = id, .slot = base | hist_bucket(ns)};
-  counter_add(map, &key, 1);
-  key.slot = base | HIST_SUM;
-  counter_add(map, &key, ns);
+  struct hist_key key = {.id = id, .base = base};
+  struct hist *h = bpf_map_lookup_elem(map, &key);
+  if (!h) {
+    struct hist empty = {};
+    // BPF_NOEXIST: another CPU may have created it meanwhile; then add to that one.
+    bpf_map_update_elem(map, &key, &empty, BPF_NOEXIST);
+    h = bpf_map_lookup_elem(map, &key);
+    if (!h) {
+      stat_inc(STAT_MAPFULL);
+      return;
+    }
+  }
+  __u32 b = hist_bucket(ns);
+  if (b > HIST_BOUNDS) return; // for the verifier: b indexes the buckets
+  __sync_fetch_and_add(&h->slot[b], 1);
+  __sync_fetch_and_add(&h->slot[HIST_SUM], ns);
 }
 
 // threshold[0]: ns above which an observation is also an event; 0 means the default, 100 ms.
@@ -50,15 +77,6 @@ static __always_inline __u64 latency_threshold(void) {
 // Microseconds in an event's 32-bit field, saturated.
 static __always_inline __u32 us(__u64 ns) {
   return ns / 1000 > 0xffffffffULL ? 0xffffffff : ns / 1000;
-}
-
-// The time since the start stored under `key` in `starts` (which forgets it); 0 when none is stored.
-static __always_inline __u64 take_elapsed(void *starts, const void *key, __u64 now) {
-  __u64 *since = bpf_map_lookup_elem(starts, key);
-  if (!since) return 0;
-  __u64 start = *since;
-  bpf_map_delete_elem(starts, key);
-  return now > start ? now - start : 0;
 }
 
 // Records a latency in the namespace's histogram and, above the threshold, begins its event

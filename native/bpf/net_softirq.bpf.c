@@ -3,8 +3,8 @@
 // (entry → exit) as fixed-bucket histograms kept in the kernel, and a rate-limited event when
 // either exceeds the threshold (default 100 ms, set from userspace in `threshold`).
 //
-// The histograms live in the BpfProbe counter map `hist` ({u32, u32} → u64, see latency.bpf.h):
-// the first u32 is the CPU, the second vector << 16 | metric << 8 | slot.
+// The histograms live in the BpfProbe counter map `hist` (see latency.bpf.h), keyed by CPU and
+// vector << 16 | metric << 8.
 #include "common.bpf.h"
 #include "latency.bpf.h"
 
@@ -25,12 +25,7 @@ struct {
   __type(value, struct pending);
 } pending SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 32768); // 84 keys per CPU
-  __type(key, struct hist_key);
-  __type(value, __u64);
-} hist SEC(".maps");
+HIST_MAP(hist);
 
 static __always_inline struct pending *pending_of(unsigned int vec) {
   if (vec != NET_TX_SOFTIRQ && vec != NET_RX_SOFTIRQ) return 0;

@@ -1,14 +1,19 @@
 // netiftxlat: transmit latency below the stack, per network namespace of the device.
 //  - qdisc wait: net:net_dev_queue (the packet enters __dev_queue_xmit, before its qdisc)
-//    → net:net_dev_start_xmit (the driver is handed it); about 0 on noqueue devices.
+//    → net:net_dev_start_xmit (the driver is handed it). Only packets of a transmit queue
+//    with a qdisc: noqueue devices (veth pairs and loopback, as a rule) have nothing to wait
+//    in, and skipping them keeps their packets off the shared map.
 //  - driver xmit: net:net_dev_start_xmit → net:net_dev_xmit (ndo_start_xmit returned).
 // Both are fixed-bucket histograms kept in the kernel (see latency.bpf.h), and rate-limited
 // events when they exceed the threshold (default 100 ms, set from userspace in `threshold`).
 //
-// Packets are matched by skb address in bounded LRU maps. A packet dropped by its qdisc leaves
-// its entry behind until the LRU evicts it or the address is queued again (which overwrites
-// it); an skb that reaches the driver without net_dev_queue (a GSO segment, a direct xmit)
-// at a recycled address could match such a leftover, so a match also needs the same skb->len.
+// A queued packet may leave from another CPU later, so queued packets are matched by skb
+// address in a bounded LRU map. A packet dropped by its qdisc leaves its entry behind until
+// the LRU evicts it or the address is queued again (which overwrites it); an skb that reaches
+// the driver without net_dev_queue (a GSO segment, a direct xmit) at a recycled address could
+// match such a leftover, so a match also needs the same skb->len.
+// The driver call is synchronous: start and end are on one CPU, nested only when a driver
+// transmits through another device (a tunnel), so a small per-CPU stack pairs them.
 #include "common.bpf.h"
 #include "latency.bpf.h"
 
@@ -30,28 +35,48 @@ struct {
   __type(value, struct pending);
 } queued SEC(".maps");
 
-// skb address → when the driver was handed it.
+// Per CPU: the driver calls in progress (innermost last), with when each began.
+#define XMIT_DEPTH 4
+struct xmit_stack {
+  __u32 depth;
+  __u32 pad;
+  struct {
+    __u64 skb;
+    __u64 ts;
+  } call[XMIT_DEPTH];
+};
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u64);
-  __type(value, __u64);
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct xmit_stack);
 } xmitting SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 65536); // 42 keys per namespace
-  __type(key, struct hist_key);
-  __type(value, __u64);
-} hist SEC(".maps");
+HIST_MAP(hist);
 
+
+// True when the packet's transmit queue has a qdisc to wait in (what __dev_queue_xmit checks
+// right after this tracepoint); noqueue has no enqueue.
+static __always_inline bool has_qdisc(const struct sk_buff *skb) {
+  struct net_device *dev = BPF_CORE_READ(skb, dev);
+  if (!dev) return false;
+  struct netdev_queue *txq = BPF_CORE_READ(dev, _tx);
+  if (!txq) return false;
+  // The array stride is the running kernel's struct size, not this build's.
+  struct netdev_queue *mine = (void *)txq + BPF_CORE_READ(skb, queue_mapping) * bpf_core_type_size(struct netdev_queue);
+  struct Qdisc *q = BPF_CORE_READ(mine, qdisc);
+  return q && BPF_CORE_READ(q, enqueue);
+}
 
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(net_dev_queue, struct sk_buff *skb) {
-  if (!skb) return 0;
+  if (!skb || !has_qdisc(skb)) return 0;
   __u64 key = (__u64)skb;
   struct pending p = {.ts = bpf_ktime_get_ns(), .len = BPF_CORE_READ(skb, len)};
-  bpf_map_update_elem(&queued, &key, &p, BPF_ANY); // a recycled address starts afresh
+  // A recycled address starts afresh, in place when it has an entry (cheaper than an LRU update).
+  struct pending *old = bpf_map_lookup_elem(&queued, &key);
+  if (old) *old = p;
+  else bpf_map_update_elem(&queued, &key, &p, BPF_ANY);
   return 0;
 }
 
@@ -60,11 +85,13 @@ int BPF_PROG(net_dev_start_xmit, const struct sk_buff *skb, const struct net_dev
   if (!skb) return 0;
   __u64 key = (__u64)skb;
   __u64 now = bpf_ktime_get_ns();
-  struct pending *p = bpf_map_lookup_elem(&queued, &key);
-  if (p) {
+  // Only packets of queues with a qdisc were stamped: a noqueue packet at the address of one a
+  // qdisc dropped must not take that leftover's time.
+  struct pending *p = has_qdisc(skb) ? bpf_map_lookup_elem(&queued, &key) : NULL;
+  if (p && p->ts) {
     __u64 since = p->ts;
     __u32 len = p->len;
-    bpf_map_delete_elem(&queued, &key);
+    p->ts = 0; // taken (cheaper than a delete; the next queueing at this address overwrites it)
     if (len == BPF_CORE_READ(skb, len) && now >= since) {
       struct event *e = latency_event(&hist, dev_netns(dev), QDISC, now - since, now);
       if (e) {
@@ -73,18 +100,35 @@ int BPF_PROG(net_dev_start_xmit, const struct sk_buff *skb, const struct net_dev
       }
     }
   }
-  bpf_map_update_elem(&xmitting, &key, &now, BPF_ANY);
+  __u32 zero = 0;
+  struct xmit_stack *st = bpf_map_lookup_elem(&xmitting, &zero);
+  if (!st) return 0;
+  __u32 d = st->depth;
+  if (d >= XMIT_DEPTH) return 0; // deeper than any real nesting: left unmeasured
+  st->call[d].skb = key;
+  st->call[d].ts = now;
+  st->depth = d + 1;
   return 0;
 }
 
 // The skb may already be freed here (the tracepoint passes it only as a value): it is not read.
 SEC("tp_btf/net_dev_xmit")
 int BPF_PROG(net_dev_xmit, struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len) {
-  __u64 key = (__u64)skb;
+  __u32 zero = 0;
+  struct xmit_stack *st = bpf_map_lookup_elem(&xmitting, &zero);
+  if (!st) return 0;
+  __u32 d = st->depth;
+  if (d == 0 || d > XMIT_DEPTH) return 0;
+  d -= 1;
+  if (st->call[d].skb != (__u64)skb) {
+    st->depth = 0; // out of step (a call not seen to start): start again empty
+    return 0;
+  }
+  st->depth = d;
   __u64 now = bpf_ktime_get_ns();
-  __u64 ns = take_elapsed(&xmitting, &key, now);
-  if (!ns) return 0;
-  struct event *e = latency_event(&hist, dev_netns(dev), XMIT, ns, now);
+  __u64 since = st->call[d].ts;
+  if (now < since) return 0;
+  struct event *e = latency_event(&hist, dev_netns(dev), XMIT, now - since, now);
   if (e) event_submit(e);
   return 0;
 }

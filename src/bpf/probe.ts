@@ -55,17 +55,19 @@ export class BpfProbe {
   /** Namespaces with counters but no entity at the last read (deleted if still gone at the next). */
   private absent = new Set<number>();
   private delivered = 0;
+  /** Detached because no configuration uses it; nothing loads it again until it is used. */
+  private parked = false;
 
   /**
    * @param name probe and object name (`<name>.bpf.o`)
-   * @param counterMap hash map of {u32 netns, u32 kind} → u64 in that object
+   * @param counterMap hash map of {u32 netns, u32 kind} → u64 (or u64[n]) in that object
    * @param objectFile another object file (tests)
    */
   constructor(readonly name: string, private readonly counterMap: string, private readonly objectFile?: string) {}
 
   /** Opens, loads and attaches once; later calls return the first outcome. */
   private ensure(): BpfObject | undefined {
-    if (this.obj || this.error) return this.obj;
+    if (this.obj || this.error || this.parked) return this.obj;
     const bpf = nativeBpf();
     if (!bpf.addon) {
       this.error = bpf.error;
@@ -124,7 +126,8 @@ export class BpfProbe {
   }
 
   /**
-   * netns inode → kind → count, read from the kernel map in batches. Given `live` (every
+   * netns inode → kind → count, read from the kernel map in batches (a value of n u64 gives
+   * kinds kind | 0 ... kind | n-1, as the latency histograms are kept). Given `live` (every
    * namespace of this cycle), counters of a namespace missing from two reads in a row are
    * deleted from the kernel map: it is bounded, and inode numbers of dead namespaces are reused.
    */
@@ -144,7 +147,8 @@ export class BpfProbe {
       }
       let perNetns = out.get(netns);
       if (!perNetns) out.set(netns, (perNetns = new Map()));
-      perNetns.set(kind, Number(d.values.readBigUInt64LE(i * d.valueSize)));
+      // A value of several u64 (a latency histogram, latency.bpf.h) is slots kind | 0, 1, ...
+      for (let slot = 0; slot < d.valueSize / 8; slot++) perNetns.set(kind | slot, Number(d.values.readBigUInt64LE(i * d.valueSize + slot * 8)));
     }
     if (live && live.size > 0) this.absent = absent;
     return out;
@@ -171,7 +175,7 @@ export class BpfProbe {
    */
   startEvents(options: EventOptions, onRecord: (r: BpfRecord) => void): string | undefined {
     const obj = this.ensure();
-    if (!obj) return this.error;
+    if (!obj) return this.error ?? `${this.name}: detached (in neither probe list)`;
     this.stopEvents();
     this.ring = obj.ringBuffer('events', (buf, bytes) => {
       for (const r of records(buf, bytes)) {
@@ -199,6 +203,15 @@ export class BpfProbe {
   /** Consumes pending events now instead of on the next loop wakeup (tests, benchmarks). */
   drain(): number {
     return this.ring?.drain() ?? 0;
+  }
+
+  /**
+   * Detaches the programs and keeps them off (a collection still running with the old probe
+   * list does not load them again), or, with `used`, lets the next use load them.
+   */
+  setUsed(used: boolean): void {
+    this.parked = !used;
+    if (!used) this.close();
   }
 
   /** Detaches everything; the probe can be loaded again afterwards. */

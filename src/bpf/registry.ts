@@ -4,9 +4,11 @@ import type { EventPublisher, NetEvent } from '../events/model.js';
 import * as packetloss from '../probes/packetloss.js';
 import * as tcpreset from '../probes/tcpreset.js';
 import * as tcpretrans from '../probes/tcpretrans.js';
+import * as tcptwrcv from '../probes/tcptwrcv.js';
 import * as netSoftirq from '../probes/net_softirq.js';
 import * as socketlatency from '../probes/socketlatency.js';
 import * as netiftxlat from '../probes/netiftxlat.js';
+import * as kernellatency from '../probes/kernellatency.js';
 import { DEFAULT_THRESHOLD_MS } from '../probes/latency.js';
 import type { BpfProbe, DeliveryStats, EventOptions } from './probe.js';
 import type { BpfRecord } from './records.js';
@@ -44,16 +46,15 @@ function eventProbe(bpf: BpfProbe, toEvent: (r: BpfRecord) => NetEvent): EbpfEve
   };
 }
 
-/** Options of the latency probes' events (net_softirq, socketlatency). */
+/** Options of the latency probes' events (net_softirq, socketlatency, netiftxlat, kernellatency). */
 export interface LatencyEventOptions extends EventOptions {
   /** An observation above this many ms is also an event (default 100; the histograms see every one). */
   thresholdMs?: number;
 }
 
 /**
- * Writes the event threshold into the loaded object's `threshold` map (native/bpf/latency.bpf.h).
- * BpfProbe keeps its object private and has no generic map write; until it grows one, the
- * object is reached here and its absence is an error rather than a silent default.
+ * Writes the event threshold into the loaded object's `threshold` map (native/bpf/latency.bpf.h);
+ * an object that cannot take it is an error rather than a silent default.
  */
 function setThreshold(bpf: BpfProbe, ms: number): string | undefined {
   if (!Number.isFinite(ms) || ms < 0) return `${bpf.name}: invalid event threshold ${ms} ms`;
@@ -79,12 +80,27 @@ export const EBPF_EVENT_PROBES = {
   packetloss: eventProbe(packetloss.packetlossBpf, packetloss.toEvent),
   tcpreset: eventProbe(tcpreset.tcpresetBpf, tcpreset.toEvent),
   tcpretrans: eventProbe(tcpretrans.tcpretransBpf, tcpretrans.toEvent),
+  tcptwrcv: eventProbe(tcptwrcv.tcptwrcvBpf, tcptwrcv.toEvent),
   net_softirq: latencyEventProbe(netSoftirq.netSoftirqBpf, netSoftirq.toEvent),
   socketlatency: latencyEventProbe(socketlatency.socketlatencyBpf, socketlatency.toEvent),
   netiftxlat: latencyEventProbe(netiftxlat.netiftxlatBpf, netiftxlat.toEvent),
+  kernellatency: latencyEventProbe(kernellatency.kernellatencyBpf, kernellatency.toEvent),
 } satisfies Record<string, EbpfEventProbe>;
 
 export type EbpfEventProbeName = keyof typeof EBPF_EVENT_PROBES;
+
+/**
+ * Detaches the programs of the eBPF probes that `used` (the enabled metric and event probes)
+ * does not name, so that a probe taken out of the configuration stops costing every packet,
+ * and lets the named ones load on their next use (their counters then start from zero).
+ * Called before the collector and the events take the new lists.
+ */
+export function setUsedProbes(used: ReadonlySet<string>): void {
+  for (const [name, probe] of Object.entries(EBPF_EVENT_PROBES)) {
+    if (!used.has(name)) probe.stopEvents();
+    probe.bpf.setUsed(used.has(name));
+  }
+}
 
 /** Per eBPF probe: off (never used), ok (programs, lost/suppressed events) or unsupported with the reason. */
 export function ebpfStatus(): Record<EbpfEventProbeName, ReturnType<BpfProbe['status']>> {

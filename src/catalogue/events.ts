@@ -30,7 +30,7 @@ export const EVENTS = [
   e('socketlatency', 'SOCKETLAT_SENDSLOW', 'WARN', 'A TCP send took longer than the threshold (tcp:tcp_sendmsg_locked → sock:sock_send_length), e.g. blocked on a full send buffer.'),
   e('kernellatency', 'KERNEL_RCV_SLOW', 'WARN', 'A packet took longer than the threshold from the device to its socket.'),
   e('kernellatency', 'KERNEL_SEND_SLOW', 'WARN', 'A packet took longer than the threshold from the socket to the device.'),
-  e('tcptwrcv', 'TCP_TW_RCV', 'INFO', 'A segment arrived for a connection in TIME_WAIT.'),
+  e('tcptwrcv', 'TCP_TW_RCV', 'INFO', 'A segment arrived for a connection in TIME_WAIT; `flag` says which. SYN: a peer reusing the port pair before TIME_WAIT ended; FIN: usually the peer closing after a local close (the closed socket waits in TIME_WAIT form); ACK, RST: retransmissions and resets.'),
   e('virtcmdlatency', 'VIRTCMD_SLOW', 'WARN', 'A virtio-net control command took longer than the threshold.'),
   // Configuration checks (KCE)
   e('kernelparam', 'RPFilterKernelParam', 'WARN', 'rp_filter of an interface differs from the expected value.'),

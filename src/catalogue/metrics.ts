@@ -214,7 +214,7 @@ export const METRICS: readonly MetricDef[] = [
   // 1 per finding; node-wide, findings inside pods name the pod in `subject`
   g('configcheck', 'abnormal', 'configuration checks', 'A configuration check finding that holds now (type: the event type, subject: what it is about).', '1', { labels: ['type', 'subject'], ack: 'inspector_node_configcheck_abnormal' }),
 
-  // eBPF probes (native/bpf/, src/probes/{packetloss,tcpreset,tcpretrans}.ts): counted per
+  // eBPF probes (native/bpf/, src/probes/{packetloss,tcpreset,tcpretrans,tcptwrcv}.ts): counted per
   // network namespace in the kernel; `eventslost` is node-wide, on the host entity only.
   c('packetloss', 'total', 'skb:kfree_skb', 'Packets the kernel freed as dropped (skb:kfree_skb), every drop reason.', '{packet}', { ack: 'inspector_pod_totalloss' }),
   c('packetloss', 'netfilter', 'skb:kfree_skb NETFILTER_DROP', 'Packets dropped by netfilter (iptables/nftables DROP, policy DROP).', '{packet}'),
@@ -230,8 +230,10 @@ export const METRICS: readonly MetricDef[] = [
   c('tcpretrans', 'retrans', 'tcp:tcp_retransmit_skb', 'TCP retransmissions seen by the tracepoint (one per retransmitted skb, before TSO splitting).', '{segment}'),
   c('tcpretrans', 'synackretrans', 'tcp:tcp_retransmit_synack', 'SYN-ACKs retransmitted for connections being accepted.', '{segment}'),
   c('tcpretrans', 'eventslost', 'ring buffer reserve failures', 'Sampled tcpretrans events lost because the ring buffer was full (node-wide).', '{event}'),
+  c('tcptwrcv', 'segments', 'skb:kfree_skb with a TIME_WAIT receiving socket', 'TCP segments received by connections in TIME_WAIT (including sockets closed in FIN_WAIT2, which wait in TIME_WAIT form), by leading flag: SYN is a peer reusing the port pair; FIN follows ordinary closes.', '{segment}', { labels: ['flag'] }),
+  c('tcptwrcv', 'eventslost', 'ring buffer reserve failures', 'Sampled tcptwrcv events lost because the ring buffer was full (node-wide).', '{event}'),
 
-  // Latency probes (native/bpf/{net_softirq,socketlatency,netiftxlat}.bpf.c): histograms kept in the kernel
+  // Latency probes (native/bpf/{net_softirq,socketlatency,netiftxlat,kernellatency}.bpf.c): histograms kept in the kernel
   // with fixed 1-2-5 buckets from 1 µs to 1 s (src/probes/latency.ts); the `...100ms` counters
   // are the observations above 0.1 s of the same histograms.
   h('net_softirq', 'schedlatency', 'irq:softirq_raise → irq:softirq_entry', 'Time NET_RX/NET_TX softirqs waited from their first raise to the start of their run, per CPU and vector.', { labels: ['cpu', 'vector'], ack: 'inspector_node_netsoftirqshed', ...HOST }),
@@ -244,15 +246,25 @@ export const METRICS: readonly MetricDef[] = [
   h('socketlatency', 'writelatency', 'tcp:tcp_sendmsg_locked → sock:sock_send_length', 'Time TCP sends took, from entering tcp_sendmsg_locked to the send returning (including waits for send-buffer space).'),
   c('socketlatency', 'write100ms', 'tcp:tcp_sendmsg_locked → sock:sock_send_length', 'TCP sends that took more than 100 ms.', '{event}'),
   c('socketlatency', 'eventslost', 'ring buffer reserve failures', 'Sampled socketlatency events lost because the ring buffer was full (node-wide).', '{event}'),
-  h('netiftxlat', 'qdisclatency', 'net:net_dev_queue → net:net_dev_start_xmit', 'Time packets waited from entering the device transmit path (before the qdisc) to being handed to the driver, per namespace of the device (about 0 on noqueue devices).'),
+  h('netiftxlat', 'qdisclatency', 'net:net_dev_queue → net:net_dev_start_xmit', 'Time packets waited from entering the device transmit path (before the qdisc) to being handed to the driver, per namespace of the device; only transmit queues with a qdisc (noqueue devices such as veth pairs have nothing to wait in).'),
   h('netiftxlat', 'xmitlatency', 'net:net_dev_start_xmit → net:net_dev_xmit', 'Time the driver took to transmit a packet (ndo_start_xmit), per namespace of the device.'),
   c('netiftxlat', 'qdisc100ms', 'net:net_dev_queue → net:net_dev_start_xmit', 'Packets that waited more than 100 ms in the qdisc.', '{packet}'),
   c('netiftxlat', 'xmit100ms', 'net:net_dev_start_xmit → net:net_dev_xmit', 'Packets the driver took more than 100 ms to transmit.', '{packet}'),
   c('netiftxlat', 'eventslost', 'ring buffer reserve failures', 'Sampled netiftxlat events lost because the ring buffer was full (node-wide).', '{event}'),
+  h('kernellatency', 'rxlatency', 'net:netif_receive_skb → tcp:tcp_probe / sock:sk_data_ready (UDP)', 'Time received packets took from the stack taking them from the device to the transport layer (an established TCP socket processing the segment, or UDP queueing the datagram): netfilter, routing and the socket backlog; per namespace of the socket.'),
+  h('kernellatency', 'txlatency', 'TCP departure timestamp (skb->tstamp) → net:net_dev_queue', 'Time TCP segments took from the start of TCP\'s transmit pass (their departure timestamp) to being queued to a device: routing, netfilter, neighbour resolution, before the qdisc; pure ACKs and paced segments are not measured; per namespace of the socket.'),
+  c('kernellatency', 'rxslow100ms', 'net:netif_receive_skb → tcp:tcp_probe / sock:sk_data_ready (UDP)', 'Received packets that took more than 100 ms through the stack.', '{packet}', { ack: 'kernellatency_rxslow100ms' }),
+  c('kernellatency', 'txslow100ms', 'TCP departure timestamp (skb->tstamp) → net:net_dev_queue', 'TCP segments that took more than 100 ms from TCP to a device.', '{packet}', { ack: 'kernellatency_txslow100ms' }),
+  c('kernellatency', 'eventslost', 'ring buffer reserve failures', 'Sampled kernellatency events lost because the ring buffer was full (node-wide).', '{event}'),
 ];
 
 export function metricsOf(probe: string): MetricDef[] {
   return METRICS.filter((m) => m.probe === probe);
+}
+
+/** The Prometheus series names of a metric named `name`: a histogram's `_bucket`, `_sum` and `_count`. */
+export function seriesNames(m: MetricDef, name: string): string[] {
+  return m.type === 'histogram' ? ['_bucket', '_sum', '_count'].map((suffix) => name + suffix) : [name];
 }
 
 /** `netexporter_<probe>_<name>`: the default (KCE) name and the OTel instrument name. */

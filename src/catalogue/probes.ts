@@ -6,9 +6,9 @@ export const METRIC_PROBES = [
   'qdisc', 'arp', 'sockbacklog', 'fd', 'io', 'slab', 'podip',
   'configcheck',
   // eBPF probes: per-netns counters kept in the kernel (their events are the event probes of the same names)
-  'packetloss', 'tcpreset', 'tcpretrans',
+  'packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv',
   // eBPF latency probes: histograms kept in the kernel
-  'net_softirq', 'socketlatency', 'netiftxlat',
+  'net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency',
 ] as const;
 
 export const EVENT_PROBES = [

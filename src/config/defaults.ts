@@ -30,7 +30,7 @@ export interface EventConfig {
   probes: EventProbeName[];
   /** eBPF events: sampled events per second per probe (a kernel-side rate limit). */
   events_per_second: number;
-  /** net_softirq, socketlatency and netiftxlat: events for latencies above this, ms (ACK's 100 ms). */
+  /** net_softirq, socketlatency, netiftxlat and kernellatency: events for latencies above this, ms (ACK's 100 ms). */
   latency_threshold_ms: number;
   /** Same as `sinks.loki.enabled` (the ACK key; kept for code written against it). */
   loki_enable: boolean;

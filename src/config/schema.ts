@@ -268,7 +268,7 @@ const eventConfig = {
     probes: probeList('Event', EVENT_PROBES),
     port: port('Port of the event stream service', D.event_config.port),
     events_per_second: { type: 'integer', minimum: 1, maximum: 100000, default: D.event_config.events_per_second, description: 'eBPF events: sampled events per second per probe, limited in the kernel (the counters count everything)' },
-    latency_threshold_ms: { type: 'integer', minimum: 1, maximum: 60000, default: D.event_config.latency_threshold_ms, description: 'net_softirq, socketlatency and netiftxlat: emit an event for latencies above this many milliseconds' },
+    latency_threshold_ms: { type: 'integer', minimum: 1, maximum: 60000, default: D.event_config.latency_threshold_ms, description: 'net_softirq, socketlatency, netiftxlat and kernellatency: emit an event for latencies above this many milliseconds' },
     sinks,
     checks,
   },

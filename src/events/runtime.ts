@@ -20,7 +20,6 @@ const NOT_BUILT = EVENT_PROBES.filter((p) => !(p in EBPF_EVENT_PROBES) && !CHECK
 /** Event probes that cannot be built on a kernel like this one, and why. */
 const WHY_NOT_BUILT: Record<string, string> = {
   virtcmdlatency: 'needs a kprobe on virtnet_send_command; this kernel has no kprobes and no tracepoint covers it',
-  tcptwrcv: 'no tracepoint in the TIME_WAIT receive path (tcp_timewait_state_process) and no kprobes on this kernel',
 };
 /** How often an event from an unknown namespace may trigger a fresh discovery. */
 const REDISCOVER_MS = 1000;

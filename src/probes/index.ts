@@ -5,9 +5,11 @@ import type { MetricProbe } from '../model.js';
 import { packetlossProbe } from './packetloss.js';
 import { tcpresetProbe } from './tcpreset.js';
 import { tcpretransProbe } from './tcpretrans.js';
+import { tcptwrcvProbe } from './tcptwrcv.js';
 import { netSoftirqProbe } from './net_softirq.js';
 import { socketlatencyProbe } from './socketlatency.js';
 import { netiftxlatProbe } from './netiftxlat.js';
+import { kernellatencyProbe } from './kernellatency.js';
 import { arpProbe } from './arp.js';
 import { conntrackProbe } from './conntrack.js';
 import { fdProbe } from './fd.js';
@@ -47,7 +49,9 @@ export const METRIC_PROBE_IMPLS: Record<MetricProbeName, MetricProbe> = {
   packetloss: packetlossProbe,
   tcpreset: tcpresetProbe,
   tcpretrans: tcpretransProbe,
+  tcptwrcv: tcptwrcvProbe,
   net_softirq: netSoftirqProbe,
   socketlatency: socketlatencyProbe,
   netiftxlat: netiftxlatProbe,
+  kernellatency: kernellatencyProbe,
 };

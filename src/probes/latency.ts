@@ -1,6 +1,8 @@
-// Shared by the latency probes (net_softirq, socketlatency): the fixed buckets of their
-// in-kernel histograms (native/bpf/latency.bpf.h) and their decoding from a counter map.
-import type { HistogramValue } from '../model.js';
+// Shared by the latency probes (net_softirq, socketlatency, netiftxlat, kernellatency): the fixed
+// buckets of their in-kernel histograms (native/bpf/latency.bpf.h), their decoding from a counter
+// map, and the metric probe the per-namespace ones share.
+import type { BpfProbe } from '../bpf/probe.js';
+import type { HistogramValue, MetricProbe, Sample } from '../model.js';
 
 /** Bucket upper bounds in ns, 1-2-5 from 1 µs to 1 s, as in latency.bpf.h (plus a +Inf bucket). */
 export const LATENCY_BUCKETS_NS = [
@@ -40,4 +42,43 @@ export const emptyHistogram = (): HistogramValue => ({ counts: new Array<number>
 /** Observations over 100 ms (the seeds' `...100ms` counters), from the bucket counts. */
 export function over100ms(h: HistogramValue | undefined): number {
   return h ? h.counts.slice(OVER_100MS).reduce((a, b) => a + b, 0) : 0;
+}
+
+/** One latency a per-namespace probe measures: its kernel kind, its two metrics, its programs. */
+export interface MeasuredLatency {
+  /** The kind in the object's histogram map (keys kind << 8). */
+  kind: number;
+  histogram: string;
+  /** The seeds' count of observations over 100 ms. */
+  over100ms: string;
+  /** Exported only while these programs (one of each inner list) are attached. */
+  programs: readonly (readonly string[])[];
+}
+
+/**
+ * A metric probe over `bpf`'s per-namespace histograms (socketlatency, netiftxlat,
+ * kernellatency): per latency whose programs are attached, its histogram and its count over
+ * 100 ms in the entity's namespace, and on the host the events lost.
+ */
+export function namespaceLatencyProbe(name: string, bpf: BpfProbe, latencies: readonly MeasuredLatency[]): MetricProbe {
+  return {
+    name,
+    scope: 'netns',
+    async unsupported() {
+      return bpf.unsupported();
+    },
+    async collect(entity, ctx) {
+      const samples: Sample[] = [];
+      for (const f of bpf.failures()) ctx.note(`not attached, the latency it begins or ends is not exported: ${f}`);
+      for (const l of latencies) {
+        if (!l.programs.every((alternatives) => alternatives.some((p) => bpf.isAttached(p)))) continue;
+        const all = await ctx.shared(`bpf:${name}`, async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
+        const h = histogramOf(all.get(entity.netns), l.kind << 8);
+        samples.push({ metric: l.histogram, value: h ?? emptyHistogram() });
+        samples.push({ metric: l.over100ms, value: over100ms(h) });
+      }
+      if (entity.isHost) samples.push({ metric: 'eventslost', value: bpf.stats().lost });
+      return samples;
+    },
+  };
 }

@@ -5,39 +5,18 @@
 // events over the threshold.
 import { eventDef } from '../catalogue/events.js';
 import type { NetEvent } from '../events/model.js';
-import type { MetricProbe, Sample } from '../model.js';
 import { BpfProbe, ktimeToEpochNs } from '../bpf/probe.js';
 import { tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { emptyHistogram, histogramOf, over100ms } from './latency.js';
+import { namespaceLatencyProbe } from './latency.js';
 
 const bpf = new BpfProbe('netiftxlat', 'hist');
 const QDISC = 0; // metric and event kinds in netiftxlat.bpf.c
 const XMIT = 1;
 
-export const netiftxlatProbe: MetricProbe = {
-  name: 'netiftxlat',
-  scope: 'netns',
-  async unsupported() {
-    return bpf.unsupported();
-  },
-  async collect(entity, ctx) {
-    const samples: Sample[] = [];
-    for (const f of bpf.failures()) ctx.note(`not attached, the latency it begins or ends is not exported: ${f}`);
-    const read = () => ctx.shared('bpf:netiftxlat', async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
-    if (bpf.isAttached('net_dev_queue') && bpf.isAttached('net_dev_start_xmit')) {
-      const h = histogramOf((await read()).get(entity.netns), QDISC << 8);
-      samples.push({ metric: 'qdisclatency', value: h ?? emptyHistogram() });
-      samples.push({ metric: 'qdisc100ms', value: over100ms(h) });
-    }
-    if (bpf.isAttached('net_dev_start_xmit') && bpf.isAttached('net_dev_xmit')) {
-      const h = histogramOf((await read()).get(entity.netns), XMIT << 8);
-      samples.push({ metric: 'xmitlatency', value: h ?? emptyHistogram() });
-      samples.push({ metric: 'xmit100ms', value: over100ms(h) });
-    }
-    if (entity.isHost) samples.push({ metric: 'eventslost', value: bpf.stats().lost });
-    return samples;
-  },
-};
+export const netiftxlatProbe = namespaceLatencyProbe('netiftxlat', bpf, [
+  { kind: QDISC, histogram: 'qdisclatency', over100ms: 'qdisc100ms', programs: [['net_dev_queue'], ['net_dev_start_xmit']] },
+  { kind: XMIT, histogram: 'xmitlatency', over100ms: 'xmit100ms', programs: [['net_dev_start_xmit'], ['net_dev_xmit']] },
+]);
 
 export function toEvent(r: BpfRecord): NetEvent {
   const latencyMs = r.reason / 1000;

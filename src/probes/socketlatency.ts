@@ -6,40 +6,18 @@
 // full send buffer).
 import { eventDef } from '../catalogue/events.js';
 import type { NetEvent } from '../events/model.js';
-import type { MetricProbe, Sample } from '../model.js';
 import { BpfProbe, ktimeToEpochNs } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { emptyHistogram, histogramOf, over100ms } from './latency.js';
+import { namespaceLatencyProbe } from './latency.js';
 
 const bpf = new BpfProbe('socketlatency', 'hist');
 const READ = 0; // metric and event kinds in socketlatency.bpf.c
 const SEND = 1;
 
-export const socketlatencyProbe: MetricProbe = {
-  name: 'socketlatency',
-  scope: 'netns',
-  async unsupported() {
-    return bpf.unsupported();
-  },
-  async collect(entity, ctx) {
-    const samples: Sample[] = [];
-    for (const f of bpf.failures()) ctx.note(`not attached, the latency it ends is not exported: ${f}`);
-    if (bpf.isAttached('sk_data_ready') && bpf.isAttached('sock_recv_length')) {
-      const all = await ctx.shared('bpf:socketlatency', async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
-      const h = histogramOf(all.get(entity.netns), READ << 8);
-      samples.push({ metric: 'readlatency', value: h ?? emptyHistogram() });
-      samples.push({ metric: 'read100ms', value: over100ms(h) });
-    }
-    if (bpf.isAttached('tcp_sendmsg_locked') && bpf.isAttached('sock_send_length')) {
-      const all = await ctx.shared('bpf:socketlatency', async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
-      const h = histogramOf(all.get(entity.netns), SEND << 8);
-      samples.push({ metric: 'writelatency', value: h ?? emptyHistogram() });
-      samples.push({ metric: 'write100ms', value: over100ms(h) });
-    }
-    if (entity.isHost) samples.push({ metric: 'eventslost', value: bpf.stats().lost });
-    return samples;
-  },
-};
+export const socketlatencyProbe = namespaceLatencyProbe('socketlatency', bpf, [
+  { kind: READ, histogram: 'readlatency', over100ms: 'read100ms', programs: [['sk_data_ready'], ['sock_recv_length']] },
+  { kind: SEND, histogram: 'writelatency', over100ms: 'write100ms', programs: [['tcp_sendmsg_locked'], ['sock_send_length']] },
+]);
 
 export function toEvent(r: BpfRecord): NetEvent {
   const latencyMs = r.reason / 1000;
