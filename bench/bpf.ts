@@ -4,8 +4,10 @@
 //     and the agent's CPU per million events: a UDP flood from one namespace into another
 //     whose iptables drops it, so every packet is one kfree_skb (NETFILTER_DROP);
 //  2. the kernel cost of each program run (kernel.bpf_stats_enabled, restored afterwards);
-//  3. iperf3 TCP throughput on loopback with no program attached versus all attached,
-//     alternated so drift does not favour either side.
+//  3. the datapath overhead: iperf3 TCP throughput on loopback, and the rate of 200-byte UDP
+//     datagrams received across the veth (per-packet cost shows most with small packets), each
+//     with no program attached versus every program of every eBPF probe attached, alternated
+//     so drift does not favour either side.
 // Creates and removes its own two namespaces; traffic stays inside them.
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,14 +15,12 @@ import type { NetEvent } from '../src/events/model.js';
 import { nativeBpf } from '../src/bpf/addon.js';
 import { EBPF_EVENT_PROBES } from '../src/bpf/registry.js';
 import * as packetloss from '../src/probes/packetloss.js';
-import * as tcpreset from '../src/probes/tcpreset.js';
-import * as tcpretrans from '../src/probes/tcpretrans.js';
 import { cleanup, createNetns, veth, waitForLine, type Netns } from '../test/helpers/netns.js';
 
 const FLOOD_SECONDS = 3;
 const IPERF_SECONDS = 4;
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
-const ALL = [packetloss.packetlossBpf, tcpreset.tcpresetBpf, tcpretrans.tcpretransBpf];
+const ALL = Object.values(EBPF_EVENT_PROBES).map((p) => p.bpf);
 
 /** Runs a command in `ns` without blocking the event loop (the ring buffer is read meanwhile). */
 function run(ns: Netns, cmd: string, args: string[]): Promise<string> {
@@ -83,12 +83,24 @@ function kfreeSkbRuns(): { count: number; ns: number } {
   return { count: s?.runCount ?? 0, ns: s?.runTimeNs ?? 0 };
 }
 
+/** iperf3 TCP over loopback in `a`: Gbit/s received. */
 async function iperfTcp(a: Netns): Promise<number> {
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', '127.0.0.1']);
   await waitForLine(server, /Server listening/);
   const out = JSON.parse(await run(a, 'iperf3', ['-c', '127.0.0.1', '-t', String(IPERF_SECONDS), '-J'])) as { end: { sum_received: { bits_per_second: number } } };
   server.kill();
   return out.end.sum_received.bits_per_second / 1e9;
+}
+
+/** iperf3 UDP from `b` to `a` across the veth, 200-byte datagrams as fast as one sender goes: thousands received per second. */
+async function iperfUdp(a: Netns, b: Netns, aAddr: string): Promise<number> {
+  const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', aAddr]);
+  await waitForLine(server, /Server listening/);
+  const out = JSON.parse(await run(b, 'iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(IPERF_SECONDS), '-J'])) as
+    { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
+  server.kill();
+  const { packets, lost_packets: lost, seconds } = out.end.sum;
+  return (packets - lost) / seconds / 1000;
 }
 
 function programCost(): Record<string, string> {
@@ -123,34 +135,55 @@ async function main(): Promise<void> {
     const best = clean.reduce((m, r) => (r.eventsPerSec > m ? r.eventsPerSec : m), 0);
     console.log(`sustained without loss: ${best} events/s; program cost so far:`, programCost());
 
-    console.log(`# iperf3 TCP over loopback in a namespace, ${IPERF_SECONDS} s per run, alternated`);
-    const none: number[] = [];
-    const attached: number[] = [];
-    let programNs = 0;
-    let programRuns = 0;
-    for (let i = 0; i < 3; i++) {
-      for (const p of ALL) p.close();
-      none.push(await iperfTcp(a));
-      for (const p of ALL) p.unsupported(); // loads and attaches again, events off
-      attached.push(await iperfTcp(a));
-      // Fresh programs each round: their run statistics cover exactly this run.
-      for (const p of ALL) for (const st of p.programStats()) { programNs += st.runTimeNs; programRuns += st.runCount; }
-    }
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-    console.table([
-      { programs: 'none', gbitPerSec: none.map((x) => x.toFixed(2)).join(', '), median: median(none).toFixed(2) },
-      { programs: 'all attached', gbitPerSec: attached.map((x) => x.toFixed(2)).join(', '), median: median(attached).toFixed(2) },
-    ]);
-    // Throughput on a shared 2-core machine is noisy; the time the kernel spent in the programs
-    // during the attached runs is the overhead itself.
-    console.log(`throughput difference of medians: ${(((median(none) - median(attached)) / median(none)) * 100).toFixed(1)}%; ` +
-      `programs ran ${programRuns} times for ${(programNs / 1e6).toFixed(2)} ms in ${3 * IPERF_SECONDS} s of traffic ` +
-      `(${((programNs / (3 * IPERF_SECONDS * 1e9)) * 100).toFixed(4)}% of one CPU)`);
+    // The datapath runs: no drop rule, so the datagrams reach iperf3.
+    a.exec('iptables', '-D', 'INPUT', '-p', 'udp', '-m', 'length', '--length', '100:65535', '-j', 'DROP');
+    await compare(`iperf3 TCP over loopback in a namespace, Gbit/s`, () => iperfTcp(a));
+    await compare(`iperf3 UDP, 200-byte datagrams across the veth, thousands received per second`, () => iperfUdp(a, b, v.aAddr));
   } finally {
     writeFileSync(BPF_STATS, statsWas);
     for (const p of ALL) p.close();
     cleanup();
   }
+}
+
+/**
+ * Runs `measure` three times with no program attached and three times with every program of
+ * every eBPF probe attached (events off), alternated, and prints both, the difference of the
+ * medians, and the kernel time spent in the programs during the attached runs.
+ */
+async function compare(what: string, measure: () => Promise<number>): Promise<void> {
+  console.log(`# ${what}; ${IPERF_SECONDS} s per run, alternated`);
+  const none: number[] = [];
+  const attached: number[] = [];
+  // Run statistics cost two clock reads per program run: off while throughput is measured,
+  // on for one more attached run that says where the time goes.
+  writeFileSync(BPF_STATS, '0');
+  for (let i = 0; i < 3; i++) {
+    for (const p of ALL) p.close();
+    none.push(await measure());
+    for (const p of ALL) p.unsupported(); // loads and attaches again, events off
+    attached.push(await measure());
+  }
+  writeFileSync(BPF_STATS, '1');
+  for (const p of ALL) p.close();
+  for (const p of ALL) p.unsupported();
+  await measure();
+  const perProgram = new Map<string, { runs: number; ns: number }>();
+  for (const p of ALL) for (const st of p.programStats()) perProgram.set(`${p.name}/${st.name}`, { runs: st.runCount, ns: st.runTimeNs });
+  const programRuns = [...perProgram.values()].reduce((t, x) => t + x.runs, 0);
+  const programNs = [...perProgram.values()].reduce((t, x) => t + x.ns, 0);
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  console.table([
+    { programs: 'none', runs: none.map((x) => x.toFixed(2)).join(', '), median: median(none).toFixed(2) },
+    { programs: `all ${ALL.flatMap((p) => p.programs()).length} attached`, runs: attached.map((x) => x.toFixed(2)).join(', '), median: median(attached).toFixed(2) },
+  ]);
+  // Throughput on a shared 2-core machine is noisy; the time the kernel spent in the programs
+  // during the attached runs is the overhead itself.
+  console.log(`difference of medians: ${(((median(none) - median(attached)) / median(none)) * 100).toFixed(1)}%; ` +
+    `in one more attached run with run statistics on, programs ran ${programRuns} times for ${(programNs / 1e6).toFixed(1)} ms in ${IPERF_SECONDS} s ` +
+    `(${((programNs / (IPERF_SECONDS * 1e9)) * 100).toFixed(2)}% of one CPU, ${programRuns ? Math.round(programNs / programRuns) : 0} ns per run)`);
+  const busiest = [...perProgram].filter(([, x]) => x.runs > 0).sort(([, x], [, y]) => y.ns - x.ns).slice(0, 8);
+  console.log('busiest programs:', busiest.map(([name, x]) => `${name} ${x.runs} runs ${Math.round(x.ns / x.runs)} ns/run`).join('; '));
 }
 
 main().then(() => process.exit(0), (err) => {
