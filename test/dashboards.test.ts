@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { EVENTS } from '../src/catalogue/events.js';
-import { kceName, METRICS } from '../src/catalogue/metrics.js';
+import { kceName, METRICS, seriesNames } from '../src/catalogue/metrics.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const DASHBOARDS = join(root, 'deploy/dashboards');
@@ -20,9 +20,9 @@ const DASHBOARDS = join(root, 'deploy/dashboards');
 /** The agent's self-metrics (src/pipeline/telemetry.ts). */
 const AGENT_METRICS = ['netexporter_agent_probe_up', 'netexporter_agent_probe_errors_total', 'netexporter_agent_collect_duration_seconds',
   'netexporter_agent_collect_cpu_seconds', 'netexporter_agent_entities'];
-const KNOWN_METRICS = new Set([...METRICS.map(kceName), ...AGENT_METRICS]);
+const KNOWN_METRICS = new Set([...METRICS.flatMap((m) => seriesNames(m, kceName(m))), ...AGENT_METRICS]);
 /** Labels on the agent's series: entity labels, the catalogue's own labels, the agent's `probe`, verbose pod IP, Prometheus' target labels. */
-const KNOWN_LABELS = new Set(['k8s_node', 'k8s_namespace', 'k8s_pod', 'netns', 'probe', 'k8s_pod_ip', 'job', 'instance',
+const KNOWN_LABELS = new Set(['k8s_node', 'k8s_namespace', 'k8s_pod', 'netns', 'probe', 'k8s_pod_ip', 'job', 'instance', 'le',
   ...METRICS.flatMap((m) => m.labels ?? [])]);
 const EVENT_TYPES = new Set<string>(EVENTS.map((e) => e.type));
 const STREAM_LABELS = new Set(['k8s_node', 'k8s_namespace', 'type']);

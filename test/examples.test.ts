@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { kceName, METRICS } from '../src/catalogue/metrics.js';
+import { kceName, METRICS, seriesNames } from '../src/catalogue/metrics.js';
 import { loadConfigFile } from '../src/config/index.js';
 
 const root = new URL('../../', import.meta.url);
@@ -15,7 +15,7 @@ test('example configs load', async () => {
 });
 
 test('example queries use catalogue names', () => {
-  const known = new Set([...METRICS.map(kceName), 'netexporter_agent_probe_up']);
+  const known = new Set([...METRICS.flatMap((m) => seriesNames(m, kceName(m))), 'netexporter_agent_probe_up']);
   const used = readFileSync(new URL('examples/queries.promql', root), 'utf8').match(/netexporter_[a-z0-9_]+/g)!;
   assert.ok(used.length > 10);
   assert.deepEqual(used.filter((n) => !known.has(n)), []);

@@ -70,6 +70,8 @@ function dashboard(uid, title, description, templating, panels) {
 }
 
 const rate = (m, sel, by) => `sum by (${by}) (rate(${m}{${sel}}[$__rate_interval]))`;
+/** The 99th percentile of a latency histogram over the interval, per `by`. */
+const p99 = (m, sel, by) => `histogram_quantile(0.99, sum by (${by}, le) (rate(${m}_bucket{${sel}}[$__rate_interval])))`;
 
 function nodeView() {
   const by = 'k8s_node';
@@ -126,7 +128,12 @@ function nodeView() {
     ts('Sampled events lost', 'Events the eBPF probes could not hand over because their ring buffer was full (counters stay exact).', [
       [rate('netexporter_packetloss_eventslost', N, by), 'packetloss {{k8s_node}}'],
       [rate('netexporter_tcpreset_eventslost', N, by), 'tcpreset {{k8s_node}}'],
-      [rate('netexporter_tcpretrans_eventslost', N, by), 'tcpretrans {{k8s_node}}']]),
+      [rate('netexporter_tcpretrans_eventslost', N, by), 'tcpretrans {{k8s_node}}'],
+      [rate('netexporter_tcptwrcv_eventslost', N, by), 'tcptwrcv {{k8s_node}}'],
+      [rate('netexporter_net_softirq_eventslost', N, by), 'net_softirq {{k8s_node}}'],
+      [rate('netexporter_socketlatency_eventslost', N, by), 'socketlatency {{k8s_node}}'],
+      [rate('netexporter_netiftxlat_eventslost', N, by), 'netiftxlat {{k8s_node}}'],
+      [rate('netexporter_kernellatency_eventslost', N, by), 'kernellatency {{k8s_node}}']], { w: 24 }),
     row('Sockets, memory, neighbours, pod IPs'),
     ts('TCP sockets', 'In use (all namespaces), TIME_WAIT, orphans (kernel-wide).', [
       [`sum by (${by}) (netexporter_sock_inuse{${N}})`, 'inuse {{k8s_node}}'],
@@ -203,7 +210,20 @@ function podView() {
       `sum by (${by}, type) (rate(netexporter_tcpreset_resets{${P}}[$__rate_interval]))`, `{{type}} ${L}`]], { unit: 'pps' }),
     ts('Retransmissions seen by the tracepoint', 'tcp_retransmit_skb and tcp_retransmit_synack per pod.', [
       [rate('netexporter_tcpretrans_retrans', P, by), `retrans ${L}`],
-      [rate('netexporter_tcpretrans_synackretrans', P, by), `synack ${L}`]], { w: 24 }),
+      [rate('netexporter_tcpretrans_synackretrans', P, by), `synack ${L}`]]),
+    ts('Segments to TIME_WAIT connections', 'By leading flag. SYN: a client reuses a port pair before TIME_WAIT ended (connections may stall or reset); FIN: ordinary closes (the peer closing after this side did); ACK/RST: retransmissions and resets.', [[
+      `sum by (${by}, flag) (rate(netexporter_tcptwrcv_segments{${P}}[$__rate_interval]))`, `{{flag}} ${L}`]], { unit: 'pps' }),
+    row('Latency through the stack (eBPF tracepoints)'),
+    ts('p99 latency by stage', 'Where packets and data wait, per pod: the receive path through the stack (netif_receive_skb → TCP/UDP), data waiting in the socket for the application, TCP segments from TCP to the device (ARP waits, netfilter), and the qdisc.', [
+      [p99('netexporter_kernellatency_rxlatency', P, by), `stack rx ${L}`],
+      [p99('netexporter_socketlatency_readlatency', P, by), `socket read ${L}`],
+      [p99('netexporter_kernellatency_txlatency', P, by), `stack tx ${L}`],
+      [p99('netexporter_netiftxlat_qdisclatency', P, by), `qdisc ${L}`]], { unit: 's' }),
+    ts('Packets and reads over 100 ms', 'The seeds\' 100 ms counters: slow receive and transmit through the stack, slow socket reads and writes.', [
+      [rate('netexporter_kernellatency_rxslow100ms', P, by), `stack rx ${L}`],
+      [rate('netexporter_kernellatency_txslow100ms', P, by), `stack tx ${L}`],
+      [rate('netexporter_socketlatency_read100ms', P, by), `read ${L}`],
+      [rate('netexporter_socketlatency_write100ms', P, by), `write ${L}`]]),
     row('Conntrack, qdisc, devices'),
     ts('Conntrack entries and failures', 'Entries in the pod namespace table, drops and insert failures.', [
       [`sum by (${by}) (netexporter_conntrack_entries{${P}})`, `entries ${L}`],
