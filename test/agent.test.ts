@@ -161,7 +161,7 @@ test('an eBPF probe taken out of both probe lists detaches its programs from the
     await waitFor('kernellatency\'s programs gone from the kernel', async () => {
       const now = await loadedIds();
       return attached.every((id) => !now.has(id)) ? true : undefined;
-    }, 5000);
+    }, 20_000);
     // Only the event probe back: the programs attach again and its events flow.
     await agent.agent.apply({ ...config, metric_config: { ...config.metric_config, probes: without(config.metric_config.probes) } });
     status = await agent.status();

@@ -387,15 +387,17 @@ test('the rate limit holds in the kernel while counters stay exact; nothing is l
   packetloss.packetlossBpf.drain();
   const was = value((await collect(packetloss.packetlossProbe, a)).samples, 'netfilter')!;
   const statsBefore = EBPF_EVENT_PROBES.packetloss.eventStats();
+  const started = Date.now();
   sendUdp(b, aAddr, 5555, 20);
   assert.equal(value((await collect(packetloss.packetlossProbe, a)).samples, 'netfilter')! - was, 20);
   await sleep(200);
   packetloss.packetlossBpf.drain();
   const stats = EBPF_EVENT_PROBES.packetloss.eventStats();
-  // The limit is per probe, node-wide (other drops on the host share it): at most two events
-  // per one-second window, and the burst may straddle a window edge.
+  // The limit is per probe, node-wide (other drops on the host share it): at most two events per
+  // one-second window, over every window this section touched (a slow machine may span several).
+  const windows = Math.floor((Date.now() - started) / 1000) + 2;
   const delivered = stats.delivered - statsBefore.delivered;
-  assert.ok(delivered <= 4, `${delivered} events delivered`);
+  assert.ok(delivered <= 2 * windows, `${delivered} events delivered in ${windows} windows`);
   assert.ok(stats.suppressed - statsBefore.suppressed >= 20 - delivered, `suppressed ${stats.suppressed - statsBefore.suppressed}`);
 
   for (const { name, bpf, probe } of PROBES) {

@@ -205,10 +205,10 @@ describe('delivery faults', () => {
     const rx = await new LokiReceiver().start();
     try {
       rx.script.push({ status: 429, headers: { 'retry-after': '30' } });
-      const sink = sinkFor(rx.url, {}, { maxRetryTimeMs: 2000 });
+      const sink = sinkFor(rx.url, {}, { maxRetryTimeMs: 10_000 });
       const t0 = Date.now();
       assert.deepEqual(await sink.send([rec(0)]), { delivered: 0, dropped: { retries_exhausted: 1 } });
-      assert.ok(Date.now() - t0 < 1000);
+      assert.ok(Date.now() - t0 < 5000, 'gave up at once: Retry-After is beyond the budget');
       await sink.close();
     } finally {
       await rx.stop();
@@ -239,19 +239,19 @@ describe('delivery faults', () => {
     const t0 = Date.now();
     assert.deepEqual(await sink.send([rec(0), rec(1), rec(2)]), { delivered: 0, dropped: { retries_exhausted: 3 } });
     const took = Date.now() - t0;
-    assert.ok(took >= 300 && took < 1500, `gave up after ${took} ms`);
+    assert.ok(took >= 300 && took < 3000, `gave up after ${took} ms`);
     await sink.close();
   });
 
   test('slow response: the attempt times out and the retry delivers', async () => {
     const rx = await new LokiReceiver().start();
     try {
-      rx.script.push({ status: 204, delayMs: 800 });
+      rx.script.push({ status: 204, delayMs: 3000 });
       const sink = sinkFor(rx.url, {}, { requestTimeoutMs: 250 });
       const t0 = Date.now();
       assert.deepEqual(await sink.send([rec(0)]), { delivered: 1 });
-      assert.ok(Date.now() - t0 < 800, 'did not wait for the slow answer');
-      await sleep(900); // let the slow handler notice the client left
+      assert.ok(Date.now() - t0 < 2500, 'did not wait for the slow answer');
+      await sleep(3100); // let the slow handler notice the client left
       assert.deepEqual(rx.requests.map((r) => r.status), [-1, 204]);
       assert.equal(rx.pushes.length, 1);
       await sink.close();
@@ -269,7 +269,7 @@ describe('delivery faults', () => {
     const t0 = Date.now();
     await sink.close();
     assert.deepEqual(await sending, { delivered: 0, dropped: { shutdown: 1 } });
-    assert.ok(Date.now() - t0 < 500);
+    assert.ok(Date.now() - t0 < 5000, 'did not wait for the 30 s budget');
   });
 });
 

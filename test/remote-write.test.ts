@@ -363,7 +363,8 @@ describe('strict receiver', () => {
     const url = await rx.start();
     for (let i = 0; i < 50; i++) rx.script.push({ status: 503 });
     const m = metrics();
-    const p = pusher({ config: { url, interval_seconds: 1 }, collect: m.collect, maxSamplesPerRequest: 1 });
+    // A 3 s budget fits three tries (backoff ~250 + ~500 ms) even with slow round trips on a loaded machine.
+    const p = pusher({ config: { url, interval_seconds: 1 }, collect: m.collect, maxSamplesPerRequest: 1, retryBudgetMs: 3000 });
     assert.equal(await p.pushOnce(), false);
     // One budget (the interval) for the whole push: the second request is not tried once the first gave up.
     assert.deepEqual(p.stats().samplesDropped, { retries_exhausted: 2 });
