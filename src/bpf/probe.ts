@@ -7,6 +7,8 @@
 // event_reserve(), event_submit()), built by `node-gyp rebuild` with no gyp edit; then
 // src/probes/<name>.ts with `new BpfProbe('<name>', '<counter map>')`, like tcpretrans.ts.
 import path from 'node:path';
+import { eventDef } from '../catalogue/events.js';
+import type { NetEvent } from '../events/model.js';
 import { nativeBpf, type BpfObject, type ProgramStatus, type RingHandle } from './addon.js';
 import { records, type BpfRecord } from './records.js';
 
@@ -44,6 +46,11 @@ export function ktimeToEpochNs(ktimeNs: bigint): bigint {
   const now = Date.now();
   if (!clock || now - clock.measuredAt > CLOCK_REMEASURE_MS) clock = { offset: nativeBpf().addon!.clockOffsetNs(), measuredAt: now };
   return ktimeNs + clock.offset;
+}
+
+/** The event of a kernel record: its time and netns from the record, its severity from the catalogue. */
+export function recordEvent(probe: string, type: NetEvent['type'], r: BpfRecord, msg: string, attrs: NetEvent['attrs']): NetEvent {
+  return { timeUnixNano: ktimeToEpochNs(r.ktimeNs), type, probe, severity: eventDef(type)!.severity, msg, netns: r.netns || undefined, attrs };
 }
 
 export class BpfProbe {

@@ -3,9 +3,8 @@
 // (tcp:tcp_probe, or UDP's sock:sk_data_ready), transmit from TCP's departure timestamp to
 // net:net_dev_queue; histograms kept in the kernel, the seeds' counters of packets over 100 ms,
 // and events over the threshold with the packet's tuple.
-import { eventDef } from '../catalogue/events.js';
 import type { NetEvent } from '../events/model.js';
-import { BpfProbe, ktimeToEpochNs } from '../bpf/probe.js';
+import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
 import { namespaceLatencyProbe } from './latency.js';
 
@@ -27,17 +26,10 @@ export function toEvent(r: BpfRecord): NetEvent {
   const attrs: Record<string, string | number> = { ...tupleAttrs(r), latency_ms: latencyMs };
   if (r.protocol === 6 && r.state) attrs.state = tcpStateName(r.state);
   const tuple = tupleText(r);
-  return {
-    timeUnixNano: ktimeToEpochNs(r.ktimeNs),
-    type,
-    probe: 'kernellatency',
-    severity: eventDef(type)!.severity,
-    msg: rx
-      ? `a packet took ${latencyMs.toFixed(3)} ms from the device to the transport layer${tuple ? ` ${tuple}` : ''}`
-      : `a TCP segment took ${latencyMs.toFixed(3)} ms from TCP to the device${tuple ? ` ${tuple}` : ''}`,
-    netns: r.netns || undefined,
-    attrs,
-  };
+  const msg = rx
+    ? `a packet took ${latencyMs.toFixed(3)} ms from the device to the transport layer${tuple ? ` ${tuple}` : ''}`
+    : `a TCP segment took ${latencyMs.toFixed(3)} ms from TCP to the device${tuple ? ` ${tuple}` : ''}`;
+  return recordEvent('kernellatency', type, r, msg, attrs);
 }
 
 /** The kernel side: histograms, events (see src/bpf/registry.ts), per-program status. */

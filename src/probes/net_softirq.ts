@@ -2,10 +2,9 @@
 // native/bpf/net_softirq.bpf.c): schedule delay (raise → entry) and execution time
 // (entry → exit) as histograms kept in the kernel, the seeds' counters of runs over 100 ms,
 // and events over the threshold. Kernel-wide: exported on the host entity only.
-import { eventDef } from '../catalogue/events.js';
 import type { NetEvent } from '../events/model.js';
 import type { MetricProbe, Sample } from '../model.js';
-import { BpfProbe, ktimeToEpochNs } from '../bpf/probe.js';
+import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import type { BpfRecord } from '../bpf/records.js';
 import { histogramOf, over100ms } from './latency.js';
 
@@ -57,14 +56,7 @@ export function toEvent(r: BpfRecord): NetEvent {
   const cpu = r.sport;
   const vector = vectorName(r.state);
   const latencyMs = r.reason / 1000;
-  return {
-    timeUnixNano: ktimeToEpochNs(r.ktimeNs),
-    type: k.type,
-    probe: 'net_softirq',
-    severity: eventDef(k.type)!.severity,
-    msg: `${vector} softirq on CPU ${cpu} ${k.what} ${latencyMs.toFixed(3)} ms`,
-    attrs: { cpu, vector, latency_ms: latencyMs },
-  };
+  return recordEvent('net_softirq', k.type, r, `${vector} softirq on CPU ${cpu} ${k.what} ${latencyMs.toFixed(3)} ms`, { cpu, vector, latency_ms: latencyMs });
 }
 
 /** The kernel side: histograms, events (see src/bpf/registry.ts), per-program status. */

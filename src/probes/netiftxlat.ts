@@ -3,9 +3,8 @@
 // net:net_dev_start_xmit) and how long the driver takes to transmit them (net:net_dev_start_xmit
 // → net:net_dev_xmit), as histograms kept in the kernel, counters of those over 100 ms, and
 // events over the threshold.
-import { eventDef } from '../catalogue/events.js';
 import type { NetEvent } from '../events/model.js';
-import { BpfProbe, ktimeToEpochNs } from '../bpf/probe.js';
+import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
 import { namespaceLatencyProbe } from './latency.js';
 
@@ -24,17 +23,10 @@ export function toEvent(r: BpfRecord): NetEvent {
   if (!qdisc && r.kind !== XMIT) throw new Error(`netiftxlat: unknown kind ${r.kind}`);
   const type = qdisc ? 'NETIF_TXLAT_QDISC_SLOW' : 'NETIF_TXLAT_XMIT_SLOW';
   const tuple = tupleText(r);
-  return {
-    timeUnixNano: ktimeToEpochNs(r.ktimeNs),
-    type,
-    probe: 'netiftxlat',
-    severity: eventDef(type)!.severity,
-    msg: qdisc
-      ? `a packet waited ${latencyMs.toFixed(3)} ms in the qdisc${tuple ? ` ${tuple}` : ''}`
-      : `the driver took ${latencyMs.toFixed(3)} ms to transmit a packet`,
-    netns: r.netns || undefined,
-    attrs: { ...tupleAttrs(r), latency_ms: latencyMs },
-  };
+  const msg = qdisc
+    ? `a packet waited ${latencyMs.toFixed(3)} ms in the qdisc${tuple ? ` ${tuple}` : ''}`
+    : `the driver took ${latencyMs.toFixed(3)} ms to transmit a packet`;
+  return recordEvent('netiftxlat', type, r, msg, { ...tupleAttrs(r), latency_ms: latencyMs });
 }
 
 /** The kernel side: histograms, events (see src/bpf/registry.ts), per-program status. */

@@ -2,11 +2,10 @@
 // namespace and drop reason (native/bpf/packetloss.bpf.c). Metrics read those counters, so
 // they do not depend on events being on; events are a rate-limited sample with the 5-tuple,
 // the reason and the symbolized kernel stack.
-import { eventDef } from '../catalogue/events.js';
 import type { NetEvent } from '../events/model.js';
 import type { MetricProbe, Sample } from '../model.js';
 import { Kallsyms } from '../bpf/kallsyms.js';
-import { BpfProbe, kernelEnum, ktimeToEpochNs } from '../bpf/probe.js';
+import { BpfProbe, kernelEnum, recordEvent } from '../bpf/probe.js';
 import { stackAddresses, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
 
 const bpf = new BpfProbe('packetloss', 'drops');
@@ -72,15 +71,7 @@ export function toEvent(r: BpfRecord): NetEvent {
     stacks.set(r.stackKey, stack);
   }
   const tuple = tupleText(r);
-  return {
-    timeUnixNano: ktimeToEpochNs(r.ktimeNs),
-    type: 'PACKETLOSS',
-    probe: 'packetloss',
-    severity: eventDef('PACKETLOSS')!.severity,
-    msg: `packet dropped: ${reason}${tuple ? ` ${tuple}` : ''}`,
-    netns: r.netns || undefined,
-    attrs: { reason, ...tupleAttrs(r), stack },
-  };
+  return recordEvent('packetloss', 'PACKETLOSS', r, `packet dropped: ${reason}${tuple ? ` ${tuple}` : ''}`, { reason, ...tupleAttrs(r), stack });
 }
 
 /** The kernel side: counters, events (see src/bpf/registry.ts), per-program status. */

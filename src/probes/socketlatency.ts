@@ -4,9 +4,8 @@
 // events over the threshold with the tuple; and the same for TCP sends
 // (tcp:tcp_sendmsg_locked → sock:sock_send_length: how long a send took, e.g. blocked on a
 // full send buffer).
-import { eventDef } from '../catalogue/events.js';
 import type { NetEvent } from '../events/model.js';
-import { BpfProbe, ktimeToEpochNs } from '../bpf/probe.js';
+import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
 import { namespaceLatencyProbe } from './latency.js';
 
@@ -26,17 +25,10 @@ export function toEvent(r: BpfRecord): NetEvent {
   const tuple = tupleText(r);
   const send = r.kind === SEND;
   const type = send ? 'SOCKETLAT_SENDSLOW' : 'SOCKETLAT_READSLOW';
-  return {
-    timeUnixNano: ktimeToEpochNs(r.ktimeNs),
-    type,
-    probe: 'socketlatency',
-    severity: eventDef(type)!.severity,
-    msg: send
-      ? `a send took ${latencyMs.toFixed(3)} ms${tuple ? ` ${tuple}` : ''}`
-      : `data waited ${latencyMs.toFixed(3)} ms before the application read it${tuple ? ` ${tuple}` : ''}`,
-    netns: r.netns || undefined,
-    attrs,
-  };
+  const msg = send
+    ? `a send took ${latencyMs.toFixed(3)} ms${tuple ? ` ${tuple}` : ''}`
+    : `data waited ${latencyMs.toFixed(3)} ms before the application read it${tuple ? ` ${tuple}` : ''}`;
+  return recordEvent('socketlatency', type, r, msg, attrs);
 }
 
 /** The kernel side: histograms, events (see src/bpf/registry.ts), per-program status. */

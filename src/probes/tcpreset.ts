@@ -1,10 +1,10 @@
 // tcpreset: TCP resets sent (tcp:tcp_send_reset) and received (tcp:tcp_receive_reset),
 // classified in the kernel into the seeds' event types and counted per network namespace
 // (native/bpf/tcpreset.bpf.c); events are a rate-limited sample with tuple and socket state.
-import { eventDef, type EventType } from '../catalogue/events.js';
+import type { EventType } from '../catalogue/events.js';
 import type { NetEvent } from '../events/model.js';
 import type { MetricProbe, Sample } from '../model.js';
-import { BpfProbe, kernelEnum, ktimeToEpochNs } from '../bpf/probe.js';
+import { BpfProbe, kernelEnum, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
 
 const bpf = new BpfProbe('tcpreset', 'resets');
@@ -44,15 +44,7 @@ export function toEvent(r: BpfRecord): NetEvent {
   // Send-side resets carry the kernel's sk_rst_reason (6.10+); receive-side ones have none.
   if (r.kind <= 2) attrs.reason = kernelEnum('sk_rst_reason', 'SK_RST_REASON_').get(r.reason) ?? String(r.reason);
   const tuple = tupleText(r);
-  return {
-    timeUnixNano: ktimeToEpochNs(r.ktimeNs),
-    type,
-    probe: 'tcpreset',
-    severity: eventDef(type)!.severity,
-    msg: `${type}${tuple ? ` ${tuple}` : ''}${attrs.state ? ` state ${attrs.state}` : ''}${attrs.reason ? ` reason ${attrs.reason}` : ''}`,
-    netns: r.netns || undefined,
-    attrs,
-  };
+  return recordEvent('tcpreset', type, r, `${type}${tuple ? ` ${tuple}` : ''}${attrs.state ? ` state ${attrs.state}` : ''}${attrs.reason ? ` reason ${attrs.reason}` : ''}`, attrs);
 }
 
 /** The kernel side: counters, events (see src/bpf/registry.ts), per-program status. */

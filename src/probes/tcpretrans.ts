@@ -1,10 +1,9 @@
 // tcpretrans: TCP retransmissions (tcp:tcp_retransmit_skb) and SYN-ACK retransmissions
 // (tcp:tcp_retransmit_synack), counted per network namespace in the kernel
 // (native/bpf/tcpretrans.bpf.c); events are a rate-limited sample with tuple and state.
-import { eventDef } from '../catalogue/events.js';
 import type { NetEvent } from '../events/model.js';
 import type { MetricProbe, Sample } from '../model.js';
-import { BpfProbe, ktimeToEpochNs } from '../bpf/probe.js';
+import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
 
 const bpf = new BpfProbe('tcpretrans', 'retrans');
@@ -38,15 +37,7 @@ export function toEvent(r: BpfRecord): NetEvent {
   const type = (KINDS[r.kind] ?? KINDS[0]).type;
   const attrs: Record<string, string | number> = { ...tupleAttrs(r), state: tcpStateName(r.state) };
   const tuple = tupleText(r);
-  return {
-    timeUnixNano: ktimeToEpochNs(r.ktimeNs),
-    type,
-    probe: 'tcpretrans',
-    severity: eventDef(type)!.severity,
-    msg: `${type}${tuple ? ` ${tuple}` : ''} state ${attrs.state}`,
-    netns: r.netns || undefined,
-    attrs,
-  };
+  return recordEvent('tcpretrans', type, r, `${type}${tuple ? ` ${tuple}` : ''} state ${attrs.state}`, attrs);
 }
 
 /** The kernel side: counters, events (see src/bpf/registry.ts), per-program status. */

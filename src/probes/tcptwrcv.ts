@@ -2,10 +2,9 @@
 // kfree_skb whose receiving socket is a timewait socket), counted per network namespace by
 // leading flag; events are a rate-limited sample with the tuple, the timewait substate and the
 // kernel's drop reason. Many SYNs here mean clients reuse ports faster than TIME_WAIT expires.
-import { eventDef } from '../catalogue/events.js';
 import type { NetEvent } from '../events/model.js';
 import type { MetricProbe, Sample } from '../model.js';
-import { BpfProbe, kernelEnum, ktimeToEpochNs } from '../bpf/probe.js';
+import { BpfProbe, kernelEnum, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
 
 const bpf = new BpfProbe('tcptwrcv', 'segments');
@@ -43,15 +42,7 @@ export function toEvent(r: BpfRecord): NetEvent {
     reason: kernelEnum('skb_drop_reason', 'SKB_DROP_REASON_').get(r.reason) ?? String(r.reason),
   };
   const tuple = tupleText(r);
-  return {
-    timeUnixNano: ktimeToEpochNs(r.ktimeNs),
-    type: 'TCP_TW_RCV',
-    probe: 'tcptwrcv',
-    severity: eventDef('TCP_TW_RCV')!.severity,
-    msg: `${flag} received in ${attrs.state}${tuple ? ` ${tuple}` : ''}`,
-    netns: r.netns || undefined,
-    attrs,
-  };
+  return recordEvent('tcptwrcv', 'TCP_TW_RCV', r, `${flag} received in ${attrs.state}${tuple ? ` ${tuple}` : ''}`, attrs);
 }
 
 /** The kernel side: counters, events (see src/bpf/registry.ts), per-program status. */
