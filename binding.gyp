@@ -6,7 +6,7 @@
   },
   "targets": [
     {
-      "target_name": "netobserv",
+      "target_name": "kubesonar",
       "sources": ["native/addon.cc", "native/netlink.cc", "native/netns-read.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
@@ -19,7 +19,7 @@
     ["has_bpf==1", {
       "targets": [
         {
-          "target_name": "netobserv_bpf",
+          "target_name": "kubesonar_bpf",
           "sources": ["native/bpf/addon.cc"],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

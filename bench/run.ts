@@ -11,7 +11,7 @@ import { createLogger } from '../src/log.js';
 
 const CYCLES = 10;
 // Metric collection only: event probes (eBPF, checks) have their own benchmark (bench/bpf.ts).
-const CONFIG = join(mkdtempSync(join(tmpdir(), 'netobserv-bench-')), 'config.yaml');
+const CONFIG = join(mkdtempSync(join(tmpdir(), 'kubesonar-bench-')), 'config.yaml');
 writeFileSync(CONFIG, 'enableEventServer: false\n');
 const agentOptions = { nodeName: 'bench', port: 0, configPath: CONFIG, runtimeSocket: '/nonexistent.sock' };
 const SCRAPES = 50;
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
       removeNamespaces(ns);
     }
   }
-  console.log('\nnetobserv collection (all metric probes, median of %d cycles) and /metrics scrape (%d scrapes)\n', CYCLES, SCRAPES);
+  console.log('\nkubesonar collection (all metric probes, median of %d cycles) and /metrics scrape (%d scrapes)\n', CYCLES, SCRAPES);
   console.log('| netns | entities | cycle CPU ms | cycle wall ms | series | scrape p50 ms | scrape p99 ms |');
   console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
@@ -121,12 +121,12 @@ async function main(): Promise<void> {
     const cycles: number[] = [];
     for (let i = 0; i < CYCLES; i++) cycles.push((await host.collector.collect()).cpuMs);
     await host.stop();
-    console.log('\nhost only, same run: netobserv vs prometheus-node-exporter (default collectors)\n');
+    console.log('\nhost only, same run: kubesonar vs prometheus-node-exporter (default collectors)\n');
     console.log('| | series | scrape p50 ms | scrape p99 ms | CPU ms per collection |');
     console.log('|---|---|---|---|---|');
-    console.log(`| netobserv | ${own.series} | ${fmt(own.p50)} | ${fmt(own.p99)} | ${fmt(quantile(cycles, 0.5))} (per cycle, off the scrape path) |`);
+    console.log(`| kubesonar | ${own.series} | ${fmt(own.p50)} | ${fmt(own.p99)} | ${fmt(quantile(cycles, 0.5))} (per cycle, off the scrape path) |`);
     console.log(`| node-exporter | ${peer.series} | ${fmt(peer.p50)} | ${fmt(peer.p99)} | ${fmt(peer.cpuMs!)} (per scrape) |`);
-    console.log(`\nratios netobserv / node-exporter: scrape p50 ${fmt(own.p50 / peer.p50)}, CPU per collection ${fmt(quantile(cycles, 0.5) / peer.cpuMs!)}`);
+    console.log(`\nratios kubesonar / node-exporter: scrape p50 ${fmt(own.p50 / peer.p50)}, CPU per collection ${fmt(quantile(cycles, 0.5) / peer.cpuMs!)}`);
   } finally {
     ne.kill('SIGTERM');
   }

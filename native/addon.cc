@@ -1,4 +1,4 @@
-// Entry point of the netobserv addon: each part (netlink, later eBPF) registers its exports.
+// Entry point of the kubesonar addon: each part (netlink, later eBPF) registers its exports.
 #include <napi.h>
 
 #include "netlink.h"
@@ -10,4 +10,4 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   return exports;
 }
 
-NODE_API_MODULE(netobserv, Init)
+NODE_API_MODULE(kubesonar, Init)

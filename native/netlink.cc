@@ -213,7 +213,7 @@ std::optional<Failure> Exchange(int fd, const std::vector<uint8_t>& request, std
 class DumpWorker : public Napi::AsyncWorker {
  public:
   DumpWorker(Napi::Env env, std::optional<std::string> netns, int protocol, std::vector<uint8_t> request)
-      : Napi::AsyncWorker(env, "netobserv:netlinkDump"),
+      : Napi::AsyncWorker(env, "kubesonar:netlinkDump"),
         deferred_(Napi::Promise::Deferred::New(env)),
         netns_(std::move(netns)),
         protocol_(protocol),

@@ -1,4 +1,4 @@
-// Netlink helpers of the netobserv addon.
+// Netlink helpers of the kubesonar addon.
 #pragma once
 #include <napi.h>
 

@@ -61,7 +61,7 @@ FileResult ReadFile(const std::string& path) {
 class ReadWorker : public Napi::AsyncWorker {
  public:
   ReadWorker(Napi::Env env, std::string netns, std::vector<std::string> paths)
-      : Napi::AsyncWorker(env, "netobserv:netnsReadFiles"),
+      : Napi::AsyncWorker(env, "kubesonar:netnsReadFiles"),
         deferred_(Napi::Promise::Deferred::New(env)),
         netns_(std::move(netns)),
         paths_(std::move(paths)) {}

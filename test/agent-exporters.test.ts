@@ -16,7 +16,7 @@ test('OTLP metrics and logs follow the config: on, counted, then off', async () 
   const rx = new OtlpReceiver();
   await rx.start();
   cleanups.push(() => rx.close());
-  const dir = await mkdtemp(join(tmpdir(), 'netobserv-exporters-'));
+  const dir = await mkdtemp(join(tmpdir(), 'kubesonar-exporters-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const mount = new ConfigMapMount(join(dir, 'cm'));
   const otlp = (enabled: boolean) => `metric_config: {interval: 1, probes: [tcp]}

@@ -13,7 +13,7 @@ import { ConfigMapMount } from './helpers/configmap.js';
 
 const cli = new URL('../src/cli/main.js', import.meta.url).pathname;
 let dir: string;
-before(async () => { dir = await mkdtemp(join(tmpdir(), 'netobserv-agent-')); });
+before(async () => { dir = await mkdtemp(join(tmpdir(), 'kubesonar-agent-')); });
 after(async () => { await rm(dir, { recursive: true, force: true }); });
 
 const families = (text: string) => new Set(text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]!));
@@ -122,7 +122,7 @@ test('the CLI: a bad config file at start is one clear line and exit 1; entities
   const run = promisify(execFile);
   const err = await run('node', [cli, 'run', '--config', bad]).then(() => undefined, (e) => e);
   assert.equal(err.code, 1);
-  assert.equal(err.stderr, `netobserv: config ${bad}: metric_config.port: must be an integer 1..65535, got "nine"\n`);
+  assert.equal(err.stderr, `kubesonar: config ${bad}: metric_config.port: must be an integer 1..65535, got "nine"\n`);
 
   const { stdout } = await run('node', [cli, 'entities', '-o', 'json'], { env: { ...process.env, RUNTIME_SOCK: join(dir, 'none.sock') } });
   const out = JSON.parse(stdout);

@@ -122,10 +122,10 @@ test('a program that cannot load or attach is reported and skipped, the others r
     assert.equal(status.good?.attached, true);
     // tp_btf resolves its tracepoint at load time, raw_tp at attach time.
     assert.equal(status.bogus_btf?.loaded, false);
-    assert.match(status.bogus_btf?.error ?? '', /netobserv_no_such_tracepoint/);
+    assert.match(status.bogus_btf?.error ?? '', /kubesonar_no_such_tracepoint/);
     assert.equal(status.bogus_raw?.loaded, true);
     assert.equal(status.bogus_raw?.attached, false);
-    assert.match(status.bogus_raw?.error ?? '', /attach.*netobserv_no_such_tracepoint/);
+    assert.match(status.bogus_raw?.error ?? '', /attach.*kubesonar_no_such_tracepoint/);
     assert.equal(selftest.failures().length, 2);
   } finally {
     selftest.close();
@@ -137,7 +137,7 @@ test('a program that cannot load or attach is reported and skipped, the others r
   assert.match(missing.unsupported() ?? '', /nonexistent\.bpf\.o/);
   assert.deepEqual(missing.status(), { state: 'unsupported', reason: missing.unsupported(), programs: [] });
   assert.deepEqual(missing.counters(), new Map());
-  assert.match(loadBpfAddon('/nonexistent/netobserv_bpf.node', '/nonexistent').error ?? '', /not built/);
+  assert.match(loadBpfAddon('/nonexistent/kubesonar_bpf.node', '/nonexistent').error ?? '', /not built/);
 });
 
 test('drops are counted per namespace and reason with events off (iptables DROP → NETFILTER_DROP)', async () => {

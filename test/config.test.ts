@@ -661,7 +661,7 @@ describe('schema', () => {
 
 describe('loadConfigFile', () => {
   let dir: string;
-  test('setup', async () => { dir = await mkdtemp(join(tmpdir(), 'netobserv-config-')); });
+  test('setup', async () => { dir = await mkdtemp(join(tmpdir(), 'kubesonar-config-')); });
   after(() => rm(dir, { recursive: true, force: true }));
 
   test('reads a file', async () => {
@@ -712,7 +712,7 @@ describe('ConfigWatcher', () => {
   const QUIET = DEBOUNCE * 8; // long enough for a debounced reload to have happened
   let root: string;
   const watchers: ConfigWatcher[] = [];
-  test('setup', async () => { root = await mkdtemp(join(tmpdir(), 'netobserv-watch-')); });
+  test('setup', async () => { root = await mkdtemp(join(tmpdir(), 'kubesonar-watch-')); });
   after(async () => {
     for (const w of watchers) w.close();
     await rm(root, { recursive: true, force: true });

@@ -164,7 +164,7 @@ function checkLogql(queries: Query[]): string[] {
 
 /** Prometheus' parser: each expression (Grafana variables replaced) as a recording rule. */
 function promtoolParses(queries: Query[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'netobserv-promql-'));
+  const dir = mkdtempSync(join(tmpdir(), 'kubesonar-promql-'));
   try {
     const grafanaFree = (e: string) => e.replace(/\$__rate_interval|\$__interval|\$__range/g, '5m').replace(/\$\{?\w+\}?/g, '.*');
     const rules = { groups: [{ name: 'shipped-queries', rules: queries.map((q, i) => ({ record: `query_${i}`, expr: grafanaFree(q.expr) })) }] };
@@ -202,7 +202,7 @@ test('dashboards: every panel query uses exported metrics, stream labels and eve
   assert.deepEqual(checkLogql(logql), []);
   assert.equal(promtoolParses(prom), '', 'PromQL parses');
   // The events view counts by type and by pod and shows the lines.
-  const events = JSON.parse(readFileSync(join(DASHBOARDS, 'netobserv-events.json'), 'utf8'));
+  const events = JSON.parse(readFileSync(join(DASHBOARDS, 'kubesonar-events.json'), 'utf8'));
   assert.ok(events.panels.some((p: any) => p.type === 'logs'));
   assert.ok(events.panels.some((p: any) => /sum by \(type\) \(count_over_time\(/.test(p.targets?.[0]?.expr ?? '')));
   assert.ok(events.panels.some((p: any) => /sum by \(k8s_namespace, k8s_pod\)/.test(p.targets?.[0]?.expr ?? '')));
@@ -210,10 +210,10 @@ test('dashboards: every panel query uses exported metrics, stream labels and eve
 
 test('dashboards cover the seed case studies', () => {
   const text = (f: string) => readFileSync(join(DASHBOARDS, f), 'utf8');
-  const pod = text('netobserv-pod.json');
+  const pod = text('kubesonar-pod.json');
   for (const m of ['tcpext_listenoverflows', 'tcpext_listendrops', 'sockbacklog_fulllisteners', 'tcp_outrsts', 'tcp_retransseg',
     'udp_rcvbuferrors', 'conntrack_drop', 'qdisc_drops', 'tcpext_tcpbacklogdrop']) assert.ok(pod.includes(`netexporter_${m}`), `pod view shows ${m}`);
-  const node = text('netobserv-node.json');
+  const node = text('kubesonar-node.json');
   for (const m of ['softnet_dropped', 'softnet_timesqueeze', 'conntrack_entries', 'conntrack_maxentries', 'qdisc_drops', 'tcp_retransseg']) {
     assert.ok(node.includes(`netexporter_${m}`), `node view shows ${m}`);
   }

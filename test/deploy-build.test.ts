@@ -21,7 +21,7 @@ async function freePort(): Promise<number> {
 }
 
 test('deploy/build.sh builds a runtime tree that runs the agent', { timeout: 900_000 }, async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'netobserv-image-build-'));
+  const work = mkdtempSync(join(tmpdir(), 'kubesonar-image-build-'));
   try {
     // The committed tree, as `COPY . .` sees it minus the .dockerignore'd directories.
     execFileSync('bash', ['-c', `git -C "${root}" archive --format=tar HEAD | tar -x -C "${work}/"`], { timeout: 120_000 });
@@ -34,7 +34,7 @@ test('deploy/build.sh builds a runtime tree that runs the agent', { timeout: 900
     t.diagnostic(`build.sh took ${Math.round((Date.now() - started) / 1000)} s: ${log.trim().split('\n').pop()}`);
 
     // What the runtime stage copies.
-    for (const f of ['package.json', 'dist/src/cli/main.js', 'src/entities/cri-api.proto', 'build/Release/netobserv.node', 'node_modules/yaml/package.json']) {
+    for (const f of ['package.json', 'dist/src/cli/main.js', 'src/entities/cri-api.proto', 'build/Release/kubesonar.node', 'node_modules/yaml/package.json']) {
       assert.ok(existsSync(join(out, f)), `${f} in the runtime tree`);
     }
     assert.ok(!existsSync(join(out, 'node_modules/typescript')), 'devDependencies pruned');

@@ -1,5 +1,5 @@
 // The DaemonSet's capability set, tried on the real kernel: the agent runs as uid 0 with only
-// the capabilities deploy/manifests/netobserv.yaml grants (setpriv bounding set, no new
+// the capabilities deploy/manifests/kubesonar.yaml grants (setpriv bounding set, no new
 // privileges, as allowPrivilegeEscalation: false), and every probe that works as full root
 // also works there, including fd/io of a pod process running as another user and BPF. Leaving
 // out DAC_READ_SEARCH or SYSLOG breaks what the chart's comments say they are for.
@@ -22,7 +22,7 @@ after(() => cleanup());
 
 /** The capabilities the committed manifests add (they drop ALL). */
 function chartCapabilities(): string[] {
-  const docs = parseAllDocuments(readFileSync(join(root, 'deploy/manifests/netobserv.yaml'), 'utf8')).map((d) => d.toJS());
+  const docs = parseAllDocuments(readFileSync(join(root, 'deploy/manifests/kubesonar.yaml'), 'utf8')).map((d) => d.toJS());
   const ds = docs.find((d) => d?.kind === 'DaemonSet');
   const sc = ds.spec.template.spec.containers[0].securityContext;
   assert.deepEqual(sc.capabilities.drop, ['ALL']);
@@ -47,7 +47,7 @@ interface Run { status: any; metrics: string }
 
 /** Starts the agent with `caps`, waits for two collections, returns /status and /metrics. */
 async function runAgent(caps: string[] | 'all'): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'netobserv-caps-'));
+  const dir = mkdtempSync(join(tmpdir(), 'kubesonar-caps-'));
   const [port, eventPort] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'config.yaml'), `metric_config: { port: ${port}, interval: 1 }\nevent_config: { port: ${eventPort} }\n`);
   const args = [agentJs, 'run', '--config', join(dir, 'config.yaml')];

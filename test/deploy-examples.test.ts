@@ -132,7 +132,7 @@ test('alert rules pass promtool check rules and their unit tests', () => {
   const unit = spawnSync('promtool', ['test', 'rules', join(root, 'examples/alerts.test.yml')], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(unit.status, 0, unit.stdout + unit.stderr);
   // promtool is not lenient: a broken expression fails.
-  const dir = mkdtempSync(join(tmpdir(), 'netobserv-rules-'));
+  const dir = mkdtempSync(join(tmpdir(), 'kubesonar-rules-'));
   try {
     writeFileSync(join(dir, 'bad.yml'), 'groups: [{name: g, rules: [{alert: A, expr: "rate(netexporter_tcp_outrsts[5m]"}]}]\n');
     assert.notEqual(spawnSync('promtool', ['check', 'rules', join(dir, 'bad.yml')], { timeout: 60_000 }).status, 0);
@@ -151,7 +151,7 @@ async function freePort(): Promise<number> {
 
 test('examples/local/run.sh starts the agent and Prometheus and gets a query result', { timeout: 180_000 }, async () => {
   const [agentPort, promPort, eventPort] = [await freePort(), await freePort(), await freePort()];
-  const dir = mkdtempSync(join(tmpdir(), 'netobserv-local-test-'));
+  const dir = mkdtempSync(join(tmpdir(), 'kubesonar-local-test-'));
   try {
     const config = readFileSync(join(root, 'examples/local/config.yaml'), 'utf8').replace('port: 19102', `port: ${eventPort}`);
     writeFileSync(join(dir, 'config.yaml'), config);
@@ -169,7 +169,7 @@ test('examples/local/run.sh starts the agent and Prometheus and gets a query res
     assert.equal(code, 0, out);
     const json = JSON.parse(/query netexporter_agent_entities: (.*)/.exec(out)![1]!);
     assert.equal(json.status, 'success');
-    assert.equal(json.data.result[0].metric.job, 'netobserv');
+    assert.equal(json.data.result[0].metric.job, 'kubesonar');
     assert.ok(Number(json.data.result[0].value[1]) >= 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -25,7 +25,7 @@ import { CONFIG_SCHEMA, DEFAULT_CONFIG, parseConfig } from '../src/config/index.
 import { FORMATS } from '../src/config/schema.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const chart = join(root, 'deploy/helm/netobserv');
+const chart = join(root, 'deploy/helm/kubesonar');
 const NO_ENV = {}; // the loader reads OTEL_EXPORTER_OTLP_*; keep the test independent of them
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: any };
@@ -38,7 +38,7 @@ function helm(): string {
 
 /** `helm template` with the same flags as deploy/scripts/render.sh, plus `args`. */
 function render(...args: string[]): { docs: K8sObject[]; text: string } {
-  const r = spawnSync(helm(), ['template', 'netobserv', chart, '--namespace', 'kube-system', '--kube-version', '1.30.0', ...args],
+  const r = spawnSync(helm(), ['template', 'kubesonar', chart, '--namespace', 'kube-system', '--kube-version', '1.30.0', ...args],
     { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`helm template ${args.join(' ')} failed: ${r.stderr || r.error}`);
   const docs = parseAllDocuments(r.stdout).map((d) => {
@@ -51,13 +51,13 @@ function render(...args: string[]): { docs: K8sObject[]; text: string } {
 const ALL_ON = [
   '--set', 'serviceMonitor.enabled=true', '--set', 'podMonitor.enabled=true', '--set', 'dashboards.enabled=true',
   '--set', 'bpf.tracefs=true', '--set', 'bpf.bpffs=true', '--set', 'bpf.memlockCapability=true',
-  '--set', 'secrets.remoteWrite.name=netobserv-arms', '--set', 'secrets.loki.name=loki-auth',
+  '--set', 'secrets.remoteWrite.name=kubesonar-arms', '--set', 'secrets.loki.name=loki-auth',
   '--set', 'secrets.loki.passwordKey=password', '--set', 'secrets.loki.caKey=ca.crt',
   '--set', 'config.event_config.sinks.remote_write.enabled=true',
   '--set', 'config.event_config.sinks.remote_write.url=https://cn-hangzhou.arms.aliyuncs.com/prometheus/1/c1/cn-hangzhou/api/v2/write',
   '--set', 'config.event_config.sinks.remote_write.username=LTAIexampleid',
   '--set', 'config.event_config.sinks.loki.enabled=true', '--set', 'config.event_config.sinks.loki.url=https://loki.example:3100',
-  '--set', 'config.event_config.sinks.loki.username=netobserv',
+  '--set', 'config.event_config.sinks.loki.username=kubesonar',
   '--set', 'config.event_config.sinks.otlp.enabled=true', '--set', 'config.event_config.sinks.otlp.endpoint=http://otel-collector.observability:4318',
 ];
 
@@ -99,7 +99,7 @@ function validateSchemas(docs: K8sObject[]): void {
  * Returns tsc's diagnostics (empty when every object is clean).
  */
 function typeCheck(docs: K8sObject[]): string {
-  const dir = mkdtempSync(join(root, 'node_modules/.cache/netobserv-tscheck-'));
+  const dir = mkdtempSync(join(root, 'node_modules/.cache/kubesonar-tscheck-'));
   try {
     const imports = new Map<string, string>();
     const lines: string[] = [];
@@ -146,13 +146,13 @@ test('helm lint --strict accepts the chart', () => {
 test('default render: valid Kubernetes objects, equal to deploy/manifests/', () => {
   const { docs } = render();
   assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`).sort(),
-    ['ClusterRole/netobserv', 'ClusterRoleBinding/netobserv', 'ConfigMap/inspector-config', 'DaemonSet/netobserv', 'ServiceAccount/netobserv']);
+    ['ClusterRole/kubesonar', 'ClusterRoleBinding/kubesonar', 'ConfigMap/inspector-config', 'DaemonSet/kubesonar', 'ServiceAccount/kubesonar']);
   validateSchemas(docs);
   for (const d of docs) if (d.kind !== 'ClusterRole' && d.kind !== 'ClusterRoleBinding') assert.equal(d.metadata.namespace, 'kube-system');
   const check = spawnSync('bash', [join(root, 'deploy/scripts/render.sh'), '--check'], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(check.status, 0, `deploy/manifests/ differs from the chart: ${check.stderr}`);
   // The committed manifests are themselves valid (they are what kubectl apply -f reads).
-  const manifests = parseAllDocuments(readFileSync(join(root, 'deploy/manifests/netobserv.yaml'), 'utf8')).map((d) => d.toJS()).filter(Boolean);
+  const manifests = parseAllDocuments(readFileSync(join(root, 'deploy/manifests/kubesonar.yaml'), 'utf8')).map((d) => d.toJS()).filter(Boolean);
   validateSchemas(manifests);
   assert.equal(manifests.length, docs.length);
 });
@@ -182,7 +182,7 @@ test('DaemonSet: host namespaces, least privilege, the mounts the agent uses', (
   assert.equal(pod.hostNetwork, true);
   assert.equal(pod.hostPID, true);
   assert.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet');
-  assert.equal(pod.serviceAccountName, 'netobserv');
+  assert.equal(pod.serviceAccountName, 'kubesonar');
   assert.equal(pod.containers.length, 1);
   const c = pod.containers[0];
   assert.deepEqual(c.args, ['run', '--config', '/etc/config/config.yaml']);
@@ -252,7 +252,7 @@ test('RBAC is read-only and limited to what the agent reads', () => {
   assert.deepEqual([...granted].sort(), [...read].sort());
   const binding = one(docs, 'ClusterRoleBinding');
   assert.equal(binding.roleRef.name, role.metadata.name);
-  assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'netobserv', namespace: 'kube-system' }]);
+  assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'kubesonar', namespace: 'kube-system' }]);
 });
 
 test('ConfigMap inspector-config: every key documented, loads with the agent defaults', () => {
@@ -292,16 +292,16 @@ test('values: sinks and Secrets end up in config.yaml and load; bad values are r
   const sinks = config.event_config.sinks;
   assert.equal(sinks.remote_write.enabled, true);
   assert.equal(sinks.remote_write.username, 'LTAIexampleid');
-  assert.equal(sinks.remote_write.password_file, '/etc/netobserv/secrets/remote-write/password');
+  assert.equal(sinks.remote_write.password_file, '/etc/kubesonar/secrets/remote-write/password');
   assert.equal(sinks.loki.enabled, true);
-  assert.equal(sinks.loki.password_file, '/etc/netobserv/secrets/loki/password');
-  assert.equal(sinks.loki.ca_file, '/etc/netobserv/secrets/loki/ca.crt');
+  assert.equal(sinks.loki.password_file, '/etc/kubesonar/secrets/loki/password');
+  assert.equal(sinks.loki.ca_file, '/etc/kubesonar/secrets/loki/ca.crt');
   assert.equal(sinks.otlp.endpoint, 'http://otel-collector.observability:4318');
   const pod = one(docs, 'DaemonSet').spec.template.spec;
   const mount = pod.containers[0].volumeMounts.find((m: any) => m.name === 'secret-remote-write');
-  assert.equal(mount.mountPath, '/etc/netobserv/secrets/remote-write');
+  assert.equal(mount.mountPath, '/etc/kubesonar/secrets/remote-write');
   assert.equal(mount.readOnly, true);
-  assert.equal(pod.volumes.find((v: any) => v.name === 'secret-remote-write').secret.secretName, 'netobserv-arms');
+  assert.equal(pod.volumes.find((v: any) => v.name === 'secret-remote-write').secret.secretName, 'kubesonar-arms');
 
   // The ACK spellings are written only when set, and then load as the same setting.
   const ack = parseConfig(configText(render('--set', 'config.event_config.loki_enable=true', '--set', 'config.event_config.sinks.loki.enabled=true',
@@ -336,7 +336,7 @@ test('generated chart files are in sync with CONFIG_SCHEMA', async () => {
     assert.equal(readFileSync(join(root, path), 'utf8'), text, `${path} is stale: run npm run build && node deploy/scripts/chart-gen.mjs`);
   }
   // The values schema's config part is CONFIG_SCHEMA's, not a copy that can drift.
-  const schema = JSON.parse(files['deploy/helm/netobserv/values.schema.json']!);
+  const schema = JSON.parse(files['deploy/helm/kubesonar/values.schema.json']!);
   const noDescriptions = (v: unknown) => JSON.parse(JSON.stringify(v), (k, x) => (k === 'description' ? undefined : x));
   for (const section of ['debugmode', 'metric_config', 'event_config'] as const) {
     assert.deepEqual(noDescriptions(schema.properties.config.properties[section]), noDescriptions(CONFIG_SCHEMA.properties[section]));
@@ -346,7 +346,7 @@ test('generated chart files are in sync with CONFIG_SCHEMA', async () => {
 test('the chart ships the dashboards of deploy/dashboards', () => {
   assert.equal(readlinkSync(join(chart, 'dashboards')), '../../dashboards');
   const cms = byKind(render('--set', 'dashboards.enabled=true', '--show-only', 'templates/dashboards.yaml').docs, 'ConfigMap');
-  assert.deepEqual(cms.map((c) => Object.keys(c.data)[0]).sort(), ['netobserv-events.json', 'netobserv-node.json', 'netobserv-pod.json']);
+  assert.deepEqual(cms.map((c) => Object.keys(c.data)[0]).sort(), ['kubesonar-events.json', 'kubesonar-node.json', 'kubesonar-pod.json']);
   for (const cm of cms) {
     const [file, json] = Object.entries<string>(cm.data)[0]!;
     assert.deepEqual(JSON.parse(json), JSON.parse(readFileSync(join(root, 'deploy/dashboards', file), 'utf8')));
@@ -369,5 +369,5 @@ test('Dockerfile: the build stage runs deploy/build.sh, the runtime runs the age
   const cmd = JSON.parse(/^CMD (.*)$/m.exec(stages[1]!)![1]!);
   assert.deepEqual([...entry, ...cmd], ['node', 'dist/src/cli/main.js', 'run', '--config', '/etc/config/config.yaml']);
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  assert.equal(pkg.bin.netobserv, entry[1], 'the entrypoint is the package bin');
+  assert.equal(pkg.bin.kubesonar, entry[1], 'the entrypoint is the package bin');
 });

@@ -222,11 +222,11 @@ describe('configuration and failures', () => {
     const api = await new FakeKubeApi({ token: 'first', tls }).start();
     try {
       await writeFile(join(dir, 'token'), 'first\n');
-      await writeFile(join(dir, 'namespace'), 'netobserv\n');
+      await writeFile(join(dir, 'namespace'), 'kubesonar\n');
       const port = new URL(api.url).port;
       const c = await KubeClient.inCluster({ dir, env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: port } });
       assert.equal(c.server, `https://127.0.0.1:${port}`);
-      assert.equal(c.namespace, 'netobserv');
+      assert.equal(c.namespace, 'kubesonar');
       assert.equal((await c.list('/api/v1/pods')).kind, 'PodList');
       api.token = 'second';
       await writeFile(join(dir, 'token'), 'second\n');

@@ -87,10 +87,10 @@ test('the native addon loads', () => {
 });
 
 test('a missing or broken addon is reported, not thrown', () => {
-  assert.match(loadNativeAddon('/nonexistent/netobserv.node').error ?? '', /not built: \/nonexistent\/netobserv.node is missing/);
-  const dir = mkdtempSync(path.join(tmpdir(), 'netobserv-'));
-  writeFileSync(path.join(dir, 'netobserv.node'), 'not a shared object');
-  const broken = loadNativeAddon(path.join(dir, 'netobserv.node'));
+  assert.match(loadNativeAddon('/nonexistent/kubesonar.node').error ?? '', /not built: \/nonexistent\/kubesonar.node is missing/);
+  const dir = mkdtempSync(path.join(tmpdir(), 'kubesonar-'));
+  writeFileSync(path.join(dir, 'kubesonar.node'), 'not a shared object');
+  const broken = loadNativeAddon(path.join(dir, 'kubesonar.node'));
   rmSync(dir, { recursive: true });
   assert.equal(broken.addon, undefined);
   assert.match(broken.error ?? '', /failed to load/);

@@ -63,9 +63,9 @@ const BATCH = [
 function assertLogs(message: any, sentAfter: number): void {
   assert.equal(message.resourceLogs.length, 1);
   const rl = message.resourceLogs[0];
-  assert.deepEqual(kv(rl.resource.attributes), { 'service.name': { stringValue: 'netobserv-agent' }, 'k8s.node.name': { stringValue: 'node-a' } });
+  assert.deepEqual(kv(rl.resource.attributes), { 'service.name': { stringValue: 'kubesonar-agent' }, 'k8s.node.name': { stringValue: 'node-a' } });
   assert.equal(rl.scopeLogs.length, 1);
-  assert.deepEqual(rl.scopeLogs[0].scope, { name: 'netobserv', version: '0.1.0' });
+  assert.deepEqual(rl.scopeLogs[0].scope, { name: 'kubesonar', version: '0.1.0' });
   const [a, b] = rl.scopeLogs[0].logRecords;
   assert.equal(rl.scopeLogs[0].logRecords.length, 2);
   assert.equal(a.timeUnixNano, '1763880000123456789');
@@ -127,7 +127,7 @@ describe('OtlpLogSink', () => {
       assert.equal(req.contentType, protocol === 'http/json' ? 'application/json' : 'application/x-protobuf');
       assert.equal(req.headers['content-encoding'], compression === 'gzip' ? 'gzip' : undefined);
       assert.equal(req.headers.authorization, 'Bearer t0k');
-      assert.equal(req.headers['user-agent'], 'netobserv/0.1.0');
+      assert.equal(req.headers['user-agent'], 'kubesonar/0.1.0');
       assertLogs(req.message, sentAfter);
     });
   }
@@ -237,7 +237,7 @@ describe('OtlpLogSink', () => {
   });
 
   test('HTTPS with OTEL_EXPORTER_OTLP_CERTIFICATE: trusted CA delivers, an unknown one does not', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'netobserv-otlp-tls-'));
+    const dir = mkdtempSync(join(tmpdir(), 'kubesonar-otlp-tls-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const key = join(dir, 'key.pem');
     const cert = join(dir, 'cert.pem');
@@ -275,9 +275,9 @@ describe('OtlpLogSink', () => {
 describe('OtlpMetricsPusher', () => {
   function meter() {
     const reader = new PullMetricReader();
-    const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'netobserv-agent', 'k8s.node.name': 'node-a' }), readers: [reader] });
+    const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'kubesonar-agent', 'k8s.node.name': 'node-a' }), readers: [reader] });
     cleanups.push(() => provider.shutdown());
-    const m = provider.getMeter('netobserv', '0.1.0');
+    const m = provider.getMeter('kubesonar', '0.1.0');
     const resets = m.createCounter('netexporter_tcp_outrsts', { description: 'resets sent', unit: '1' });
     const estab = m.createGauge('netexporter_tcp_currestab', { description: 'established' });
     resets.add(5, { netns: 'ns1', 'k8s.pod.name': 'web-0' });
@@ -307,7 +307,7 @@ describe('OtlpMetricsPusher', () => {
         assert.equal(r.headers['content-encoding'], 'gzip');
       }
       const rm = first!.message.resourceMetrics[0];
-      assert.deepEqual(kv(rm.resource.attributes), { 'service.name': { stringValue: 'netobserv-agent' }, 'k8s.node.name': { stringValue: 'node-a' } });
+      assert.deepEqual(kv(rm.resource.attributes), { 'service.name': { stringValue: 'kubesonar-agent' }, 'k8s.node.name': { stringValue: 'node-a' } });
       const metrics = new Map<string, any>(rm.scopeMetrics[0].metrics.map((m: any) => [m.name, m]));
       const sum = metrics.get('netexporter_tcp_outrsts');
       assert.equal(sum.description, 'resets sent');
@@ -348,7 +348,7 @@ describe('OtlpMetricsPusher', () => {
     assert.equal(await pusher.pushOnce(), true);
     const rm = rx.requests[0]!.message.resourceMetrics;
     assert.equal(rm.length, 1);
-    assert.deepEqual(kv(rm[0].resource.attributes), { 'service.name': { stringValue: 'netobserv-agent' }, 'k8s.node.name': { stringValue: 'node-a' } });
+    assert.deepEqual(kv(rm[0].resource.attributes), { 'service.name': { stringValue: 'kubesonar-agent' }, 'k8s.node.name': { stringValue: 'node-a' } });
     const metrics = new Map<string, any>(rm[0].scopeMetrics.flatMap((s: any) => s.metrics).map((m: any) => [m.name, m]));
     const opens = metrics.get('netexporter_tcp_activeopens');
     assert.equal(opens.sum.isMonotonic, true);

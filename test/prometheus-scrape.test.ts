@@ -20,7 +20,7 @@ async function freePort(): Promise<number> {
 let agent: TestAgent;
 let prometheus: ChildProcess;
 let promUrl: string;
-const dir = mkdtempSync(join(tmpdir(), 'netobserv-prom-'));
+const dir = mkdtempSync(join(tmpdir(), 'kubesonar-prom-'));
 
 before(async () => {
   agent = await startAgent();
@@ -29,7 +29,7 @@ before(async () => {
   writeFileSync(join(dir, 'prometheus.yml'), [
     'global: { scrape_interval: 1s, scrape_timeout: 1s }',
     'scrape_configs:',
-    '  - job_name: netobserv',
+    '  - job_name: kubesonar',
     `    static_configs: [{ targets: ["127.0.0.1:${agent.agent.server.address!.port}"] }]`,
   ].join('\n'));
   prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
@@ -55,7 +55,7 @@ test('Prometheus scrapes the endpoint and the series carry node, netns and the c
     return r.length ? r : undefined;
   }, 40_000);
   assert.equal(result.length, 1);
-  assert.deepEqual(result[0]!.metric, { __name__: 'netexporter_tcp_activeopens', instance: result[0]!.metric.instance!, job: 'netobserv', k8s_node: 'test-node', netns: `ns${hostNetns}` });
+  assert.deepEqual(result[0]!.metric, { __name__: 'netexporter_tcp_activeopens', instance: result[0]!.metric.instance!, job: 'kubesonar', k8s_node: 'test-node', netns: `ns${hostNetns}` });
 
   const meta = await (await fetch(`${promUrl}/api/v1/metadata?metric=netexporter_tcp_activeopens`)).json() as any;
   assert.equal(meta.data.netexporter_tcp_activeopens[0].type, 'counter');
@@ -64,7 +64,7 @@ test('Prometheus scrapes the endpoint and the series carry node, netns and the c
 
   // Over a minute, not the last scrape: a scrape that timed out on a loaded machine marks every
   // series stale for an instant and says nothing about the exposition.
-  const up = await query('max_over_time(up{job="netobserv"}[1m])');
+  const up = await query('max_over_time(up{job="kubesonar"}[1m])');
   assert.equal(up[0]!.value[1], '1');
   // promtool's parser and linter accept the exposition; its only complaint is the missing
   // `_total` on counters, which keep the seeds' names by design.

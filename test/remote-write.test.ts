@@ -37,7 +37,7 @@ message MetricMetadata { int32 type = 1; string metric_family_name = 2; string h
 interface Decoded { labels: Record<string, string>; value: number; timestamp: number }
 interface Received { headers: IncomingHttpHeaders; httpVersion: string; series: Decoded[]; metadata: any[]; error?: string }
 
-const dir = mkdtempSync(join(tmpdir(), 'netobserv-rw-'));
+const dir = mkdtempSync(join(tmpdir(), 'kubesonar-rw-'));
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
 
@@ -52,9 +52,9 @@ async function freePort(): Promise<number> {
 /** Metrics as the agent's PullMetricReader delivers them, from a real MeterProvider. */
 function metrics() {
   const reader = new PullMetricReader();
-  const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'netobserv-agent', 'k8s.node.name': 'node-a' }), readers: [reader] });
+  const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'kubesonar-agent', 'k8s.node.name': 'node-a' }), readers: [reader] });
   cleanups.push(() => provider.shutdown());
-  const meter = provider.getMeter('netobserv', '0.1.0');
+  const meter = provider.getMeter('kubesonar', '0.1.0');
   const opens = meter.createCounter('netexporter_tcp_activeopens', { description: 'Connections started.' });
   const estab = meter.createGauge('netexporter_tcp_currestab', { description: 'Established connections.' });
   const pod = { netns: 'ns4026532281', 'k8s.namespace.name': 'default', 'k8s.pod.name': 'web-0', 'k8s.pod.ip': '' };
@@ -267,7 +267,7 @@ describe('strict receiver', () => {
     assert.equal(r.headers['content-encoding'], 'snappy');
     assert.equal(r.headers['content-type'], 'application/x-protobuf');
     assert.equal(r.headers['x-prometheus-remote-write-version'], '0.1.0');
-    assert.equal(r.headers['user-agent'], 'netobserv/0.1.0');
+    assert.equal(r.headers['user-agent'], 'kubesonar/0.1.0');
     assert.equal(r.headers['x-extra'], 'yes');
     assert.equal(r.headers.authorization, `Basic ${Buffer.from('LTAIakid:ak-secret').toString('base64')}`);
     const byKey = new Map(r.series.map((s) => [JSON.stringify(s.labels), s]));

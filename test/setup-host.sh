@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/host-setup.sh --test
-[[ -f build/Release/netobserv_bpf.node ]] || node-gyp rebuild
+[[ -f build/Release/kubesonar_bpf.node ]] || node-gyp rebuild

@@ -1,4 +1,4 @@
-// `netobserv watch` as a real process against real stream servers: JSON and text output, two
+// `kubesonar watch` as a real process against real stream servers: JSON and text output, two
 // agents merged, an unreachable agent reported and retried, reconnection after a restart.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,7 +69,7 @@ async function stop(w: Watch): Promise<number | null> {
   return Promise.race([exited, sleep(5000).then(() => { w.child.kill('SIGKILL'); return -1; })]);
 }
 
-describe('netobserv watch', () => {
+describe('kubesonar watch', () => {
   const agents: Agent[] = [];
   after(async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -160,9 +160,9 @@ describe('netobserv watch', () => {
     const w = runWatch(['-e', '127.0.0.1:1', '--type', 'TCP_RESET']);
     await waitFor('exit', () => w.child.exitCode !== null, 10_000);
     assert.equal(w.child.exitCode, 1);
-    assert.match(w.err(), /^netobserv: watch: unknown event type "TCP_RESET" \(valid: PACKETLOSS, .*\)\n$/);
+    assert.match(w.err(), /^kubesonar: watch: unknown event type "TCP_RESET" \(valid: PACKETLOSS, .*\)\n$/);
     const none = runWatch([]);
     await waitFor('exit', () => none.child.exitCode !== null, 10_000);
-    assert.equal(none.err(), 'netobserv: watch: give at least one agent with -e HOST[:PORT]\n');
+    assert.equal(none.err(), 'kubesonar: watch: give at least one agent with -e HOST[:PORT]\n');
   });
 });

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Generates the two chart files that follow the agent's config schema (CONFIG_SCHEMA in
 // src/config/schema.ts), so that the chart cannot drift from what the agent accepts:
-//   deploy/helm/netobserv/values.schema.json      the chart's values schema; its `config`
+//   deploy/helm/kubesonar/values.schema.json      the chart's values schema; its `config`
 //                                                  part is CONFIG_SCHEMA's ConfigMap keys
-//   deploy/helm/netobserv/templates/configmap.yaml the ConfigMap inspector-config: every
+//   deploy/helm/kubesonar/templates/configmap.yaml the ConfigMap inspector-config: every
 //                                                  config key, each with its description
 // Usage (after `npm run build`):  node deploy/scripts/chart-gen.mjs [--check] [--dist DIR]
 // test/deploy.test.ts runs the same functions and fails when the committed files differ.
@@ -12,8 +12,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 const root = new URL('../../', import.meta.url);
-export const VALUES_SCHEMA_PATH = 'deploy/helm/netobserv/values.schema.json';
-export const CONFIGMAP_PATH = 'deploy/helm/netobserv/templates/configmap.yaml';
+export const VALUES_SCHEMA_PATH = 'deploy/helm/kubesonar/values.schema.json';
+export const CONFIGMAP_PATH = 'deploy/helm/kubesonar/templates/configmap.yaml';
 
 /** The ConfigMap form of the config: the installer spellings (top level, `config:`) are left out. */
 export const CONFIG_SECTIONS = ['debugmode', 'metric_config', 'event_config'];
@@ -35,7 +35,7 @@ export const SECRET_FILES = {
   'event_config.sinks.loki.bearer_token_file': ['loki', 'bearerTokenKey', 'loki'],
   'event_config.sinks.loki.ca_file': ['loki', 'caKey', 'loki'],
 };
-export const SECRETS_DIR = '/etc/netobserv/secrets';
+export const SECRETS_DIR = '/etc/kubesonar/secrets';
 
 /**
  * A deep copy with the probe lists cut out of descriptions ("...; Valid: netdev, tcp, ..."):
@@ -76,7 +76,7 @@ export function valuesSchema(configSchema) {
   };
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
-    title: 'netobserv Helm chart values',
+    title: 'kubesonar Helm chart values',
     type: 'object',
     additionalProperties: false,
     properties: {
@@ -194,10 +194,10 @@ export function configMapTemplate(configSchema) {
     '  name: inspector-config',
     '  namespace: {{ .Release.Namespace }}',
     '  labels:',
-    '    {{- include "netobserv.labels" . | nindent 4 }}',
+    '    {{- include "kubesonar.labels" . | nindent 4 }}',
     'data:',
     '  config.yaml: |',
-    '    # netobserv agent configuration, mounted at /etc/config/config.yaml. The agent watches the',
+    '    # kubesonar agent configuration, mounted at /etc/config/config.yaml. The agent watches the',
     '    # directory: edits apply without a restart (a bad edit is refused, logged and shown in',
     '    # /status, and the last good configuration keeps running). null means the agent default.',
     renderKeys(sections, [], 0).trimEnd(),

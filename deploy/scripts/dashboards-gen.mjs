@@ -62,7 +62,7 @@ const dsVar = (name, label, pluginId) => ({ name, label, type: 'datasource', que
 function dashboard(uid, title, description, templating, panels) {
   nextId = 1;
   return {
-    uid, title, description, tags: ['netobserv', 'network'], editable: true, schemaVersion: 39, version: 1,
+    uid, title, description, tags: ['kubesonar', 'network'], editable: true, schemaVersion: 39, version: 1,
     time: { from: 'now-1h', to: 'now' }, refresh: '30s', timezone: 'browser', graphTooltip: 1,
     templating: { list: templating }, annotations: { list: [] }, links: [],
     panels: layout(panels),
@@ -75,7 +75,7 @@ const p99 = (m, sel, by) => `histogram_quantile(0.99, sum by (${by}, le) (rate($
 
 function nodeView() {
   const by = 'k8s_node';
-  return dashboard('netobserv-node', 'netobserv / Node', 'Network stack of each node: drops, queues, conntrack, resets, retransmits (all network namespaces of the node summed where per-namespace).', [
+  return dashboard('kubesonar-node', 'kubesonar / Node', 'Network stack of each node: drops, queues, conntrack, resets, retransmits (all network namespaces of the node summed where per-namespace).', [
     dsVar('datasource', 'Prometheus', 'prometheus'),
     promVar('node', 'Node', 'label_values(netexporter_agent_entities, k8s_node)'),
   ], [
@@ -157,7 +157,7 @@ function nodeView() {
 function podView() {
   const by = 'k8s_namespace, k8s_pod';
   const L = '{{k8s_namespace}}/{{k8s_pod}}';
-  return dashboard('netobserv-pod', 'netobserv / Pod', 'Per-pod network stack: the metrics of the seed case studies (listen overflows, resets, retransmits, DNS/UDP drops, conntrack, qdisc, socket queues).', [
+  return dashboard('kubesonar-pod', 'kubesonar / Pod', 'Per-pod network stack: the metrics of the seed case studies (listen overflows, resets, retransmits, DNS/UDP drops, conntrack, qdisc, socket queues).', [
     dsVar('datasource', 'Prometheus', 'prometheus'),
     promVar('node', 'Node', 'label_values(netexporter_agent_entities, k8s_node)'),
     promVar('namespace', 'Namespace', 'label_values(netexporter_tcp_currestab{k8s_node=~"$node"}, k8s_namespace)'),
@@ -270,7 +270,7 @@ function eventsView(eventTypes) {
     definition: `label_values(${streamLabel})`,
     refresh: 2, includeAll: true, multi: true, allValue, current: { text: 'All', value: '$__all' }, sort: 1,
   });
-  return dashboard('netobserv-events', 'netobserv / Events', 'Events the agent pushed to Loki (stream labels k8s_node, k8s_namespace, type): counts by type and pod, and the lines.', [
+  return dashboard('kubesonar-events', 'kubesonar / Events', 'Events the agent pushed to Loki (stream labels k8s_node, k8s_namespace, type): counts by type and pod, and the lines.', [
     dsVar('loki', 'Loki', 'loki'),
     lokiVar('node', 'Node', 'k8s_node'),
     lokiVar('namespace', 'Namespace', 'k8s_namespace', '.*'),
@@ -291,9 +291,9 @@ function eventsView(eventTypes) {
 
 export async function generate(eventTypes) {
   return {
-    [`${DASHBOARD_DIR}/netobserv-node.json`]: JSON.stringify(nodeView(), null, 2) + '\n',
-    [`${DASHBOARD_DIR}/netobserv-pod.json`]: JSON.stringify(podView(), null, 2) + '\n',
-    [`${DASHBOARD_DIR}/netobserv-events.json`]: JSON.stringify(eventsView(eventTypes), null, 2) + '\n',
+    [`${DASHBOARD_DIR}/kubesonar-node.json`]: JSON.stringify(nodeView(), null, 2) + '\n',
+    [`${DASHBOARD_DIR}/kubesonar-pod.json`]: JSON.stringify(podView(), null, 2) + '\n',
+    [`${DASHBOARD_DIR}/kubesonar-events.json`]: JSON.stringify(eventsView(eventTypes), null, 2) + '\n',
   };
 }
 

@@ -9,7 +9,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 # helm on PATH only where the package is not installed (or not runnable: not linux-amd64).
 if [[ -n "${HELM:-}" ]]; then echo "$HELM"; exit 0; fi
 zip="$root/node_modules/@aws-cdk/asset-kubectl-v20/lib/layer.zip"
-out="$root/node_modules/.cache/netobserv-helm"
+out="$root/node_modules/.cache/kubesonar-helm"
 if [[ ! -x "$out/helm/helm" ]]; then
   if [[ ! -f "$zip" || "$(uname -m)" != x86_64 ]] && command -v helm >/dev/null 2>&1; then command -v helm; exit 0; fi
   [[ -f "$zip" ]] || { echo "helm.sh: $zip missing: run npm ci (devDependencies)" >&2; exit 1; }

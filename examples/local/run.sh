@@ -18,7 +18,7 @@ check=false; [[ "${1:-}" == --check ]] && check=true
 [[ -f "$agent_js" ]] || { echo "run.sh: $agent_js missing: run npm ci && npm run build" >&2; exit 1; }
 command -v prometheus >/dev/null || { echo "run.sh: prometheus not found: apt-get install prometheus" >&2; exit 1; }
 
-work="$(mktemp -d /tmp/netobserv-local.XXXXXX)"
+work="$(mktemp -d /tmp/kubesonar-local.XXXXXX)"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done

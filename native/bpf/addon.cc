@@ -1,4 +1,4 @@
-// netobserv_bpf: a small node-addon-api layer over libbpf for the agent's eBPF probes.
+// kubesonar_bpf: a small node-addon-api layer over libbpf for the agent's eBPF probes.
 //
 //   open(path)            -> BpfObject (a CO-RE object file; nothing loaded yet)
 //   obj.load()            -> per-program status: a program that fails to load or attach is
@@ -317,7 +317,7 @@ class RingReader {
     auto buf = Napi::Buffer<uint8_t>::New(env, kCapacity);
     data_ = buf.Data();
     buf_ = Napi::Persistent(buf);
-    context_ = std::make_unique<Napi::AsyncContext>(env, "netobserv_bpf.ringbuffer");
+    context_ = std::make_unique<Napi::AsyncContext>(env, "kubesonar_bpf.ringbuffer");
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     poll_ = new uv_poll_t;
@@ -530,4 +530,4 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace
 
-NODE_API_MODULE(netobserv_bpf, Init)
+NODE_API_MODULE(kubesonar_bpf, Init)

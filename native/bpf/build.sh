@@ -1,7 +1,7 @@
 #!/bin/sh
 # Compiles every native/bpf/*.bpf.c into OUTDIR/<name>.bpf.o (CO-RE, clang -target bpf),
 # with a vmlinux.h generated from this machine's kernel BTF into OUTDIR (never committed).
-# Run by the netobserv_bpf target of binding.gyp; usable by hand: native/bpf/build.sh build/Release/bpf
+# Run by the kubesonar_bpf target of binding.gyp; usable by hand: native/bpf/build.sh build/Release/bpf
 set -eu
 out=${1:?usage: build.sh OUTDIR}
 src=$(cd "$(dirname "$0")" && pwd)

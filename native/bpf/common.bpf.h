@@ -1,4 +1,4 @@
-// Shared by every netobserv BPF object: the event record that goes through the ring buffer,
+// Shared by every kubesonar BPF object: the event record that goes through the ring buffer,
 // the in-kernel rate limit of events, and the per-probe counters of what was not delivered.
 // The record layout is parsed in src/bpf/events.ts: keep the two in step.
 #pragma once

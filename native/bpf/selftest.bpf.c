@@ -12,12 +12,12 @@ int BPF_PROG(good, struct sock *sk) {
   return 0;
 }
 
-SEC("tp_btf/netobserv_no_such_tracepoint")
+SEC("tp_btf/kubesonar_no_such_tracepoint")
 int BPF_PROG(bogus_btf) {
   return 0;
 }
 
-SEC("raw_tp/netobserv_no_such_tracepoint")
+SEC("raw_tp/kubesonar_no_such_tracepoint")
 int bogus_raw(void *ctx) {
   return 0;
 }

@@ -1,5 +1,5 @@
-// Loads the netobserv_bpf addon (build/Release/netobserv_bpf.node, native/bpf/). It is a
-// separate addon from netobserv so that machines without libbpf or clang still build and run
+// Loads the kubesonar_bpf addon (build/Release/kubesonar_bpf.node, native/bpf/). It is a
+// separate addon from kubesonar so that machines without libbpf or clang still build and run
 // everything else; loading never throws: the reason eBPF is off is kept for /status.
 
 import { existsSync } from 'node:fs';
@@ -105,7 +105,7 @@ export function nativeBpf(): BpfState {
   if (!state) {
     const root = packageRoot();
     state = root
-      ? loadBpfAddon(path.join(root, 'build', 'Release', 'netobserv_bpf.node'), path.join(root, 'build', 'Release', 'bpf'))
+      ? loadBpfAddon(path.join(root, 'build', 'Release', 'kubesonar_bpf.node'), path.join(root, 'build', 'Release', 'bpf'))
       : { error: `eBPF addon not found: no package.json above ${fileURLToPath(import.meta.url)}` };
   }
   return state;

@@ -1,4 +1,4 @@
-// `netobserv entities`: what the agent would observe, one line per network namespace.
+// `kubesonar entities`: what the agent would observe, one line per network namespace.
 import { EntityDiscovery } from '../entities/discovery.js';
 import { netnsPath, type Entity } from '../model.js';
 import { nativeAddon } from '../native/addon.js';

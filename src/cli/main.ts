@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// netobserv: `run` the agent, list `entities`. Errors print one clear line, never a stack trace.
+// kubesonar: `run` the agent, list `entities`. Errors print one clear line, never a stack trace.
 import { parseArgs } from 'node:util';
 import { Agent } from '../agent.js';
 import { DEFAULT_CONFIG_PATH } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { listEntities } from './entities.js';
 
-const USAGE = `usage: netobserv <command> [options]
+const USAGE = `usage: kubesonar <command> [options]
 
 commands:
   run        run the agent (Prometheus endpoint on metric_config.port, default 9102)
@@ -57,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     default:
-      process.stderr.write(`netobserv: unknown command "${command}"\n\n${USAGE}`);
+      process.stderr.write(`kubesonar: unknown command "${command}"\n\n${USAGE}`);
       return 2;
   }
 }
@@ -76,7 +76,7 @@ process.on('unhandledRejection', (reason) => {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(`netobserv: ${err.message}\n`);
+    process.stderr.write(`kubesonar: ${err.message}\n`);
     process.exit(1);
   },
 );

@@ -1,4 +1,4 @@
-// `netobserv watch`: follows the event stream of one or several agents (GET /events on
+// `kubesonar watch`: follows the event stream of one or several agents (GET /events on
 // event_config.port) and prints one aligned line per event, merged in arrival order, or the
 // agents' JSON lines unchanged with `-o json` (exact nanosecond timestamps). Colors only on a
 // terminal (and never with NO_COLOR). An agent that cannot be reached is reported on stderr
@@ -64,7 +64,7 @@ export async function watch(args: string[], io: WatchIO): Promise<number> {
     if (json) io.stdout.write(`${line}\n`);
     else if (view) io.stdout.write(`${toTextLine(view, { color, time: 'clock' })}\n`);
   };
-  const note = (msg: string) => io.stderr.write(`netobserv watch: ${msg}\n`);
+  const note = (msg: string) => io.stderr.write(`kubesonar watch: ${msg}\n`);
 
   // The first agent to refuse the request (bad filter, not an event stream) ends the watch.
   const stop = new AbortController();

@@ -295,7 +295,7 @@ export const INSTALLER_KEYS = Object.keys(installerProperties) as (keyof typeof 
 
 export const CONFIG_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
-  title: 'kube-netobserv agent configuration',
+  title: 'kubesonar agent configuration',
   type: 'object',
   additionalProperties: false,
   properties: {

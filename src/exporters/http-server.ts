@@ -57,7 +57,7 @@ export class MetricsServer {
         return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', toPrometheusText(resourceMetrics, this.source.naming()));
       }
       if (path === '/status') return send(res, 200, 'application/json', JSON.stringify(this.source.status(), null, 2) + '\n');
-      if (path === '/') return send(res, 200, 'text/plain', 'netobserv agent: /metrics /status\n');
+      if (path === '/') return send(res, 200, 'text/plain', 'kubesonar agent: /metrics /status\n');
       const debug = this.source.debugMode() ? this.source.debugRoutes()[path] : undefined;
       if (debug) return send(res, 200, 'application/json', JSON.stringify(debug(), null, 2) + '\n');
       return send(res, 404, 'text/plain', 'not found\n');

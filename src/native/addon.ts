@@ -1,4 +1,4 @@
-// Loads the netobserv native addon (build/Release/netobserv.node). The agent must keep
+// Loads the kubesonar native addon (build/Release/kubesonar.node). The agent must keep
 // running without it (procfs probes need no native code), so loading never throws: the
 // reason it failed is kept for /status.
 
@@ -22,7 +22,7 @@ export interface AddonState {
   error?: string;
 }
 
-const ADDON = path.join('build', 'Release', 'netobserv.node');
+const ADDON = path.join('build', 'Release', 'kubesonar.node');
 
 /** Loads the addon at `file`; exported for tests, the agent uses nativeAddon(). */
 export function loadNativeAddon(file: string): AddonState {

@@ -13,7 +13,7 @@ import { kceName, METRICS, type MetricDef, type MetricType } from '../catalogue/
 import type { Entity } from '../model.js';
 import type { Collector, Snapshot } from './collector.js';
 
-export const SCOPE = { name: 'netobserv', version: '0.1.0' };
+export const SCOPE = { name: 'kubesonar', version: '0.1.0' };
 const DEFS = new Map(METRICS.map((m) => [`${m.probe}/${m.name}`, m]));
 
 /** Attributes that identify an entity; `verbose` adds pod IP and pod labels. */
@@ -106,7 +106,7 @@ export interface Telemetry {
 
 /** Builds the MeterProvider: resource `k8s.node.name`, the snapshot producer with the agent's own metrics. */
 export function createTelemetry(nodeName: string, collector: Collector, verbose: () => boolean, extra: () => SelfMetric[] = () => []): Telemetry {
-  const resource = resourceFromAttributes({ 'service.name': 'netobserv-agent', 'k8s.node.name': nodeName });
+  const resource = resourceFromAttributes({ 'service.name': 'kubesonar-agent', 'k8s.node.name': nodeName });
   const producer = new SnapshotProducer(() => collector.snapshot, verbose, () => [...collectorMetrics(collector), ...extra()]);
   const pull = new PullMetricReader({ metricProducers: [producer] });
   const provider = new MeterProvider({ resource, readers: [pull] });

@@ -1,4 +1,4 @@
-// The live event stream (event_config.port, default 19102), for `netobserv watch` and curl.
+// The live event stream (event_config.port, default 19102), for `kubesonar watch` and curl.
 //
 //   GET /events[?type=A,B][&namespace=N[,M]][&pod=P[,Q]][&node=X]
 //
@@ -44,7 +44,7 @@ export interface StreamClientInfo {
   dropped: number;
 }
 
-export const STREAM_USAGE = `netobserv event stream
+export const STREAM_USAGE = `kubesonar event stream
 GET /events[?type=A,B][&namespace=N][&pod=P][&node=X]
   one JSON object per line (application/x-ndjson), or server-sent events with
   "Accept: text/event-stream" or ?format=sse; {"dropped":N} tells a slow client what it lost

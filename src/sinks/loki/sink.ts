@@ -234,7 +234,7 @@ export class LokiSink implements EventSink {
       const res = await conn.client.request({
         path: url.pathname + url.search,
         method: 'POST',
-        headers: { ...headers, 'user-agent': 'netobserv-loki-sink' },
+        headers: { ...headers, 'user-agent': 'kubesonar-loki-sink' },
         body,
         signal: ac.signal,
       });

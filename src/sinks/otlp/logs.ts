@@ -7,8 +7,8 @@ import { OTLP_RETRYABLE, resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } f
 import { encodeLogs, otlpRequest, rejectedCount, type Scope } from './encode.js';
 import { HttpSender } from './http.js';
 
-export const USER_AGENT = 'netobserv/0.1.0';
-export const SCOPE: Scope = { name: 'netobserv', version: '0.1.0' };
+export const USER_AGENT = 'kubesonar/0.1.0';
+export const SCOPE: Scope = { name: 'kubesonar', version: '0.1.0' };
 
 export interface OtlpLogSinkOptions {
   /** `event_config.sinks.otlp`; unset keys fall back to OTEL_EXPORTER_OTLP_* then defaults. */
@@ -37,7 +37,7 @@ export class OtlpLogSink implements EventSink {
   constructor(opts: OtlpLogSinkOptions) {
     this.settings = resolveOtlp(opts.config, 'logs', opts.env);
     // Loki 3.x turns these resource attributes into index labels (service_name, k8s_node_name).
-    this.resource = resourceFromAttributes({ 'service.name': opts.serviceName ?? 'netobserv-agent', 'k8s.node.name': opts.nodeName });
+    this.resource = resourceFromAttributes({ 'service.name': opts.serviceName ?? 'kubesonar-agent', 'k8s.node.name': opts.nodeName });
     this.onError = opts.onError;
     this.sender = new HttpSender({
       url: this.settings.url, timeoutMs: this.settings.timeoutMs, tls: this.settings.tls,

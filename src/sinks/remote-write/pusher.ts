@@ -16,7 +16,7 @@ import { encodeWriteRequest, METRIC_TYPE, type Label, type MetricMetadata, type 
 // snappyjs ships no types; only the block-format compress is used.
 const snappy = createRequire(import.meta.url)('snappyjs') as { compress(b: Uint8Array): Uint8Array };
 
-export const USER_AGENT = 'netobserv/0.1.0';
+export const USER_AGENT = 'kubesonar/0.1.0';
 
 /** `event_config.sinks.remote_write` (keys as in the config file). */
 export interface RemoteWriteConfig {

@@ -1,15 +1,15 @@
 {{/* Name of the DaemonSet, ServiceAccount and RBAC objects. */}}
-{{- define "netobserv.fullname" -}}
+{{- define "kubesonar.fullname" -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{- define "netobserv.selectorLabels" -}}
-app.kubernetes.io/name: netobserv
+{{- define "kubesonar.selectorLabels" -}}
+app.kubernetes.io/name: kubesonar
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
-{{- define "netobserv.labels" -}}
-{{ include "netobserv.selectorLabels" . }}
+{{- define "kubesonar.labels" -}}
+{{ include "kubesonar.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
@@ -19,9 +19,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{/* Metric and event ports, as the agent config sets them. */}}
-{{- define "netobserv.metricPort" -}}
+{{- define "kubesonar.metricPort" -}}
 {{- dig "metric_config" "port" 9102 (.Values.config | default (dict)) | int -}}
 {{- end -}}
-{{- define "netobserv.eventPort" -}}
+{{- define "kubesonar.eventPort" -}}
 {{- dig "event_config" "port" 19102 (.Values.config | default (dict)) | int -}}
 {{- end -}}
