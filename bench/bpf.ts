@@ -13,14 +13,16 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NetEvent } from '../src/events/model.js';
 import { nativeBpf } from '../src/bpf/addon.js';
-import { EBPF_EVENT_PROBES } from '../src/bpf/registry.js';
-import * as packetloss from '../src/probes/packetloss.js';
+import { probe } from '../src/catalogue/index.js';
+import { reasonName } from '../src/probes/packetloss.js';
+import { EBPF_PROBES, startProbeEvents } from '../src/runtime/ebpf.js';
 import { cleanup, createNetns, veth, waitForLine, type Netns } from '../test/helpers/netns.js';
 
 const FLOOD_SECONDS = 3;
 const IPERF_SECONDS = 4;
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
-const ALL = Object.values(EBPF_EVENT_PROBES).map((p) => p.bpf);
+const ALL = EBPF_PROBES.map((p) => p.kernel!);
+const packetloss = probe('packetloss')!;
 
 /** Runs a command in `ns` without blocking the event loop (the ring buffer is read meanwhile). */
 function run(ns: Netns, cmd: string, args: string[]): Promise<string> {
@@ -33,8 +35,8 @@ function run(ns: Netns, cmd: string, args: string[]): Promise<string> {
 }
 
 function netfilterDrops(ns: Netns): number {
-  const codes = packetloss.packetlossBpf.counters().get(statSync(`/run/netns/${ns.name}`).ino);
-  const code = [...(codes?.keys() ?? [])].find((c) => packetloss.reasonName(c) === 'NETFILTER_DROP');
+  const codes = packetloss.kernel!.counters().get(statSync(`/run/netns/${ns.name}`).ino);
+  const code = [...(codes?.keys() ?? [])].find((c) => reasonName(c) === 'NETFILTER_DROP');
   return code === undefined ? 0 : codes!.get(code)!;
 }
 
@@ -42,24 +44,24 @@ async function flood(a: Netns, b: Netns, aAddr: string, ratePerSecond: number | 
   let published = 0;
   let last: NetEvent | undefined;
   if (ratePerSecond !== undefined) {
-    const why = EBPF_EVENT_PROBES.packetloss.startEvents({ publish: (e) => { published++; last = e; } }, { ratePerSecond, stacks });
+    const why = startProbeEvents(packetloss, { publish: (e) => { published++; last = e; } }, { ratePerSecond, stacks, values: {} });
     if (why) throw new Error(why);
   }
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', aAddr]);
   await waitForLine(server, /Server listening/);
   const drops0 = netfilterDrops(a);
   const run0 = kfreeSkbRuns();
-  const stats0 = EBPF_EVENT_PROBES.packetloss.eventStats();
+  const stats0 = packetloss.kernel!.stats();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   // 200-byte datagrams as fast as one sender goes; iperf3's own 4-byte UDP handshake passes.
   await run(b, 'iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(FLOOD_SECONDS), '-J']);
   await sleep(100);
-  packetloss.packetlossBpf.drain();
+  packetloss.kernel!.drain();
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  const stats = EBPF_EVENT_PROBES.packetloss.eventStats();
-  EBPF_EVENT_PROBES.packetloss.stopEvents();
+  const stats = packetloss.kernel!.stats();
+  packetloss.kernel!.stopEvents();
   server.kill();
   const drops = netfilterDrops(a) - drops0;
   const run1 = kfreeSkbRuns();
@@ -79,7 +81,7 @@ async function flood(a: Netns, b: Netns, aAddr: string, ratePerSecond: number | 
 }
 
 function kfreeSkbRuns(): { count: number; ns: number } {
-  const s = packetloss.packetlossBpf.programStats().find((p) => p.name === 'kfree_skb');
+  const s = packetloss.kernel!.programStats().find((p) => p.name === 'kfree_skb');
   return { count: s?.runCount ?? 0, ns: s?.runTimeNs ?? 0 };
 }
 

@@ -87,7 +87,7 @@ async function child(client: Client, url: string, n: number): Promise<ChildResul
       name = sink.name;
     } else {
       const { OtlpLogSink } = await import('../src/sinks/otlp/index.js');
-      const { SINK_OPTIONS } = await import('../src/events/sinks.js');
+      const { SINK_OPTIONS } = await import('../src/runtime/sinks.js');
       const sink = new OtlpLogSink({ config: { endpoint: url, protocol: 'http/protobuf', compression: 'none' }, nodeName: 'node-1', env: {} });
       pipeline.setSink(sink, SINK_OPTIONS.otlp);
       name = sink.name;

@@ -3,19 +3,19 @@
 // Everything a config change can touch is applied without a restart.
 import { hostname } from 'node:os';
 import type { Writable } from 'node:stream';
-import { isDeepStrictEqual } from 'node:util';
+import { METRIC_PROBES, probe, probeOptions } from './catalogue/index.js';
 import { ConfigWatcher, loadConfigFile, DEFAULT_CONFIG, type AgentConfig } from './config/index.js';
 import { EntityDiscovery } from './entities/discovery.js';
-import { setUsedProbes } from './bpf/registry.js';
-import { EventRuntime } from './events/runtime.js';
 import { MetricsServer } from './exporters/http-server.js';
-import { MetricPushers } from './exporters/metric-pushers.js';
+import { createTelemetry, type Telemetry } from './exporters/telemetry.js';
 import type { Logger } from './log.js';
 import type { ProbeOptions } from './model.js';
 import { nativeAddon } from './native/addon.js';
 import { Collector, entityName } from './pipeline/collector.js';
-import { createTelemetry, type Telemetry } from './pipeline/telemetry.js';
-import { METRIC_PROBE_IMPLS } from './probes/index.js';
+import { setUsedProbes } from './runtime/ebpf.js';
+import { EventRuntime } from './runtime/events.js';
+import { MetricPushers } from './runtime/pushers.js';
+import { applyAll, Reconciled, type Component } from './runtime/reconcile.js';
 
 export interface AgentOptions {
   /** YAML config file; undefined runs with defaults and no watcher. */
@@ -51,12 +51,14 @@ export class Agent {
   private applying: Promise<void> = Promise.resolve();
   private stopping = false;
   private readonly started = Date.now();
+  private readonly collection: Reconciled<CollectionSettings, Collector>;
+  private readonly endpoint: Reconciled<{ port: number }, MetricsServer>;
 
   constructor(private readonly opts: AgentOptions) {
     this.nodeName = opts.nodeName ?? process.env.NODE_NAME ?? hostname();
     this.discovery = new EntityDiscovery({ runtimeSocket: opts.runtimeSocket });
-    this.collector = new Collector(this.discovery, this.probeOptions(), (probe, entity, err) =>
-      opts.log.debug('probe failed', { probe, entity: entity && entityName(entity), error: err.message }));
+    this.collector = new Collector(this.discovery, this.probeOptions(), (name, entity, err) =>
+      opts.log.debug('probe failed', { probe: name, entity: entity && entityName(entity), error: err.message }));
     this.telemetry = createTelemetry(this.nodeName, this.collector, () => this.config.metric_config.verbose,
       () => [...this.events.metrics(), ...this.pushers.metrics()]);
     this.events = new EventRuntime({
@@ -72,6 +74,8 @@ export class Agent {
       debugMode: () => this.config.debugmode,
       debugRoutes: () => ({ '/debug/entities': () => this.collector.snapshot.entities, '/debug/config': () => this.config }),
     }, opts.log);
+    this.collection = new Reconciled(collectionComponent(this.collector));
+    this.endpoint = new Reconciled(endpointComponent(this.server));
   }
 
   /** Loads the config (a bad file at start is fatal: there is no last good one), then starts. */
@@ -101,10 +105,10 @@ export class Agent {
     this.stopping = true; // an apply still queued must not start anything again
     this.watcher?.close();
     await this.applying.catch(() => {});
-    await this.collector.stop();
+    await this.collection.close();
     await this.events.stop();
     await this.pushers.close();
-    await this.server.close();
+    await this.endpoint.close();
     await this.telemetry.shutdown();
     this.discovery.close();
   }
@@ -124,55 +128,39 @@ export class Agent {
 
   private async applyNow(next: AgentConfig, initial: boolean): Promise<void> {
     if (this.stopping) return;
-    const prev = this.config;
     this.config = next;
     this.configError = undefined;
     this.opts.log.debugEnabled = next.debugmode;
     const m = next.metric_config;
+    const eventPort = this.opts.eventPort;
     // Each part is applied even when another fails (e.g. the new port is taken): the failures
     // are reported together and the rest of the change still takes effect.
-    const failures: string[] = [];
-    const step = async (what: string, run: () => Promise<unknown>) => {
-      try {
-        const problems = await run();
-        if (Array.isArray(problems)) failures.push(...problems);
-      } catch (e) {
-        failures.push(`${what}: ${(e as Error).message}`);
-      }
-    };
-    // First: probes taken out detach now, and a collection still running cannot attach them again.
-    await step('eBPF programs', async () => setUsedProbes(new Set<string>([
-      ...(m.enabled ? m.probes : []),
-      ...(next.event_config.enabled ? next.event_config.probes : []),
-    ])));
-    await step('collector', async () => {
+    const failures = await applyAll([
+      // First: probes taken out detach now, and a collection still running cannot attach them again.
+      async () => setUsedProbes(new Set<string>([...(m.enabled ? m.probes : []), ...(next.event_config.enabled ? next.event_config.probes : [])])) as undefined,
       // With the metric server off the collector still discovers entities: events need them.
-      await this.collector.configure(m.enabled ? m.probes.map((p) => METRIC_PROBE_IMPLS[p]) : [], this.probeOptions());
-      if (initial || !isDeepStrictEqual(prev.metric_config, m)) this.collector.start(m.interval);
-    });
-    await step('metrics endpoint', () => (m.enabled ? this.server.listen(this.opts.port ?? m.port) : this.server.close()));
-    const eventPort = this.opts.eventPort;
-    await step('events', () => this.events.apply(eventPort === undefined ? next : { ...next, event_config: { ...next.event_config, port: eventPort } }));
-    await step('metric exporters', () => this.pushers.apply(next));
+      () => this.collection.apply({ probes: m.enabled ? m.probes : [], interval: m.interval, options: this.probeOptions() }),
+      () => this.endpoint.apply(m.enabled ? { port: this.opts.port ?? m.port } : undefined),
+      () => this.events.apply(eventPort === undefined ? next : { ...next, event_config: { ...next.event_config, port: eventPort } }),
+      () => this.pushers.apply(next),
+    ]);
     if (failures.length) throw new Error(failures.join('; '));
     if (!initial) this.opts.log.info('config applied', { probes: m.probes, interval: m.interval, port: this.server.address?.port });
   }
 
+  /** The metric probes' options from the config (the podip paths overridable for tests). */
   private probeOptions(): ProbeOptions {
     const m = this.config.metric_config;
-    return {
-      qdiscDevices: m.qdisc_devices,
-      qdiscPerInterface: m.qdisc_per_interface,
-      podCIDRs: m.pod_cidrs,
-      cniConfDir: this.opts.cniConfDir ?? '/etc/cni/net.d',
-      cniDataDir: this.opts.cniDataDir ?? '/var/lib/cni/networks',
-    };
+    const values: Record<string, unknown> = Object.fromEntries(probeOptions('metric_config').map(({ option }) => [option.key, m[option.key]]));
+    if (this.opts.cniConfDir) values.cni_conf_dir = this.opts.cniConfDir;
+    if (this.opts.cniDataDir) values.cni_data_dir = this.opts.cniDataDir;
+    return values;
   }
 
   status() {
     const snap = this.collector.snapshot;
     const probes: Record<string, unknown> = this.collector.status();
-    for (const name of Object.keys(METRIC_PROBE_IMPLS)) probes[name] ??= { state: 'disabled' };
+    for (const name of METRIC_PROBES) probes[name] ??= { state: 'disabled' };
     return {
       node: this.nodeName,
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
@@ -190,3 +178,38 @@ export class Agent {
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
+
+interface CollectionSettings {
+  probes: string[];
+  interval: number;
+  options: ProbeOptions;
+}
+
+/** The collection loop: probes and options apply in place, and a change starts a cycle now. */
+function collectionComponent(collector: Collector): Component<CollectionSettings, Collector> {
+  const configure = (s: CollectionSettings) => collector.configure(s.probes.map((name) => probe(name)!.metric!), s.options);
+  return {
+    name: 'metric_config',
+    async build(s) {
+      await configure(s);
+      collector.start(s.interval);
+      return collector;
+    },
+    async update(_c, s) {
+      await configure(s);
+      collector.start(s.interval);
+      return true;
+    },
+    close: () => collector.stop(),
+  };
+}
+
+/** The /metrics and /status server: a new port is bound before the old one is let go. */
+function endpointComponent(server: MetricsServer): Component<{ port: number }, MetricsServer> {
+  return {
+    name: 'metric_config.port',
+    build: async (s) => (await server.listen(s.port), server),
+    update: async (_s, s) => (await server.listen(s.port), true),
+    close: () => server.close(),
+  };
+}

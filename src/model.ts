@@ -1,5 +1,5 @@
-// The shapes every part of the agent agrees on: entities (what is observed),
-// metric probes (how it is measured) and samples (what a measurement yields).
+// The shapes every part of the agent agrees on: entities (what is observed), metric probes
+// (how it is measured), their catalogue entries, and samples (what a measurement yields).
 
 /** A Kubernetes pod as far as the node can tell. */
 export interface PodRef {
@@ -56,8 +56,33 @@ export interface Sample {
 /** Kernel-wide probes (softnet, slab) measure once, for the host entity only. */
 export type ProbeScope = 'netns' | 'host';
 
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+/** One metric of the catalogue, as its probe declares it. */
+export interface MetricDef {
+  probe: string;
+  name: string;
+  type: MetricType;
+  /** UCUM unit as OpenTelemetry uses it ('1' for a plain count). */
+  unit: string;
+  help: string;
+  /** Where the kernel exposes the value; for snmp-style files `<Section>:<Field>`. */
+  source: string;
+  /** ACK inspector name when it does not follow `inspector_pod_<probe><name>`. */
+  ack?: string;
+  /** Labels beyond the entity labels. */
+  labels?: readonly string[];
+  /** Bucket upper bounds of a histogram, in `unit`. */
+  buckets?: readonly number[];
+  /**
+   * 'host': the kernel keeps one value for the whole machine even where a namespace's view
+   * shows it; exported on the host entity only, so sums over pods do not multiply it.
+   */
+  scope?: 'host';
+}
+
 export interface ProbeContext {
-  /** Options the config passes to probes (e.g. qdisc device patterns). */
+  /** The probe options of the config (`metric_config.<key>` of the options probes declare), by key. */
   readonly options: ProbeOptions;
   /** Every entity of this cycle, for node-wide probes that relate pods to each other (podip). */
   readonly entities: readonly Entity[];
@@ -72,21 +97,14 @@ export interface ProbeContext {
   shared<T>(key: string, read: () => Promise<T>): Promise<T>;
 }
 
-export interface ProbeOptions {
-  /** Glob patterns of devices whose qdiscs are summed (KCE default: cali*, eth*). */
-  qdiscDevices: string[];
-  /** Report qdisc per interface (if_name label) instead of the KCE sum. */
-  qdiscPerInterface: boolean;
-  /** Pod CIDRs of this node for the podip probe (empty: the host-local IPAM ranges). */
-  podCIDRs: string[];
-  /** CNI network config and host-local IPAM state, read by the podip probe. */
-  cniConfDir: string;
-  cniDataDir: string;
-}
+/** Values of the probe options, by key; each probe reads its own (validated by the config schema). */
+export type ProbeOptions = Readonly<Record<string, unknown>>;
 
 export interface MetricProbe {
   readonly name: string;
   readonly scope: ProbeScope;
+  /** Its catalogue entries. */
+  readonly metrics: readonly MetricDef[];
   /**
    * Returns a reason when the probe cannot work on this node (missing file, missing addon),
    * checked once at start; the probe is then reported unsupported instead of exporting zeros.

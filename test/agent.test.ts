@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { EBPF_EVENT_PROBES } from '../src/bpf/registry.js';
+import { probe } from '../src/catalogue/index.js';
 import { startAgent, waitFor, type TestAgent } from './helpers/agent.js';
 import { ConfigMapMount } from './helpers/configmap.js';
 
@@ -141,7 +141,7 @@ test('an eBPF probe taken out of both probe lists detaches its programs from the
     const { stdout } = await promisify(execFile)('bpftool', ['-j', 'prog', 'show']);
     return new Set((JSON.parse(stdout) as { id: number }[]).map((p) => p.id));
   };
-  const kernellatencyIds = () => EBPF_EVENT_PROBES.kernellatency.bpf.programStats().map((p) => p.id);
+  const kernellatencyIds = () => probe('kernellatency')!.kernel!.programStats().map((p) => p.id);
   const agent = await startAgent({ cniConfDir: '/nonexistent-cni' });
   try {
     await agent.agent.collector.collect();

@@ -14,16 +14,14 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { nativeBpf } from '../src/bpf/addon.js';
-import { EBPF_EVENT_PROBES } from '../src/bpf/registry.js';
-import { METRICS } from '../src/catalogue/metrics.js';
+import { METRICS } from '../src/catalogue/index.js';
 import type { EventPublisher, NetEvent } from '../src/events/model.js';
 import type { Entity, HistogramValue, MetricProbe, ProbeContext, Sample } from '../src/model.js';
 import { histogramOf, LATENCY_BUCKETS_NS, LATENCY_BUCKETS_S, over100ms } from '../src/probes/latency.js';
-import * as netSoftirq from '../src/probes/net_softirq.js';
-import * as socketlatency from '../src/probes/socketlatency.js';
-import * as netiftxlat from '../src/probes/netiftxlat.js';
-import * as kernellatency from '../src/probes/kernellatency.js';
+import { ebpf } from './helpers/ebpf.js';
 import { cleanup, run, createNetns, veth, waitFor, waitForLine, type Netns, type Veth } from './helpers/netns.js';
+
+const [netSoftirq, socketlatency, netiftxlat, kernellatency] = ['net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency'].map(ebpf);
 
 let a: Netns; // the server side: 10.200.<n>.1
 let b: Netns; // the client side: 10.200.<n>.2
@@ -38,7 +36,7 @@ const entity = (ns: Netns): Entity => ({ netns: inode(ns), isHost: false, pids: 
 
 async function collect(probe: MetricProbe, target: Entity): Promise<Sample[]> {
   const ctx: ProbeContext = {
-    options: { qdiscDevices: [], qdiscPerInterface: false, podCIDRs: [], cniConfDir: '', cniDataDir: '' },
+    options: { qdisc_devices: [], qdisc_per_interface: false, pod_cidrs: [], cni_conf_dir: '', cni_data_dir: '' },
     entities: [entity(a), entity(b), target],
     note: () => {},
     shared: (_key, read) => read(),
@@ -58,10 +56,10 @@ function sendUdp(ns: Netns, host: string, port: number, count: number): void {
 }
 
 function drain(): void {
-  netSoftirq.netSoftirqBpf.drain();
-  socketlatency.socketlatencyBpf.drain();
-  netiftxlat.netiftxlatBpf.drain();
-  kernellatency.kernellatencyBpf.drain();
+  netSoftirq!.kernel.drain();
+  socketlatency!.kernel.drain();
+  netiftxlat!.kernel.drain();
+  kernellatency!.kernel.drain();
 }
 
 before(async () => {
@@ -72,9 +70,9 @@ before(async () => {
 });
 
 after(() => {
-  for (const m of [EBPF_EVENT_PROBES.net_softirq, EBPF_EVENT_PROBES.socketlatency, EBPF_EVENT_PROBES.netiftxlat, EBPF_EVENT_PROBES.kernellatency]) {
+  for (const m of [netSoftirq!, socketlatency!, netiftxlat!, kernellatency!]) {
     m.stopEvents();
-    m.bpf.close();
+    m.kernel.close();
   }
   cleanup();
 });
@@ -82,10 +80,10 @@ after(() => {
 test('the latency probes load and attach every program', () => {
   assert.equal(nativeBpf().error, undefined);
   for (const [bpf, programs] of [
-    [netSoftirq.netSoftirqBpf, ['softirq_raise', 'softirq_entry', 'softirq_exit']],
-    [socketlatency.socketlatencyBpf, ['sk_data_ready', 'sock_recv_length', 'tcp_sendmsg_locked', 'sock_send_length']],
-    [netiftxlat.netiftxlatBpf, ['net_dev_queue', 'net_dev_start_xmit', 'net_dev_xmit']],
-    [kernellatency.kernellatencyBpf, ['netif_receive_skb', 'tcp_probe', 'sk_data_ready', 'net_dev_queue']],
+    [netSoftirq!.kernel, ['softirq_raise', 'softirq_entry', 'softirq_exit']],
+    [socketlatency!.kernel, ['sk_data_ready', 'sock_recv_length', 'tcp_sendmsg_locked', 'sock_send_length']],
+    [netiftxlat!.kernel, ['net_dev_queue', 'net_dev_start_xmit', 'net_dev_xmit']],
+    [kernellatency!.kernel, ['netif_receive_skb', 'tcp_probe', 'sk_data_ready', 'net_dev_queue']],
   ] as const) {
     assert.equal(bpf.unsupported(), undefined, bpf.name);
     assert.deepEqual(bpf.programs().map((p) => [p.name, p.loaded, p.attached, p.error]).sort(), programs.map((p) => [p, true, true, undefined]).sort(), bpf.name);
@@ -109,10 +107,10 @@ test('histograms decode from the kernel slots; the 100 ms counters are the bucke
 });
 
 test('net_softirq: veth traffic grows the NET_RX histograms per CPU, with plausible sums; counters host-only', async () => {
-  const before = await collect(netSoftirq.netSoftirqProbe, HOST);
+  const before = await collect(netSoftirq!.metric, HOST);
   const t0 = process.hrtime.bigint();
   sendUdp(b, aAddr, 9, 2000);
-  const after = await collect(netSoftirq.netSoftirqProbe, HOST);
+  const after = await collect(netSoftirq!.metric, HOST);
   const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpus = nativeBpf().addon!.possibleCpus;
   for (const metric of ['schedlatency', 'execlatency']) {
@@ -134,20 +132,20 @@ test('net_softirq: veth traffic grows the NET_RX histograms per CPU, with plausi
     assert.ok(['NET_RX', 'NET_TX'].includes(s.labels!.vector!));
   }
   for (const metric of ['schedslow100ms', 'execslow100ms', 'eventslost']) assert.equal(typeof after.find((s) => s.metric === metric)?.value, 'number', metric);
-  assert.equal(netSoftirq.netSoftirqProbe.scope, 'host');
+  assert.equal(netSoftirq!.metric.scope, 'host');
   for (const m of METRICS.filter((m) => m.probe === 'net_softirq')) assert.equal(m.scope, 'host', m.name);
 });
 
 test('net_softirq events: the threshold set from userspace decides which runs become events', async () => {
   // 10 s: no softirq run or wait comes near it, so the traffic gives no event.
-  assert.equal(EBPF_EVENT_PROBES.net_softirq.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 10_000 }), undefined);
+  assert.equal(netSoftirq!.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 10_000 }), undefined);
   events.length = 0;
   sendUdp(b, aAddr, 9, 200);
   await sleep(300);
   drain();
   assert.deepEqual(events.filter((e) => e.probe === 'net_softirq'), []);
   // 0 ms: every observation is over it; the rate limit bounds what comes through.
-  assert.equal(EBPF_EVENT_PROBES.net_softirq.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 0 }), undefined);
+  assert.equal(netSoftirq!.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 0 }), undefined);
   sendUdp(b, aAddr, 9, 200);
   const found = await waitFor('NET_SOFTIRQ_EXEC_SLOW and NET_SOFTIRQ_SCHED_SLOW', () => {
     drain();
@@ -162,7 +160,7 @@ test('net_softirq events: the threshold set from userspace decides which runs be
     assert.equal(e.netns, undefined); // node-wide, not a pod's
     assert.match(e.msg, /^NET_(RX|TX) softirq on CPU \d+ (waited|ran) \d+\.\d{3} ms$/);
   }
-  EBPF_EVENT_PROBES.net_softirq.stopEvents();
+  netSoftirq!.stopEvents();
 });
 
 /**
@@ -185,9 +183,9 @@ async function server(port: number, delayMs: number): Promise<void> {
 }
 
 test('socketlatency: a reader that waits 400 ms gives a SOCKETLAT_READSLOW event in its namespace and an observation ≥ 0.3 s', async () => {
-  assert.equal(EBPF_EVENT_PROBES.socketlatency.startEvents(publisher, { ratePerSecond: 1000 }), undefined); // default 100 ms
+  assert.equal(socketlatency!.startEvents(publisher, { ratePerSecond: 1000 }), undefined); // default 100 ms
   events.length = 0;
-  const [wasA, wasB] = [await collect(socketlatency.socketlatencyProbe, entity(a)), await collect(socketlatency.socketlatencyProbe, entity(b))];
+  const [wasA, wasB] = [await collect(socketlatency!.metric, entity(a)), await collect(socketlatency!.metric, entity(b))];
   // 400 ms: the timer starts at accept, which may come before the client's data (the client
   // writes once its own loop sees the connect), and libuv starts timers from a cached loop time.
   await server(7301, 400);
@@ -202,7 +200,7 @@ test('socketlatency: a reader that waits 400 ms gives a SOCKETLAT_READSLOW event
   assert.deepEqual([e!.attrs.protocol, e!.attrs.saddr, e!.attrs.daddr, e!.attrs.state], ['TCP', aAddr, aAddr.replace(/\.1$/, '.2'), e!.attrs.state]);
   assert.match(e!.msg, new RegExp(`^data waited \\d+\\.\\d{3} ms before the application read it TCP ${aAddr}:7301 -> `));
 
-  const [nowA, nowB] = [await collect(socketlatency.socketlatencyProbe, entity(a)), await collect(socketlatency.socketlatencyProbe, entity(b))];
+  const [nowA, nowB] = [await collect(socketlatency!.metric, entity(a)), await collect(socketlatency!.metric, entity(b))];
   const hist = (s: Sample[]) => s.find((x) => x.metric === 'readlatency')!.value as HistogramValue;
   const num = (s: Sample[], m: string) => s.find((x) => x.metric === m)!.value as number;
   const [ha, hwas] = [hist(nowA), hist(wasA)];
@@ -214,14 +212,14 @@ test('socketlatency: a reader that waits 400 ms gives a SOCKETLAT_READSLOW event
   assert.equal(num(nowB, 'read100ms') - num(wasB, 'read100ms'), 0);
   // Lost events are node-wide: on the host entity only.
   assert.equal(nowA.find((x) => x.metric === 'eventslost'), undefined);
-  assert.equal(num(await collect(socketlatency.socketlatencyProbe, HOST), 'eventslost'), 0);
+  assert.equal(num(await collect(socketlatency!.metric, HOST), 'eventslost'), 0);
 });
 
 test('socketlatency: an immediate reader is observed below 100 ms and gives no event; a raised threshold silences slow ones', async () => {
-  const was = await collect(socketlatency.socketlatencyProbe, entity(a));
+  const was = await collect(socketlatency!.metric, entity(a));
   await server(7302, 0);
   await sleep(300);
-  const now = await collect(socketlatency.socketlatencyProbe, entity(a));
+  const now = await collect(socketlatency!.metric, entity(a));
   const hist = (s: Sample[]) => s.find((x) => x.metric === 'readlatency')!.value as HistogramValue;
   const fast = hist(now).counts.slice(0, LATENCY_BUCKETS_S.indexOf(0.1) + 1).reduce((x, y) => x + y, 0)
     - hist(was).counts.slice(0, LATENCY_BUCKETS_S.indexOf(0.1) + 1).reduce((x, y) => x + y, 0);
@@ -229,19 +227,19 @@ test('socketlatency: an immediate reader is observed below 100 ms and gives no e
   drain();
   assert.deepEqual(events.filter((e) => e.attrs.sport === 7302), []);
 
-  assert.equal(EBPF_EVENT_PROBES.socketlatency.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 1000 }), undefined);
-  const before = (await collect(socketlatency.socketlatencyProbe, entity(a))).find((x) => x.metric === 'read100ms')!.value as number;
+  assert.equal(socketlatency!.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 1000 }), undefined);
+  const before = (await collect(socketlatency!.metric, entity(a))).find((x) => x.metric === 'read100ms')!.value as number;
   await server(7303, 300);
   await sleep(300);
   drain();
   assert.deepEqual(events.filter((e) => e.attrs.sport === 7303), [], 'under the 1 s threshold');
-  const after = (await collect(socketlatency.socketlatencyProbe, entity(a))).find((x) => x.metric === 'read100ms')!.value as number;
+  const after = (await collect(socketlatency!.metric, entity(a))).find((x) => x.metric === 'read100ms')!.value as number;
   assert.equal(after - before, 1, 'the counter does not depend on the event threshold');
-  EBPF_EVENT_PROBES.socketlatency.stopEvents();
+  socketlatency!.stopEvents();
 });
 
 test('socketlatency: a UDP datagram read 330 ms after it arrived is a SOCKETLAT_READSLOW with protocol UDP and no TCP state', async () => {
-  assert.equal(EBPF_EVENT_PROBES.socketlatency.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(socketlatency!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   // Node reads datagrams as soon as they arrive; Python lets the reader wait once one is there.
   const child = a.spawn('python3', ['-u', '-c', `
 import select, socket, time
@@ -266,14 +264,14 @@ if select.select([s], [], [], 10)[0]:  # readable: the datagram is there (select
   assert.equal(e!.attrs.saddr, aAddr);
   assert.equal(e!.attrs.state, undefined);
   assert.ok(Number(e!.attrs.latency_ms) >= 300 && Number(e!.attrs.latency_ms) < 2000, `latency ${e!.attrs.latency_ms} ms`);
-  EBPF_EVENT_PROBES.socketlatency.stopEvents();
+  socketlatency!.stopEvents();
 });
 
 test('socketlatency: a TCP send blocked ≥ 0.5 s on a full send buffer gives a SOCKETLAT_SENDSLOW in the sender\'s namespace and an observation ≥ 0.3 s', async () => {
-  assert.equal(EBPF_EVENT_PROBES.socketlatency.startEvents(publisher, { ratePerSecond: 1000 }), undefined); // default 100 ms
+  assert.equal(socketlatency!.startEvents(publisher, { ratePerSecond: 1000 }), undefined); // default 100 ms
   events.length = 0;
   const port = 7305;
-  const [wasA, wasB] = [await collect(socketlatency.socketlatencyProbe, entity(a)), await collect(socketlatency.socketlatencyProbe, entity(b))];
+  const [wasA, wasB] = [await collect(socketlatency!.metric, entity(a)), await collect(socketlatency!.metric, entity(b))];
   // The peer accepts but does not read for 500 ms: the sender's one send() of 2 MB with a
   // small SO_SNDBUF fills both buffers and blocks until the peer starts reading.
   const srv = a.spawn('python3', ['-u', '-c', `
@@ -319,7 +317,7 @@ s.close()`]);
   // No send of the reader's namespace was slow.
   assert.deepEqual(events.filter((e) => e.type === 'SOCKETLAT_SENDSLOW' && e.netns === inode(a)), []);
 
-  const [nowA, nowB] = [await collect(socketlatency.socketlatencyProbe, entity(a)), await collect(socketlatency.socketlatencyProbe, entity(b))];
+  const [nowA, nowB] = [await collect(socketlatency!.metric, entity(a)), await collect(socketlatency!.metric, entity(b))];
   const hist = (s: Sample[]) => s.find((x) => x.metric === 'writelatency')!.value as HistogramValue;
   const num = (s: Sample[], m: string) => s.find((x) => x.metric === m)!.value as number;
   const [hb, hwas] = [hist(nowB), hist(wasB)];
@@ -329,14 +327,14 @@ s.close()`]);
   assert.ok(hb.sum - hwas.sum >= 0.3, `sum grew by ${hb.sum - hwas.sum} s`);
   assert.ok(num(nowB, 'write100ms') - num(wasB, 'write100ms') >= 1);
   assert.equal(num(nowA, 'write100ms') - num(wasA, 'write100ms'), 0, 'the reader sent nothing slowly');
-  EBPF_EVENT_PROBES.socketlatency.stopEvents();
+  socketlatency!.stopEvents();
 });
 
 test('netiftxlat: a 2 Mbit/s tbf on the sender\'s veth makes packets wait in the qdisc: observations ≥ 5 ms and NETIF_TXLAT_QDISC_SLOW events in that namespace', async () => {
-  assert.equal(EBPF_EVENT_PROBES.netiftxlat.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 5 }), undefined);
+  assert.equal(netiftxlat!.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 5 }), undefined);
   events.length = 0;
   const port = 7306;
-  const [wasA, wasB] = [await collect(netiftxlat.netiftxlatProbe, entity(a)), await collect(netiftxlat.netiftxlatProbe, entity(b))];
+  const [wasA, wasB] = [await collect(netiftxlat!.metric, entity(a)), await collect(netiftxlat!.metric, entity(b))];
   const hist = (s: Sample[], m: string) => s.find((x) => x.metric === m)!.value as HistogramValue;
   sendUdp(b, aAddr, port, 1); // the neighbour resolved before the tbf: no ARP wait in the measurement
   b.exec('tc', 'qdisc', 'add', 'dev', link.bDev, 'root', 'tbf', 'rate', '2mbit', 'burst', '1600', 'latency', '2s');
@@ -366,14 +364,14 @@ test('netiftxlat: a 2 Mbit/s tbf on the sender\'s veth makes packets wait in the
       const [q] = b.json<{ kind: string; packets: number; qlen: number }[]>('tc', '-s', '-j', 'qdisc', 'show', 'dev', link.bDev, 'root');
       return q?.kind === 'tbf' && q.qlen === 0 && q.packets >= 50 ? q : undefined;
     }, 5000);
-    const now = await collect(netiftxlat.netiftxlatProbe, entity(b));
+    const now = await collect(netiftxlat!.metric, entity(b));
     const qdiscSeen = hist(now, 'qdisclatency').count - hist(wasB, 'qdisclatency').count;
     assert.ok(qdiscSeen === tbf.packets || qdiscSeen === tbf.packets - 1, `${qdiscSeen} qdisc observations for ${tbf.packets} packets through the tbf`);
     assert.ok(hist(now, 'xmitlatency').count - hist(wasB, 'xmitlatency').count >= qdiscSeen, 'a driver transmit for each');
   } finally {
     b.exec('tc', 'qdisc', 'del', 'dev', link.bDev, 'root');
   }
-  const [nowA, nowB] = [await collect(netiftxlat.netiftxlatProbe, entity(a)), await collect(netiftxlat.netiftxlatProbe, entity(b))];
+  const [nowA, nowB] = [await collect(netiftxlat!.metric, entity(a)), await collect(netiftxlat!.metric, entity(b))];
   const from = LATENCY_BUCKETS_S.indexOf(0.005) + 1; // observations above 5 ms
   const slow = (h: HistogramValue) => h.counts.slice(from).reduce((x, y) => x + y, 0);
   assert.ok(slow(hist(nowB, 'qdisclatency')) - slow(hist(wasB, 'qdisclatency')) >= 10, 'qdisc waits above 5 ms in the sender\'s namespace');
@@ -387,8 +385,8 @@ test('netiftxlat: a 2 Mbit/s tbf on the sender\'s veth makes packets wait in the
   assert.equal(hist(nowA, 'qdisclatency').count - hist(wasA, 'qdisclatency').count, 0);
   assert.ok(hist(nowA, 'xmitlatency').count - hist(wasA, 'xmitlatency').count >= 1, 'driver transmits in the noqueue namespace');
   assert.deepEqual(events.filter((e) => e.probe === 'netiftxlat' && e.netns === inode(a)), []);
-  assert.equal(typeof (await collect(netiftxlat.netiftxlatProbe, HOST)).find((x) => x.metric === 'eventslost')?.value, 'number');
-  EBPF_EVENT_PROBES.netiftxlat.stopEvents();
+  assert.equal(typeof (await collect(netiftxlat!.metric, HOST)).find((x) => x.metric === 'eventslost')?.value, 'number');
+  netiftxlat!.stopEvents();
 });
 
 const histOf = (s: Sample[], m: string) => s.find((x) => x.metric === m)!.value as HistogramValue;
@@ -414,12 +412,12 @@ while True:
     except BlockingIOError: break
 print('read', n, flush=True)`]);
   await waitForLine(receiver, /^bound/);
-  const [wasA, wasB] = [await collect(kernellatency.kernellatencyProbe, entity(a)), await collect(kernellatency.kernellatencyProbe, entity(b))];
+  const [wasA, wasB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
   sendUdp(b, aAddr, port, 200);
   const drained = waitForLine(receiver, /^read \d+/);
   receiver.stdin!.write('\n');
   assert.equal(await drained, 'read 200');
-  const [nowA, nowB] = [await collect(kernellatency.kernellatencyProbe, entity(a)), await collect(kernellatency.kernellatencyProbe, entity(b))];
+  const [nowA, nowB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
   assert.equal(histOf(nowA, 'rxlatency').count - histOf(wasA, 'rxlatency').count, 200, 'one receive observation per datagram');
   assert.equal(histOf(nowB, 'rxlatency').count - histOf(wasB, 'rxlatency').count, 0, 'the sender received nothing');
   assert.equal(histOf(nowB, 'txlatency').count - histOf(wasB, 'txlatency').count, 0, 'UDP carries no departure timestamp');
@@ -435,7 +433,7 @@ print('read', n, flush=True)`]);
   const read = waitForLine(server, /^read \d+/);
   b.exec('timeout', '10', process.execPath, '-e', `const s = require('net').connect(${tcpPort}, '${aAddr}', () => s.end(Buffer.alloc(200000)));`);
   assert.equal(await read, 'read 200000');
-  const [tcpA, tcpB] = [await collect(kernellatency.kernellatencyProbe, entity(a)), await collect(kernellatency.kernellatencyProbe, entity(b))];
+  const [tcpA, tcpB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
   assert.ok(histOf(tcpA, 'rxlatency').count - histOf(nowA, 'rxlatency').count >= 2, 'data segments through the receiver\'s stack');
   assert.ok(histOf(tcpB, 'txlatency').count - histOf(nowB, 'txlatency').count >= 3, 'SYN and data segments from the sender');
   assert.ok(histOf(tcpB, 'rxlatency').count - histOf(nowB, 'rxlatency').count >= 1, 'acknowledgements back at the sender');
@@ -445,7 +443,7 @@ print('read', n, flush=True)`]);
   for (const s of [tcpA, tcpB]) {
     for (const m of ['rxslow100ms', 'txslow100ms']) assert.equal(numOf(s, m), above(histOf(s, m.slice(0, 2) + 'latency'), 0.1));
   }
-  assert.equal(typeof numOf(await collect(kernellatency.kernellatencyProbe, HOST), 'eventslost'), 'number');
+  assert.equal(typeof numOf(await collect(kernellatency!.metric, HOST), 'eventslost'), 'number');
 });
 
 /**
@@ -479,10 +477,10 @@ test('kernellatency: an NFQUEUE inspector holding each data segment 120 ms gives
   // stays below TCP's 200 ms minimum retransmission timeout, so the segment is sent once.
   const rule = ['INPUT', '-p', 'tcp', '--dport', String(port), '--tcp-flags', 'PSH', 'PSH', '-j', 'NFQUEUE', '--queue-num', queue];
   a.exec('iptables', '-A', ...rule);
-  assert.equal(EBPF_EVENT_PROBES.kernellatency.startEvents(publisher, { ratePerSecond: 1000 }), undefined); // default 100 ms
+  assert.equal(kernellatency!.startEvents(publisher, { ratePerSecond: 1000 }), undefined); // default 100 ms
   events.length = 0;
   try {
-    const [wasA, wasB] = [await collect(kernellatency.kernellatencyProbe, entity(a)), await collect(kernellatency.kernellatencyProbe, entity(b))];
+    const [wasA, wasB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
     const server = a.spawn(process.execPath, ['-e', `const srv = require('net').createServer((c) => {
         c.on('data', (d) => { console.log('read ' + d); c.end('bye'); srv.close(); });
       }).listen(${port}, '${aAddr}', () => console.log('listening')); setTimeout(() => process.exit(1), 15000);`]);
@@ -500,13 +498,13 @@ test('kernellatency: an NFQUEUE inspector holding each data segment 120 ms gives
     const ms = Number(e.attrs.latency_ms);
     assert.ok(ms >= 120 && ms < 1000, `latency ${ms} ms`);
     assert.match(e.msg, new RegExp(`^a packet took \\d+\\.\\d{3} ms from the device to the transport layer TCP ${link.bAddr}:\\d+ -> ${aAddr}:${port}$`));
-    const [nowA, nowB] = [await collect(kernellatency.kernellatencyProbe, entity(a)), await collect(kernellatency.kernellatencyProbe, entity(b))];
+    const [nowA, nowB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
     assert.equal(numOf(nowA, 'rxslow100ms') - numOf(wasA, 'rxslow100ms'), 1);
     assert.ok(histOf(nowA, 'rxlatency').sum - histOf(wasA, 'rxlatency').sum >= 0.12);
     assert.equal(numOf(nowB, 'rxslow100ms') - numOf(wasB, 'rxslow100ms'), 0);
   } finally {
     a.exec('iptables', '-D', ...rule);
-    EBPF_EVENT_PROBES.kernellatency.stopEvents();
+    kernellatency!.stopEvents();
   }
 });
 
@@ -517,10 +515,10 @@ test('kernellatency: a next hop that answers ARP only after 300 ms holds the SYN
   b.exec('sysctl', '-q', '-w', `net.ipv4.neigh.${link.bDev}.retrans_time_ms=100`, `net.ipv4.neigh.${link.bDev}.mcast_solicit=20`);
   b.exec('ip', 'neigh', 'flush', 'dev', link.bDev);
   a.exec('ip', 'link', 'set', 'dev', link.aDev, 'arp', 'off');
-  assert.equal(EBPF_EVENT_PROBES.kernellatency.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(kernellatency!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   events.length = 0;
   try {
-    const [wasA, wasB] = [await collect(kernellatency.kernellatencyProbe, entity(a)), await collect(kernellatency.kernellatencyProbe, entity(b))];
+    const [wasA, wasB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
     const server = a.spawn(process.execPath, ['-e', `const srv = require('net').createServer((c) => { console.log('accepted'); c.end(); srv.close(); })
       .listen(${port}, '${aAddr}', () => console.log('listening')); setTimeout(() => process.exit(1), 15000);`]);
     await waitForLine(server, /^listening/);
@@ -540,11 +538,11 @@ test('kernellatency: a next hop that answers ARP only after 300 ms holds the SYN
     const ms = Number(e.attrs.latency_ms);
     assert.ok(ms >= 250 && ms < 2000, `latency ${ms} ms`);
     assert.match(e.msg, new RegExp(`^a TCP segment took \\d+\\.\\d{3} ms from TCP to the device TCP ${bAddr}:\\d+ -> ${aAddr}:${port}$`));
-    const [nowA, nowB] = [await collect(kernellatency.kernellatencyProbe, entity(a)), await collect(kernellatency.kernellatencyProbe, entity(b))];
+    const [nowA, nowB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
     assert.equal(numOf(nowB, 'txslow100ms') - numOf(wasB, 'txslow100ms'), 1);
     assert.equal(numOf(nowA, 'txslow100ms') - numOf(wasA, 'txslow100ms'), 0);
   } finally {
     a.exec('ip', 'link', 'set', 'dev', link.aDev, 'arp', 'on');
-    EBPF_EVENT_PROBES.kernellatency.stopEvents();
+    kernellatency!.stopEvents();
   }
 });

@@ -11,21 +11,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { loadBpfAddon, nativeBpf } from '../src/bpf/addon.js';
 import { BpfProbe } from '../src/bpf/probe.js';
-import { ebpfStatus, EBPF_EVENT_PROBES } from '../src/bpf/registry.js';
+import { EBPF_PROBES } from '../src/runtime/ebpf.js';
 import { decodeRecord, stackAddresses } from '../src/bpf/records.js';
 import type { EventPublisher, NetEvent } from '../src/events/model.js';
 import type { Entity, MetricProbe, ProbeContext, Sample } from '../src/model.js';
-import * as packetloss from '../src/probes/packetloss.js';
-import * as tcpreset from '../src/probes/tcpreset.js';
-import * as tcpretrans from '../src/probes/tcpretrans.js';
-import * as tcptwrcv from '../src/probes/tcptwrcv.js';
+import { ebpf } from './helpers/ebpf.js';
 import { cleanup, createNetns, veth, waitFor, waitForLine, type Netns } from './helpers/netns.js';
 
+const [packetloss, tcpreset, tcpretrans, tcptwrcv] = ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv'].map(ebpf);
+
 const PROBES = [
-  { name: 'packetloss', bpf: packetloss.packetlossBpf, probe: packetloss.packetlossProbe, programs: ['kfree_skb'] },
-  { name: 'tcpreset', bpf: tcpreset.tcpresetBpf, probe: tcpreset.tcpresetProbe, programs: ['tcp_send_reset', 'tcp_receive_reset'] },
-  { name: 'tcpretrans', bpf: tcpretrans.tcpretransBpf, probe: tcpretrans.tcpretransProbe, programs: ['tcp_retransmit_skb', 'tcp_retransmit_synack'] },
-  { name: 'tcptwrcv', bpf: tcptwrcv.tcptwrcvBpf, probe: tcptwrcv.tcptwrcvProbe, programs: ['kfree_skb'] },
+  { name: 'packetloss', bpf: packetloss!.kernel, probe: packetloss!.metric, programs: ['kfree_skb'] },
+  { name: 'tcpreset', bpf: tcpreset!.kernel, probe: tcpreset!.metric, programs: ['tcp_send_reset', 'tcp_receive_reset'] },
+  { name: 'tcpretrans', bpf: tcpretrans!.kernel, probe: tcpretrans!.metric, programs: ['tcp_retransmit_skb', 'tcp_retransmit_synack'] },
+  { name: 'tcptwrcv', bpf: tcptwrcv!.kernel, probe: tcptwrcv!.metric, programs: ['kfree_skb'] },
 ];
 
 let a: Netns; // the "server" side: 10.200.<n>.1
@@ -48,7 +47,7 @@ async function collect(probe: MetricProbe, ns: Netns | Entity): Promise<{ sample
   const notes: string[] = [];
   const target = 'pid' in ns ? entity(ns) : ns;
   const ctx: ProbeContext = {
-    options: { qdiscDevices: [], qdiscPerInterface: false, podCIDRs: [], cniConfDir: '', cniDataDir: '' },
+    options: { qdisc_devices: [], qdisc_per_interface: false, pod_cidrs: [], cni_conf_dir: '', cni_data_dir: '' },
     entities: [entity(a), entity(b), target],
     note: (m) => void notes.push(m),
     shared: (_key, read) => read(),
@@ -142,23 +141,23 @@ test('a program that cannot load or attach is reported and skipped, the others r
 
 test('drops are counted per namespace and reason with events off (iptables DROP → NETFILTER_DROP)', async () => {
   a.exec('iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '5555:5556', '-j', 'DROP');
-  const before = (await collect(packetloss.packetlossProbe, a)).samples;
+  const before = (await collect(packetloss!.metric, a)).samples;
   sendUdp(b, aAddr, 5555, 3);
-  const { samples, notes } = await collect(packetloss.packetlossProbe, a);
+  const { samples, notes } = await collect(packetloss!.metric, a);
   assert.deepEqual(notes, []);
   assert.equal(value(samples, 'netfilter')! - (value(before, 'netfilter') ?? 0), 3);
   assert.equal(value(samples, 'byreason', { reason: 'NETFILTER_DROP' })! - (value(before, 'byreason', { reason: 'NETFILTER_DROP' }) ?? 0), 3);
   assert.ok(value(samples, 'total')! >= value(samples, 'netfilter')!);
   // The sender's namespace dropped nothing for netfilter; the host entity gets eventslost.
-  assert.equal(value((await collect(packetloss.packetlossProbe, b)).samples, 'netfilter'), 0);
+  assert.equal(value((await collect(packetloss!.metric, b)).samples, 'netfilter'), 0);
   assert.equal(value(samples, 'eventslost'), undefined);
   // Events were off: nothing reached the ring buffer.
-  packetloss.packetlossBpf.drain();
-  assert.equal(EBPF_EVENT_PROBES.packetloss.eventStats().delivered, 0);
+  packetloss!.kernel.drain();
+  assert.equal(packetloss!.eventStats().delivered, 0);
 });
 
 test('events on: an iptables DROP gives a PACKETLOSS event with tuple, reason, stack and kernel time', async () => {
-  assert.equal(EBPF_EVENT_PROBES.packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const t0 = BigInt(Date.now()) * 1_000_000n;
   sendUdp(b, aAddr, 5555, 1);
   const [e] = await eventsFor('PACKETLOSS NETFILTER_DROP', (e) => e.type === 'PACKETLOSS' && e.netns === inode(a) && e.attrs.reason === 'NETFILTER_DROP');
@@ -175,16 +174,16 @@ test('events on: an iptables DROP gives a PACKETLOSS event with tuple, reason, s
 });
 
 test('events without stacks when asked (stacks: false)', async () => {
-  assert.equal(EBPF_EVENT_PROBES.packetloss.startEvents(publisher, { ratePerSecond: 1000, stacks: false }), undefined);
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000, stacks: false }), undefined);
   sendUdp(b, aAddr, 5556, 1);
   const [e] = await eventsFor('PACKETLOSS without stack', (e) => e.type === 'PACKETLOSS' && e.netns === inode(a) && e.attrs.dport === 5556);
   assert.equal(e!.attrs.stack, '');
-  assert.equal(EBPF_EVENT_PROBES.packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
 });
 
 test('a connect to a closed port: TCP_SEND_RST_NOSock and NO_SOCKET in the server namespace, TCP_RCV_RST_SYN at the client', async () => {
-  assert.equal(EBPF_EVENT_PROBES.tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
-  const [plA, rsA, rsB] = await Promise.all([collect(packetloss.packetlossProbe, a), collect(tcpreset.tcpresetProbe, a), collect(tcpreset.tcpresetProbe, b)]);
+  assert.equal(tcpreset!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  const [plA, rsA, rsB] = await Promise.all([collect(packetloss!.metric, a), collect(tcpreset!.metric, a), collect(tcpreset!.metric, b)]);
   assert.equal(connect(b, aAddr, 7), 'ECONNREFUSED');
 
   const nosock = await eventsFor('TCP_SEND_RST_NOSock', (e) => e.type === 'TCP_SEND_RST_NOSock' && e.netns === inode(a));
@@ -202,20 +201,20 @@ test('a connect to a closed port: TCP_SEND_RST_NOSock and NO_SOCKET in the serve
   // Exact: one SYN dropped, one reset sent in a; one reset received in b; nothing else.
   const delta = async (probe: MetricProbe, ns: Netns, was: { samples: Sample[] }, metric: string, labels?: Record<string, string>) =>
     value((await collect(probe, ns)).samples, metric, labels)! - (value(was.samples, metric, labels) ?? 0);
-  assert.equal(await delta(packetloss.packetlossProbe, a, plA, 'nosocket'), 1);
-  assert.equal(await delta(packetloss.packetlossProbe, a, plA, 'byreason', { reason: 'NO_SOCKET' }), 1);
-  assert.equal(await delta(tcpreset.tcpresetProbe, a, rsA, 'resets', { type: 'TCP_SEND_RST_NOSock' }), 1);
-  assert.equal(await delta(tcpreset.tcpresetProbe, b, rsB, 'resets', { type: 'TCP_RCV_RST_SYN' }), 1);
-  for (const type of tcpreset.RESET_TYPES.filter((t) => t !== 'TCP_SEND_RST_NOSock')) {
-    assert.equal(await delta(tcpreset.tcpresetProbe, a, rsA, 'resets', { type }), 0, type);
+  assert.equal(await delta(packetloss!.metric, a, plA, 'nosocket'), 1);
+  assert.equal(await delta(packetloss!.metric, a, plA, 'byreason', { reason: 'NO_SOCKET' }), 1);
+  assert.equal(await delta(tcpreset!.metric, a, rsA, 'resets', { type: 'TCP_SEND_RST_NOSock' }), 1);
+  assert.equal(await delta(tcpreset!.metric, b, rsB, 'resets', { type: 'TCP_RCV_RST_SYN' }), 1);
+  for (const type of tcpreset!.eventTypes.filter((t) => t !== 'TCP_SEND_RST_NOSock')) {
+    assert.equal(await delta(tcpreset!.metric, a, rsA, 'resets', { type }), 0, type);
   }
 });
 
 test('a bare ACK to a listening socket: TCP_SEND_RST from the listener, with its state', async () => {
-  assert.equal(EBPF_EVENT_PROBES.tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(tcpreset!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer(() => {}).listen(8084, '${aAddr}', () => console.log('ready'));`]);
   await waitForLine(server, /ready/);
-  const was = value((await collect(tcpreset.tcpresetProbe, a)).samples, 'resets', { type: 'TCP_SEND_RST' })!;
+  const was = value((await collect(tcpreset!.metric, a)).samples, 'resets', { type: 'TCP_SEND_RST' })!;
   // An ACK that matches no handshake, from a raw socket: the listener answers with a reset.
   b.exec('python3', '-c', `
 import socket, struct
@@ -232,17 +231,17 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP).sendto(tcp, (
 `);
   const [rst] = await eventsFor('TCP_SEND_RST', (e) => e.type === 'TCP_SEND_RST' && e.netns === inode(a));
   assert.deepEqual([rst!.attrs.state, rst!.attrs.saddr, rst!.attrs.sport], ['LISTEN', aAddr, 8084]);
-  assert.equal(value((await collect(tcpreset.tcpresetProbe, a)).samples, 'resets', { type: 'TCP_SEND_RST' })! - was, 1);
+  assert.equal(value((await collect(tcpreset!.metric, a)).samples, 'resets', { type: 'TCP_SEND_RST' })! - was, 1);
   server.kill();
 });
 
 test('a reset on an established connection (SO_LINGER 0 close): TCP_SEND_RST_ACTIVE at the closer, TCP_RCV_RST_ESTAB at the peer', async () => {
-  assert.equal(EBPF_EVENT_PROBES.tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(tcpreset!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   // resetAndDestroy() closes with SO_LINGER {on, 0}: the kernel aborts with a RST.
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => s.once('data', () => s.resetAndDestroy()))
     .listen(8080, '${aAddr}', () => console.log('ready'));`]);
   await waitForLine(server, /ready/);
-  const [rsA, rsB] = await Promise.all([collect(tcpreset.tcpresetProbe, a), collect(tcpreset.tcpresetProbe, b)]);
+  const [rsA, rsB] = await Promise.all([collect(tcpreset!.metric, a), collect(tcpreset!.metric, b)]);
   const out = node(b, `const s = require('net').connect(8080, '${aAddr}', () => s.write('go'));
     s.on('error', (e) => { console.log(e.code); process.exit(0); }); s.on('close', () => console.log('closed'));`);
   assert.match(out, /ECONNRESET/);
@@ -253,33 +252,33 @@ test('a reset on an established connection (SO_LINGER 0 close): TCP_SEND_RST_ACT
   const [active] = await eventsFor('TCP_SEND_RST_ACTIVE', (e) => e.type === 'TCP_SEND_RST_ACTIVE' && e.netns === inode(a));
   assert.deepEqual([active!.attrs.saddr, active!.attrs.sport, active!.attrs.daddr], [aAddr, 8080, bAddr]);
 
-  const after = async (ns: Netns, type: string) => value((await collect(tcpreset.tcpresetProbe, ns)).samples, 'resets', { type })!;
+  const after = async (ns: Netns, type: string) => value((await collect(tcpreset!.metric, ns)).samples, 'resets', { type })!;
   assert.equal(await after(b, 'TCP_RCV_RST_ESTAB') - value(rsB.samples, 'resets', { type: 'TCP_RCV_RST_ESTAB' })!, 1);
   assert.equal(await after(a, 'TCP_SEND_RST_ACTIVE') - value(rsA.samples, 'resets', { type: 'TCP_SEND_RST_ACTIVE' })!, 1);
   server.kill();
 });
 
 test('a reset received while closing (FIN_WAIT after a half-close): TCP_RCV_RST_TW', async () => {
-  assert.equal(EBPF_EVENT_PROBES.tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(tcpreset!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   // The server half-closes (FIN, socket kept open); the client answers the FIN with an abort.
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => { s.on('error', () => {}); s.end(); })
     .listen(8082, '${aAddr}', () => console.log('ready'));`]);
   await waitForLine(server, /ready/);
-  const was = value((await collect(tcpreset.tcpresetProbe, a)).samples, 'resets', { type: 'TCP_RCV_RST_TW' })!;
+  const was = value((await collect(tcpreset!.metric, a)).samples, 'resets', { type: 'TCP_RCV_RST_TW' })!;
   node(b, `const s = require('net').connect({ port: 8082, host: '${aAddr}', allowHalfOpen: true });
     s.on('end', () => { s.resetAndDestroy(); setTimeout(() => process.exit(0), 50); });`);
   const [tw] = await eventsFor('TCP_RCV_RST_TW', (e) => e.type === 'TCP_RCV_RST_TW' && e.netns === inode(a) && e.attrs.sport === 8082);
   // FIN_WAIT1 when the abort overtakes the client's ACK of the FIN, FIN_WAIT2 otherwise.
   assert.match(String(tw!.attrs.state), /^FIN_WAIT[12]$/);
-  assert.equal(value((await collect(tcpreset.tcpresetProbe, a)).samples, 'resets', { type: 'TCP_RCV_RST_TW' })! - was, 1);
+  assert.equal(value((await collect(tcpreset!.metric, a)).samples, 'resets', { type: 'TCP_RCV_RST_TW' })! - was, 1);
   server.kill();
 });
 
 test('IPv6: a connect to a closed port on ::1 gives IPv6 tuples in both probes', async () => {
-  assert.equal(EBPF_EVENT_PROBES.tcpreset.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
-  assert.equal(EBPF_EVENT_PROBES.packetloss.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(tcpreset!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const c = await createNetns({ ipv6: true });
-  const was = value((await collect(packetloss.packetlossProbe, entity(c))).samples, 'nosocket')!;
+  const was = value((await collect(packetloss!.metric, entity(c))).samples, 'nosocket')!;
   assert.equal(connect(c, '::1', 9), 'ECONNREFUSED');
   const [rst] = await eventsFor('IPv6 TCP_SEND_RST_NOSock', (e) => e.type === 'TCP_SEND_RST_NOSock' && e.netns === inode(c));
   assert.deepEqual([rst!.attrs.family, rst!.attrs.saddr, rst!.attrs.sport, rst!.attrs.daddr], ['ipv6', '::1', 9, '::1']);
@@ -287,15 +286,15 @@ test('IPv6: a connect to a closed port on ::1 gives IPv6 tuples in both probes',
   assert.deepEqual([drop!.attrs.family, drop!.attrs.protocol, drop!.attrs.daddr, drop!.attrs.dport], ['ipv6', 'TCP', '::1', 9]);
   assert.match(drop!.msg, /TCP \[::1\]:\d+ -> \[::1\]:9/);
   assert.match(String(drop!.attrs.stack), /tcp_v6_rcv/);
-  assert.equal(value((await collect(packetloss.packetlossProbe, entity(c))).samples, 'nosocket')! - was, 1);
+  assert.equal(value((await collect(packetloss!.metric, entity(c))).samples, 'nosocket')! - was, 1);
 });
 
 test('loss on the veth → retransmissions counted in the sender namespace, with events', async () => {
-  assert.equal(EBPF_EVENT_PROBES.tcpretrans.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(tcpretrans!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => s.on('data', () => {}))
     .listen(8081, '${aAddr}', () => console.log('ready'));`]);
   await waitForLine(server, /ready/);
-  const before = await collect(tcpretrans.tcpretransProbe, b);
+  const before = await collect(tcpretrans!.metric, b);
   // The client connects, then a drops everything for port 8081: b's data is retransmitted.
   const client = b.spawn(process.execPath, ['-e', `const s = require('net').connect(8081, '${aAddr}', () => console.log('ready'));
     process.stdin.on('data', () => s.write('x'.repeat(100))); s.on('error', () => {});`]);
@@ -304,9 +303,9 @@ test('loss on the veth → retransmissions counted in the sender namespace, with
   client.stdin!.write('go\n');
   const [e] = await eventsFor('TCP_RETRANS', (e) => e.type === 'TCP_RETRANS' && e.netns === inode(b));
   assert.deepEqual([e!.attrs.saddr, e!.attrs.daddr, e!.attrs.dport, e!.attrs.state], [bAddr, aAddr, 8081, 'ESTABLISHED']);
-  const retrans = value((await collect(tcpretrans.tcpretransProbe, b)).samples, 'retrans')! - value(before.samples, 'retrans')!;
+  const retrans = value((await collect(tcpretrans!.metric, b)).samples, 'retrans')! - value(before.samples, 'retrans')!;
   assert.ok(retrans >= 1, `retransmissions: ${retrans}`);
-  assert.equal(value((await collect(tcpretrans.tcpretransProbe, a)).samples, 'retrans'), 0);
+  assert.equal(value((await collect(tcpretrans!.metric, a)).samples, 'retrans'), 0);
   // Let the retransmissions through again, so they stop being netfilter drops in a.
   a.exec('iptables', '-D', 'INPUT', '-p', 'tcp', '--dport', '8081', '-j', 'DROP');
   client.kill();
@@ -314,10 +313,10 @@ test('loss on the veth → retransmissions counted in the sender namespace, with
 });
 
 test('a lost final ACK of the handshake → the SYN-ACK is retransmitted (tcp_retransmit_synack)', async () => {
-  assert.equal(EBPF_EVENT_PROBES.tcpretrans.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(tcpretrans!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer(() => {}).listen(8083, '${aAddr}', () => console.log('ready'));`]);
   await waitForLine(server, /ready/);
-  const was = value((await collect(tcpretrans.tcpretransProbe, a)).samples, 'synackretrans')!;
+  const was = value((await collect(tcpretrans!.metric, a)).samples, 'synackretrans')!;
   // b drops its own pure ACKs to the server: a stays in SYN_RECV and retransmits the SYN-ACK after ~1 s.
   const rule = ['OUTPUT', '-p', 'tcp', '--dport', '8083', '--tcp-flags', 'SYN,ACK,FIN,RST', 'ACK', '-j', 'DROP'];
   b.exec('iptables', '-A', ...rule);
@@ -326,7 +325,7 @@ test('a lost final ACK of the handshake → the SYN-ACK is retransmitted (tcp_re
     await waitForLine(client, /ready/);
     const [e] = await eventsFor('TCP_RETRANS_SYNACK', (e) => e.type === 'TCP_RETRANS_SYNACK' && e.netns === inode(a));
     assert.deepEqual([e!.attrs.saddr, e!.attrs.sport, e!.attrs.daddr, e!.attrs.state], [aAddr, 8083, bAddr, 'NEW_SYN_RECV']);
-    assert.ok(value((await collect(tcpretrans.tcpretransProbe, a)).samples, 'synackretrans')! - was >= 1);
+    assert.ok(value((await collect(tcpretrans!.metric, a)).samples, 'synackretrans')! - was >= 1);
     client.kill();
   } finally {
     b.exec('iptables', '-D', ...rule);
@@ -335,10 +334,10 @@ test('a lost final ACK of the handshake → the SYN-ACK is retransmitted (tcp_re
 });
 
 test('segments to a connection in TIME_WAIT: its peer\'s late FIN, a SYN reusing the port and the reset that follows, one each', async () => {
-  assert.equal(EBPF_EVENT_PROBES.tcptwrcv.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.equal(tcptwrcv!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const [port, clientPort] = [8085, 41085];
   const flags = async (ns: Netns) => {
-    const { samples } = await collect(tcptwrcv.tcptwrcvProbe, ns);
+    const { samples } = await collect(tcptwrcv!.metric, ns);
     return Object.fromEntries(['SYN', 'RST', 'FIN', 'ACK'].map((flag) => [flag, value(samples, 'segments', { flag })!]));
   };
   const [wasA, wasB] = [await flags(a), await flags(b)];
@@ -378,21 +377,21 @@ except OSError: pass`);
   const [nowA, nowB] = [await flags(a), await flags(b)];
   assert.deepEqual(Object.fromEntries(Object.entries(nowB).map(([f, n]) => [f, n - wasB[f]!])), { SYN: 1, RST: 1, FIN: 1, ACK: 0 });
   assert.deepEqual(nowA, wasA, 'the server side had no timewait socket');
-  EBPF_EVENT_PROBES.tcptwrcv.stopEvents();
+  tcptwrcv!.stopEvents();
 });
 
 test('the rate limit holds in the kernel while counters stay exact; nothing is lost at low rate', async () => {
-  assert.equal(EBPF_EVENT_PROBES.packetloss.startEvents(publisher, { ratePerSecond: 2 }), undefined);
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 2 }), undefined);
   await sleep(1100); // a fresh one-second window
-  packetloss.packetlossBpf.drain();
-  const was = value((await collect(packetloss.packetlossProbe, a)).samples, 'netfilter')!;
-  const statsBefore = EBPF_EVENT_PROBES.packetloss.eventStats();
+  packetloss!.kernel.drain();
+  const was = value((await collect(packetloss!.metric, a)).samples, 'netfilter')!;
+  const statsBefore = packetloss!.eventStats();
   const started = Date.now();
   sendUdp(b, aAddr, 5555, 20);
-  assert.equal(value((await collect(packetloss.packetlossProbe, a)).samples, 'netfilter')! - was, 20);
+  assert.equal(value((await collect(packetloss!.metric, a)).samples, 'netfilter')! - was, 20);
   await sleep(200);
-  packetloss.packetlossBpf.drain();
-  const stats = EBPF_EVENT_PROBES.packetloss.eventStats();
+  packetloss!.kernel.drain();
+  const stats = packetloss!.eventStats();
   // The limit is per probe, node-wide (other drops on the host share it): at most two events per
   // one-second window, over every window this section touched (a slow machine may span several).
   const windows = Math.floor((Date.now() - started) / 1000) + 2;
@@ -406,14 +405,14 @@ test('the rate limit holds in the kernel while counters stay exact; nothing is l
     const host = await collect(probe, { netns: 1, isHost: true, pids: [process.pid] });
     assert.equal(value(host.samples, 'eventslost'), 0, name);
   }
-  for (const m of Object.values(EBPF_EVENT_PROBES)) m.stopEvents();
+  for (const p of EBPF_PROBES) p.kernel!.stopEvents();
 });
 
 test('counters of a namespace that is gone are deleted from the kernel map at the second read without it', async () => {
   const c = await createNetns();
   sendUdp(c, '127.0.0.1', 9, 1); // a closed port: one NO_SOCKET drop in c
   const ino = inode(c);
-  const bpf = packetloss.packetlossBpf;
+  const bpf = packetloss!.kernel;
   assert.ok(bpf.counters().get(ino)?.size, 'c has counters');
   const live = new Set([inode(a), inode(b)]);
   assert.equal(bpf.counters(live).get(ino), undefined); // not reported, kept once
@@ -425,9 +424,9 @@ test('counters of a namespace that is gone are deleted from the kernel map at th
 
 test('the registry lists the event probes and their status', () => {
   // The latency probes (net_softirq, socketlatency, netiftxlat, kernellatency) are tested in bpf-latency.test.ts.
-  assert.deepEqual(Object.keys(EBPF_EVENT_PROBES).sort(), [...PROBES.map((p) => p.name), 'net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency'].sort());
+  assert.deepEqual(EBPF_PROBES.filter((p) => p.event?.fromRecord).map((p) => p.name).sort(), [...PROBES.map((p) => p.name), 'net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency'].sort());
   for (const p of PROBES) p.bpf.unsupported(); // loaded (the first test did it already)
-  const status = ebpfStatus();
+  const status = Object.fromEntries(EBPF_PROBES.map((p) => [p.name, p.kernel!.status()]));
   for (const { name } of PROBES) {
     const st = status[name as keyof typeof status];
     assert.equal(st.state, 'ok', name);

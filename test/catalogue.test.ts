@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ackName, kceName, METRICS } from '../src/catalogue/metrics.js';
-import { METRIC_PROBES } from '../src/catalogue/probes.js';
-import { METRIC_PROBE_IMPLS } from '../src/probes/index.js';
+import { ackName, kceName, METRIC_PROBES, METRICS, PROBES } from '../src/catalogue/index.js';
+
+const METRIC_PROBE_IMPLS = Object.fromEntries(PROBES.filter((p) => p.metric).map((p) => [p.name, p.metric!]));
 
 const root = new URL('../../', import.meta.url);
 const seedNames = readFileSync(new URL('test/fixtures/seed-metric-names.txt', root), 'utf8').trim().split('\n');

@@ -11,7 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { NetEvent } from '../src/events/model.js';
 import { CheckScheduler, checkOptions } from '../src/checks/index.js';
-import { k8sChecks, KubeView } from '../src/checks/k8s.js';
+import { KubeView } from '../src/checks/kubeview.js';
+import { severityOf } from '../src/catalogue/index.js';
+import k8sconfig from '../src/probes/k8sconfig.js';
+import kubeproxy from '../src/probes/kubeproxy.js';
+
+/** The checks of the two probes that read the API (the IPVS one is tested with the kernel). */
+const k8sChecks = (kube?: KubeView) => [k8sconfig, kubeproxy].flatMap((p) => p.event!.checks!({ kube }));
 import type { Check, CheckOptions, DeepPartial } from '../src/checks/model.js';
 import { KubeClient } from '../src/k8s/index.js';
 import { FakeKubeApi, service } from './helpers/kube-api.js';
@@ -62,7 +68,7 @@ function harness(checks: Check[], extra: DeepPartial<CheckOptions> = {}) {
   let now = 1_700_000_000_000;
   const scheduler = new CheckScheduler({
     checks, entities: () => [], options: { ...options, ...(extra as Partial<CheckOptions>) },
-    publisher: { publish: (e) => events.push(e) }, clock: () => now,
+    publisher: { publish: (e) => events.push(e) }, clock: () => now, severity: severityOf,
   });
   const step = async (advance = 1000) => {
     now += advance;

@@ -15,14 +15,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { NetEvent } from '../src/events/model.js';
 import type { Entity } from '../src/model.js';
-import { CheckScheduler, checkOptions, checkOptionsFromConfig, configcheckProbe, createChecks, DEFAULT_CHECK_OPTIONS } from '../src/checks/index.js';
-import { compareServices, ipvsCheck, type ServiceView } from '../src/checks/ipvs.js';
-import { kernelParamChecks } from '../src/checks/kernelparam.js';
+import { createChecks, severityOf } from '../src/catalogue/index.js';
+import { CheckScheduler, checkOptions, checkOptionsFromConfig, DEFAULT_CHECK_OPTIONS } from '../src/checks/index.js';
+import type { ServiceView } from '../src/checks/kubeview.js';
 import { parseKmsg } from '../src/checks/kmsg.js';
 import type { Check, DeepPartial, CheckOptions } from '../src/checks/model.js';
-import { mtuChecks } from '../src/checks/mtu.js';
-import { kernelLogCheck, nodeConfigChecks, parseIptablesSave } from '../src/checks/nodeconfig.js';
-import { routeChecks } from '../src/checks/route.js';
+import configcheck from '../src/probes/configcheck.js';
+import { compareServices, ipvsCheck } from '../src/probes/ipvs.js';
+import { kernelParamChecks } from '../src/probes/kernelparam.js';
+import { mtuChecks } from '../src/probes/mtu.js';
+import { kernelLogCheck, nodeConfigChecks, parseIptablesSave } from '../src/probes/nodeconfig.js';
+import { routeChecks } from '../src/probes/route.js';
+
+const configcheckProbe = configcheck.metric!;
 import { readSysctls } from '../src/checks/sysctl.js';
 import { DEST, genlFamilyId, IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE, parseDest, parseService, serviceName, SVC, type IpvsService } from '../src/netlink/ipvs.js';
 import { encodeAttrs, type AttrSpec } from '../src/netlink/message.js';
@@ -57,6 +62,7 @@ function harness(checks: Check[], entities: Entity[], hostNetns: string | null, 
     options: checkOptions({ nodeName: 'test-node', reminderIntervalSeconds: 3600, ...options }),
     publisher: { publish: (e) => events.push(e) },
     clock: () => clock.now,
+    severity: severityOf,
   });
   /** Runs once and returns the events of that run. */
   const step = async (advanceMs = 1000): Promise<NetEvent[]> => {
@@ -458,6 +464,7 @@ test('scheduler: triggers coalesce into one run of the probes asked for; a faili
     entities: () => { discoveries++; if (failDiscovery) throw new Error('no /proc'); return []; },
     options: checkOptions({ kernelLog: { pollSeconds: 3600 } }), // no timer tick within the test
     publisher: { publish: () => undefined },
+    severity: severityOf,
   });
   scheduler.start();
   try {

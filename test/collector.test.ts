@@ -6,7 +6,7 @@ import type { Entity, MetricProbe } from '../src/model.js';
 import { Collector } from '../src/pipeline/collector.js';
 
 const host: Entity = { netns: statSync('/proc/self/ns/net').ino, isHost: true, pids: [process.pid] };
-const options = { qdiscDevices: [], qdiscPerInterface: false, podCIDRs: [], cniConfDir: '', cniDataDir: '' };
+const options = { qdisc_devices: [], qdisc_per_interface: false, pod_cidrs: [], cni_conf_dir: '', cni_data_dir: '' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function slowSource(ms: number) {
@@ -27,7 +27,7 @@ test('restarting with a new interval while a cycle runs leaves exactly one loop'
 
 test('a probe removed during a cycle does not lose the cycle', async () => {
   const source = slowSource(30);
-  const probe = (name: string): MetricProbe => ({ name, scope: 'netns', collect: async () => [{ metric: 'currestab', value: 1 }] });
+  const probe = (name: string): MetricProbe => ({ name, scope: 'netns', metrics: [], collect: async () => [{ metric: 'currestab', value: 1 }] });
   const c = new Collector(source, options);
   await c.configure([probe('tcp'), probe('udp')], options);
   const cycle = c.collect();
@@ -39,7 +39,7 @@ test('a probe removed during a cycle does not lose the cycle', async () => {
 });
 
 test('a failing probe is an error with its reason and a count that survives reconfiguration', async () => {
-  const failing: MetricProbe = { name: 'tcp', scope: 'netns', collect: async () => { throw new Error('boom'); } };
+  const failing: MetricProbe = { name: 'tcp', scope: 'netns', metrics: [], collect: async () => { throw new Error('boom'); } };
   const c = new Collector({ discover: async () => [host] }, options);
   await c.configure([failing], options);
   await c.collect();

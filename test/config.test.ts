@@ -6,7 +6,7 @@ import { ConfigMapMount } from './helpers/configmap.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EVENT_PROBES, METRIC_PROBES } from '../src/catalogue/probes.js';
+import { EVENT_PROBES, METRIC_PROBES } from '../src/catalogue/index.js';
 import {
   CONFIG_SCHEMA, ConfigError, ConfigWatcher, DEFAULT_CONFIG, loadConfigFile, parseConfig,
 } from '../src/config/index.js';

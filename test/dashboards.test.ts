@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { EVENTS } from '../src/catalogue/events.js';
-import { kceName, METRICS, seriesNames } from '../src/catalogue/metrics.js';
+import { EVENTS } from '../src/catalogue/index.js';
+import { kceName, METRICS, seriesNames } from '../src/catalogue/index.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const DASHBOARDS = join(root, 'deploy/dashboards');
 
-/** The agent's self-metrics (src/pipeline/telemetry.ts). */
+/** The agent's self-metrics (src/exporters/telemetry.ts). */
 const AGENT_METRICS = ['netexporter_agent_probe_up', 'netexporter_agent_probe_errors_total', 'netexporter_agent_collect_duration_seconds',
   'netexporter_agent_collect_cpu_seconds', 'netexporter_agent_entities'];
 const KNOWN_METRICS = new Set([...METRICS.flatMap((m) => seriesNames(m, kceName(m))), ...AGENT_METRICS]);

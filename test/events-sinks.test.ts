@@ -10,7 +10,7 @@ import { DEFAULT_CONFIG, type EventConfig } from '../src/config/index.js';
 import { createLogger } from '../src/log.js';
 import type { NetEvent } from '../src/events/model.js';
 import { EventPipeline } from '../src/events/pipeline.js';
-import { EventSinks } from '../src/events/sinks.js';
+import { EventSinks } from '../src/runtime/sinks.js';
 
 const TS = 1741163909810866660n;
 const ev = (i: number): NetEvent => ({

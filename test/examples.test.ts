@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { kceName, METRICS, seriesNames } from '../src/catalogue/metrics.js';
+import { kceName, METRICS, seriesNames } from '../src/catalogue/index.js';
 import { loadConfigFile } from '../src/config/index.js';
 
 const root = new URL('../../', import.meta.url);

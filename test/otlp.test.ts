@@ -14,7 +14,7 @@ import { DEFAULT_CONFIG } from '../src/config/defaults.js';
 import type { EventRecord } from '../src/events/model.js';
 import type { Entity } from '../src/model.js';
 import type { Collector, Snapshot } from '../src/pipeline/collector.js';
-import { createTelemetry, PullMetricReader } from '../src/pipeline/telemetry.js';
+import { createTelemetry, PullMetricReader } from '../src/exporters/telemetry.js';
 import { OtlpLogSink, OtlpMetricsPusher, resolveOtlp } from '../src/sinks/otlp/index.js';
 import { decodeOtlp, kv, LogsResponse, otlpRoot, OtlpReceiver } from './helpers/otlp-receiver.js';
 

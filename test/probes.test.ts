@@ -5,17 +5,19 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { after, test } from 'node:test';
 import type { Entity, ProbeContext, ProbeOptions, Sample } from '../src/model.js';
-import { MonotonicSums } from '../src/pipeline/monotonic.js';
-import { arpProbe } from '../src/probes/arp.js';
-import { ioProbe } from '../src/probes/io.js';
-import { qdiscProbe } from '../src/probes/qdisc.js';
-import { sockProbe } from '../src/probes/sock.js';
-import { softnetProbe } from '../src/probes/softnet.js';
+import { MonotonicSums } from '../src/util/monotonic.js';
+import arp from '../src/probes/arp.js';
+import io from '../src/probes/io.js';
+import qdisc from '../src/probes/qdisc.js';
+import sock from '../src/probes/sock.js';
+import softnet from '../src/probes/softnet.js';
+
+const [arpProbe, ioProbe, qdiscProbe, sockProbe, softnetProbe] = [arp, io, qdisc, sock, softnet].map((p) => p.metric!);
 import { cleanup, createNetns, waitFor } from './helpers/netns.js';
 
 after(cleanup);
 
-const options: ProbeOptions = { qdiscDevices: ['cali*', 'eth*'], qdiscPerInterface: false, podCIDRs: [], cniConfDir: '/nonexistent', cniDataDir: '/nonexistent' };
+const options: ProbeOptions = { qdisc_devices: ['cali*', 'eth*'], qdisc_per_interface: false, pod_cidrs: [], cni_conf_dir: '/nonexistent', cni_data_dir: '/nonexistent' };
 
 function context(entities: Entity[], opts: Partial<ProbeOptions> = {}): ProbeContext & { notes: string[] } {
   const notes: string[] = [];
@@ -61,7 +63,7 @@ test('qdisc: roots of matching devices summed, children and other devices ignore
   for (const f of ['bytes', 'packets', 'drops', 'overlimits', 'requeues', 'backlog', 'qlen']) {
     assert.equal(summed.get(f), e0[f] + e1[f], f);
   }
-  const per = byName(await qdiscProbe.collect(entity, context([entity], { qdiscPerInterface: true })));
+  const per = byName(await qdiscProbe.collect(entity, context([entity], { qdisc_per_interface: true })));
   assert.equal(per.get('drops/eth0'), e0.drops);
   assert.equal(per.get('packets/eth1'), e1.packets);
   assert.equal(per.has('packets/dummy0'), false);

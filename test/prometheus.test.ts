@@ -7,7 +7,7 @@ import { AggregationTemporality, DataPointType, type MetricData } from '@opentel
 import { toPrometheusText } from '../src/exporters/prometheus.js';
 import type { Entity } from '../src/model.js';
 import { Collector, type Snapshot } from '../src/pipeline/collector.js';
-import { createTelemetry } from '../src/pipeline/telemetry.js';
+import { createTelemetry } from '../src/exporters/telemetry.js';
 
 const host: Entity = { netns: 4026531840, isHost: true, pids: [1] };
 const pod: Entity = {

@@ -19,7 +19,7 @@ import { DEFAULT_CONFIG } from '../src/config/defaults.js';
 import { toPrometheusText } from '../src/exporters/prometheus.js';
 import type { Entity } from '../src/model.js';
 import type { Collector, Snapshot } from '../src/pipeline/collector.js';
-import { createTelemetry, PullMetricReader } from '../src/pipeline/telemetry.js';
+import { createTelemetry, PullMetricReader } from '../src/exporters/telemetry.js';
 import { RemoteWritePusher, toTimeSeries, type RemoteWritePusherOptions } from '../src/sinks/remote-write/index.js';
 
 const snappy = createRequire(import.meta.url)('snappyjs') as { uncompress(b: Uint8Array): Uint8Array };

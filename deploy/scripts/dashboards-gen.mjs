@@ -301,7 +301,7 @@ async function main() {
   const check = process.argv.includes('--check');
   const i = process.argv.indexOf('--dist');
   const dist = i > 0 ? process.argv[i + 1].replace(/\/*$/, '/') : 'dist/';
-  const { EVENTS } = await import(new URL(`${dist}src/catalogue/events.js`, root).href);
+  const { EVENTS } = await import(new URL(`${dist}src/catalogue/index.js`, root).href);
   let stale = 0;
   for (const [path, text] of Object.entries(await generate(EVENTS.map((e) => e.type)))) {
     const file = new URL(path, root);

@@ -5,10 +5,9 @@
 // Adding an eBPF probe: native/bpf/<name>.bpf.c including common.bpf.h (counters in a hash
 // map keyed {u32 netns, u32 kind} with counter_add(); events through event_allowed(),
 // event_reserve(), event_submit()), built by `node-gyp rebuild` with no gyp edit; then
-// src/probes/<name>.ts with `new BpfProbe('<name>', '<counter map>')`, like tcpretrans.ts.
+// src/probes/<name>.ts with `new BpfProbe('<name>', '<counter map>')` as its `kernel`.
 import path from 'node:path';
-import { eventDef } from '../catalogue/events.js';
-import type { NetEvent } from '../events/model.js';
+import type { NetEvent, Severity } from '../events/model.js';
 import { nativeBpf, type BpfObject, type ProgramStatus, type RingHandle } from './addon.js';
 import { records, type BpfRecord } from './records.js';
 
@@ -48,9 +47,9 @@ export function ktimeToEpochNs(ktimeNs: bigint): bigint {
   return ktimeNs + clock.offset;
 }
 
-/** The event of a kernel record: its time and netns from the record, its severity from the catalogue. */
-export function recordEvent(probe: string, type: NetEvent['type'], r: BpfRecord, msg: string, attrs: NetEvent['attrs']): NetEvent {
-  return { timeUnixNano: ktimeToEpochNs(r.ktimeNs), type, probe, severity: eventDef(type)!.severity, msg, netns: r.netns || undefined, attrs };
+/** The event of a kernel record: its time and netns from the record, type and severity from its catalogue entry. */
+export function recordEvent(probe: string, def: { type: string; severity: Severity }, r: BpfRecord, msg: string, attrs: NetEvent['attrs']): NetEvent {
+  return { timeUnixNano: ktimeToEpochNs(r.ktimeNs), type: def.type, probe, severity: def.severity, msg, netns: r.netns || undefined, attrs };
 }
 
 export class BpfProbe {

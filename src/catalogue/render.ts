@@ -1,15 +1,13 @@
 // Renders the catalogue as Markdown reference docs: `node dist/src/catalogue/render.js > otel/catalogue.md`.
 // A test keeps otel/catalogue.md identical to this output.
 import { pathToFileURL } from 'node:url';
-import { EVENTS } from './events.js';
-import { ackName, kceName, METRICS } from './metrics.js';
-import { METRIC_PROBES } from './probes.js';
+import { ackName, EVENTS, kceName, METRIC_PROBES, METRICS, PROBES, probeOptions } from './index.js';
 
 export function renderCatalogue(): string {
   const out = [
     '# Metric catalogue',
     '',
-    'Generated from `src/catalogue/metrics.ts` by `node dist/src/catalogue/render.js`; do not edit by hand.',
+    'Generated from the probe modules (`src/probes/`) by `node dist/src/catalogue/render.js`; do not edit by hand.',
     '',
     'Every series carries `k8s_node` and `netns`; pod series also `k8s_namespace` and `k8s_pod`',
     '(`node`, `namespace`, `pod` with `naming: inspector`). `verbose: true` adds `k8s_pod_ip` and `label_<pod label>`.',
@@ -23,9 +21,22 @@ export function renderCatalogue(): string {
     }
     out.push('');
   }
-  out.push('# Event catalogue', '', 'Generated from `src/catalogue/events.ts`. Every event carries `timestamp` (ns, the kernel\'s or the check\'s time), `type`, `msg`, `severity`, `node`, `namespace`, `pod` and `netns`, then its own attributes.', '',
+  out.push('# Event catalogue', '', 'Generated from the probe modules. Every event carries `timestamp` (ns, the kernel\'s or the check\'s time), `type`, `msg`, `severity`, `node`, `namespace`, `pod` and `netns`, then its own attributes.', '',
     '| type | probe | severity | meaning |', '|---|---|---|---|');
   for (const e of EVENTS) out.push(`| \`${e.type}\` | ${e.probe} | ${e.severity} | ${e.help} |`);
+  out.push('', '# Probe names and options', '',
+    'Probe names are case-insensitive in the config; these other spellings are accepted too. Options are keys of the config section named.', '',
+    '| probe | also accepted as | options |', '|---|---|---|');
+  for (const p of PROBES) {
+    const options = p.options.map((o) => `\`${o.section}.${o.key}\``).join(', ');
+    out.push(`| ${p.name} | ${p.aliases.map((a) => `\`${a}\``).join(', ')} | ${options} |`);
+  }
+  out.push('', '| option | default | meaning |', '|---|---|---|');
+  for (const section of ['metric_config', 'event_config'] as const) {
+    for (const { option: o, probes } of probeOptions(section)) {
+      out.push(`| \`${section}.${o.key}\` | \`${JSON.stringify(o.schema.default)}\` | ${o.schema.description} (${probes.join(', ')}) |`);
+    }
+  }
   out.push('');
   return out.join('\n');
 }

@@ -2,12 +2,11 @@
 // a condition that holds now (rp_filter=1 on cali123, no default route in a pod); the
 // scheduler turns the appearance, change, reminder and disappearance of findings into events.
 
-import type { EventProbeName } from '../catalogue/probes.js';
-import type { EventType } from '../catalogue/events.js';
 import type { Entity } from '../model.js';
 
 export interface Finding {
-  type: EventType;
+  /** The event type, e.g. RPFilterKernelParam. */
+  type: string;
   /**
    * What the finding is about, unique within its type and stable across runs: the gauge's
    * `subject` label and the identity the scheduler tracks, e.g. `net.ipv4.conf.eth0.rp_filter`
@@ -42,7 +41,7 @@ export interface Check {
   /** Name in status and errors, e.g. `rp_filter`. */
   readonly name: string;
   /** The event probe (catalogue) the check belongs to; enabling that probe enables the check. */
-  readonly probe: EventProbeName;
+  readonly probe: string;
   /** Run on the fast cadence (kernel log, `kernelLog.pollSeconds`) too; node-wide: `entities` may be empty then. */
   readonly fast?: boolean;
   /** A reason the check cannot run on this node (no IPVS in the kernel); asked at each run, cheap. */
@@ -182,11 +181,6 @@ export function checkOptions(partial: DeepPartial<CheckOptions> = {}): CheckOpti
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer _U)[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
-/** Shell-style glob with `*` and `?` only (interface names). */
-export function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-  return re.test(name);
-}
 
 /** How findings name a namespace: nothing for the node, `<namespace>/<pod>:` for a pod, `ns<inode>:` otherwise. */
 export function subjectPrefix(e: Entity): string {

@@ -14,9 +14,7 @@
 // - A check that fails keeps its previous findings (a failed read is not a fix); a check that
 //   is disabled or unsupported drops them without cleared events.
 
-import { eventDef } from '../catalogue/events.js';
-import type { EventProbeName } from '../catalogue/probes.js';
-import { nowUnixNano, type EventPublisher, type NetEvent } from '../events/model.js';
+import { nowUnixNano, type EventPublisher, type NetEvent, type Severity } from '../events/model.js';
 import type { Entity } from '../model.js';
 import type { Check, CheckContext, CheckOptions, Finding } from './model.js';
 
@@ -25,7 +23,7 @@ export type FindingPhase = 'new' | 'changed' | 'reminder' | 'cleared';
 
 export interface CheckStatus {
   name: string;
-  probe: EventProbeName;
+  probe: string;
   state: 'ok' | 'error' | 'unsupported' | 'disabled' | 'pending';
   /** The error or the reason it is unsupported. */
   detail?: string;
@@ -35,6 +33,8 @@ export interface CheckStatus {
 export interface SchedulerOptions {
   checks: Check[];
   publisher: EventPublisher;
+  /** The catalogue severity of an event type. */
+  severity: (type: string) => Severity;
   /** The namespaces of the node for a run (the agent's discovery). */
   entities: () => readonly Entity[] | Promise<readonly Entity[]>;
   options: CheckOptions;
@@ -120,7 +120,7 @@ export class CheckScheduler {
    * API watch event). Bursts coalesce: at most one triggered run per TRIGGER_GAP_MS, covering
    * every probe asked for meanwhile.
    */
-  trigger(probes?: readonly EventProbeName[]): void {
+  trigger(probes?: readonly string[]): void {
     if (this.stopped) return;
     this.pending = !probes || this.pending === 'all' ? 'all' : new Set([...(this.pending ?? []), ...probes]);
     if (this.triggerTimer) return;
@@ -240,22 +240,21 @@ export class CheckScheduler {
       if (!prev) phase = 'new';
       else if (prev.state !== state) phase = 'changed';
       else if (now - prev.lastEmitted >= reminderMs) phase = 'reminder';
-      if (phase) this.emit(f, phase, prev ? prev.since : now);
+      if (phase) this.emit(check, f, phase, prev ? prev.since : now);
       after.set(k, { finding: f, state, since: prev?.since ?? now, lastEmitted: phase ? now : prev!.lastEmitted });
     }
     if (this.opts.options.emitCleared) {
-      for (const [k, h] of before) if (!after.has(k)) this.emit(h.finding, 'cleared', h.since);
+      for (const [k, h] of before) if (!after.has(k)) this.emit(check, h.finding, 'cleared', h.since);
     }
     this.held.set(check, after);
   }
 
-  private emit(f: Finding, phase: FindingPhase, since: number): void {
-    const def = eventDef(f.type)!;
+  private emit(check: Check, f: Finding, phase: FindingPhase, since: number): void {
     const event: NetEvent = {
       timeUnixNano: this.opts.clock ? BigInt(this.clock()) * 1_000_000n : nowUnixNano(),
       type: f.type,
-      probe: def.probe,
-      severity: phase === 'cleared' ? 'INFO' : def.severity,
+      probe: check.probe,
+      severity: phase === 'cleared' ? 'INFO' : this.opts.severity(f.type),
       // A cleared event repeats the message it clears, so a LogQL filter on it finds both.
       msg: phase === 'cleared' ? `cleared: ${f.msg}` : f.msg,
       ...(f.netns !== undefined ? { netns: f.netns } : {}),

@@ -6,7 +6,7 @@
 import { get, type IncomingMessage } from 'node:http';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EVENTS } from '../catalogue/events.js';
+import { EVENTS } from '../catalogue/index.js';
 import { parseJsonLine, toTextLine } from '../events/format.js';
 
 const DEFAULT_PORT = 19102;

@@ -1,9 +1,10 @@
 // The normalized configuration every other module consumes, and its defaults. Whatever
 // spelling the file used (ACK ConfigMap keys, KCE/ACK installer values), it ends up here.
 
-import { EVENT_PROBES, METRIC_PROBES } from '../catalogue/probes.js';
-import type { EventProbeName, MetricProbeName } from '../catalogue/probes.js';
-import type { ExpectedRoute, ExpectedRule } from '../checks/model.js';
+import { EVENT_PROBES, METRIC_PROBES, probeOptions } from '../catalogue/index.js';
+import type { ChecksConfig } from '../checks/config.js';
+
+export type { ChecksConfig } from '../checks/config.js';
 
 export type MetricNaming = 'netexporter' | 'inspector';
 
@@ -13,25 +14,22 @@ export interface MetricConfig {
   interval: number;
   port: number;
   /** Canonical names, catalogue order, never empty (an empty list in the file means all). */
-  probes: MetricProbeName[];
+  probes: string[];
   /** Add pod IP and labels to metric labels. */
   verbose: boolean;
   /** Metric name prefix family: KCE `netexporter_*` or ACK `inspector_pod_*`. */
   naming: MetricNaming;
-  qdisc_devices: string[];
-  qdisc_per_interface: boolean;
-  pod_cidrs: string[];
+  /** The options metric probes declare (e.g. `qdisc_devices`), by key. */
+  [probeOption: string]: unknown;
 }
 
 export interface EventConfig {
   enabled: boolean;
   port: number;
   /** Canonical names, catalogue order, never empty (an empty list in the file means all). */
-  probes: EventProbeName[];
+  probes: string[];
   /** eBPF events: sampled events per second per probe (a kernel-side rate limit). */
   events_per_second: number;
-  /** net_softirq, socketlatency, netiftxlat and kernellatency: events for latencies above this, ms (ACK's 100 ms). */
-  latency_threshold_ms: number;
   /** Same as `sinks.loki.enabled` (the ACK key; kept for code written against it). */
   loki_enable: boolean;
   /** The Loki address as written (ACK `loki_address`, installer `remoteLokiAddress`); `sinks.loki.url` is its URL form. */
@@ -43,36 +41,8 @@ export interface EventConfig {
    * default. The checks lay it over their own defaults (checkOptionsFromConfig in src/checks).
    */
   checks: ChecksConfig;
-}
-
-/**
- * Section event_config.checks: the configuration checks' options as the YAML spells them
- * (snake_case, seconds). Every key is optional: an unset key keeps the checks' default
- * (DEFAULT_CHECK_OPTIONS in src/checks/model.ts). The schema (schema.ts) matches it key for key.
- */
-export interface ChecksConfig {
-  interval?: number;
-  reminder_interval?: number;
-  emit_cleared?: boolean;
-  kernel_params?: {
-    /** Expected values; null turns that check off (written `false` in the file, where null means unset). */
-    rp_filter?: number | null;
-    proxy_arp?: number | null;
-    tcp_syncookies?: number | null;
-    tcp_sack?: number | null;
-    nf_conntrack_tcp_be_liberal?: number | null;
-    interfaces?: string[];
-  };
-  mtu?: { min?: number; max?: number; compare_primary?: 'higher' | 'different' | 'off'; ignore?: string[] };
-  /** `patterns` are case-insensitive substrings, not regexes. */
-  kernel_log?: { patterns?: string[]; hold?: number; poll?: number };
-  iptables?: { max_rules?: number; forward_drop?: boolean };
-  vpc_routes?: ExpectedRoute[];
-  /** `fwmark` is a number here; the file may also write it as a "0x..." string. */
-  policy_rules?: ExpectedRule[];
-  cidrs?: { vpc?: string[]; service?: string[]; pod?: string[]; docker?: string[] };
-  kube_proxy?: { healthz_url?: string; namespace?: string; label_selector?: string };
-  ip_masq_agent?: { namespace?: string; name?: string };
+  /** The options event probes declare (e.g. `latency_threshold_ms`), by key. */
+  [probeOption: string]: unknown;
 }
 
 export interface EventSinksConfig {
@@ -171,6 +141,11 @@ export interface AgentConfig {
   event_config: EventConfig;
 }
 
+/** The probes' options of a section at their defaults. */
+function optionDefaults(section: 'metric_config' | 'event_config'): Record<string, unknown> {
+  return Object.fromEntries(probeOptions(section).map(({ option }) => [option.key, structuredClone(option.schema.default)]));
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -189,16 +164,14 @@ export const DEFAULT_CONFIG: AgentConfig = deepFreeze({
     probes: [...METRIC_PROBES],
     verbose: false,
     naming: 'netexporter',
-    qdisc_devices: ['cali*', 'eth*'],
-    qdisc_per_interface: false,
-    pod_cidrs: [],
+    ...optionDefaults('metric_config'),
   },
   event_config: {
     enabled: true,
     port: 19102,
     probes: [...EVENT_PROBES],
     events_per_second: 100,
-    latency_threshold_ms: 100,
+    ...optionDefaults('event_config'),
     loki_enable: false,
     loki_address: '',
     sinks: {

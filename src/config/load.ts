@@ -7,10 +7,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { Ajv } from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
-import { EVENT_PROBES, METRIC_PROBES, PROBE_ALIASES } from '../catalogue/probes.js';
-import { DEFAULT_CHECK_OPTIONS } from '../checks/model.js';
+import { EVENT_PROBES, METRIC_PROBES, PROBE_ALIASES, probeOptions } from '../catalogue/index.js';
+import { readChecks } from '../checks/config.js';
+import { isMapping, show } from '../util/schema.js';
 import { DEFAULT_CONFIG } from './defaults.js';
-import type { AgentConfig, ChecksConfig, EventSinksConfig, OtlpSinkConfig } from './defaults.js';
+import type { AgentConfig, EventSinksConfig, OtlpSinkConfig } from './defaults.js';
 import { CONFIG_SCHEMA, FORMATS, isHttpUrl } from './schema.js';
 
 export { DEFAULT_CONFIG } from './defaults.js';
@@ -204,18 +205,6 @@ function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-/** A value as quoted in messages: strings JSON-quoted and shortened, containers by kind. */
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
-  if (Array.isArray(v)) return v.length === 0 ? 'an empty list' : 'a list';
-  if (isMapping(v)) return 'a mapping';
-  return String(v);
-}
-
-function isMapping(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** `key:` with nothing after it is null in YAML; treat it as "not set" rather than a type error. */
 function dropNulls(obj: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -261,12 +250,6 @@ const SETTINGS: Record<string, Setting> = {
     apply: (c, v) => { c.metric_config.verbose = v; },
   },
   naming: { spellings: [['metric_config', 'naming']], apply: (c, v) => { c.metric_config.naming = v; } },
-  qdiscDevices: { spellings: [['metric_config', 'qdisc_devices']], apply: (c, v) => { c.metric_config.qdisc_devices = v; } },
-  qdiscPerInterface: {
-    spellings: [['metric_config', 'qdisc_per_interface']],
-    apply: (c, v) => { c.metric_config.qdisc_per_interface = v; },
-  },
-  podCIDRs: { spellings: [['metric_config', 'pod_cidrs']], apply: (c, v) => { c.metric_config.pod_cidrs = v; } },
 
   eventEnabled: { spellings: installer('enableEventServer'), apply: (c, v) => { c.event_config.enabled = v; } },
   eventPort: {
@@ -274,7 +257,6 @@ const SETTINGS: Record<string, Setting> = {
     apply: (c, v) => { c.event_config.port = v; },
   },
   eventsPerSecond: { spellings: [['event_config', 'events_per_second']], apply: (c, v) => { c.event_config.events_per_second = v; } },
-  latencyThreshold: { spellings: [['event_config', 'latency_threshold_ms']], apply: (c, v) => { c.event_config.latency_threshold_ms = v; } },
   eventProbes: {
     spellings: [['event_config', 'probes'], ...installer('eventProbes')],
     read: (v, path, problems) => readProbes('event', v as string | string[], path, problems),
@@ -291,6 +273,7 @@ const SETTINGS: Record<string, Setting> = {
     apply: (c, v) => { c.event_config.loki_address = v; c.event_config.sinks.loki.url = lokiUrl(v); },
   },
   ...sinkSettings(),
+  ...probeOptionSettings(),
   checks: {
     spellings: [['event_config', 'checks']],
     read: (v, path, problems) => readChecks(v as Record<string, any>, path.join('.'), problems),
@@ -299,6 +282,25 @@ const SETTINGS: Record<string, Setting> = {
   // No effect (see schema.ts); listed so that it is known and type-checked.
   legacy: { spellings: installer('enableLegacyVersion'), apply: () => {} },
 };
+
+/** One setting per option the probes declare: `metric_config.<key>` or `event_config.<key>`. */
+function probeOptionSettings(): Record<string, Setting> {
+  const out: Record<string, Setting> = {};
+  for (const section of ['metric_config', 'event_config'] as const) {
+    for (const { option } of probeOptions(section)) {
+      out[`${section}.${option.key}`] = {
+        spellings: [[section, option.key]],
+        read: option.validate && ((v, path, problems) => {
+          const found = option.validate!(v).map((p) => `${path.join('.')}: ${p}`);
+          problems.push(...found);
+          return found.length ? undefined : v;
+        }),
+        apply: (c, v) => { c[section][option.key] = v; },
+      };
+    }
+  }
+  return out;
+}
 
 /** One setting per key of event_config.sinks.<sink>, except Loki's enabled/url (spellings of the ACK keys above). */
 function sinkSettings(): Record<string, Setting> {
@@ -323,42 +325,6 @@ function readLabels(value: unknown, path: Path, problems: string[]): unknown {
     problems.push(`${path.join('.')}: label name ${JSON.stringify(k)} must be letters, digits and _, not starting with a digit`);
   }
   return bad.length > 0 ? undefined : value;
-}
-
-/**
- * event_config.checks after the schema: copied through, except for the two spellings the file
- * has that ChecksConfig does not: `false` for a kernel param check that is off (null there;
- * null in the file means unset), and a "0x..." string fwmark (a number there).
- */
-function readChecks(value: Record<string, any>, path: string, problems: string[]): ChecksConfig | undefined {
-  const c = structuredClone(value) as ChecksConfig & Record<string, any>;
-  // A section left empty (all its keys null, as the chart renders unset keys) is not set.
-  for (const [k, v] of Object.entries(c)) if (isMapping(v) && Object.keys(v).length === 0) delete c[k];
-  const kp = c.kernel_params as Record<string, unknown> | undefined;
-  if (kp) for (const [k, v] of Object.entries(kp)) if (v === false) kp[k] = null;
-  let ok = true;
-  const rules = c.policy_rules as { fwmark?: number | string }[] | undefined;
-  rules?.forEach((rule, i) => {
-    if (typeof rule.fwmark !== 'string') return;
-    const mark = Number(rule.fwmark); // decimal or 0x hex: what the schema's pattern lets through
-    if (mark <= 0xffffffff) {
-      rule.fwmark = mark;
-    } else {
-      ok = false;
-      problems.push(`${path}.policy_rules[${i}].fwmark: must be an integer 0..4294967295 or a hex string such as "0x10" (no /mask), got ${show(rule.fwmark)}`);
-    }
-  });
-  // Either bound may be left to the checks' default; the two in effect must make a range.
-  const min = c.mtu?.min ?? DEFAULT_CHECK_OPTIONS.mtu.min;
-  const max = c.mtu?.max ?? DEFAULT_CHECK_OPTIONS.mtu.max;
-  if (min > max) {
-    ok = false;
-    const dflt = (given: number | undefined) => (given === undefined ? ', the default' : '');
-    problems.push(c.mtu?.min !== undefined
-      ? `${path}.mtu.min: must not be above mtu.max (${max}${dflt(c.mtu?.max)}), got ${min}`
-      : `${path}.mtu.max: must not be below mtu.min (${min}${dflt(c.mtu?.min)}), got ${max}`);
-  }
-  return ok ? c : undefined;
 }
 
 /** `host`, `host:port`, `[v6]:port` → `http://host:port` (Loki's port 3100 by default); URLs unchanged. */

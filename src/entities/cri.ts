@@ -6,8 +6,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { mapLimited } from '../map-limited.js';
-import { packageRoot } from '../package-root.js';
+import { mapLimited } from '../util/map-limited.js';
+import { packageRoot } from '../util/package-root.js';
 
 /** Checked in order when neither the option nor RUNTIME_SOCK names a socket. */
 export const DEFAULT_RUNTIME_SOCKETS = [

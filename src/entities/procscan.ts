@@ -2,7 +2,7 @@
 // /proc/<pid>/ns/net links. Namespaces without a process (e.g. only pinned by a bind
 // mount) are invisible here on purpose: every probe reads them through a pid.
 import { readdir, readlink } from 'node:fs/promises';
-import { mapLimited } from '../map-limited.js';
+import { mapLimited } from '../util/map-limited.js';
 
 export interface ProcScan {
   /** Inode of the node's network namespace. */

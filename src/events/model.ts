@@ -1,14 +1,14 @@
 // Events: what event probes (eBPF tracepoints, configuration checks, kernel log) report,
 // one record per finding, on their way to the sinks (stdout, Loki, OTLP, the live stream).
 import type { PodRef } from '../model.js';
-import type { EventType } from '../catalogue/events.js';
 
 export type Severity = 'INFO' | 'WARN' | 'ERROR';
 
 export interface NetEvent {
   /** When the kernel (or the check) saw it, ns since the Unix epoch; never replaced by the send time. */
   timeUnixNano: bigint;
-  type: EventType;
+  /** The event type (catalogue name, e.g. PACKETLOSS). */
+  type: string;
   /** The event probe that produced it (catalogue name). */
   probe: string;
   severity: Severity;

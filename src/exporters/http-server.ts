@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
-import type { PullMetricReader } from '../pipeline/telemetry.js';
+import type { PullMetricReader } from './telemetry.js';
 import { toPrometheusText, type NamingProfile } from './prometheus.js';
 import { listen } from './listen.js';
 

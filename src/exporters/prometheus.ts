@@ -4,7 +4,7 @@
 // and the node name becomes a label on every series as both predecessors did.
 import type { Attributes } from '@opentelemetry/api';
 import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { ackName, kceName, METRICS } from '../catalogue/metrics.js';
+import { ackName, kceName, METRICS } from '../catalogue/index.js';
 
 export type NamingProfile = 'netexporter' | 'inspector';
 

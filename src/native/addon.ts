@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { packageRoot } from '../package-root.js';
+import { packageRoot } from '../util/package-root.js';
 
 export interface NativeAddon {
   /**

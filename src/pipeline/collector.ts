@@ -2,8 +2,7 @@
 // them, and publish one immutable snapshot. Scrapes and exports read the snapshot; they
 // never touch procfs or netlink themselves.
 import { stat } from 'node:fs/promises';
-import { METRICS } from '../catalogue/metrics.js';
-import { mapLimited } from '../map-limited.js';
+import { mapLimited } from '../util/map-limited.js';
 import type { Entity, MetricProbe, ProbeContext, ProbeOptions, Sample } from '../model.js';
 
 export interface EntitySource {
@@ -45,7 +44,6 @@ export interface Snapshot {
 const EMPTY: Snapshot = { time: 0, entities: [], samples: [], firstSeen: new Map(), durationMs: 0, cpuMs: 0 };
 /** Entities probed at once: bounds open files and netlink threads on nodes with many pods. */
 const ENTITY_CONCURRENCY = 8;
-const HOST_SCOPED = new Set(METRICS.filter((m) => m.scope === 'host').map((m) => `${m.probe}/${m.name}`));
 
 export class Collector {
   private probes: MetricProbe[] = [];
@@ -140,12 +138,13 @@ export class Collector {
       const notes = new Set<string>();
       const ctx: ProbeContext = { options, entities, runtimeError: this.source.criError, shared, note: (m) => notes.add(m) };
       const targets = probe.scope === 'host' ? (host ? [host] : []) : entities;
+      const hostOnly = hostScoped(probe);
       const probeStart = performance.now();
       let failure: string | undefined;
       await mapLimited(targets, ENTITY_CONCURRENCY, async (entity) => {
         try {
           for (const s of await probe.collect(entity, ctx)) {
-            if (!entity.isHost && HOST_SCOPED.has(`${probe.name}/${s.metric}`)) continue;
+            if (!entity.isHost && hostOnly.has(s.metric)) continue;
             samples.push({ ...s, probe: probe.name, entity });
           }
         } catch (e) {
@@ -182,6 +181,14 @@ export class Collector {
     for (const ns of this.firstSeen.keys()) if (!live.has(ns)) this.firstSeen.delete(ns);
     for (const ns of live) if (!this.firstSeen.has(ns)) this.firstSeen.set(ns, now);
   }
+}
+
+/** Metrics the kernel keeps once for the machine: exported on the host entity only. */
+const hostScopedCache = new WeakMap<MetricProbe, ReadonlySet<string>>();
+function hostScoped(probe: MetricProbe): ReadonlySet<string> {
+  let set = hostScopedCache.get(probe);
+  if (!set) hostScopedCache.set(probe, (set = new Set(probe.metrics.filter((m) => m.scope === 'host').map((m) => m.name))));
+  return set;
 }
 
 export function entityName(e: Entity): string {

@@ -1,6 +1,6 @@
 // fd: open descriptors and sockets of every process in the namespace (/proc/<pid>/fd).
 import { readdirSync, readlinkSync } from 'node:fs';
-import type { MetricProbe } from '../model.js';
+import { defineProbe, gauge } from './probe.js';
 
 /** Synchronous like procfs/read.ts: these are memory reads, and there can be thousands. */
 export function countFds(pid: number): { fds: number; sockets: number } {
@@ -24,9 +24,12 @@ export function countFds(pid: number): { fds: number; sockets: number } {
   return { fds: names.length, sockets };
 }
 
-export const fdProbe: MetricProbe = {
+export default defineProbe({
   name: 'fd',
-  scope: 'netns',
+  metrics: [
+    gauge('openfd', '/proc/<pid>/fd', 'Open file descriptors of the processes in the namespace.', '{fd}'),
+    gauge('opensocket', '/proc/<pid>/fd -> socket:', 'Open socket descriptors of the processes in the namespace.', '{fd}'),
+  ],
   async collect(entity) {
     let fds = 0;
     let sockets = 0;
@@ -37,4 +40,4 @@ export const fdProbe: MetricProbe = {
     }
     return [{ metric: 'openfd', value: fds }, { metric: 'opensocket', value: sockets }];
   },
-};
+});

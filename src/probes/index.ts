@@ -1,57 +1,44 @@
-// Every metric probe by name. Adding a probe: one file in this directory, its metrics in
-// src/catalogue/metrics.ts, its name in src/catalogue/probes.ts, and a line here.
-import type { MetricProbeName } from '../catalogue/probes.js';
-import type { MetricProbe } from '../model.js';
-import { packetlossProbe } from './packetloss.js';
-import { tcpresetProbe } from './tcpreset.js';
-import { tcpretransProbe } from './tcpretrans.js';
-import { tcptwrcvProbe } from './tcptwrcv.js';
-import { netSoftirqProbe } from './net_softirq.js';
-import { socketlatencyProbe } from './socketlatency.js';
-import { netiftxlatProbe } from './netiftxlat.js';
-import { kernellatencyProbe } from './kernellatency.js';
-import { arpProbe } from './arp.js';
-import { conntrackProbe } from './conntrack.js';
-import { fdProbe } from './fd.js';
-import { ioProbe } from './io.js';
-import { ipProbe } from './ip.js';
-import { netdevProbe } from './netdev.js';
-import { podipProbe } from './podip.js';
-import { configcheckProbe } from '../checks/metric.js';
-import { qdiscProbe } from './qdisc.js';
-import { slabProbe } from './slab.js';
-import { sockProbe } from './sock.js';
-import { sockbacklogProbe } from './sockbacklog.js';
-import { softnetProbe } from './softnet.js';
-import { tcpProbe } from './tcp.js';
-import { tcpextProbe } from './tcpext.js';
-import { tcpsummaryProbe } from './tcpsummary.js';
-import { udpProbe } from './udp.js';
+// Every probe, in catalogue order: the only list. Adding a probe: its module in this directory
+// (and its native/bpf/<name>.bpf.c for an eBPF probe) and one line here.
+import type { Probe } from './probe.js';
+import netdev from './netdev.js';
+import tcp from './tcp.js';
+import tcpext from './tcpext.js';
+import udp from './udp.js';
+import ip from './ip.js';
+import sock from './sock.js';
+import softnet from './softnet.js';
+import tcpsummary from './tcpsummary.js';
+import conntrack from './conntrack.js';
+import qdisc from './qdisc.js';
+import arp from './arp.js';
+import sockbacklog from './sockbacklog.js';
+import fd from './fd.js';
+import io from './io.js';
+import slab from './slab.js';
+import podip from './podip.js';
+import configcheck from './configcheck.js';
+import packetloss from './packetloss.js';
+import tcpreset from './tcpreset.js';
+import tcpretrans from './tcpretrans.js';
+import tcptwrcv from './tcptwrcv.js';
+import netSoftirq from './net_softirq.js';
+import socketlatency from './socketlatency.js';
+import netiftxlat from './netiftxlat.js';
+import kernellatency from './kernellatency.js';
+import virtcmdlatency from './virtcmdlatency.js';
+import kernelparam from './kernelparam.js';
+import k8sconfig from './k8sconfig.js';
+import kubeproxy from './kubeproxy.js';
+import ipvs from './ipvs.js';
+import route from './route.js';
+import nodeconfig from './nodeconfig.js';
+import mtu from './mtu.js';
 
-export const METRIC_PROBE_IMPLS: Record<MetricProbeName, MetricProbe> = {
-  netdev: netdevProbe,
-  tcp: tcpProbe,
-  tcpext: tcpextProbe,
-  udp: udpProbe,
-  ip: ipProbe,
-  sock: sockProbe,
-  softnet: softnetProbe,
-  tcpsummary: tcpsummaryProbe,
-  conntrack: conntrackProbe,
-  qdisc: qdiscProbe,
-  arp: arpProbe,
-  sockbacklog: sockbacklogProbe,
-  fd: fdProbe,
-  io: ioProbe,
-  slab: slabProbe,
-  podip: podipProbe,
-  configcheck: configcheckProbe,
-  packetloss: packetlossProbe,
-  tcpreset: tcpresetProbe,
-  tcpretrans: tcpretransProbe,
-  tcptwrcv: tcptwrcvProbe,
-  net_softirq: netSoftirqProbe,
-  socketlatency: socketlatencyProbe,
-  netiftxlat: netiftxlatProbe,
-  kernellatency: kernellatencyProbe,
-};
+export const PROBES: readonly Probe[] = [
+  netdev, tcp, tcpext, udp, ip, sock, softnet, tcpsummary, conntrack, qdisc, arp, sockbacklog, fd, io, slab, podip,
+  configcheck, packetloss, tcpreset, tcpretrans, tcptwrcv, netSoftirq, socketlatency, netiftxlat, kernellatency,
+  virtcmdlatency, kernelparam, k8sconfig, kubeproxy, ipvs, route, nodeconfig, mtu,
+];
+
+export type { Probe } from './probe.js';

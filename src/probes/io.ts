@@ -1,12 +1,16 @@
 // io: read/write syscalls and storage bytes of every process in the namespace (/proc/<pid>/io).
 // Processes come and go; MonotonicSums keeps what exited ones did, so the counters never
 // go backwards.
-import { metricsOf } from '../catalogue/metrics.js';
-import type { MetricProbe } from '../model.js';
-import { MonotonicSums } from '../pipeline/monotonic.js';
 import { readText } from '../procfs/read.js';
+import { MonotonicSums } from '../util/monotonic.js';
+import { counter, defineProbe } from './probe.js';
 
-const defs = metricsOf('io');
+const METRICS = [
+  counter('ioreadsyscall', 'syscr', 'Read system calls of the processes in the namespace (processes that exited drop out).', '{call}'),
+  counter('iowritesyscall', 'syscw', 'Write system calls of the processes in the namespace.', '{call}'),
+  counter('ioreadbytes', 'read_bytes', 'Bytes the processes read from storage.', 'By'),
+  counter('iowritebytes', 'write_bytes', 'Bytes the processes wrote to storage.', 'By', { ack: 'inspector_pod_ioiowritebyres' }),
+];
 const sums = new MonotonicSums();
 
 /** Parses "syscr: 12" lines. */
@@ -19,12 +23,12 @@ export function parseProcIo(text: string): Map<string, number> {
   return out;
 }
 
-export const ioProbe: MetricProbe = {
+export default defineProbe({
   name: 'io',
-  scope: 'netns',
+  metrics: METRICS,
   async collect(entity, ctx) {
     sums.retain(new Set(ctx.entities.map((e) => e.netns)));
-    const perField = new Map<string, Map<string, number>>(defs.map((d) => [d.source, new Map()]));
+    const perField = new Map<string, Map<string, number>>(METRICS.map((d) => [d.source, new Map()]));
     for (const pid of entity.pids) {
       let text: string;
       try {
@@ -35,6 +39,6 @@ export const ioProbe: MetricProbe = {
       }
       for (const [field, value] of parseProcIo(text)) perField.get(field)?.set(String(pid), value);
     }
-    return defs.map((d) => ({ metric: d.name, value: sums.total(entity.netns, d.name, perField.get(d.source)!) }));
+    return METRICS.map((d) => ({ metric: d.name, value: sums.total(entity.netns, d.name, perField.get(d.source)!) }));
   },
-};
+});

@@ -1,8 +1,9 @@
-// Shared by the latency probes (net_softirq, socketlatency, netiftxlat, kernellatency): the fixed
-// buckets of their in-kernel histograms (native/bpf/latency.bpf.h), their decoding from a counter
-// map, and the metric probe the per-namespace ones share.
+// What the latency probes share: the fixed buckets of their in-kernel histograms
+// (native/bpf/latency.bpf.h), their decoding from a counter map, the event threshold they all
+// read from the config, and the collection of the per-namespace ones.
 import type { BpfProbe } from '../bpf/probe.js';
-import type { HistogramValue, MetricProbe, Sample } from '../model.js';
+import type { Entity, HistogramValue, MetricDef, ProbeContext, Sample } from '../model.js';
+import type { ProbeEventOptions, ProbeOption } from './probe.js';
 
 /** Bucket upper bounds in ns, 1-2-5 from 1 µs to 1 s, as in latency.bpf.h (plus a +Inf bucket). */
 export const LATENCY_BUCKETS_NS = [
@@ -19,8 +20,32 @@ const SUM_SLOT = BUCKETS;
 /** First bucket whose observations are all over 100 ms (its lower bound is 0.1 s). */
 const OVER_100MS = LATENCY_BUCKETS_NS.indexOf(1e8) + 1;
 
-/** The default event threshold of both probes (the kernel's default too). */
-export const DEFAULT_THRESHOLD_MS = 100;
+/** A latency histogram in seconds with the buckets of the in-kernel histograms. */
+export const histogram = (name: string, source: string, help: string, extra: Partial<Pick<MetricDef, 'ack' | 'labels' | 'scope'>> = {}): Omit<MetricDef, 'probe'> =>
+  ({ name, type: 'histogram', unit: 's', help, source, buckets: LATENCY_BUCKETS_S, ...extra });
+
+/** event_config.latency_threshold_ms: ACK's 100 ms; the kernel's default too. */
+export const LATENCY_THRESHOLD: ProbeOption = {
+  section: 'event_config',
+  key: 'latency_threshold_ms',
+  schema: {
+    type: 'integer', minimum: 1, maximum: 60000, default: 100,
+    description: 'Emit an event for latencies above this many milliseconds (the histograms see every one)',
+  },
+};
+
+/**
+ * Writes the event threshold into the loaded object's `threshold` map (latency.bpf.h) before
+ * events start; an object that cannot take it is an error rather than a silent default.
+ */
+export function writeThreshold(kernel: BpfProbe, options: ProbeEventOptions): string | undefined {
+  const ms = Number(options.values[LATENCY_THRESHOLD.key] ?? LATENCY_THRESHOLD.schema.default);
+  if (!Number.isFinite(ms) || ms < 0) return `${kernel.name}: invalid event threshold ${ms} ms`;
+  const value = Buffer.alloc(8);
+  // 0 would mean "the default" in the kernel: a threshold of 0 ms is 1 ns (every observation).
+  value.writeBigUInt64LE(BigInt(Math.max(1, Math.round(ms * 1e6))));
+  return kernel.updateMap('threshold', Buffer.alloc(4), value);
+}
 
 /**
  * The histogram with high bits `base` out of one id's slots (slot → count, from
@@ -56,29 +81,22 @@ export interface MeasuredLatency {
 }
 
 /**
- * A metric probe over `bpf`'s per-namespace histograms (socketlatency, netiftxlat,
- * kernellatency): per latency whose programs are attached, its histogram and its count over
- * 100 ms in the entity's namespace, and on the host the events lost.
+ * Collection of a probe over `kernel`'s per-namespace histograms: per latency whose programs
+ * are attached, its histogram and its count over 100 ms in the entity's namespace, and on the
+ * host the events lost.
  */
-export function namespaceLatencyProbe(name: string, bpf: BpfProbe, latencies: readonly MeasuredLatency[]): MetricProbe {
-  return {
-    name,
-    scope: 'netns',
-    async unsupported() {
-      return bpf.unsupported();
-    },
-    async collect(entity, ctx) {
-      const samples: Sample[] = [];
-      for (const f of bpf.failures()) ctx.note(`not attached, the latency it begins or ends is not exported: ${f}`);
-      for (const l of latencies) {
-        if (!l.programs.every((alternatives) => alternatives.some((p) => bpf.isAttached(p)))) continue;
-        const all = await ctx.shared(`bpf:${name}`, async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
-        const h = histogramOf(all.get(entity.netns), l.kind << 8);
-        samples.push({ metric: l.histogram, value: h ?? emptyHistogram() });
-        samples.push({ metric: l.over100ms, value: over100ms(h) });
-      }
-      if (entity.isHost) samples.push({ metric: 'eventslost', value: bpf.stats().lost });
-      return samples;
-    },
+export function namespaceLatencies(kernel: BpfProbe, latencies: readonly MeasuredLatency[]) {
+  return async (entity: Entity, ctx: ProbeContext): Promise<Sample[]> => {
+    const samples: Sample[] = [];
+    for (const f of kernel.failures()) ctx.note(`not attached, the latency it begins or ends is not exported: ${f}`);
+    for (const l of latencies) {
+      if (!l.programs.every((alternatives) => alternatives.some((p) => kernel.isAttached(p)))) continue;
+      const all = await ctx.shared(`bpf:${kernel.name}`, async () => kernel.counters(new Set(ctx.entities.map((e) => e.netns))));
+      const h = histogramOf(all.get(entity.netns), l.kind << 8);
+      samples.push({ metric: l.histogram, value: h ?? emptyHistogram() });
+      samples.push({ metric: l.over100ms, value: over100ms(h) });
+    }
+    if (entity.isHost) samples.push({ metric: 'eventslost', value: kernel.stats().lost });
+    return samples;
   };
 }

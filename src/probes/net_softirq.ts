@@ -2,13 +2,14 @@
 // native/bpf/net_softirq.bpf.c): schedule delay (raise → entry) and execution time
 // (entry → exit) as histograms kept in the kernel, the seeds' counters of runs over 100 ms,
 // and events over the threshold. Kernel-wide: exported on the host entity only.
-import type { NetEvent } from '../events/model.js';
-import type { MetricProbe, Sample } from '../model.js';
+import type { Sample } from '../model.js';
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import type { BpfRecord } from '../bpf/records.js';
-import { histogramOf, over100ms } from './latency.js';
+import { histogram, histogramOf, LATENCY_THRESHOLD, over100ms, writeThreshold } from './latency.js';
+import { counter, defineProbe, event, eventsLost, HOST } from './probe.js';
 
-const bpf = new BpfProbe('net_softirq', 'hist');
+const NAME = 'net_softirq';
+const kernel = new BpfProbe(NAME, 'hist');
 
 /** The softirq vectors traced (enum in include/linux/interrupt.h, stable since 2.6). */
 const VECTORS = [[2, 'NET_TX'], [3, 'NET_RX']] as const;
@@ -16,48 +17,62 @@ export const vectorName = (vec: number): string => VECTORS.find(([v]) => v === v
 
 /** Kernel metric/kind → histogram, counter, program and event type (enum in net_softirq.bpf.c). */
 const KINDS = [
-  { histogram: 'schedlatency', slow: 'schedslow100ms', program: 'softirq_entry', type: 'NET_SOFTIRQ_SCHED_SLOW', what: 'waited' },
-  { histogram: 'execlatency', slow: 'execslow100ms', program: 'softirq_exit', type: 'NET_SOFTIRQ_EXEC_SLOW', what: 'ran' },
+  {
+    histogram: 'schedlatency', slow: 'schedslow100ms', program: 'softirq_entry', what: 'waited',
+    event: event('NET_SOFTIRQ_SCHED_SLOW', 'WARN', 'A NET_RX/NET_TX softirq waited longer than the threshold between raise and entry.'),
+  },
+  {
+    histogram: 'execlatency', slow: 'execslow100ms', program: 'softirq_exit', what: 'ran',
+    event: event('NET_SOFTIRQ_EXEC_SLOW', 'WARN', 'A NET_RX/NET_TX softirq ran longer than the threshold.'),
+  },
 ] as const;
 
-export const netSoftirqProbe: MetricProbe = {
-  name: 'net_softirq',
+function fromRecord(r: BpfRecord) {
+  const k = KINDS[r.kind] ?? KINDS[0];
+  const cpu = r.sport;
+  const vector = vectorName(r.state);
+  const latencyMs = r.reason / 1000;
+  return recordEvent(NAME, k.event, r, `${vector} softirq on CPU ${cpu} ${k.what} ${latencyMs.toFixed(3)} ms`, { cpu, vector, latency_ms: latencyMs });
+}
+
+export default defineProbe({
+  name: NAME,
+  aliases: ['netsoftirq'],
+  kernel,
   scope: 'host',
-  async unsupported() {
-    return bpf.unsupported();
-  },
+  metrics: [
+    histogram('schedlatency', 'irq:softirq_raise → irq:softirq_entry', 'Time NET_RX/NET_TX softirqs waited from their first raise to the start of their run, per CPU and vector.', { labels: ['cpu', 'vector'], ack: 'inspector_node_netsoftirqshed', ...HOST }),
+    histogram('execlatency', 'irq:softirq_entry → irq:softirq_exit', 'Time NET_RX/NET_TX softirq runs took, per CPU and vector.', { labels: ['cpu', 'vector'], ack: 'inspector_node_netsoftirq', ...HOST }),
+    counter('schedslow100ms', 'irq:softirq_raise → irq:softirq_entry', 'NET_RX/NET_TX softirqs that waited more than 100 ms to run, all CPUs.', '{event}', { ack: 'inspector_pod_net_softirq_schedslow100ms', ...HOST }),
+    counter('execslow100ms', 'irq:softirq_entry → irq:softirq_exit', 'NET_RX/NET_TX softirq runs that took more than 100 ms, all CPUs.', '{event}', { ack: 'inspector_pod_net_softirq_excuteslow100ms', ...HOST }),
+    eventsLost(NAME, HOST),
+  ],
+  unsupported: async () => kernel.unsupported(),
   async collect(_entity, ctx) {
-    const perCpu = bpf.counters();
+    const perCpu = kernel.counters();
     const cpus = [...perCpu.keys()].sort((x, y) => x - y);
     const samples: Sample[] = [];
-    KINDS.forEach(({ histogram, slow, program }, kind) => {
+    KINDS.forEach(({ histogram: name, slow, program }, kind) => {
       // The schedule delay needs softirq_raise as well as softirq_entry.
-      if (!bpf.isAttached(program) || (kind === 0 && !bpf.isAttached('softirq_raise'))) return;
+      if (!kernel.isAttached(program) || (kind === 0 && !kernel.isAttached('softirq_raise'))) return;
       let slowRuns = 0;
       for (const [vec, vector] of VECTORS) {
         for (const cpu of cpus) {
           const h = histogramOf(perCpu.get(cpu), (vec << 16) | (kind << 8));
           if (!h) continue; // a CPU that never ran this softirq has no series
           slowRuns += over100ms(h);
-          samples.push({ metric: histogram, value: h, labels: { cpu: String(cpu), vector } });
+          samples.push({ metric: name, value: h, labels: { cpu: String(cpu), vector } });
         }
       }
       // Always present (0 before the first run), so the counter exists from the start.
       samples.push({ metric: slow, value: slowRuns });
     });
-    for (const f of bpf.failures()) ctx.note(`not attached, its metrics are not exported: ${f}`);
-    samples.push({ metric: 'eventslost', value: bpf.stats().lost });
+    for (const f of kernel.failures()) ctx.note(`not attached, its metrics are not exported: ${f}`);
+    samples.push({ metric: 'eventslost', value: kernel.stats().lost });
     return samples;
   },
-};
-
-export function toEvent(r: BpfRecord): NetEvent {
-  const k = KINDS[r.kind] ?? KINDS[0];
-  const cpu = r.sport;
-  const vector = vectorName(r.state);
-  const latencyMs = r.reason / 1000;
-  return recordEvent('net_softirq', k.type, r, `${vector} softirq on CPU ${cpu} ${k.what} ${latencyMs.toFixed(3)} ms`, { cpu, vector, latency_ms: latencyMs });
-}
-
-/** The kernel side: histograms, events (see src/bpf/registry.ts), per-program status. */
-export const netSoftirqBpf = bpf;
+  events: KINDS.map((k) => k.event),
+  fromRecord,
+  configure: (options) => writeThreshold(kernel, options),
+  options: [LATENCY_THRESHOLD],
+});

@@ -3,31 +3,47 @@
 // net:net_dev_start_xmit) and how long the driver takes to transmit them (net:net_dev_start_xmit
 // → net:net_dev_xmit), as histograms kept in the kernel, counters of those over 100 ms, and
 // events over the threshold.
-import type { NetEvent } from '../events/model.js';
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { namespaceLatencyProbe } from './latency.js';
+import { histogram, LATENCY_THRESHOLD, namespaceLatencies, writeThreshold } from './latency.js';
+import { counter, defineProbe, event, eventsLost } from './probe.js';
 
-const bpf = new BpfProbe('netiftxlat', 'hist');
+const NAME = 'netiftxlat';
+const kernel = new BpfProbe(NAME, 'hist');
 const QDISC = 0; // metric and event kinds in netiftxlat.bpf.c
 const XMIT = 1;
 
-export const netiftxlatProbe = namespaceLatencyProbe('netiftxlat', bpf, [
-  { kind: QDISC, histogram: 'qdisclatency', over100ms: 'qdisc100ms', programs: [['net_dev_queue'], ['net_dev_start_xmit']] },
-  { kind: XMIT, histogram: 'xmitlatency', over100ms: 'xmit100ms', programs: [['net_dev_start_xmit'], ['net_dev_xmit']] },
-]);
+const QDISC_SLOW = event('NETIF_TXLAT_QDISC_SLOW', 'WARN', 'A packet waited in the qdisc longer than the threshold.');
+const XMIT_SLOW = event('NETIF_TXLAT_XMIT_SLOW', 'WARN', 'The driver took longer than the threshold to transmit a packet.');
 
-export function toEvent(r: BpfRecord): NetEvent {
+function fromRecord(r: BpfRecord) {
   const latencyMs = r.reason / 1000;
   const qdisc = r.kind === QDISC;
-  if (!qdisc && r.kind !== XMIT) throw new Error(`netiftxlat: unknown kind ${r.kind}`);
-  const type = qdisc ? 'NETIF_TXLAT_QDISC_SLOW' : 'NETIF_TXLAT_XMIT_SLOW';
+  if (!qdisc && r.kind !== XMIT) throw new Error(`${NAME}: unknown kind ${r.kind}`);
   const tuple = tupleText(r);
   const msg = qdisc
     ? `a packet waited ${latencyMs.toFixed(3)} ms in the qdisc${tuple ? ` ${tuple}` : ''}`
     : `the driver took ${latencyMs.toFixed(3)} ms to transmit a packet`;
-  return recordEvent('netiftxlat', type, r, msg, { ...tupleAttrs(r), latency_ms: latencyMs });
+  return recordEvent(NAME, qdisc ? QDISC_SLOW : XMIT_SLOW, r, msg, { ...tupleAttrs(r), latency_ms: latencyMs });
 }
 
-/** The kernel side: histograms, events (see src/bpf/registry.ts), per-program status. */
-export const netiftxlatBpf = bpf;
+export default defineProbe({
+  name: NAME,
+  kernel,
+  metrics: [
+    histogram('qdisclatency', 'net:net_dev_queue → net:net_dev_start_xmit', 'Time packets waited from entering the device transmit path (before the qdisc) to being handed to the driver, per namespace of the device; only transmit queues with a qdisc (noqueue devices such as veth pairs have nothing to wait in).'),
+    histogram('xmitlatency', 'net:net_dev_start_xmit → net:net_dev_xmit', 'Time the driver took to transmit a packet (ndo_start_xmit), per namespace of the device.'),
+    counter('qdisc100ms', 'net:net_dev_queue → net:net_dev_start_xmit', 'Packets that waited more than 100 ms in the qdisc.', '{packet}'),
+    counter('xmit100ms', 'net:net_dev_start_xmit → net:net_dev_xmit', 'Packets the driver took more than 100 ms to transmit.', '{packet}'),
+    eventsLost(NAME),
+  ],
+  unsupported: async () => kernel.unsupported(),
+  collect: namespaceLatencies(kernel, [
+    { kind: QDISC, histogram: 'qdisclatency', over100ms: 'qdisc100ms', programs: [['net_dev_queue'], ['net_dev_start_xmit']] },
+    { kind: XMIT, histogram: 'xmitlatency', over100ms: 'xmit100ms', programs: [['net_dev_start_xmit'], ['net_dev_xmit']] },
+  ]),
+  events: [QDISC_SLOW, XMIT_SLOW],
+  fromRecord,
+  configure: (options) => writeThreshold(kernel, options),
+  options: [LATENCY_THRESHOLD],
+});

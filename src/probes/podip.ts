@@ -4,8 +4,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
-import type { MetricProbe, ProbeContext } from '../model.js';
-import { cidrContains, cidrSize, ipToBigInt, parseCidr, type Cidr } from '../netutil/cidr.js';
+import type { ProbeContext } from '../model.js';
+import { cidrContains, cidrSize, ipToBigInt, parseCidr, type Cidr } from '../util/cidr.js';
+import { defineProbe, gauge, type ProbeOption } from './probe.js';
 
 interface HostLocalRange { subnet: string; rangeStart?: string; rangeEnd?: string; gateway?: string }
 interface HostLocalNetwork { name: string; dataDir: string; ranges: HostLocalRange[] }
@@ -55,11 +56,29 @@ function podIPs(ctx: ProbeContext): string[] {
   return ctx.entities.flatMap((e) => (e.pod?.ip && !e.isHost ? [e.pod.ip] : []));
 }
 
-export const podipProbe: MetricProbe = {
+const POD_CIDRS: ProbeOption = {
+  section: 'metric_config',
+  key: 'pod_cidrs',
+  schema: { type: 'array', items: { type: 'string', format: 'cidr' }, default: [], description: 'Pod CIDRs of the node for the podip probe; empty: read from the CNI config' },
+};
+/** Where the CNI state is; the agent may point elsewhere (its cniConfDir/cniDataDir options). */
+const CNI_CONF_DIR = 'cni_conf_dir';
+const CNI_DATA_DIR = 'cni_data_dir';
+
+export default defineProbe({
   name: 'podip',
   scope: 'host',
+  metrics: [
+    gauge('maxentries', 'IPAM ranges', 'Pod IPs the node can allocate (size of the host-local IPAM ranges).', '{address}'),
+    gauge('entries', 'IPAM allocations', 'Pod IPs allocated on the node.', '{address}'),
+    gauge('redisuals', 'IPAM allocations without a running sandbox', 'Allocated pod IPs whose sandbox no longer runs (leaked). KCE spelling kept.', '{address}'),
+    gauge('notinpodcidrs', 'pod IPs outside pod_cidrs', 'Pods on the node whose IP is outside the node pod CIDRs.', '{pod}'),
+  ],
+  options: [POD_CIDRS],
   async collect(_host, ctx) {
-    const { cniConfDir, cniDataDir, podCIDRs } = ctx.options;
+    const cniConfDir = (ctx.options[CNI_CONF_DIR] as string | undefined) ?? '/etc/cni/net.d';
+    const cniDataDir = (ctx.options[CNI_DATA_DIR] as string | undefined) ?? '/var/lib/cni/networks';
+    const podCIDRs = ctx.options[POD_CIDRS.key] as string[];
     if (!(await stat(cniConfDir).catch(() => undefined))) throw new Error(`no CNI config directory ${cniConfDir}`);
     const nets = await hostLocalNetworks(cniConfDir, cniDataDir);
     if (nets.length === 0) throw new Error(`no host-local IPAM network in ${cniConfDir}: pod IP usage is not measurable with this CNI`);
@@ -75,4 +94,4 @@ export const podipProbe: MetricProbe = {
       { metric: 'notinpodcidrs', value: [...live].filter((ip) => !cidrs.some((c) => cidrContains(c, ip))).length },
     ];
   },
-};
+});

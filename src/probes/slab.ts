@@ -1,10 +1,17 @@
 // slab: the TCP slab cache from /proc/slabinfo (kernel-wide, host entity only).
-import { metricsOf } from '../catalogue/metrics.js';
-import type { MetricProbe } from '../model.js';
 import { readText } from '../procfs/read.js';
+import { defineProbe, gauge } from './probe.js';
 
 // "TCP  <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables ..."
 const FIELDS = ['active_objs', 'num_objs', 'objsize', 'objperslab', 'pagesperslab'];
+
+const METRICS = [
+  gauge('tcpslabobjactive', 'active_objs', 'Active objects in the TCP slab cache.', '{object}'),
+  gauge('tcpslabobjnum', 'num_objs', 'Objects in the TCP slab cache.', '{object}'),
+  gauge('tcpslabobjsize', 'objsize', 'Size of one TCP slab object.', 'By'),
+  gauge('tcpslabobjperslab', 'objperslab', 'TCP slab objects per slab.', '{object}'),
+  gauge('tcpslabpagesperslab', 'pagesperslab', 'Pages per TCP slab.', '{page}'),
+];
 
 export function parseSlabLine(text: string, cache: string): Record<string, number> | undefined {
   const line = text.split('\n').find((l) => l.split(/\s+/, 1)[0] === cache);
@@ -13,9 +20,10 @@ export function parseSlabLine(text: string, cache: string): Record<string, numbe
   return Object.fromEntries(FIELDS.map((f, i) => [f, cols[i]!]));
 }
 
-export const slabProbe: MetricProbe = {
+export default defineProbe({
   name: 'slab',
   scope: 'host',
+  metrics: METRICS,
   async unsupported() {
     try {
       const text = await readText('/proc/slabinfo');
@@ -27,6 +35,6 @@ export const slabProbe: MetricProbe = {
   async collect() {
     const slab = parseSlabLine(await readText('/proc/slabinfo'), 'TCP');
     if (!slab) throw new Error('no TCP cache in /proc/slabinfo');
-    return metricsOf('slab').map((d) => ({ metric: d.name, value: slab[d.source]! }));
+    return METRICS.map((d) => ({ metric: d.name, value: slab[d.source]! }));
   },
-};
+});

@@ -4,32 +4,48 @@
 // events over the threshold with the tuple; and the same for TCP sends
 // (tcp:tcp_sendmsg_locked → sock:sock_send_length: how long a send took, e.g. blocked on a
 // full send buffer).
-import type { NetEvent } from '../events/model.js';
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { namespaceLatencyProbe } from './latency.js';
+import { histogram, LATENCY_THRESHOLD, namespaceLatencies, writeThreshold } from './latency.js';
+import { counter, defineProbe, event, eventsLost } from './probe.js';
 
-const bpf = new BpfProbe('socketlatency', 'hist');
+const NAME = 'socketlatency';
+const kernel = new BpfProbe(NAME, 'hist');
 const READ = 0; // metric and event kinds in socketlatency.bpf.c
 const SEND = 1;
 
-export const socketlatencyProbe = namespaceLatencyProbe('socketlatency', bpf, [
-  { kind: READ, histogram: 'readlatency', over100ms: 'read100ms', programs: [['sk_data_ready'], ['sock_recv_length']] },
-  { kind: SEND, histogram: 'writelatency', over100ms: 'write100ms', programs: [['tcp_sendmsg_locked'], ['sock_send_length']] },
-]);
+const READSLOW = event('SOCKETLAT_READSLOW', 'WARN', 'Data waited in a socket longer than the threshold before the application read it.');
+const SENDSLOW = event('SOCKETLAT_SENDSLOW', 'WARN', 'A TCP send took longer than the threshold (tcp:tcp_sendmsg_locked → sock:sock_send_length), e.g. blocked on a full send buffer.');
 
-export function toEvent(r: BpfRecord): NetEvent {
+function fromRecord(r: BpfRecord) {
   const latencyMs = r.reason / 1000;
   const attrs: Record<string, string | number> = { ...tupleAttrs(r), latency_ms: latencyMs };
   if (r.protocol === 6) attrs.state = tcpStateName(r.state);
   const tuple = tupleText(r);
   const send = r.kind === SEND;
-  const type = send ? 'SOCKETLAT_SENDSLOW' : 'SOCKETLAT_READSLOW';
   const msg = send
     ? `a send took ${latencyMs.toFixed(3)} ms${tuple ? ` ${tuple}` : ''}`
     : `data waited ${latencyMs.toFixed(3)} ms before the application read it${tuple ? ` ${tuple}` : ''}`;
-  return recordEvent('socketlatency', type, r, msg, attrs);
+  return recordEvent(NAME, send ? SENDSLOW : READSLOW, r, msg, attrs);
 }
 
-/** The kernel side: histograms, events (see src/bpf/registry.ts), per-program status. */
-export const socketlatencyBpf = bpf;
+export default defineProbe({
+  name: NAME,
+  kernel,
+  metrics: [
+    histogram('readlatency', 'sock:sk_data_ready → sock:sock_recv_length', 'Time received data waited in an IPv4/IPv6 socket before the application read it (first data ready since the last read, to the next read returning data).'),
+    counter('read100ms', 'sock:sk_data_ready → sock:sock_recv_length', 'Socket reads whose data had waited more than 100 ms.', '{event}'),
+    histogram('writelatency', 'tcp:tcp_sendmsg_locked → sock:sock_send_length', 'Time TCP sends took, from entering tcp_sendmsg_locked to the send returning (including waits for send-buffer space).'),
+    counter('write100ms', 'tcp:tcp_sendmsg_locked → sock:sock_send_length', 'TCP sends that took more than 100 ms.', '{event}'),
+    eventsLost(NAME),
+  ],
+  unsupported: async () => kernel.unsupported(),
+  collect: namespaceLatencies(kernel, [
+    { kind: READ, histogram: 'readlatency', over100ms: 'read100ms', programs: [['sk_data_ready'], ['sock_recv_length']] },
+    { kind: SEND, histogram: 'writelatency', over100ms: 'write100ms', programs: [['tcp_sendmsg_locked'], ['sock_send_length']] },
+  ]),
+  events: [READSLOW, SENDSLOW],
+  fromRecord,
+  configure: (options) => writeThreshold(kernel, options),
+  options: [LATENCY_THRESHOLD],
+});

@@ -1,44 +1,47 @@
 // tcpretrans: TCP retransmissions (tcp:tcp_retransmit_skb) and SYN-ACK retransmissions
 // (tcp:tcp_retransmit_synack), counted per network namespace in the kernel
 // (native/bpf/tcpretrans.bpf.c); events are a rate-limited sample with tuple and state.
-import type { NetEvent } from '../events/model.js';
-import type { MetricProbe, Sample } from '../model.js';
+import type { Sample } from '../model.js';
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
+import { counter, defineProbe, event, eventsLost } from './probe.js';
 
-const bpf = new BpfProbe('tcpretrans', 'retrans');
+const NAME = 'tcpretrans';
+const kernel = new BpfProbe(NAME, 'retrans');
 
 /** Kernel kind → metric, program and event type (order of the enum in tcpretrans.bpf.c). */
 const KINDS = [
-  { metric: 'retrans', program: 'tcp_retransmit_skb', type: 'TCP_RETRANS' },
-  { metric: 'synackretrans', program: 'tcp_retransmit_synack', type: 'TCP_RETRANS_SYNACK' },
+  { metric: 'retrans', program: 'tcp_retransmit_skb', event: event('TCP_RETRANS', 'INFO', 'A TCP segment was retransmitted (sampled).') },
+  { metric: 'synackretrans', program: 'tcp_retransmit_synack', event: event('TCP_RETRANS_SYNACK', 'INFO', 'A SYN-ACK was retransmitted (sampled).') },
 ] as const;
 
-export const tcpretransProbe: MetricProbe = {
-  name: 'tcpretrans',
-  scope: 'netns',
-  async unsupported() {
-    return bpf.unsupported();
-  },
+function fromRecord(r: BpfRecord) {
+  const def = (KINDS[r.kind] ?? KINDS[0]).event;
+  const attrs: Record<string, string | number> = { ...tupleAttrs(r), state: tcpStateName(r.state) };
+  const tuple = tupleText(r);
+  return recordEvent(NAME, def, r, `${def.type}${tuple ? ` ${tuple}` : ''} state ${attrs.state}`, attrs);
+}
+
+export default defineProbe({
+  name: NAME,
+  kernel,
+  metrics: [
+    counter('retrans', 'tcp:tcp_retransmit_skb', 'TCP retransmissions seen by the tracepoint (one per retransmitted skb, before TSO splitting).', '{segment}'),
+    counter('synackretrans', 'tcp:tcp_retransmit_synack', 'SYN-ACKs retransmitted for connections being accepted.', '{segment}'),
+    eventsLost(NAME),
+  ],
+  unsupported: async () => kernel.unsupported(),
   async collect(entity, ctx) {
-    const all = await ctx.shared('bpf:tcpretrans', async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
+    const all = await ctx.shared(`bpf:${NAME}`, async () => kernel.counters(new Set(ctx.entities.map((e) => e.netns))));
     const mine = all.get(entity.netns);
     const samples: Sample[] = [];
     KINDS.forEach(({ metric, program }, kind) => {
-      if (bpf.isAttached(program)) samples.push({ metric, value: mine?.get(kind) ?? 0 });
+      if (kernel.isAttached(program)) samples.push({ metric, value: mine?.get(kind) ?? 0 });
     });
-    for (const f of bpf.failures()) ctx.note(`not attached, its counter is not exported: ${f}`);
-    if (entity.isHost) samples.push({ metric: 'eventslost', value: bpf.stats().lost });
+    for (const f of kernel.failures()) ctx.note(`not attached, its counter is not exported: ${f}`);
+    if (entity.isHost) samples.push({ metric: 'eventslost', value: kernel.stats().lost });
     return samples;
   },
-};
-
-export function toEvent(r: BpfRecord): NetEvent {
-  const type = (KINDS[r.kind] ?? KINDS[0]).type;
-  const attrs: Record<string, string | number> = { ...tupleAttrs(r), state: tcpStateName(r.state) };
-  const tuple = tupleText(r);
-  return recordEvent('tcpretrans', type, r, `${type}${tuple ? ` ${tuple}` : ''} state ${attrs.state}`, attrs);
-}
-
-/** The kernel side: counters, events (see src/bpf/registry.ts), per-program status. */
-export const tcpretransBpf = bpf;
+  events: KINDS.map((k) => k.event),
+  fromRecord,
+});

@@ -1,8 +1,8 @@
 // tcpsummary: TCP connections by state and queued bytes, from sock_diag in the namespace
 // (not by parsing /proc/net/tcp, which is slow with many sockets).
-import type { MetricProbe } from '../model.js';
 import { TCP_STATES } from '../netlink/sockdiag.js';
 import { needsNative } from './native.js';
+import { defineProbe, gauge } from './probe.js';
 import { tcpSocketsOf } from './shared.js';
 
 const COUNTED: Record<string, number> = {
@@ -13,9 +13,17 @@ const COUNTED: Record<string, number> = {
   tcpsynrecvconn: TCP_STATES.SYN_RECV,
 };
 
-export const tcpsummaryProbe: MetricProbe = {
+export default defineProbe({
   name: 'tcpsummary',
-  scope: 'netns',
+  metrics: [
+    gauge('tcpestablishedconn', 'ESTABLISHED', 'TCP connections in ESTABLISHED.', '{connection}'),
+    gauge('tcptimewaitconn', 'TIME_WAIT', 'TCP connections in TIME_WAIT.', '{connection}'),
+    gauge('tcpclosewaitconn', 'CLOSE_WAIT', 'TCP connections in CLOSE_WAIT (peer closed, application has not).', '{connection}'),
+    gauge('tcpsynsentconn', 'SYN_SENT', 'TCP connections in SYN_SENT.', '{connection}'),
+    gauge('tcpsynrecvconn', 'SYN_RECV', 'TCP connections in SYN_RECV.', '{connection}'),
+    gauge('tcptxqueue', 'wqueue', 'Bytes in the send queues of ESTABLISHED connections.', 'By'),
+    gauge('tcprxqueue', 'rqueue', 'Bytes in the receive queues of ESTABLISHED connections.', 'By'),
+  ],
   unsupported: needsNative,
   async collect(entity, ctx) {
     const socks = await tcpSocketsOf(entity, ctx);
@@ -35,4 +43,4 @@ export const tcpsummaryProbe: MetricProbe = {
       { metric: 'tcprxqueue', value: rxQueue },
     ];
   },
-};
+});

@@ -2,12 +2,15 @@
 // kfree_skb whose receiving socket is a timewait socket), counted per network namespace by
 // leading flag; events are a rate-limited sample with the tuple, the timewait substate and the
 // kernel's drop reason. Many SYNs here mean clients reuse ports faster than TIME_WAIT expires.
-import type { NetEvent } from '../events/model.js';
-import type { MetricProbe, Sample } from '../model.js';
+import type { Sample } from '../model.js';
 import { BpfProbe, kernelEnum, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
+import { counter, defineProbe, event, eventsLost } from './probe.js';
 
-const bpf = new BpfProbe('tcptwrcv', 'segments');
+const NAME = 'tcptwrcv';
+const kernel = new BpfProbe(NAME, 'segments');
+
+const TW_RCV = event('TCP_TW_RCV', 'INFO', 'A segment arrived for a connection in TIME_WAIT; `flag` says which. SYN: a peer reusing the port pair before TIME_WAIT ended; FIN: usually the peer closing after a local close (the closed socket waits in TIME_WAIT form); ACK, RST: retransmissions and resets.');
 
 /** Kernel kind → leading flag of the segment (the enum in tcptwrcv.bpf.c). */
 const FLAGS = ['SYN', 'RST', 'FIN', 'ACK'] as const;
@@ -15,26 +18,9 @@ const FLAGS = ['SYN', 'RST', 'FIN', 'ACK'] as const;
 /** What a load failure of the one program most likely means, for /status. */
 const NEEDS = 'needs the receiving-socket argument of skb:kfree_skb (Linux 6.11 or later)';
 
-export const tcptwrcvProbe: MetricProbe = {
-  name: 'tcptwrcv',
-  scope: 'netns',
-  async unsupported() {
-    const why = bpf.unsupported();
-    // The addon is there but the kernel refused the program: most likely an older tracepoint.
-    return why && bpf.programs().some((p) => !p.loaded) ? `${why} (${NEEDS})` : why;
-  },
-  async collect(entity, ctx) {
-    const all = await ctx.shared('bpf:tcptwrcv', async () => bpf.counters(new Set(ctx.entities.map((e) => e.netns))));
-    const mine = all.get(entity.netns);
-    const samples: Sample[] = FLAGS.map((flag, kind) => ({ metric: 'segments', value: mine?.get(kind) ?? 0, labels: { flag } }));
-    if (entity.isHost) samples.push({ metric: 'eventslost', value: bpf.stats().lost });
-    return samples;
-  },
-};
-
-export function toEvent(r: BpfRecord): NetEvent {
+function fromRecord(r: BpfRecord) {
   const flag = FLAGS[r.kind];
-  if (!flag) throw new Error(`tcptwrcv: unknown kind ${r.kind}`);
+  if (!flag) throw new Error(`${NAME}: unknown kind ${r.kind}`);
   const attrs: Record<string, string | number> = {
     ...tupleAttrs(r),
     flag,
@@ -42,8 +28,28 @@ export function toEvent(r: BpfRecord): NetEvent {
     reason: kernelEnum('skb_drop_reason', 'SKB_DROP_REASON_').get(r.reason) ?? String(r.reason),
   };
   const tuple = tupleText(r);
-  return recordEvent('tcptwrcv', 'TCP_TW_RCV', r, `${flag} received in ${attrs.state}${tuple ? ` ${tuple}` : ''}`, attrs);
+  return recordEvent(NAME, TW_RCV, r, `${flag} received in ${attrs.state}${tuple ? ` ${tuple}` : ''}`, attrs);
 }
 
-/** The kernel side: counters, events (see src/bpf/registry.ts), per-program status. */
-export const tcptwrcvBpf = bpf;
+export default defineProbe({
+  name: NAME,
+  kernel,
+  metrics: [
+    counter('segments', 'skb:kfree_skb with a TIME_WAIT receiving socket', 'TCP segments received by connections in TIME_WAIT (including sockets closed in FIN_WAIT2, which wait in TIME_WAIT form), by leading flag: SYN is a peer reusing the port pair; FIN follows ordinary closes.', '{segment}', { labels: ['flag'] }),
+    eventsLost(NAME),
+  ],
+  async unsupported() {
+    const why = kernel.unsupported();
+    // The addon is there but the kernel refused the program: most likely an older tracepoint.
+    return why && kernel.programs().some((p) => !p.loaded) ? `${why} (${NEEDS})` : why;
+  },
+  async collect(entity, ctx) {
+    const all = await ctx.shared(`bpf:${NAME}`, async () => kernel.counters(new Set(ctx.entities.map((e) => e.netns))));
+    const mine = all.get(entity.netns);
+    const samples: Sample[] = FLAGS.map((flag, kind) => ({ metric: 'segments', value: mine?.get(kind) ?? 0, labels: { flag } }));
+    if (entity.isHost) samples.push({ metric: 'eventslost', value: kernel.stats().lost });
+    return samples;
+  },
+  events: [TW_RCV],
+  fromRecord,
+});

@@ -16,7 +16,7 @@
 // sink's `slow_client` drops. More than max_clients clients get 503.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EVENTS } from '../catalogue/events.js';
+import { EVENTS } from '../catalogue/index.js';
 import type { EventRecord, EventSink, SendResult } from '../events/model.js';
 import { toJsonLine } from '../events/format.js';
 import { listen } from '../exporters/listen.js';

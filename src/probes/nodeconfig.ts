@@ -5,8 +5,9 @@ import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, readdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { KmsgReader } from './kmsg.js';
-import type { Check, CheckContext, Finding } from './model.js';
+import { KmsgReader } from '../checks/kmsg.js';
+import type { Check, CheckContext, Finding } from '../checks/model.js';
+import { defineProbe, event } from './probe.js';
 
 const pexec = promisify(execFile);
 
@@ -147,3 +148,13 @@ export function nodeConfigChecks(kmsgPath?: string): Check[] {
     { name: 'irqbalance', probe: 'nodeconfig', run: irqbalance },
   ];
 }
+
+export default defineProbe({
+  name: 'nodeconfig',
+  events: [
+    event('KernelLog', 'WARN', 'The kernel log has a line matching a network problem pattern.'),
+    event('IPtablesAbnormal', 'WARN', 'The FORWARD chain policy is DROP, or a chain has more rules than the threshold.'),
+    event('IRQBalance', 'INFO', 'irqbalance is running.'),
+  ],
+  checks: ({ kmsgPath }) => nodeConfigChecks(kmsgPath),
+});

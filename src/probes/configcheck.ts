@@ -1,14 +1,18 @@
-// configcheck: the findings that hold now as one gauge, so alerts need no log query:
+// configcheck: the findings of the configuration checks that hold now as one gauge, so alerts
+// need no log query:
 // netexporter_configcheck_abnormal{type="RPFilterKernelParam",subject="net.ipv4.conf.eth0.rp_filter"} 1.
 // Node-wide (host scope): findings inside pods name the pod in `subject`.
+import { activeFindings } from '../checks/scheduler.js';
+import type { Sample } from '../model.js';
+import { defineProbe, gauge } from './probe.js';
 
-import type { MetricProbe, Sample } from '../model.js';
-import { activeFindings } from './scheduler.js';
-
-export const configcheckProbe: MetricProbe = {
+export default defineProbe({
   name: 'configcheck',
   scope: 'host',
-  async collect(): Promise<Sample[]> {
+  metrics: [
+    gauge('abnormal', 'configuration checks', 'A configuration check finding that holds now (type: the event type, subject: what it is about).', '1', { labels: ['type', 'subject'], ack: 'inspector_node_configcheck_abnormal' }),
+  ],
+  async collect() {
     const seen = new Set<string>();
     const samples: Sample[] = [];
     for (const f of activeFindings()) {
@@ -19,4 +23,4 @@ export const configcheckProbe: MetricProbe = {
     }
     return samples;
   },
-};
+});

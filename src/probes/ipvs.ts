@@ -4,22 +4,10 @@
 // from the ready endpoints.
 
 import { genlFamilyId, ipvsServices, serviceName, type IpvsService } from '../netlink/ipvs.js';
-import type { Check, CheckContext, Finding } from './model.js';
-import { hostEntity, linksOf } from './shared.js';
-
-/** A Service as the IPVS check needs it (from the Kubernetes API). */
-export interface ServiceView {
-  namespace: string;
-  name: string;
-  clusterIPs: string[];
-  ports: { protocol: 'TCP' | 'UDP' | 'SCTP'; port: number }[];
-  /** Ready endpoints as `ip:targetPort` per service port (`<protocol>/<port>` key). */
-  endpoints: Map<string, string[]>;
-}
-
-export interface ServiceSource {
-  services(): Promise<ServiceView[]>;
-}
+import type { ServiceSource, ServiceView } from '../checks/kubeview.js';
+import type { Check, CheckContext, Finding } from '../checks/model.js';
+import { hostEntity, linksOf } from '../checks/shared.js';
+import { defineProbe, event } from './probe.js';
 
 const hostPort = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 
@@ -91,3 +79,10 @@ export function ipvsCheck(source?: ServiceSource): Check {
     },
   };
 }
+
+export default defineProbe({
+  name: 'ipvs',
+  events: [event('IPVSRulesAbnormal', 'ERROR', 'A Service ClusterIP has no IPVS virtual server, or its real servers differ from the endpoints.')],
+  readsKubeApi: true,
+  checks: ({ services, kube }) => [ipvsCheck(services ?? kube)],
+});

@@ -3,8 +3,10 @@
 // the node cannot forward loses them, or depends on PMTU discovery that firewalls often break.
 
 import type { Link } from '../netlink/rtnetlink.js';
-import { globMatch, subjectPrefix, type Check, type CheckContext, type Finding } from './model.js';
-import { defaultRoute, gone, hostEntity, linksOf, routesOf } from './shared.js';
+import { globMatch } from '../util/glob.js';
+import { subjectPrefix, type Check, type CheckContext, type Finding } from '../checks/model.js';
+import { defaultRoute, gone, hostEntity, linksOf, routesOf } from '../checks/shared.js';
+import { defineProbe, event } from './probe.js';
 
 async function mtus(ctx: CheckContext): Promise<Finding[]> {
   const { min, max, comparePrimary, ignore } = ctx.options.mtu;
@@ -46,3 +48,9 @@ async function mtus(ctx: CheckContext): Promise<Finding[]> {
 export function mtuChecks(): Check[] {
   return [{ name: 'mtu', probe: 'mtu', run: mtus }];
 }
+
+export default defineProbe({
+  name: 'mtu',
+  events: [event('MTUAbnormal', 'WARN', 'An interface MTU is outside the expected range or differs from the primary interface.')],
+  checks: () => mtuChecks(),
+});

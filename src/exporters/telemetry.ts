@@ -9,9 +9,9 @@ import {
   AggregationTemporality, DataPointType, MeterProvider, MetricReader,
   type CollectionResult, type MetricData, type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
-import { kceName, METRICS, type MetricDef, type MetricType } from '../catalogue/metrics.js';
-import type { Entity } from '../model.js';
-import type { Collector, Snapshot } from './collector.js';
+import { kceName, METRICS } from '../catalogue/index.js';
+import type { Entity, MetricDef, MetricType } from '../model.js';
+import type { Collector, Snapshot } from '../pipeline/collector.js';
 
 export const SCOPE = { name: 'kubesonar', version: '0.1.0' };
 const DEFS = new Map(METRICS.map((m) => [`${m.probe}/${m.name}`, m]));

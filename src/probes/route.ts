@@ -3,9 +3,10 @@
 // VpcRoute and PolicyRoute (routes and ip rules the configuration says the node must have).
 
 import { rules, RT_TABLE_LOCAL, RT_TABLE_MAIN, RTN_UNICAST, type Route, type Rule } from '../netlink/route.js';
-import { cidrContains, parseCidr } from '../netutil/cidr.js';
-import { podLabel, subjectPrefix, type Check, type CheckContext, type ExpectedRule, type Finding } from './model.js';
-import { gone, hostEntity, linksOf, podEntities, routesOf } from './shared.js';
+import { cidrContains, parseCidr } from '../util/cidr.js';
+import { podLabel, subjectPrefix, type Check, type CheckContext, type ExpectedRule, type Finding } from '../checks/model.js';
+import { gone, hostEntity, linksOf, podEntities, routesOf } from '../checks/shared.js';
+import { defineProbe, event } from './probe.js';
 
 /** A route that forwards by default, in any table but local (policy routing CNIs use their own tables). */
 const isDefault = (r: Route): boolean => r.dstLen === 0 && r.type === RTN_UNICAST && r.table !== RT_TABLE_LOCAL;
@@ -135,3 +136,13 @@ export function routeChecks(): Check[] {
   ];
 }
 
+export default defineProbe({
+  name: 'route',
+  events: [
+    event('VpcRoute', 'WARN', 'The VPC route of this node is missing or conflicts.'),
+    event('PodRoute', 'ERROR', 'Pods on this node have no host route to their IP.'),
+    event('DefaultRoute', 'ERROR', 'The node or a pod network namespace has no default route.'),
+    event('PolicyRoute', 'WARN', 'An expected ip rule is missing.'),
+  ],
+  checks: () => routeChecks(),
+});

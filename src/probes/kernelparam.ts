@@ -4,14 +4,15 @@
 // nf_conntrack_tcp_be_liberal are per namespace too: the node's from /proc/sys, each pod's
 // from inside its namespace through the native addon.
 
-import type { EventType } from '../catalogue/events.js';
 import type { Entity } from '../model.js';
 import { netconf, NETCONFA_IFINDEX_ALL } from '../netlink/route.js';
-import { entityNetns, globMatch, subjectPrefix, type Check, type CheckContext, type Finding } from './model.js';
-import { gone, linksOf, podEntities } from './shared.js';
-import { netnsReader, readSysctls } from './sysctl.js';
+import { globMatch } from '../util/glob.js';
+import { entityNetns, subjectPrefix, type Check, type CheckContext, type Finding } from '../checks/model.js';
+import { gone, linksOf, podEntities } from '../checks/shared.js';
+import { netnsReader, readSysctls } from '../checks/sysctl.js';
+import { defineProbe, event } from './probe.js';
 
-function paramFinding(type: EventType, sysctl: string, current: number, expect: number, prefix = '', netns?: number, iface?: string): Finding {
+function paramFinding(type: string, sysctl: string, current: number, expect: number, prefix = '', netns?: number, iface?: string): Finding {
   return {
     type,
     subject: `${prefix}${sysctl}`,
@@ -50,14 +51,14 @@ async function interfaceParams(ctx: CheckContext): Promise<Finding[]> {
   return findings;
 }
 
-function wantedParams(ctx: CheckContext): [EventType, string, number][] {
+function wantedParams(ctx: CheckContext): [string, string, number][] {
   const { tcpSyncookies, tcpSack, conntrackTcpBeLiberal } = ctx.options.kernelParams;
-  const wanted: [EventType, string, number | undefined][] = [
+  const wanted: [string, string, number | undefined][] = [
     ['TCPSyncookiesKernelParam', 'net.ipv4.tcp_syncookies', tcpSyncookies],
     ['TCPSackKernelParam', 'net.ipv4.tcp_sack', tcpSack],
     ['LiberalKernelParam', 'net.netfilter.nf_conntrack_tcp_be_liberal', conntrackTcpBeLiberal],
   ];
-  return wanted.filter((w): w is [EventType, string, number] => w[2] !== undefined);
+  return wanted.filter((w): w is [string, string, number] => w[2] !== undefined);
 }
 
 /** Per-namespace sysctls of `e` that differ from the expected values. */
@@ -102,3 +103,15 @@ export function kernelParamChecks(): Check[] {
     { name: 'pod_sysctls', probe: 'kernelparam', unsupported: async () => netnsReader().error, run: podParams },
   ];
 }
+
+export default defineProbe({
+  name: 'kernelparam',
+  events: [
+    event('RPFilterKernelParam', 'WARN', 'rp_filter of an interface differs from the expected value.'),
+    event('TCPSyncookiesKernelParam', 'WARN', 'net.ipv4.tcp_syncookies differs from the expected value.'),
+    event('LiberalKernelParam', 'WARN', 'net.netfilter.nf_conntrack_tcp_be_liberal differs from the expected value.'),
+    event('TCPSackKernelParam', 'WARN', 'net.ipv4.tcp_sack differs from the expected value.'),
+    event('ProxyARPKernelParam', 'WARN', 'proxy_arp of an interface differs from the expected value.'),
+  ],
+  checks: () => kernelParamChecks(),
+});
