@@ -20,7 +20,7 @@
       "targets": [
         {
           "target_name": "kubesonar_bpf",
-          "sources": ["native/bpf/addon.cc"],
+          "sources": ["native/bpf/addon.cc", "native/bpf/object.cc", "native/bpf/maps.cc", "native/bpf/ringbuf.cc", "native/bpf/btf.cc"],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
           "cflags!": ["-fno-exceptions"],
