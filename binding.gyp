@@ -30,7 +30,7 @@
           "actions": [
             {
               "action_name": "bpf_objects",
-              "inputs": ["native/bpf/build.sh", "native/bpf/common.bpf.h", "<!@(ls native/bpf/*.bpf.c)"],
+              "inputs": ["native/bpf/build.sh", "<!@(ls native/bpf/*.bpf.h)", "<!@(ls native/bpf/*.bpf.c)"],
               # One stamp for all objects: a new native/bpf/*.bpf.c needs no edit here.
               "outputs": ["<(PRODUCT_DIR)/bpf/objects.stamp"],
               "action": ["sh", "native/bpf/build.sh", "<(PRODUCT_DIR)/bpf"]

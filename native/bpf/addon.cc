@@ -9,6 +9,8 @@
 //   obj.ringBuffer(name, cb) -> consumes a BPF ring buffer on Node's own event loop (the
 //                            ring buffer's epoll fd under uv_poll); each wakeup hands all
 //                            available records to `cb(buffer, bytes, count)` at once ringbuf.cc
+//   obj.btfStruct(name), obj.btfEnum(name), obj.globals() -> the object's own BTF     btf.cc
+//   obj.setGlobal(name, value) -> initial value of a global variable, before load   object.cc
 //   btfEnum(name)         -> [value, name] pairs of an enum of the running kernel's BTF btf.cc
 //   clockOffsetNs()       -> CLOCK_REALTIME - CLOCK_MONOTONIC, to date bpf_ktime_get_ns()
 //

@@ -16,6 +16,18 @@ namespace {
 
 std::vector<std::string> g_log;
 
+// Writes `value` over `var` in the initial image of its section's map (before load).
+int WriteGlobal(bpf_object* obj, const GlobalVar& var, const std::vector<uint8_t>& value) {
+  // libbpf finds the map of a data section by the section's name.
+  bpf_map* m = bpf_object__find_map_by_name(obj, var.section.c_str());
+  size_t size = 0;
+  const void* image = m ? bpf_map__initial_value(m, &size) : nullptr;
+  if (!image || var.offset + value.size() > size) return ENOENT;
+  std::vector<uint8_t> data(static_cast<const uint8_t*>(image), static_cast<const uint8_t*>(image) + size);
+  memcpy(data.data() + var.offset, value.data(), value.size());
+  return -bpf_map__set_initial_value(m, data.data(), data.size());
+}
+
 struct Prog {
   std::string name, section, error;
   bool loaded = false, attached = false;
@@ -59,7 +71,9 @@ Napi::Function BpfObject::Define(Napi::Env env) {
                      {InstanceMethod("load", &BpfObject::Load), InstanceMethod("mapDump", &BpfObject::MapDump),
                       InstanceMethod("mapUpdate", &BpfObject::MapUpdate), InstanceMethod("mapDelete", &BpfObject::MapDelete),
                       InstanceMethod("ringBuffer", &BpfObject::RingBuffer), InstanceMethod("programStats", &BpfObject::ProgramStats),
-                      InstanceMethod("close", &BpfObject::Close)});
+                      InstanceMethod("close", &BpfObject::Close), InstanceMethod("btfStruct", &BpfObject::BtfStruct),
+                      InstanceMethod("btfEnum", &BpfObject::BtfEnum), InstanceMethod("globals", &BpfObject::Globals),
+                      InstanceMethod("setGlobal", &BpfObject::SetGlobal)});
 }
 
 BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
@@ -71,7 +85,37 @@ bpf_object* BpfObject::Open(Napi::Env env) {
   ClearLog();
   bpf_object* obj = bpf_object__open_file(path_.c_str(), nullptr);
   if (!obj) throw Napi::Error::New(env, "open " + path_ + ": " + ErrText(errno) + " " + LogFor(""));
+  for (const auto& [var, value] : globals_) {
+    int err = WriteGlobal(obj, var, value);
+    if (err) {
+      bpf_object__close(obj);
+      throw Napi::Error::New(env, "setGlobal " + var.name + " in " + path_ + ": " + ErrText(err));
+    }
+  }
   return obj;
+}
+
+// Sets the initial value of a global variable (a `const volatile` of .rodata is how a BPF
+// program takes settings that the verifier may rely on) before load().
+Napi::Value BpfObject::SetGlobal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  auto value = info[1].As<Napi::Buffer<uint8_t>>();
+  if (!obj_ || loaded_) throw Napi::Error::New(env, "setGlobal " + name + ": object already loaded or closed");
+  for (const GlobalVar& var : GlobalVars(ObjectBtf(env))) {
+    if (var.name != name) continue;
+    if (value.Length() != var.size) {
+      throw Napi::Error::New(env, "setGlobal " + name + ": " + std::to_string(value.Length()) + " bytes given, the variable has " +
+                                      std::to_string(var.size) + " in " + path_);
+    }
+    std::vector<uint8_t> bytes(value.Data(), value.Data() + value.Length());
+    int err = WriteGlobal(obj_, var, bytes);
+    if (err) throw Napi::Error::New(env, "setGlobal " + name + " in " + path_ + ": " + ErrText(err));
+    globals_.erase(std::remove_if(globals_.begin(), globals_.end(), [&](const auto& g) { return g.first.name == name; }), globals_.end());
+    globals_.emplace_back(var, std::move(bytes));
+    return env.Undefined();
+  }
+  throw Napi::Error::New(env, "setGlobal: no global variable " + name + " in " + path_);
 }
 
 // Loads a fresh copy of the object with only `name` enabled: tells whether that one program

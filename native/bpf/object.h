@@ -1,6 +1,7 @@
 // Shared by the files of the kubesonar_bpf addon. BpfObject is one class whose methods live in
 // the file of their job: object.cc (open, load, attach, program stats, close), maps.cc (dump,
-// update, delete), ringbuf.cc (the ring buffer reader); btf.cc reads BTF.
+// update, delete), ringbuf.cc (the ring buffer reader), btf.cc (the object's BTF: structs,
+// enums and global variables, read by name so that userspace keeps no copy of the layouts).
 #pragma once
 
 #include <bpf/libbpf.h>
@@ -8,6 +9,7 @@
 #include <stdarg.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kubesonar_bpf {
@@ -18,6 +20,14 @@ void ClearLog();
 // The recent libbpf lines about program `prog` (or the last ones), joined.
 std::string LogFor(const std::string& prog);
 std::string ErrText(int err);
+
+// Where a global variable lives in its data section (.rodata, .data, .bss), from the BTF.
+struct GlobalVar {
+  std::string name, section;
+  size_t offset = 0, size = 0;
+};
+// Every global variable of the data sections described by `b`.
+std::vector<GlobalVar> GlobalVars(const btf* b);
 
 class RingReader;
 
@@ -35,6 +45,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   bpf_object* Open(Napi::Env env);
   std::string TryAlone(Napi::Env env, const std::string& name);
   Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value SetGlobal(const Napi::CallbackInfo& info);
   Napi::Value ProgramStats(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   void Destroy();
@@ -49,11 +60,19 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value RingBuffer(const Napi::CallbackInfo& info);
   void CloseReaders();
 
+  // btf.cc
+  const btf* ObjectBtf(Napi::Env env);
+  Napi::Value BtfStruct(const Napi::CallbackInfo& info);
+  Napi::Value BtfEnum(const Napi::CallbackInfo& info);
+  Napi::Value Globals(const Napi::CallbackInfo& info);
+
   std::string path_;
   bpf_object* obj_ = nullptr;
   bool loaded_ = false;
   std::vector<bpf_link*> links_;
   std::vector<RingReader*> readers_;
+  // Initial values given to setGlobal(): written again into every fresh copy Open() makes.
+  std::vector<std::pair<GlobalVar, std::vector<uint8_t>>> globals_;
 };
 
 // btf.cc: btfEnum(name) of the module, on the running kernel's BTF.
