@@ -4,7 +4,10 @@
 import type { BpfProbe } from '../bpf/probe.js';
 import type { HistogramValue, MetricProbe, Sample } from '../model.js';
 
-/** Bucket upper bounds in ns, 1-2-5 from 1 µs to 1 s, as in latency.bpf.h (plus a +Inf bucket). */
+/**
+ * Bucket upper bounds in ns, 1-2-5 from 1 µs to 1 s (plus a +Inf bucket): the only copy, written
+ * into each latency object's hist_bounds before load (src/bpf/contract.ts).
+ */
 export const LATENCY_BUCKETS_NS = [
   1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8, 2e8, 5e8, 1e9,
 ] as const;
