@@ -20,7 +20,7 @@
       "targets": [
         {
           "target_name": "kubesonar_bpf",
-          "sources": ["native/bpf/addon.cc"],
+          "sources": ["native/bpf/addon.cc", "native/bpf/object.cc", "native/bpf/maps.cc", "native/bpf/ringbuf.cc", "native/bpf/btf.cc"],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
           "cflags!": ["-fno-exceptions"],
@@ -30,7 +30,7 @@
           "actions": [
             {
               "action_name": "bpf_objects",
-              "inputs": ["native/bpf/build.sh", "native/bpf/common.bpf.h", "<!@(ls native/bpf/*.bpf.c)"],
+              "inputs": ["native/bpf/build.sh", "<!@(ls native/bpf/*.bpf.h)", "<!@(ls native/bpf/*.bpf.c)"],
               # One stamp for all objects: a new native/bpf/*.bpf.c needs no edit here.
               "outputs": ["<(PRODUCT_DIR)/bpf/objects.stamp"],
               "action": ["sh", "native/bpf/build.sh", "<(PRODUCT_DIR)/bpf"]

@@ -1,4 +1,5 @@
-// Entry point of the kubesonar addon: each part (netlink, later eBPF) registers its exports.
+// Entry point of the kubesonar addon: each part (netlink, namespace file reads) registers its
+// exports. The eBPF loader is a separate addon (native/bpf/), so hosts without libbpf build this one.
 #include <napi.h>
 
 #include "netlink.h"

@@ -1,6 +1,8 @@
 // Shared by every kubesonar BPF object: the event record that goes through the ring buffer,
 // the in-kernel rate limit of events, and the per-probe counters of what was not delivered.
-// The record layout is parsed in src/bpf/events.ts: keep the two in step.
+// Userspace keeps no copy of the layouts and numbers here: src/bpf/contract.ts reads struct
+// event, struct settings, enum setting_flag and enum stat_index from each object's BTF by name
+// when it opens the object, and refuses the object if a member it needs is missing or resized.
 #pragma once
 
 #include "vmlinux.h"
@@ -16,6 +18,12 @@
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define MAX_STACK 32
+
+// clang -g writes BTF only for the types that a global variable, a map or a program's signature
+// uses. A type userspace reads by name but the code only casts to (struct event, through the
+// ring buffer) or uses as plain numbers (the enums) is anchored by a pointer that nothing reads:
+// 8 bytes of .bss per type. Check with `bpftool btf dump file <object>`.
+#define BTF_EXPORT(type, name) type *btf_export_##name __attribute__((unused))
 
 struct event {
   __u64 ts;          // bpf_ktime_get_ns (CLOCK_MONOTONIC)
@@ -35,14 +43,18 @@ struct event {
 };
 // Records without a stack stop here.
 #define EVENT_NOSTACK_SIZE __builtin_offsetof(struct event, stack)
+BTF_EXPORT(struct event, event);
 
 // Set by userspace: events per second the probe may emit (0: no events, counters only).
 struct settings {
   __u32 events_per_sec;
   __u32 flags; // SETTING_*
 };
-// Events without the kernel stack: unwinding is most of an event's cost in the kernel.
-#define SETTING_NO_STACK 1
+enum setting_flag {
+  // Events without the kernel stack: unwinding is most of an event's cost in the kernel.
+  SETTING_NO_STACK = 1,
+};
+BTF_EXPORT(enum setting_flag, setting_flag);
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);
@@ -63,9 +75,15 @@ struct {
   __type(value, struct window);
 } ratelimit SEC(".maps");
 
-// stats[0]: events lost because the ring buffer was full (reserve failed);
-// stats[1]: events suppressed by the rate limit; stats[2]: counter updates that found the map full.
-enum { STAT_LOST = 0, STAT_SUPPRESSED = 1, STAT_MAPFULL = 2, STAT_MAX = 4 };
+// Index into `stats` (an array map: its key must stay a plain u32 for the kernel's BTF check,
+// so the enum reaches the BTF through an anchor).
+enum stat_index {
+  STAT_LOST = 0,       // events lost because the ring buffer was full (reserve failed)
+  STAT_SUPPRESSED = 1, // events suppressed by the rate limit
+  STAT_MAPFULL = 2,    // counter updates that found the map full
+  STAT_MAX = 4,
+};
+BTF_EXPORT(enum stat_index, stat_index);
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, STAT_MAX);

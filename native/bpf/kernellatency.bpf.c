@@ -21,7 +21,12 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-enum { RX = 0, TX = 1 }; // metric and event kind (src/probes/kernellatency.ts)
+// Metric and event kind; userspace reads it from the BTF (BpfProbe.kernelKinds).
+enum kernellatency_kind {
+  KERNELLATENCY_RX = 0,
+  KERNELLATENCY_TX = 1,
+};
+BTF_EXPORT(enum kernellatency_kind, kind);
 #define SKB_CLOCK_MONOTONIC 1
 
 // skb address → when the stack last took it from a device. Each pass of netif_receive_skb
@@ -78,7 +83,7 @@ static __always_inline void received(const struct sock *sk, const struct sk_buff
   a->ts = 0; // taken (cheaper than a delete; the next arrival at this address overwrites it)
   __u64 now = bpf_ktime_get_ns();
   if (a->head != (__u64)BPF_CORE_READ(skb, head) || now < since) return;
-  struct event *e = latency_event(&hist, sk_netns(sk), RX, now - since, now);
+  struct event *e = latency_event(&hist, sk_netns(sk), KERNELLATENCY_RX, now - since, now);
   if (!e) return;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_skb(e, skb);
@@ -132,7 +137,7 @@ int BPF_PROG(net_dev_queue, struct sk_buff *skb) {
   if (last->skb == (__u64)skb && last->tstamp == tstamp) return 0;
   last->skb = (__u64)skb;
   last->tstamp = tstamp;
-  struct event *e = latency_event(&hist, sk_netns(sk), TX, now - tstamp, now);
+  struct event *e = latency_event(&hist, sk_netns(sk), KERNELLATENCY_TX, now - tstamp, now);
   if (!e) return 0;
   e->state = state;
   tuple_from_skb(e, skb);

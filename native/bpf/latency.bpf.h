@@ -2,9 +2,13 @@
 // fixed-bucket histograms kept in a BpfProbe counter map, and the event threshold set by userspace.
 #pragma once
 
-// Bucket upper bounds in ns, 1-2-5 from 1 µs to 1 s; observations above the last go to the
-// +Inf bucket. Keep in step with LATENCY_BUCKETS_NS in src/probes/latency.ts.
+// Bucket upper bounds in ns; observations above the last go to the +Inf bucket. Their values
+// live in one place, LATENCY_BUCKETS_NS in src/probes/latency.ts (the metric catalogue needs them
+// without any object): userspace writes them into hist_bounds before load (src/bpf/contract.ts),
+// and refuses to load an object whose HIST_BOUNDS (the size of hist_bounds, and of struct hist)
+// differs from their count. `const volatile`: frozen after load, the programs cannot change it.
 #define HIST_BOUNDS 19
+const volatile __u64 hist_bounds[HIST_BOUNDS] = {};
 #define HIST_BUCKETS (HIST_BOUNDS + 1)
 #define HIST_SUM HIST_BUCKETS // slot of the sum of observations, in ns
 
@@ -28,14 +32,9 @@ struct hist {
   } name SEC(".maps")
 
 static __always_inline __u32 hist_bucket(__u64 ns) {
-  static const __u64 bounds[HIST_BOUNDS] = {
-      1000ULL, 2000ULL, 5000ULL, 10000ULL, 20000ULL, 50000ULL, 100000ULL, 200000ULL, 500000ULL,
-      1000000ULL, 2000000ULL, 5000000ULL, 10000000ULL, 20000000ULL, 50000000ULL,
-      100000000ULL, 200000000ULL, 500000000ULL, 1000000000ULL,
-  };
   // Most observations are short: count up from the first bound.
   for (__u32 i = 0; i < HIST_BOUNDS; i++)
-    if (ns <= bounds[i]) return i;
+    if (ns <= hist_bounds[i]) return i;
   return HIST_BOUNDS;
 }
 

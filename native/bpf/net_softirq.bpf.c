@@ -10,7 +10,12 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-enum { SCHED = 0, EXEC = 1 }; // metric, and event kind (order of KINDS in src/probes/net_softirq.ts)
+// Metric and event kind; userspace reads it from the BTF (BpfProbe.kernelKinds).
+enum net_softirq_kind {
+  NET_SOFTIRQ_SCHED = 0, // raise → entry
+  NET_SOFTIRQ_EXEC = 1,  // entry → exit
+};
+BTF_EXPORT(enum net_softirq_kind, kind);
 
 // Per CPU and vector (index vector - NET_TX_SOFTIRQ): when it was first raised since its last
 // run, and when the running one entered. Raise, entry and exit of a softirq are on one CPU.
@@ -33,7 +38,7 @@ static __always_inline struct pending *pending_of(unsigned int vec) {
   return bpf_map_lookup_elem(&pending, &idx);
 }
 
-static __always_inline void observe(unsigned int vec, __u32 metric, __u64 ns, __u64 now) {
+static __always_inline void observe(unsigned int vec, enum net_softirq_kind metric, __u64 ns, __u64 now) {
   __u32 cpu = bpf_get_smp_processor_id();
   hist_observe(&hist, cpu, (vec << 16) | (metric << 8), ns);
   if (ns <= latency_threshold()) return;
@@ -62,7 +67,7 @@ int BPF_PROG(softirq_entry, unsigned int vec) {
   __u64 raised = __sync_lock_test_and_set(&p->raised, 0);
   p->entered = now;
   // A run with no raise seen (raised before the program attached) has no delay to report.
-  if (raised && now >= raised) observe(vec, SCHED, now - raised, now);
+  if (raised && now >= raised) observe(vec, NET_SOFTIRQ_SCHED, now - raised, now);
   return 0;
 }
 
@@ -73,6 +78,6 @@ int BPF_PROG(softirq_exit, unsigned int vec) {
   __u64 now = bpf_ktime_get_ns();
   __u64 entered = p->entered;
   p->entered = 0;
-  if (now >= entered) observe(vec, EXEC, now - entered, now);
+  if (now >= entered) observe(vec, NET_SOFTIRQ_EXEC, now - entered, now);
   return 0;
 }

@@ -15,7 +15,12 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define MSG_PEEK 2
-enum { READ = 0, SEND = 1 }; // metric and event kind (src/probes/socketlatency.ts)
+// Metric and event kind; userspace reads it from the BTF (BpfProbe.kernelKinds).
+enum socketlatency_kind {
+  SOCKETLATENCY_READ = 0,
+  SOCKETLATENCY_SEND = 1,
+};
+BTF_EXPORT(enum socketlatency_kind, kind);
 
 // Per socket, in the socket's own storage (freed with it, no shared map to look up): when
 // received data became ready that nobody has read since, and when the send in progress entered
@@ -57,7 +62,7 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) {
   if (ret == 0) return 0; // end of stream: nothing was waiting to be read
   __u64 now = bpf_ktime_get_ns();
   if (now < ready_at) return 0;
-  struct event *e = latency_event(&hist, sk_netns(sk), READ, now - ready_at, now);
+  struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_READ, now - ready_at, now);
   if (!e) return 0;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_sk(e, sk);
@@ -83,7 +88,7 @@ int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags) {
   t->sending = 0;
   __u64 now = bpf_ktime_get_ns();
   if (now <= start) return 0;
-  struct event *e = latency_event(&hist, sk_netns(sk), SEND, now - start, now);
+  struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_SEND, now - start, now);
   if (!e) return 0;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_sk(e, sk);

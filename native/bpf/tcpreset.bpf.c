@@ -5,19 +5,20 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-// Kinds: the order of RESET_TYPES in src/probes/tcpreset.ts.
-enum {
-  SEND_RST = 0,        // a reply to a segment of an existing socket (e.g. TIME_WAIT, bad ACK)
-  SEND_RST_NOSOCK = 1, // a reply to a segment no socket wanted
-  SEND_RST_ACTIVE = 2, // the local side aborted (tcp_send_active_reset: no segment to answer)
-  RCV_RST_SYN = 3,
-  RCV_RST_ESTAB = 4,
-  RCV_RST_TW = 5,
+// Counter and event kind; userspace reads it from the BTF (BpfProbe.kernelKinds), where the
+// counter key's type puts it.
+enum tcpreset_kind {
+  TCPRESET_SEND_RST = 0,        // a reply to a segment of an existing socket (e.g. TIME_WAIT, bad ACK)
+  TCPRESET_SEND_RST_NOSOCK = 1, // a reply to a segment no socket wanted
+  TCPRESET_SEND_RST_ACTIVE = 2, // the local side aborted (tcp_send_active_reset: no segment to answer)
+  TCPRESET_RCV_RST_SYN = 3,
+  TCPRESET_RCV_RST_ESTAB = 4,
+  TCPRESET_RCV_RST_TW = 5,
 };
 
 struct reset_key {
   __u32 netns;
-  __u32 kind;
+  enum tcpreset_kind kind; // 4 bytes, like the u32 that BpfProbe.counters() reads
 };
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -26,7 +27,7 @@ struct {
   __type(value, __u64);
 } resets SEC(".maps");
 
-static __always_inline void emit(__u32 netns, __u32 kind, const struct sock *sk, const struct sk_buff *skb, __u32 reason) {
+static __always_inline void emit(__u32 netns, enum tcpreset_kind kind, const struct sock *sk, const struct sk_buff *skb, __u32 reason) {
   struct reset_key key = {.netns = netns, .kind = kind};
   counter_add(&resets, &key, 1);
   struct event *e = event_begin(bpf_ktime_get_ns(), netns, kind);
@@ -52,7 +53,7 @@ SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb, enum sk_rst_reason reason) {
   // tcp_v4/v6_send_reset passes the segment it answers (and sk NULL when no socket matched,
   // or a timewait/request socket); tcp_send_active_reset passes no segment at all.
-  __u32 kind = !sk ? SEND_RST_NOSOCK : !skb ? SEND_RST_ACTIVE : SEND_RST;
+  enum tcpreset_kind kind = !sk ? TCPRESET_SEND_RST_NOSOCK : !skb ? TCPRESET_SEND_RST_ACTIVE : TCPRESET_SEND_RST;
   __u32 netns = sk ? sk_netns(sk) : skb ? dev_netns(BPF_CORE_READ(skb, dev)) : 0;
   emit(netns, kind, sk, skb, reason);
   return 0;
@@ -61,9 +62,9 @@ int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb, e
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(tcp_receive_reset, struct sock *sk) {
   __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
-  __u32 kind = (state == TCP_SYN_SENT || state == TCP_SYN_RECV || state == TCP_NEW_SYN_RECV) ? RCV_RST_SYN
-             : state == TCP_ESTABLISHED ? RCV_RST_ESTAB
-             : RCV_RST_TW;
+  enum tcpreset_kind kind = (state == TCP_SYN_SENT || state == TCP_SYN_RECV || state == TCP_NEW_SYN_RECV) ? TCPRESET_RCV_RST_SYN
+                          : state == TCP_ESTABLISHED ? TCPRESET_RCV_RST_ESTAB
+                          : TCPRESET_RCV_RST_TW;
   emit(sk_netns(sk), kind, sk, 0, 0);
   return 0;
 }

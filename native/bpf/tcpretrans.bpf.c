@@ -4,11 +4,16 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-enum { RETRANS = 0, RETRANS_SYNACK = 1 }; // order of RETRANS_TYPES in src/probes/tcpretrans.ts
+// Counter and event kind; userspace reads it from the BTF (BpfProbe.kernelKinds), where the
+// counter key's type puts it.
+enum tcpretrans_kind {
+  TCPRETRANS_RETRANS = 0,
+  TCPRETRANS_SYNACK = 1,
+};
 
 struct retrans_key {
   __u32 netns;
-  __u32 kind;
+  enum tcpretrans_kind kind; // 4 bytes, like the u32 that BpfProbe.counters() reads
 };
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -17,7 +22,7 @@ struct {
   __type(value, __u64);
 } retrans SEC(".maps");
 
-static __always_inline void emit(__u32 kind, const struct sock *sk) {
+static __always_inline void emit(enum tcpretrans_kind kind, const struct sock *sk) {
   __u32 netns = sk_netns(sk);
   struct retrans_key key = {.netns = netns, .kind = kind};
   counter_add(&retrans, &key, 1);
@@ -30,13 +35,13 @@ static __always_inline void emit(__u32 kind, const struct sock *sk) {
 
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(tcp_retransmit_skb, const struct sock *sk) {
-  emit(RETRANS, sk);
+  emit(TCPRETRANS_RETRANS, sk);
   return 0;
 }
 
 // The request socket carries the connection's addresses (sock_common is its first member).
 SEC("tp_btf/tcp_retransmit_synack")
 int BPF_PROG(tcp_retransmit_synack, const struct sock *sk, const struct request_sock *req) {
-  emit(RETRANS_SYNACK, (const struct sock *)req);
+  emit(TCPRETRANS_SYNACK, (const struct sock *)req);
   return 0;
 }

@@ -12,15 +12,21 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-// Leading flag of the segment: the order of FLAGS in src/probes/tcptwrcv.ts.
-enum { SYN = 0, RST = 1, FIN = 2, ACK = 3 };
+// Leading flag of the segment: the counter and event kind; userspace reads it from the BTF
+// (BpfProbe.kernelKinds), where the counter key's type puts it.
+enum tcptwrcv_kind {
+  TCPTWRCV_SYN = 0,
+  TCPTWRCV_RST = 1,
+  TCPTWRCV_FIN = 2,
+  TCPTWRCV_ACK = 3,
+};
 #define TCPHDR_FIN 0x01
 #define TCPHDR_SYN 0x02
 #define TCPHDR_RST 0x04
 
 struct tw_key {
   __u32 netns;
-  __u32 kind;
+  enum tcptwrcv_kind kind; // 4 bytes, like the u32 that BpfProbe.counters() reads
 };
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -29,22 +35,22 @@ struct {
   __type(value, __u64);
 } segments SEC(".maps");
 
-static __always_inline __u32 leading_flag(const struct sk_buff *skb) {
+static __always_inline enum tcptwrcv_kind leading_flag(const struct sk_buff *skb) {
   unsigned char *head = BPF_CORE_READ(skb, head);
   __u16 th = BPF_CORE_READ(skb, transport_header);
   __u8 flags = 0;
   if (head && th != (__u16)~0U) bpf_probe_read_kernel(&flags, 1, head + th + 13); // tcphdr byte 13
-  if (flags & TCPHDR_SYN) return SYN;
-  if (flags & TCPHDR_RST) return RST;
-  if (flags & TCPHDR_FIN) return FIN;
-  return ACK;
+  if (flags & TCPHDR_SYN) return TCPTWRCV_SYN;
+  if (flags & TCPHDR_RST) return TCPTWRCV_RST;
+  if (flags & TCPHDR_FIN) return TCPTWRCV_FIN;
+  return TCPTWRCV_ACK;
 }
 
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason, struct sock *rx_sk) {
   if (!rx_sk || BPF_CORE_READ(rx_sk, __sk_common.skc_state) != TCP_TIME_WAIT) return 0;
   __u32 netns = sk_netns(rx_sk);
-  __u32 kind = leading_flag(skb);
+  enum tcptwrcv_kind kind = leading_flag(skb);
   struct tw_key key = {.netns = netns, .kind = kind};
   counter_add(&segments, &key, 1);
   struct event *e = event_begin(bpf_ktime_get_ns(), netns, kind);

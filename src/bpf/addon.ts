@@ -39,9 +39,39 @@ export interface RingHandle {
  */
 export type RingCallback = (buffer: Buffer, bytes: number, count: number) => void;
 
+/** A struct of an object's BTF, in bytes. */
+export interface BtfStruct {
+  size: number;
+  /** `bits`: bitfields only, their width (`offset` is then the byte holding their first bit). */
+  members: { name: string; offset: number; size: number; bits?: number }[];
+}
+
+/** A global variable of an object's data sections, from its BTF. */
+export interface GlobalVariable {
+  name: string;
+  /** `.rodata` (`const volatile`), `.data` or `.bss`. */
+  section: string;
+  offset: number;
+  size: number;
+}
+
 export interface BpfObject {
   /** Loads what loads and attaches what attaches; one status per program. Once. */
   load(): ProgramStatus[];
+  /**
+   * Layout of a struct of the object's own BTF (after open, before or after load); throws when
+   * the object has no such struct (clang -g only emits types that a global or a map uses).
+   */
+  btfStruct(name: string): BtfStruct;
+  /** [value, name] of every member of an enum of the object's own BTF; throws when it has none. */
+  btfEnum(name: string): [number, string][];
+  /** The object's global variables (.rodata, .data, .bss). */
+  globals(): GlobalVariable[];
+  /**
+   * Initial value of a global variable, before load() (a `const volatile` the programs read);
+   * throws when there is no such variable, the size differs, or the object is loaded.
+   */
+  setGlobal(name: string, value: Buffer): void;
   mapDump(map: string): MapDump;
   mapUpdate(map: string, key: Buffer, value: Buffer): void;
   mapDelete(map: string, key: Buffer): boolean;

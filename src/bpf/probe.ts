@@ -4,11 +4,17 @@
 //
 // Adding an eBPF probe: native/bpf/<name>.bpf.c including common.bpf.h (counters in a hash
 // map keyed {u32 netns, u32 kind} with counter_add(); events through event_allowed(),
-// event_reserve(), event_submit()), built by `node-gyp rebuild` with no gyp edit; then
-// src/probes/<name>.ts with `new BpfProbe('<name>', '<counter map>')` as its `kernel`.
+// event_reserve(), event_submit(); the kinds a named enum <name>_kind in the object's BTF),
+// built by `node-gyp rebuild` with no gyp edit; then src/probes/<name>.ts with
+// `new BpfProbe('<name>', '<counter map>')` as its `kernel`.
+//
+// Layouts and numbers shared with the kernel side come from the object itself (contract.ts):
+// an object that disagrees with this code is refused with the reason, never misread.
 import path from 'node:path';
 import type { NetEvent, Severity } from '../events/model.js';
 import { nativeBpf, type BpfObject, type ProgramStatus, type RingHandle } from './addon.js';
+import { enumMap } from './btf.js';
+import { objectContract, type ObjectContract } from './contract.js';
 import { records, type BpfRecord } from './records.js';
 
 /** Event delivery of one probe: lost, suppressed and map-full are counted in the kernel (all CPUs). */
@@ -30,9 +36,6 @@ export interface EventOptions {
   stacks?: boolean;
 }
 
-const SETTING_NO_STACK = 1;
-
-const STAT_KEYS = { lost: 0, suppressed: 1, mapFull: 2 } as const;
 /** How late at most an event reaches JS when too few are waiting to wake the reader. */
 const DRAIN_MS = 200;
 
@@ -54,6 +57,10 @@ export function recordEvent(probe: string, def: { type: string; severity: Severi
 
 export class BpfProbe {
   private obj?: BpfObject;
+  /** What the loaded object's BTF says (set with obj). */
+  private contract?: ObjectContract;
+  private kindNames = new Map<string, Map<number, string>>();
+  private kinds = new Map<string, Map<string, number>>();
   private programStatus: ProgramStatus[] = [];
   private error?: string;
   private ring?: RingHandle;
@@ -80,8 +87,16 @@ export class BpfProbe {
       return undefined;
     }
     const file = this.objectFile ?? path.join(bpf.objectDir!, `${this.name}.bpf.o`);
+    let obj: BpfObject | undefined;
     try {
-      const obj = bpf.addon.open(file);
+      obj = bpf.addon.open(file);
+      // Checked before anything is loaded: an object this code would misread never runs.
+      let contract: ObjectContract;
+      try {
+        contract = objectContract(obj);
+      } catch (err) {
+        throw new Error(`${path.basename(file)} does not match this agent: ${(err as Error).message}`);
+      }
       this.programStatus = obj.load();
       if (!this.programStatus.some((p) => p.attached)) {
         obj.close();
@@ -89,7 +104,9 @@ export class BpfProbe {
         return undefined;
       }
       this.obj = obj;
+      this.contract = contract;
     } catch (err) {
+      obj?.close();
       this.error = (err as Error).message;
     }
     return this.obj;
@@ -164,15 +181,44 @@ export class BpfProbe {
     const stats: DeliveryStats = { lost: 0, suppressed: 0, mapFull: 0, delivered: this.delivered };
     const obj = this.ensure();
     if (!obj) return stats;
+    const { STAT_LOST, STAT_SUPPRESSED, STAT_MAPFULL } = this.contract!.stats;
     const d = obj.mapDump('stats');
     for (let i = 0; i < d.count; i++) {
       const key = d.keys.readUInt32LE(i * d.keySize);
       let sum = 0;
       for (let off = 0; off < d.valueSize; off += 8) sum += Number(d.values.readBigUInt64LE(i * d.valueSize + off));
-      for (const [name, k] of Object.entries(STAT_KEYS)) if (k === key) stats[name as keyof typeof STAT_KEYS] = sum;
+      if (key === STAT_LOST) stats.lost = sum;
+      else if (key === STAT_SUPPRESSED) stats.suppressed = sum;
+      else if (key === STAT_MAPFULL) stats.mapFull = sum;
     }
     return stats;
   }
+
+  /**
+   * The members of a named enum of the loaded object's BTF (a probe's kinds, e.g.
+   * `tcpreset_kind`), name (with `prefix` stripped) → value; empty while the object is not
+   * loaded (unsupported or off). Throws when the loaded object has no such enum.
+   */
+  kernelKinds(enumName: string, prefix = ''): Map<string, number> {
+    const obj = this.ensure();
+    if (!obj) return new Map();
+    const key = `${enumName}\0${prefix}`;
+    let m = this.kinds.get(key);
+    if (!m) this.kinds.set(key, (m = enumMap(obj.btfEnum(enumName), prefix)));
+    return m;
+  }
+  /** The member name (without `prefix`) of a kind value of `enumName`, as the loaded object numbers it. */
+  kindName(enumName: string, prefix: string, value: number): string | undefined {
+    const key = `${enumName}\0${prefix}`;
+    let names = this.kindNames.get(key);
+    if (!names) {
+      const kinds = this.kernelKinds(enumName, prefix);
+      if (kinds.size === 0) return undefined; // nothing loaded yet: do not cache the empty answer
+      this.kindNames.set(key, (names = new Map([...kinds].map(([name, v]) => [v, name]))));
+    }
+    return names.get(value);
+  }
+
 
   /**
    * Starts the kernel emitting up to `ratePerSecond` events and hands each decoded record to
@@ -183,8 +229,9 @@ export class BpfProbe {
     const obj = this.ensure();
     if (!obj) return this.error ?? `${this.name}: detached (in neither probe list)`;
     this.stopEvents();
+    const layout = this.contract!.record;
     this.ring = obj.ringBuffer('events', (buf, bytes) => {
-      for (const r of records(buf, bytes)) {
+      for (const r of records(buf, bytes, layout)) {
         this.delivered++;
         onRecord(r);
       }
@@ -192,7 +239,7 @@ export class BpfProbe {
     // The kernel wakes the reader only once 128 KiB are waiting (see event_submit); a slow
     // trickle of events is picked up by this timer instead, at most DRAIN_MS late.
     this.drainTimer = setInterval(() => this.ring?.drain(), DRAIN_MS).unref();
-    this.setRate(options.ratePerSecond, options.stacks === false ? SETTING_NO_STACK : 0);
+    this.setRate(options.ratePerSecond, options.stacks === false ? this.contract!.settingFlags.SETTING_NO_STACK : 0);
     return undefined;
   }
 
@@ -227,6 +274,9 @@ export class BpfProbe {
     this.ring = undefined;
     this.obj?.close();
     this.obj = undefined;
+    this.contract = undefined;
+    this.kinds.clear();
+    this.kindNames.clear();
     this.error = undefined;
     this.programStatus = [];
   }
@@ -244,9 +294,10 @@ export class BpfProbe {
   }
 
   private setRate(perSecond: number, flags = 0): void {
-    const value = Buffer.alloc(8);
-    value.writeUInt32LE(Math.max(0, Math.min(0xffffffff, Math.floor(perSecond))));
-    value.writeUInt32LE(flags, 4);
+    const s = this.contract!.settings;
+    const value = Buffer.alloc(s.size);
+    value.writeUInt32LE(Math.max(0, Math.min(0xffffffff, Math.floor(perSecond))), s.events_per_sec);
+    value.writeUInt32LE(flags, s.flags);
     this.obj!.mapUpdate('settings', Buffer.alloc(4), value);
   }
 }

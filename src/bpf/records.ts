@@ -1,5 +1,9 @@
 // The event record of native/bpf/common.bpf.h (struct event), decoded, and the helpers that
-// turn its fields into event attributes.
+// turn its fields into event attributes. Where each field is comes from the object's BTF
+// (RecordLayout), not from offsets written here.
+import type { BtfStruct } from './addon.js';
+import { memberOffsets } from './btf.js';
+
 export interface BpfRecord {
   /** bpf_ktime_get_ns(): CLOCK_MONOTONIC ns. */
   ktimeNs: bigint;
@@ -23,7 +27,67 @@ export interface BpfRecord {
 
 const AF_INET = 2;
 const AF_INET6 = 10;
-const STACK_OFFSET = 64;
+
+/** Member of struct event → the bytes the decoder reads (stack: u64 frames, any count). */
+const EVENT_MEMBERS = {
+  ts: 8, netns: 4, kind: 2, family: 2, saddr: 16, daddr: 16, sport: 2, dport: 2, protocol: 1, state: 1, reason: 4, stack_bytes: 4,
+  stack: undefined,
+} as const;
+
+/**
+ * Byte offsets of struct event's members in a record, read from a BPF object's BTF once per
+ * object (RecordLayout.of). Plain numeric fields: the decoder reads them once per field per
+ * record, at the cost of a property load.
+ */
+export class RecordLayout {
+  readonly ts: number;
+  readonly netns: number;
+  readonly kind: number;
+  readonly family: number;
+  readonly saddr: number;
+  readonly daddr: number;
+  readonly sport: number;
+  readonly dport: number;
+  readonly protocol: number;
+  readonly state: number;
+  readonly reason: number;
+  readonly stackBytes: number;
+  /** Where the kernel stack starts; a record without a stack ends here (EVENT_NOSTACK_SIZE). */
+  readonly stack: number;
+
+  private constructor(o: Record<keyof typeof EVENT_MEMBERS, number>) {
+    this.ts = o.ts;
+    this.netns = o.netns;
+    this.kind = o.kind;
+    this.family = o.family;
+    this.saddr = o.saddr;
+    this.daddr = o.daddr;
+    this.sport = o.sport;
+    this.dport = o.dport;
+    this.protocol = o.protocol;
+    this.state = o.state;
+    this.reason = o.reason;
+    this.stackBytes = o.stack_bytes;
+    this.stack = o.stack;
+  }
+
+  /**
+   * The layout of `event` (obj.btfStruct('event')), checked against what the decoder reads:
+   * every member present with the size it reads, all before the stack (which records without
+   * a stack leave out), the stack whole u64 frames. Throws naming the member that disagrees.
+   */
+  static of(event: BtfStruct): RecordLayout {
+    const o = memberOffsets('event', event, EVENT_MEMBERS, 'the record decoder (src/bpf/records.ts)');
+    const stackSize = event.members.find((m) => m.name === 'stack')!.size;
+    if (stackSize === 0 || stackSize % 8 !== 0) throw new Error(`struct event member stack is ${stackSize} bytes, not u64 frames`);
+    for (const m of event.members) {
+      if (m.name in EVENT_MEMBERS && m.name !== 'stack' && m.offset + m.size > o.stack) {
+        throw new Error(`struct event member ${m.name} ends past stack (records without a stack stop where stack begins)`);
+      }
+    }
+    return new RecordLayout(o);
+  }
+}
 
 function addr(buf: Buffer, at: number, family: number): string {
   if (family === AF_INET) return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
@@ -58,23 +122,24 @@ function compressV6(groups: string[]): string {
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
-/** Decodes one record at `offset` of `length` bytes. */
-export function decodeRecord(buf: Buffer, offset: number, length: number): BpfRecord {
-  const family = buf.readUInt16LE(offset + 14);
-  const stackBytes = length > STACK_OFFSET ? Math.min(buf.readUInt32LE(offset + 60), length - STACK_OFFSET) : 0;
+/** Decodes one record at `offset` of `length` bytes, its members where `layout` says. */
+export function decodeRecord(buf: Buffer, offset: number, length: number, layout: RecordLayout): BpfRecord {
+  const family = buf.readUInt16LE(offset + layout.family);
+  const stack = layout.stack;
+  const stackBytes = length > stack ? Math.min(buf.readUInt32LE(offset + layout.stackBytes), length - stack) : 0;
   return {
-    ktimeNs: buf.readBigUInt64LE(offset),
-    netns: buf.readUInt32LE(offset + 8),
-    kind: buf.readUInt16LE(offset + 12),
+    ktimeNs: buf.readBigUInt64LE(offset + layout.ts),
+    netns: buf.readUInt32LE(offset + layout.netns),
+    kind: buf.readUInt16LE(offset + layout.kind),
     family,
-    saddr: addr(buf, offset + 16, family),
-    daddr: addr(buf, offset + 32, family),
-    sport: buf.readUInt16LE(offset + 48),
-    dport: buf.readUInt16LE(offset + 50),
-    protocol: buf[offset + 52]!,
-    state: buf[offset + 53]!,
-    reason: buf.readUInt32LE(offset + 56),
-    stackKey: buf.toString('latin1', offset + STACK_OFFSET, offset + STACK_OFFSET + (stackBytes & ~7)),
+    saddr: addr(buf, offset + layout.saddr, family),
+    daddr: addr(buf, offset + layout.daddr, family),
+    sport: buf.readUInt16LE(offset + layout.sport),
+    dport: buf.readUInt16LE(offset + layout.dport),
+    protocol: buf[offset + layout.protocol]!,
+    state: buf[offset + layout.state]!,
+    reason: buf.readUInt32LE(offset + layout.reason),
+    stackKey: buf.toString('latin1', offset + stack, offset + stack + (stackBytes & ~7)),
   };
 }
 
@@ -86,10 +151,10 @@ export function stackAddresses(stackKey: string): bigint[] {
 }
 
 /** Walks a batch as the addon packs it: [u32 length][u32 0][record padded to 8]. */
-export function* records(buf: Buffer, bytes: number): Generator<BpfRecord> {
+export function* records(buf: Buffer, bytes: number, layout: RecordLayout): Generator<BpfRecord> {
   for (let at = 0; at + 8 <= bytes; ) {
     const length = buf.readUInt32LE(at);
-    yield decodeRecord(buf, at + 8, length);
+    yield decodeRecord(buf, at + 8, length, layout);
     at += 8 + Math.ceil(length / 8) * 8;
   }
 }

@@ -10,16 +10,17 @@ import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'kernellatency';
 const kernel = new BpfProbe(NAME, 'hist');
-const RX = 0; // metric and event kinds in kernellatency.bpf.c
-const TX = 1;
+/** Its kinds: enum kernellatency_kind of kernellatency.bpf.c. */
+const ENUM = ['kernellatency_kind', 'KERNELLATENCY_'] as const;
 
 const RCV_SLOW = event('KERNEL_RCV_SLOW', 'WARN', 'A packet took longer than the threshold from the device to its socket.');
 const SEND_SLOW = event('KERNEL_SEND_SLOW', 'WARN', 'A packet took longer than the threshold from the socket to the device.');
 
 function fromRecord(r: BpfRecord) {
   const latencyMs = r.reason / 1000;
-  const rx = r.kind === RX;
-  if (!rx && r.kind !== TX) throw new Error(`${NAME}: unknown kind ${r.kind}`);
+  const kind = kernel.kindName(...ENUM, r.kind);
+  if (kind !== 'RX' && kind !== 'TX') throw new Error(`${NAME}: unknown kind ${r.kind}`);
+  const rx = kind === 'RX';
   const attrs: Record<string, string | number> = { ...tupleAttrs(r), latency_ms: latencyMs };
   if (r.protocol === 6 && r.state) attrs.state = tcpStateName(r.state);
   const tuple = tupleText(r);
@@ -41,9 +42,9 @@ export default defineProbe({
   ],
   unsupported: async () => kernel.unsupported(),
   // Receive needs its start and at least one of its ends (TCP or UDP).
-  collect: namespaceLatencies(kernel, [
-    { kind: RX, histogram: 'rxlatency', over100ms: 'rxslow100ms', programs: [['netif_receive_skb'], ['tcp_probe', 'sk_data_ready']] },
-    { kind: TX, histogram: 'txlatency', over100ms: 'txslow100ms', programs: [['net_dev_queue']] },
+  collect: namespaceLatencies(kernel, ENUM, [
+    { kind: 'RX', histogram: 'rxlatency', over100ms: 'rxslow100ms', programs: [['netif_receive_skb'], ['tcp_probe', 'sk_data_ready']] },
+    { kind: 'TX', histogram: 'txlatency', over100ms: 'txslow100ms', programs: [['net_dev_queue']] },
   ]),
   events: [RCV_SLOW, SEND_SLOW],
   fromRecord,

@@ -5,7 +5,10 @@ import type { BpfProbe } from '../bpf/probe.js';
 import type { Entity, HistogramValue, MetricDef, ProbeContext, Sample } from '../model.js';
 import type { ProbeEventOptions, ProbeOption } from './probe.js';
 
-/** Bucket upper bounds in ns, 1-2-5 from 1 µs to 1 s, as in latency.bpf.h (plus a +Inf bucket). */
+/**
+ * Bucket upper bounds in ns, 1-2-5 from 1 µs to 1 s (plus a +Inf bucket): the only copy, written
+ * into each latency object's hist_bounds before load (src/bpf/contract.ts).
+ */
 export const LATENCY_BUCKETS_NS = [
   1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8, 2e8, 5e8, 1e9,
 ] as const;
@@ -71,8 +74,8 @@ export function over100ms(h: HistogramValue | undefined): number {
 
 /** One latency a per-namespace probe measures: its kernel kind, its two metrics, its programs. */
 export interface MeasuredLatency {
-  /** The kind in the object's histogram map (keys kind << 8). */
-  kind: number;
+  /** Its member of the probe's kind enum, without the prefix (the histogram map's keys are kind << 8). */
+  kind: string;
   histogram: string;
   /** The seeds' count of observations over 100 ms. */
   over100ms: string;
@@ -85,14 +88,15 @@ export interface MeasuredLatency {
  * are attached, its histogram and its count over 100 ms in the entity's namespace, and on the
  * host the events lost.
  */
-export function namespaceLatencies(kernel: BpfProbe, latencies: readonly MeasuredLatency[]) {
+export function namespaceLatencies(kernel: BpfProbe, kindEnum: readonly [name: string, prefix: string], latencies: readonly MeasuredLatency[]) {
   return async (entity: Entity, ctx: ProbeContext): Promise<Sample[]> => {
     const samples: Sample[] = [];
     for (const f of kernel.failures()) ctx.note(`not attached, the latency it begins or ends is not exported: ${f}`);
+    const kinds = kernel.kernelKinds(...kindEnum);
     for (const l of latencies) {
       if (!l.programs.every((alternatives) => alternatives.some((p) => kernel.isAttached(p)))) continue;
       const all = await ctx.shared(`bpf:${kernel.name}`, async () => kernel.counters(new Set(ctx.entities.map((e) => e.netns))));
-      const h = histogramOf(all.get(entity.netns), l.kind << 8);
+      const h = histogramOf(all.get(entity.netns), kinds.get(l.kind)! << 8);
       samples.push({ metric: l.histogram, value: h ?? emptyHistogram() });
       samples.push({ metric: l.over100ms, value: over100ms(h) });
     }

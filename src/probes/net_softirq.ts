@@ -15,20 +15,22 @@ const kernel = new BpfProbe(NAME, 'hist');
 const VECTORS = [[2, 'NET_TX'], [3, 'NET_RX']] as const;
 export const vectorName = (vec: number): string => VECTORS.find(([v]) => v === vec)?.[1] ?? `VEC_${vec}`;
 
-/** Kernel metric/kind → histogram, counter, program and event type (enum in net_softirq.bpf.c). */
-const KINDS = [
-  {
+/** Each member of enum net_softirq_kind (net_softirq.bpf.c) → histogram, counter, program and event type. */
+const KINDS = {
+  SCHED: {
     histogram: 'schedlatency', slow: 'schedslow100ms', program: 'softirq_entry', what: 'waited',
     event: event('NET_SOFTIRQ_SCHED_SLOW', 'WARN', 'A NET_RX/NET_TX softirq waited longer than the threshold between raise and entry.'),
   },
-  {
+  EXEC: {
     histogram: 'execlatency', slow: 'execslow100ms', program: 'softirq_exit', what: 'ran',
     event: event('NET_SOFTIRQ_EXEC_SLOW', 'WARN', 'A NET_RX/NET_TX softirq ran longer than the threshold.'),
   },
-] as const;
+} as const;
+const ENUM = ['net_softirq_kind', 'NET_SOFTIRQ_'] as const;
 
 function fromRecord(r: BpfRecord) {
-  const k = KINDS[r.kind] ?? KINDS[0];
+  const k = KINDS[kernel.kindName(...ENUM, r.kind) as keyof typeof KINDS];
+  if (!k) throw new Error(`${NAME}: unknown kind ${r.kind}`);
   const cpu = r.sport;
   const vector = vectorName(r.state);
   const latencyMs = r.reason / 1000;
@@ -52,9 +54,11 @@ export default defineProbe({
     const perCpu = kernel.counters();
     const cpus = [...perCpu.keys()].sort((x, y) => x - y);
     const samples: Sample[] = [];
-    KINDS.forEach(({ histogram: name, slow, program }, kind) => {
+    const values = kernel.kernelKinds(...ENUM);
+    for (const [kindName, { histogram: name, slow, program }] of Object.entries(KINDS)) {
       // The schedule delay needs softirq_raise as well as softirq_entry.
-      if (!kernel.isAttached(program) || (kind === 0 && !kernel.isAttached('softirq_raise'))) return;
+      if (!kernel.isAttached(program) || (kindName === 'SCHED' && !kernel.isAttached('softirq_raise'))) continue;
+      const kind = values.get(kindName)!;
       let slowRuns = 0;
       for (const [vec, vector] of VECTORS) {
         for (const cpu of cpus) {
@@ -66,12 +70,12 @@ export default defineProbe({
       }
       // Always present (0 before the first run), so the counter exists from the start.
       samples.push({ metric: slow, value: slowRuns });
-    });
+    }
     for (const f of kernel.failures()) ctx.note(`not attached, its metrics are not exported: ${f}`);
     samples.push({ metric: 'eventslost', value: kernel.stats().lost });
     return samples;
   },
-  events: KINDS.map((k) => k.event),
+  events: Object.values(KINDS).map((k) => k.event),
   fromRecord,
   configure: (options) => writeThreshold(kernel, options),
   options: [LATENCY_THRESHOLD],

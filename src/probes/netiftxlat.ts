@@ -10,16 +10,17 @@ import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'netiftxlat';
 const kernel = new BpfProbe(NAME, 'hist');
-const QDISC = 0; // metric and event kinds in netiftxlat.bpf.c
-const XMIT = 1;
+/** Its kinds: enum netiftxlat_kind of netiftxlat.bpf.c. */
+const ENUM = ['netiftxlat_kind', 'NETIFTXLAT_'] as const;
 
 const QDISC_SLOW = event('NETIF_TXLAT_QDISC_SLOW', 'WARN', 'A packet waited in the qdisc longer than the threshold.');
 const XMIT_SLOW = event('NETIF_TXLAT_XMIT_SLOW', 'WARN', 'The driver took longer than the threshold to transmit a packet.');
 
 function fromRecord(r: BpfRecord) {
   const latencyMs = r.reason / 1000;
-  const qdisc = r.kind === QDISC;
-  if (!qdisc && r.kind !== XMIT) throw new Error(`${NAME}: unknown kind ${r.kind}`);
+  const kind = kernel.kindName(...ENUM, r.kind);
+  if (kind !== 'QDISC' && kind !== 'XMIT') throw new Error(`${NAME}: unknown kind ${r.kind}`);
+  const qdisc = kind === 'QDISC';
   const tuple = tupleText(r);
   const msg = qdisc
     ? `a packet waited ${latencyMs.toFixed(3)} ms in the qdisc${tuple ? ` ${tuple}` : ''}`
@@ -38,9 +39,9 @@ export default defineProbe({
     eventsLost(NAME),
   ],
   unsupported: async () => kernel.unsupported(),
-  collect: namespaceLatencies(kernel, [
-    { kind: QDISC, histogram: 'qdisclatency', over100ms: 'qdisc100ms', programs: [['net_dev_queue'], ['net_dev_start_xmit']] },
-    { kind: XMIT, histogram: 'xmitlatency', over100ms: 'xmit100ms', programs: [['net_dev_start_xmit'], ['net_dev_xmit']] },
+  collect: namespaceLatencies(kernel, ENUM, [
+    { kind: 'QDISC', histogram: 'qdisclatency', over100ms: 'qdisc100ms', programs: [['net_dev_queue'], ['net_dev_start_xmit']] },
+    { kind: 'XMIT', histogram: 'xmitlatency', over100ms: 'xmit100ms', programs: [['net_dev_start_xmit'], ['net_dev_xmit']] },
   ]),
   events: [QDISC_SLOW, XMIT_SLOW],
   fromRecord,

@@ -11,8 +11,8 @@ import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'socketlatency';
 const kernel = new BpfProbe(NAME, 'hist');
-const READ = 0; // metric and event kinds in socketlatency.bpf.c
-const SEND = 1;
+/** Its kinds: enum socketlatency_kind of socketlatency.bpf.c. */
+const ENUM = ['socketlatency_kind', 'SOCKETLATENCY_'] as const;
 
 const READSLOW = event('SOCKETLAT_READSLOW', 'WARN', 'Data waited in a socket longer than the threshold before the application read it.');
 const SENDSLOW = event('SOCKETLAT_SENDSLOW', 'WARN', 'A TCP send took longer than the threshold (tcp:tcp_sendmsg_locked → sock:sock_send_length), e.g. blocked on a full send buffer.');
@@ -22,7 +22,9 @@ function fromRecord(r: BpfRecord) {
   const attrs: Record<string, string | number> = { ...tupleAttrs(r), latency_ms: latencyMs };
   if (r.protocol === 6) attrs.state = tcpStateName(r.state);
   const tuple = tupleText(r);
-  const send = r.kind === SEND;
+  const kind = kernel.kindName(...ENUM, r.kind);
+  if (kind !== 'READ' && kind !== 'SEND') throw new Error(`${NAME}: unknown kind ${r.kind}`);
+  const send = kind === 'SEND';
   const msg = send
     ? `a send took ${latencyMs.toFixed(3)} ms${tuple ? ` ${tuple}` : ''}`
     : `data waited ${latencyMs.toFixed(3)} ms before the application read it${tuple ? ` ${tuple}` : ''}`;
@@ -40,9 +42,9 @@ export default defineProbe({
     eventsLost(NAME),
   ],
   unsupported: async () => kernel.unsupported(),
-  collect: namespaceLatencies(kernel, [
-    { kind: READ, histogram: 'readlatency', over100ms: 'read100ms', programs: [['sk_data_ready'], ['sock_recv_length']] },
-    { kind: SEND, histogram: 'writelatency', over100ms: 'write100ms', programs: [['tcp_sendmsg_locked'], ['sock_send_length']] },
+  collect: namespaceLatencies(kernel, ENUM, [
+    { kind: 'READ', histogram: 'readlatency', over100ms: 'read100ms', programs: [['sk_data_ready'], ['sock_recv_length']] },
+    { kind: 'SEND', histogram: 'writelatency', over100ms: 'write100ms', programs: [['tcp_sendmsg_locked'], ['sock_send_length']] },
   ]),
   events: [READSLOW, SENDSLOW],
   fromRecord,

@@ -9,26 +9,26 @@ import { counter, defineProbe, event, eventsLost } from './probe.js';
 const NAME = 'tcpreset';
 const kernel = new BpfProbe(NAME, 'resets');
 
-/** Kernel kind → event type, in the order of the enum in tcpreset.bpf.c. */
-const TYPES = [
-  event('TCP_SEND_RST', 'WARN', 'A reset was sent on a connection for a reason other than the two below.'),
-  event('TCP_SEND_RST_NOSock', 'WARN', 'A reset was sent because no local socket matched the segment (closed port, lost NAT or IPVS state).'),
-  event('TCP_SEND_RST_ACTIVE', 'WARN', 'A reset was sent actively by the local side (application abort, memory, linger, user close with unread data).'),
-  event('TCP_RCV_RST_SYN', 'WARN', 'A reset was received during the handshake.'),
-  event('TCP_RCV_RST_ESTAB', 'WARN', 'A reset was received on an established connection.'),
-  event('TCP_RCV_RST_TW', 'WARN', 'A reset was received while closing (FIN_WAIT, TIME_WAIT, CLOSE_WAIT, LAST_ACK).'),
-];
-
-/** The program that produces each kind: its types are exported only when it attached. */
-const SEND_KINDS = 3;
-const programOf = (kind: number) => (kind < SEND_KINDS ? 'tcp_send_reset' : 'tcp_receive_reset');
+/** Each member of enum tcpreset_kind (tcpreset.bpf.c) → its event type and the program that counts it. */
+const KINDS = {
+  SEND_RST: { program: 'tcp_send_reset', event: event('TCP_SEND_RST', 'WARN', 'A reset was sent on a connection for a reason other than the two below.') },
+  SEND_RST_NOSOCK: { program: 'tcp_send_reset', event: event('TCP_SEND_RST_NOSock', 'WARN', 'A reset was sent because no local socket matched the segment (closed port, lost NAT or IPVS state).') },
+  SEND_RST_ACTIVE: { program: 'tcp_send_reset', event: event('TCP_SEND_RST_ACTIVE', 'WARN', 'A reset was sent actively by the local side (application abort, memory, linger, user close with unread data).') },
+  RCV_RST_SYN: { program: 'tcp_receive_reset', event: event('TCP_RCV_RST_SYN', 'WARN', 'A reset was received during the handshake.') },
+  RCV_RST_ESTAB: { program: 'tcp_receive_reset', event: event('TCP_RCV_RST_ESTAB', 'WARN', 'A reset was received on an established connection.') },
+  RCV_RST_TW: { program: 'tcp_receive_reset', event: event('TCP_RCV_RST_TW', 'WARN', 'A reset was received while closing (FIN_WAIT, TIME_WAIT, CLOSE_WAIT, LAST_ACK).') },
+} as const;
+const TYPES = Object.values(KINDS).map((k) => k.event);
+const ENUM = ['tcpreset_kind', 'TCPRESET_'] as const;
 
 function fromRecord(r: BpfRecord) {
-  const def = TYPES[r.kind] ?? TYPES[0]!;
+  const kind = KINDS[kernel.kindName(...ENUM, r.kind) as keyof typeof KINDS];
+  if (!kind) throw new Error(`${NAME}: unknown kind ${r.kind}`);
+  const def = kind.event;
   const attrs: Record<string, string | number> = { ...tupleAttrs(r) };
   if (r.state) attrs.state = tcpStateName(r.state);
   // Send-side resets carry the kernel's sk_rst_reason (6.10+); receive-side ones have none.
-  if (r.kind < SEND_KINDS) attrs.reason = kernelEnum('sk_rst_reason', 'SK_RST_REASON_').get(r.reason) ?? String(r.reason);
+  if (kind.program === 'tcp_send_reset') attrs.reason = kernelEnum('sk_rst_reason', 'SK_RST_REASON_').get(r.reason) ?? String(r.reason);
   const tuple = tupleText(r);
   return recordEvent(NAME, def, r, `${def.type}${tuple ? ` ${tuple}` : ''}${attrs.state ? ` state ${attrs.state}` : ''}${attrs.reason ? ` reason ${attrs.reason}` : ''}`, attrs);
 }
@@ -46,9 +46,10 @@ export default defineProbe({
     const all = await ctx.shared(`bpf:${NAME}`, async () => kernel.counters(new Set(ctx.entities.map((e) => e.netns))));
     const mine = all.get(entity.netns);
     const samples: Sample[] = [];
-    TYPES.forEach(({ type }, kind) => {
-      if (kernel.isAttached(programOf(kind))) samples.push({ metric: 'resets', value: mine?.get(kind) ?? 0, labels: { type } });
-    });
+    const values = kernel.kernelKinds(...ENUM);
+    for (const [name, { program, event: { type } }] of Object.entries(KINDS)) {
+      if (kernel.isAttached(program)) samples.push({ metric: 'resets', value: mine?.get(values.get(name)!) ?? 0, labels: { type } });
+    }
     for (const f of kernel.failures()) ctx.note(`not attached, its reset types are not exported: ${f}`);
     if (entity.isHost) samples.push({ metric: 'eventslost', value: kernel.stats().lost });
     return samples;

@@ -9,14 +9,17 @@ import { counter, defineProbe, event, eventsLost } from './probe.js';
 const NAME = 'tcpretrans';
 const kernel = new BpfProbe(NAME, 'retrans');
 
-/** Kernel kind → metric, program and event type (order of the enum in tcpretrans.bpf.c). */
-const KINDS = [
-  { metric: 'retrans', program: 'tcp_retransmit_skb', event: event('TCP_RETRANS', 'INFO', 'A TCP segment was retransmitted (sampled).') },
-  { metric: 'synackretrans', program: 'tcp_retransmit_synack', event: event('TCP_RETRANS_SYNACK', 'INFO', 'A SYN-ACK was retransmitted (sampled).') },
-] as const;
+/** Each member of enum tcpretrans_kind (tcpretrans.bpf.c) → its metric, program and event type. */
+const KINDS = {
+  RETRANS: { metric: 'retrans', program: 'tcp_retransmit_skb', event: event('TCP_RETRANS', 'INFO', 'A TCP segment was retransmitted (sampled).') },
+  SYNACK: { metric: 'synackretrans', program: 'tcp_retransmit_synack', event: event('TCP_RETRANS_SYNACK', 'INFO', 'A SYN-ACK was retransmitted (sampled).') },
+} as const;
+const ENUM = ['tcpretrans_kind', 'TCPRETRANS_'] as const;
 
 function fromRecord(r: BpfRecord) {
-  const def = (KINDS[r.kind] ?? KINDS[0]).event;
+  const kind = KINDS[kernel.kindName(...ENUM, r.kind) as keyof typeof KINDS];
+  if (!kind) throw new Error(`${NAME}: unknown kind ${r.kind}`);
+  const def = kind.event;
   const attrs: Record<string, string | number> = { ...tupleAttrs(r), state: tcpStateName(r.state) };
   const tuple = tupleText(r);
   return recordEvent(NAME, def, r, `${def.type}${tuple ? ` ${tuple}` : ''} state ${attrs.state}`, attrs);
@@ -35,13 +38,14 @@ export default defineProbe({
     const all = await ctx.shared(`bpf:${NAME}`, async () => kernel.counters(new Set(ctx.entities.map((e) => e.netns))));
     const mine = all.get(entity.netns);
     const samples: Sample[] = [];
-    KINDS.forEach(({ metric, program }, kind) => {
-      if (kernel.isAttached(program)) samples.push({ metric, value: mine?.get(kind) ?? 0 });
-    });
+    const values = kernel.kernelKinds(...ENUM);
+    for (const [name, { metric, program }] of Object.entries(KINDS)) {
+      if (kernel.isAttached(program)) samples.push({ metric, value: mine?.get(values.get(name)!) ?? 0 });
+    }
     for (const f of kernel.failures()) ctx.note(`not attached, its counter is not exported: ${f}`);
     if (entity.isHost) samples.push({ metric: 'eventslost', value: kernel.stats().lost });
     return samples;
   },
-  events: KINDS.map((k) => k.event),
+  events: Object.values(KINDS).map((k) => k.event),
   fromRecord,
 });

@@ -12,14 +12,15 @@ const kernel = new BpfProbe(NAME, 'segments');
 
 const TW_RCV = event('TCP_TW_RCV', 'INFO', 'A segment arrived for a connection in TIME_WAIT; `flag` says which. SYN: a peer reusing the port pair before TIME_WAIT ended; FIN: usually the peer closing after a local close (the closed socket waits in TIME_WAIT form); ACK, RST: retransmissions and resets.');
 
-/** Kernel kind → leading flag of the segment (the enum in tcptwrcv.bpf.c). */
+/** The leading flags of the segment: the members of enum tcptwrcv_kind (tcptwrcv.bpf.c). */
 const FLAGS = ['SYN', 'RST', 'FIN', 'ACK'] as const;
+const ENUM = ['tcptwrcv_kind', 'TCPTWRCV_'] as const;
 
 /** What a load failure of the one program most likely means, for /status. */
 const NEEDS = 'needs the receiving-socket argument of skb:kfree_skb (Linux 6.11 or later)';
 
 function fromRecord(r: BpfRecord) {
-  const flag = FLAGS[r.kind];
+  const flag = kernel.kindName(...ENUM, r.kind);
   if (!flag) throw new Error(`${NAME}: unknown kind ${r.kind}`);
   const attrs: Record<string, string | number> = {
     ...tupleAttrs(r),
@@ -46,7 +47,8 @@ export default defineProbe({
   async collect(entity, ctx) {
     const all = await ctx.shared(`bpf:${NAME}`, async () => kernel.counters(new Set(ctx.entities.map((e) => e.netns))));
     const mine = all.get(entity.netns);
-    const samples: Sample[] = FLAGS.map((flag, kind) => ({ metric: 'segments', value: mine?.get(kind) ?? 0, labels: { flag } }));
+    const values = kernel.kernelKinds(...ENUM);
+    const samples: Sample[] = FLAGS.map((flag) => ({ metric: 'segments', value: mine?.get(values.get(flag)!) ?? 0, labels: { flag } }));
     if (entity.isHost) samples.push({ metric: 'eventslost', value: kernel.stats().lost });
     return samples;
   },

@@ -1,0 +1,231 @@
+// BpfObject's life: open a CO-RE object file, load what loads and attach what attaches (a
+// program that fails is left out with its reason, the others still run), program statistics,
+// close. Also libbpf's log, which is the only place libbpf says why something failed.
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <algorithm>
+
+#include "object.h"
+
+namespace kubesonar_bpf {
+
+namespace {
+
+std::vector<std::string> g_log;
+
+// Writes `value` over `var` in the initial image of its section's map (before load).
+int WriteGlobal(bpf_object* obj, const GlobalVar& var, const std::vector<uint8_t>& value) {
+  // libbpf finds the map of a data section by the section's name.
+  bpf_map* m = bpf_object__find_map_by_name(obj, var.section.c_str());
+  size_t size = 0;
+  const void* image = m ? bpf_map__initial_value(m, &size) : nullptr;
+  if (!image || var.offset + value.size() > size) return ENOENT;
+  std::vector<uint8_t> data(static_cast<const uint8_t*>(image), static_cast<const uint8_t*>(image) + size);
+  memcpy(data.data() + var.offset, value.data(), value.size());
+  return -bpf_map__set_initial_value(m, data.data(), data.size());
+}
+
+struct Prog {
+  std::string name, section, error;
+  bool loaded = false, attached = false;
+};
+
+}  // namespace
+
+int CaptureLog(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[512];
+  int n = vsnprintf(line, sizeof(line), fmt, args);
+  std::string s(line, std::max(0, std::min(n, static_cast<int>(sizeof(line)) - 1)));
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  if (!s.empty()) g_log.push_back(s);
+  if (g_log.size() > 200) g_log.erase(g_log.begin(), g_log.begin() + 100);
+  return 0;
+}
+
+void ClearLog() { g_log.clear(); }
+
+// The verifier log is long: its last lines say what went wrong.
+std::string LogFor(const std::string& prog) {
+  std::vector<std::string> picked;
+  for (const auto& l : g_log) {
+    if (l.find(prog) != std::string::npos && l.find("libbpf: prog '") != std::string::npos) picked.push_back(l);
+  }
+  if (picked.empty()) picked = g_log;
+  if (picked.size() > 3) picked.erase(picked.begin(), picked.end() - 3);
+  std::string out;
+  for (const auto& l : picked) out += (out.empty() ? "" : "; ") + l;
+  return out;
+}
+
+std::string ErrText(int err) {
+  err = err < 0 ? -err : err;
+  return std::string(strerror(err)) + " (errno " + std::to_string(err) + ")";
+}
+
+Napi::Function BpfObject::Define(Napi::Env env) {
+  return DefineClass(env, "BpfObject",
+                     {InstanceMethod("load", &BpfObject::Load), InstanceMethod("mapDump", &BpfObject::MapDump),
+                      InstanceMethod("mapUpdate", &BpfObject::MapUpdate), InstanceMethod("mapDelete", &BpfObject::MapDelete),
+                      InstanceMethod("ringBuffer", &BpfObject::RingBuffer), InstanceMethod("programStats", &BpfObject::ProgramStats),
+                      InstanceMethod("close", &BpfObject::Close), InstanceMethod("btfStruct", &BpfObject::BtfStruct),
+                      InstanceMethod("btfEnum", &BpfObject::BtfEnum), InstanceMethod("globals", &BpfObject::Globals),
+                      InstanceMethod("setGlobal", &BpfObject::SetGlobal)});
+}
+
+BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
+  path_ = info[0].As<Napi::String>().Utf8Value();
+  obj_ = Open(info.Env());
+}
+
+bpf_object* BpfObject::Open(Napi::Env env) {
+  ClearLog();
+  bpf_object* obj = bpf_object__open_file(path_.c_str(), nullptr);
+  if (!obj) throw Napi::Error::New(env, "open " + path_ + ": " + ErrText(errno) + " " + LogFor(""));
+  for (const auto& [var, value] : globals_) {
+    int err = WriteGlobal(obj, var, value);
+    if (err) {
+      bpf_object__close(obj);
+      throw Napi::Error::New(env, "setGlobal " + var.name + " in " + path_ + ": " + ErrText(err));
+    }
+  }
+  return obj;
+}
+
+// Sets the initial value of a global variable (a `const volatile` of .rodata is how a BPF
+// program takes settings that the verifier may rely on) before load().
+Napi::Value BpfObject::SetGlobal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  auto value = info[1].As<Napi::Buffer<uint8_t>>();
+  if (!obj_ || loaded_) throw Napi::Error::New(env, "setGlobal " + name + ": object already loaded or closed");
+  for (const GlobalVar& var : GlobalVars(ObjectBtf(env))) {
+    if (var.name != name) continue;
+    if (value.Length() != var.size) {
+      throw Napi::Error::New(env, "setGlobal " + name + ": " + std::to_string(value.Length()) + " bytes given, the variable has " +
+                                      std::to_string(var.size) + " in " + path_);
+    }
+    std::vector<uint8_t> bytes(value.Data(), value.Data() + value.Length());
+    int err = WriteGlobal(obj_, var, bytes);
+    if (err) throw Napi::Error::New(env, "setGlobal " + name + " in " + path_ + ": " + ErrText(err));
+    globals_.erase(std::remove_if(globals_.begin(), globals_.end(), [&](const auto& g) { return g.first.name == name; }), globals_.end());
+    globals_.emplace_back(var, std::move(bytes));
+    return env.Undefined();
+  }
+  throw Napi::Error::New(env, "setGlobal: no global variable " + name + " in " + path_);
+}
+
+// Loads a fresh copy of the object with only `name` enabled: tells whether that one program
+// passes the verifier and finds its attach target, without disturbing the others.
+std::string BpfObject::TryAlone(Napi::Env env, const std::string& name) {
+  bpf_object* probe = Open(env);
+  bpf_program* p;
+  bpf_object__for_each_program(p, probe) bpf_program__set_autoload(p, name == bpf_program__name(p));
+  ClearLog();
+  int err = bpf_object__load(probe);
+  std::string why = err ? ErrText(err) + ": " + LogFor(name) : "";
+  bpf_object__close(probe);
+  return why;
+}
+
+Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!obj_ || loaded_) throw Napi::Error::New(env, "object already loaded or closed");
+  std::vector<Prog> progs;
+  bpf_program* p;
+  bpf_object__for_each_program(p, obj_) progs.push_back({bpf_program__name(p), bpf_program__section_name(p), "", false, false});
+
+  ClearLog();
+  if (bpf_object__load(obj_) != 0) {
+    // Something failed: find out which programs load on their own, then load just those.
+    for (auto& pr : progs) pr.error = TryAlone(env, pr.name);
+    bpf_object__close(obj_);
+    obj_ = Open(env);
+    bool any = false;
+    bpf_object__for_each_program(p, obj_) {
+      for (auto& pr : progs) {
+        if (pr.name != bpf_program__name(p)) continue;
+        bpf_program__set_autoload(p, pr.error.empty());
+        any = any || pr.error.empty();
+      }
+    }
+    ClearLog();
+    int err = any ? bpf_object__load(obj_) : 0;
+    if (err) {
+      for (auto& pr : progs) {
+        if (pr.error.empty()) pr.error = "object load failed: " + ErrText(err) + ": " + LogFor(pr.name);
+      }
+    }
+  }
+  loaded_ = true;
+
+  bpf_object__for_each_program(p, obj_) {
+    for (auto& pr : progs) {
+      if (pr.name != bpf_program__name(p) || !pr.error.empty()) continue;
+      pr.loaded = true;
+      ClearLog();
+      bpf_link* link = bpf_program__attach(p);
+      if (!link) {
+        pr.error = "attach: " + ErrText(errno) + " " + LogFor(pr.name);
+        continue;
+      }
+      links_.push_back(link);
+      pr.attached = true;
+    }
+  }
+
+  Napi::Array out = Napi::Array::New(env, progs.size());
+  for (size_t i = 0; i < progs.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", progs[i].name);
+    o.Set("section", progs[i].section);
+    o.Set("loaded", progs[i].loaded);
+    o.Set("attached", progs[i].attached);
+    if (!progs[i].error.empty()) o.Set("error", progs[i].error);
+    out.Set(i, o);
+  }
+  return out;
+}
+
+// Kernel id and run statistics of each loaded program; runCount/runTimeNs stay 0 unless
+// the kernel.bpf_stats_enabled sysctl is on (benchmarks turn it on).
+Napi::Value BpfObject::ProgramStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  if (!obj_ || !loaded_) return out;
+  bpf_program* p;
+  bpf_object__for_each_program(p, obj_) {
+    int fd = bpf_program__fd(p);
+    if (fd < 0) continue;
+    bpf_prog_info pi;
+    memset(&pi, 0, sizeof(pi));
+    __u32 len = sizeof(pi);
+    if (bpf_obj_get_info_by_fd(fd, &pi, &len) != 0) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", bpf_program__name(p));
+    o.Set("id", static_cast<double>(pi.id));
+    o.Set("runCount", static_cast<double>(pi.run_cnt));
+    o.Set("runTimeNs", static_cast<double>(pi.run_time_ns));
+    out.Set(out.Length(), o);
+  }
+  return out;
+}
+
+Napi::Value BpfObject::Close(const Napi::CallbackInfo& info) {
+  Destroy();
+  return info.Env().Undefined();
+}
+
+void BpfObject::Destroy() {
+  // Readers stop first: they hold the ring buffer's mmap.
+  CloseReaders();
+  for (bpf_link* l : links_) bpf_link__destroy(l);
+  links_.clear();
+  if (obj_) bpf_object__close(obj_);
+  obj_ = nullptr;
+}
+
+}  // namespace kubesonar_bpf
