@@ -148,7 +148,7 @@ export class Agent {
     if (!initial) this.opts.log.info('config applied', { probes: m.probes, interval: m.interval, port: this.server.address?.port });
   }
 
-  /** The metric probes' options from the config (the podip paths overridable for tests). */
+  /** The metric probes' options from the config, and the CNI paths when the agent was given them. */
   private probeOptions(): ProbeOptions {
     const m = this.config.metric_config;
     const values: Record<string, unknown> = Object.fromEntries(probeOptions('metric_config').map(({ option }) => [option.key, m[option.key]]));

@@ -44,6 +44,19 @@ export interface HistogramValue {
   count: number;
 }
 
+/**
+ * Bucket upper bounds in ns, 1-2-5 from 1 µs to 1 s (plus a +Inf bucket): the only copy, written
+ * into each latency object's hist_bounds before load (bpf/contract.ts) and read by the catalogue.
+ */
+export const LATENCY_BUCKETS_NS = [
+  1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8, 2e8, 5e8, 1e9,
+] as const;
+/** The same bounds in seconds, for the catalogue (written out, so the `le` labels stay exact). */
+export const LATENCY_BUCKETS_S = [
+  0.000001, 0.000002, 0.000005, 0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005,
+  0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1,
+] as const;
+
 /** One value a probe measured. `metric` is the catalogue name within the probe (e.g. `attemptfails`). */
 export interface Sample {
   metric: string;
@@ -84,7 +97,7 @@ export interface MetricDef {
 export interface ProbeContext {
   /** The probe options of the config (`metric_config.<key>` of the options probes declare), by key. */
   readonly options: ProbeOptions;
-  /** Every entity of this cycle, for node-wide probes that relate pods to each other (podip). */
+  /** Every entity of this cycle, for node-wide probes that relate pods to each other. */
   readonly entities: readonly Entity[];
   /** Why pods could not be listed from the container runtime this cycle (names and IPs unknown). */
   readonly runtimeError?: string;

@@ -16,7 +16,7 @@ import { BpfProbe } from '../src/bpf/probe.js';
 import { decodeRecord, RecordLayout, type BpfRecord } from '../src/bpf/records.js';
 import type { NetEvent } from '../src/events/model.js';
 import { probe } from '../src/catalogue/index.js';
-import { LATENCY_BUCKETS_NS } from '../src/probes/latency.js';
+import { LATENCY_BUCKETS_NS } from '../src/model.js';
 
 const LATENCY_OBJECTS = ['kernellatency', 'net_softirq', 'netiftxlat', 'socketlatency'];
 /** Every object the build makes: one per eBPF probe, and the loader's selftest. */
@@ -183,7 +183,7 @@ test('a layout or a count that disagrees is an error that names it', () => {
     assert.throws(() => objectContract(overridden(obj, { btfEnum: (n) => obj.btfEnum(n).filter(([, m]) => m !== 'STAT_MAPFULL') })),
       /enum stat_index has no STAT_MAPFULL/);
     assert.throws(() => objectContract(overridden(obj, { globals: () => obj.globals().map((g) => (g.name === 'hist_bounds' ? { ...g, size: g.size - 8 } : g)) })),
-      /hist_bounds holds 18 bucket bounds \(HIST_BOUNDS in latency\.bpf\.h\), LATENCY_BUCKETS_NS in src\/probes\/latency\.ts has 19/);
+      /hist_bounds holds 18 bucket bounds \(HIST_BOUNDS in latency\.bpf\.h\), LATENCY_BUCKETS_NS in src\/model\.ts has 19/);
     const hist = obj.btfStruct('hist');
     assert.throws(() => objectContract(overridden(obj, { btfStruct: struct('hist', { ...hist, size: hist.size + 8 }) })),
       /struct hist has 22 u64 slots, src\/probes\/latency\.ts reads 21/);

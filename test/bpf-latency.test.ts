@@ -17,7 +17,8 @@ import { nativeBpf } from '../src/bpf/addon.js';
 import { METRICS } from '../src/catalogue/index.js';
 import type { EventPublisher, NetEvent } from '../src/events/model.js';
 import type { Entity, HistogramValue, MetricProbe, ProbeContext, Sample } from '../src/model.js';
-import { histogramOf, LATENCY_BUCKETS_NS, LATENCY_BUCKETS_S, over100ms } from '../src/probes/latency.js';
+import { LATENCY_BUCKETS_NS, LATENCY_BUCKETS_S } from '../src/model.js';
+import { histogramOf, over100ms } from '../src/probes/latency.js';
 import { ebpf } from './helpers/ebpf.js';
 import { cleanup, run, createNetns, veth, waitFor, waitForLine, type Netns, type Veth } from './helpers/netns.js';
 

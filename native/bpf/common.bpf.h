@@ -38,7 +38,7 @@ struct event {
   __u8 state;        // TCP state of the socket, 0 when there is none
   __u16 pad;
   __u32 reason;      // drop reason / reset reason
-  __u32 stack_bytes; // bytes of `stack` filled (packetloss only)
+  __u32 stack_bytes; // bytes of `stack` filled (0: the probe sends no stack)
   __u64 stack[MAX_STACK];
 };
 // Records without a stack stop here.

@@ -6,12 +6,12 @@
 //    entering tcp_rcv_established) or, for UDP, the sock:sk_data_ready that announces the
 //    datagram. Covers netfilter (an NFQUEUE verdict included), routing, and the socket
 //    backlog while the application holds the socket lock; not the softirq backlog before
-//    netif_receive_skb (that is net_softirq) nor the wait in the socket (socketlatency).
+//    netif_receive_skb (the softirq probe's) nor the wait in the socket (the socket probe's).
 //  - transmit, TCP only: the departure timestamp TCP writes on each segment it transmits
 //    (skb->tstamp, CLOCK_MONOTONIC: TCP's clock as of the start of its transmit pass, so the
 //    later segments of a burst include the stack time of the earlier ones) → net:net_dev_queue
 //    of the first device. Covers routing, netfilter and neighbour resolution (a segment
-//    queued while ARP/ND resolves the next hop), not the qdisc (that is netiftxlat). Not
+//    queued while ARP/ND resolves the next hop), not the qdisc (the device probe's). Not
 //    measured: other protocols (no timestamp), segments paced into the future (fq), and pure
 //    ACKs, which TCP may send with a clock cached long before (a window update after a read).
 // Both are fixed-bucket histograms kept in the kernel (latency.bpf.h), with rate-limited

@@ -1,9 +1,8 @@
-// Shared by the latency probes (net_softirq, socketlatency, netiftxlat, kernellatency):
-// fixed-bucket histograms kept in a BpfProbe counter map, and the event threshold set by userspace.
+// Shared by the latency probes: fixed-bucket histograms kept in a BpfProbe counter map, and the event threshold set by userspace.
 #pragma once
 
 // Bucket upper bounds in ns; observations above the last go to the +Inf bucket. Their values
-// live in one place, LATENCY_BUCKETS_NS in src/probes/latency.ts (the metric catalogue needs them
+// live in one place, LATENCY_BUCKETS_NS in src/model.ts (the metric catalogue needs them
 // without any object): userspace writes them into hist_bounds before load (src/bpf/contract.ts),
 // and refuses to load an object whose HIST_BOUNDS (the size of hist_bounds, and of struct hist)
 // differs from their count. `const volatile`: frozen after load, the programs cannot change it.
@@ -15,8 +14,8 @@ const volatile __u64 hist_bounds[HIST_BOUNDS] = {};
 // One histogram per {id, base}: its buckets, then the sum. Read by BpfProbe.counters() as
 // slots base | i (src/probes/latency.ts histogramOf), so base keeps its low 8 bits clear.
 struct hist_key {
-  __u32 id;   // CPU (net_softirq) or netns inode (the per-namespace probes)
-  __u32 base; // probe-specific: kind << 8 (and vector << 16 for net_softirq)
+  __u32 id;   // netns inode, or CPU for a per-CPU probe
+  __u32 base; // probe-specific: kind << 8 (a per-CPU probe may add e.g. vector << 16)
 };
 struct hist {
   __u64 slot[HIST_BUCKETS + 1];

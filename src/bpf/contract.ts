@@ -3,12 +3,12 @@
 //  - layouts and numbers the kernel side defines (struct event, struct settings, enum
 //    setting_flag, enum stat_index in common.bpf.h; each probe's kind enum) are read from the
 //    object's own BTF by name; a member that is missing or resized is an error naming it;
-//  - the latency histogram bounds are LATENCY_BUCKETS_NS (src/probes/latency.ts), which the
+//  - the latency histogram bounds are LATENCY_BUCKETS_NS (src/model.ts), which the
 //    metric catalogue needs without any object: they are written into the object's
 //    `const volatile` hist_bounds (latency.bpf.h) before load, after checking that the
 //    object's bucket count (HIST_BOUNDS, the size of hist_bounds and of struct hist) matches.
 // BpfProbe refuses an object whose contract does not hold and reports the reason in /status.
-import { LATENCY_BUCKETS_NS } from '../probes/latency.js';
+import { LATENCY_BUCKETS_NS } from '../model.js';
 import type { BpfObject } from './addon.js';
 import { enumMap, enumValues, memberOffsets } from './btf.js';
 import { RecordLayout } from './records.js';
@@ -51,11 +51,11 @@ export function objectContract(obj: BpfObject): ObjectContract {
   if (bounds) {
     const n = LATENCY_BUCKETS_NS.length;
     if (bounds.size !== n * 8) {
-      throw new Error(`hist_bounds holds ${bounds.size / 8} bucket bounds (HIST_BOUNDS in latency.bpf.h), LATENCY_BUCKETS_NS in src/probes/latency.ts has ${n}`);
+      throw new Error(`hist_bounds holds ${bounds.size / 8} bucket bounds (HIST_BOUNDS in latency.bpf.h), LATENCY_BUCKETS_NS in src/model.ts has ${n}`);
     }
     // Buckets, the +Inf bucket, the sum: what histogramOf() reads as slots 0..n+1.
     const slots = obj.btfStruct('hist').size / 8;
-    if (slots !== n + 2) throw new Error(`struct hist has ${slots} u64 slots, src/probes/latency.ts reads ${n + 2} (${n} bounds, +Inf, sum)`);
+    if (slots !== n + 2) throw new Error(`struct hist has ${slots} u64 slots, src/model.ts reads ${n + 2} (${n} bounds, +Inf, sum)`);
     obj.setGlobal('hist_bounds', boundsBuffer());
     histogram = { bounds: LATENCY_BUCKETS_NS, slots };
   }

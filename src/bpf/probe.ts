@@ -32,7 +32,7 @@ export interface DeliveryStats {
 export interface EventOptions {
   /** Events per second the kernel may emit for this probe; the rest are counted as suppressed. */
   ratePerSecond: number;
-  /** packetloss: capture the kernel stack (default true); it is most of an event's kernel cost. */
+  /** Probes that send a stack: capture it (default true); it is most of an event's kernel cost. */
   stacks?: boolean;
 }
 

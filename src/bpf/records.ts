@@ -18,7 +18,7 @@ export interface BpfRecord {
   state: number;
   reason: number;
   /**
-   * The raw kernel stack (u64 return addresses, innermost first; packetloss only) as a latin1
+   * The raw kernel stack (u64 return addresses, innermost first; empty for probes that send none) as a latin1
    * string: cheap to copy out of the reused batch buffer, and a cache key, since the same
    * drop site repeats. stackAddresses() decodes it.
    */

@@ -2,21 +2,9 @@
 // (native/bpf/latency.bpf.h), their decoding from a counter map, the event threshold they all
 // read from the config, and the collection of the per-namespace ones.
 import type { BpfProbe } from '../bpf/probe.js';
-import type { Entity, HistogramValue, MetricDef, ProbeContext, Sample } from '../model.js';
+import { LATENCY_BUCKETS_NS, LATENCY_BUCKETS_S, type Entity, type HistogramValue, type MetricDef, type ProbeContext, type Sample } from '../model.js';
 import type { ProbeEventOptions, ProbeOption } from './probe.js';
 
-/**
- * Bucket upper bounds in ns, 1-2-5 from 1 µs to 1 s (plus a +Inf bucket): the only copy, written
- * into each latency object's hist_bounds before load (src/bpf/contract.ts).
- */
-export const LATENCY_BUCKETS_NS = [
-  1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8, 2e8, 5e8, 1e9,
-] as const;
-/** The same bounds in seconds, for the catalogue (written out, so the `le` labels stay exact). */
-export const LATENCY_BUCKETS_S = [
-  0.000001, 0.000002, 0.000005, 0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005,
-  0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1,
-] as const;
 const BUCKETS = LATENCY_BUCKETS_NS.length + 1;
 /** Slot of the sum in ns (after the buckets). */
 const SUM_SLOT = BUCKETS;
