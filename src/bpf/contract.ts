@@ -55,7 +55,7 @@ export function objectContract(obj: BpfObject): ObjectContract {
     }
     // Buckets, the +Inf bucket, the sum: what histogramOf() reads as slots 0..n+1.
     const slots = obj.btfStruct('hist').size / 8;
-    if (slots !== n + 2) throw new Error(`struct hist has ${slots} u64 slots, src/model.ts reads ${n + 2} (${n} bounds, +Inf, sum)`);
+    if (slots !== n + 2) throw new Error(`struct hist has ${slots} u64 slots, src/probes/latency.ts reads ${n + 2} (${n} bounds, +Inf, sum)`);
     obj.setGlobal('hist_bounds', boundsBuffer());
     histogram = { bounds: LATENCY_BUCKETS_NS, slots };
   }
