@@ -15,6 +15,7 @@ import { StdoutSink } from '../sinks/stdout.js';
 import { StreamSink } from '../sinks/stream.js';
 import { LokiSink } from '../sinks/loki/index.js';
 import { OtlpLogSink } from '../sinks/otlp/index.js';
+import { logReachability } from '../transport/index.js';
 import type { Writable } from 'node:stream';
 
 export type SinkKind = 'stdout' | 'stream' | 'loki' | 'otlp';
@@ -97,6 +98,7 @@ export class EventSinks {
           const sink = new OtlpLogSink({
             config: o, nodeName: deps.nodeName, env: deps.env,
             onError: (message) => deps.log.warn('otlp log sink', { error: message }),
+            onReachability: logReachability(deps.log, 'otlp log sink'),
           });
           return { sink, options: SINK_OPTIONS.otlp };
         },

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { SelfMetric } from '../pipeline/telemetry.js';
 import { OtlpMetricsPusher } from '../sinks/otlp/index.js';
 import { RemoteWritePusher } from '../sinks/remote-write/index.js';
+import { logReachability } from '../transport/index.js';
 import type { NamingProfile } from './prometheus.js';
 
 interface Running<T> {
@@ -31,9 +32,15 @@ export class MetricPushers {
     // The pushers export the metric server's series: off with it (enableMetricServer: false).
     const on = config.metric_config.enabled;
     this.otlp = await this.reconcile('otlp', this.otlp, on && otlp.enabled && otlp.metrics ? otlp : undefined, (settings) =>
-      new OtlpMetricsPusher({ config: settings, collect: this.collect, onError: (m) => this.log.warn('otlp metrics', { error: m }) }));
+      new OtlpMetricsPusher({
+        config: settings, collect: this.collect,
+        onError: (m) => this.log.warn('otlp metrics', { error: m }), onReachability: logReachability(this.log, 'otlp metrics'),
+      }));
     this.remoteWrite = await this.reconcile('remote_write', this.remoteWrite, on && rw.enabled ? rw : undefined, (settings) =>
-      new RemoteWritePusher({ config: settings, collect: this.collect, naming: this.naming, onError: (m) => this.log.warn('remote write', { error: m }) }));
+      new RemoteWritePusher({
+        config: settings, collect: this.collect, naming: this.naming,
+        onError: (m) => this.log.warn('remote write', { error: m }), onReachability: logReachability(this.log, 'remote write'),
+      }));
   }
 
   private async reconcile<S, T extends { start(): void; close(): Promise<void> }>(
