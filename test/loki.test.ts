@@ -232,6 +232,27 @@ describe('delivery faults', () => {
     }
   });
 
+  test('one log line when Loki becomes unreachable, one when it is back', async () => {
+    const rx = await new LokiReceiver().start();
+    const { logger, lines } = capture();
+    const sink = sinkFor(rx.url, {}, { logger, maxRetryTimeMs: 300 });
+    try {
+      assert.deepEqual(await sink.send([rec(0)]), { delivered: 1 });
+      await rx.stop();
+      assert.deepEqual(await sink.send([rec(1)]), { delivered: 0, dropped: { retries_exhausted: 1 } });
+      assert.deepEqual(await sink.send([rec(2)]), { delivered: 0, dropped: { retries_exhausted: 1 } });
+      await rx.start();
+      assert.deepEqual(await sink.send([rec(3)]), { delivered: 1 });
+      assert.deepEqual(await sink.send([rec(4)]), { delivered: 1 });
+      const changes = lines.filter((l) => /^loki: backend (unreachable|reachable)/.test(String(l.msg)));
+      assert.deepEqual(changes.map((l) => [l.level, l.msg]), [['warn', 'loki: backend unreachable, retrying'], ['info', 'loki: backend reachable again']]);
+      assert.equal(changes[0]!.url, `${rx.url}/loki/api/v1/push`);
+    } finally {
+      await sink.close();
+      await rx.stop();
+    }
+  });
+
   test('receiver down for longer than the budget: dropped as retries_exhausted, in bounded time', async () => {
     const rx = await new LokiReceiver().start();
     await rx.stop();

@@ -11,6 +11,7 @@ import { after, afterEach, describe, test } from 'node:test';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { DEFAULT_CONFIG } from '../src/config/defaults.js';
+import { ConfigError, parseConfig } from '../src/config/index.js';
 import type { EventRecord } from '../src/events/model.js';
 import type { Entity } from '../src/model.js';
 import type { Collector, Snapshot } from '../src/pipeline/collector.js';
@@ -177,6 +178,31 @@ describe('OtlpLogSink', () => {
     assert.deepEqual(await sink.send(BATCH), { delivered: 2 });
     assert.equal(rx.requests[0]!.path, '/otlp/v1/logs');
     assert.equal(rx.requests[0]!.contentType, 'application/json');
+  });
+
+  test('the config loader\'s section re-resolved per signal: signal variables beat generic ones, file keys beat both', () => {
+    const env = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/protobuf',
+      OTEL_EXPORTER_OTLP_HEADERS: 'X-Scope-OrgID=generic,x-a=1',
+      OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'x-scope-orgid=logs',
+      OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '500',
+      OTEL_METRIC_EXPORT_INTERVAL: '15000',
+    };
+    const section = parseConfig('event_config: {sinks: {otlp: {enabled: true}}}', 'test', env).event_config.sinks.otlp;
+    assert.equal(section.protocol, 'http/json', 'the section holds what every signal starts from');
+    const logs = resolveOtlp(section, 'logs', env);
+    assert.deepEqual(logs, { url: 'http://collector:4318/v1/logs', protocol: 'http/protobuf', compression: 'none', headers: { 'x-scope-orgid': 'logs', 'x-a': '1' }, timeoutMs: 10_000 });
+    const metrics = resolveOtlp(section, 'metrics', env);
+    assert.deepEqual(metrics, { url: 'http://collector:4318/v1/metrics', protocol: 'http/json', compression: 'none', headers: { 'x-scope-orgid': 'generic', 'x-a': '1' }, timeoutMs: 500, intervalMs: 15_000 });
+    // A key the file sets wins over the signal's variable.
+    const file = parseConfig('event_config: {sinks: {otlp: {enabled: true, protocol: http/json, headers: {X-Scope-OrgID: file}}}}', 'test', env).event_config.sinks.otlp;
+    assert.equal(resolveOtlp(file, 'logs', env).protocol, 'http/json');
+    assert.equal(resolveOtlp(file, 'logs', env).headers['x-scope-orgid'], 'file');
+    // The signal variables are checked by the loader too.
+    assert.throws(() => parseConfig('event_config: {sinks: {otlp: {enabled: true}}}', 'test', { OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: 'zstd' }),
+      (err: unknown) => err instanceof ConfigError && err.problems.join() === 'OTEL_EXPORTER_OTLP_LOGS_COMPRESSION (environment): must be "gzip" or "none", got "zstd"');
   });
 
   test('503 is retried until it succeeds; 429 waits Retry-After', async () => {

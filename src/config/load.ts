@@ -12,7 +12,8 @@ import { readChecks } from '../checks/config.js';
 import { isMapping, show } from '../util/schema.js';
 import { DEFAULT_CONFIG } from './defaults.js';
 import type { AgentConfig, EventSinksConfig, OtlpSinkConfig } from './defaults.js';
-import { CONFIG_SCHEMA, FORMATS, isHttpUrl } from './schema.js';
+import { CONFIG_SCHEMA, FORMATS } from './schema.js';
+import { normalizeOtlpSection, type OtlpEnvProblem } from '../sinks/otlp/config.js';
 
 export { DEFAULT_CONFIG } from './defaults.js';
 export type {
@@ -460,72 +461,27 @@ function readProbes(kind: 'metric' | 'event', value: string | string[], path: Pa
 }
 
 /**
- * OTLP settings the file leaves unset come from the standard variables, as the OTel SDKs
- * read them: OTEL_EXPORTER_OTLP_ENDPOINT (base URL), OTEL_EXPORTER_OTLP_{LOGS,METRICS}_ENDPOINT
- * (full URLs, win over the base one), _PROTOCOL, _HEADERS (`k=v,k2=v2`, URL-encoded values;
- * merged under the file's headers), _COMPRESSION, and OTEL_METRIC_EXPORT_INTERVAL (ms).
- * A key set in the file always wins. Bad values are problems only while OTLP is enabled.
+ * OTLP settings the file leaves unset come from the standard variables, resolved by the OTLP
+ * sinks' own resolver (src/sinks/otlp/config.ts): OTEL_EXPORTER_OTLP_ENDPOINT (base URL),
+ * OTEL_EXPORTER_OTLP_{LOGS,METRICS}_ENDPOINT (full URLs, win over the base one), _PROTOCOL,
+ * _HEADERS (`k=v,k2=v2`, URL-encoded values; merged under the file's headers), _COMPRESSION,
+ * and OTEL_METRIC_EXPORT_INTERVAL (ms). A key set in the file always wins. Bad values are
+ * problems only while OTLP is enabled, one line per variable.
  */
 function otlpFromEnv(o: OtlpSinkConfig, given: (key: string) => boolean, env: Env, problems: string[]): void {
-  const bad = (name: string, expected: string) => {
-    if (o.enabled) problems.push(`${name} (environment): ${expected}, got ${JSON.stringify(env[name])}`);
-  };
-  const value = (name: string) => (env[name] ?? '').trim() || undefined;
-
-  const base = value('OTEL_EXPORTER_OTLP_ENDPOINT');
-  if (!given('endpoint') && base !== undefined) {
-    if (isHttpUrl(base)) o.endpoint = base;
-    else bad('OTEL_EXPORTER_OTLP_ENDPOINT', 'must be an http(s):// URL');
-  }
-  const join = (path: string) => `${o.endpoint.replace(/\/+$/, '')}/${path}`;
-  o.logs_endpoint = join('v1/logs');
-  o.metrics_endpoint = join('v1/metrics');
-  for (const [signal, field] of [['LOGS', 'logs_endpoint'], ['METRICS', 'metrics_endpoint']] as const) {
-    const name = `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`;
-    const url = value(name);
-    if (given('endpoint') || url === undefined) continue;
-    if (isHttpUrl(url)) o[field] = url;
-    else bad(name, 'must be an http(s):// URL');
-  }
-
-  const protocol = value('OTEL_EXPORTER_OTLP_PROTOCOL');
-  if (!given('protocol') && protocol !== undefined) {
-    if (protocol === 'http/protobuf' || protocol === 'http/json') o.protocol = protocol;
-    else bad('OTEL_EXPORTER_OTLP_PROTOCOL', 'must be "http/protobuf" or "http/json" (grpc is not supported)');
-  }
-  const compression = value('OTEL_EXPORTER_OTLP_COMPRESSION');
-  if (!given('compression') && compression !== undefined) {
-    if (compression === 'gzip' || compression === 'none') o.compression = compression;
-    else bad('OTEL_EXPORTER_OTLP_COMPRESSION', 'must be "gzip" or "none"');
-  }
-  const headers = value('OTEL_EXPORTER_OTLP_HEADERS');
-  if (headers !== undefined) {
-    const parsed = parseHeaderList(headers);
-    if (parsed) o.headers = { ...parsed, ...o.headers };
-    else bad('OTEL_EXPORTER_OTLP_HEADERS', 'must be a list of key=value separated by commas');
-  }
-  const interval = value('OTEL_METRIC_EXPORT_INTERVAL');
-  if (!given('interval_seconds') && interval !== undefined) {
-    const ms = Number(interval);
-    if (Number.isInteger(ms) && ms >= 1000 && ms <= 3_600_000) o.interval_seconds = Math.round(ms / 1000);
-    else bad('OTEL_METRIC_EXPORT_INTERVAL', 'must be milliseconds 1000..3600000');
-  }
+  const reported = new Set<string>();
+  normalizeOtlpSection(o, given, env, (p) => {
+    if (!o.enabled || reported.has(p.variable)) return;
+    reported.add(p.variable);
+    problems.push(`${p.variable} (environment): ${OTLP_ENV_EXPECTED[p.setting]}, got ${JSON.stringify(p.value)}`);
+  });
 }
 
-/** W3C-baggage-like `k=v,k2=v2` with URL-encoded values; undefined when malformed. */
-function parseHeaderList(text: string): Record<string, string> | undefined {
-  const out: Record<string, string> = {};
-  for (const item of text.split(',')) {
-    if (item.trim() === '') continue;
-    const eq = item.indexOf('=');
-    if (eq <= 0) return undefined;
-    const key = item.slice(0, eq).trim();
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) return undefined;
-    try {
-      out[key] = decodeURIComponent(item.slice(eq + 1).trim());
-    } catch {
-      return undefined;
-    }
-  }
-  return out;
-}
+const OTLP_ENV_EXPECTED: Record<OtlpEnvProblem['setting'], string> = {
+  endpoint: 'must be an http(s):// URL',
+  protocol: 'must be "http/protobuf" or "http/json" (grpc is not supported)',
+  compression: 'must be "gzip" or "none"',
+  headers: 'must be a list of key=value separated by commas',
+  timeout: 'must be a positive number of milliseconds',
+  interval: 'must be milliseconds 1000..3600000',
+};

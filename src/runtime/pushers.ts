@@ -7,6 +7,7 @@ import type { SelfMetric } from '../exporters/telemetry.js';
 import type { Logger } from '../log.js';
 import { OtlpMetricsPusher } from '../sinks/otlp/index.js';
 import { RemoteWritePusher } from '../sinks/remote-write/index.js';
+import { logReachability } from '../transport/index.js';
 import { Reconciled, type Component } from './reconcile.js';
 
 interface Pusher {
@@ -24,9 +25,15 @@ export class MetricPushers {
     private readonly log: Logger,
   ) {
     this.otlp = new Reconciled(this.component('otlp', (settings) =>
-      new OtlpMetricsPusher({ config: settings, collect: this.collect, onError: (m) => this.log.warn('otlp metrics', { error: m }) })));
+      new OtlpMetricsPusher({
+        config: settings, collect: this.collect,
+        onError: (m) => this.log.warn('otlp metrics', { error: m }), onReachability: logReachability(this.log, 'otlp metrics'),
+      })));
     this.remoteWrite = new Reconciled(this.component('remote_write', (settings) =>
-      new RemoteWritePusher({ config: settings, collect: this.collect, naming: this.naming, onError: (m) => this.log.warn('remote write', { error: m }) })));
+      new RemoteWritePusher({
+        config: settings, collect: this.collect, naming: this.naming,
+        onError: (m) => this.log.warn('remote write', { error: m }), onReachability: logReachability(this.log, 'remote write'),
+      })));
   }
 
   private component<S, T extends Pusher>(name: string, create: (s: S) => T): Component<S, T> {

@@ -45,13 +45,15 @@ export class Reconciled<S, T> {
         return undefined;
       }
       if (cur && isDeepStrictEqual(cur.settings, settings)) return this.succeeded();
-      const copy = structuredClone(settings); // the config object may be reused by its owner
-      if (cur && c.update && (await c.update(cur.instance, copy, cur.settings))) {
-        this.current = { settings: copy, instance: cur.instance };
+      // Kept as given, not copied: a config is never changed once loaded (each reload parses a
+      // new one), and a copy would lose what a section may carry beside its keys (the OTLP
+      // section remembers which keys its file set).
+      if (cur && c.update && (await c.update(cur.instance, settings, cur.settings))) {
+        this.current = { settings, instance: cur.instance };
         return this.succeeded();
       }
-      const instance = await c.build(copy, cur?.instance);
-      this.current = { settings: copy, instance };
+      const instance = await c.build(settings, cur?.instance);
+      this.current = { settings, instance };
       this.succeeded();
       if (cur) await c.close(cur.instance, instance);
       return undefined;

@@ -13,6 +13,7 @@ import { LokiSink } from '../sinks/loki/index.js';
 import { OtlpLogSink } from '../sinks/otlp/index.js';
 import { StdoutSink } from '../sinks/stdout.js';
 import { StreamSink } from '../sinks/stream.js';
+import { logReachability } from '../transport/index.js';
 import { Reconciled, type Component } from './reconcile.js';
 
 export type SinkKind = 'stdout' | 'stream' | 'loki' | 'otlp';
@@ -84,7 +85,10 @@ export class EventSinks {
         section: (c) => (c.sinks.otlp.enabled && c.sinks.otlp.logs ? c.sinks.otlp : undefined),
         // The normalized section as is: logs_endpoint already holds the file > env > default choice.
         build: async (o: EventConfig['sinks']['otlp']) => ({
-          sink: new OtlpLogSink({ config: o, nodeName: deps.nodeName, env: deps.env, onError: (message) => deps.log.warn('otlp log sink', { error: message }) }),
+          sink: new OtlpLogSink({
+            config: o, nodeName: deps.nodeName, env: deps.env,
+            onError: (message) => deps.log.warn('otlp log sink', { error: message }), onReachability: logReachability(deps.log, 'otlp log sink'),
+          }),
           options: SINK_OPTIONS.otlp,
         }),
       },

@@ -1,8 +1,13 @@
-// OTLP/HTTP settings: `event_config.sinks.otlp` from the config file, then the standard
-// OTEL_EXPORTER_OTLP_* environment variables for whatever the file leaves unset, then the
-// spec's defaults. Signal-specific variables beat the generic ones, as in the OTLP exporter spec.
-// The agent's config loader already folds the generic variables into the config it hands over;
-// resolving them here again is harmless and makes the sinks usable without that loader.
+// OTLP/HTTP settings, and the only reader of the OTEL_EXPORTER_OTLP_* variables. For every
+// setting: the config file's key, then OTEL_EXPORTER_OTLP_<SIGNAL>_*, then OTEL_EXPORTER_OTLP_*,
+// then the default. The signal variables beat the generic ones as the OTLP exporter
+// specification says; the file beats both because the ConfigMap is the agent's configuration.
+//
+// The config loader fills event_config.sinks.otlp with normalizeOtlpSection (file and generic
+// variables, since that section has one protocol, one header set...); the sinks then call
+// resolveOtlp for their signal. The section remembers which keys the file set, so that a
+// value the loader took from a generic variable does not pass for a file key there and hide
+// the signal's own variable.
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 export type OtlpCompression = 'gzip' | 'none';
@@ -32,29 +37,64 @@ export interface ResolvedOtlp {
   url: string;
   protocol: OtlpProtocol;
   compression: OtlpCompression;
+  /** Names lower-cased. */
   headers: Record<string, string>;
   timeoutMs: number;
   /** PEM files from OTEL_EXPORTER_OTLP_[<SIGNAL>_]CERTIFICATE / _CLIENT_CERTIFICATE / _CLIENT_KEY. */
   tls?: TlsFiles;
+  /** Metrics: export interval from `interval_seconds` or OTEL_METRIC_EXPORT_INTERVAL, when either is set. */
+  intervalMs?: number;
 }
 
 export interface TlsFiles { caFile?: string; certFile?: string; keyFile?: string }
 
-type Env = Record<string, string | undefined>;
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** A variable whose value cannot be used; the resolver then carries on as if it were unset. */
+export interface OtlpEnvProblem {
+  variable: string;
+  /** As found in the environment. */
+  value: string;
+  setting: 'endpoint' | 'protocol' | 'compression' | 'headers' | 'timeout' | 'interval';
+  /** One line: `<variable>: <what is expected>, got "<value>"`. */
+  message: string;
+}
+
+export type OtlpProblemHandler = (p: OtlpEnvProblem) => void;
 
 const DEFAULT_ENDPOINT = 'http://localhost:4318';
+const DEFAULT_TIMEOUT_MS = 10_000;
+const PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+const COMPRESSIONS = ['gzip', 'none'] as const;
 
-/** `k1=v1,k2=v2` with percent-encoded values (the OTEL_EXPORTER_OTLP_HEADERS format). */
-export function parseHeaderList(s: string | undefined): Record<string, string> {
+const throwProblem: OtlpProblemHandler = (p) => { throw new Error(p.message); };
+
+/** Keys of a normalized section that its config file set (see normalizeOtlpSection). */
+const fileKeys = new WeakMap<object, OtlpSinkConfig>();
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** `k1=v1,k2=v2` with percent-encoded values (W3C baggage-like); undefined when malformed. */
+export function parseHeaderList(text: string): Record<string, string> | undefined {
   const out: Record<string, string> = {};
-  for (const part of (s ?? '').split(',')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) continue;
-    const key = part.slice(0, eq).trim();
-    if (!key) continue;
-    let value = part.slice(eq + 1).trim();
-    try { value = decodeURIComponent(value); } catch { /* keep as is */ }
-    out[key] = value;
+  for (const item of text.split(',')) {
+    if (item.trim() === '') continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) return undefined;
+    const key = item.slice(0, eq).trim();
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) return undefined;
+    try {
+      out[key] = decodeURIComponent(item.slice(eq + 1).trim());
+    } catch {
+      return undefined;
+    }
   }
   return out;
 }
@@ -63,43 +103,148 @@ function signalUrl(base: string, signal: Signal): string {
   return `${base.replace(/\/+$/, '')}/v1/${signal}`;
 }
 
-function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+function oneOf<T extends string>(allowed: readonly T[]) {
+  return (v: string): T | undefined => {
+    const s = v.toLowerCase() as T;
+    return allowed.includes(s) ? s : undefined;
+  };
+}
+
+/** A config file value: checked too, since sinks may be built without the loader's schema. */
+function fileValue<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
   if (value === undefined || value === '') return undefined;
-  const v = value.trim().toLowerCase() as T;
-  if (!allowed.includes(v)) throw new Error(`${name}: must be one of ${allowed.join(', ')}, got "${value}"`);
+  const v = oneOf(allowed)(value.trim());
+  if (!v) throw new Error(`${name}: must be one of ${allowed.join(', ')}, got "${value}"`);
   return v;
 }
 
-/** Throws with a one-line message naming the setting on an invalid value (e.g. protocol grpc). */
-export function resolveOtlp(cfg: OtlpSinkConfig, signal: Signal, env: Env = process.env): ResolvedOtlp {
-  const S = signal.toUpperCase();
-  const url = (cfg[`${signal}_endpoint`] || undefined)
-    ?? (cfg.endpoint ? signalUrl(cfg.endpoint, signal) : undefined)
-    ?? env[`OTEL_EXPORTER_OTLP_${S}_ENDPOINT`]
-    ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT ? signalUrl(env.OTEL_EXPORTER_OTLP_ENDPOINT, signal) : undefined)
-    ?? signalUrl(DEFAULT_ENDPOINT, signal);
-  const protocols = ['http/protobuf', 'http/json'] as const;
-  const protocol = oneOf('protocol', cfg.protocol, protocols)
-    ?? oneOf(`OTEL_EXPORTER_OTLP_${S}_PROTOCOL`, env[`OTEL_EXPORTER_OTLP_${S}_PROTOCOL`], protocols)
-    ?? oneOf('OTEL_EXPORTER_OTLP_PROTOCOL', env.OTEL_EXPORTER_OTLP_PROTOCOL, protocols)
-    ?? 'http/protobuf';
-  const compressions = ['gzip', 'none'] as const;
-  const compression = oneOf('compression', cfg.compression, compressions)
-    ?? oneOf(`OTEL_EXPORTER_OTLP_${S}_COMPRESSION`, env[`OTEL_EXPORTER_OTLP_${S}_COMPRESSION`], compressions)
-    ?? oneOf('OTEL_EXPORTER_OTLP_COMPRESSION', env.OTEL_EXPORTER_OTLP_COMPRESSION, compressions)
-    ?? 'none';
-  // Headers merge: generic env < signal env < config file; names are case-insensitive.
-  const headers: Record<string, string> = {};
-  for (const src of [parseHeaderList(env.OTEL_EXPORTER_OTLP_HEADERS), parseHeaderList(env[`OTEL_EXPORTER_OTLP_${S}_HEADERS`]), cfg.headers ?? {}]) {
-    for (const [k, v] of Object.entries(src)) headers[k.toLowerCase()] = v;
+/** Settings of one level: a signal's, or the generic ones (headers keep their spelling). */
+interface Settings {
+  /** The signal's full URL, or for the generic level the base endpoint. */
+  url: string;
+  protocol: OtlpProtocol;
+  compression: OtlpCompression;
+  /** Lower-cased name → [name as written, value]. */
+  headers: Map<string, [string, string]>;
+  timeoutMs: number;
+  tls?: TlsFiles;
+  intervalMs?: number;
+}
+
+function resolveSettings(cfg: OtlpSinkConfig, signal: Signal | undefined, env: Env, report: OtlpProblemHandler): Settings {
+  /** The variable's trimmed value, or undefined when unset, empty or invalid (reported). */
+  const variable = <T>(name: string, setting: OtlpEnvProblem['setting'], parse: (v: string) => T | undefined, expected: string): T | undefined => {
+    const raw = env[name];
+    const v = raw?.trim();
+    if (!v) return undefined;
+    const parsed = parse(v);
+    if (parsed === undefined) report({ variable: name, value: raw!, setting, message: `${name}: ${expected}, got ${JSON.stringify(raw)}` });
+    return parsed;
+  };
+  // Most specific first: OTEL_EXPORTER_OTLP_<SIGNAL>_<KEY>, then OTEL_EXPORTER_OTLP_<KEY>.
+  const names = (key: string) => [...(signal ? [`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_${key}`] : []), `OTEL_EXPORTER_OTLP_${key}`];
+  const first = <T>(key: string, setting: OtlpEnvProblem['setting'], parse: (v: string) => T | undefined, expected: string): T | undefined => {
+    for (const name of names(key)) {
+      const v = variable(name, setting, parse, expected);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  };
+  const endpointVar = (name: string) => variable(name, 'endpoint', (v) => (isHttpUrl(v) ? v : undefined), 'must be an http(s):// URL');
+
+  let url: string;
+  if (signal) {
+    // The signal's variable is a full URL, used as is; the generic one is a base.
+    const generic = () => {
+      const base = endpointVar('OTEL_EXPORTER_OTLP_ENDPOINT');
+      return base === undefined ? undefined : signalUrl(base, signal);
+    };
+    url = (cfg[`${signal}_endpoint`] || undefined)
+      ?? (cfg.endpoint ? signalUrl(cfg.endpoint, signal) : undefined)
+      ?? endpointVar(`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`)
+      ?? generic()
+      ?? signalUrl(DEFAULT_ENDPOINT, signal);
+    try { new URL(url); } catch { throw new Error(`otlp ${signal} endpoint: not a URL: "${url}"`); }
+  } else {
+    url = cfg.endpoint || (endpointVar('OTEL_EXPORTER_OTLP_ENDPOINT') ?? DEFAULT_ENDPOINT);
   }
-  const timeout = Number(env[`OTEL_EXPORTER_OTLP_${S}_TIMEOUT`] ?? env.OTEL_EXPORTER_OTLP_TIMEOUT ?? 10_000);
-  try { new URL(url); } catch { throw new Error(`otlp ${signal} endpoint: not a URL: "${url}"`); }
-  const file = (name: string) => env[`OTEL_EXPORTER_OTLP_${S}_${name}`] || env[`OTEL_EXPORTER_OTLP_${name}`] || undefined;
-  const tls: TlsFiles = { caFile: file('CERTIFICATE'), certFile: file('CLIENT_CERTIFICATE'), keyFile: file('CLIENT_KEY') };
-  const resolved: ResolvedOtlp = { url, protocol, compression, headers, timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 10_000 };
-  if (tls.caFile || tls.certFile || tls.keyFile) resolved.tls = tls;
+
+  const protocol = fileValue('protocol', cfg.protocol, PROTOCOLS)
+    ?? first('PROTOCOL', 'protocol', oneOf(PROTOCOLS), `must be one of ${PROTOCOLS.join(', ')}`)
+    ?? 'http/protobuf';
+  const compression = fileValue('compression', cfg.compression, COMPRESSIONS)
+    ?? first('COMPRESSION', 'compression', oneOf(COMPRESSIONS), `must be one of ${COMPRESSIONS.join(', ')}`)
+    ?? 'none';
+
+  // Headers merge: generic variable < signal variable < config file; names are case-insensitive.
+  const headers = new Map<string, [string, string]>();
+  const lists = names('HEADERS').reverse().map((name) => variable(name, 'headers', parseHeaderList, 'must be a list of key=value separated by commas'));
+  for (const src of [...lists, cfg.headers]) {
+    for (const [k, v] of Object.entries(src ?? {})) headers.set(k.toLowerCase(), [k, v]);
+  }
+
+  const timeoutMs = first('TIMEOUT', 'timeout', (v) => (Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : undefined), 'must be a positive number of milliseconds')
+    ?? DEFAULT_TIMEOUT_MS;
+
+  const path = (key: string) => names(key).map((n) => env[n]?.trim()).find((v) => v) || undefined;
+  const tls: TlsFiles = { caFile: path('CERTIFICATE'), certFile: path('CLIENT_CERTIFICATE'), keyFile: path('CLIENT_KEY') };
+
+  const settings: Settings = { url, protocol, compression, headers, timeoutMs };
+  if (tls.caFile || tls.certFile || tls.keyFile) settings.tls = tls;
+  if (signal !== 'logs') {
+    const ms = cfg.interval_seconds !== undefined ? cfg.interval_seconds * 1000
+      : variable('OTEL_METRIC_EXPORT_INTERVAL', 'interval', (v) => {
+        const n = Number(v);
+        return Number.isInteger(n) && n >= 1000 && n <= 3_600_000 ? n : undefined;
+      }, 'must be milliseconds 1000..3600000');
+    if (ms !== undefined) settings.intervalMs = ms;
+  }
+  return settings;
+}
+
+/**
+ * The settings of one signal. Invalid variables are passed to `onProblem`, which throws by
+ * default with a one-line message naming the variable (e.g. OTEL_EXPORTER_OTLP_PROTOCOL grpc);
+ * an invalid file value or endpoint always throws.
+ */
+export function resolveOtlp(cfg: OtlpSinkConfig, signal: Signal, env: Env = process.env, onProblem: OtlpProblemHandler = throwProblem): ResolvedOtlp {
+  const s = resolveSettings(fileKeys.get(cfg) ?? cfg, signal, env, onProblem);
+  const headers: Record<string, string> = {};
+  for (const [lower, [, v]] of s.headers) headers[lower] = v;
+  const resolved: ResolvedOtlp = { url: s.url, protocol: s.protocol, compression: s.compression, headers, timeoutMs: s.timeoutMs };
+  if (s.tls) resolved.tls = s.tls;
+  if (s.intervalMs !== undefined) resolved.intervalMs = s.intervalMs;
   return resolved;
+}
+
+/** The config loader's `event_config.sinks.otlp`: every key filled in. */
+export interface OtlpSection extends OtlpSinkConfig {
+  endpoint: string;
+  logs_endpoint: string;
+  metrics_endpoint: string;
+  protocol: OtlpProtocol;
+  compression: OtlpCompression;
+  headers: Record<string, string>;
+  interval_seconds: number;
+}
+
+/**
+ * Fills `section` (file keys as read, the others at their defaults) from the environment: the
+ * endpoint, protocol, compression, headers (spelled as written) and interval every signal
+ * starts from, and each signal's full URL. `isFileKey` tells which keys the file set.
+ */
+export function normalizeOtlpSection(section: OtlpSection, isFileKey: (key: string) => boolean, env: Env, onProblem: OtlpProblemHandler): void {
+  const file: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(section)) if (isFileKey(k)) file[k] = structuredClone(v);
+  const generic = resolveSettings(file, undefined, env, onProblem);
+  section.endpoint = generic.url;
+  section.logs_endpoint = resolveOtlp(file, 'logs', env, onProblem).url;
+  section.metrics_endpoint = resolveOtlp(file, 'metrics', env, onProblem).url;
+  section.protocol = generic.protocol;
+  section.compression = generic.compression;
+  section.headers = Object.fromEntries(generic.headers.values());
+  if (generic.intervalMs !== undefined) section.interval_seconds = Math.round(generic.intervalMs / 1000);
+  fileKeys.set(section, file);
 }
 
 /** Whether the signal is on: `logs`/`metrics` default to true when the sink is enabled. */

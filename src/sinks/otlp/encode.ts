@@ -89,11 +89,10 @@ export function encodeMetrics(protocol: OtlpProtocol, rm: ResourceMetrics): Uint
   return Buffer.from(JSON.stringify(req));
 }
 
-/** Body and headers of one OTLP request. */
+/** Body and content headers of one OTLP request (configured headers are the transport's). */
 export async function otlpRequest(body: Uint8Array, protocol: OtlpProtocol, compression: OtlpCompression,
-  extra: Record<string, string>, userAgent: string): Promise<{ body: Uint8Array; headers: Record<string, string> }> {
+  userAgent: string): Promise<{ body: Uint8Array; headers: Record<string, string> }> {
   const headers: Record<string, string> = {
-    ...extra,
     'content-type': protocol === 'http/json' ? 'application/json' : 'application/x-protobuf',
     'user-agent': userAgent,
   };

@@ -3,9 +3,10 @@
 // full): the event pipeline queues and batches, and calls send() with one batch at a time.
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { EventRecord, EventSink, SendResult } from '../../events/model.js';
-import { OTLP_RETRYABLE, resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } from './config.js';
+import { resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } from './config.js';
 import { encodeLogs, otlpRequest, rejectedCount, type Scope } from './encode.js';
-import { HttpSender } from './http.js';
+import type { HttpTransport, ReachabilityChange } from '../../transport/index.js';
+import { otlpTransport } from './transport.js';
 
 export const USER_AGENT = 'kubesonar/0.1.0';
 export const SCOPE: Scope = { name: 'kubesonar', version: '0.1.0' };
@@ -24,39 +25,40 @@ export interface OtlpLogSinkOptions {
   retryBudgetMs?: number;
   /** Told why a batch (or part of it) was dropped, one line, for the agent's log and /status. */
   onError?: (message: string) => void;
+  /** Told once when the receiver stops answering and once when it is back. */
+  onReachability?: (change: ReachabilityChange) => void;
 }
 
 export class OtlpLogSink implements EventSink {
   readonly name = 'otlp';
   readonly settings: ResolvedOtlp;
   private readonly resource: Resource;
-  private readonly sender: HttpSender;
+  private readonly transport: HttpTransport;
   private readonly onError?: (message: string) => void;
+  private readonly retryBudgetMs: number;
 
-  /** Throws on an invalid setting (bad URL, unknown protocol or compression). */
+  /** Throws on an invalid setting (bad URL, unknown protocol or compression, unreadable certificate). */
   constructor(opts: OtlpLogSinkOptions) {
     this.settings = resolveOtlp(opts.config, 'logs', opts.env);
     // Loki 3.x turns these resource attributes into index labels (service_name, k8s_node_name).
     this.resource = resourceFromAttributes({ 'service.name': opts.serviceName ?? 'kubesonar-agent', 'k8s.node.name': opts.nodeName });
     this.onError = opts.onError;
-    this.sender = new HttpSender({
-      url: this.settings.url, timeoutMs: this.settings.timeoutMs, tls: this.settings.tls,
-      policy: { retryable: OTLP_RETRYABLE, budgetMs: opts.retryBudgetMs ?? 300_000 },
-    });
+    this.retryBudgetMs = opts.retryBudgetMs ?? 300_000;
+    this.transport = otlpTransport(this.settings, { minBackoffMs: 1000, maxBackoffMs: 30_000 }, opts.onReachability);
   }
 
   async send(batch: readonly EventRecord[]): Promise<SendResult> {
     if (batch.length === 0) return { delivered: 0 };
-    const { protocol, compression, headers } = this.settings;
+    const { protocol, compression } = this.settings;
     let req;
     try {
       const observed = BigInt(Date.now()) * 1_000_000n;
-      req = await otlpRequest(encodeLogs(protocol, batch, this.resource, SCOPE, observed), protocol, compression, headers, USER_AGENT);
+      req = await otlpRequest(encodeLogs(protocol, batch, this.resource, SCOPE, observed), protocol, compression, USER_AGENT);
     } catch (err) {
       this.onError?.(`otlp logs: ${batch.length} records not encodable: ${(err as Error).message}`);
       return { delivered: 0, dropped: { encode_error: batch.length } };
     }
-    const res = await this.sender.post(req.body, req.headers);
+    const res = await this.transport.post(req.body, req.headers, { deadline: Date.now() + this.retryBudgetMs });
     if (!res.ok) {
       const reason = res.reason ?? 'error';
       if (reason !== 'shutdown') this.onError?.(`otlp logs: ${batch.length} records dropped (${reason}) after ${res.attempts} attempts to ${this.settings.url}: ${res.error ?? ''}`);
@@ -69,6 +71,6 @@ export class OtlpLogSink implements EventSink {
   }
 
   close(): Promise<void> {
-    return this.sender.close();
+    return this.transport.close();
   }
 }

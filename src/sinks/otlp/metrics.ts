@@ -3,10 +3,11 @@
 // serialize, POST. A push that cannot be delivered before the next one is due is dropped and
 // counted: the next push carries the same cumulative counters, so only resolution is lost.
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { OTLP_RETRYABLE, resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } from './config.js';
+import type { HttpTransport, ReachabilityChange } from '../../transport/index.js';
+import { resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } from './config.js';
 import { encodeMetrics, otlpRequest, rejectedCount } from './encode.js';
-import { HttpSender } from './http.js';
 import { USER_AGENT } from './logs.js';
+import { otlpTransport } from './transport.js';
 import { Periodic } from './periodic.js';
 
 export interface OtlpMetricsPusherOptions {
@@ -19,6 +20,8 @@ export interface OtlpMetricsPusherOptions {
   retryBudgetMs?: number;
   /** Told why points were dropped, one line, for the agent's log and /status. */
   onError?: (message: string) => void;
+  /** Told once when the receiver stops answering and once when it is back. */
+  onReachability?: (change: ReachabilityChange) => void;
 }
 
 export interface PushStats {
@@ -41,20 +44,14 @@ export function countPoints(rm: ResourceMetrics): number {
 export class OtlpMetricsPusher {
   readonly settings: ResolvedOtlp;
   readonly intervalMs: number;
-  private readonly sender: HttpSender;
+  private readonly transport: HttpTransport;
   private readonly loop: Periodic;
   private readonly counters: PushStats = { pushes: 0, failedPushes: 0, pointsSent: 0, pointsDropped: {} };
 
   constructor(private readonly opts: OtlpMetricsPusherOptions) {
     this.settings = resolveOtlp(opts.config, 'metrics', opts.env);
-    this.intervalMs = Math.max(1, opts.config.interval_seconds ?? 30) * 1000;
-    this.sender = new HttpSender({
-      url: this.settings.url, timeoutMs: this.settings.timeoutMs, tls: this.settings.tls,
-      policy: {
-        retryable: OTLP_RETRYABLE, budgetMs: opts.retryBudgetMs ?? this.intervalMs,
-        initialBackoffMs: Math.min(1000, this.intervalMs / 4), maxBackoffMs: 5000,
-      },
-    });
+    this.intervalMs = Math.max(1000, this.settings.intervalMs ?? 30_000);
+    this.transport = otlpTransport(this.settings, { minBackoffMs: Math.min(1000, this.intervalMs / 4), maxBackoffMs: 5000 }, opts.onReachability);
     this.loop = new Periodic(this.intervalMs, async () => { await this.pushOnce(); });
   }
 
@@ -71,9 +68,10 @@ export class OtlpMetricsPusher {
     }
     const points = countPoints(rm);
     if (points === 0) return true;
-    const { protocol, compression, headers } = this.settings;
-    const req = await otlpRequest(encodeMetrics(protocol, rm), protocol, compression, headers, USER_AGENT);
-    const res = await this.sender.post(req.body, req.headers);
+    const { protocol, compression } = this.settings;
+    const req = await otlpRequest(encodeMetrics(protocol, rm), protocol, compression, USER_AGENT);
+    // Retries end when the next push is due: it carries the same cumulative counters.
+    const res = await this.transport.post(req.body, req.headers, { deadline: Date.now() + (this.opts.retryBudgetMs ?? this.intervalMs) });
     if (!res.ok) return this.fail(res.reason ?? 'error', points, res.error ?? res.reason ?? 'error');
     const { rejected, message } = rejectedCount(res.body, protocol, 'rejectedDataPoints');
     this.counters.pointsSent += points - rejected;
@@ -88,7 +86,7 @@ export class OtlpMetricsPusher {
 
   async close(): Promise<void> {
     const stopped = this.loop.stop();
-    await this.sender.close();
+    await this.transport.close();
     await stopped;
   }
 

@@ -4,13 +4,12 @@
 // snappy block format, HTTP/1.1, basic auth with an AccessKey. Retries only on 5xx and 429
 // (Retry-After honoured) until the next push is due: that push carries the same cumulative
 // counters, so a dropped request loses resolution, not counts. Other 4xx are dropped at once.
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { labelName, metricName, type NamingProfile } from '../../exporters/prometheus.js';
-import { HttpSender } from '../otlp/http.js';
 import { Periodic } from '../otlp/periodic.js';
+import { HttpTransport, type ReachabilityChange } from '../../transport/index.js';
 import { encodeWriteRequest, METRIC_TYPE, type Label, type MetricMetadata, type TimeSeries } from './proto.js';
 
 // snappyjs ships no types; only the block-format compress is used.
@@ -47,6 +46,8 @@ export interface RemoteWritePusherOptions {
   retryBudgetMs?: number;
   /** Told why points were dropped, one line, for the agent's log and /status. */
   onError?: (message: string) => void;
+  /** Told once when the receiver stops answering and once when it is back. */
+  onReachability?: (change: ReachabilityChange) => void;
 }
 
 export interface RemoteWriteStats {
@@ -159,24 +160,37 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
   return { series, metadata, duplicates };
 }
 
+/** The protocol's own headers; they win over configured ones, so those cannot break them. */
+const PROTOCOL_HEADERS: Record<string, string> = {
+  'content-encoding': 'snappy',
+  'content-type': 'application/x-protobuf',
+  'user-agent': USER_AGENT,
+  'x-prometheus-remote-write-version': '0.1.0',
+};
+
 /** 5xx and 429 are worth another attempt; every other status is final (remote write 1.0). */
 export const REMOTE_WRITE_RETRYABLE = (status: number) => status === 429 || (status >= 500 && status < 600);
 
 export class RemoteWritePusher {
   readonly intervalMs: number;
-  private readonly sender: HttpSender;
+  private readonly transport: HttpTransport;
   private readonly loop: Periodic;
   private readonly counters: RemoteWriteStats = { pushes: 0, failedPushes: 0, requests: 0, retries: 0, samplesSent: 0, samplesDropped: {} };
 
   constructor(private readonly opts: RemoteWritePusherOptions) {
-    try { new URL(opts.config.url); } catch { throw new Error(`remote_write.url: not a URL: "${opts.config.url}"`); }
+    const { url, username, password_file, headers } = opts.config;
+    try { new URL(url); } catch { throw new Error(`remote_write.url: not a URL: "${url}"`); }
     this.intervalMs = Math.max(1, opts.config.interval_seconds ?? 30) * 1000;
-    this.sender = new HttpSender({
-      url: opts.config.url, timeoutMs: opts.timeoutMs ?? 10_000,
-      policy: {
-        retryable: REMOTE_WRITE_RETRYABLE, budgetMs: opts.retryBudgetMs ?? this.intervalMs,
-        initialBackoffMs: Math.min(1000, this.intervalMs / 4), maxBackoffMs: 5000,
+    this.transport = new HttpTransport({
+      target: url, timeoutMs: opts.timeoutMs ?? 10_000,
+      // The password file is read at every push, so rotating the Secret needs no restart.
+      auth: { headers, basic: username || password_file ? { username: username ?? '', passwordFile: password_file || undefined } : undefined },
+      retry: {
+        retryable: REMOTE_WRITE_RETRYABLE, minBackoffMs: Math.min(1000, this.intervalMs / 4), maxBackoffMs: 5000,
+        // An unreadable password file is not something a retry within this push would fix.
+        retryCredentials: false,
       },
+      onReachability: opts.onReachability,
     });
     this.loop = new Periodic(this.intervalMs, async () => { await this.pushOnce(); });
   }
@@ -203,13 +217,6 @@ export class RemoteWritePusher {
     const { series, metadata, duplicates } = toTimeSeries(rm, naming, this.opts.externalLabels);
     if (duplicates > 0) this.drop('duplicate_series', duplicates, `${duplicates} series with the label set of another`);
     if (series.length === 0) return duplicates === 0;
-    let headers: Record<string, string>;
-    try {
-      headers = await this.headers();
-    } catch (err) {
-      this.drop('password_file', series.length, (err as Error).message);
-      return false;
-    }
     const max = Math.max(1, this.opts.maxSamplesPerRequest ?? 2000);
     // One budget for the whole push, whatever the number of requests: the next push is due then.
     const deadline = Date.now() + (this.opts.retryBudgetMs ?? this.intervalMs);
@@ -218,21 +225,22 @@ export class RemoteWritePusher {
       const chunk = series.slice(i, i + max);
       // Metadata rides with the first request only.
       const body = snappy.compress(encodeWriteRequest(chunk, i === 0 ? metadata : []));
-      const res = await this.sender.post(body, headers, Math.max(0, deadline - Date.now()));
-      this.counters.requests++;
-      this.counters.retries += res.attempts - 1;
+      const res = await this.transport.post(body, PROTOCOL_HEADERS, { deadline });
+      if (res.attempts > 0) {
+        this.counters.requests++;
+        this.counters.retries += res.attempts - 1;
+      }
       if (res.ok) {
         this.counters.samplesSent += chunk.length;
         this.counters.lastSuccessUnixMs = Date.now();
-      } else {
-        ok = false;
-        this.drop(res.reason ?? 'error', chunk.length, res.error ?? res.reason ?? 'error');
-        // Down or closing: the rest would fare no better. A 4xx concerns this request only.
-        if (res.reason === 'shutdown' || res.reason === 'retries_exhausted') {
-          this.drop(res.reason, series.length - i - chunk.length, res.error ?? res.reason);
-          break;
-        }
+        continue;
       }
+      ok = false;
+      const reason = res.reason === 'credentials' ? 'password_file' : res.reason ?? 'error';
+      // Down, closing or no password: the rest would fare no better. A 4xx concerns this request only.
+      const stop = reason === 'shutdown' || reason === 'retries_exhausted' || reason === 'password_file';
+      this.drop(reason, stop ? series.length - i : chunk.length, res.error ?? reason);
+      if (stop) break;
     }
     return ok;
   }
@@ -243,24 +251,8 @@ export class RemoteWritePusher {
 
   async close(): Promise<void> {
     const stopped = this.loop.stop();
-    await this.sender.close();
+    await this.transport.close();
     await stopped;
-  }
-
-  private async headers(): Promise<Record<string, string>> {
-    const { username, password_file, headers } = this.opts.config;
-    // Lower-cased so a configured `Authorization` cannot travel next to ours.
-    const h: Record<string, string> = Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-    if (username || password_file) {
-      const password = password_file ? (await readFile(password_file, 'utf8')).replace(/\r?\n$/, '') : '';
-      h.authorization = `Basic ${Buffer.from(`${username ?? ''}:${password}`).toString('base64')}`;
-    }
-    // The protocol's own headers last, so configured headers cannot break them.
-    h['content-encoding'] = 'snappy';
-    h['content-type'] = 'application/x-protobuf';
-    h['user-agent'] = USER_AGENT;
-    h['x-prometheus-remote-write-version'] = '0.1.0';
-    return h;
   }
 
   private drop(reason: string, n: number, error: string): void {
