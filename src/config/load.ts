@@ -9,8 +9,8 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { EVENT_PROBES, METRIC_PROBES, PROBE_ALIASES, probeOptions } from '../catalogue/index.js';
 import { readChecks } from '../checks/config.js';
-import { isMapping, show } from '../util/schema.js';
-import { DEFAULT_CONFIG } from './defaults.js';
+import { isMapping, show, type ConfigSection } from '../util/schema.js';
+import { DEFAULT_CONFIG, SINK_SECTIONS } from './defaults.js';
 import type { AgentConfig, EventSinksConfig, OtlpSinkConfig } from './defaults.js';
 import { CONFIG_SCHEMA, FORMATS } from './schema.js';
 import { normalizeOtlpSection, type OtlpEnvProblem } from '../sinks/otlp/config.js';
@@ -306,26 +306,24 @@ function probeOptionSettings(): Record<string, Setting> {
 /** One setting per key of event_config.sinks.<sink>, except Loki's enabled/url (spellings of the ACK keys above). */
 function sinkSettings(): Record<string, Setting> {
   const out: Record<string, Setting> = {};
-  for (const [sink, defaults] of Object.entries(DEFAULT_CONFIG.event_config.sinks)) {
-    for (const key of Object.keys(defaults)) {
+  for (const [sink, s] of Object.entries(SINK_SECTIONS) as unknown as [string, ConfigSection<Record<string, unknown>>][]) {
+    for (const key of Object.keys(s.defaults)) {
       if (sink === 'loki' && (key === 'enabled' || key === 'url')) continue;
       if (sink === 'otlp' && (key === 'logs_endpoint' || key === 'metrics_endpoint')) continue; // derived
+      const read = s.read?.[key];
       out[`sinks.${sink}.${key}`] = {
         spellings: [['event_config', 'sinks', sink, key]],
-        read: sink === 'loki' && key === 'static_labels' ? readLabels : undefined,
+        read: read && ((v, path, problems) => {
+          const found: string[] = [];
+          const value = read(v, found);
+          problems.push(...found.map((p) => `${path.join('.')}: ${p}`));
+          return value;
+        }),
         apply: (c, v) => { (c.event_config.sinks[sink as keyof EventSinksConfig] as unknown as Record<string, unknown>)[key] = v; },
       };
     }
   }
   return out;
-}
-
-function readLabels(value: unknown, path: Path, problems: string[]): unknown {
-  const bad = Object.keys(value as object).filter((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
-  for (const k of bad) {
-    problems.push(`${path.join('.')}: label name ${JSON.stringify(k)} must be letters, digits and _, not starting with a digit`);
-  }
-  return bad.length > 0 ? undefined : value;
 }
 
 /** `host`, `host:port`, `[v6]:port` → `http://host:port` (Loki's port 3100 by default); URLs unchanged. */
@@ -370,18 +368,10 @@ function resolve(input: Record<string, unknown>, badPaths: Set<string>, problems
   const sinks = config.event_config.sinks;
   const given = (key: string) => givenAt[key] !== undefined;
   otlpFromEnv(sinks.otlp, (key) => given(`sinks.otlp.${key}`), env, problems);
-  const sinkPath = (key: string) => `event_config.sinks.${key}`;
-  if (sinks.remote_write.enabled && sinks.remote_write.url === '' && !isBad(sinkPath('remote_write.url'), badPaths)) {
-    problems.push(`${sinkPath('remote_write.url')}: required when remote_write is enabled`);
-  }
-  if (sinks.remote_write.username !== '' && sinks.remote_write.password_file === '') {
-    problems.push(`${sinkPath('remote_write.password_file')}: required with username (basic auth)`);
-  }
-  if (sinks.loki.username !== '' && sinks.loki.password_file === '') {
-    problems.push(`${sinkPath('loki.password_file')}: required with username (basic auth)`);
-  }
-  if (sinks.loki.username !== '' && sinks.loki.bearer_token_file !== '') {
-    problems.push(`${sinkPath('loki.bearer_token_file')}: conflicts with username (basic auth); use one of them`);
+  // Each sink's own rules across its keys.
+  for (const [sink, s] of Object.entries(SINK_SECTIONS) as [keyof EventSinksConfig, ConfigSection<unknown>][]) {
+    const at = `event_config.sinks.${sink}`;
+    for (const p of s.validate?.(sinks[sink], (key) => isBad(`${at}.${key}`, badPaths)) ?? []) problems.push(`${at}.${p}`);
   }
 
   // Both servers listen on the node's network (hostNetwork DaemonSet): one port each.

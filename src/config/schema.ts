@@ -6,8 +6,8 @@
 
 import { EVENT_PROBES, METRIC_PROBES, PROBES, probeOptions } from '../catalogue/index.js';
 import { CHECKS_SCHEMA } from '../checks/config.js';
-import { bool, httpUrl, int, lokiAddress, oneOf, port, section, str, stringMap } from '../util/schema.js';
-import { DEFAULT_CONFIG } from './defaults.js';
+import { bool, lokiAddress, port, section } from '../util/schema.js';
+import { DEFAULT_CONFIG, SINK_SECTIONS } from './defaults.js';
 
 export { FORMATS, isCidr, isHttpUrl, isIpv4Prefix, isLokiAddress } from '../util/schema.js';
 
@@ -44,54 +44,8 @@ const metricConfig = {
   },
 } as const;
 
-const S = D.event_config.sinks;
-
-/** event_config.sinks: one section per destination of events. */
-const sinks = section('Destinations of events', {
-  stdout: section('Events on standard output', {
-    enabled: bool('Print events', S.stdout.enabled),
-    format: oneOf(['json', 'text'], S.stdout.format, 'json: one KCE-style JSON object per line; text: aligned lines for humans'),
-  }),
-  loki: section('Grafana Loki push API', {
-    enabled: bool('Push events to Loki (same as loki_enable)', S.loki.enabled),
-    url: lokiAddress('Loki host[:port] or URL (same as loki_address); empty: discover service_name'),
-    tenant: str('X-Scope-OrgID header; empty: none'),
-    username: str('Basic auth user'),
-    password_file: str('File holding the basic auth password'),
-    bearer_token_file: str('File holding a bearer token'),
-    ca_file: str('PEM CA bundle for https'),
-    insecure_skip_verify: bool('Do not verify the server certificate', S.loki.insecure_skip_verify),
-    discovery_namespace: str('Namespace searched first for the Loki Service; empty: any'),
-    service_name: str('Name of the Loki Service to discover', S.loki.service_name),
-    encoding: oneOf(['protobuf', 'json'], S.loki.encoding, 'Push body: protobuf+snappy or gzipped JSON'),
-    batch_max_events: int(1, 100000, S.loki.batch_max_events, 'Events per push at most'),
-    batch_max_wait_ms: int(1, 60000, S.loki.batch_max_wait_ms, 'Longest an event waits for a batch to fill'),
-    max_queue_events: int(1, 10000000, S.loki.max_queue_events, 'Events held while Loki is slow or down; beyond, dropped and counted'),
-    static_labels: stringMap('Extra stream labels'),
-  }),
-  otlp: section('OTLP/HTTP logs and metrics; unset keys fall back to OTEL_EXPORTER_OTLP_* variables', {
-    enabled: bool('Export over OTLP', S.otlp.enabled),
-    endpoint: httpUrl('Base URL; /v1/logs and /v1/metrics are appended'),
-    protocol: oneOf(['http/protobuf', 'http/json'], S.otlp.protocol, 'Encoding'),
-    headers: stringMap('Extra request headers'),
-    compression: oneOf(['gzip', 'none'], S.otlp.compression, 'Request body compression'),
-    logs: bool('Export events as log records', S.otlp.logs),
-    metrics: bool('Export metrics', S.otlp.metrics),
-    interval_seconds: int(1, 3600, S.otlp.interval_seconds, 'Metric export interval in seconds'),
-  }),
-  remote_write: section('Prometheus remote write (ARMS managed Prometheus)', {
-    enabled: bool('Push metrics with remote write', S.remote_write.enabled),
-    url: httpUrl('Remote write URL'),
-    username: str('Basic auth user (ARMS AccessKey ID)'),
-    password_file: str('File holding the basic auth password (ARMS AccessKey secret)'),
-    headers: stringMap('Extra request headers'),
-    interval_seconds: int(1, 3600, S.remote_write.interval_seconds, 'Push interval in seconds'),
-  }),
-  stream: section('Live event stream (watch) on event_config.port', {
-    max_clients: int(1, 1000, S.stream.max_clients, 'Concurrent clients'),
-    client_buffer_events: int(1, 1000000, S.stream.client_buffer_events, 'Events buffered per slow client before dropping'),
-  }),
-});
+/** event_config.sinks: one section per destination of events, each its sink's own. */
+const sinks = section('Destinations of events', Object.fromEntries(Object.entries(SINK_SECTIONS).map(([k, s]) => [k, s.schema])));
 
 /** ACK `inspector-config` ConfigMap, section event_config. */
 const eventConfig = {

@@ -3,6 +3,22 @@
 import type { Writable } from 'node:stream';
 import type { EventRecord, EventSink, SendResult } from '../events/model.js';
 import { toJsonLine, toTextLine, viewOf } from '../events/format.js';
+import { bool, oneOf, section, type ConfigSection } from '../util/schema.js';
+
+/** event_config.sinks.stdout */
+export interface StdoutSinkConfig {
+  enabled: boolean;
+  /** `json`: one KCE-style JSON object per line; `text`: one aligned line for humans. */
+  format: 'json' | 'text';
+}
+
+export const STDOUT_SECTION: ConfigSection<StdoutSinkConfig> = {
+  defaults: { enabled: true, format: 'json' },
+  schema: section('Events on standard output', {
+    enabled: bool('Print events', true),
+    format: oneOf(['json', 'text'], 'json', 'json: one KCE-style JSON object per line; text: aligned lines for humans'),
+  }),
+};
 
 export interface StdoutSinkOptions {
   format?: 'json' | 'text';

@@ -20,6 +20,23 @@ import { EVENTS } from '../catalogue/index.js';
 import type { EventRecord, EventSink, SendResult } from '../events/model.js';
 import { toJsonLine } from '../events/format.js';
 import { listen } from '../exporters/listen.js';
+import { int, section, type ConfigSection } from '../util/schema.js';
+
+/** event_config.sinks.stream: the server on event_config.port. */
+export interface StreamSinkConfig {
+  /** Concurrent watch clients; more are refused with 503. */
+  max_clients: number;
+  /** Events buffered per slow client before its events are dropped (and counted). */
+  client_buffer_events: number;
+}
+
+export const STREAM_SECTION: ConfigSection<StreamSinkConfig> = {
+  defaults: { max_clients: 16, client_buffer_events: 1000 },
+  schema: section('Live event stream (watch) on event_config.port', {
+    max_clients: int(1, 1000, 16, 'Concurrent clients'),
+    client_buffer_events: int(1, 1000000, 1000, 'Events buffered per slow client before dropping'),
+  }),
+};
 
 export interface StreamSinkOptions {
   /** Concurrent clients (event_config.sinks.stream.max_clients). */

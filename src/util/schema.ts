@@ -81,3 +81,17 @@ export function isMapping(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+
+/**
+ * A section of the config file that a component owns (e.g. event_config.sinks.loki): its
+ * normalized type and defaults, its schema fragment, and the rules a schema cannot express.
+ * src/config composes the sections into the file's schema and loader.
+ */
+export interface ConfigSection<T> {
+  defaults: T;
+  schema: { description: string; properties: Record<string, object> };
+  /** Per key: reads a structurally valid value; pushes `problem` lines and returns undefined when it is bad. */
+  read?: Partial<Record<keyof T & string, (value: unknown, problems: string[]) => unknown>>;
+  /** Rules across keys of the normalized section: one `<key>: <problem>` line each; `isBad` says a key already failed. */
+  validate?(section: T, isBad: (key: string) => boolean): string[];
+}

@@ -3,3 +3,4 @@ export type { LokiSinkConfig, LokiSinkDeps, Lookup, ResolvedAddress } from './si
 export { LokiDiscovery, pickLokiService, DEFAULT_SERVICE_NAME, LOKI_PORT } from './discovery.js';
 export type { DiscoveredLoki, LokiDiscoveryOptions } from './discovery.js';
 export type { LokiEncoding } from './encode.js';
+export { LOKI_SECTION, type LokiSection } from './config.js';

@@ -14,6 +14,7 @@ import type { EventRecord, EventSink, SendResult } from '../../events/model.js';
 import type { Logger } from '../../log.js';
 import { KubeClient } from '../../k8s/index.js';
 import { HttpTransport, logReachability, type Lookup, type PostResult } from '../../transport/index.js';
+import type { LokiSection } from './config.js';
 import { LokiDiscovery } from './discovery.js';
 import { pushBody, toStreams, validateStaticLabels, type LokiEncoding } from './encode.js';
 
@@ -21,28 +22,8 @@ export { parseRetryAfter, type Lookup, type ResolvedAddress } from '../../transp
 
 export const PUSH_PATH = '/loki/api/v1/push';
 
-/** `event_config.sinks.loki` (names as in the config file). */
-export interface LokiSinkConfig {
-  /** Base URL (`http://loki:3100`), full push URL, or `host:port`; empty: auto-discovery. */
-  url?: string;
-  /** X-Scope-OrgID. */
-  tenant?: string;
-  username?: string;
-  password_file?: string;
-  bearer_token_file?: string;
-  ca_file?: string;
-  insecure_skip_verify?: boolean;
-  /** Discovery: namespace looked in first (default: any) and Service name (default grafana-loki). */
-  discovery_namespace?: string;
-  service_name?: string;
-  encoding?: LokiEncoding;
-  /** Largest push request, in events: a bigger batch is split (default 1000). */
-  batch_max_events?: number;
-  /** Pipeline settings (batching and queue), accepted here so one object configures the sink. */
-  batch_max_wait_ms?: number;
-  max_queue_events?: number;
-  static_labels?: Record<string, string>;
-}
+/** `event_config.sinks.loki` (names as in the config file); unset keys take their defaults. */
+export type LokiSinkConfig = Partial<LokiSection>;
 
 export interface LokiSinkDeps {
   /** This node's name: the `k8s_node` label when a record has no `k8s.node.name`. */

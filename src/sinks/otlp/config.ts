@@ -9,6 +9,8 @@
 // value the loader took from a generic variable does not pass for a file key there and hide
 // the signal's own variable.
 
+import { bool, httpUrl, int, oneOf as enumOf, section, stringMap, type ConfigSection } from '../../util/schema.js';
+
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 export type OtlpCompression = 'gzip' | 'none';
 
@@ -246,6 +248,33 @@ export function normalizeOtlpSection(section: OtlpSection, isFileKey: (key: stri
   if (generic.intervalMs !== undefined) section.interval_seconds = Math.round(generic.intervalMs / 1000);
   fileKeys.set(section, file);
 }
+
+/** event_config.sinks.otlp as the config loader leaves it: every key filled in. */
+export interface OtlpSinkSection extends OtlpSection {
+  enabled: boolean;
+  /** Export events as log records. */
+  logs: boolean;
+  /** Export the metrics (the same the Prometheus endpoint serves). */
+  metrics: boolean;
+}
+
+export const OTLP_SECTION: ConfigSection<OtlpSinkSection> = {
+  defaults: {
+    enabled: false, endpoint: DEFAULT_ENDPOINT, logs_endpoint: signalUrl(DEFAULT_ENDPOINT, 'logs'),
+    metrics_endpoint: signalUrl(DEFAULT_ENDPOINT, 'metrics'), protocol: 'http/protobuf', headers: {},
+    compression: 'none', logs: true, metrics: true, interval_seconds: 30,
+  },
+  schema: section('OTLP/HTTP logs and metrics; unset keys fall back to OTEL_EXPORTER_OTLP_* variables', {
+    enabled: bool('Export over OTLP', false),
+    endpoint: httpUrl('Base URL; /v1/logs and /v1/metrics are appended'),
+    protocol: enumOf(PROTOCOLS, 'http/protobuf', 'Encoding'),
+    headers: stringMap('Extra request headers'),
+    compression: enumOf(COMPRESSIONS, 'none', 'Request body compression'),
+    logs: bool('Export events as log records', true),
+    metrics: bool('Export metrics', true),
+    interval_seconds: int(1, 3600, 30, 'Metric export interval in seconds'),
+  }),
+};
 
 /** Whether the signal is on: `logs`/`metrics` default to true when the sink is enabled. */
 export function signalEnabled(cfg: OtlpSinkConfig, signal: Signal): boolean {

@@ -10,6 +10,7 @@ import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelem
 import { labelName, metricName, type NamingProfile } from '../../exporters/prometheus.js';
 import { Periodic } from '../otlp/periodic.js';
 import { HttpTransport, type ReachabilityChange } from '../../transport/index.js';
+import type { RemoteWriteSection } from './config.js';
 import { encodeWriteRequest, METRIC_TYPE, type Label, type MetricMetadata, type TimeSeries } from './proto.js';
 
 // snappyjs ships no types; only the block-format compress is used.
@@ -17,19 +18,8 @@ const snappy = createRequire(import.meta.url)('snappyjs') as { compress(b: Uint8
 
 export const USER_AGENT = 'kubesonar/0.1.0';
 
-/** `event_config.sinks.remote_write` (keys as in the config file). */
-export interface RemoteWriteConfig {
-  enabled?: boolean;
-  /** The receiver's write URL (ARMS: the Remote Write URL of the Prometheus instance). */
-  url: string;
-  /** Basic auth user (ARMS: AccessKey ID). */
-  username?: string;
-  /** File holding the basic auth password (ARMS: AccessKey secret), read at every push so rotation needs no restart. */
-  password_file?: string;
-  headers?: Record<string, string>;
-  /** Seconds between pushes (default 30). */
-  interval_seconds?: number;
-}
+/** `event_config.sinks.remote_write` (keys as in the config file): the URL, and the rest at their defaults when unset. */
+export type RemoteWriteConfig = Pick<RemoteWriteSection, 'url'> & Partial<RemoteWriteSection>;
 
 export interface RemoteWritePusherOptions {
   config: RemoteWriteConfig;

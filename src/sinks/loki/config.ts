@@ -1,0 +1,76 @@
+// event_config.sinks.loki: the Loki sink's section of the config file.
+import { bool, int, lokiAddress, oneOf, section, str, stringMap, type ConfigSection } from '../../util/schema.js';
+
+export interface LokiSection {
+  /** Also set by `loki_enable`, or by `remoteLokiAddress` alone (installer values). */
+  enabled: boolean;
+  /**
+   * Empty: discover the Service `service_name` through the Kubernetes API. Otherwise an
+   * http(s) URL: `host[:port]` forms are normalized to `http://host:port` (port 3100 when
+   * omitted). A URL whose path is `/` (or empty) gets `/loki/api/v1/push` appended by the
+   * sink; any other path is the full push URL.
+   */
+  url: string;
+  /** X-Scope-OrgID; empty: no header. */
+  tenant: string;
+  /** Basic auth user; the password is read from `password_file` (re-read on every push, so Secret rotations apply). */
+  username: string;
+  password_file: string;
+  /** Bearer token file (mutually exclusive with basic auth); re-read on every push. */
+  bearer_token_file: string;
+  /** PEM CA bundle for https; empty: the system roots. */
+  ca_file: string;
+  insecure_skip_verify: boolean;
+  /** Namespace searched first for the Service; empty: any namespace. */
+  discovery_namespace: string;
+  service_name: string;
+  /** Push body: protobuf + snappy, or JSON (gzip). */
+  encoding: 'protobuf' | 'json';
+  /** Pipeline options of this sink (see SinkOptions in src/events/pipeline.ts). */
+  batch_max_events: number;
+  batch_max_wait_ms: number;
+  max_queue_events: number;
+  /** Extra stream labels on every push (label names: [A-Za-z_][A-Za-z0-9_]*). */
+  static_labels: Record<string, string>;
+}
+
+const D: LokiSection = {
+  enabled: false, url: '', tenant: '', username: '', password_file: '', bearer_token_file: '',
+  ca_file: '', insecure_skip_verify: false, discovery_namespace: '', service_name: 'grafana-loki',
+  encoding: 'protobuf', batch_max_events: 1000, batch_max_wait_ms: 1000, max_queue_events: 10000,
+  static_labels: {},
+};
+
+export const LOKI_SECTION: ConfigSection<LokiSection> = {
+  defaults: D,
+  schema: section('Grafana Loki push API', {
+    enabled: bool('Push events to Loki (same as loki_enable)', D.enabled),
+    url: lokiAddress('Loki host[:port] or URL (same as loki_address); empty: discover service_name'),
+    tenant: str('X-Scope-OrgID header; empty: none'),
+    username: str('Basic auth user'),
+    password_file: str('File holding the basic auth password'),
+    bearer_token_file: str('File holding a bearer token'),
+    ca_file: str('PEM CA bundle for https'),
+    insecure_skip_verify: bool('Do not verify the server certificate', D.insecure_skip_verify),
+    discovery_namespace: str('Namespace searched first for the Loki Service; empty: any'),
+    service_name: str('Name of the Loki Service to discover', D.service_name),
+    encoding: oneOf(['protobuf', 'json'], D.encoding, 'Push body: protobuf+snappy or gzipped JSON'),
+    batch_max_events: int(1, 100000, D.batch_max_events, 'Events per push at most'),
+    batch_max_wait_ms: int(1, 60000, D.batch_max_wait_ms, 'Longest an event waits for a batch to fill'),
+    max_queue_events: int(1, 10000000, D.max_queue_events, 'Events held while Loki is slow or down; beyond, dropped and counted'),
+    static_labels: stringMap('Extra stream labels'),
+  }),
+  read: {
+    static_labels(value, problems) {
+      const bad = Object.keys(value as object).filter((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
+      for (const k of bad) problems.push(`label name ${JSON.stringify(k)} must be letters, digits and _, not starting with a digit`);
+      return bad.length > 0 ? undefined : value;
+    },
+  },
+  validate(l) {
+    const problems: string[] = [];
+    if (l.username !== '' && l.password_file === '') problems.push('password_file: required with username (basic auth)');
+    if (l.username !== '' && l.bearer_token_file !== '') problems.push('bearer_token_file: conflicts with username (basic auth); use one of them');
+    return problems;
+  },
+};
