@@ -3,6 +3,7 @@
 // read from the config, and the collection of the per-namespace ones.
 import type { BpfProbe } from '../bpf/probe.js';
 import { LATENCY_BUCKETS_NS, LATENCY_BUCKETS_S, type Entity, type HistogramValue, type MetricDef, type ProbeContext, type Sample } from '../model.js';
+import { countersIn, lostEvents } from './counters.js';
 import type { ProbeEventOptions, ProbeOption } from './probe.js';
 
 const BUCKETS = LATENCY_BUCKETS_NS.length + 1;
@@ -83,12 +84,10 @@ export function namespaceLatencies(kernel: BpfProbe, kindEnum: readonly [name: s
     const kinds = kernel.kernelKinds(...kindEnum);
     for (const l of latencies) {
       if (!l.programs.every((alternatives) => alternatives.some((p) => kernel.isAttached(p)))) continue;
-      const all = await ctx.shared(`bpf:${kernel.name}`, async () => kernel.counters(new Set(ctx.entities.map((e) => e.netns))));
-      const h = histogramOf(all.get(entity.netns), kinds.get(l.kind)! << 8);
+      const h = histogramOf(await countersIn(kernel, entity, ctx), kinds.get(l.kind)! << 8);
       samples.push({ metric: l.histogram, value: h ?? emptyHistogram() });
       samples.push({ metric: l.over100ms, value: over100ms(h) });
     }
-    if (entity.isHost) samples.push({ metric: 'eventslost', value: kernel.stats().lost });
-    return samples;
+    return [...samples, ...lostEvents(kernel, entity)];
   };
 }

@@ -5,6 +5,7 @@
 import type { Sample } from '../model.js';
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import type { BpfRecord } from '../bpf/records.js';
+import { lostEvents } from './counters.js';
 import { histogram, histogramOf, LATENCY_THRESHOLD, over100ms, writeThreshold } from './latency.js';
 import { counter, defineProbe, event, eventsLost, HOST } from './probe.js';
 
@@ -50,7 +51,7 @@ export default defineProbe({
     eventsLost(NAME, HOST),
   ],
   unsupported: async () => kernel.unsupported(),
-  async collect(_entity, ctx) {
+  async collect(entity, ctx) {
     const perCpu = kernel.counters();
     const cpus = [...perCpu.keys()].sort((x, y) => x - y);
     const samples: Sample[] = [];
@@ -72,8 +73,7 @@ export default defineProbe({
       samples.push({ metric: slow, value: slowRuns });
     }
     for (const f of kernel.failures()) ctx.note(`not attached, its metrics are not exported: ${f}`);
-    samples.push({ metric: 'eventslost', value: kernel.stats().lost });
-    return samples;
+    return [...samples, ...lostEvents(kernel, entity)];
   },
   events: Object.values(KINDS).map((k) => k.event),
   fromRecord,

@@ -6,6 +6,7 @@ import type { Sample } from '../model.js';
 import { Kallsyms } from '../bpf/kallsyms.js';
 import { BpfProbe, kernelEnum, recordEvent } from '../bpf/probe.js';
 import { stackAddresses, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
+import { countersIn, lostEvents } from './counters.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'packetloss';
@@ -66,8 +67,7 @@ export default defineProbe({
   ],
   unsupported: async () => kernel.unsupported(),
   async collect(entity, ctx) {
-    const all = await ctx.shared(`bpf:${NAME}`, async () => kernel.counters(new Set(ctx.entities.map((e) => e.netns))));
-    const mine = all.get(entity.netns);
+    const mine = await countersIn(kernel, entity, ctx);
     const codes = new Map([...reasons()].map(([code, name]) => [name, code]));
     let total = 0;
     const samples: Sample[] = [];
@@ -81,8 +81,7 @@ export default defineProbe({
       if (code === undefined) ctx.note(`drop reason ${reason} does not exist on this kernel: ${metric} not exported`);
       else samples.push({ metric, value: mine?.get(code) ?? 0 });
     }
-    if (entity.isHost) samples.push({ metric: 'eventslost', value: kernel.stats().lost });
-    return samples;
+    return [...samples, ...lostEvents(kernel, entity)];
   },
   events: [PACKETLOSS],
   fromRecord,

@@ -4,6 +4,7 @@
 import type { Sample } from '../model.js';
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
+import { countersIn, lostEvents } from './counters.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'tcpretrans';
@@ -35,16 +36,14 @@ export default defineProbe({
   ],
   unsupported: async () => kernel.unsupported(),
   async collect(entity, ctx) {
-    const all = await ctx.shared(`bpf:${NAME}`, async () => kernel.counters(new Set(ctx.entities.map((e) => e.netns))));
-    const mine = all.get(entity.netns);
+    const mine = await countersIn(kernel, entity, ctx);
     const samples: Sample[] = [];
     const values = kernel.kernelKinds(...ENUM);
     for (const [name, { metric, program }] of Object.entries(KINDS)) {
       if (kernel.isAttached(program)) samples.push({ metric, value: mine?.get(values.get(name)!) ?? 0 });
     }
     for (const f of kernel.failures()) ctx.note(`not attached, its counter is not exported: ${f}`);
-    if (entity.isHost) samples.push({ metric: 'eventslost', value: kernel.stats().lost });
-    return samples;
+    return [...samples, ...lostEvents(kernel, entity)];
   },
   events: Object.values(KINDS).map((k) => k.event),
   fromRecord,

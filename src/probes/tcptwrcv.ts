@@ -5,6 +5,7 @@
 import type { Sample } from '../model.js';
 import { BpfProbe, kernelEnum, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
+import { countersIn, lostEvents } from './counters.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'tcptwrcv';
@@ -45,12 +46,10 @@ export default defineProbe({
     return why && kernel.programs().some((p) => !p.loaded) ? `${why} (${NEEDS})` : why;
   },
   async collect(entity, ctx) {
-    const all = await ctx.shared(`bpf:${NAME}`, async () => kernel.counters(new Set(ctx.entities.map((e) => e.netns))));
-    const mine = all.get(entity.netns);
+    const mine = await countersIn(kernel, entity, ctx);
     const values = kernel.kernelKinds(...ENUM);
     const samples: Sample[] = FLAGS.map((flag) => ({ metric: 'segments', value: mine?.get(values.get(flag)!) ?? 0, labels: { flag } }));
-    if (entity.isHost) samples.push({ metric: 'eventslost', value: kernel.stats().lost });
-    return samples;
+    return [...samples, ...lostEvents(kernel, entity)];
   },
   events: [TW_RCV],
   fromRecord,
