@@ -3,9 +3,12 @@
 // Everything a config change can touch is applied without a restart.
 import { hostname } from 'node:os';
 import type { Writable } from 'node:stream';
+import { nativeBpf } from './bpf/addon.js';
+import { OwnSockets } from './bpf/self.js';
 import { METRIC_PROBES, probe, probeOptions } from './catalogue/index.js';
 import { ConfigWatcher, loadConfigFile, DEFAULT_CONFIG, type AgentConfig } from './config/index.js';
 import { EntityDiscovery } from './entities/discovery.js';
+import { hostNetns } from './entities/procscan.js';
 import { MetricsServer } from './exporters/http-server.js';
 import { createTelemetry, type Telemetry } from './exporters/telemetry.js';
 import type { Logger } from './log.js';
@@ -52,6 +55,9 @@ export class Agent {
   private stopping = false;
   private readonly started = Date.now();
   private readonly collection: Reconciled<CollectionSettings, Collector>;
+  /** The agent's own sockets, which no probe reports; why not, when the kernel cannot tell them. */
+  private readonly ownSockets = new OwnSockets();
+  private ownSocketsError?: string;
   private readonly endpoint: Reconciled<{ port: number }, MetricsServer>;
 
   constructor(private readonly opts: AgentOptions) {
@@ -97,6 +103,9 @@ export class Agent {
     }
     const native = nativeAddon();
     if (native.error) log.warn('native addon unavailable: netlink probes are off', { error: native.error });
+    // Before any probe loads: the probes' objects then share its map of the agent's sockets.
+    this.ownSocketsError = this.ownSockets.start();
+    if (this.ownSocketsError && !nativeBpf().error) log.warn('the agent\'s own sockets cannot be told apart: its traffic may show in events', { error: this.ownSocketsError });
     await this.apply(this.config, true);
     log.info('agent started', { node: this.nodeName, probes: this.config.metric_config.probes, interval: this.config.metric_config.interval });
   }
@@ -109,6 +118,7 @@ export class Agent {
     await this.events.stop();
     await this.pushers.close();
     await this.endpoint.close();
+    this.ownSockets.stop();
     await this.telemetry.shutdown();
     this.discovery.close();
   }
@@ -143,6 +153,9 @@ export class Agent {
       () => this.endpoint.apply(m.enabled ? { port: this.opts.port ?? m.port } : undefined),
       () => this.events.apply(eventPort === undefined ? next : { ...next, event_config: { ...next.event_config, port: eventPort } }),
       () => this.pushers.apply(next),
+      // Connections accepted on the agent's ports (scrapes, watch clients) are its own.
+      async () => this.ownSocketsError ? undefined : this.ownSockets.setListening(await hostNetns(),
+        [this.server.address?.port, this.events.sinks.stream?.address?.port].filter((p): p is number => p !== undefined)),
     ]);
     if (failures.length) throw new Error(failures.join('; '));
     if (!initial) this.opts.log.info('config applied', { probes: m.probes, interval: m.interval, port: this.server.address?.port });
@@ -166,6 +179,7 @@ export class Agent {
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
       config: { file: this.opts.configPath ?? null, error: this.configError ?? null, interval: this.config.metric_config.interval, naming: this.config.metric_config.naming },
       native: { loaded: !nativeAddon().error, error: nativeAddon().error ?? null },
+      ownSockets: this.ownSocketsError ? { state: 'unsupported', reason: this.ownSocketsError } : { state: 'ok' },
       cri: { socket: this.discovery.criSocket ?? null, error: this.discovery.criError ?? null },
       discovery: { error: this.collector.discoveryError ?? null },
       entities: snap.entities.length,

@@ -20,7 +20,7 @@ import { LATENCY_BUCKETS_NS } from '../src/model.js';
 
 const LATENCY_OBJECTS = ['kernellatency', 'net_softirq', 'netiftxlat', 'socketlatency'];
 /** Every object the build makes: one per eBPF probe, and the loader's selftest. */
-const OBJECTS = ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv', ...LATENCY_OBJECTS, 'selftest'].sort();
+const OBJECTS = ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv', ...LATENCY_OBJECTS, 'self', 'selftest'].sort();
 
 const bpf = nativeBpf();
 const objectDir = bpf.objectDir!;
@@ -77,7 +77,7 @@ test('every object: struct event is what the decoder reads, settings and stats a
       assert.equal(decodeRecord(rec, 0, c.record.stack, c.record).stackKey, '', name);
 
       assert.deepEqual([c.settings.events_per_sec, c.settings.flags, c.settings.size], [0, 4, 8], name);
-      assert.equal(new Set(Object.values(c.stats)).size, 3, `${name}: distinct stats keys`);
+      assert.equal(new Set(Object.values(c.stats)).size, 5, `${name}: distinct stats keys`);
       assert.ok(c.settingFlags.SETTING_NO_STACK > 0, name);
       assert.equal(c.histogram !== undefined, LATENCY_OBJECTS.includes(name), `${name}: histogram bounds iff a latency object`);
     });

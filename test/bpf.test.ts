@@ -4,13 +4,16 @@
 // have caused. Traffic stays inside the namespaces this file creates.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { loadBpfAddon, nativeBpf } from '../src/bpf/addon.js';
 import { BpfProbe } from '../src/bpf/probe.js';
+import { OwnSockets } from '../src/bpf/self.js';
 import { EBPF_PROBES } from '../src/runtime/ebpf.js';
 import { decodeRecord, RecordLayout, stackAddresses } from '../src/bpf/records.js';
 import type { EventPublisher, NetEvent } from '../src/events/model.js';
@@ -420,6 +423,127 @@ test('counters of a namespace that is gone are deleted from the kernel map at th
   bpf.counters(live);
   assert.equal(bpf.counters().get(ino), undefined);
   assert.ok(bpf.counters().get(inode(a))?.size, 'a live namespace keeps its counters');
+});
+
+test('drop policy: every drop is counted, bookkeeping drops (IPV6DISABLED) are events only when asked for, faults by default', async () => {
+  // c speaks IPv6 to d, whose IPv6 is off: d drops every IPv6 frame as IPV6DISABLED (bookkeeping).
+  const c = await createNetns({ ipv6: true });
+  const d = await createNetns();
+  const v = veth(c, d, 180 + (process.pid % 50));
+  const dNs = inode(d);
+  c.exec('ip', 'link', 'set', v.aDev, 'up');
+  const send6 = (n: number) => node(c, `const s = require('dgram').createSocket('udp6'); let k = 0;
+    const next = () => k++ < ${n} ? s.send('x', 9, 'ff02::1%${v.aDev}', next) : s.close(); next();`);
+  const drops = async () => value((await collect(packetloss!.metric, entity(d))).samples, 'byreason', { reason: 'IPV6DISABLED' }) ?? 0;
+  /** Sends until d counted `n` more drops; returns the events about them (the ring buffer drained: none come later). */
+  const round = async (n: number) => {
+    const from = events.length;
+    const was = await drops();
+    send6(n);
+    await waitFor('IPV6DISABLED drops counted in d', async () => ((await drops()) - was >= n ? true : undefined));
+    packetloss!.kernel.drain(); // an event is written before its program returns: what is not here now never comes
+    return events.slice(from).filter((e) => e.netns === dNs && e.attrs.reason === 'IPV6DISABLED');
+  };
+
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  assert.deepEqual(await round(3), [], 'counted, but no event by default');
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000, values: { packetloss: { reasons: ['bookkeeping'] } } }), undefined);
+  assert.ok((await round(3)).length >= 3, 'events once bookkeeping reasons are asked for');
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000, values: { packetloss: { reasons: ['all'], exclude_reasons: ['ipv6disabled'] } } }), undefined);
+  assert.deepEqual(await round(3), [], 'excluded by name');
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000, values: { packetloss: { reasons: ['IPV6DISABLED'] } } }), undefined);
+  assert.ok((await round(3)).length >= 3, 'asked for by name');
+
+  // Faults stay events under the default policy: an iptables DROP in d.
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+  d.exec('iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '5557', '-j', 'DROP');
+  d.exec('ip', 'addr', 'add', '10.201.1.2/24', 'dev', v.bDev);
+  c.exec('ip', 'addr', 'add', '10.201.1.1/24', 'dev', v.aDev);
+  sendUdp(c, '10.201.1.2', 5557, 1);
+  await eventsFor('PACKETLOSS NETFILTER_DROP in d', (e) => e.netns === dNs && e.attrs.reason === 'NETFILTER_DROP');
+});
+
+test('a non-IP frame dropped (UNHANDLED_PROTO) is counted but never an event, even with every reason asked for', async () => {
+  const c = await createNetns();
+  const d = await createNetns();
+  const v = veth(c, d, 230 + (process.pid % 20));
+  const dNs = inode(d);
+  const mac = d.json<{ address: string }[]>('ip', '-j', 'link', 'show', 'dev', v.bDev)[0]!.address.replace(/:/g, '');
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000, values: { packetloss: { reasons: ['all'] } } }), undefined);
+  const unhandled = async () => value((await collect(packetloss!.metric, entity(d))).samples, 'byreason', { reason: 'UNHANDLED_PROTO' }) ?? 0;
+  const was = await unhandled();
+  const from = events.length;
+  // Five frames of the local experimental ethertype 0x88b5: no protocol handler takes them.
+  c.exec('python3', '-c', `import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('${v.aDev}', 0))
+for _ in range(5): s.send(bytes.fromhex('${mac}') + s.getsockname()[4] + b'\\x88\\xb5' + b'x' * 46)`);
+  await waitFor('UNHANDLED_PROTO drops counted in d', async () => ((await unhandled()) - was >= 5 ? true : undefined));
+  packetloss!.kernel.drain();
+  assert.deepEqual(events.slice(from).filter((e) => e.netns === dNs && e.attrs.reason === 'UNHANDLED_PROTO'), []);
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+});
+
+test('loopback drops with no device and no socket are attributed to the namespace they happen in: a pod\'s and the host\'s', async () => {
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000, values: { packetloss: { reasons: ['all'] } } }), undefined);
+  // A server that closes each connection without reading while its client keeps writing: the
+  // late data is dropped on loopback (TCP_ABORT_ON_DATA, then NO_SOCKET after the reset).
+  const script = (port: number) => `const net = require('net');
+    const srv = net.createServer((s) => s.destroy()).listen(${port}, '127.0.0.1', () => {
+      const c = net.connect(${port}, '127.0.0.1', () => { const t = setInterval(() => c.write(Buffer.alloc(1000)), 5); setTimeout(() => { clearInterval(t); c.destroy(); srv.close(); }, 300); });
+      c.on('error', () => {});
+    });`;
+  const hostNs = statSync('/proc/self/ns/net').ino;
+  for (const [where, ns, netns, port] of [['pod', a, inode(a), 7501], ['host', undefined, hostNs, 7502 + (process.pid % 1000)]] as const) {
+    const from = events.length;
+    if (ns) node(ns, script(port));
+    else execFileSync('timeout', ['10', process.execPath, '-e', script(port)]);
+    const mine = await eventsFor(`loopback drops on port ${port} (${where})`, (e) => events.indexOf(e) >= from && e.type === 'PACKETLOSS'
+      && (e.attrs.sport === port || e.attrs.dport === port) && e.attrs.saddr === '127.0.0.1');
+    assert.deepEqual([...new Set(mine.map((e) => e.netns))], [netns], `${where}: ${mine.map((e) => `${e.attrs.reason} netns ${e.netns}`).join(', ')}`);
+  }
+  assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+});
+
+test('the agent\'s own sockets give no events: what its process connects, what is accepted on its listening ports', async () => {
+  const own = new OwnSockets(process.pid);
+  assert.equal(own.start(), undefined);
+  try {
+    tcpreset!.kernel.close(); // loaded again below, now with the map of the agent's sockets
+    assert.equal(tcpreset!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
+    const hostNs = statSync('/proc/self/ns/net').ino;
+    const closed = 7600 + (process.pid % 300);
+    const refusedFrom = (e: NetEvent) => e.type === 'TCP_RCV_RST_SYN' && e.netns === hostNs && e.attrs.dport === closed;
+
+    // The agent (this process) connecting to a closed port: the reset its SYN_SENT socket gets is its own.
+    const ownBefore = tcpreset!.eventStats().own;
+    const from = events.length;
+    assert.equal(await new Promise((resolve) => net.connect(closed, '127.0.0.1').on('error', (e: NodeJS.ErrnoException) => resolve(e.code))), 'ECONNREFUSED');
+    await waitFor('the own reset counted', () => (tcpreset!.eventStats().own > ownBefore ? true : undefined));
+    tcpreset!.kernel.drain();
+    assert.deepEqual(events.slice(from).filter(refusedFrom), [], 'no event about the agent\'s own connection');
+    // Another process doing the same is reported.
+    assert.equal(execFileSync('timeout', ['10', process.execPath, '-e', `require('net').connect(${closed}, '127.0.0.1').on('error', (e) => console.log(e.code))`], { encoding: 'utf8' }).trim(), 'ECONNREFUSED');
+    await eventsFor('TCP_RCV_RST_SYN of another process', (e) => events.indexOf(e) >= from && refusedFrom(e));
+
+    // A connection accepted on one of the agent's listening ports, reset by its client: the
+    // client's reset is reported (its socket is not the agent's), the agent's side is not.
+    const srv = net.createServer((s) => s.on('error', () => {}));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    assert.equal(own.setListening(hostNs, [port]), undefined);
+    const from2 = events.length;
+    const ownBefore2 = tcpreset!.eventStats().own;
+    execFileSync('timeout', ['10', process.execPath, '-e', `const s = require('net').connect(${port}, '127.0.0.1', () => setTimeout(() => s.resetAndDestroy(), 50))`]);
+    await eventsFor('the client\'s TCP_SEND_RST_ACTIVE', (e) => events.indexOf(e) >= from2 && e.type === 'TCP_SEND_RST_ACTIVE' && e.attrs.dport === port);
+    await waitFor('the agent side\'s reset counted as own', () => (tcpreset!.eventStats().own > ownBefore2 ? true : undefined));
+    tcpreset!.kernel.drain();
+    assert.deepEqual(events.slice(from2).filter((e) => e.type === 'TCP_RCV_RST_ESTAB' && e.attrs.sport === port), [], 'no event about the agent\'s accepted socket');
+    srv.close();
+  } finally {
+    own.stop();
+    tcpreset!.kernel.close();
+  }
 });
 
 test('the registry lists the event probes and their status', () => {

@@ -81,7 +81,9 @@ enum stat_index {
   STAT_LOST = 0,       // events lost because the ring buffer was full (reserve failed)
   STAT_SUPPRESSED = 1, // events suppressed by the rate limit
   STAT_MAPFULL = 2,    // counter updates that found the map full
-  STAT_MAX = 4,
+  STAT_OWN = 3,        // events of the agent's own sockets, not emitted (own_sockets)
+  STAT_UNATTRIBUTED = 4, // events with no network namespace to attribute them to, not emitted
+  STAT_MAX = 5,
 };
 BTF_EXPORT(enum stat_index, stat_index);
 struct {
@@ -99,6 +101,27 @@ struct {
 static __always_inline void stat_inc(__u32 which) {
   __u64 *v = bpf_map_lookup_elem(&stats, &which);
   if (v) *v += 1; // per-CPU slot: no atomic needed
+}
+
+// The agent's own sockets by cookie (its pushes to backends, its API watches, the scrapes it
+// serves): their events are never emitted, so the agent never reports itself. self.bpf.c fills
+// it; userspace makes every object use that object's map (shareMap) before loading it, so an
+// object loaded alone has an empty one. Cookies are never reused; the LRU forgets old sockets.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u64);
+  __type(value, __u8);
+} own_sockets SEC(".maps");
+
+// Whether `sk` is one of the agent's sockets (counted in STAT_OWN). A socket's cookie is 0
+// until someone asks for it, and self.bpf.c asks for every socket it records.
+static __always_inline bool is_own(const struct sock *sk) {
+  if (!sk) return false;
+  __u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+  if (!cookie || !bpf_map_lookup_elem(&own_sockets, &cookie)) return false;
+  stat_inc(STAT_OWN);
+  return true;
 }
 
 // True when an event may be emitted now (and its flags in *flags); counts the suppressed ones.
@@ -136,10 +159,12 @@ static __always_inline struct event *event_reserve(__u64 size) {
   return e;
 }
 
-// A zeroed event without a stack, stamped and tagged, when the rate limit allows one now.
-static __always_inline struct event *event_begin(__u64 now, __u32 netns, __u32 kind) {
+// A zeroed event without a stack, stamped and tagged, when the rate limit allows one now and it
+// is about something else than the agent's own socket `sk` (NULL: no socket). `netns` 0 is a
+// node-wide event (no namespace to name).
+static __always_inline struct event *event_begin(__u64 now, __u32 netns, __u32 kind, const struct sock *sk) {
   __u32 flags;
-  if (!event_allowed(now, &flags)) return NULL;
+  if (is_own(sk) || !event_allowed(now, &flags)) return NULL;
   struct event *e = event_reserve(EVENT_NOSTACK_SIZE);
   if (!e) return NULL;
   __builtin_memset(e, 0, EVENT_NOSTACK_SIZE);
@@ -147,6 +172,14 @@ static __always_inline struct event *event_begin(__u64 now, __u32 netns, __u32 k
   e->netns = netns;
   e->kind = kind;
   return e;
+}
+
+// event_begin() for an event that happened in a network namespace: one whose namespace could not
+// be found is not emitted (an event nobody can attribute helps nobody), only counted.
+static __always_inline struct event *netns_event_begin(__u64 now, __u32 netns, __u32 kind, const struct sock *sk) {
+  if (netns) return event_begin(now, netns, kind, sk);
+  stat_inc(STAT_UNATTRIBUTED);
+  return NULL;
 }
 
 // Adds `delta` to a u64 counter in a hash map, creating it on first use.

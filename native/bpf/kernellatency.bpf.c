@@ -83,7 +83,7 @@ static __always_inline void received(const struct sock *sk, const struct sk_buff
   a->ts = 0; // taken (cheaper than a delete; the next arrival at this address overwrites it)
   __u64 now = bpf_ktime_get_ns();
   if (a->head != (__u64)BPF_CORE_READ(skb, head) || now < since) return;
-  struct event *e = latency_event(&hist, sk_netns(sk), KERNELLATENCY_RX, now - since, now);
+  struct event *e = latency_event(&hist, sk_netns(sk), KERNELLATENCY_RX, now - since, now, sk);
   if (!e) return;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_skb(e, skb);
@@ -137,7 +137,7 @@ int BPF_PROG(net_dev_queue, struct sk_buff *skb) {
   if (last->skb == (__u64)skb && last->tstamp == tstamp) return 0;
   last->skb = (__u64)skb;
   last->tstamp = tstamp;
-  struct event *e = latency_event(&hist, sk_netns(sk), KERNELLATENCY_TX, now - tstamp, now);
+  struct event *e = latency_event(&hist, sk_netns(sk), KERNELLATENCY_TX, now - tstamp, now, sk);
   if (!e) return 0;
   e->state = state;
   tuple_from_skb(e, skb);

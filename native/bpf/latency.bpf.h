@@ -78,11 +78,12 @@ static __always_inline __u32 us(__u64 ns) {
 }
 
 // Records a latency in the namespace's histogram and, above the threshold, begins its event
-// (latency in `reason`, µs); NULL when no event is due. The caller fills the rest and submits.
-static __always_inline struct event *latency_event(void *hist, __u32 netns, __u32 kind, __u64 ns, __u64 now) {
+// (latency in `reason`, µs) about socket `sk` (NULL: none); NULL when no event is due. The
+// caller fills the rest and submits.
+static __always_inline struct event *latency_event(void *hist, __u32 netns, __u32 kind, __u64 ns, __u64 now, const struct sock *sk) {
   hist_observe(hist, netns, kind << 8, ns);
   if (ns <= latency_threshold()) return NULL;
-  struct event *e = event_begin(now, netns, kind);
+  struct event *e = netns_event_begin(now, netns, kind, sk);
   if (e) e->reason = us(ns);
   return e;
 }

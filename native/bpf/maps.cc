@@ -32,6 +32,11 @@ bpf_map* BpfObject::FindMap(Napi::Env env, const Napi::Value& name) {
   return m;
 }
 
+// The fd of a loaded map, for another object's shareMap(); valid while this object is open.
+Napi::Value BpfObject::MapFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bpf_map__fd(FindMap(info.Env(), info[0])));
+}
+
 // { keys, values, count, keySize, valueSize }: per-CPU maps give one value per possible CPU,
 // each padded to 8 bytes, back to back (valueSize is that whole stride).
 Napi::Value BpfObject::MapDump(const Napi::CallbackInfo& info) {

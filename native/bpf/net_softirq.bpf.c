@@ -42,7 +42,7 @@ static __always_inline void observe(unsigned int vec, enum net_softirq_kind metr
   __u32 cpu = bpf_get_smp_processor_id();
   hist_observe(&hist, cpu, (vec << 16) | (metric << 8), ns);
   if (ns <= latency_threshold()) return;
-  struct event *e = event_begin(now, 0, metric); // node-wide: no namespace
+  struct event *e = event_begin(now, 0, metric, NULL); // node-wide: no namespace, no socket
   if (!e) return;
   e->sport = cpu;                              // no tuple: the CPU and vector instead
   e->state = vec;

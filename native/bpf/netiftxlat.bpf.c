@@ -98,7 +98,7 @@ int BPF_PROG(net_dev_start_xmit, const struct sk_buff *skb, const struct net_dev
     __u32 len = p->len;
     p->ts = 0; // taken (cheaper than a delete; the next queueing at this address overwrites it)
     if (len == BPF_CORE_READ(skb, len) && now >= since) {
-      struct event *e = latency_event(&hist, dev_netns(dev), NETIFTXLAT_QDISC, now - since, now);
+      struct event *e = latency_event(&hist, dev_netns(dev), NETIFTXLAT_QDISC, now - since, now, BPF_CORE_READ(skb, sk));
       if (e) {
         tuple_from_skb(e, skb);
         event_submit(e);
@@ -133,7 +133,7 @@ int BPF_PROG(net_dev_xmit, struct sk_buff *skb, int rc, struct net_device *dev, 
   __u64 now = bpf_ktime_get_ns();
   __u64 since = st->call[d].ts;
   if (now < since) return 0;
-  struct event *e = latency_event(&hist, dev_netns(dev), NETIFTXLAT_XMIT, now - since, now);
+  struct event *e = latency_event(&hist, dev_netns(dev), NETIFTXLAT_XMIT, now - since, now, NULL);
   if (e) event_submit(e);
   return 0;
 }

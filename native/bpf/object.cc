@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -73,7 +74,8 @@ Napi::Function BpfObject::Define(Napi::Env env) {
                       InstanceMethod("ringBuffer", &BpfObject::RingBuffer), InstanceMethod("programStats", &BpfObject::ProgramStats),
                       InstanceMethod("close", &BpfObject::Close), InstanceMethod("btfStruct", &BpfObject::BtfStruct),
                       InstanceMethod("btfEnum", &BpfObject::BtfEnum), InstanceMethod("globals", &BpfObject::Globals),
-                      InstanceMethod("setGlobal", &BpfObject::SetGlobal)});
+                      InstanceMethod("setGlobal", &BpfObject::SetGlobal), InstanceMethod("mapFd", &BpfObject::MapFd),
+                      InstanceMethod("shareMap", &BpfObject::ShareMap)});
 }
 
 BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
@@ -92,7 +94,34 @@ bpf_object* BpfObject::Open(Napi::Env env) {
       throw Napi::Error::New(env, "setGlobal " + var.name + " in " + path_ + ": " + ErrText(err));
     }
   }
+  for (const auto& [name, fd] : shared_) {
+    bpf_map* m = bpf_object__find_map_by_name(obj, name.c_str());
+    int err = m ? bpf_map__reuse_fd(m, fd) : -ENOENT;
+    if (err) {
+      bpf_object__close(obj);
+      throw Napi::Error::New(env, "shareMap " + name + " in " + path_ + ": " + ErrText(err));
+    }
+  }
   return obj;
+}
+
+// Makes this object use another object's map of the same name and definition instead of its
+// own (before load()): how several objects see one map, e.g. the agent's own sockets. False
+// when the object has no such map.
+Napi::Value BpfObject::ShareMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  if (!obj_ || loaded_) throw Napi::Error::New(env, "shareMap " + name + ": object already loaded or closed");
+  bpf_map* m = bpf_object__find_map_by_name(obj_, name.c_str());
+  if (!m) return Napi::Boolean::New(env, false);
+  int err = bpf_map__reuse_fd(m, fd);
+  if (err) throw Napi::Error::New(env, "shareMap " + name + " in " + path_ + ": " + ErrText(err));
+  // Our own duplicate, so that the copies TryAlone() opens share the map even if its owner closes.
+  int own = dup(fd);
+  if (own < 0) throw Napi::Error::New(env, "shareMap " + name + ": " + ErrText(errno));
+  shared_.emplace_back(name, own);
+  return Napi::Boolean::New(env, true);
 }
 
 // Sets the initial value of a global variable (a `const volatile` of .rodata is how a BPF
@@ -226,6 +255,8 @@ void BpfObject::Destroy() {
   links_.clear();
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;
+  for (const auto& [name, fd] : shared_) close(fd);
+  shared_.clear();
 }
 
 }  // namespace kubesonar_bpf

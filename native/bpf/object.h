@@ -55,6 +55,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value MapDump(const Napi::CallbackInfo& info);
   Napi::Value MapUpdate(const Napi::CallbackInfo& info);
   Napi::Value MapDelete(const Napi::CallbackInfo& info);
+  Napi::Value MapFd(const Napi::CallbackInfo& info);
+  Napi::Value ShareMap(const Napi::CallbackInfo& info);
 
   // ringbuf.cc
   Napi::Value RingBuffer(const Napi::CallbackInfo& info);
@@ -73,6 +75,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   std::vector<RingReader*> readers_;
   // Initial values given to setGlobal(): written again into every fresh copy Open() makes.
   std::vector<std::pair<GlobalVar, std::vector<uint8_t>>> globals_;
+  // Maps given to shareMap(): another object's map (name, fd) used instead of this object's own.
+  std::vector<std::pair<std::string, int>> shared_;
 };
 
 // btf.cc: btfEnum(name) of the module, on the running kernel's BTF.

@@ -62,7 +62,7 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) {
   if (ret == 0) return 0; // end of stream: nothing was waiting to be read
   __u64 now = bpf_ktime_get_ns();
   if (now < ready_at) return 0;
-  struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_READ, now - ready_at, now);
+  struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_READ, now - ready_at, now, sk);
   if (!e) return 0;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_sk(e, sk);
@@ -88,7 +88,7 @@ int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags) {
   t->sending = 0;
   __u64 now = bpf_ktime_get_ns();
   if (now <= start) return 0;
-  struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_SEND, now - start, now);
+  struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_SEND, now - start, now, sk);
   if (!e) return 0;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_sk(e, sk);

@@ -30,7 +30,7 @@ struct {
 static __always_inline void emit(__u32 netns, enum tcpreset_kind kind, const struct sock *sk, const struct sk_buff *skb, __u32 reason) {
   struct reset_key key = {.netns = netns, .kind = kind};
   counter_add(&resets, &key, 1);
-  struct event *e = event_begin(bpf_ktime_get_ns(), netns, kind);
+  struct event *e = netns_event_begin(bpf_ktime_get_ns(), netns, kind, sk);
   if (!e) return;
   e->reason = reason;
   if (sk) {

@@ -26,7 +26,7 @@ static __always_inline void emit(enum tcpretrans_kind kind, const struct sock *s
   __u32 netns = sk_netns(sk);
   struct retrans_key key = {.netns = netns, .kind = kind};
   counter_add(&retrans, &key, 1);
-  struct event *e = event_begin(bpf_ktime_get_ns(), netns, kind);
+  struct event *e = netns_event_begin(bpf_ktime_get_ns(), netns, kind, sk);
   if (!e) return;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
   tuple_from_sk(e, sk);

@@ -53,7 +53,7 @@ int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reaso
   enum tcptwrcv_kind kind = leading_flag(skb);
   struct tw_key key = {.netns = netns, .kind = kind};
   counter_add(&segments, &key, 1);
-  struct event *e = event_begin(bpf_ktime_get_ns(), netns, kind);
+  struct event *e = netns_event_begin(bpf_ktime_get_ns(), netns, kind, rx_sk);
   if (!e) return 0;
   // The substate after the segment was processed: TIME_WAIT, or FIN_WAIT2 for a closed socket
   // still waiting for the peer's FIN (its FIN shows TIME_WAIT, the state it moved to).

@@ -72,6 +72,10 @@ export interface BpfObject {
    * throws when there is no such variable, the size differs, or the object is loaded.
    */
   setGlobal(name: string, value: Buffer): void;
+  /** Makes this object use another object's map (same name and definition) instead of its own; before load(). False: it has no such map. */
+  shareMap(map: string, fd: number): boolean;
+  /** The fd of a loaded map, for another object's shareMap(); valid while this object is open. */
+  mapFd(map: string): number;
   mapDump(map: string): MapDump;
   mapUpdate(map: string, key: Buffer, value: Buffer): void;
   mapDelete(map: string, key: Buffer): boolean;

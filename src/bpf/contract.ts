@@ -21,7 +21,7 @@ export interface ObjectContract {
   /** Bits of settings.flags. */
   settingFlags: { SETTING_NO_STACK: number };
   /** Keys of the per-CPU `stats` map. */
-  stats: { STAT_LOST: number; STAT_SUPPRESSED: number; STAT_MAPFULL: number };
+  stats: { STAT_LOST: number; STAT_SUPPRESSED: number; STAT_MAPFULL: number; STAT_OWN: number; STAT_UNATTRIBUTED: number };
   /** Latency objects: bucket bounds written into hist_bounds, and u64 slots per histogram (buckets, +Inf, sum). */
   histogram?: { bounds: readonly number[]; slots: number };
 }
@@ -44,7 +44,7 @@ export function objectContract(obj: BpfObject): ObjectContract {
   const settingsStruct = obj.btfStruct('settings');
   const settings = { size: settingsStruct.size, ...memberOffsets('settings', settingsStruct, { events_per_sec: 4, flags: 4 }, USER) };
   const settingFlags = enumValues('setting_flag', enumMap(obj.btfEnum('setting_flag')), ['SETTING_NO_STACK'], USER);
-  const stats = enumValues('stat_index', enumMap(obj.btfEnum('stat_index')), ['STAT_LOST', 'STAT_SUPPRESSED', 'STAT_MAPFULL'], USER);
+  const stats = enumValues('stat_index', enumMap(obj.btfEnum('stat_index')), ['STAT_LOST', 'STAT_SUPPRESSED', 'STAT_MAPFULL', 'STAT_OWN', 'STAT_UNATTRIBUTED'], USER);
 
   let histogram: ObjectContract['histogram'];
   const bounds = obj.globals().find((g) => g.name === 'hist_bounds');

@@ -25,6 +25,10 @@ export interface DeliveryStats {
   suppressed: number;
   /** Counter updates that found the counter map full (a new netns/key could not be added). */
   mapFull: number;
+  /** Events about the agent's own sockets, not emitted (the agent never reports itself). */
+  own: number;
+  /** Events with no network namespace to attribute them to, not emitted. */
+  unattributed: number;
   /** Events handed to userspace by this process. */
   delivered: number;
 }
@@ -55,6 +59,18 @@ export function recordEvent(probe: string, def: { type: string; severity: Severi
   return { timeUnixNano: ktimeToEpochNs(r.ktimeNs), type: def.type, probe, severity: def.severity, msg, netns: r.netns || undefined, attrs };
 }
 
+/** Maps every object uses from one owner (by name → the owner's fd), given before the objects load. */
+const sharedMaps = new Map<string, number>();
+
+/**
+ * Makes every object loaded from now on that has a map `name` use the map with fd `fd` instead
+ * (e.g. the agent's own sockets, filled by one object and read by all). `undefined` stops it.
+ */
+export function shareMap(name: string, fd: number | undefined): void {
+  if (fd === undefined) sharedMaps.delete(name);
+  else sharedMaps.set(name, fd);
+}
+
 export class BpfProbe {
   private obj?: BpfObject;
   /** What the loaded object's BTF says (set with obj). */
@@ -76,7 +92,13 @@ export class BpfProbe {
    * @param counterMap hash map of {u32 netns, u32 kind} → u64 (or u64[n]) in that object
    * @param objectFile another object file (tests)
    */
-  constructor(readonly name: string, private readonly counterMap: string, private readonly objectFile?: string) {}
+  constructor(
+    readonly name: string,
+    private readonly counterMap: string,
+    private readonly objectFile?: string,
+    /** Initial values of global variables (`const volatile` settings), written before load. */
+    private readonly globals: Readonly<Record<string, Buffer>> = {},
+  ) {}
 
   /** Opens, loads and attaches once; later calls return the first outcome. */
   private ensure(): BpfObject | undefined {
@@ -97,6 +119,8 @@ export class BpfProbe {
       } catch (err) {
         throw new Error(`${path.basename(file)} does not match this agent: ${(err as Error).message}`);
       }
+      for (const [name, value] of Object.entries(this.globals)) obj.setGlobal(name, value);
+      for (const [name, fd] of sharedMaps) obj.shareMap(name, fd);
       this.programStatus = obj.load();
       if (!this.programStatus.some((p) => p.attached)) {
         obj.close();
@@ -178,10 +202,10 @@ export class BpfProbe {
   }
 
   stats(): DeliveryStats {
-    const stats: DeliveryStats = { lost: 0, suppressed: 0, mapFull: 0, delivered: this.delivered };
+    const stats: DeliveryStats = { lost: 0, suppressed: 0, mapFull: 0, own: 0, unattributed: 0, delivered: this.delivered };
     const obj = this.ensure();
     if (!obj) return stats;
-    const { STAT_LOST, STAT_SUPPRESSED, STAT_MAPFULL } = this.contract!.stats;
+    const { STAT_LOST, STAT_SUPPRESSED, STAT_MAPFULL, STAT_OWN, STAT_UNATTRIBUTED } = this.contract!.stats;
     const d = obj.mapDump('stats');
     for (let i = 0; i < d.count; i++) {
       const key = d.keys.readUInt32LE(i * d.keySize);
@@ -190,6 +214,8 @@ export class BpfProbe {
       if (key === STAT_LOST) stats.lost = sum;
       else if (key === STAT_SUPPRESSED) stats.suppressed = sum;
       else if (key === STAT_MAPFULL) stats.mapFull = sum;
+      else if (key === STAT_OWN) stats.own = sum;
+      else if (key === STAT_UNATTRIBUTED) stats.unattributed = sum;
     }
     return stats;
   }
@@ -281,6 +307,19 @@ export class BpfProbe {
     this.programStatus = [];
   }
 
+  /** The fd of one of the loaded object's maps (for shareMap); undefined when it is not loaded. */
+  mapFd(map: string): number | undefined {
+    return this.ensure()?.mapFd(map);
+  }
+
+  /** Deletes one entry of a map of the loaded object; returns why it cannot. */
+  deleteFromMap(map: string, key: Buffer): string | undefined {
+    const why = this.unsupported();
+    if (why) return why;
+    this.obj!.mapDelete(map, key);
+    return undefined;
+  }
+
   /** Writes one entry of a map of the loaded object (e.g. a threshold); returns why it cannot. */
   updateMap(map: string, key: Buffer, value: Buffer): string | undefined {
     const why = this.unsupported();
@@ -322,3 +361,4 @@ export function kernelEnum(enumName: string, prefix: string): Map<number, string
   }
   return m;
 }
+

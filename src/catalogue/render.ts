@@ -37,6 +37,7 @@ export function renderCatalogue(): string {
       out.push(`| \`${section}.${o.key}\` | \`${JSON.stringify(o.schema.default)}\` | ${o.schema.description} (${probes.join(', ')}) |`);
     }
   }
+  for (const p of PROBES) if (p.docs) out.push('', `## ${p.name}: ${p.docs.title}`, '', p.docs.text);
   out.push('');
   return out.join('\n');
 }

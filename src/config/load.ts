@@ -289,13 +289,15 @@ function probeOptionSettings(): Record<string, Setting> {
   const out: Record<string, Setting> = {};
   for (const section of ['metric_config', 'event_config'] as const) {
     for (const { option } of probeOptions(section)) {
+      const dflt = option.schema.default;
       out[`${section}.${option.key}`] = {
         spellings: [[section, option.key]],
-        read: option.validate && ((v, path, problems) => {
-          const found = option.validate!(v).map((p) => `${path.join('.')}: ${p}`);
+        read: (v, path, problems) => {
+          const found = (option.validate?.(v) ?? []).map((p) => `${path.join('.')}: ${p}`);
           problems.push(...found);
-          return found.length ? undefined : v;
-        }),
+          // A section of options (an object) keeps the defaults of the keys it leaves unset.
+          return found.length ? undefined : isMapping(dflt) && isMapping(v) ? { ...structuredClone(dflt), ...v } : v;
+        },
         apply: (c, v) => { c[section][option.key] = v; },
       };
     }

@@ -72,6 +72,8 @@ export interface Probe {
   /** The kernel side of an eBPF probe: loaded while the probe is in either list. */
   readonly kernel?: BpfProbe;
   readonly options: readonly ProbeOption[];
+  /** A section of the reference docs (otel/catalogue.md) beyond its catalogue entries. */
+  readonly docs?: { title: string; text: string };
 }
 
 export interface ProbeSpec {
@@ -91,6 +93,7 @@ export interface ProbeSpec {
   notBuilt?: string;
   kernel?: BpfProbe;
   options?: readonly ProbeOption[];
+  docs?: Probe['docs'];
 }
 
 /** Builds a probe's descriptor; the catalogue entries are stamped with its name. */
@@ -115,7 +118,7 @@ export function defineProbe(spec: ProbeSpec): Probe {
     readsKubeApi: spec.readsKubeApi,
     notBuilt: spec.notBuilt,
   };
-  return { name, aliases: spec.aliases ?? [], metric, event, kernel: spec.kernel, options: spec.options ?? [] };
+  return { name, aliases: spec.aliases ?? [], metric, event, kernel: spec.kernel, options: spec.options ?? [], docs: spec.docs };
 }
 
 // Catalogue entries, as the probe modules write them.

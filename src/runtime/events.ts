@@ -134,6 +134,11 @@ export class EventRuntime {
       { name: 'netexporter_agent_event_sink_queued', help: 'Events waiting in each sink queue.', type: 'gauge', points: stats.map(([sink, s]) => ({ attributes: { sink }, value: s.queued + s.inFlight })) },
       { name: 'netexporter_agent_bpf_events_lost_total', help: 'eBPF events lost because the ring buffer was full.', type: 'counter', points: bpf.map(([probe, s]) => ({ attributes: { probe }, value: s.lost })) },
       { name: 'netexporter_agent_bpf_events_suppressed_total', help: 'eBPF events held back by the kernel-side rate limit (by design).', type: 'counter', points: bpf.map(([probe, s]) => ({ attributes: { probe }, value: s.suppressed })) },
+      {
+        name: 'netexporter_agent_bpf_events_skipped_total', type: 'counter',
+        help: 'eBPF events not emitted by design: about the agent\'s own sockets (own_socket), or with no network namespace to attribute them to (unattributed).',
+        points: bpf.flatMap(([probe, s]) => [{ attributes: { probe, reason: 'own_socket' }, value: s.own }, { attributes: { probe, reason: 'unattributed' }, value: s.unattributed }]),
+      },
     ];
   }
 }

@@ -9,6 +9,8 @@ export interface TestEventOptions {
   stacks?: boolean;
   /** event_config.latency_threshold_ms of the latency probes. */
   thresholdMs?: number;
+  /** Other event_config options of the probe (e.g. `packetloss: { reasons: [...] }`). */
+  values?: Record<string, unknown>;
 }
 
 export function ebpf(name: string) {
@@ -23,7 +25,8 @@ export function ebpf(name: string) {
     eventTypes: (p.event?.types ?? []).map((t) => t.type),
     /** Starts events into `publisher`; returns why it cannot. */
     startEvents: (publisher: EventPublisher, o: TestEventOptions) => startProbeEvents(p, publisher, {
-      ratePerSecond: o.ratePerSecond, stacks: o.stacks, values: o.thresholdMs === undefined ? {} : { latency_threshold_ms: o.thresholdMs },
+      ratePerSecond: o.ratePerSecond, stacks: o.stacks,
+      values: { ...o.values, ...(o.thresholdMs === undefined ? {} : { latency_threshold_ms: o.thresholdMs }) },
     }),
     stopEvents: () => kernel.stopEvents(),
     eventStats: () => kernel.stats(),
