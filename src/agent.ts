@@ -11,6 +11,7 @@ import { EntityDiscovery } from './entities/discovery.js';
 import { hostNetns } from './entities/procscan.js';
 import { MetricsServer } from './exporters/http-server.js';
 import { createTelemetry, type Telemetry } from './exporters/telemetry.js';
+import type { EventPublisher } from './events/model.js';
 import type { Logger } from './log.js';
 import type { ProbeOptions } from './model.js';
 import { nativeAddon } from './native/addon.js';
@@ -80,7 +81,7 @@ export class Agent {
       debugMode: () => this.config.debugmode,
       debugRoutes: () => ({ '/debug/entities': () => this.collector.snapshot.entities, '/debug/config': () => this.config }),
     }, opts.log);
-    this.collection = new Reconciled(collectionComponent(this.collector));
+    this.collection = new Reconciled(collectionComponent(this.collector, this.events.pipeline));
     this.endpoint = new Reconciled(endpointComponent(this.server));
   }
 
@@ -149,7 +150,10 @@ export class Agent {
       // First: probes taken out detach now, and a collection still running cannot attach them again.
       async () => setUsedProbes(new Set<string>([...(m.enabled ? m.probes : []), ...(next.event_config.enabled ? next.event_config.probes : [])])) as undefined,
       // With the metric server off the collector still discovers entities: events need them.
-      () => this.collection.apply({ probes: m.enabled ? m.probes : [], interval: m.interval, options: this.probeOptions() }),
+      () => this.collection.apply({
+        probes: m.enabled ? m.probes : [], interval: m.interval, options: this.probeOptions(),
+        eventProbes: next.event_config.enabled ? next.event_config.probes : [],
+      }),
       () => this.endpoint.apply(m.enabled ? { port: this.opts.port ?? m.port } : undefined),
       () => this.events.apply(eventPort === undefined ? next : { ...next, event_config: { ...next.event_config, port: eventPort } }),
       () => this.pushers.apply(next),
@@ -197,11 +201,14 @@ interface CollectionSettings {
   probes: string[];
   interval: number;
   options: ProbeOptions;
+  /** Enabled event probes: a metric probe among them publishes the events it finds. */
+  eventProbes: string[];
 }
 
 /** The collection loop: probes and options apply in place, and a change starts a cycle now. */
-function collectionComponent(collector: Collector): Component<CollectionSettings, Collector> {
-  const configure = (s: CollectionSettings) => collector.configure(s.probes.map((name) => probe(name)!.metric!), s.options);
+function collectionComponent(collector: Collector, publisher: EventPublisher): Component<CollectionSettings, Collector> {
+  const configure = (s: CollectionSettings) =>
+    collector.configure(s.probes.map((name) => probe(name)!.metric!), s.options, { publisher, enabled: new Set(s.eventProbes) });
   return {
     name: 'metric_config',
     async build(s) {

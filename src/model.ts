@@ -1,5 +1,6 @@
 // The shapes every part of the agent agrees on: entities (what is observed), metric probes
 // (how it is measured), their catalogue entries, and samples (what a measurement yields).
+import type { NetEvent } from './events/model.js';
 
 /** A Kubernetes pod as far as the node can tell. */
 export interface PodRef {
@@ -104,6 +105,11 @@ export interface ProbeContext {
   /** Reports something the probe could not measure (a counter this kernel lacks); shown in /status. */
   note(message: string): void;
   /**
+   * Publishes an event, for a metric probe that is also an enabled event probe (its events come
+   * from what it collects); undefined otherwise.
+   */
+  publish?(event: NetEvent): void;
+  /**
    * Runs `read` once per cycle for `key` and shares the result between probes, so that
    * e.g. tcp, udp and ip read /proc/<pid>/net/snmp of a namespace once. Keys include the netns.
    */
@@ -112,6 +118,15 @@ export interface ProbeContext {
 
 /** Values of the probe options, by key; each probe reads its own (validated by the config schema). */
 export type ProbeOptions = Readonly<Record<string, unknown>>;
+
+/**
+ * Thrown by collect() when the probe does not apply to this node as it is now (e.g. no
+ * host-local IPAM for pod IP usage): the probe is reported unsupported with the message, not
+ * failed, and comes back by itself when it applies again.
+ */
+export class NotApplicable extends Error {
+  override readonly name = 'NotApplicable';
+}
 
 export interface MetricProbe {
   readonly name: string;

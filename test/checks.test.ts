@@ -77,9 +77,13 @@ function harness(checks: Check[], entities: Entity[], hostNetns: string | null, 
 const brief = (es: NetEvent[]) => es.map((e) => ({ type: e.type, msg: e.msg, finding: e.attrs.finding, severity: e.severity }));
 const ofType = (es: NetEvent[], type: string) => es.filter((e) => e.type === type);
 
-async function gauge(): Promise<string[]> {
-  const samples = await configcheckProbe.collect({ netns: 0, isHost: true, pids: [process.pid] }, undefined as never);
-  return samples.map((s) => `${s.labels!.type} ${s.labels!.subject}`).sort();
+/** The configcheck gauge's series as `<type> <subject>`, collected with `entities` as the cycle's. */
+async function gaugeSeries(entities: Entity[] = []) {
+  const ctx = { options: {}, entities, note: () => {}, shared: <T>(_k: string, read: () => Promise<T>) => read() };
+  return configcheckProbe.collect({ netns: 0, isHost: true, pids: [process.pid] }, ctx);
+}
+async function gauge(entities: Entity[] = []): Promise<string[]> {
+  return (await gaugeSeries(entities)).map((s) => `${s.labels!.type} ${s.labels!.subject}`).sort();
 }
 
 test('netlink: routes, rules and netconf read what ip shows', async () => {
@@ -114,7 +118,11 @@ test('RPFilterKernelParam: rp_filter=1 on the pod side of a veth, once, a remind
     assert.equal(first[0]!.probe, 'kernelparam');
     assert.equal(first[0]!.attrs.subject, `default/web-1:${sysctl}`);
     assert.equal(first[0]!.attrs.interface, link.bDev);
-    assert.deepEqual(await gauge(), [`RPFilterKernelParam default/web-1:${sysctl}`]);
+    assert.deepEqual(await gauge(entities), [`RPFilterKernelParam default/web-1:${sysctl}`]);
+    // A pod's finding joins the pod's other series: its namespace, name and netns.
+    assert.deepEqual((await gaugeSeries(entities))[0]!.labels, {
+      type: 'RPFilterKernelParam', subject: `default/web-1:${sysctl}`, netns: `ns${podNetns}`, 'k8s.namespace.name': 'default', 'k8s.pod.name': 'web-1',
+    });
 
     // Still there: nothing within the reminder interval, however often the checks run.
     for (let i = 0; i < 3; i++) assert.deepEqual(await h.step(10 * 60_000), []);

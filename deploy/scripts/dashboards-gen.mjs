@@ -167,6 +167,7 @@ function podView() {
     ts('Listen overflows', 'Handshakes completed while the accept queue was full: the application accepts too slowly or the backlog is too small.', [[rate('netexporter_tcpext_listenoverflows', P, by), L]], { unit: 'pps' }),
     ts('Listen drops', 'SYNs or final ACKs dropped by listening sockets (overflows included).', [[rate('netexporter_tcpext_listendrops', P, by), L]], { unit: 'pps' }),
     ts('Accept queue depth', 'Connections waiting for accept(), summed over listening sockets.', [[`sum by (${by}) (netexporter_sockbacklog_recvq{${P}})`, L]]),
+    ts('Refused by listener port', 'Connection attempts each listening port refused because its accept queue was full (its LISTEN_OVERFLOW events name the listener).', [[`sum by (${by}, port) (rate(netexporter_sockbacklog_drops{${P}}[$__rate_interval]))`, `${L} :{{port}}`]], { unit: 'pps' }),
     ts('Full listeners', 'Listening sockets whose accept queue is full now.', [[`sum by (${by}) (netexporter_sockbacklog_fulllisteners{${P}})`, L]]),
     row('Resets'),
     ts('RSTs sent', 'Segments sent with RST.', [[rate('netexporter_tcp_outrsts', P, by), L]], { unit: 'pps' }),
@@ -283,8 +284,10 @@ function eventsView(eventTypes) {
       `sum by (type) (count_over_time({k8s_node=~"$node", k8s_namespace=~"$namespace", type=~"${reset}"} [$__interval]))`, '{{type}}']], { w: 12 }),
     lokiTs('Packet drops by kernel reason', 'PACKETLOSS events by the kernel drop reason.', [[
       `sum by (reason) (count_over_time({k8s_node=~"$node", k8s_namespace=~"$namespace", type="PACKETLOSS"} | json [$__interval]))`, '{{reason}}']], { w: 12 }),
+    lokiTs('Listen overflows by port', 'Connection attempts refused by full accept queues, per pod and listening port (LISTEN_OVERFLOW).', [[
+      `sum by (k8s_namespace, k8s_pod, sport) (sum_over_time({k8s_node=~"$node", k8s_namespace=~"$namespace", type="LISTEN_OVERFLOW"} | json | unwrap drops [$__interval]))`, '{{k8s_namespace}}/{{k8s_pod}}:{{sport}}']], { w: 12 }),
     lokiTs('Latency events (jitter)', 'Slow softirq, qdisc, driver, socket and kernel path events.', [[
-      `sum by (type) (count_over_time({k8s_node=~"$node", k8s_namespace=~"$namespace", type=~"${latency}"} [$__interval]))`, '{{type}}']], { w: 24 }),
+      `sum by (type) (count_over_time({k8s_node=~"$node", k8s_namespace=~"$namespace", type=~"${latency}"} [$__interval]))`, '{{type}}']], { w: 12 }),
     logs('Event lines', 'The events, newest first; expand a line for its fields.', `{${S}} | json`),
   ]);
 }

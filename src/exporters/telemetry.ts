@@ -123,8 +123,13 @@ export function collectorMetrics(collector: Collector): SelfMetric[] {
     { name: 'netexporter_agent_entities', help: 'Network namespaces observed (host and pods).', type: 'gauge', points: [{ value: snap.entities.length }] },
     {
       name: 'netexporter_agent_probe_up', type: 'gauge',
-      help: 'Whether a configured probe collected without error in the last cycle (0 on error or when unsupported on this node).',
-      points: probes.map(([probe, st]) => ({ attributes: { probe }, value: st.state === 'ok' ? 1 : 0 })),
+      help: 'Whether a configured probe collected without error in the last cycle (0 on error); a probe that does not apply to this node has no series here but one in netexporter_agent_probe_unsupported.',
+      points: probes.filter(([, st]) => st.state !== 'unsupported').map(([probe, st]) => ({ attributes: { probe }, value: st.state === 'ok' ? 1 : 0 })),
+    },
+    {
+      name: 'netexporter_agent_probe_unsupported', type: 'gauge',
+      help: 'A configured probe this node cannot run or that does not apply to it (GET /status says why): 1.',
+      points: probes.filter(([, st]) => st.state === 'unsupported').map(([probe]) => ({ attributes: { probe }, value: 1 })),
     },
     {
       name: 'netexporter_agent_probe_errors_total', type: 'counter', help: 'Probe collection errors since the agent started.',

@@ -38,6 +38,9 @@ const SOCK_DIAG_BY_FAMILY = 20;
 const IPPROTO = { tcp: 6, udp: 17 } as const;
 const REQ_SIZE = 56; // struct inet_diag_req_v2
 const MSG_SIZE = 72; // struct inet_diag_msg
+/** The reply attribute with the socket's memory counters (a u32 array), and its bit in idiag_ext. */
+const INET_DIAG_SKMEMINFO = 4;
+const SK_MEMINFO_DROPS = 8;
 
 export interface InetSocket {
   family: 4 | 6;
@@ -60,6 +63,12 @@ export interface InetSocket {
   /** Socket inode (0 for TIME_WAIT and request sockets, which have no file). */
   inode: number;
   uid: number;
+  /**
+   * Packets the socket dropped (sk_drops, from INET_DIAG_SKMEMINFO; `ss -m` shows it as `d`).
+   * For a listener: SYNs refused and handshake-completing ACKs discarded while its accept
+   * queue was full. Undefined when the kernel sent no memory information.
+   */
+  drops?: number;
 }
 
 export interface InetQuery {
@@ -74,6 +83,7 @@ export async function inetSockets(netnsPath: string | null, query: InetQuery): P
   const req = Buffer.alloc(REQ_SIZE); // the zeroed socket id matches every socket
   req.writeUInt8(af, 0);
   req.writeUInt8(IPPROTO[query.protocol], 1);
+  req.writeUInt8(1 << (INET_DIAG_SKMEMINFO - 1), 2); // idiag_ext: ask for the memory counters
   req.writeUInt32LE(query.states >>> 0, 4);
   const replies = await netlinkRequest(netnsPath, NETLINK_SOCK_DIAG, { type: SOCK_DIAG_BY_FAMILY, flags: NLM_F_DUMP, header: req });
   const sockets: InetSocket[] = [];
@@ -91,7 +101,19 @@ export async function inetSockets(netnsPath: string | null, query: InetQuery): P
       wqueue: p.readUInt32LE(60),
       uid: p.readUInt32LE(64),
       inode: p.readUInt32LE(68),
+      drops: skmemDrops(p),
     });
   }
   return sockets;
+}
+
+/** sk_drops from the INET_DIAG_SKMEMINFO attribute after the inet_diag_msg, if there is one. */
+function skmemDrops(p: Buffer): number | undefined {
+  for (let at = MSG_SIZE; at + 4 <= p.length; ) {
+    const len = p.readUInt16LE(at);
+    if (len < 4) return undefined; // malformed: stop rather than loop
+    if (p.readUInt16LE(at + 2) === INET_DIAG_SKMEMINFO && len >= 4 + (SK_MEMINFO_DROPS + 1) * 4) return p.readUInt32LE(at + 4 + SK_MEMINFO_DROPS * 4);
+    at += (len + 3) & ~3;
+  }
+  return undefined;
 }

@@ -3,7 +3,8 @@
 // never touch procfs or netlink themselves.
 import { stat } from 'node:fs/promises';
 import { mapLimited } from '../util/map-limited.js';
-import type { Entity, MetricProbe, ProbeContext, ProbeOptions, Sample } from '../model.js';
+import type { EventPublisher } from '../events/model.js';
+import { NotApplicable, type Entity, type MetricProbe, type ProbeContext, type ProbeOptions, type Sample } from '../model.js';
 
 export interface EntitySource {
   discover(): Promise<Entity[]>;
@@ -45,9 +46,19 @@ const EMPTY: Snapshot = { time: 0, entities: [], samples: [], firstSeen: new Map
 /** Entities probed at once: bounds open files and netlink threads on nodes with many pods. */
 const ENTITY_CONCURRENCY = 8;
 
+/** Where the metric probes that are also enabled event probes publish their events. */
+export interface CollectorEvents {
+  publisher: EventPublisher;
+  /** The enabled event probes. */
+  enabled: ReadonlySet<string>;
+}
+
 export class Collector {
   private probes: MetricProbe[] = [];
+  private events?: CollectorEvents;
   private statuses = new Map<string, ProbeStatus>();
+  /** What each probe's unsupported() said (undefined: it can run here). */
+  private readonly unsupportedReasons = new Map<string, string | undefined>();
   private readonly errorTotals = new Map<string, number>();
   private readonly firstSeen = new Map<number, number>();
   private current: Snapshot = EMPTY;
@@ -74,19 +85,25 @@ export class Collector {
     return Object.fromEntries(this.statuses);
   }
 
-  /** Replaces the probe set (hot reload); probes that cannot run here are marked unsupported. */
-  async configure(probes: MetricProbe[], options: ProbeOptions): Promise<void> {
+  /**
+   * Replaces the probe set (hot reload); probes that cannot run here are marked unsupported.
+   * `events`: where the probes that are also enabled event probes publish what they find.
+   */
+  async configure(probes: MetricProbe[], options: ProbeOptions, events?: CollectorEvents): Promise<void> {
     const supported: MetricProbe[] = [];
     const statuses = new Map<string, ProbeStatus>();
     for (const probe of probes) {
       const previous = this.statuses.get(probe.name);
-      const reason = previous?.state === 'unsupported' ? previous.reason : await probe.unsupported?.();
+      // Asked once: what the kernel cannot do does not change (not so a probe that did not apply last cycle).
+      if (!this.unsupportedReasons.has(probe.name)) this.unsupportedReasons.set(probe.name, await probe.unsupported?.());
+      const reason = this.unsupportedReasons.get(probe.name);
       const errors = this.errorTotals.get(probe.name) ?? 0;
       statuses.set(probe.name, previous && !reason ? previous : { state: reason ? 'unsupported' : 'ok', reason, notes: [], errors, lastDurationMs: 0 });
       if (!reason) supported.push(probe);
     }
     // Swapped whole: a cycle in flight keeps the set it started with.
     this.options = options;
+    this.events = events;
     this.statuses = statuses;
     this.probes = supported;
   }
@@ -122,7 +139,7 @@ export class Collector {
   private async cycle(): Promise<Snapshot> {
     const wallStart = performance.now();
     const cpuStart = process.cpuUsage();
-    const { probes, statuses, options } = this;
+    const { probes, statuses, options, events } = this;
     const entities = await this.source.discover();
     this.discoveryError = undefined;
     this.trackFirstSeen(entities);
@@ -137,10 +154,12 @@ export class Collector {
       const status = statuses.get(probe.name)!;
       const notes = new Set<string>();
       const ctx: ProbeContext = { options, entities, runtimeError: this.source.criError, shared, note: (m) => notes.add(m) };
+      if (events?.enabled.has(probe.name)) ctx.publish = (e) => events.publisher.publish(e);
       const targets = probe.scope === 'host' ? (host ? [host] : []) : entities;
       const hostOnly = hostScoped(probe);
       const probeStart = performance.now();
       let failure: string | undefined;
+      let notApplicable: string | undefined;
       await mapLimited(targets, ENTITY_CONCURRENCY, async (entity) => {
         try {
           for (const s of await probe.collect(entity, ctx)) {
@@ -148,6 +167,10 @@ export class Collector {
             samples.push({ ...s, probe: probe.name, entity });
           }
         } catch (e) {
+          if (e instanceof NotApplicable) {
+            notApplicable = e.message;
+            return;
+          }
           // A pod that vanished mid-cycle is not a probe failure; anything else is.
           if (!(await stillExists(entity))) return;
           failure = `${entityName(entity)}: ${(e as Error).message}`;
@@ -157,8 +180,8 @@ export class Collector {
           this.onError(probe.name, entity, e as Error);
         }
       });
-      status.state = failure ? 'error' : 'ok';
-      status.reason = failure;
+      status.state = failure ? 'error' : notApplicable ? 'unsupported' : 'ok';
+      status.reason = failure ?? notApplicable;
       status.notes = [...notes];
       status.lastDurationMs = Math.round((performance.now() - probeStart) * 10) / 10;
     }

@@ -4,7 +4,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
-import type { ProbeContext } from '../model.js';
+import { NotApplicable, type ProbeContext } from '../model.js';
 import { cidrContains, cidrSize, ipToBigInt, parseCidr, type Cidr } from '../util/cidr.js';
 import { defineProbe, gauge, type ProbeOption } from './probe.js';
 
@@ -79,9 +79,10 @@ export default defineProbe({
     const cniConfDir = (ctx.options[CNI_CONF_DIR] as string | undefined) ?? '/etc/cni/net.d';
     const cniDataDir = (ctx.options[CNI_DATA_DIR] as string | undefined) ?? '/var/lib/cni/networks';
     const podCIDRs = ctx.options[POD_CIDRS.key] as string[];
-    if (!(await stat(cniConfDir).catch(() => undefined))) throw new Error(`no CNI config directory ${cniConfDir}`);
+    // Nodes whose CNI keeps no host-local IPAM state: nothing to measure, and nothing broken.
+    if (!(await stat(cniConfDir).catch(() => undefined))) throw new NotApplicable(`no CNI config directory ${cniConfDir}: pod IP usage is measured from host-local IPAM`);
     const nets = await hostLocalNetworks(cniConfDir, cniDataDir);
-    if (nets.length === 0) throw new Error(`no host-local IPAM network in ${cniConfDir}: pod IP usage is not measurable with this CNI`);
+    if (nets.length === 0) throw new NotApplicable(`no host-local IPAM network in ${cniConfDir}: pod IP usage is not measurable with this CNI`);
     // Without the runtime, pod IPs are unknown and every allocation would look leaked.
     if (ctx.runtimeError) throw new Error(`pod IPs unknown without the container runtime (${ctx.runtimeError})`);
     const allocated = (await Promise.all(nets.map((n) => allocatedIPs(n.dataDir)))).flat();

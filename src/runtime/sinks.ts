@@ -77,7 +77,7 @@ export class EventSinks {
       loki: {
         section: (c) => (c.sinks.loki.enabled ? c.sinks.loki : undefined),
         build: async (l: EventConfig['sinks']['loki']) => ({
-          sink: new LokiSink(l, { node: deps.nodeName, logger: deps.log }),
+          sink: new LokiSink(l, { node: deps.nodeName, logger: deps.log, onReachability: logReachability(deps.log, 'loki', this.queued('loki')) }),
           options: { batchMaxEvents: l.batch_max_events, batchMaxWaitMs: l.batch_max_wait_ms, maxQueueEvents: l.max_queue_events },
         }),
       },
@@ -87,13 +87,21 @@ export class EventSinks {
         build: async (o: EventConfig['sinks']['otlp']) => ({
           sink: new OtlpLogSink({
             config: o, nodeName: deps.nodeName, env: deps.env,
-            onError: (message) => deps.log.warn('otlp log sink', { error: message }), onReachability: logReachability(deps.log, 'otlp log sink'),
+            onError: (message) => deps.log.warn('otlp log sink', { error: message }), onReachability: logReachability(deps.log, 'otlp log sink', this.queued('otlp')),
           }),
           options: SINK_OPTIONS.otlp,
         }),
       },
     };
     this.parts = (Object.entries(kinds) as [SinkKind, SinkKindSpec<any>][]).map(([kind, spec]) => [kind, spec, new Reconciled(this.component(kind, spec, deps.log))]);
+  }
+
+  /** How many events wait for a sink (queued and in flight). */
+  private queued(sink: string): () => number {
+    return () => {
+      const s = this.pipeline.stats()[sink];
+      return s ? s.queued + s.inFlight : 0;
+    };
   }
 
   /** A sink kind as a component of the pipeline: setSink replaces (and retires) the previous instance. */

@@ -43,10 +43,14 @@ export class Reachability {
   }
 }
 
-/** The one-line-each-way log of a push sink (`what`: e.g. `loki`, `remote write`). */
-export function logReachability(log: Logger, what: string): (c: ReachabilityChange) => void {
+/**
+ * The one-line-each-way log of a push sink (`what`: e.g. `loki`, `remote write`), with how many
+ * events wait for it when `queued` tells.
+ */
+export function logReachability(log: Logger, what: string, queued?: () => number): (c: ReachabilityChange) => void {
   return (c) => {
-    if (c.reachable) log.info(`${what}: backend reachable again`, { url: c.url, down_for_ms: c.downForMs });
-    else log.warn(`${what}: backend unreachable, retrying`, { url: c.url, reason: c.reason, error: c.error });
+    const q = queued ? { queued: queued() } : {};
+    if (c.reachable) log.info(`${what}: backend reachable again`, { url: c.url, down_for_ms: c.downForMs, ...q });
+    else log.warn(`${what}: backend unreachable, retrying`, { url: c.url, reason: c.reason, error: c.error, ...q });
   };
 }

@@ -13,7 +13,7 @@
 import type { EventRecord, EventSink, SendResult } from '../../events/model.js';
 import type { Logger } from '../../log.js';
 import { KubeClient } from '../../k8s/index.js';
-import { HttpTransport, logReachability, type Lookup, type PostResult } from '../../transport/index.js';
+import { HttpTransport, logReachability, type Lookup, type PostResult, type ReachabilityChange } from '../../transport/index.js';
 import type { LokiSection } from './config.js';
 import { LokiDiscovery } from './discovery.js';
 import { pushBody, toStreams, validateStaticLabels, type LokiEncoding } from './encode.js';
@@ -29,6 +29,8 @@ export interface LokiSinkDeps {
   /** This node's name: the `k8s_node` label when a record has no `k8s.node.name`. */
   node: string;
   logger?: Logger;
+  /** Told once when Loki stops answering and once when it answers again (default: logged). */
+  onReachability?: (change: ReachabilityChange) => void;
   /** For auto-discovery (no `url`): the client or a factory (default `KubeClient.inCluster`). */
   kube?: KubeClient | (() => Promise<KubeClient>);
   /** Name resolution (default: the OS resolver); injectable for tests. */
@@ -103,7 +105,7 @@ export class LokiSink implements EventSink {
       retry: { retryable: LOKI_RETRYABLE, minBackoffMs: deps.minBackoffMs ?? 250, maxBackoffMs: deps.maxBackoffMs ?? 10_000 },
       onAddress: (e) => log?.info('loki: pushing to', { url: e.url, address: e.address }),
       onRetry: (e) => log?.debug('loki: push failed, retrying', { url: e.url, error: e.error, retry_in_ms: e.waitMs }),
-      onReachability: log && logReachability(log, 'loki'),
+      onReachability: deps.onReachability ?? (log && logReachability(log, 'loki')),
     });
   }
 
