@@ -5,9 +5,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { seriesValue, startAgent, waitFor } from './helpers/agent.js';
+import { seriesValue, startAgent } from './helpers/agent.js';
 import { ConfigMapMount } from './helpers/configmap.js';
 import { OtlpReceiver } from './helpers/otlp-receiver.js';
+import { holdsFor, waitFor } from './helpers/wait.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
@@ -31,20 +32,21 @@ event_config:
   cleanups.push(() => agent.stop());
 
   const metrics = await waitFor('a metrics export with the tcp series', () =>
-    rx.requests.find((r) => r.path === '/v1/metrics' && JSON.stringify(r.message).includes('netexporter_tcp_activeopens')));
+    rx.requests.find((r) => r.path === '/v1/metrics' && JSON.stringify(r.message).includes('netexporter_tcp_activeopens')), 20_000);
   const rm0 = metrics.message.resourceMetrics[0];
   assert.ok(JSON.stringify(rm0.resource).includes('test-node'), 'k8s.node.name on the resource');
   await waitFor('the export counted in /metrics', async () =>
-    ((seriesValue(await agent.metrics(), 'netexporter_agent_export_points_sent_total', { exporter: 'otlp' }) ?? 0) > 0 ? true : undefined));
+    (seriesValue(await agent.metrics(), 'netexporter_agent_export_points_sent_total', { exporter: 'otlp' }) ?? 0) > 0, 20_000);
   const status = await agent.status();
   assert.equal(status.exporters.remote_write, null);
   assert.ok(status.exporters.otlp.pushes >= 1);
 
   // Turned off by a ConfigMap update: no export after it is applied.
   await mount.update(otlp(false));
-  await waitFor('the exporter stopped', async () => ((await agent.status()).exporters.otlp === null ? true : undefined));
-  const count = rx.requests.filter((r) => r.path === '/v1/metrics').length;
-  await new Promise((r) => setTimeout(r, 2500));
-  assert.equal(rx.requests.filter((r) => r.path === '/v1/metrics').length, count);
+  await waitFor('the exporter stopped', async () => (await agent.status()).exporters.otlp === null, 20_000);
+  const pushes = () => rx.requests.filter((r) => r.path === '/v1/metrics').length;
+  const count = pushes();
+  // Over more than two of its 1 s intervals.
+  await holdsFor('no metrics export after the exporter stopped', () => pushes() === count, 2500);
   assert.ok(!(await agent.status()).events.sinks.otlp, 'the OTLP log sink is gone too');
 });

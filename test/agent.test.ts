@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { probe } from '../src/catalogue/index.js';
-import { startAgent, waitFor, type TestAgent } from './helpers/agent.js';
+import { startAgent, type TestAgent } from './helpers/agent.js';
 import { ConfigMapMount } from './helpers/configmap.js';
+import { waitFor } from './helpers/wait.js';
 
 const cli = new URL('../src/cli/main.js', import.meta.url).pathname;
 let dir: string;
@@ -26,7 +27,7 @@ test('hot reload: probes, naming and port change without a restart; a bad file k
     const port1 = agent.agent.server.address!.port;
     assert.equal(port1, 9102, 'default port from the config');
     const url1 = `http://127.0.0.1:${port1}`;
-    await waitFor('tcp series', async () => (families(await (await fetch(`${url1}/metrics`)).text()).has('netexporter_tcp_attemptfails') ? true : undefined));
+    await waitFor('tcp series', async () => (families(await (await fetch(`${url1}/metrics`)).text()).has('netexporter_tcp_attemptfails') ? true : undefined), 20_000);
     let text = await (await fetch(`${url1}/metrics`)).text();
     assert.ok(!families(text).has('netexporter_udp_noports'), 'udp is not enabled yet');
 
@@ -36,7 +37,7 @@ test('hot reload: probes, naming and port change without a restart; a bad file k
     text = await waitFor('the new port with udp and ACK names', async () => {
       const t = await (await fetch(`${url2}/metrics`)).text();
       return families(t).has('inspector_pod_udpnoports') ? t : undefined;
-    });
+    }, 20_000);
     assert.ok(families(text).has('inspector_pod_tcpattemptfails'));
     assert.ok(!families(text).has('netexporter_tcp_attemptfails'));
     await assert.rejects(fetch(`${url1}/metrics`), 'the old port is closed');
@@ -46,7 +47,7 @@ test('hot reload: probes, naming and port change without a restart; a bad file k
     const status = await waitFor('the rejected config in /status', async () => {
       const s = await (await fetch(`${url2}/status`)).json() as any;
       return s.config.error ? s : undefined;
-    });
+    }, 20_000);
     assert.match(status.config.error, /metric_config\.probes\[1\]: unknown probe "nosuchprobe" \(valid: netdev, tcp, /);
     assert.equal(status.probes.udp.state, 'ok');
     assert.equal(status.probes.netdev.state, 'disabled');
@@ -55,7 +56,7 @@ test('hot reload: probes, naming and port change without a restart; a bad file k
 
     // Reverting the bad edit clears the error, though the config itself did not change.
     await mount.update('metric_config:\n  interval: 1\n  probes: [tcp, udp]\n  naming: inspector\n  port: 19877\n');
-    await waitFor('the error cleared', async () => ((await (await fetch(`${url2}/status`)).json() as any).config.error === null ? true : undefined));
+    await waitFor('the error cleared', async () => ((await (await fetch(`${url2}/status`)).json() as any).config.error === null ? true : undefined), 20_000);
   } finally {
     await agent.stop();
   }
@@ -68,7 +69,7 @@ test('a port that is taken on reload keeps the old one serving and says why', as
   const agent = await startAgent({ configPath: mount.path, port: undefined });
   try {
     await mount.update('metric_config: {port: 19880, probes: [sock]}\n');
-    await waitFor('the failure in the log', () => (agent.logs.some((l) => l.includes('config change not applied') && l.includes('address already in use')) ? true : undefined));
+    await waitFor('the failure in the log', () => (agent.logs.some((l) => l.includes('config change not applied') && l.includes('address already in use')) ? true : undefined), 20_000);
     assert.equal((await fetch('http://127.0.0.1:19879/status')).status, 200);
   } finally {
     await agent.stop();
@@ -107,6 +108,7 @@ test('/status reports every probe and no debug routes unless debug mode is on', 
     const reply = await new Promise<string>((resolve) => {
       const sock = connect(agent.agent.server.address!.port, '127.0.0.1', () => sock.end('GET //x:y HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
       let data = '';
+      sock.setTimeout(5000, () => sock.destroy()); // no answer: what arrived, and the match fails
       sock.on('data', (d) => (data += d)).on('close', () => resolve(data));
     });
     assert.match(reply, /^HTTP\/1\.1 404/);

@@ -7,7 +7,7 @@
 // Traffic stays inside the namespaces this file creates.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -20,7 +20,8 @@ import type { Entity, HistogramValue, MetricProbe, ProbeContext, Sample } from '
 import { LATENCY_BUCKETS_NS, LATENCY_BUCKETS_S } from '../src/model.js';
 import { histogramOf, over100ms } from '../src/probes/latency.js';
 import { ebpf } from './helpers/ebpf.js';
-import { cleanup, run, createNetns, veth, waitFor, waitForLine, type Netns, type Veth } from './helpers/netns.js';
+import { cleanup, run, createNetns, entityOf, veth, type Netns, type Veth } from './helpers/netns.js';
+import { holdsFor, waitFor, waitForLine } from './helpers/wait.js';
 
 const [netSoftirq, socketlatency, netiftxlat, kernellatency] = ['net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency'].map(ebpf);
 
@@ -32,13 +33,11 @@ const events: NetEvent[] = [];
 const publisher: EventPublisher = { publish: (e) => void events.push(e) };
 const HOST: Entity = { netns: 1, isHost: true, pids: [process.pid] };
 
-const inode = (ns: Netns): number => statSync(`/run/netns/${ns.name}`).ino;
-const entity = (ns: Netns): Entity => ({ netns: inode(ns), isHost: false, pids: [ns.pid] });
 
 async function collect(probe: MetricProbe, target: Entity): Promise<Sample[]> {
   const ctx: ProbeContext = {
     options: { qdisc_devices: [], qdisc_per_interface: false, pod_cidrs: [], cni_conf_dir: '', cni_data_dir: '' },
-    entities: [entity(a), entity(b), target],
+    entities: [entityOf(a), entityOf(b), target],
     note: () => {},
     shared: (_key, read) => read(),
   };
@@ -142,8 +141,7 @@ test('net_softirq events: the threshold set from userspace decides which runs be
   assert.equal(netSoftirq!.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 10_000 }), undefined);
   events.length = 0;
   sendUdp(b, aAddr, 9, 200);
-  await sleep(300);
-  drain();
+  await holdsFor('no net_softirq event under a 10 s threshold', () => (drain(), !events.some((e) => e.probe === 'net_softirq')), 300);
   assert.deepEqual(events.filter((e) => e.probe === 'net_softirq'), []);
   // 0 ms: every observation is over it; the rate limit bounds what comes through.
   assert.equal(netSoftirq!.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 0 }), undefined);
@@ -176,8 +174,8 @@ async function server(port: number, delayMs: number): Promise<void> {
     });
     srv.listen(${port}, '${aAddr}', () => console.log('listening'));
     setTimeout(() => process.exit(1), 10000);`]);
-  await waitForLine(child, /^listening/);
-  const done = waitForLine(child, /^read \d+/);
+  await waitForLine(child, /^listening/, 10_000);
+  const done = waitForLine(child, /^read \d+/, 10_000);
   b.exec('timeout', '10', process.execPath, '-e', `const s = require('net').connect(${port}, '${aAddr}', () => s.end('hello'));
     s.on('error', (e) => { console.error(e.code); process.exit(1); });`);
   await done;
@@ -186,7 +184,7 @@ async function server(port: number, delayMs: number): Promise<void> {
 test('socketlatency: a reader that waits 400 ms gives a SOCKETLAT_READSLOW event in its namespace and an observation ≥ 0.3 s', async () => {
   assert.equal(socketlatency!.startEvents(publisher, { ratePerSecond: 1000 }), undefined); // default 100 ms
   events.length = 0;
-  const [wasA, wasB] = [await collect(socketlatency!.metric, entity(a)), await collect(socketlatency!.metric, entity(b))];
+  const [wasA, wasB] = [await collect(socketlatency!.metric, entityOf(a)), await collect(socketlatency!.metric, entityOf(b))];
   // 400 ms: the timer starts at accept, which may come before the client's data (the client
   // writes once its own loop sees the connect), and libuv starts timers from a cached loop time.
   await server(7301, 400);
@@ -195,13 +193,13 @@ test('socketlatency: a reader that waits 400 ms gives a SOCKETLAT_READSLOW event
     const found = events.filter((e) => e.type === 'SOCKETLAT_READSLOW' && e.attrs.sport === 7301);
     return found.length ? found : undefined;
   }, 5000);
-  assert.equal(e!.netns, inode(a));
+  assert.equal(e!.netns, a.inode);
   assert.equal(e!.probe, 'socketlatency');
   assert.ok(Number(e!.attrs.latency_ms) >= 300 && Number(e!.attrs.latency_ms) < 2000, `latency ${e!.attrs.latency_ms} ms`);
   assert.deepEqual([e!.attrs.protocol, e!.attrs.saddr, e!.attrs.daddr, e!.attrs.state], ['TCP', aAddr, aAddr.replace(/\.1$/, '.2'), e!.attrs.state]);
   assert.match(e!.msg, new RegExp(`^data waited \\d+\\.\\d{3} ms before the application read it TCP ${aAddr}:7301 -> `));
 
-  const [nowA, nowB] = [await collect(socketlatency!.metric, entity(a)), await collect(socketlatency!.metric, entity(b))];
+  const [nowA, nowB] = [await collect(socketlatency!.metric, entityOf(a)), await collect(socketlatency!.metric, entityOf(b))];
   const hist = (s: Sample[]) => s.find((x) => x.metric === 'readlatency')!.value as HistogramValue;
   const num = (s: Sample[], m: string) => s.find((x) => x.metric === m)!.value as number;
   const [ha, hwas] = [hist(nowA), hist(wasA)];
@@ -217,10 +215,10 @@ test('socketlatency: a reader that waits 400 ms gives a SOCKETLAT_READSLOW event
 });
 
 test('socketlatency: an immediate reader is observed below 100 ms and gives no event; a raised threshold silences slow ones', async () => {
-  const was = await collect(socketlatency!.metric, entity(a));
+  const was = await collect(socketlatency!.metric, entityOf(a));
   await server(7302, 0);
-  await sleep(300);
-  const now = await collect(socketlatency!.metric, entity(a));
+  await holdsFor('no event for the fast read', () => (drain(), !events.some((e) => e.attrs.sport === 7302)), 300);
+  const now = await collect(socketlatency!.metric, entityOf(a));
   const hist = (s: Sample[]) => s.find((x) => x.metric === 'readlatency')!.value as HistogramValue;
   const fast = hist(now).counts.slice(0, LATENCY_BUCKETS_S.indexOf(0.1) + 1).reduce((x, y) => x + y, 0)
     - hist(was).counts.slice(0, LATENCY_BUCKETS_S.indexOf(0.1) + 1).reduce((x, y) => x + y, 0);
@@ -229,12 +227,11 @@ test('socketlatency: an immediate reader is observed below 100 ms and gives no e
   assert.deepEqual(events.filter((e) => e.attrs.sport === 7302), []);
 
   assert.equal(socketlatency!.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 1000 }), undefined);
-  const before = (await collect(socketlatency!.metric, entity(a))).find((x) => x.metric === 'read100ms')!.value as number;
+  const before = (await collect(socketlatency!.metric, entityOf(a))).find((x) => x.metric === 'read100ms')!.value as number;
   await server(7303, 300);
-  await sleep(300);
-  drain();
+  await holdsFor('no event for a 300 ms read under the 1 s threshold', () => (drain(), !events.some((e) => e.attrs.sport === 7303)), 300);
   assert.deepEqual(events.filter((e) => e.attrs.sport === 7303), [], 'under the 1 s threshold');
-  const after = (await collect(socketlatency!.metric, entity(a))).find((x) => x.metric === 'read100ms')!.value as number;
+  const after = (await collect(socketlatency!.metric, entityOf(a))).find((x) => x.metric === 'read100ms')!.value as number;
   assert.equal(after - before, 1, 'the counter does not depend on the event threshold');
   socketlatency!.stopEvents();
 });
@@ -251,8 +248,8 @@ if select.select([s], [], [], 10)[0]:  # readable: the datagram is there (select
     time.sleep(0.33)
     d, peer = s.recvfrom(100)
     print('read', len(d))`]);
-  await waitForLine(child, /^listening/);
-  const done = waitForLine(child, /^read \d+/);
+  await waitForLine(child, /^listening/, 10_000);
+  const done = waitForLine(child, /^read \d+/, 10_000);
   sendUdp(b, aAddr, 7304, 1);
   await done;
   const [e] = await waitFor('SOCKETLAT_READSLOW over UDP', () => {
@@ -260,7 +257,7 @@ if select.select([s], [], [], 10)[0]:  # readable: the datagram is there (select
     const found = events.filter((e) => e.type === 'SOCKETLAT_READSLOW' && e.attrs.sport === 7304);
     return found.length ? found : undefined;
   }, 5000);
-  assert.equal(e!.netns, inode(a));
+  assert.equal(e!.netns, a.inode);
   assert.equal(e!.attrs.protocol, 'UDP');
   assert.equal(e!.attrs.saddr, aAddr);
   assert.equal(e!.attrs.state, undefined);
@@ -272,7 +269,7 @@ test('socketlatency: a TCP send blocked ≥ 0.5 s on a full send buffer gives a 
   assert.equal(socketlatency!.startEvents(publisher, { ratePerSecond: 1000 }), undefined); // default 100 ms
   events.length = 0;
   const port = 7305;
-  const [wasA, wasB] = [await collect(socketlatency!.metric, entity(a)), await collect(socketlatency!.metric, entity(b))];
+  const [wasA, wasB] = [await collect(socketlatency!.metric, entityOf(a)), await collect(socketlatency!.metric, entityOf(b))];
   // The peer accepts but does not read for 500 ms: the sender's one send() of 2 MB with a
   // small SO_SNDBUF fills both buffers and blocks until the peer starts reading.
   const srv = a.spawn('python3', ['-u', '-c', `
@@ -288,8 +285,8 @@ while True:
     if not d: break
     n += len(d)
 print('read', n)`]);
-  await waitForLine(srv, /^listening/);
-  const done = waitForLine(srv, /^read \d+/);
+  await waitForLine(srv, /^listening/, 10_000);
+  const done = waitForLine(srv, /^read \d+/, 10_000);
   const client = b.spawn('python3', ['-u', '-c', `
 import socket, struct, time
 # Blocking (settimeout would make the fd non-blocking and send() partial); SO_SNDTIMEO bounds it.
@@ -299,7 +296,7 @@ s.connect(('${aAddr}', ${port}))
 t = time.monotonic(); n = s.send(b'x' * (2 << 20))
 print('sent', n, round((time.monotonic() - t) * 1000))
 s.close()`]);
-  const sent = await waitForLine(client, /^sent \d+ \d+/);
+  const sent = await waitForLine(client, /^sent \d+ \d+/, 10_000);
   assert.equal(await done, `read ${2 << 20}`);
   const blockedMs = Number(sent.split(' ')[2]);
   assert.ok(blockedMs >= 300, `the send blocked only ${blockedMs} ms`);
@@ -308,7 +305,7 @@ s.close()`]);
     const found = events.filter((e) => e.type === 'SOCKETLAT_SENDSLOW' && e.attrs.dport === port);
     return found.length ? found : undefined;
   }, 5000);
-  assert.equal(e!.netns, inode(b));
+  assert.equal(e!.netns, b.inode);
   assert.equal(e!.probe, 'socketlatency');
   assert.equal(e!.severity, 'WARN');
   assert.deepEqual([e!.attrs.protocol, e!.attrs.saddr, e!.attrs.daddr], ['TCP', aAddr.replace(/\.1$/, '.2'), aAddr]);
@@ -316,9 +313,9 @@ s.close()`]);
   assert.ok(latencyMs >= 300 && latencyMs <= blockedMs + 50, `latency ${latencyMs} ms, send blocked ${blockedMs} ms`);
   assert.match(e!.msg, new RegExp(`^a send took \\d+\\.\\d{3} ms TCP ${aAddr.replace(/\.1$/, '.2')}:\\d+ -> ${aAddr}:${port}`));
   // No send of the reader's namespace was slow.
-  assert.deepEqual(events.filter((e) => e.type === 'SOCKETLAT_SENDSLOW' && e.netns === inode(a)), []);
+  assert.deepEqual(events.filter((e) => e.type === 'SOCKETLAT_SENDSLOW' && e.netns === a.inode), []);
 
-  const [nowA, nowB] = [await collect(socketlatency!.metric, entity(a)), await collect(socketlatency!.metric, entity(b))];
+  const [nowA, nowB] = [await collect(socketlatency!.metric, entityOf(a)), await collect(socketlatency!.metric, entityOf(b))];
   const hist = (s: Sample[]) => s.find((x) => x.metric === 'writelatency')!.value as HistogramValue;
   const num = (s: Sample[], m: string) => s.find((x) => x.metric === m)!.value as number;
   const [hb, hwas] = [hist(nowB), hist(wasB)];
@@ -335,7 +332,7 @@ test('netiftxlat: a 2 Mbit/s tbf on the sender\'s veth makes packets wait in the
   assert.equal(netiftxlat!.startEvents(publisher, { ratePerSecond: 1000, thresholdMs: 5 }), undefined);
   events.length = 0;
   const port = 7306;
-  const [wasA, wasB] = [await collect(netiftxlat!.metric, entity(a)), await collect(netiftxlat!.metric, entity(b))];
+  const [wasA, wasB] = [await collect(netiftxlat!.metric, entityOf(a)), await collect(netiftxlat!.metric, entityOf(b))];
   const hist = (s: Sample[], m: string) => s.find((x) => x.metric === m)!.value as HistogramValue;
   sendUdp(b, aAddr, port, 1); // the neighbour resolved before the tbf: no ARP wait in the measurement
   b.exec('tc', 'qdisc', 'add', 'dev', link.bDev, 'root', 'tbf', 'rate', '2mbit', 'burst', '1600', 'latency', '2s');
@@ -350,7 +347,7 @@ test('netiftxlat: a 2 Mbit/s tbf on the sender\'s veth makes packets wait in the
       return mine.length >= 10 && mine.some((e) => Number(e.attrs.latency_ms) >= 100) ? mine : undefined;
     }, 5000);
     for (const e of found) {
-      assert.equal(e.netns, inode(b));
+      assert.equal(e.netns, b.inode);
       assert.equal(e.probe, 'netiftxlat');
       assert.deepEqual([e.attrs.protocol, e.attrs.saddr, e.attrs.daddr], ['UDP', link.bAddr, aAddr]);
       const ms = Number(e.attrs.latency_ms);
@@ -365,14 +362,14 @@ test('netiftxlat: a 2 Mbit/s tbf on the sender\'s veth makes packets wait in the
       const [q] = b.json<{ kind: string; packets: number; qlen: number }[]>('tc', '-s', '-j', 'qdisc', 'show', 'dev', link.bDev, 'root');
       return q?.kind === 'tbf' && q.qlen === 0 && q.packets >= 50 ? q : undefined;
     }, 5000);
-    const now = await collect(netiftxlat!.metric, entity(b));
+    const now = await collect(netiftxlat!.metric, entityOf(b));
     const qdiscSeen = hist(now, 'qdisclatency').count - hist(wasB, 'qdisclatency').count;
     assert.ok(qdiscSeen === tbf.packets || qdiscSeen === tbf.packets - 1, `${qdiscSeen} qdisc observations for ${tbf.packets} packets through the tbf`);
     assert.ok(hist(now, 'xmitlatency').count - hist(wasB, 'xmitlatency').count >= qdiscSeen, 'a driver transmit for each');
   } finally {
     b.exec('tc', 'qdisc', 'del', 'dev', link.bDev, 'root');
   }
-  const [nowA, nowB] = [await collect(netiftxlat!.metric, entity(a)), await collect(netiftxlat!.metric, entity(b))];
+  const [nowA, nowB] = [await collect(netiftxlat!.metric, entityOf(a)), await collect(netiftxlat!.metric, entityOf(b))];
   const from = LATENCY_BUCKETS_S.indexOf(0.005) + 1; // observations above 5 ms
   const slow = (h: HistogramValue) => h.counts.slice(from).reduce((x, y) => x + y, 0);
   assert.ok(slow(hist(nowB, 'qdisclatency')) - slow(hist(wasB, 'qdisclatency')) >= 10, 'qdisc waits above 5 ms in the sender\'s namespace');
@@ -385,7 +382,7 @@ test('netiftxlat: a 2 Mbit/s tbf on the sender\'s veth makes packets wait in the
   // datagrams) are not qdisc observations at all, but still driver transmits.
   assert.equal(hist(nowA, 'qdisclatency').count - hist(wasA, 'qdisclatency').count, 0);
   assert.ok(hist(nowA, 'xmitlatency').count - hist(wasA, 'xmitlatency').count >= 1, 'driver transmits in the noqueue namespace');
-  assert.deepEqual(events.filter((e) => e.probe === 'netiftxlat' && e.netns === inode(a)), []);
+  assert.deepEqual(events.filter((e) => e.probe === 'netiftxlat' && e.netns === a.inode), []);
   assert.equal(typeof (await collect(netiftxlat!.metric, HOST)).find((x) => x.metric === 'eventslost')?.value, 'number');
   netiftxlat!.stopEvents();
 });
@@ -412,13 +409,13 @@ while True:
     try: s.recv(16); n += 1
     except BlockingIOError: break
 print('read', n, flush=True)`]);
-  await waitForLine(receiver, /^bound/);
-  const [wasA, wasB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
+  await waitForLine(receiver, /^bound/, 10_000);
+  const [wasA, wasB] = [await collect(kernellatency!.metric, entityOf(a)), await collect(kernellatency!.metric, entityOf(b))];
   sendUdp(b, aAddr, port, 200);
-  const drained = waitForLine(receiver, /^read \d+/);
+  const drained = waitForLine(receiver, /^read \d+/, 10_000);
   receiver.stdin!.write('\n');
   assert.equal(await drained, 'read 200');
-  const [nowA, nowB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
+  const [nowA, nowB] = [await collect(kernellatency!.metric, entityOf(a)), await collect(kernellatency!.metric, entityOf(b))];
   assert.equal(histOf(nowA, 'rxlatency').count - histOf(wasA, 'rxlatency').count, 200, 'one receive observation per datagram');
   assert.equal(histOf(nowB, 'rxlatency').count - histOf(wasB, 'rxlatency').count, 0, 'the sender received nothing');
   assert.equal(histOf(nowB, 'txlatency').count - histOf(wasB, 'txlatency').count, 0, 'UDP carries no departure timestamp');
@@ -430,11 +427,11 @@ print('read', n, flush=True)`]);
   const server = a.spawn(process.execPath, ['-e', `let n = 0; const srv = require('net').createServer((c) => {
       c.on('data', (d) => { n += d.length; }); c.on('end', () => { console.log('read ' + n); c.end(); srv.close(); });
     }).listen(${tcpPort}, '${aAddr}', () => console.log('listening')); setTimeout(() => process.exit(1), 15000);`]);
-  await waitForLine(server, /^listening/);
-  const read = waitForLine(server, /^read \d+/);
+  await waitForLine(server, /^listening/, 10_000);
+  const read = waitForLine(server, /^read \d+/, 10_000);
   b.exec('timeout', '10', process.execPath, '-e', `const s = require('net').connect(${tcpPort}, '${aAddr}', () => s.end(Buffer.alloc(200000)));`);
   assert.equal(await read, 'read 200000');
-  const [tcpA, tcpB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
+  const [tcpA, tcpB] = [await collect(kernellatency!.metric, entityOf(a)), await collect(kernellatency!.metric, entityOf(b))];
   assert.ok(histOf(tcpA, 'rxlatency').count - histOf(nowA, 'rxlatency').count >= 2, 'data segments through the receiver\'s stack');
   assert.ok(histOf(tcpB, 'txlatency').count - histOf(nowB, 'txlatency').count >= 3, 'SYN and data segments from the sender');
   assert.ok(histOf(tcpB, 'rxlatency').count - histOf(nowB, 'rxlatency').count >= 1, 'acknowledgements back at the sender');
@@ -448,8 +445,8 @@ print('read', n, flush=True)`]);
 });
 
 /**
- * Waits for an event of `type` to `port`, lets 300 ms more pass, and returns it after checking
- * it is the only kernellatency event of that connection, either way, in this file's namespaces.
+ * Waits for an event of `type` to `port`, and returns it after checking it stays, for 300 ms
+ * more, the only kernellatency event of that connection, either way, in this file's namespaces.
  */
 async function onlyKernellatencyEvent(type: string, port: number): Promise<NetEvent> {
   const [e] = await waitFor(type, () => {
@@ -457,12 +454,11 @@ async function onlyKernellatencyEvent(type: string, port: number): Promise<NetEv
     const found = events.filter((e) => e.type === type && e.attrs.dport === port);
     return found.length ? found : undefined;
   }, 5000);
-  await sleep(300);
-  drain();
   // This connection's only: a process preempted elsewhere in these namespaces is not the probe's fault.
-  const mine = events.filter((e) => e.probe === 'kernellatency' && (e.netns === inode(a) || e.netns === inode(b))
+  const mine = () => events.filter((e) => e.probe === 'kernellatency' && (e.netns === a.inode || e.netns === b.inode)
     && (e.attrs.dport === port || e.attrs.sport === port));
-  assert.equal(mine.length, 1, mine.map((e) => `${e.type} ${e.msg}`).join('; '));
+  await holdsFor('one kernellatency event of the connection', () => (drain(), mine().length === 1), 300);
+  assert.equal(mine().length, 1, mine().map((e) => `${e.type} ${e.msg}`).join('; '));
   return e!;
 }
 
@@ -473,7 +469,7 @@ test('kernellatency: an NFQUEUE inspector holding each data segment 120 ms gives
   const queue = '7';
   const port = 7313;
   const responder = a.spawn(holder, [queue, '120']);
-  await waitForLine(responder, /^ready/);
+  await waitForLine(responder, /^ready/, 10_000);
   // Only segments with data (PSH): the handshake and the acknowledgements pass at once. 120 ms
   // stays below TCP's 200 ms minimum retransmission timeout, so the segment is sent once.
   const rule = ['INPUT', '-p', 'tcp', '--dport', String(port), '--tcp-flags', 'PSH', 'PSH', '-j', 'NFQUEUE', '--queue-num', queue];
@@ -481,25 +477,25 @@ test('kernellatency: an NFQUEUE inspector holding each data segment 120 ms gives
   assert.equal(kernellatency!.startEvents(publisher, { ratePerSecond: 1000 }), undefined); // default 100 ms
   events.length = 0;
   try {
-    const [wasA, wasB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
+    const [wasA, wasB] = [await collect(kernellatency!.metric, entityOf(a)), await collect(kernellatency!.metric, entityOf(b))];
     const server = a.spawn(process.execPath, ['-e', `const srv = require('net').createServer((c) => {
         c.on('data', (d) => { console.log('read ' + d); c.end('bye'); srv.close(); });
       }).listen(${port}, '${aAddr}', () => console.log('listening')); setTimeout(() => process.exit(1), 15000);`]);
-    await waitForLine(server, /^listening/);
-    const read = waitForLine(server, /^read /);
-    const accepted = waitForLine(responder, /^accepted \d+/);
+    await waitForLine(server, /^listening/, 10_000);
+    const read = waitForLine(server, /^read /, 10_000);
+    const accepted = waitForLine(responder, /^accepted \d+/, 10_000);
     // The client waits for the reply before closing: its FIN is not held behind the data.
     b.exec('timeout', '10', process.execPath, '-e', `const s = require('net').connect(${port}, '${aAddr}', () => s.write('hello'));
       s.on('data', () => s.end());`);
     assert.equal(await read, 'read hello');
     await accepted;
     const e = await onlyKernellatencyEvent('KERNEL_RCV_SLOW', port);
-    assert.equal(e.netns, inode(a));
+    assert.equal(e.netns, a.inode);
     assert.deepEqual([e.attrs.protocol, e.attrs.saddr, e.attrs.daddr, e.attrs.dport, e.attrs.state], ['TCP', link.bAddr, aAddr, port, 'ESTABLISHED']);
     const ms = Number(e.attrs.latency_ms);
     assert.ok(ms >= 120 && ms < 1000, `latency ${ms} ms`);
     assert.match(e.msg, new RegExp(`^a packet took \\d+\\.\\d{3} ms from the device to the transport layer TCP ${link.bAddr}:\\d+ -> ${aAddr}:${port}$`));
-    const [nowA, nowB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
+    const [nowA, nowB] = [await collect(kernellatency!.metric, entityOf(a)), await collect(kernellatency!.metric, entityOf(b))];
     assert.equal(numOf(nowA, 'rxslow100ms') - numOf(wasA, 'rxslow100ms'), 1);
     assert.ok(histOf(nowA, 'rxlatency').sum - histOf(wasA, 'rxlatency').sum >= 0.12);
     assert.equal(numOf(nowB, 'rxslow100ms') - numOf(wasB, 'rxslow100ms'), 0);
@@ -519,27 +515,27 @@ test('kernellatency: a next hop that answers ARP only after 300 ms holds the SYN
   assert.equal(kernellatency!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   events.length = 0;
   try {
-    const [wasA, wasB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
+    const [wasA, wasB] = [await collect(kernellatency!.metric, entityOf(a)), await collect(kernellatency!.metric, entityOf(b))];
     const server = a.spawn(process.execPath, ['-e', `const srv = require('net').createServer((c) => { console.log('accepted'); c.end(); srv.close(); })
       .listen(${port}, '${aAddr}', () => console.log('listening')); setTimeout(() => process.exit(1), 15000);`]);
-    await waitForLine(server, /^listening/);
-    const accepted = waitForLine(server, /^accepted/);
+    await waitForLine(server, /^listening/, 10_000);
+    const accepted = waitForLine(server, /^accepted/, 10_000);
     const client = b.spawn(process.execPath, ['-e', `const s = require('net').connect(${port}, '${aAddr}', () => console.log('connected'));
       s.on('error', () => {}); setTimeout(() => process.exit(1), 10000);`]);
     // The 300 ms count from the SYN waiting on ARP, not from the client's start (node may take long to start).
     await waitFor('the SYN waiting on ARP', () => b.json<{ state?: string[] }[]>('ip', '-j', 'neigh', 'show', aAddr, 'dev', link.bDev)
-      .some((n) => n.state?.includes('INCOMPLETE')) || undefined);
-    await sleep(300);
+      .some((n) => n.state?.includes('INCOMPLETE')) || undefined, 10_000);
+    await sleep(300); // the 300 ms the SYN is held: the latency under test, not a wait for something
     a.exec('ip', 'link', 'set', 'dev', link.aDev, 'arp', 'on');
-    await waitForLine(client, /^connected/);
+    await waitForLine(client, /^connected/, 10_000);
     await accepted;
     const e = await onlyKernellatencyEvent('KERNEL_SEND_SLOW', port);
-    assert.equal(e.netns, inode(b));
+    assert.equal(e.netns, b.inode);
     assert.deepEqual([e.attrs.protocol, e.attrs.saddr, e.attrs.daddr, e.attrs.dport, e.attrs.state], ['TCP', bAddr, aAddr, port, 'SYN_SENT']);
     const ms = Number(e.attrs.latency_ms);
     assert.ok(ms >= 250 && ms < 2000, `latency ${ms} ms`);
     assert.match(e.msg, new RegExp(`^a TCP segment took \\d+\\.\\d{3} ms from TCP to the device TCP ${bAddr}:\\d+ -> ${aAddr}:${port}$`));
-    const [nowA, nowB] = [await collect(kernellatency!.metric, entity(a)), await collect(kernellatency!.metric, entity(b))];
+    const [nowA, nowB] = [await collect(kernellatency!.metric, entityOf(a)), await collect(kernellatency!.metric, entityOf(b))];
     assert.equal(numOf(nowB, 'txslow100ms') - numOf(wasB, 'txslow100ms'), 1);
     assert.equal(numOf(nowA, 'txslow100ms') - numOf(wasA, 'txslow100ms'), 0);
   } finally {

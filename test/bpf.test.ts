@@ -4,7 +4,6 @@
 // have caused. Traffic stays inside the namespaces this file creates.
 
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +15,8 @@ import { decodeRecord, RecordLayout, stackAddresses } from '../src/bpf/records.j
 import type { EventPublisher, NetEvent } from '../src/events/model.js';
 import type { Entity, MetricProbe, ProbeContext, Sample } from '../src/model.js';
 import { ebpf } from './helpers/ebpf.js';
-import { cleanup, createNetns, veth, waitFor, waitForLine, type Netns } from './helpers/netns.js';
+import { cleanup, createNetns, entityOf, veth, type Netns } from './helpers/netns.js';
+import { waitFor, waitForLine } from './helpers/wait.js';
 
 const [packetloss, tcpreset, tcpretrans, tcptwrcv] = ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv'].map(ebpf);
 
@@ -34,21 +34,13 @@ let bAddr: string;
 const events: NetEvent[] = [];
 const publisher: EventPublisher = { publish: (e) => void events.push(e) };
 
-function inode(ns: Netns): number {
-  return statSync(`/run/netns/${ns.name}`).ino;
-}
-
-function entity(ns: Netns): Entity {
-  return { netns: inode(ns), isHost: false, pids: [ns.pid] };
-}
-
 /** Runs a metric probe's collect() on one namespace as the collector would. */
 async function collect(probe: MetricProbe, ns: Netns | Entity): Promise<{ samples: Sample[]; notes: string[] }> {
   const notes: string[] = [];
-  const target = 'pid' in ns ? entity(ns) : ns;
+  const target = 'pid' in ns ? entityOf(ns) : ns;
   const ctx: ProbeContext = {
     options: { qdisc_devices: [], qdisc_per_interface: false, pod_cidrs: [], cni_conf_dir: '', cni_data_dir: '' },
-    entities: [entity(a), entity(b), target],
+    entities: [entityOf(a), entityOf(b), target],
     note: (m) => void notes.push(m),
     shared: (_key, read) => read(),
   };
@@ -160,7 +152,7 @@ test('events on: an iptables DROP gives a PACKETLOSS event with tuple, reason, s
   assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const t0 = BigInt(Date.now()) * 1_000_000n;
   sendUdp(b, aAddr, 5555, 1);
-  const [e] = await eventsFor('PACKETLOSS NETFILTER_DROP', (e) => e.type === 'PACKETLOSS' && e.netns === inode(a) && e.attrs.reason === 'NETFILTER_DROP');
+  const [e] = await eventsFor('PACKETLOSS NETFILTER_DROP', (e) => e.type === 'PACKETLOSS' && e.netns === a.inode && e.attrs.reason === 'NETFILTER_DROP');
   const t1 = BigInt(Date.now()) * 1_000_000n;
   assert.ok(e!.timeUnixNano >= t0 - 5_000_000n && e!.timeUnixNano <= t1, `kernel time ${e!.timeUnixNano} not within [${t0}, ${t1}]`);
   assert.equal(e!.probe, 'packetloss');
@@ -176,7 +168,7 @@ test('events on: an iptables DROP gives a PACKETLOSS event with tuple, reason, s
 test('events without stacks when asked (stacks: false)', async () => {
   assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000, stacks: false }), undefined);
   sendUdp(b, aAddr, 5556, 1);
-  const [e] = await eventsFor('PACKETLOSS without stack', (e) => e.type === 'PACKETLOSS' && e.netns === inode(a) && e.attrs.dport === 5556);
+  const [e] = await eventsFor('PACKETLOSS without stack', (e) => e.type === 'PACKETLOSS' && e.netns === a.inode && e.attrs.dport === 5556);
   assert.equal(e!.attrs.stack, '');
   assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
 });
@@ -186,15 +178,15 @@ test('a connect to a closed port: TCP_SEND_RST_NOSock and NO_SOCKET in the serve
   const [plA, rsA, rsB] = await Promise.all([collect(packetloss!.metric, a), collect(tcpreset!.metric, a), collect(tcpreset!.metric, b)]);
   assert.equal(connect(b, aAddr, 7), 'ECONNREFUSED');
 
-  const nosock = await eventsFor('TCP_SEND_RST_NOSock', (e) => e.type === 'TCP_SEND_RST_NOSock' && e.netns === inode(a));
+  const nosock = await eventsFor('TCP_SEND_RST_NOSock', (e) => e.type === 'TCP_SEND_RST_NOSock' && e.netns === a.inode);
   assert.equal(nosock.length, 1);
   assert.deepEqual(nosock[0]!.attrs, {
     family: 'ipv4', protocol: 'TCP', saddr: aAddr, sport: 7, daddr: bAddr, dport: nosock[0]!.attrs.dport, reason: 'NO_SOCKET',
   });
-  const drop = await eventsFor('PACKETLOSS NO_SOCKET', (e) => e.type === 'PACKETLOSS' && e.netns === inode(a) && e.attrs.reason === 'NO_SOCKET');
+  const drop = await eventsFor('PACKETLOSS NO_SOCKET', (e) => e.type === 'PACKETLOSS' && e.netns === a.inode && e.attrs.reason === 'NO_SOCKET');
   assert.equal(drop[0]!.attrs.dport, 7);
   assert.match(String(drop[0]!.attrs.stack), /tcp_v4_rcv/);
-  const synRst = await eventsFor('TCP_RCV_RST_SYN', (e) => e.type === 'TCP_RCV_RST_SYN' && e.netns === inode(b));
+  const synRst = await eventsFor('TCP_RCV_RST_SYN', (e) => e.type === 'TCP_RCV_RST_SYN' && e.netns === b.inode);
   assert.equal(synRst[0]!.attrs.state, 'SYN_SENT');
   assert.equal(synRst[0]!.attrs.dport, 7);
 
@@ -213,7 +205,7 @@ test('a connect to a closed port: TCP_SEND_RST_NOSock and NO_SOCKET in the serve
 test('a bare ACK to a listening socket: TCP_SEND_RST from the listener, with its state', async () => {
   assert.equal(tcpreset!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer(() => {}).listen(8084, '${aAddr}', () => console.log('ready'));`]);
-  await waitForLine(server, /ready/);
+  await waitForLine(server, /ready/, 10_000);
   const was = value((await collect(tcpreset!.metric, a)).samples, 'resets', { type: 'TCP_SEND_RST' })!;
   // An ACK that matches no handshake, from a raw socket: the listener answers with a reset.
   b.exec('python3', '-c', `
@@ -229,7 +221,7 @@ pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, 
 tcp = tcp[:16] + struct.pack('!H', csum(pseudo + tcp)) + tcp[18:]
 socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP).sendto(tcp, (dst, 0))
 `);
-  const [rst] = await eventsFor('TCP_SEND_RST', (e) => e.type === 'TCP_SEND_RST' && e.netns === inode(a));
+  const [rst] = await eventsFor('TCP_SEND_RST', (e) => e.type === 'TCP_SEND_RST' && e.netns === a.inode);
   assert.deepEqual([rst!.attrs.state, rst!.attrs.saddr, rst!.attrs.sport], ['LISTEN', aAddr, 8084]);
   assert.equal(value((await collect(tcpreset!.metric, a)).samples, 'resets', { type: 'TCP_SEND_RST' })! - was, 1);
   server.kill();
@@ -240,16 +232,16 @@ test('a reset on an established connection (SO_LINGER 0 close): TCP_SEND_RST_ACT
   // resetAndDestroy() closes with SO_LINGER {on, 0}: the kernel aborts with a RST.
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => s.once('data', () => s.resetAndDestroy()))
     .listen(8080, '${aAddr}', () => console.log('ready'));`]);
-  await waitForLine(server, /ready/);
+  await waitForLine(server, /ready/, 10_000);
   const [rsA, rsB] = await Promise.all([collect(tcpreset!.metric, a), collect(tcpreset!.metric, b)]);
   const out = node(b, `const s = require('net').connect(8080, '${aAddr}', () => s.write('go'));
     s.on('error', (e) => { console.log(e.code); process.exit(0); }); s.on('close', () => console.log('closed'));`);
   assert.match(out, /ECONNRESET/);
 
-  const [estab] = await eventsFor('TCP_RCV_RST_ESTAB', (e) => e.type === 'TCP_RCV_RST_ESTAB' && e.netns === inode(b));
+  const [estab] = await eventsFor('TCP_RCV_RST_ESTAB', (e) => e.type === 'TCP_RCV_RST_ESTAB' && e.netns === b.inode);
   assert.equal(estab!.attrs.state, 'ESTABLISHED');
   assert.deepEqual([estab!.attrs.saddr, estab!.attrs.daddr, estab!.attrs.dport], [bAddr, aAddr, 8080]);
-  const [active] = await eventsFor('TCP_SEND_RST_ACTIVE', (e) => e.type === 'TCP_SEND_RST_ACTIVE' && e.netns === inode(a));
+  const [active] = await eventsFor('TCP_SEND_RST_ACTIVE', (e) => e.type === 'TCP_SEND_RST_ACTIVE' && e.netns === a.inode);
   assert.deepEqual([active!.attrs.saddr, active!.attrs.sport, active!.attrs.daddr], [aAddr, 8080, bAddr]);
 
   const after = async (ns: Netns, type: string) => value((await collect(tcpreset!.metric, ns)).samples, 'resets', { type })!;
@@ -263,11 +255,11 @@ test('a reset received while closing (FIN_WAIT after a half-close): TCP_RCV_RST_
   // The server half-closes (FIN, socket kept open); the client answers the FIN with an abort.
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => { s.on('error', () => {}); s.end(); })
     .listen(8082, '${aAddr}', () => console.log('ready'));`]);
-  await waitForLine(server, /ready/);
+  await waitForLine(server, /ready/, 10_000);
   const was = value((await collect(tcpreset!.metric, a)).samples, 'resets', { type: 'TCP_RCV_RST_TW' })!;
   node(b, `const s = require('net').connect({ port: 8082, host: '${aAddr}', allowHalfOpen: true });
     s.on('end', () => { s.resetAndDestroy(); setTimeout(() => process.exit(0), 50); });`);
-  const [tw] = await eventsFor('TCP_RCV_RST_TW', (e) => e.type === 'TCP_RCV_RST_TW' && e.netns === inode(a) && e.attrs.sport === 8082);
+  const [tw] = await eventsFor('TCP_RCV_RST_TW', (e) => e.type === 'TCP_RCV_RST_TW' && e.netns === a.inode && e.attrs.sport === 8082);
   // FIN_WAIT1 when the abort overtakes the client's ACK of the FIN, FIN_WAIT2 otherwise.
   assert.match(String(tw!.attrs.state), /^FIN_WAIT[12]$/);
   assert.equal(value((await collect(tcpreset!.metric, a)).samples, 'resets', { type: 'TCP_RCV_RST_TW' })! - was, 1);
@@ -278,30 +270,30 @@ test('IPv6: a connect to a closed port on ::1 gives IPv6 tuples in both probes',
   assert.equal(tcpreset!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const c = await createNetns({ ipv6: true });
-  const was = value((await collect(packetloss!.metric, entity(c))).samples, 'nosocket')!;
+  const was = value((await collect(packetloss!.metric, entityOf(c))).samples, 'nosocket')!;
   assert.equal(connect(c, '::1', 9), 'ECONNREFUSED');
-  const [rst] = await eventsFor('IPv6 TCP_SEND_RST_NOSock', (e) => e.type === 'TCP_SEND_RST_NOSock' && e.netns === inode(c));
+  const [rst] = await eventsFor('IPv6 TCP_SEND_RST_NOSock', (e) => e.type === 'TCP_SEND_RST_NOSock' && e.netns === c.inode);
   assert.deepEqual([rst!.attrs.family, rst!.attrs.saddr, rst!.attrs.sport, rst!.attrs.daddr], ['ipv6', '::1', 9, '::1']);
-  const [drop] = await eventsFor('IPv6 NO_SOCKET', (e) => e.type === 'PACKETLOSS' && e.netns === inode(c) && e.attrs.reason === 'NO_SOCKET');
+  const [drop] = await eventsFor('IPv6 NO_SOCKET', (e) => e.type === 'PACKETLOSS' && e.netns === c.inode && e.attrs.reason === 'NO_SOCKET');
   assert.deepEqual([drop!.attrs.family, drop!.attrs.protocol, drop!.attrs.daddr, drop!.attrs.dport], ['ipv6', 'TCP', '::1', 9]);
   assert.match(drop!.msg, /TCP \[::1\]:\d+ -> \[::1\]:9/);
   assert.match(String(drop!.attrs.stack), /tcp_v6_rcv/);
-  assert.equal(value((await collect(packetloss!.metric, entity(c))).samples, 'nosocket')! - was, 1);
+  assert.equal(value((await collect(packetloss!.metric, entityOf(c))).samples, 'nosocket')! - was, 1);
 });
 
 test('loss on the veth → retransmissions counted in the sender namespace, with events', async () => {
   assert.equal(tcpretrans!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer((s) => s.on('data', () => {}))
     .listen(8081, '${aAddr}', () => console.log('ready'));`]);
-  await waitForLine(server, /ready/);
+  await waitForLine(server, /ready/, 10_000);
   const before = await collect(tcpretrans!.metric, b);
   // The client connects, then a drops everything for port 8081: b's data is retransmitted.
   const client = b.spawn(process.execPath, ['-e', `const s = require('net').connect(8081, '${aAddr}', () => console.log('ready'));
     process.stdin.on('data', () => s.write('x'.repeat(100))); s.on('error', () => {});`]);
-  await waitForLine(client, /ready/);
+  await waitForLine(client, /ready/, 10_000);
   a.exec('iptables', '-I', 'INPUT', '-p', 'tcp', '--dport', '8081', '-j', 'DROP');
   client.stdin!.write('go\n');
-  const [e] = await eventsFor('TCP_RETRANS', (e) => e.type === 'TCP_RETRANS' && e.netns === inode(b));
+  const [e] = await eventsFor('TCP_RETRANS', (e) => e.type === 'TCP_RETRANS' && e.netns === b.inode);
   assert.deepEqual([e!.attrs.saddr, e!.attrs.daddr, e!.attrs.dport, e!.attrs.state], [bAddr, aAddr, 8081, 'ESTABLISHED']);
   const retrans = value((await collect(tcpretrans!.metric, b)).samples, 'retrans')! - value(before.samples, 'retrans')!;
   assert.ok(retrans >= 1, `retransmissions: ${retrans}`);
@@ -315,15 +307,15 @@ test('loss on the veth → retransmissions counted in the sender namespace, with
 test('a lost final ACK of the handshake → the SYN-ACK is retransmitted (tcp_retransmit_synack)', async () => {
   assert.equal(tcpretrans!.startEvents(publisher, { ratePerSecond: 1000 }), undefined);
   const server = a.spawn(process.execPath, ['-e', `require('net').createServer(() => {}).listen(8083, '${aAddr}', () => console.log('ready'));`]);
-  await waitForLine(server, /ready/);
+  await waitForLine(server, /ready/, 10_000);
   const was = value((await collect(tcpretrans!.metric, a)).samples, 'synackretrans')!;
   // b drops its own pure ACKs to the server: a stays in SYN_RECV and retransmits the SYN-ACK after ~1 s.
   const rule = ['OUTPUT', '-p', 'tcp', '--dport', '8083', '--tcp-flags', 'SYN,ACK,FIN,RST', 'ACK', '-j', 'DROP'];
   b.exec('iptables', '-A', ...rule);
   try {
     const client = b.spawn(process.execPath, ['-e', `require('net').connect(8083, '${aAddr}', () => console.log('ready')).on('error', () => {});`]);
-    await waitForLine(client, /ready/);
-    const [e] = await eventsFor('TCP_RETRANS_SYNACK', (e) => e.type === 'TCP_RETRANS_SYNACK' && e.netns === inode(a));
+    await waitForLine(client, /ready/, 10_000);
+    const [e] = await eventsFor('TCP_RETRANS_SYNACK', (e) => e.type === 'TCP_RETRANS_SYNACK' && e.netns === a.inode);
     assert.deepEqual([e!.attrs.saddr, e!.attrs.sport, e!.attrs.daddr, e!.attrs.state], [aAddr, 8083, bAddr, 'NEW_SYN_RECV']);
     assert.ok(value((await collect(tcpretrans!.metric, a)).samples, 'synackretrans')! - was >= 1);
     client.kill();
@@ -351,14 +343,15 @@ c, _ = s.accept()
 while c.recv(100): pass
 time.sleep(0.2); c.close(); s.close()
 print('closed', flush=True)`]);
-  await waitForLine(server, /^listening/);
-  const closed = waitForLine(server, /^closed/);
+  await waitForLine(server, /^listening/, 10_000);
+  const closed = waitForLine(server, /^closed/, 10_000);
   b.exec('python3', '-c', `
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('${bAddr}', ${clientPort}))
 s.connect(('${aAddr}', ${port})); s.send(b'x'); s.close()`);
   await closed;
-  await sleep(100);
+  // The server's late FIN has reached the client's timewait socket before the SYN is sent.
+  await eventsFor('the late FIN in TIME_WAIT', (e) => e.type === 'TCP_TW_RCV' && e.netns === b.inode && e.attrs.flag === 'FIN');
   // A new connection from the server's address and port to the client's: its SYN meets the
   // timewait socket, which answers with an ACK; the connecting side resets, which ends TIME_WAIT.
   a.exec('python3', '-c', `
@@ -366,7 +359,7 @@ import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('${aAddr}', ${port})); s.settimeout(0.5)
 try: s.connect(('${bAddr}', ${clientPort}))
 except OSError: pass`);
-  const found = await eventsFor('three TCP_TW_RCV', (e) => e.type === 'TCP_TW_RCV' && e.netns === inode(b), 3);
+  const found = await eventsFor('three TCP_TW_RCV', (e) => e.type === 'TCP_TW_RCV' && e.netns === b.inode, 3);
   assert.deepEqual(found.map((e) => e.attrs.flag), ['FIN', 'SYN', 'RST']);
   for (const e of found) {
     assert.deepEqual([e.attrs.protocol, e.attrs.saddr, e.attrs.sport, e.attrs.daddr, e.attrs.dport], ['TCP', aAddr, port, bAddr, clientPort]);
@@ -382,16 +375,18 @@ except OSError: pass`);
 
 test('the rate limit holds in the kernel while counters stay exact; nothing is lost at low rate', async () => {
   assert.equal(packetloss!.startEvents(publisher, { ratePerSecond: 2 }), undefined);
-  await sleep(1100); // a fresh one-second window
+  await sleep(1100); // a fresh one-second window of the limiter: a time the test sets, not a wait for something
   packetloss!.kernel.drain();
   const was = value((await collect(packetloss!.metric, a)).samples, 'netfilter')!;
   const statsBefore = packetloss!.eventStats();
   const started = Date.now();
   sendUdp(b, aAddr, 5555, 20);
   assert.equal(value((await collect(packetloss!.metric, a)).samples, 'netfilter')! - was, 20);
-  await sleep(200);
-  packetloss!.kernel.drain();
-  const stats = packetloss!.eventStats();
+  const stats = await waitFor('each of the 20 drops delivered or suppressed', () => {
+    packetloss!.kernel.drain();
+    const s = packetloss!.eventStats();
+    return s.delivered - statsBefore.delivered + s.suppressed - statsBefore.suppressed >= 20 && s;
+  }, 5000);
   // The limit is per probe, node-wide (other drops on the host share it): at most two events per
   // one-second window, over every window this section touched (a slow machine may span several).
   const windows = Math.floor((Date.now() - started) / 1000) + 2;
@@ -411,15 +406,15 @@ test('the rate limit holds in the kernel while counters stay exact; nothing is l
 test('counters of a namespace that is gone are deleted from the kernel map at the second read without it', async () => {
   const c = await createNetns();
   sendUdp(c, '127.0.0.1', 9, 1); // a closed port: one NO_SOCKET drop in c
-  const ino = inode(c);
+  const ino = c.inode;
   const bpf = packetloss!.kernel;
   assert.ok(bpf.counters().get(ino)?.size, 'c has counters');
-  const live = new Set([inode(a), inode(b)]);
+  const live = new Set([a.inode, b.inode]);
   assert.equal(bpf.counters(live).get(ino), undefined); // not reported, kept once
   assert.ok(bpf.counters().get(ino)?.size, 'kept after one read without c');
   bpf.counters(live);
   assert.equal(bpf.counters().get(ino), undefined);
-  assert.ok(bpf.counters().get(inode(a))?.size, 'a live namespace keeps its counters');
+  assert.ok(bpf.counters().get(a.inode)?.size, 'a live namespace keeps its counters');
 });
 
 test('the registry lists the event probes and their status', () => {

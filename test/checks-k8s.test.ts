@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { NetEvent } from '../src/events/model.js';
 import { CheckScheduler, checkOptions } from '../src/checks/index.js';
@@ -21,6 +20,7 @@ const k8sChecks = (kube?: KubeView) => [k8sconfig, kubeproxy].flatMap((p) => p.e
 import type { Check, CheckOptions, DeepPartial } from '../src/checks/model.js';
 import { KubeClient } from '../src/k8s/index.js';
 import { FakeKubeApi, service } from './helpers/kube-api.js';
+import { waitFor } from './helpers/wait.js';
 
 let api: FakeKubeApi;
 let client: KubeClient;
@@ -28,14 +28,6 @@ let view: KubeView;
 let health: Server;
 let healthStatus = 200;
 let options: CheckOptions;
-
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 before(async () => {
   health = createServer((_req, res) => {
@@ -85,14 +77,14 @@ test('NetworkPolicy: present in the cluster, cleared when the last one goes', as
   const h = harness(byName('network_policy'));
   assert.deepEqual(await h.step(), []);
   api.apply('networking.k8s.io/v1/networkpolicies', { metadata: { name: 'deny-all', namespace: 'default' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } });
-  await until('the policy', () => view.policies.objects().length === 1);
+  await waitFor('the policy', () => view.policies.objects().length === 1, 5000);
   assert.deepEqual(await h.step(), [{ type: 'NetworkPolicy', msg: 'network policy is configured,please use it carefully.', finding: 'new', severity: 'INFO' }]);
   api.apply('networking.k8s.io/v1/networkpolicies', { metadata: { name: 'allow-dns', namespace: 'default' }, spec: { podSelector: {} } });
-  await until('the second policy', () => view.policies.objects().length === 2);
+  await waitFor('the second policy', () => view.policies.objects().length === 2, 5000);
   assert.deepEqual(await h.step(), [], 'one more policy is no news');
   api.delete('networking.k8s.io/v1/networkpolicies', 'default', 'deny-all');
   api.delete('networking.k8s.io/v1/networkpolicies', 'default', 'allow-dns');
-  await until('no policy', () => view.policies.objects().length === 0);
+  await waitFor('no policy', () => view.policies.objects().length === 0, 5000);
   assert.deepEqual((await h.step()).map((e) => e.finding), ['cleared']);
 });
 
@@ -103,17 +95,17 @@ test('LocalTrafficPolicy: services with external or internal traffic policy Loca
     return { ...s, spec: { ...(s.spec as object), ...spec } };
   };
   api.apply('v1/services', svc('ng-svc', { type: 'LoadBalancer', externalTrafficPolicy: 'Local' }));
-  await until('ng-svc', () => view.svcs.objects().some((s) => s.metadata.name === 'ng-svc'));
+  await waitFor('ng-svc', () => view.svcs.objects().some((s) => s.metadata.name === 'ng-svc'), 5000);
   assert.deepEqual(await h.step(), [{ type: 'LocalTrafficPolicy', msg: 'externalTrafficPolicy of svc(ng-svc/default) is Local, please check it.', finding: 'new', severity: 'INFO' }]);
   api.apply('v1/services', svc('api', { internalTrafficPolicy: 'Local' }));
-  await until('api', () => view.svcs.objects().some((s) => s.metadata.name === 'api'));
+  await waitFor('api', () => view.svcs.objects().some((s) => s.metadata.name === 'api'), 5000);
   assert.deepEqual(await h.step(), [{
     type: 'LocalTrafficPolicy', finding: 'changed', severity: 'INFO',
     msg: 'externalTrafficPolicy of svc(ng-svc/default) is Local, internalTrafficPolicy of svc(api/default) is Local, please check it.',
   }]);
   api.delete('v1/services', 'default', 'ng-svc');
   api.delete('v1/services', 'default', 'api');
-  await until('services gone', () => !view.svcs.objects().some((s) => ['api', 'ng-svc'].includes(s.metadata.name)));
+  await waitFor('services gone', () => !view.svcs.objects().some((s) => ['api', 'ng-svc'].includes(s.metadata.name)), 5000);
   assert.deepEqual((await h.step()).map((e) => e.finding), ['cleared']);
 });
 
@@ -122,10 +114,10 @@ test('IPMasqAgentConf: nonMasqueradeCIDRs without the VPC CIDR', async () => {
   assert.deepEqual(await h.step(), [], 'no ip-masq-agent ConfigMap: nothing to check');
   const cm = (cidrs: string[]) => ({ metadata: { name: 'ip-masq-agent', namespace: 'kube-system' }, data: { config: `nonMasqueradeCIDRs:\n${cidrs.map((c) => `  - ${c}`).join('\n')}\nresyncInterval: 60s\n` } });
   api.apply('v1/configmaps', cm(['10.0.0.0/8']));
-  await until('the ConfigMap', () => view.masqConfig.objects().length === 1);
+  await waitFor('the ConfigMap', () => view.masqConfig.objects().length === 1, 5000);
   assert.deepEqual(await h.step(), [{ type: 'IPMasqAgentConf', msg: 'NonMasqueradeCIDRs does not contain vpc cidr, it will reduce pod network performance.', finding: 'new', severity: 'WARN' }]);
   api.apply('v1/configmaps', cm(['10.0.0.0/8', '172.16.0.0/12']));
-  await until('the update', () => (view.masqConfig.objects()[0]?.data?.config ?? '').includes('172.16.0.0/12'));
+  await waitFor('the update', () => (view.masqConfig.objects()[0]?.data?.config ?? '').includes('172.16.0.0/12'), 5000);
   assert.deepEqual((await h.step()).map((e) => e.finding), ['cleared']);
 });
 
@@ -134,13 +126,13 @@ test('CIDRConflict: the node podCIDR from the API inside the VPC CIDR', async ()
   assert.deepEqual(await h.step(), []);
   api.apply('v1/nodes', { metadata: { name: 'node-a' }, spec: { podCIDR: '172.31.5.0/24', podCIDRs: ['172.31.5.0/24'] } });
   api.apply('v1/nodes', { metadata: { name: 'node-b' }, spec: { podCIDR: '10.96.1.0/24' } }); // another node: not ours
-  await until('the node', () => (view.node?.objects().length ?? 0) === 1);
+  await waitFor('the node', () => (view.node?.objects().length ?? 0) === 1, 5000);
   assert.deepEqual(await h.step(), [{
     type: 'CIDRConflict', finding: 'new', severity: 'ERROR',
     msg: 'cidr conflicts:vpc cidr 172.31.0.0/16, svc cidr 10.96.0.0/12, pod cidr 172.31.5.0/24, docker cidr 172.17.0.0/16.',
   }]);
   api.apply('v1/nodes', { metadata: { name: 'node-a' }, spec: { podCIDR: '192.168.5.0/24', podCIDRs: ['192.168.5.0/24'] } });
-  await until('the node update', () => view.node?.objects()[0]?.spec?.podCIDR === '192.168.5.0/24');
+  await waitFor('the node update', () => view.node?.objects()[0]?.spec?.podCIDR === '192.168.5.0/24', 5000);
   assert.deepEqual((await h.step()).map((e) => e.finding), ['cleared']);
 });
 
@@ -153,7 +145,7 @@ test('KubeProxyAbnormal: the kube-proxy pod of this node not ready, or its healt
   });
   api.apply('v1/pods', pod('node-b', false)); // another node's trouble is not this node's
   api.apply('v1/pods', pod('node-a', true));
-  await until('the pods', () => view.proxyPods.objects().length === 2);
+  await waitFor('the pods', () => view.proxyPods.objects().length === 2, 5000);
   assert.deepEqual(await h.step(), []);
 
   healthStatus = 503;
@@ -161,10 +153,10 @@ test('KubeProxyAbnormal: the kube-proxy pod of this node not ready, or its healt
   assert.deepEqual(await h.step(), []);
   healthStatus = 200;
   api.apply('v1/pods', pod('node-a', false));
-  await until('not ready', () => view.proxyPods.objects().some((p) => p.metadata.name === 'kube-proxy-node-a' && p.status?.conditions?.[0]?.status === 'False'));
+  await waitFor('not ready', () => view.proxyPods.objects().some((p) => p.metadata.name === 'kube-proxy-node-a' && p.status?.conditions?.[0]?.status === 'False'), 5000);
   assert.deepEqual((await h.step()).map((e) => e.finding), ['changed'], 'a different reason is a change');
   api.apply('v1/pods', pod('node-a', true));
-  await until('ready', () => view.proxyPods.objects().some((p) => p.metadata.name === 'kube-proxy-node-a' && p.status?.conditions?.[0]?.status === 'True'));
+  await waitFor('ready', () => view.proxyPods.objects().some((p) => p.metadata.name === 'kube-proxy-node-a' && p.status?.conditions?.[0]?.status === 'True'), 5000);
   assert.deepEqual((await h.step()).map((e) => e.finding), ['cleared']);
 });
 
@@ -177,7 +169,7 @@ test('services view for IPVS: ClusterIP ports with the ready endpoints of all th
   });
   api.apply('discovery.k8s.io/v1/endpointslices', slice('kube-dns-a', [{ addresses: ['10.244.0.5'], conditions: { ready: true } }, { addresses: ['10.244.2.9'], conditions: { ready: false } }]));
   api.apply('discovery.k8s.io/v1/endpointslices', slice('kube-dns-b', [{ addresses: ['10.244.1.7'] }]));
-  await until('kube-dns slices', () => view.slices.objects().length === 2 && view.svcs.objects().some((s) => s.metadata.name === 'kube-dns'));
+  await waitFor('kube-dns slices', () => view.slices.objects().length === 2 && view.svcs.objects().some((s) => s.metadata.name === 'kube-dns'), 5000);
   const dns = (await view.services()).find((s) => s.name === 'kube-dns')!;
   assert.deepEqual(dns.clusterIPs, ['10.96.0.10']);
   const sorted = [...dns.endpoints].map(([k, v]) => [k, [...v].sort()]);

@@ -7,11 +7,10 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { NetEvent } from '../src/events/model.js';
 import type { Entity } from '../src/model.js';
@@ -32,7 +31,8 @@ import { readSysctls } from '../src/checks/sysctl.js';
 import { DEST, genlFamilyId, IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE, parseDest, parseService, serviceName, SVC, type IpvsService } from '../src/netlink/ipvs.js';
 import { encodeAttrs, type AttrSpec } from '../src/netlink/message.js';
 import { netconf, routes, rules } from '../src/netlink/route.js';
-import { cleanup, createNetns, run, veth, type Netns } from './helpers/netns.js';
+import { cleanup, createNetns, run, veth } from './helpers/netns.js';
+import { holdsFor, stopProcess, waitFor } from './helpers/wait.js';
 
 after(cleanup);
 
@@ -43,12 +43,11 @@ async function cluster(subnet: number) {
   const node = await createNetns();
   const pod = await createNetns();
   const link = veth(node, pod, subnet);
-  const ino = (ns: Netns) => statSync(ns.path).ino;
   const entities: Entity[] = [
-    { netns: ino(node), isHost: true, pids: [node.pid] },
-    { netns: ino(pod), isHost: false, pids: [pod.pid], pod: { name: 'web-1', namespace: 'default', uid: 'u-1', ip: link.bAddr!, source: 'cri' } },
+    { netns: node.inode, isHost: true, pids: [node.pid] },
+    { netns: pod.inode, isHost: false, pids: [pod.pid], pod: { name: 'web-1', namespace: 'default', uid: 'u-1', ip: link.bAddr!, source: 'cri' } },
   ];
-  return { node, pod, link, entities, podNetns: ino(pod) };
+  return { node, pod, link, entities, podNetns: pod.inode };
 }
 
 /** A scheduler over `checks` with a fake clock and an event recorder. */
@@ -307,8 +306,7 @@ test('IRQBalance: a process named irqbalance', async (t) => {
     assert.equal(e?.type, 'IRQBalance');
     assert.equal(e!.attrs.pid, child.pid);
   } finally {
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await stopProcess(child, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
   assert.deepEqual(brief(await h.step()).map((x) => x.finding), ['cleared']);
@@ -468,15 +466,15 @@ test('scheduler: triggers coalesce into one run of the probes asked for; a faili
   });
   scheduler.start();
   try {
-    await waitUntil(() => runs.length === 3);
+    await waitFor('the first run of every check', () => runs.length === 3, 3000);
     assert.deepEqual(runs.sort(), ['fast', 'mtu', 'route']);
     runs.length = 0;
     const before = discoveries;
     await scheduler.runOnce('fast');
     assert.deepEqual([runs.splice(0), discoveries - before], [['fast'], 0], 'the fast cadence runs the kernel log only, without discovery');
     for (let i = 0; i < 5; i++) scheduler.trigger(['route']);
-    await waitUntil(() => runs.length > 0, 5000);
-    await sleep(300);
+    await waitFor('the triggered run', () => runs.length > 0, 5000);
+    await holdsFor('no second run for the five triggers', () => runs.length === 1, 300);
     assert.deepEqual(runs, ['route'], 'five triggers, one run, of the route checks only');
 
     failDiscovery = true;
@@ -486,14 +484,6 @@ test('scheduler: triggers coalesce into one run of the probes asked for; a faili
     await scheduler.stop();
   }
 });
-
-async function waitUntil(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail('timed out');
-    await sleep(10);
-  }
-}
 
 test('config section: snake_case keys over the defaults, null turns a sysctl check off', () => {
   const o = checkOptionsFromConfig({

@@ -4,35 +4,40 @@ import { statSync } from 'node:fs';
 import { test } from 'node:test';
 import type { Entity, MetricProbe } from '../src/model.js';
 import { Collector } from '../src/pipeline/collector.js';
+import { holdsFor, waitFor } from './helpers/wait.js';
 
 const host: Entity = { netns: statSync('/proc/self/ns/net').ino, isHost: true, pids: [process.pid] };
 const options = { qdisc_devices: [], qdisc_per_interface: false, pod_cidrs: [], cni_conf_dir: '', cni_data_dir: '' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function slowSource(ms: number) {
-  const source = { cycles: 0, discover: async () => { source.cycles++; await sleep(ms); return [host]; } };
+/** An entity source whose first discovery the test holds open: that cycle is in flight until release(). */
+function heldSource() {
+  let release!: () => void;
+  const held = new Promise<void>((r) => { release = r; });
+  const source = { cycles: 0, release: () => release(), discover: async () => { source.cycles++; await held; return [host]; } };
   return source;
 }
 
 test('restarting with a new interval while a cycle runs leaves exactly one loop', async () => {
-  const source = slowSource(50);
+  const source = heldSource();
   const c = new Collector(source, options);
   c.start(0.01);
-  await sleep(10); // a cycle is in flight
+  await waitFor('a cycle in flight', () => source.cycles === 1, 2000);
   c.start(10); // joins the cycle in flight; the next one is 10 s away
-  await sleep(400);
+  source.release();
+  // 40 periods of the old 10 ms loop: it would have started more cycles.
+  await holdsFor('one cycle: the old 10 ms loop stopped', () => source.cycles === 1, 400);
   c.stop();
   assert.equal(source.cycles, 1, 'the old 10 ms loop kept running');
 });
 
 test('a probe removed during a cycle does not lose the cycle', async () => {
-  const source = slowSource(30);
+  const source = heldSource();
   const probe = (name: string): MetricProbe => ({ name, scope: 'netns', metrics: [], collect: async () => [{ metric: 'currestab', value: 1 }] });
   const c = new Collector(source, options);
   await c.configure([probe('tcp'), probe('udp')], options);
   const cycle = c.collect();
-  await sleep(5);
+  await waitFor('the cycle in flight', () => source.cycles === 1, 2000);
   await c.configure([probe('udp')], options);
+  source.release();
   const snap = await cycle;
   assert.equal(snap.samples.length, 2, 'the cycle ran the probe set it started with');
   assert.deepEqual(Object.keys(c.status()), ['udp']);

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { ConfigMapMount } from './helpers/configmap.js';
+import { holdsFor } from './helpers/wait.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { EVENT_PROBES, METRIC_PROBES } from '../src/catalogue/index.js';
 import {
   CONFIG_SCHEMA, ConfigError, ConfigWatcher, DEFAULT_CONFIG, loadConfigFile, parseConfig,
@@ -734,8 +734,7 @@ describe('ConfigWatcher', () => {
     assert.equal(next.metric_config.interval, 10);
     assert.equal(previous.metric_config.interval, 5);
     assert.equal(w.current.metric_config.interval, 10);
-    await sleep(QUIET);
-    assert.equal(events.length, 1, 'exactly one change for one update');
+    await holdsFor('exactly one change for one update', () => events.length === 1, QUIET);
   });
 
   test('bad file: invalid, last good config kept; a later good file recovers', async () => {
@@ -748,8 +747,7 @@ describe('ConfigWatcher', () => {
 
     // The same bad content again is not reported again.
     await mount.update('metric_config: {port: 70000}  # still bad\n');
-    await sleep(QUIET);
-    assert.equal(events.length, 1);
+    await holdsFor('the same bad content not reported again', () => events.length === 1, QUIET);
 
     const changed = nextEvent(w, 'change');
     await mount.update('metric_config: {port: 9300}\n');
@@ -763,7 +761,7 @@ describe('ConfigWatcher', () => {
     const { mount, w, events } = await start('same', 'metricProbes: "tcp,udp"\n');
     await mount.update('metricProbes: "tcp,udp"\n');
     await mount.update('# reordered and respelled\nmetric_config:\n  probes: [udp, TCP]\n');
-    await sleep(QUIET);
+    await holdsFor('no event for a rewrite with the same meaning', () => events.length === 0, QUIET);
     await w.reload(); // and an explicit re-read agrees
     assert.deepEqual(events, []);
   });
@@ -773,8 +771,8 @@ describe('ConfigWatcher', () => {
     const w = new ConfigWatcher(mount.path, { initial: DEFAULT_CONFIG, debounceMs: DEBOUNCE, pollMs: 50, missingOk: true });
     watchers.push(w);
     const events = record(w);
-    await sleep(120);
-    assert.deepEqual(events, [], 'missing file with missingOk is the defaults, not a change');
+    // Two polls and more (pollMs 50).
+    await holdsFor('missing file with missingOk is the defaults, not a change', () => events.length === 0, 120);
     const changed = nextEvent(w, 'change');
     await mount.create('debugmode: true\n');
     const [next] = (await changed) as AgentConfig[];
@@ -808,7 +806,7 @@ describe('ConfigWatcher', () => {
     const { mount, w, events } = await start('closed', 'debugmode: false\n');
     w.close();
     await mount.update('debugmode: true\n');
-    await sleep(QUIET);
+    await holdsFor('no event after close()', () => events.length === 0, QUIET);
     await w.reload();
     assert.deepEqual(events, []);
     assert.equal(w.current.debugmode, false);

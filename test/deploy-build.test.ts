@@ -4,21 +4,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { freePort } from './helpers/net.js';
+import { giveUp, stopProcess, waitFor } from './helpers/wait.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 test('deploy/build.sh builds a runtime tree that runs the agent', { timeout: 900_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'kubesonar-image-build-'));
@@ -69,20 +62,18 @@ test('deploy/build.sh builds a runtime tree that runs the agent', { timeout: 900
     let stderr = '';
     agent.stderr.on('data', (d) => { stderr += d; });
     try {
-      let metrics = '';
-      for (let i = 0; i < 60 && !metrics.includes('netexporter_tcp_activeopens{'); i++) {
-        await new Promise((r) => setTimeout(r, 500));
-        assert.equal(agent.exitCode, null, `agent exited: ${stderr}`);
-        metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
-      }
+      const metrics = await waitFor('the tcp series on /metrics', async () => {
+        if (agent.exitCode !== null) giveUp(`agent exited: ${stderr}`);
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        return text.includes('netexporter_tcp_activeopens{') && text;
+      }, 30_000);
       assert.match(metrics, /netexporter_tcp_activeopens\{[^}]*k8s_node="image-test"/);
       const status = await (await fetch(`http://127.0.0.1:${port}/status`)).json() as { native?: { loaded: boolean; error: string | null } };
       assert.deepEqual(status.native, { loaded: true, error: null }, 'the native addon loads from the runtime tree');
       const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'))?.[1];
       t.diagnostic(`agent RSS after start, host namespace only: ${Math.round(Number(rss) / 1024)} MiB`);
     } finally {
-      agent.kill('SIGTERM');
-      await new Promise((r) => agent.once('exit', r));
+      await stopProcess(agent, 'SIGTERM', 10_000);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -6,14 +6,15 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { cleanup, createNetns, type Netns } from './helpers/netns.js';
-import { seriesValue, waitFor } from './helpers/agent.js';
+import { seriesValue } from './helpers/agent.js';
+import { freePort } from './helpers/net.js';
+import { giveUp, stopProcess, waitFor } from './helpers/wait.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const agentJs = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -35,14 +36,6 @@ function limitedTo(caps: string[]): string[] {
   return ['--bounding-set', set, '--inh-caps', '-all', '--no-new-privs'];
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 interface Run { status: any; metrics: string }
 
 /** Starts the agent with `caps`, waits for two collections, returns /status and /metrics. */
@@ -58,15 +51,14 @@ async function runAgent(caps: string[] | 'all'): Promise<Run> {
   child.stderr!.on('data', (d) => { stderr += d; });
   try {
     const status = await waitFor(`two collections (${caps === 'all' ? 'root' : caps.join(',')})`, async () => {
-      if (child.exitCode !== null) throw new Error(`agent exited: ${stderr}`);
+      if (child.exitCode !== null) giveUp(`agent exited: ${stderr}`);
       const s = await (await fetch(`http://127.0.0.1:${port}/status`)).json() as any;
       return s.lastCollection && s.uptimeSeconds >= 2 ? s : undefined;
     }, 40_000);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     return { status, metrics };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+    await stopProcess(child, 'SIGTERM', 10_000);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -77,14 +69,9 @@ const probeStates = (s: any): Record<string, string> => Object.fromEntries(Objec
 async function podAsNobody(): Promise<{ ns: Netns; netns: string }> {
   const ns = await createNetns();
   const child = ns.spawn('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', 'sleep', '600']);
-  await waitFor('the nobody process', () => {
-    try {
-      return statSync(`/proc/${child.pid}/status`).uid === 65534 ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  });
-  return { ns, netns: `ns${statSync(ns.path).ino}` };
+  // statSync throws until the process exists; waitFor polls again then.
+  await waitFor('the nobody process', () => statSync(`/proc/${child.pid}/status`).uid === 65534, 20_000);
+  return { ns, netns: `ns${ns.inode}` };
 }
 
 test('the chart capabilities run every probe root can, fd/io of other users included', { timeout: 180_000 }, async (t) => {

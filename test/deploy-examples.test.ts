@@ -4,13 +4,14 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { loadConfigFile, parseConfig } from '../src/config/index.js';
+import { freePort } from './helpers/net.js';
+import { waitForExit } from './helpers/wait.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const NO_ENV = {};
@@ -141,14 +142,6 @@ test('alert rules pass promtool check rules and their unit tests', () => {
   }
 });
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 test('examples/local/run.sh starts the agent and Prometheus and gets a query result', { timeout: 180_000 }, async () => {
   const [agentPort, promPort, eventPort] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'kubesonar-local-test-'));
@@ -163,9 +156,7 @@ test('examples/local/run.sh starts the agent and Prometheus and gets a query res
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
-    const timer = setTimeout(() => child.kill('SIGTERM'), 160_000);
-    const code = await new Promise<number | null>((r) => child.on('exit', r));
-    clearTimeout(timer);
+    const code = await waitForExit(child, 160_000).catch((err) => { child.kill('SIGTERM'); throw new Error(`${err.message}\n${out}`); });
     assert.equal(code, 0, out);
     const json = JSON.parse(/query netexporter_agent_entities: (.*)/.exec(out)![1]!);
     assert.equal(json.status, 'success');

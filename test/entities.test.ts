@@ -2,7 +2,6 @@
 // containerd running real pod sandboxes (see helpers/containerd.ts).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import { CriClient, criProtoPath, parseSandboxInfo, resolveRuntimeSocket } from 
 import { EntityDiscovery } from '../src/entities/discovery.js';
 import { parseNsLink, scanProc } from '../src/entities/procscan.js';
 import { PrivateContainerd, newUid, type RunningPod } from './helpers/containerd.js';
+import { cleanup, createNetns, type Netns } from './helpers/netns.js';
 
 const UID = '0f2e5c3a-9d1b-4c7e-8a6f-1b2c3d4e5f60';
 const UID_ = UID.replaceAll('-', '_');
@@ -172,8 +172,7 @@ describe('entity discovery with a real containerd', () => {
   let web: RunningPod;
   let db: RunningPod;
   let hostPod: RunningPod;
-  const netnsName = `nobs-test-${process.pid}`;
-  let sleeper: ChildProcess;
+  let loose: Netns;
   let looseNetns: number;
 
   before(async () => {
@@ -183,23 +182,13 @@ describe('entity discovery with a real containerd', () => {
     hostPod = await ctrd.runPodSandbox({ name: 'node-agent', namespace: 'kube-system', uid: newUid(), labels: { app: 'agent' }, hostNetwork: true });
 
     // A namespace that no pod owns: `ip netns add` plus a process living in it.
-    execFileSync('ip', ['netns', 'add', netnsName]);
-    sleeper = spawn('ip', ['netns', 'exec', netnsName, 'busybox', 'sleep', '600'], { stdio: 'ignore' });
-    const host = expectedHostNetns();
-    for (let i = 0; i < 100 && (looseNetns === undefined || looseNetns === host); i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      looseNetns = netnsOf(sleeper.pid!);
-    }
-    assert.notEqual(looseNetns, host, 'sleeper entered its netns');
+    loose = await createNetns();
+    looseNetns = netnsOf(loose.pid);
+    assert.notEqual(looseNetns, expectedHostNetns(), 'the holder entered its netns');
   });
 
   after(async () => {
-    sleeper?.kill('SIGKILL');
-    try {
-      execFileSync('ip', ['netns', 'del', netnsName], { stdio: 'ignore' });
-    } catch {
-      /* not created */
-    }
+    cleanup();
     await ctrd?.stop();
   });
 
@@ -266,7 +255,7 @@ describe('entity discovery with a real containerd', () => {
       assert.ok(e, 'namespace discovered');
       assert.equal(e.pod, undefined);
       assert.equal(e.isHost, false);
-      assert.ok(e.pids.includes(sleeper.pid!));
+      assert.ok(e.pids.includes(loose.pid));
     } finally {
       d.close();
     }

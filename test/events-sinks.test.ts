@@ -5,25 +5,18 @@ import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_CONFIG, type EventConfig } from '../src/config/index.js';
 import { createLogger } from '../src/log.js';
 import type { NetEvent } from '../src/events/model.js';
 import { EventPipeline } from '../src/events/pipeline.js';
 import { EventSinks } from '../src/runtime/sinks.js';
+import { freePort } from './helpers/net.js';
+import { waitFor } from './helpers/wait.js';
 
 const TS = 1741163909810866660n;
 const ev = (i: number): NetEvent => ({
   timeUnixNano: TS + BigInt(i), type: 'TCP_RETRANS', probe: 'tcpretrans', severity: 'INFO', msg: `event ${i}`, attrs: {},
 });
-
-async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 function config(change: (c: EventConfig) => void): EventConfig {
   const c = structuredClone(DEFAULT_CONFIG.event_config);
@@ -53,7 +46,7 @@ test('the defaults: stdout (JSON) and the stream server', async () => {
   const port = sinks.stream!.address!.port;
   assert.equal(await status(port, '/'), 200);
   pipeline.publish(ev(0));
-  await waitFor('a JSON line', () => printed.includes('"msg":"event 0"'));
+  await waitFor('a JSON line', () => printed.includes('"msg":"event 0"'), 5000);
   assert.match(printed, /^\{"timestamp":1741163909810866660,"type":"TCP_RETRANS"/);
 });
 
@@ -64,13 +57,13 @@ test('a changed sink is replaced with its queue; an unchanged one is left alone;
   pipeline.publish(ev(1));
   pipeline.publish(ev(2));
   assert.deepEqual(await sinks.apply(config((c) => { c.sinks.stdout.format = 'text'; c.sinks.stream.max_clients = 1; })), []);
-  await waitFor('two text lines', () => printed.trimEnd().split('\n').length === 2 && printed.includes('event 2'));
+  await waitFor('two text lines', () => printed.trimEnd().split('\n').length === 2 && printed.includes('event 2'), 5000);
   assert.match(printed, /^2025-03-05T08:38:29\.810866661Z node-a +TCP_RETRANS +\(node\) +- +event 1\n/);
   assert.equal(sinks.stream, stream, 'the stream server was not rebuilt');
   const port = stream!.address!.port;
   const held = get({ host: '127.0.0.1', port, path: '/events' });
   held.on('error', () => {});
-  await waitFor('one client', () => stream!.clientInfo().length === 1);
+  await waitFor('one client', () => stream!.clientInfo().length === 1, 5000);
   assert.equal(await status(port, '/events'), 503, 'max_clients 1 applies to the running server');
   held.destroy();
   assert.equal(pipeline.stats().stdout.dropped.queue_full, undefined);
@@ -78,19 +71,11 @@ test('a changed sink is replaced with its queue; an unchanged one is left alone;
 
 test('a new stream port: the new server listens, the old one is closed', async () => {
   const oldPort = sinks.stream!.address!.port;
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-  const newPort = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
+  const newPort = await freePort();
   assert.deepEqual(await sinks.apply(config((c) => { c.port = newPort; })), []);
   assert.equal(sinks.stream!.address!.port, newPort);
   assert.equal(await status(newPort, '/'), 200);
-  let closed = false;
-  for (let i = 0; i < 100 && !closed; i++) {
-    closed = (await status(oldPort, '/')) === 0;
-    if (!closed) await sleep(20);
-  }
-  assert.ok(closed, 'nothing listens on the old port');
+  await waitFor('nothing listening on the old port', async () => (await status(oldPort, '/')) === 0, 2000);
 });
 
 test('a port in use keeps the running server and is reported', async () => {
@@ -113,7 +98,7 @@ test('overlapping reloads apply in order', async () => {
     sinks.apply(config((c) => { c.sinks.stdout.format = 'text'; })),
   ]);
   pipeline.publish(ev(9));
-  await waitFor('the line', () => printed.includes('event 9'));
+  await waitFor('the line', () => printed.includes('event 9'), 5000);
   assert.match(printed, /^2025-03-05T08:38:29\.810866669Z /, 'the last reload wins');
   assert.equal(stdout().dropped.queue_full, undefined);
 });

@@ -3,12 +3,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { PodRef } from '../src/model.js';
 import type { EventRecord, EventSink, NetEvent, SendResult } from '../src/events/model.js';
 import { EventPipeline, type NetnsAttribution } from '../src/events/pipeline.js';
 import { formatTime, parseJsonLine, toTextLine, viewOf } from '../src/events/format.js';
 import { StdoutSink } from '../src/sinks/stdout.js';
+import { holdsFor, waitFor } from './helpers/wait.js';
 
 const TS = 1741163909810866660n; // KCE's example; not representable as a double
 const POD: PodRef = { name: 'nginx-7d9c', namespace: 'web', uid: 'u-1', source: 'cri' };
@@ -41,14 +41,6 @@ class TestSink implements EventSink {
   async close(): Promise<void> { this.closed = true; }
 }
 const never = () => new Promise<SendResult>(() => {});
-
-async function waitFor(what: string, cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 const pipeline = (opts: Partial<ConstructorParameters<typeof EventPipeline>[0]> = {}) =>
   new EventPipeline({ nodeName: 'node-a', resolve: resolver, ...opts });
@@ -151,7 +143,7 @@ describe('pipeline', () => {
     const started = performance.now();
     for (let i = 0; i < N + k; i++) p.publish(ev(i));
     assert.ok(performance.now() - started < 2000, 'publish returns at once (a blocked publish would never return)');
-    await waitFor('the live sink to get everything', () => live.records.length === N + k);
+    await waitFor('the live sink to get everything', () => live.records.length === N + k, 2000);
     assert.deepEqual(live.records.map((r) => r.timeUnixNano), Array.from({ length: N + k }, (_, i) => TS + BigInt(i)));
     const s = p.stats();
     assert.deepEqual(s.dead, { queued: N - 4, inFlight: 4, sent: 0, dropped: { queue_full: k } });
@@ -159,7 +151,7 @@ describe('pipeline', () => {
     assert.equal(dead.batches.length, 1, 'one send in flight per sink');
     // Still bounded later on, and the live sink keeps flowing.
     for (let i = 0; i < 5; i++) p.publish(ev(100 + i));
-    await waitFor('more live events', () => live.records.length === N + k + 5);
+    await waitFor('more live events', () => live.records.length === N + k + 5, 2000);
     assert.equal(p.stats().dead.dropped.queue_full, k + 5);
     const closing = performance.now();
     await p.close(200);
@@ -176,8 +168,8 @@ describe('pipeline', () => {
     const p = pipeline({ onError: (name) => errors.push(name) });
     for (const s of [partial, rejecting, silent]) p.setSink(s, { batchMaxEvents: 5, batchMaxWaitMs: 1000 });
     for (let i = 0; i < 10; i++) p.publish(ev(i)); // two full batches each
-    await waitFor('two batches each', () => [partial, rejecting, silent].every((s) => s.batches.length === 2));
-    await sleep(10);
+    await waitFor('two batches each', () => [partial, rejecting, silent].every((s) => s.batches.length === 2), 2000);
+    await waitFor('their results counted', () => [partial, rejecting, silent].every((s) => p.stats()[s.name]!.inFlight === 0), 2000);
     const s = p.stats();
     assert.deepEqual(s.partial, { queued: 0, inFlight: 0, sent: 6, dropped: { http_400: 2, retries_exhausted: 2 } });
     assert.deepEqual(s.rejecting, { queued: 0, inFlight: 0, sent: 0, dropped: { send_error: 10 } });
@@ -193,12 +185,11 @@ describe('pipeline', () => {
     p.setSink(sink, { batchMaxEvents: 3, batchMaxWaitMs: 2000 });
     const t0 = performance.now();
     for (let i = 0; i < 7; i++) p.publish(ev(i));
-    await waitFor('two full batches', () => sink.batches.length === 2);
+    await waitFor('two full batches', () => sink.batches.length === 2, 2000);
     assert.ok(performance.now() - t0 < 1500, 'full batches do not wait');
-    await sleep(20);
     // Checked only while the wait surely is not over (a loaded CI machine may stall this test).
-    if (performance.now() - t0 < 1900) assert.equal(sink.batches.length, 2, 'the partial batch waits');
-    await waitFor('the partial batch', () => sink.batches.length === 3);
+    await holdsFor('the partial batch waits', () => performance.now() - t0 >= 1900 || sink.batches.length === 2, 20);
+    await waitFor('the partial batch', () => sink.batches.length === 3, 2000);
     assert.ok(performance.now() - t0 >= 1995, 'the partial batch waited batchMaxWaitMs');
     assert.deepEqual(sink.batches.map((b) => b.length), [3, 3, 1]);
     await p.close(100);
@@ -214,18 +205,18 @@ describe('pipeline', () => {
     for (let i = 0; i < 6; i++) p.publish(ev(i)); // a: 2 in flight, 3 queued, 1 dropped
     p.setSink(b, { batchMaxWaitMs: 1 });
     for (let i = 6; i < 9; i++) p.publish(ev(i)); // a: queue full, 3 more dropped; b: 3
-    await waitFor('b got its events', () => b.records.length === 3);
+    await waitFor('b got its events', () => b.records.length === 3, 2000);
     assert.deepEqual(b.records.map((r) => r.body), ['reset 6', 'reset 7', 'reset 8'], 'a new sink gets events from then on');
     assert.equal(p.stats().a.dropped.queue_full, 4);
 
     const a2 = new TestSink('a');
     p.setSink(a2, { batchMaxEvents: 100, batchMaxWaitMs: 1, maxQueueEvents: 100 });
     p.publish(ev(9));
-    await waitFor('a2 got the moved queue', () => a2.records.length === 4);
+    await waitFor('a2 got the moved queue', () => a2.records.length === 4, 2000);
     assert.deepEqual(a2.records.map((r) => r.body), ['reset 2', 'reset 3', 'reset 4', 'reset 9'], 'queued events moved, oldest first');
     assert.equal(a1.closed, false, 'the replaced sink finishes its send in flight first');
     release();
-    await waitFor('a1 closed', () => a1.closed);
+    await waitFor('a1 closed', () => a1.closed, 2000);
     assert.equal(p.stats().a.sent, 6, 'counters survive replacement: 2 by a1, 4 by a2');
     assert.equal(p.stats().a.dropped.queue_full, 4);
 
@@ -233,7 +224,7 @@ describe('pipeline', () => {
     assert.ok(b.closed);
     assert.deepEqual(p.sinkNames(), ['a']);
     p.publish(ev(10));
-    await waitFor('a still flows', () => a2.records.length === 5);
+    await waitFor('a still flows', () => a2.records.length === 5, 2000);
     assert.equal(b.records.length, 4, 'b got events 6..9 and nothing after its removal');
     await p.close(100);
   });

@@ -5,19 +5,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Informer, KubeApiError, KubeClient, type KubeObject, type WatchEvent } from '../src/k8s/index.js';
 import { FakeKubeApi, service } from './helpers/kube-api.js';
 import { TEST_TLS } from './helpers/loki-receiver.js';
-
-/** Polls `cond` every 10 ms; fails after `ms` (tests never hang). */
-async function until(cond: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+import { freePort } from './helpers/net.js';
+import { holdsFor, waitFor } from './helpers/wait.js';
 
 async function rejectsWith(p: Promise<unknown>, check: (e: KubeApiError) => void): Promise<void> {
   try {
@@ -100,7 +92,7 @@ describe('KubeClient against the fake API server', () => {
     const done = (async () => {
       for await (const ev of client.watch('/api/v1/services', list.metadata.resourceVersion, { fieldSelector: 'metadata.namespace=monitoring', signal: ac.signal })) seen.push(ev);
     })();
-    await until(() => api.openWatches === 1, 2000, 'watch open');
+    await waitFor('watch open', () => api.openWatches === 1, 2000);
     const q = api.requests.at(-1)!.query;
     assert.deepEqual(q, { watch: 'true', allowWatchBookmarks: 'true', resourceVersion: list.metadata.resourceVersion, timeoutSeconds: '300', fieldSelector: 'metadata.namespace=monitoring' });
     api.apply('v1/services', service('monitoring', 'tempo', { ports: [{ port: 3200 }] }));
@@ -108,10 +100,10 @@ describe('KubeClient against the fake API server', () => {
     api.apply('v1/services', service('monitoring', 'tempo', { ports: [{ port: 3201 }] }));
     api.bookmark();
     api.delete('v1/services', 'monitoring', 'tempo');
-    await until(() => seen.length === 4, 2000, '4 events');
+    await waitFor('4 events', () => seen.length === 4, 2000);
     ac.abort();
     await done;
-    await until(() => api.openWatches === 0, 2000, 'watch closed on abort');
+    await waitFor('watch closed on abort', () => api.openWatches === 0, 2000);
     assert.deepEqual(seen.map((e) => e.type), ['ADDED', 'MODIFIED', 'BOOKMARK', 'DELETED']);
     assert.equal(seen[0].object.kind, 'Service');
     assert.equal((seen[1].object.spec as { ports: Array<{ port: number }> }).ports[0].port, 3201);
@@ -154,31 +146,31 @@ describe('Informer', () => {
       assert.equal(names(), '');
       api.apply('v1/services', service('monitoring', 'grafana-loki', { ports: [{ port: 3100 }] }));
       api.apply('v1/services', service('monitoring', 'other', { ports: [{ port: 1 }] }));
-      await until(() => names() === 'monitoring/grafana-loki', 2000, 'added');
+      await waitFor('added', () => names() === 'monitoring/grafana-loki', 2000);
       // Server-side watch timeout: the informer watches again from its last version, no relist.
       const lists = () => api.requests.filter((r) => r.query.watch === undefined).length;
       const listsBefore = lists();
       api.endWatches();
       api.apply('v1/services', service('logging', 'grafana-loki', { ports: [{ port: 3100 }] }));
-      await until(() => names() === 'logging/grafana-loki,monitoring/grafana-loki', 2000, 'second');
+      await waitFor('second', () => names() === 'logging/grafana-loki,monitoring/grafana-loki', 2000);
       assert.equal(lists(), listsBefore);
       // History compacted while the watch was down: 410 → relist.
-      await until(() => api.openWatches === 1, 2000, 'rewatch');
+      await waitFor('rewatch', () => api.openWatches === 1, 2000);
       api.endWatches();
       api.delete('v1/services', 'logging', 'grafana-loki');
       api.compact();
-      await until(() => names() === 'monitoring/grafana-loki', 2000, 'relist after 410');
+      await waitFor('relist after 410', () => names() === 'monitoring/grafana-loki', 2000);
       assert.equal(lists(), listsBefore + 1);
       // Outage: errors reported with backoff, then recovery with a fresh list.
       await api.stop();
-      await until(() => errors.length >= 2, 3000, 'errors while down');
+      await waitFor('errors while down', () => errors.length >= 2, 3000);
       assert.match(errors[0], /unreachable|ECONNREFUSED|closed|terminated|socket/i);
       api.apply('v1/services', service('monitoring', 'grafana-loki', { ports: [{ port: 3101 }] }));
       await api.start();
-      await until(() => {
+      await waitFor('recovered', () => {
         const s = inf.objects()[0] as { spec?: { ports: Array<{ port: number }> } } | undefined;
         return s?.spec?.ports[0].port === 3101;
-      }, 3000, 'recovered');
+      }, 3000);
       assert.ok(changes >= 5);
     } finally {
       await inf.stop();
@@ -197,15 +189,10 @@ describe('Informer pacing', () => {
     try {
       assert.ok(await inf.waitForSync(2000));
       const watches = () => api.requests.filter((r) => r.query.watch === 'true').length;
-      for (const end = Date.now() + 5000; watches() < 2;) { // it does retry
-        assert.ok(Date.now() < end, `${watches()} watch in 5 s`);
-        await sleep(10);
-      }
-      // ...at most once per backoff, counted over however long the window really was.
+      await waitFor('a second watch (it does retry)', () => watches() >= 2, 5000);
+      // ...at most once per backoff, counted over however long the window really was, all along it.
       const [n0, t0] = [watches(), Date.now()];
-      await sleep(600);
-      const [n, ms] = [watches() - n0, Date.now() - t0];
-      assert.ok(n <= Math.ceil(ms / 100) + 1, `${n} watches in ${ms} ms`);
+      await holdsFor('at most one watch per 100 ms backoff', () => watches() - n0 <= Math.ceil((Date.now() - t0) / 100) + 1, 600);
     } finally {
       await inf.stop();
       await client.close();
@@ -249,10 +236,7 @@ describe('configuration and failures', () => {
   });
 
   test('an unreachable API gives a clear error; a silent one times out', async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((r) => closed.close(() => r()));
+    const port = await freePort(); // nothing listens there
     const c = new KubeClient({ server: `http://127.0.0.1:${port}`, token: 't', timeoutMs: 300 });
     await rejectsWith(c.list('/api/v1/services'), (e) => {
       assert.equal(e.status, 0);

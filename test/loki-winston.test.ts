@@ -2,18 +2,13 @@
 // pushed into the same strict receiver as LokiSink. Each test pins one requirement it fails.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import winston from 'winston';
 import LokiTransport from 'winston-loki';
 import { LokiReceiver } from './helpers/loki-receiver.js';
+import { waitFor } from './helpers/wait.js';
 
 type Batcher = { batch: { streams: Array<{ entries: unknown[] }> }; interval: number };
 const batcher = (t: LokiTransport) => (t as unknown as { batcher: Batcher }).batcher;
-
-/** Polls (bounded) instead of sleeping a guess: a loaded machine may take longer than one batch interval. */
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  for (const end = Date.now() + ms; !cond(); await sleep(20)) assert.ok(Date.now() < end, `timed out waiting for ${what}`);
-}
 
 function transport(url: string, opts: Partial<ConstructorParameters<typeof LokiTransport>[0]> = {}): { t: LokiTransport; log: winston.Logger } {
   const t = new LokiTransport({ host: url, interval: 0.05, labels: { k8s_node: 'node-1' }, gracefulShutdown: false, format: winston.format.json(), ...opts });
@@ -32,7 +27,7 @@ describe('winston-loki 6.1.7 against the requirements', () => {
     const before = BigInt(Date.now()) * 1_000_000n;
     const n0 = rx.entries().length;
     log.info({ message: 'reset', timestamp: '2025-11-23T06:40:00.123456789Z' });
-    await until('the first push', () => rx.entries().length > n0);
+    await waitFor('the first push', () => rx.entries().length > n0, 5000);
     const replaced = rx.entries().at(-1)!.ns;
     assert.ok(replaced >= before, 'default replaceTimestamp: the entry carries the log time, not the event time');
     await t.close();
@@ -40,7 +35,7 @@ describe('winston-loki 6.1.7 against the requirements', () => {
     const { t: t2, log: log2 } = transport(rx.url, { replaceTimestamp: false });
     const n1 = rx.entries().length;
     log2.info({ message: 'reset', timestamp: '2025-11-23T06:40:00.123456789Z' });
-    await until('the second push', () => rx.entries().length > n1);
+    await waitFor('the second push', () => rx.entries().length > n1, 5000);
     assert.equal(rx.entries().at(-1)!.ns, 1763880000123000000n, 'ms precision: the 456789 ns are lost');
     await t2.close();
   });
@@ -49,7 +44,7 @@ describe('winston-loki 6.1.7 against the requirements', () => {
     const { t, log } = transport(rx.url);
     const n0 = rx.entries().length;
     log.info({ message: 'reset', k8s_pod: 'cart-7d9f', netns: 4026532801 });
-    await until('the push', () => rx.entries().length > n0);
+    await waitFor('the push', () => rx.entries().length > n0, 5000);
     const e = rx.entries().at(-1)!;
     assert.deepEqual(e.metadata, {});
     assert.match(e.line, /"k8s_pod":"cart-7d9f"/);
@@ -61,7 +56,7 @@ describe('winston-loki 6.1.7 against the requirements', () => {
     rx.script.push({ status: 400, body: 'entry too far behind' });
     const { t, log } = transport(rx.url);
     log.info({ message: 'rejected' });
-    await until('the push and its re-queue', () => rx.requests.length > n0 && batcher(t).batch.streams[0]?.entries.length === 1);
+    await waitFor('the push and its re-queue', () => rx.requests.length > n0 && batcher(t).batch.streams[0]?.entries.length === 1, 5000);
     assert.deepEqual(rx.requests.slice(n0).map((r) => r.status), [400]);
     const b = batcher(t);
     assert.equal(b.batch.streams[0].entries.length, 1, 'the rejected entry was re-queued');
@@ -77,7 +72,7 @@ describe('winston-loki 6.1.7 against the requirements', () => {
     // Winston hands lines over asynchronously and a failed send swaps the batch out for a
     // moment: poll (bounded) until all 20 000 sit in the batch.
     const count = () => batcher(t).batch.streams[0]?.entries.length ?? 0;
-    for (let waited = 0; count() < 20_000 && waited < 10_000; waited += 50) await sleep(50);
+    await waitFor('all 20 000 in the batch', () => count() >= 20_000, 10_000);
     assert.equal(count(), 20_000);
     (t as unknown as { batcher: { runLoop: boolean; clearBatch(): void } }).batcher.clearBatch();
     await t.close();
@@ -87,7 +82,7 @@ describe('winston-loki 6.1.7 against the requirements', () => {
     const n0 = rx.requests.length;
     const { t, log } = transport(rx.url, { labels: { k8s_node: 'node-1', note: 'say "hi"' }, clearOnError: true });
     log.info({ message: 'x' });
-    await until('the push', () => rx.requests.length > n0);
+    await waitFor('the push', () => rx.requests.length > n0, 5000);
     assert.deepEqual(rx.requests.slice(n0).map((r) => r.status), [400]);
     await t.close();
   });

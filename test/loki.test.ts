@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventRecord, NetEvent } from '../src/events/model.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { KubeClient } from '../src/k8s/index.js';
 import { LokiSink, parseRetryAfter, pickLokiService, type LokiSinkConfig, type LokiSinkDeps } from '../src/sinks/loki/index.js';
 import { LokiReceiver, TEST_TLS, parseLabels } from './helpers/loki-receiver.js';
 import { FakeKubeApi, service } from './helpers/kube-api.js';
+import { holdsFor, waitFor } from './helpers/wait.js';
 
 const T0 = 1763880000123456789n; // 2025-11-23T06:40:00.123456789Z: exact ns, beyond 2^53
 
@@ -40,14 +40,6 @@ function capture(): { logger: Logger; lines: Array<Record<string, unknown>> } {
 /** Fast timings so fault tests take tenths of a second; tests override what they exercise. */
 function sinkFor(url: string, config: LokiSinkConfig = {}, deps: Partial<LokiSinkDeps> = {}): LokiSink {
   return new LokiSink({ url, ...config }, { node: 'node-1', minBackoffMs: 20, maxBackoffMs: 100, maxRetryTimeMs: 3000, requestTimeoutMs: 1000, logger: capture().logger, ...deps });
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 let dir: string;
@@ -169,7 +161,7 @@ describe('delivery faults', () => {
       rx.script.push({ status: 400, body: 'entry too far behind' });
       const sink = sinkFor(rx.url);
       assert.deepEqual(await sink.send([rec(0), rec(1)]), { delivered: 0, dropped: { http_400: 2 } });
-      await sleep(100);
+      await holdsFor('no retry of the 400', () => rx.requests.length === 1, 100);
       assert.deepEqual(rx.requests.map((r) => r.status), [400]);
       assert.deepEqual(await sink.send([rec(2)]), { delivered: 1 }); // the next batch is fine
       await sink.close();
@@ -218,10 +210,11 @@ describe('delivery faults', () => {
   test('receiver down then back within the budget: the batch is delivered once', async () => {
     const rx = await new LokiReceiver().start();
     await rx.stop();
-    const sink = sinkFor(rx.url, {}, { maxRetryTimeMs: 5000 });
+    const { logger, lines } = capture();
+    const sink = sinkFor(rx.url, {}, { logger, maxRetryTimeMs: 5000 });
     const batch = Array.from({ length: 50 }, (_, i) => rec(i));
     const sending = sink.send(batch);
-    await sleep(600);
+    await waitFor('a failed attempt', () => lines.some((l) => l.msg === 'loki: backend unreachable, retrying'), 5000);
     await rx.start(); // same port
     try {
       assert.deepEqual(await sending, { delivered: 50 });
@@ -272,7 +265,7 @@ describe('delivery faults', () => {
       const t0 = Date.now();
       assert.deepEqual(await sink.send([rec(0)]), { delivered: 1 });
       assert.ok(Date.now() - t0 < 2500, 'did not wait for the slow answer');
-      await sleep(3100); // let the slow handler notice the client left
+      await waitFor('the slow handler to notice the client left', () => rx.requests[0]?.status === -1, 5000);
       assert.deepEqual(rx.requests.map((r) => r.status), [-1, 204]);
       assert.equal(rx.pushes.length, 1);
       await sink.close();
@@ -284,9 +277,10 @@ describe('delivery faults', () => {
   test('close() during retries returns promptly and reports the batch as shutdown', async () => {
     const rx = await new LokiReceiver().start();
     await rx.stop();
-    const sink = sinkFor(rx.url, {}, { maxRetryTimeMs: 30_000, minBackoffMs: 200 });
+    const { logger, lines } = capture();
+    const sink = sinkFor(rx.url, {}, { logger, maxRetryTimeMs: 30_000, minBackoffMs: 200 });
     const sending = sink.send([rec(0)]);
-    await sleep(100);
+    await waitFor('a failed attempt', () => lines.some((l) => l.msg === 'loki: backend unreachable, retrying'), 5000);
     const t0 = Date.now();
     await sink.close();
     assert.deepEqual(await sending, { delivered: 0, dropped: { shutdown: 1 } });
@@ -395,7 +389,8 @@ describe('auto-discovery', () => {
     try {
       api.apply('v1/services', service('monitoring', 'other-loki', { clusterIP: '127.0.0.1', ports: [{ name: 'http', port: rx2.boundPort }] }));
       const sending = sink.send([rec(0)]);
-      await sleep(200);
+      // Discovery has listed the Services: other-loki is not the name it looks for.
+      await waitFor('discovery to find no Loki Service', () => lines.some((l) => l.msg === 'loki: no address; events wait in the bounded queue'), 2000);
       assert.equal(sink.url, undefined);
       api.apply('v1/services', service('logging', 'grafana-loki', { clusterIP: '127.0.0.1', ports: [{ name: 'grpc', port: 9095 }, { name: 'http', port: rx1.boundPort }] }));
       assert.deepEqual(await sending, { delivered: 1 });
@@ -403,20 +398,21 @@ describe('auto-discovery', () => {
       assert.equal(rx1.entries().length, 1);
       // The configured namespace is preferred as soon as it has one.
       api.apply('v1/services', service('monitoring', 'grafana-loki', { clusterIP: '127.0.0.1', ports: [{ name: 'http-metrics', port: rx2.boundPort }] }));
-      await until(() => sink.url?.includes(`:${rx2.boundPort}/`) ?? false, 2000, 'monitoring preferred');
+      await waitFor('monitoring preferred', () => sink.url?.includes(`:${rx2.boundPort}/`) ?? false, 2000);
       assert.deepEqual(await sink.send([rec(1)]), { delivered: 1 });
       assert.deepEqual(rx2.entries().map((e) => e.ns), [T0 + 1n]);
       // Port change of the Service in use.
       api.apply('v1/services', service('monitoring', 'grafana-loki', { clusterIP: '127.0.0.1', ports: [{ name: 'http', port: rx1.boundPort }] }));
-      await until(() => sink.url?.includes(`:${rx1.boundPort}/`) ?? false, 2000, 'port change');
+      await waitFor('port change', () => sink.url?.includes(`:${rx1.boundPort}/`) ?? false, 2000);
       assert.deepEqual(await sink.send([rec(2)]), { delivered: 1 });
       assert.deepEqual(rx1.entries().map((e) => e.ns), [T0, T0 + 2n]);
       // Deleted everywhere: nothing to push to; within the budget the batch waits, after it, it is dropped.
       api.delete('v1/services', 'monitoring', 'grafana-loki');
       api.delete('v1/services', 'logging', 'grafana-loki');
-      await until(() => sink.url === undefined, 2000, 'deleted');
-      const waiting = sink.send([rec(3)]);
-      await sleep(300);
+      await waitFor('deleted', () => sink.url === undefined, 2000);
+      let settled = false;
+      const waiting = sink.send([rec(3)]).finally(() => { settled = true; });
+      await holdsFor('the batch waits for an address', () => !settled, 300);
       api.apply('v1/services', service('tools', 'grafana-loki', { clusterIP: '127.0.0.1', ports: [{ name: 'grpc', port: 9095 }, { name: 'http', port: rx2.boundPort }] }));
       assert.deepEqual(await waiting, { delivered: 1 });
       assert.deepEqual(rx2.entries().map((e) => e.ns), [T0 + 1n, T0 + 3n]);
@@ -425,7 +421,7 @@ describe('auto-discovery', () => {
       assert.ok(lines.some((l) => l.msg === 'loki: no address; events wait in the bounded queue'));
       // Gone for longer than the budget: dropped as no_address.
       api.delete('v1/services', 'tools', 'grafana-loki');
-      await until(() => sink.url === undefined, 2000, 'deleted again');
+      await waitFor('deleted again', () => sink.url === undefined, 2000);
       const short = new LokiSink({}, { node: 'node-1', kube, maxRetryTimeMs: 300 });
       assert.deepEqual(await short.send([rec(4)]), { delivered: 0, dropped: { no_address: 1 } });
       await short.close();
@@ -458,7 +454,7 @@ describe('auto-discovery', () => {
     const sink = new LokiSink({}, { node: 'node-1', kube, logger, discoveryMinBackoffMs: 50, discoveryMaxBackoffMs: 200, maxRetryTimeMs: 5000 });
     try {
       const sending = sink.send([rec(0), rec(1)]);
-      await until(() => lines.filter((l) => l.msg === 'loki discovery: Kubernetes API call failed, retrying').length >= 2, 3000, 'retries');
+      await waitFor('retries', () => lines.filter((l) => l.msg === 'loki discovery: Kubernetes API call failed, retrying').length >= 2, 3000);
       const warn = lines.find((l) => l.msg === 'loki discovery: Kubernetes API call failed, retrying')!;
       assert.match(String(warn.error), /Kubernetes API http:\/\/127\.0\.0\.1:\d+ unreachable: GET \/api\/v1\/services: ECONNREFUSED/);
       api.apply('v1/services', service('logging', 'grafana-loki', { clusterIP: '127.0.0.1', ports: [{ name: 'http', port: rx.boundPort }] }));

@@ -17,7 +17,8 @@ import {
 import { links, neighbours, qdiscs, TC_H_ROOT, type Link } from '../src/netlink/rtnetlink.js';
 import { inetSockets, TCP_STATES, TCPF_ALL, type InetSocket } from '../src/netlink/sockdiag.js';
 import { netlinkRequest, type NetlinkError } from '../src/netlink/socket.js';
-import { cleanup, createNetns, deadProcessNetnsPath, veth, waitFor, waitForLine, type Netns } from './helpers/netns.js';
+import { cleanup, createNetns, deadProcessNetnsPath, veth, type Netns } from './helpers/netns.js';
+import { waitFor, waitForLine } from './helpers/wait.js';
 
 after(cleanup);
 
@@ -193,7 +194,7 @@ let tcpNs: Netns | undefined;
 async function tcpNamespace(): Promise<Netns> {
   if (tcpNs) return tcpNs;
   const ns = await createNetns({ ipv6: true }); // for ::1 only; nothing leaves loopback
-  await waitForLine(ns.spawn('node', ['-e', TCP_HELPER]), /^ready$/);
+  await waitForLine(ns.spawn('node', ['-e', TCP_HELPER]), /^ready$/, 10_000);
   tcpNs = ns;
   return ns;
 }
@@ -212,7 +213,7 @@ test('TCP sockets per state match ss -tan in the namespace', async () => {
   await waitFor('connections to settle', async () => {
     const counts = countStates(await inetSockets(ns.path, all));
     return JSON.stringify(counts) === JSON.stringify(want) ? true : undefined;
-  });
+  }, 10_000);
 
   for (const family of [4, 6] as const) {
     const { tool, ours } = await stableRead(
@@ -256,18 +257,19 @@ test('a full accept queue shows as rqueue (queue length) and wqueue (backlog), a
       console.log('listening');
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
     });`]);
-  await waitForLine(listener, /^listening$/);
+  await waitForLine(listener, /^listening$/, 10_000);
   await waitForLine(
     ns.spawn('node', ['-e', `
       const net = require('net');
       for (let i = 0; i < 5; i++) net.connect(7100, '127.0.0.1').on('error', () => {});
       console.log('connecting'); setInterval(() => {}, 1 << 30);`]),
     /^connecting$/,
+    10_000,
   );
   const query = { family: 4, protocol: 'tcp', states: 1 << TCP_STATES.LISTEN } as const;
   // The queue is full once it holds backlog + 1 connections (sk_acceptq_is_full uses '>'),
   // after which the kernel drops further SYNs: the length stays at exactly 2.
-  await waitFor('the accept queue to fill', async () => ((await inetSockets(ns.path, query))[0]?.rqueue === 2 ? true : undefined));
+  await waitFor('the accept queue to fill', async () => ((await inetSockets(ns.path, query))[0]?.rqueue === 2 ? true : undefined), 10_000);
   const { tool, ours } = await stableRead(
     () => ns.exec('ss', '-ltnH').trim().split(/\s+/).slice(1, 3).map(Number),
     () => inetSockets(ns.path, query),
@@ -386,7 +388,7 @@ test('a tbf that overflows: drops and overlimits match tc -s -j qdisc show', asy
 
   const ifindex = new Map((await links(a.path)).map((l) => [l.name, l.index]));
   const tbf = () => qdiscs(a.path).then((qs) => qs.find((q) => q.kind === 'tbf'));
-  await waitFor('the tbf to drain', async () => ((await tbf())?.qlen === 0 ? true : undefined));
+  await waitFor('the tbf to drain', async () => ((await tbf())?.qlen === 0 ? true : undefined), 10_000);
   const { tool, ours } = await stableRead(
     () =>
       a.json<TcQdisc[]>('tc', '-s', '-j', 'qdisc', 'show').map((q) => ({
@@ -454,6 +456,7 @@ test('conntrack stats match conntrack -S / -C in the namespace', async () => {
       });
       setInterval(() => {}, 1 << 30);`]),
     /^ready$/,
+    10_000,
   );
 
   const { tool, ours } = await stableRead(

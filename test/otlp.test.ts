@@ -6,7 +6,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { after, afterEach, describe, test } from 'node:test';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -18,6 +17,8 @@ import type { Collector, Snapshot } from '../src/pipeline/collector.js';
 import { createTelemetry, PullMetricReader } from '../src/exporters/telemetry.js';
 import { OtlpLogSink, OtlpMetricsPusher, resolveOtlp } from '../src/sinks/otlp/index.js';
 import { decodeOtlp, kv, LogsResponse, otlpRoot, OtlpReceiver } from './helpers/otlp-receiver.js';
+import { freePort } from './helpers/net.js';
+import { waitFor } from './helpers/wait.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
@@ -33,14 +34,6 @@ function logSink(opts: ConstructorParameters<typeof OtlpLogSink>[0]): OtlpLogSin
   const s = new OtlpLogSink({ env: {}, ...opts });
   cleanups.push(() => s.close());
   return s;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 // Nanosecond digits a millisecond or float conversion would lose.
@@ -240,9 +233,10 @@ describe('OtlpLogSink', () => {
 
   test('a receiver that is down, then up: the batch is held and delivered', async () => {
     const port = await freePort();
-    const sink = logSink({ config: { endpoint: `http://127.0.0.1:${port}` }, nodeName: 'node-a', retryBudgetMs: 20_000 });
+    let down = false;
+    const sink = logSink({ config: { endpoint: `http://127.0.0.1:${port}` }, nodeName: 'node-a', retryBudgetMs: 20_000, onReachability: (c) => { down ||= !c.reachable; } });
     const sending = sink.send(BATCH);
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor('a failed attempt', () => down, 5000);
     const rx = new OtlpReceiver();
     await rx.start(port);
     cleanups.push(() => rx.close());
@@ -288,9 +282,10 @@ describe('OtlpLogSink', () => {
     const port = await freePort();
     const short = logSink({ config: { endpoint: `http://127.0.0.1:${port}` }, nodeName: 'node-a', retryBudgetMs: 500 });
     assert.deepEqual(await short.send(BATCH), { delivered: 0, dropped: { retries_exhausted: 2 } });
-    const sink = new OtlpLogSink({ config: { endpoint: `http://127.0.0.1:${port}` }, nodeName: 'node-a', env: {} });
+    let down = false;
+    const sink = new OtlpLogSink({ config: { endpoint: `http://127.0.0.1:${port}` }, nodeName: 'node-a', env: {}, onReachability: (c) => { down ||= !c.reachable; } });
     const sending = sink.send(BATCH);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('a failed attempt', () => down, 5000);
     const t0 = Date.now();
     await sink.close();
     assert.deepEqual(await sending, { delivered: 0, dropped: { shutdown: 2 } });
@@ -413,7 +408,7 @@ describe('OtlpMetricsPusher', () => {
     });
     cleanups.push(() => pusher.close());
     pusher.start();
-    await rx.waitFor(4, 10_000); // 400, then 503 and its retry, then the next push
+    await waitFor('4 requests: 400, then 503 and its retry, then the next push', () => rx.requests.length >= 4, 10_000);
     await pusher.close();
     const s = pusher.stats();
     // A push cut short by close() may add `shutdown`; nothing else is dropped.

@@ -7,9 +7,10 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { seriesValue, startAgent, waitFor, type TestAgent } from './helpers/agent.js';
+import { seriesValue, startAgent, type TestAgent } from './helpers/agent.js';
 import { newUid, PrivateContainerd, type RunningPod } from './helpers/containerd.js';
 import { inNetns, nstat, sh, spawnInNetns } from './helpers/exec.js';
+import { stopProcess, waitFor } from './helpers/wait.js';
 import { hostLocalNetworks } from '../src/probes/podip.js';
 
 let ctrd: PrivateContainerd;
@@ -82,9 +83,8 @@ test('a flooded backlog-1 listener raises listenoverflows and shows in sockbackl
   assert.equal(value(held, 'netexporter_sockbacklog_fulllisteners', podA), 1);
   assert.equal(value(held, 'netexporter_sockbacklog_recvq', podB), 0);
 
-  clients.kill('SIGKILL');
-  server.kill('SIGKILL');
-  await new Promise((r) => setTimeout(r, 300));
+  await stopProcess(clients, 'SIGKILL');
+  await stopProcess(server, 'SIGKILL');
   const before = await nstat(podA.pid);
   const text = await scrape();
   const after = await nstat(podA.pid);
@@ -116,7 +116,7 @@ test('a tbf qdisc that overflows raises qdisc drops as tc counts them', async ()
     `const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(1200);let n=0;const go=()=>{for(let i=0;i<50;i++)s.send(b,9,'${gateway}');if(++n<10)setImmediate(go);else setTimeout(()=>process.exit(0),100)};go()`]);
   const root = async () => JSON.parse(await inNetns(podA.pid, 'tc', ['-s', '-j', 'qdisc', 'show', 'dev', 'eth0', 'root']))[0];
   // Counters still move while the tbf drains (in softirq, late on a loaded machine): compare once it is empty.
-  await waitFor('the tbf to drain', async () => ((await root()).qlen === 0 ? true : undefined));
+  await waitFor('the tbf to drain', async () => (await root()).qlen === 0, 20_000);
   const text = await scrape();
   const tcStats = await root();
   assert.ok(tcStats.drops > 0, 'tbf dropped nothing');
@@ -208,7 +208,7 @@ test('events: a reset in a pod reaches stdout and the live stream attributed to 
     // Earlier tests reset connections to port 1; this one is the reset sent from port 2.
     const found = agent.events.filter((l) => l.includes('"type":"TCP_SEND_RST_NOSock"') && l.includes('"pod":"client-a"') && JSON.parse(l).sport === 2);
     return found.length ? found : undefined;
-  });
+  }, 20_000);
   const event = JSON.parse(lines[0]!);
   assert.equal(event.namespace, 'shop');
   assert.equal(event.node, 'test-node');
@@ -217,7 +217,11 @@ test('events: a reset in a pod reaches stdout and the live stream attributed to 
   assert.ok(ts >= started && ts <= BigInt(Date.now()) * 1_000_000n, 'kernel time of the event, in epoch ns');
   // The stream filtered by type and pod delivers the same event.
   let text = '';
-  while (!text.includes('TCP_SEND_RST_NOSock')) text += new TextDecoder().decode((await reader.read()).value);
+  const decoder = new TextDecoder();
+  void (async () => {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += decoder.decode(r.value, { stream: true });
+  })().catch(() => undefined); // ends with an AbortError at abort()
+  await waitFor('the event on the live stream', () => text.includes('TCP_SEND_RST_NOSock'), 20_000);
   controller.abort();
   assert.match(text, /"pod":"client-a"/);
   // And the sink counters say it was sent.

@@ -13,7 +13,8 @@ import sock from '../src/probes/sock.js';
 import softnet from '../src/probes/softnet.js';
 
 const [arpProbe, ioProbe, qdiscProbe, sockProbe, softnetProbe] = [arp, io, qdisc, sock, softnet].map((p) => p.metric!);
-import { cleanup, createNetns, waitFor } from './helpers/netns.js';
+import { cleanup, createNetns, entityOf } from './helpers/netns.js';
+import { stopProcess, waitFor, waitForLine } from './helpers/wait.js';
 
 after(cleanup);
 
@@ -50,11 +51,11 @@ test('qdisc: roots of matching devices summed, children and other devices ignore
   // Traffic out of eth0 (to a neighbour that does not exist: ARP) and dummy0.
   ns.exec('ip', 'neigh', 'add', '10.213.0.2', 'lladdr', '02:00:00:00:00:02', 'dev', 'eth0');
   ns.exec('node', '-e', "const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(1000);let n=0;const go=()=>{for(let i=0;i<40;i++){s.send(b,9,'10.213.0.2');s.send(b,9,'10.213.1.2')}if(++n<5)setImmediate(go);else setTimeout(()=>process.exit(0),50)};go()");
-  const entity: Entity = { netns: statSync(ns.path).ino, isHost: false, pids: [ns.pid] };
+  const entity = entityOf(ns);
   const tc = (dev: string) => ns.json<any[]>('tc', '-s', '-j', 'qdisc', 'show', 'dev', dev).find((q) => q.root);
   // Counters still move while a tbf drains (in softirq, late on a loaded machine): compare once it is empty.
   await waitFor('the queues to drain', () => ['eth0', 'eth1'].every((dev) => ns.json<any[]>('tc', '-s', '-j', 'qdisc', 'show', 'dev', dev)
-    .every((q) => q.qlen === 0)) || undefined);
+    .every((q) => q.qlen === 0)) || undefined, 10_000);
 
   const summed = byName(await qdiscProbe.collect(entity, context([entity])));
   const [e0, e1, d0] = [tc('eth0'), tc('eth1'), tc('dummy0')];
@@ -77,13 +78,12 @@ test('qdisc: roots of matching devices summed, children and other devices ignore
 test('io counts the processes of the namespace and never goes back when one exits', async () => {
   const ns = await createNetns();
   const child = ns.spawn('node', ['-e', "require('fs').writeFileSync('/dev/null','x');for(let i=0;i<100;i++)require('fs').readFileSync('/proc/self/stat');console.log('ready');setTimeout(()=>{},60000)"]);
-  await new Promise<void>((r) => child.stdout!.once('data', () => r()));
-  const entity: Entity = { netns: statSync(ns.path).ino, isHost: false, pids: [ns.pid, child.pid!] };
+  await waitForLine(child, /^ready/, 10_000);
+  const entity: Entity = { ...entityOf(ns), pids: [ns.pid, child.pid!] };
   const first = byName(await ioProbe.collect(entity, context([entity])));
   const syscr = (pid: number) => Number(/syscr: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
   assert.ok(first.get('ioreadsyscall')! >= syscr(child.pid!) + syscr(ns.pid) - 5); // both read again meanwhile at most a little
-  child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
+  await stopProcess(child, 'SIGKILL');
   const second = byName(await ioProbe.collect({ ...entity, pids: [ns.pid] }, context([entity])));
   assert.ok(second.get('ioreadsyscall')! >= first.get('ioreadsyscall')!, 'exited process kept');
 });
@@ -91,8 +91,8 @@ test('io counts the processes of the namespace and never goes back when one exit
 test('sock, softnet and arp read what the kernel files say', async () => {
   const ns = await createNetns({ ipv6: true });
   const server = ns.spawn('node', ['-e', "const n=require('net');n.createServer().listen(7000,'::',()=>{n.createServer().listen(7001,'127.0.0.1',()=>console.log('ready'))});require('dgram').createSocket('udp6').bind(7002)"]);
-  await new Promise<void>((r) => server.stdout!.once('data', () => r()));
-  const entity: Entity = { netns: statSync(ns.path).ino, isHost: false, pids: [ns.pid] };
+  await waitForLine(server, /^ready/, 10_000);
+  const entity = entityOf(ns);
   const sock = byName(await sockProbe.collect(entity, context([entity])));
   const v4 = Number(/^TCP: inuse (\d+)/m.exec(ns.exec('cat', '/proc/net/sockstat'))![1]);
   const v6 = Number(/^TCP6: inuse (\d+)/m.exec(ns.exec('cat', '/proc/net/sockstat6'))![1]);

@@ -3,19 +3,12 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startAgent, waitFor, type TestAgent } from './helpers/agent.js';
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+import { startAgent, type TestAgent } from './helpers/agent.js';
+import { freePort } from './helpers/net.js';
+import { stopProcess, waitFor } from './helpers/wait.js';
 
 let agent: TestAgent;
 let prometheus: ChildProcess;
@@ -37,7 +30,7 @@ before(async () => {
 });
 
 after(async () => {
-  prometheus?.kill('SIGTERM');
+  if (prometheus) await stopProcess(prometheus);
   await agent?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -72,7 +65,7 @@ test('Prometheus scrapes the endpoint and the series carry node, netns and the c
   const text = await agent.metrics();
   // Asynchronously: the agent under test shares this process and must keep answering scrapes.
   const lint = await new Promise<string>((resolve, reject) => {
-    execFile('promtool', ['check', 'metrics'], (err, stdout, stderr) => {
+    execFile('promtool', ['check', 'metrics'], { timeout: 60_000 }, (err, stdout, stderr) => {
       // A non-zero exit is promtool's verdict (read below); anything else (not installed) is a failure.
       if (err && typeof err.code !== 'number') reject(err);
       else resolve(`${stdout}${stderr}`);

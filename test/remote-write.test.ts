@@ -8,10 +8,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import protobuf from 'protobufjs';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -21,6 +21,8 @@ import type { Entity } from '../src/model.js';
 import type { Collector, Snapshot } from '../src/pipeline/collector.js';
 import { createTelemetry, PullMetricReader } from '../src/exporters/telemetry.js';
 import { RemoteWritePusher, toTimeSeries, type RemoteWritePusherOptions } from '../src/sinks/remote-write/index.js';
+import { freePort } from './helpers/net.js';
+import { giveUp, holdsFor, stopProcess, waitFor } from './helpers/wait.js';
 
 const snappy = createRequire(import.meta.url)('snappyjs') as { uncompress(b: Uint8Array): Uint8Array };
 
@@ -40,14 +42,6 @@ interface Received { headers: IncomingHttpHeaders; httpVersion: string; series: 
 const dir = mkdtempSync(join(tmpdir(), 'kubesonar-rw-'));
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** Metrics as the agent's PullMetricReader delivers them, from a real MeterProvider. */
 function metrics() {
@@ -118,22 +112,15 @@ describe('real Prometheus', () => {
       `--web.listen-address=127.0.0.1:${port}`, '--web.enable-remote-write-receiver'], { stdio: 'ignore' });
     let spawnError: Error | undefined;
     prometheus.once('error', (err) => { spawnError = err; });
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (spawnError) throw new Error(`prometheus could not start (test/setup-host.sh installs it): ${spawnError.message}`);
-      if (prometheus.exitCode !== null) throw new Error(`prometheus exited with ${prometheus.exitCode}`);
-      const ready = await fetch(`${promUrl}/-/ready`).then((r) => r.ok, () => false);
-      if (ready) break;
-      if (Date.now() > deadline) throw new Error('prometheus not ready within 30 s');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitFor('prometheus to be ready', async () => {
+      if (spawnError) giveUp(`prometheus could not start (test/setup-host.sh installs it): ${spawnError.message}`);
+      if (prometheus.exitCode !== null) giveUp(`prometheus exited with ${prometheus.exitCode}`);
+      return (await fetch(`${promUrl}/-/ready`)).ok;
+    }, 30_000);
   });
 
   after(async () => {
-    if (!prometheus || prometheus.exitCode !== null || prometheus.signalCode !== null) return;
-    const exited = new Promise((r) => prometheus.once('exit', r));
-    prometheus.kill('SIGKILL');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    if (prometheus) await stopProcess(prometheus, 'SIGKILL');
   });
 
   async function query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
@@ -158,8 +145,9 @@ describe('real Prometheus', () => {
     const estab = await query('netexporter_tcp_currestab{netns="ns4026531840"}');
     assert.deepEqual(estab.map((r) => [r.metric, r.value[1]]), [[{ __name__: 'netexporter_tcp_currestab', cluster: 'c1', k8s_node: 'node-a', netns: 'ns4026531840' }, '3']]);
 
-    // The counter grows between pushes and Prometheus sees the increase.
-    await new Promise((r) => setTimeout(r, 1100));
+    // The counter grows between pushes and Prometheus sees the increase. The second sample comes
+    // a second after the first, as from a pusher with interval_seconds 1: a time the test sets, not a wait.
+    await sleep(1100);
     m.opens.add(8, m.pod);
     assert.equal(await kce.pushOnce(), true);
     const inc = await query('increase(netexporter_tcp_activeopens[1m])');
@@ -380,13 +368,12 @@ describe('strict receiver', () => {
     const url = await rx.start();
     const p = pusher({ config: { url, interval_seconds: 1 }, collect: metrics().collect });
     p.start();
-    const deadline = Date.now() + 5000;
-    while (rx.received.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await waitFor('two pushes', () => rx.received.length >= 2, 5000);
     await p.close();
     const n = rx.received.length;
     assert.ok(n >= 2, `${n} pushes`);
-    await new Promise((r) => setTimeout(r, 1300));
-    assert.equal(rx.received.length, n, 'no push after close()');
+    // Longer than the 1 s interval: a push still scheduled would have come.
+    await holdsFor('no push after close()', () => rx.received.length === n, 1300);
   });
 });
 

@@ -3,12 +3,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { get, type IncomingMessage } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { PodRef } from '../src/model.js';
 import type { NetEvent } from '../src/events/model.js';
 import { EventPipeline } from '../src/events/pipeline.js';
 import { parseJsonLine } from '../src/events/format.js';
 import { StreamSink } from '../src/sinks/stream.js';
+import { waitFor } from './helpers/wait.js';
 
 const TS = 1741163909810866660n;
 const PODS: Record<number, PodRef> = {
@@ -20,14 +20,6 @@ const PODS: Record<number, PodRef> = {
 const ev = (i: number, type: NetEvent['type'], netns: number, msg = `event ${i}`): NetEvent => ({
   timeUnixNano: TS + BigInt(i), type, probe: 'tcpreset', severity: 'WARN', msg, netns, attrs: { i },
 });
-
-async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 interface Client {
   res: IncomingMessage;
@@ -98,8 +90,11 @@ describe('event stream server', () => {
       ev(3, 'TCP_SEND_RST', 1002), ev(4, 'TCP_RETRANS', 1003),
     ];
     for (const e of events) pipeline.publish(e);
-    await waitFor('unfiltered clients', () => all1.lines.length === 5 && all2.lines.length === 5);
-    await sleep(50); // let any wrongly routed line arrive
+    await waitFor('unfiltered clients', () => all1.lines.length === 5 && all2.lines.length === 5, 5000);
+    // Every line the server wrote has arrived, so a wrongly routed one would be here too.
+    await waitFor('all 5 events handed to the stream', () => pipeline.stats().stream.sent >= 5, 5000);
+    const all = [all1, all2, byType, byPod, byNs, none];
+    await waitFor('each client to have what the server sent it', () => sink.clientInfo().every((c, i) => all[i]!.lines.length === c.sent), 5000);
     const ids = (c: Client) => c.lines.map((l) => parseJsonLine(l)!.attrs.i);
     assert.deepEqual(ids(all1), [0, 1, 2, 3, 4]);
     assert.deepEqual(all2.lines, all1.lines);
@@ -111,7 +106,7 @@ describe('event stream server', () => {
     assert.ok(all1.lines[0].startsWith('{"timestamp":1741163909810866660,"type":"TCP_RETRANS","msg":"event 0"'), all1.lines[0]);
     assert.deepEqual(sink.clientInfo().map((c) => c.sent), [5, 5, 3, 2, 2, 0]);
     for (const c of clients.splice(0)) c.close();
-    await waitFor('clients gone', () => sink.clientInfo().length === 0);
+    await waitFor('clients gone', () => sink.clientInfo().length === 0, 5000);
   });
 
   test('refusals: unknown type or parameter (400), unknown path (404), too many clients (503)', async () => {
@@ -127,7 +122,7 @@ describe('event stream server', () => {
     assert.equal(refused.status, 503);
     assert.equal(refused.body, 'too many stream clients (max_clients 6)');
     for (const c of clients.splice(0)) c.close();
-    await waitFor('clients gone', () => sink.clientInfo().length === 0);
+    await waitFor('clients gone', () => sink.clientInfo().length === 0, 5000);
   });
 
   test('idle connections get a heartbeat (a blank line; an SSE comment)', async () => {
@@ -155,7 +150,7 @@ describe('event stream server', () => {
     clients.push(c);
     assert.equal(c.res.headers['content-type'], 'text/event-stream');
     pipeline.publish(ev(7, 'KernelLog', 1001, 'neighbor table overflow'));
-    await waitFor('one event', () => c.lines.length === 1);
+    await waitFor('one event', () => c.lines.length === 1, 5000);
     assert.match(c.lines[0], /^data: \{"timestamp":1741163909810866667,"type":"KernelLog","msg":"neighbor table overflow",/);
     c.close();
   });
@@ -177,7 +172,7 @@ describe('event stream server', () => {
       // Paced on the reader, not on the clock, so a loaded machine cannot make it lose events.
       await waitFor(`the fast client to get ${i + step} events`, () => fast.lines.length === i + step, 20_000);
     }
-    await waitFor('the pipeline to hand over everything', () => pipeline.stats().stream.sent >= total + 6);
+    await waitFor('the pipeline to hand over everything', () => pipeline.stats().stream.sent >= total + 6, 5000);
     const info = sink.clientInfo();
     const slowDropped = info[0].dropped;
     assert.ok(slowDropped > 0, 'the slow client lost events');

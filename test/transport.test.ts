@@ -19,6 +19,7 @@ import {
   backoffMs, HttpTransport, parseRetryAfter, type HttpTransportOptions, type ReachabilityChange, type RetryPolicy,
 } from '../src/transport/index.js';
 import { TEST_TLS } from './helpers/loki-receiver.js';
+import { waitFor } from './helpers/wait.js';
 
 interface Seen { at: number; headers: IncomingHttpHeaders; body: string; servername?: string }
 interface Answer { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
@@ -85,14 +86,6 @@ function transport(opts: Partial<HttpTransportOptions> & Pick<HttpTransportOptio
 }
 
 const inSeconds = (s: number) => ({ deadline: Date.now() + s * 1000 });
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 let dir: string;
 before(async () => { dir = await mkdtemp(join(tmpdir(), 'kubesonar-transport-')); });
@@ -226,16 +219,19 @@ describe('deadline', () => {
   test('a provider without an address: waits for one until the deadline, then no_address', async () => {
     const rx = await server();
     let current: string | undefined;
+    let asked = 0;
     const t = transport({
       target: async (deadline, signal) => {
+        asked++;
         while (!current && Date.now() < deadline && !signal.aborted) await sleep(10);
         return current;
       },
     });
     const r = await t.post(body, {}, { deadline: Date.now() + 200 });
     assert.deepEqual([r.ok, r.reason, r.attempts], [false, 'no_address', 0]);
+    const before = asked;
     const later = t.post(body, {}, inSeconds(10));
-    await sleep(50);
+    await waitFor('the post to ask for an address', () => asked > before, 2000);
     current = rx.url();
     assert.equal((await later).ok, true);
     // A provider that throws is an internal error, not an exception.
@@ -330,7 +326,7 @@ describe('auth files', () => {
     const reasons: string[] = [];
     const patient = transport({ target: rx.url(), auth: { basic: { username: 'agent', passwordFile: password } }, onRetry: (e) => reasons.push(e.reason) });
     const sending = patient.post(body, {}, inSeconds(10));
-    await until(() => reasons.length >= 2, 5000, 'credential retries');
+    await waitFor('credential retries', () => reasons.length >= 2, 5000);
     await writeFile(password, 'third\n');
     assert.equal((await sending).ok, true);
     assert.equal(rx.seen.at(-1)!.headers.authorization, basic('third'));
@@ -382,10 +378,11 @@ describe('lifecycle', () => {
   test('close() during a backoff wait returns at once, the post resolves with shutdown', async () => {
     const rx = await server();
     rx.script.push({ status: 503, headers: { 'retry-after': '30' } });
-    const t = transport({ target: rx.url() });
+    let waiting = false;
+    const t = transport({ target: rx.url(), onRetry: () => { waiting = true; } });
     const sending = t.post(body, {}, inSeconds(60));
-    await until(() => rx.seen.length === 1, 5000, 'the first attempt');
-    await sleep(20); // into the wait
+    await waitFor('the first attempt', () => rx.seen.length === 1, 5000);
+    await waitFor('the Retry-After wait', () => waiting, 5000);
     const t0 = Date.now();
     await t.close();
     const r = await sending;
@@ -399,7 +396,7 @@ describe('lifecycle', () => {
     rx.script.push({ status: 204, delayMs: 5000 });
     const t = transport({ target: rx.url(), timeoutMs: 10_000 });
     const sending = t.post(body, {}, inSeconds(60));
-    await until(() => rx.seen.length === 1, 5000, 'the request');
+    await waitFor('the request', () => rx.seen.length === 1, 5000);
     const t0 = Date.now();
     await t.close();
     assert.equal((await sending).reason, 'shutdown');

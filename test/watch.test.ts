@@ -4,13 +4,13 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { PodRef } from '../src/model.js';
 import type { NetEvent } from '../src/events/model.js';
 import { EventPipeline } from '../src/events/pipeline.js';
 import { toJsonLine } from '../src/events/format.js';
 import { StreamSink } from '../src/sinks/stream.js';
+import { freePort } from './helpers/net.js';
+import { holdsFor, stopProcess, waitFor } from './helpers/wait.js';
 
 const MAIN = new URL('../src/cli/main.js', import.meta.url).pathname;
 const TS = 1741163909810866660n;
@@ -33,14 +33,6 @@ async function agent(node: string, port = 0): Promise<Agent> {
   return { pipeline, sink, port: sink.address!.port };
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 interface Watch { child: ChildProcess; out: () => string[]; err: () => string }
 const children: ChildProcess[] = [];
 
@@ -54,19 +46,9 @@ function runWatch(args: string[]): Watch {
   return { child, out: () => out.split('\n').filter((l) => l !== ''), err: () => err };
 }
 
-async function waitFor(what: string, cond: () => boolean, ms = 10_000, show = ''): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}${show ? `\n${show}` : ''}`);
-    await sleep(10);
-  }
-}
-
-async function stop(w: Watch): Promise<number | null> {
-  if (w.child.exitCode !== null) return w.child.exitCode;
-  const exited = new Promise<number | null>((r) => w.child.once('exit', (code) => r(code)));
-  w.child.kill('SIGTERM');
-  return Promise.race([exited, sleep(5000).then(() => { w.child.kill('SIGKILL'); return -1; })]);
+/** SIGTERM; the exit code (null when it had to be killed after 5 s). */
+function stop(w: Watch): Promise<number | null> {
+  return stopProcess(w.child, 'SIGTERM', 5000);
 }
 
 describe('kubesonar watch', () => {
@@ -81,12 +63,12 @@ describe('kubesonar watch', () => {
     const b = await agent('node-b');
     agents.push(a, b);
     const w = runWatch(['-e', `127.0.0.1:${a.port}`, '-e', `127.0.0.1:${b.port}`, '-o', 'json']);
-    await waitFor('both connections', () => (w.err().match(/connected/g) ?? []).length === 2, 10_000, w.err());
+    await waitFor('both connections', () => (w.err().match(/connected/g) ?? []).length === 2, 10_000, () => w.err());
     const ea = ev(0, 'TCP_SEND_RST_NOSock', 1001, 'reset to 10.0.0.5:80');
     const eb = ev(1, 'PACKETLOSS', 1002, 'drop NETFILTER_DROP');
     a.pipeline.publish(ea);
     b.pipeline.publish(eb);
-    await waitFor('two lines', () => w.out().length === 2, 10_000, w.err());
+    await waitFor('two lines', () => w.out().length === 2, 10_000, () => w.err());
     const expected = [a.pipeline.toRecord(ea), b.pipeline.toRecord(eb)].map(toJsonLine);
     assert.deepEqual([...w.out()].sort(), [...expected].sort());
     assert.ok(w.out().some((l) => l.startsWith('{"timestamp":1741163909810866660,')), 'exact nanoseconds');
@@ -96,12 +78,12 @@ describe('kubesonar watch', () => {
   test('text: aligned lines with time, node, type, namespace/pod, netns, details; filters reach the agents', async () => {
     const [a, b] = agents;
     const w = runWatch(['-e', `127.0.0.1:${a.port}`, '-e', `127.0.0.1:${b.port}`, '--type', 'TCP_SEND_RST_NOSock,PACKETLOSS']);
-    await waitFor('both connections', () => (w.err().match(/connected/g) ?? []).length === 2, 10_000, w.err());
+    await waitFor('both connections', () => (w.err().match(/connected/g) ?? []).length === 2, 10_000, () => w.err());
     a.pipeline.publish(ev(2, 'TCP_SEND_RST_NOSock', 1001, 'reset to 10.0.0.5:80'));
     a.pipeline.publish(ev(3, 'TCP_RETRANS', 1001, 'filtered out'));
     b.pipeline.publish(ev(4, 'PACKETLOSS', 1002, 'drop NETFILTER_DROP'));
-    await waitFor('two lines', () => w.out().length === 2, 10_000, w.err());
-    await sleep(100);
+    await waitFor('two lines', () => w.out().length === 2, 10_000, () => w.err());
+    await holdsFor('no line for the filtered-out TCP_RETRANS', () => w.out().length === 2, 100);
     const lines = [...w.out()].sort();
     assert.equal(lines.length, 2, lines.join('\n'));
     assert.match(lines[0], /^08:38:29\.810866 node-a +TCP_SEND_RST_NOSock +web\/nginx-7d9c +ns1001 +reset to 10\.0\.0\.5:80 dport=82$/);
@@ -115,26 +97,26 @@ describe('kubesonar watch', () => {
     const [a] = agents;
     const downPort = await freePort();
     const w = runWatch(['-e', `127.0.0.1:${a.port}`, '-e', `127.0.0.1:${downPort}`]);
-    await waitFor('the refusal', () => w.err().includes(`127.0.0.1:${downPort}: cannot connect: connection refused`), 10_000, w.err());
+    await waitFor('the refusal', () => w.err().includes(`127.0.0.1:${downPort}: cannot connect: connection refused`), 10_000, () => w.err());
     assert.match(w.err(), new RegExp(`127\\.0\\.0\\.1:${downPort}: cannot connect: connection refused \\(is the agent running, and is this its event_config\\.port\\?\\); retrying in 0\\.5s`));
-    await waitFor('the other agent connected', () => w.err().includes(`127.0.0.1:${a.port}: connected`), 10_000, w.err());
+    await waitFor('the other agent connected', () => w.err().includes(`127.0.0.1:${a.port}: connected`), 10_000, () => w.err());
     a.pipeline.publish(ev(5, 'TCP_SEND_RST_NOSock', 1001, 'still streaming'));
-    await waitFor('a line from the reachable agent', () => w.out().length === 1, 10_000, w.err());
+    await waitFor('a line from the reachable agent', () => w.out().length === 1, 10_000, () => w.err());
 
     const late = await agent('node-late', downPort);
     agents.push(late);
-    await waitFor('the late agent connected', () => w.err().includes(`127.0.0.1:${downPort}: connected`), 20_000, w.err());
+    await waitFor('the late agent connected', () => w.err().includes(`127.0.0.1:${downPort}: connected`), 20_000, () => w.err());
     late.pipeline.publish(ev(6, 'PACKETLOSS', 1002, 'from the late agent'));
-    await waitFor('its line', () => w.out().some((l) => l.includes('node-late')), 10_000, w.err());
+    await waitFor('its line', () => w.out().some((l) => l.includes('node-late')), 10_000, () => w.err());
 
     // The agent restarts: watch notices and reconnects.
     await late.pipeline.close(500);
-    await waitFor('the close noticed', () => w.err().includes(`127.0.0.1:${downPort}: the agent closed the stream`), 10_000, w.err());
+    await waitFor('the close noticed', () => w.err().includes(`127.0.0.1:${downPort}: the agent closed the stream`), 10_000, () => w.err());
     const again = await agent('node-late2', downPort);
     agents.push(again);
-    await waitFor('reconnected', () => (w.err().match(new RegExp(`${downPort}: connected`, 'g')) ?? []).length === 2, 20_000, w.err());
+    await waitFor('reconnected', () => (w.err().match(new RegExp(`${downPort}: connected`, 'g')) ?? []).length === 2, 20_000, () => w.err());
     again.pipeline.publish(ev(7, 'PACKETLOSS', 1002, 'after the restart'));
-    await waitFor('the line after the restart', () => w.out().some((l) => l.includes('after the restart')), 10_000, w.err());
+    await waitFor('the line after the restart', () => w.out().some((l) => l.includes('after the restart')), 10_000, () => w.err());
     assert.equal(await stop(w), 0);
   });
 
@@ -148,9 +130,9 @@ describe('kubesonar watch', () => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
     const w: Watch = { child, out: () => out.split('\n'), err: () => out };
-    await waitFor('connected', () => out.includes('connected'), 10_000, out);
+    await waitFor('connected', () => out.includes('connected'), 10_000, () => out);
     a.pipeline.publish({ ...ev(8, 'KubeProxyAbnormal', 1001, 'kube-proxy is not ready'), severity: 'ERROR' });
-    await waitFor('the line', () => out.includes('kube-proxy is not ready'), 10_000, out);
+    await waitFor('the line', () => out.includes('kube-proxy is not ready'), 10_000, () => out);
     assert.match(out, /\x1b\[2mTIME +NODE +TYPE +NAMESPACE\/POD +NETNS +DETAILS\x1b\[0m/);
     assert.match(out, /\x1b\[31mKubeProxyAbnormal +\x1b\[0m/, 'ERROR in red');
     await stop(w);
