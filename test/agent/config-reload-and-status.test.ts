@@ -1,8 +1,9 @@
 // The agent as a whole: hot reload from a ConfigMap-style mount (probes, port, naming),
-// bad updates that keep the last good config serving, /status, and the CLI's errors.
+// bad updates that keep the last good config serving, /status, and eBPF probes detached and
+// attached again by config.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,9 +12,7 @@ import { probe } from '../../src/catalogue/index.js';
 import { startAgent, type TestAgent } from '../helpers/agent.js';
 import { ConfigMapMount } from '../helpers/configmap.js';
 import { waitFor } from '../helpers/wait.js';
-import { CLI } from '../helpers/paths.js';
 
-const cli = CLI;
 let dir: string;
 before(async () => { dir = await mkdtemp(join(tmpdir(), 'kubesonar-agent-')); });
 after(async () => { await rm(dir, { recursive: true, force: true }); });
@@ -117,24 +116,6 @@ test('/status reports every probe and no debug routes unless debug mode is on', 
   } finally {
     await agent.stop();
   }
-});
-
-test('the CLI: a bad config file at start is one clear line and exit 1; entities lists the host', async () => {
-  const bad = join(dir, 'bad.yaml');
-  await writeFile(bad, 'metric_config:\n  port: "nine"\n');
-  const run = promisify(execFile);
-  const err = await run('node', [cli, 'run', '--config', bad]).then(() => undefined, (e) => e);
-  assert.equal(err.code, 1);
-  assert.equal(err.stderr, `kubesonar: config ${bad}: metric_config.port: must be an integer 1..65535, got "nine"\n`);
-
-  const { stdout } = await run('node', [cli, 'entities', '-o', 'json'], { env: { ...process.env, RUNTIME_SOCK: join(dir, 'none.sock') } });
-  const out = JSON.parse(stdout);
-  assert.equal(out.entities[0].attribution, 'host');
-  assert.ok(out.entities[0].interfaces.includes('lo'));
-  assert.match(out.notes[0], /CRI unavailable/);
-  const table = (await run('node', [cli, 'entities'], { env: { ...process.env, RUNTIME_SOCK: join(dir, 'none.sock') } })).stdout;
-  assert.match(table, /^NETNS\s+NAMESPACE\s+POD\s+IP\s+ATTRIBUTION\s+PIDS\s+INTERFACES$/m);
-  assert.match(table, /hostNetwork\s+hostNetwork\s+-\s+host\s/);
 });
 
 test('an eBPF probe taken out of both probe lists detaches its programs from the kernel; put back, it attaches again', async () => {

@@ -3,7 +3,8 @@
 // on the host, a process named irqbalance, a line written to /dev/kmsg), and the events are
 // asserted exactly: one when it appears, none within the reminder interval, a reminder after
 // it, a cleared event when it is fixed, and the configcheck gauge meanwhile. Host settings
-// that a test changes are restored in `finally` and again at exit.
+// that a test changes are restored in `finally` and again at exit. The scheduler and the
+// parsers without the kernel: scheduler-and-parsers.unit.test.ts.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -12,27 +13,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
-import type { NetEvent } from '../../src/events/model.js';
 import type { Entity } from '../../src/model.js';
-import { createChecks, severityOf } from '../../src/catalogue/index.js';
-import { CheckScheduler, checkOptions, checkOptionsFromConfig, DEFAULT_CHECK_OPTIONS } from '../../src/checks/index.js';
-import type { ServiceView } from '../../src/checks/kubeview.js';
-import { parseKmsg } from '../../src/checks/kmsg.js';
-import type { Check, DeepPartial, CheckOptions } from '../../src/checks/model.js';
-import configcheck from '../../src/probes/configcheck.js';
-import { compareServices, ipvsCheck } from '../../src/probes/ipvs.js';
+import { readSysctls } from '../../src/checks/sysctl.js';
+import { ipvsCheck } from '../../src/probes/ipvs.js';
 import { kernelParamChecks } from '../../src/probes/kernelparam.js';
 import { mtuChecks } from '../../src/probes/mtu.js';
 import { kernelLogCheck, nodeConfigChecks, parseIptablesSave } from '../../src/probes/nodeconfig.js';
 import { routeChecks } from '../../src/probes/route.js';
-
-const configcheckProbe = configcheck.metric!;
-import { readSysctls } from '../../src/checks/sysctl.js';
-import { DEST, genlFamilyId, IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE, parseDest, parseService, serviceName, SVC, type IpvsService } from '../../src/netlink/ipvs.js';
-import { encodeAttrs, type AttrSpec } from '../../src/netlink/message.js';
-import { netconf, routes, rules } from '../../src/netlink/route.js';
+import { brief, gauge, harness, ofType } from '../helpers/checks.js';
 import { cleanup, createNetns, run, veth } from '../helpers/netns.js';
-import { holdsFor, stopProcess, waitFor } from '../helpers/wait.js';
+import { stopProcess } from '../helpers/wait.js';
 
 after(cleanup);
 
@@ -49,55 +39,6 @@ async function cluster(subnet: number) {
   ];
   return { node, pod, link, entities, podNetns: pod.inode };
 }
-
-/** A scheduler over `checks` with a fake clock and an event recorder. */
-function harness(checks: Check[], entities: Entity[], hostNetns: string | null, options: DeepPartial<CheckOptions> = {}) {
-  const events: NetEvent[] = [];
-  const clock = { now: 1_700_000_000_000 };
-  const scheduler = new CheckScheduler({
-    checks,
-    entities: () => entities,
-    hostNetns,
-    options: checkOptions({ nodeName: 'test-node', reminderIntervalSeconds: 3600, ...options }),
-    publisher: { publish: (e) => events.push(e) },
-    clock: () => clock.now,
-    severity: severityOf,
-  });
-  /** Runs once and returns the events of that run. */
-  const step = async (advanceMs = 1000): Promise<NetEvent[]> => {
-    clock.now += advanceMs;
-    const from = events.length;
-    await scheduler.runOnce();
-    return events.slice(from);
-  };
-  return { scheduler, events, clock, step };
-}
-
-const brief = (es: NetEvent[]) => es.map((e) => ({ type: e.type, msg: e.msg, finding: e.attrs.finding, severity: e.severity }));
-const ofType = (es: NetEvent[], type: string) => es.filter((e) => e.type === type);
-
-async function gauge(): Promise<string[]> {
-  const samples = await configcheckProbe.collect({ netns: 0, isHost: true, pids: [process.pid] }, undefined as never);
-  return samples.map((s) => `${s.labels!.type} ${s.labels!.subject}`).sort();
-}
-
-test('netlink: routes, rules and netconf read what ip shows', async () => {
-  const { node, link } = await cluster(61);
-  node.exec('ip', 'route', 'add', 'default', 'via', '10.200.61.2', 'metric', '7');
-  node.exec('ip', 'rule', 'add', 'from', '10.9.0.0/16', 'lookup', '100', 'priority', '1000');
-  node.exec('sysctl', '-q', '-w', `net.ipv4.conf.${link.aDev}.rp_filter=2`, `net.ipv4.conf.${link.aDev}.proxy_arp=1`);
-  const rs = await routes(node.path, 4);
-  const def = rs.find((r) => r.dstLen === 0 && r.table === 254)!;
-  assert.equal(def.gateway, '10.200.61.2');
-  assert.equal(def.metric, 7);
-  assert.ok(rs.some((r) => r.dst === '10.200.61.0/24' && r.table === 254 && r.prefsrc === '10.200.61.1'));
-  const rl = await rules(node.path, 4);
-  assert.ok(rl.some((r) => r.priority === 1000 && r.src === '10.9.0.0/16' && r.table === 100));
-  assert.ok(rl.some((r) => r.priority === 0 && r.table === 255 && r.src === undefined));
-  const idx = Number(node.exec('cat', `/sys/class/net/${link.aDev}/ifindex`).trim());
-  const conf = (await netconf(node.path)).find((c) => c.ifindex === idx)!;
-  assert.deepEqual([conf.rpFilter, conf.proxyNeigh], [2, 1]);
-});
 
 test('RPFilterKernelParam: rp_filter=1 on the pod side of a veth, once, a reminder after the interval, changed, cleared; the gauge follows', async () => {
   const { pod, link, entities, podNetns } = await cluster(62);
@@ -332,27 +273,6 @@ test('KernelLog: a line written to /dev/kmsg after the reader opened; one event 
   await h.scheduler.stop();
 });
 
-test('KernelLog without a readable device, iptables without iptables-save: unsupported with the reason', async () => {
-  const h = harness([kernelLogCheck('/nonexistent/kmsg')], [], null);
-  assert.deepEqual(await h.step(), []);
-  assert.deepEqual(h.scheduler.status().map((st) => [st.state, st.detail]), [['unsupported', 'cannot read /nonexistent/kmsg: ENOENT']]);
-  const path = process.env.PATH;
-  process.env.PATH = '/nonexistent';
-  try {
-    const ipt = harness(nodeConfigChecks().filter((c) => c.name === 'iptables'), [], null);
-    assert.deepEqual(await ipt.step(), []);
-    assert.deepEqual(ipt.scheduler.status().map((st) => [st.state, st.detail]), [['unsupported', 'iptables-save is not installed']]);
-  } finally {
-    process.env.PATH = path;
-  }
-});
-
-test('kmsg records parse (priority, facility, continuation lines)', () => {
-  assert.deepEqual(parseKmsg('4,1234,5678,-;hello world\n SUBSYSTEM=net\n'), { level: 4, facility: 0, seq: 1234, usec: 5678, text: 'hello world' });
-  assert.equal(parseKmsg('14,1,2,-,caller=T1;user line\n')!.facility, 1);
-  assert.equal(parseKmsg('garbage'), undefined);
-});
-
 // ---- IPVS ----
 
 test('IPVSRulesAbnormal: a virtual server without real servers (ipvsadm, in a namespace), or unsupported without IPVS', async (t) => {
@@ -376,137 +296,3 @@ test('IPVSRulesAbnormal: a virtual server without real servers (ipvsadm, in a na
   assert.deepEqual(brief(await h.step()).map((x) => x.finding), ['cleared']);
 });
 
-test('IPVS against services: missing virtual server, real servers that differ from the endpoints', () => {
-  const vs = (address: string, port: number, dests: [string, number][]): IpvsService => ({
-    family: 4, protocol: 'TCP', address, port, fwmark: 0, scheduler: 'rr', key: [],
-    dests: dests.map(([a, p]) => ({ address: a, port: p, weight: 1, activeConns: 0, inactiveConns: 0 })),
-  });
-  const svc = (name: string, ip: string, eps: string[]): ServiceView => ({
-    namespace: 'default', name, clusterIPs: [ip], ports: [{ protocol: 'TCP', port: 80 }], endpoints: new Map([['TCP/80', eps]]),
-  });
-  const found = compareServices(
-    [svc('ok', '10.96.0.1', ['10.1.0.5:8080']), svc('stale', '10.96.0.2', ['10.1.0.6:8080']), svc('missing', '10.96.0.3', ['10.1.0.7:8080'])],
-    [vs('10.96.0.1', 80, [['10.1.0.5', 8080]]), vs('10.96.0.2', 80, [['10.1.0.9', 8080]])],
-  );
-  assert.deepEqual(found.map((f) => [f.msg, f.attrs!.detail]), [
-    ['svc(stale/default) ipvs rules are abnormal, please check it.', 'TCP 10.96.0.2:80 real servers 10.1.0.9:8080, endpoints 10.1.0.6:8080'],
-    ['svc(missing/default) ipvs rules are abnormal, please check it.', 'no virtual server TCP 10.96.0.3:80'],
-  ]);
-});
-
-test('IPVS replies parse (genetlink attributes as the kernel sends them); genetlink family lookup', async () => {
-  const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
-  const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
-  const be16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; };
-  const v4 = (ip: string) => Buffer.concat([Buffer.from(ip.split('.').map(Number)), Buffer.alloc(12)]); // union nf_inet_addr
-  const genl = (attrs: AttrSpec[]) => Buffer.concat([Buffer.from([1, 1, 0, 0]), encodeAttrs(attrs)]);
-  const svc = parseService(genl([{ type: IPVS_CMD_ATTR_SERVICE, value: [
-    { type: SVC.AF, value: u16(2) }, { type: SVC.PROTOCOL, value: u16(17) }, { type: SVC.ADDR, value: v4('10.96.0.10') },
-    { type: SVC.PORT, value: be16(53) }, { type: SVC.SCHED_NAME, value: Buffer.from('rr\0') },
-  ] }]))!;
-  assert.deepEqual([svc.family, svc.protocol, svc.address, svc.port, svc.scheduler, serviceName(svc)], [4, 'UDP', '10.96.0.10', 53, 'rr', 'UDP 10.96.0.10:53']);
-  assert.deepEqual(svc.key.map((k) => k.type), [SVC.AF, SVC.PROTOCOL, SVC.ADDR, SVC.PORT]);
-  const dest = parseDest(genl([{ type: IPVS_CMD_ATTR_DEST, value: [
-    { type: DEST.ADDR, value: v4('10.244.1.7') }, { type: DEST.PORT, value: be16(5353) }, { type: DEST.WEIGHT, value: u32(1) },
-    { type: DEST.ACTIVE_CONNS, value: u32(3) }, { type: DEST.INACT_CONNS, value: u32(4) },
-  ] }]), 4);
-  assert.deepEqual(dest, { address: '10.244.1.7', port: 5353, weight: 1, activeConns: 3, inactiveConns: 4 });
-  assert.equal(parseService(genl([])), undefined);
-
-  assert.equal(await genlFamilyId(null, 'nlctrl'), 0x10);
-  await assert.rejects(genlFamilyId(null, 'no-such-family'), (err: Error & { code?: string }) => err.code === 'ENOENT');
-});
-
-// ---- scheduler ----
-
-test('scheduler: a failing check keeps its findings; disabled checks drop theirs silently; one gauge series per finding', async () => {
-  let mode: 'find' | 'fail' = 'find';
-  const check: { -readonly [K in keyof Check]: Check[K] } = {
-    name: 'fake', probe: 'mtu',
-    run: async () => {
-      if (mode === 'fail') throw new Error('read failed');
-      return [{ type: 'MTUAbnormal', subject: 'x0', msg: 'x0 mtu is 1 which is abnormal, please check.' }];
-    },
-  };
-  const h = harness([check], [], null);
-  h.scheduler.start();
-  try {
-    assert.deepEqual((await h.step()).map((e) => e.attrs.finding), ['new']);
-    assert.deepEqual(await gauge(), ['MTUAbnormal x0']);
-    mode = 'fail';
-    assert.deepEqual(await h.step(), []);
-    assert.deepEqual(h.scheduler.status()[0], { name: 'fake', probe: 'mtu', state: 'error', detail: 'read failed', findings: 1 });
-    assert.deepEqual(await gauge(), ['MTUAbnormal x0']);
-    mode = 'find';
-    check.run = async () => { throw Object.assign(new Error('native addon not built'), { code: 'ENOADDON' }); };
-    assert.deepEqual(await h.step(), [], 'no addon: unsupported, findings dropped without cleared events');
-    assert.deepEqual(h.scheduler.status()[0], { name: 'fake', probe: 'mtu', state: 'unsupported', detail: 'native addon not built', findings: 0 });
-    assert.deepEqual(await gauge(), []);
-    h.scheduler.update(checkOptions({ reminderIntervalSeconds: 3600 }), new Set(['route']));
-    assert.deepEqual(await h.step(), []);
-    assert.deepEqual(await gauge(), []);
-    assert.equal(h.scheduler.status()[0]!.state, 'disabled');
-  } finally {
-    await h.scheduler.stop();
-  }
-});
-
-test('scheduler: triggers coalesce into one run of the probes asked for; a failing entity discovery is an error on every check', async () => {
-  const runs: string[] = [];
-  const fake = (probe: 'mtu' | 'route'): Check => ({ name: probe, probe, run: async () => (runs.push(probe), []) });
-  let failDiscovery = false;
-  let discoveries = 0;
-  const kmsgLike: Check = { name: 'fast', probe: 'nodeconfig', fast: true, run: async () => (runs.push('fast'), []) };
-  const scheduler = new CheckScheduler({
-    checks: [fake('mtu'), fake('route'), kmsgLike],
-    entities: () => { discoveries++; if (failDiscovery) throw new Error('no /proc'); return []; },
-    options: checkOptions({ kernelLog: { pollSeconds: 3600 } }), // no timer tick within the test
-    publisher: { publish: () => undefined },
-    severity: severityOf,
-  });
-  scheduler.start();
-  try {
-    await waitFor('the first run of every check', () => runs.length === 3, 3000);
-    assert.deepEqual(runs.sort(), ['fast', 'mtu', 'route']);
-    runs.length = 0;
-    const before = discoveries;
-    await scheduler.runOnce('fast');
-    assert.deepEqual([runs.splice(0), discoveries - before], [['fast'], 0], 'the fast cadence runs the kernel log only, without discovery');
-    for (let i = 0; i < 5; i++) scheduler.trigger(['route']);
-    await waitFor('the triggered run', () => runs.length > 0, 5000);
-    await holdsFor('no second run for the five triggers', () => runs.length === 1, 300);
-    assert.deepEqual(runs, ['route'], 'five triggers, one run, of the route checks only');
-
-    failDiscovery = true;
-    await scheduler.runOnce();
-    assert.deepEqual(scheduler.status().map((st) => [st.state, st.detail]), [['error', 'entities: no /proc'], ['error', 'entities: no /proc'], ['error', 'entities: no /proc']]);
-  } finally {
-    await scheduler.stop();
-  }
-});
-
-test('config section: snake_case keys over the defaults, null turns a sysctl check off', () => {
-  const o = checkOptionsFromConfig({
-    interval: 30, reminder_interval: 600, emit_cleared: false,
-    kernel_params: { rp_filter: 2, nf_conntrack_tcp_be_liberal: null, interfaces: ['eth*', 'cali*'] },
-    mtu: { min: 1400 }, kernel_log: { patterns: ['x'], hold: 60 }, iptables: { max_rules: 0 },
-    vpc_routes: [{ dst: '10.0.0.0/8', gateway: '192.0.2.1' }], cidrs: { vpc: ['172.31.0.0/16'] },
-    kube_proxy: { healthz_url: '' },
-  }, 'node-1');
-  assert.deepEqual([o.intervalSeconds, o.reminderIntervalSeconds, o.emitCleared, o.nodeName], [30, 600, false, 'node-1']);
-  assert.deepEqual(o.kernelParams, { rpFilter: 2, proxyArp: 0, tcpSyncookies: 1, tcpSack: 1, conntrackTcpBeLiberal: undefined, interfaces: ['eth*', 'cali*'] });
-  assert.deepEqual(o.mtu, { ...DEFAULT_CHECK_OPTIONS.mtu, min: 1400 });
-  assert.deepEqual(o.kernelLog, { patterns: ['x'], holdSeconds: 60, pollSeconds: 2 });
-  assert.deepEqual(o.iptables, { maxRules: 0, forwardDrop: true });
-  assert.deepEqual(o.cidrs, { vpc: ['172.31.0.0/16'], service: [], pod: [], docker: [] });
-  assert.equal(o.kubeProxy.healthzUrl, '');
-  assert.equal(o.kubeProxy.namespace, 'kube-system');
-  assert.deepEqual(checkOptionsFromConfig(), { ...DEFAULT_CHECK_OPTIONS });
-});
-
-test('createChecks: every family, no duplicate names', () => {
-  const checks = createChecks();
-  assert.deepEqual([...new Set(checks.map((c) => c.probe))].sort(), ['ipvs', 'k8sconfig', 'kernelparam', 'kubeproxy', 'mtu', 'nodeconfig', 'route']);
-  assert.equal(new Set(checks.map((c) => c.name)).size, checks.length);
-  for (const c of checks) c.close?.();
-});

@@ -13,7 +13,6 @@ import { freePort } from '../helpers/net.js';
 import { holdsFor, stopProcess, waitFor } from '../helpers/wait.js';
 import { CLI } from '../helpers/paths.js';
 
-const MAIN = CLI;
 const TS = 1741163909810866660n;
 const PODS: Record<number, PodRef> = {
   1001: { name: 'nginx-7d9c', namespace: 'web', uid: 'u1', source: 'cri' },
@@ -38,7 +37,7 @@ interface Watch { child: ChildProcess; out: () => string[]; err: () => string }
 const children: ChildProcess[] = [];
 
 function runWatch(args: string[]): Watch {
-  const child = spawn(process.execPath, [MAIN, 'watch', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '' } });
+  const child = spawn(process.execPath, [CLI, 'watch', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '' } });
   children.push(child);
   let out = '';
   let err = '';
@@ -125,7 +124,7 @@ describe('kubesonar watch', () => {
     if (!existsSync('/usr/bin/script')) return t.skip('util-linux script(1) is not installed');
     const [a] = agents;
     // script(1) gives the command a pseudo-terminal as stdout.
-    const child = spawn('/usr/bin/script', ['-qfec', `${process.execPath} ${MAIN} watch -e 127.0.0.1:${a.port}`, '/dev/null'],
+    const child = spawn('/usr/bin/script', ['-qfec', `${process.execPath} ${CLI} watch -e 127.0.0.1:${a.port}`, '/dev/null'],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '' } });
     children.push(child);
     let out = '';

@@ -16,14 +16,12 @@ import { freePort } from '../helpers/net.js';
 import { giveUp, stopProcess, waitFor } from '../helpers/wait.js';
 import { CLI, ROOT } from '../helpers/paths.js';
 
-const root = ROOT;
-const agentJs = CLI;
 
 after(() => cleanup());
 
 /** The capabilities the committed manifests add (they drop ALL). */
 function chartCapabilities(): string[] {
-  const docs = parseAllDocuments(readFileSync(join(root, 'deploy/manifests/kubesonar.yaml'), 'utf8')).map((d) => d.toJS());
+  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/manifests/kubesonar.yaml'), 'utf8')).map((d) => d.toJS());
   const ds = docs.find((d) => d?.kind === 'DaemonSet');
   const sc = ds.spec.template.spec.containers[0].securityContext;
   assert.deepEqual(sc.capabilities.drop, ['ALL']);
@@ -43,7 +41,7 @@ async function runAgent(caps: string[] | 'all'): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'kubesonar-caps-'));
   const [port, eventPort] = [await freePort(), await freePort()];
   writeFileSync(join(dir, 'config.yaml'), `metric_config: { port: ${port}, interval: 1 }\nevent_config: { port: ${eventPort} }\n`);
-  const args = [agentJs, 'run', '--config', join(dir, 'config.yaml')];
+  const args = [CLI, 'run', '--config', join(dir, 'config.yaml')];
   const child: ChildProcess = caps === 'all'
     ? spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
     : spawn('setpriv', [...limitedTo(caps), process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -2,14 +2,13 @@
 // the npm devDependency @aws-cdk/asset-kubectl-v20), every object validated against the
 // Kubernetes OpenAPI schemas (kubernetes-models validators) and type-checked against the API
 // types with unknown fields rejected (tsc excess-property checks), the ConfigMap read by the
-// agent's own config loader, the values checked against CONFIG_SCHEMA, and the generated
-// files (values.schema.json, the ConfigMap template, deploy/manifests/) in sync.
+// agent's own config loader, helm refusing values the agent would refuse, and deploy/manifests/
+// equal to the default render. The chart's sources without helm: chart-sources.unit.test.ts.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Ajv } from 'ajv';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Secret } from 'kubernetes-models/v1/Secret';
@@ -21,18 +20,16 @@ import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { CONFIG_SCHEMA, DEFAULT_CONFIG, parseConfig } from '../../src/config/index.js';
-import { FORMATS } from '../../src/config/schema.js';
 import { ROOT } from '../helpers/paths.js';
 
-const root = ROOT;
-const chart = join(root, 'deploy/helm/kubesonar');
+const chart = join(ROOT, 'deploy/helm/kubesonar');
 const NO_ENV = {}; // the loader reads OTEL_EXPORTER_OTLP_*; keep the test independent of them
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: any };
 
 let helmPath: string | undefined;
 function helm(): string {
-  helmPath ??= execFileSync('bash', [join(root, 'deploy/scripts/helm.sh')], { encoding: 'utf8', timeout: 120_000 }).trim();
+  helmPath ??= execFileSync('bash', [join(ROOT, 'deploy/scripts/helm.sh')], { encoding: 'utf8', timeout: 120_000 }).trim();
   return helmPath;
 }
 
@@ -99,7 +96,7 @@ function validateSchemas(docs: K8sObject[]): void {
  * Returns tsc's diagnostics (empty when every object is clean).
  */
 function typeCheck(docs: K8sObject[]): string {
-  const dir = mkdtempSync(join(root, 'node_modules/.cache/kubesonar-tscheck-'));
+  const dir = mkdtempSync(join(ROOT, 'node_modules/.cache/kubesonar-tscheck-'));
   try {
     const imports = new Map<string, string>();
     const lines: string[] = [];
@@ -115,7 +112,7 @@ function typeCheck(docs: K8sObject[]): string {
       return `import type { ${type} as ${alias} } from '${mod}';`;
     });
     writeFileSync(join(dir, 'objects.ts'), [...head, ...lines].join('\n') + '\n');
-    const r = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--skipLibCheck',
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--skipLibCheck',
       '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', join(dir, 'objects.ts')],
     { encoding: 'utf8', timeout: 120_000, cwd: dir });
     if (r.error) throw r.error;
@@ -149,10 +146,10 @@ test('default render: valid Kubernetes objects, equal to deploy/manifests/', () 
     ['ClusterRole/kubesonar', 'ClusterRoleBinding/kubesonar', 'ConfigMap/inspector-config', 'DaemonSet/kubesonar', 'ServiceAccount/kubesonar']);
   validateSchemas(docs);
   for (const d of docs) if (d.kind !== 'ClusterRole' && d.kind !== 'ClusterRoleBinding') assert.equal(d.metadata.namespace, 'kube-system');
-  const check = spawnSync('bash', [join(root, 'deploy/scripts/render.sh'), '--check'], { encoding: 'utf8', timeout: 120_000 });
+  const check = spawnSync('bash', [join(ROOT, 'deploy/scripts/render.sh'), '--check'], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(check.status, 0, `deploy/manifests/ differs from the chart: ${check.stderr}`);
   // The committed manifests are themselves valid (they are what kubectl apply -f reads).
-  const manifests = parseAllDocuments(readFileSync(join(root, 'deploy/manifests/kubesonar.yaml'), 'utf8')).map((d) => d.toJS()).filter(Boolean);
+  const manifests = parseAllDocuments(readFileSync(join(ROOT, 'deploy/manifests/kubesonar.yaml'), 'utf8')).map((d) => d.toJS()).filter(Boolean);
   validateSchemas(manifests);
   assert.equal(manifests.length, docs.length);
 });
@@ -244,7 +241,7 @@ test('RBAC is read-only and limited to what the agent reads', () => {
   // Exactly the resources whose API paths appear in the agent's code.
   const read = new Set<string>();
   const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(`${dir}/${d.name}`) : d.name.endsWith('.ts') ? [`${dir}/${d.name}`] : []));
-  for (const file of walk(join(root, 'src'))) {
+  for (const file of walk(join(ROOT, 'src'))) {
     const code = readFileSync(file, 'utf8').split('\n').filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l)).join('\n'); // code, not comments
     for (const m of code.matchAll(/['`]\/api\/v1\/(?:namespaces\/\$\{[^}]+\}\/)?([a-z]+)/g)) read.add(`core/${m[1]}`);
     for (const m of code.matchAll(/['`]\/apis\/([a-z0-9.]+)\/v1\/([a-z]+)/g)) read.add(`${m[1]}/${m[2]}`);
@@ -318,56 +315,13 @@ test('values: sinks and Secrets end up in config.yaml and load; bad values are r
   assert.match(typo.stderr, /intervall/);
 });
 
-test('values.yaml: its config section is valid for CONFIG_SCHEMA and for the agent loader', () => {
-  const values = parseYaml(readFileSync(join(chart, "values.yaml"), "utf8")) as { config: unknown };
-  const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
-  for (const [name, validate] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate: validate as (s: string) => boolean });
-  const againstConfig = ajv.compile(CONFIG_SCHEMA);
-  assert.ok(againstConfig(values.config), JSON.stringify(againstConfig.errors));
-  const againstValues = ajv.compile(JSON.parse(readFileSync(join(chart, 'values.schema.json'), 'utf8')));
-  assert.ok(againstValues(values), JSON.stringify(againstValues.errors));
-  assert.doesNotThrow(() => parseConfig(JSON.stringify(values.config), 'values.yaml config', NO_ENV));
-});
-
-test('generated chart files are in sync with CONFIG_SCHEMA', async () => {
-  const gen = await import(join(root, 'deploy/scripts/chart-gen.mjs'));
-  const files: Record<string, string> = gen.generate(CONFIG_SCHEMA);
-  for (const [path, text] of Object.entries(files)) {
-    assert.equal(readFileSync(join(root, path), 'utf8'), text, `${path} is stale: run npm run build && node deploy/scripts/chart-gen.mjs`);
-  }
-  // The values schema's config part is CONFIG_SCHEMA's, not a copy that can drift.
-  const schema = JSON.parse(files['deploy/helm/kubesonar/values.schema.json']!);
-  const noDescriptions = (v: unknown) => JSON.parse(JSON.stringify(v), (k, x) => (k === 'description' ? undefined : x));
-  for (const section of ['debugmode', 'metric_config', 'event_config'] as const) {
-    assert.deepEqual(noDescriptions(schema.properties.config.properties[section]), noDescriptions(CONFIG_SCHEMA.properties[section]));
-  }
-});
-
 test('the chart ships the dashboards of deploy/dashboards', () => {
   assert.equal(readlinkSync(join(chart, 'dashboards')), '../../dashboards');
   const cms = byKind(render('--set', 'dashboards.enabled=true', '--show-only', 'templates/dashboards.yaml').docs, 'ConfigMap');
   assert.deepEqual(cms.map((c) => Object.keys(c.data)[0]).sort(), ['kubesonar-events.json', 'kubesonar-node.json', 'kubesonar-pod.json']);
   for (const cm of cms) {
     const [file, json] = Object.entries<string>(cm.data)[0]!;
-    assert.deepEqual(JSON.parse(json), JSON.parse(readFileSync(join(root, 'deploy/dashboards', file), 'utf8')));
+    assert.deepEqual(JSON.parse(json), JSON.parse(readFileSync(join(ROOT, 'deploy/dashboards', file), 'utf8')));
   }
 });
 
-test('Dockerfile: the build stage runs deploy/build.sh, the runtime runs the agent', () => {
-  const text = readFileSync(join(root, 'deploy/Dockerfile'), 'utf8');
-  const stages = text.split(/^FROM /m).slice(1);
-  assert.equal(stages.length, 2);
-  assert.match(stages[0]!, /^node:\$\{NODE_VERSION\}-bookworm AS build/);
-  for (const pkg of ['python3', 'make', 'g++', 'clang', 'llvm', 'libbpf-dev', 'bpftool', 'libelf-dev', 'zlib1g-dev', 'pkg-config']) {
-    assert.match(stages[0]!, new RegExp(`\\s${pkg.replace(/\+/g, '\\+')}\\s`), `build stage installs ${pkg}`);
-  }
-  assert.match(stages[0]!, /RUN bash deploy\/build\.sh \/out\/app/);
-  assert.match(stages[1]!, /^node:\$\{NODE_VERSION\}-bookworm-slim AS runtime/);
-  assert.match(stages[1]!, /libbpf1 libelf1 zlib1g iptables/);
-  assert.match(stages[1]!, /COPY --from=build \/out\/app \/app/);
-  const entry = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(stages[1]!)![1]!);
-  const cmd = JSON.parse(/^CMD (.*)$/m.exec(stages[1]!)![1]!);
-  assert.deepEqual([...entry, ...cmd], ['node', 'dist/src/cli/main.js', 'run', '--config', '/etc/config/config.yaml']);
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-  assert.equal(pkg.bin.kubesonar, entry[1], 'the entrypoint is the package bin');
-});

@@ -11,13 +11,12 @@ import { freePort } from '../helpers/net.js';
 import { giveUp, stopProcess, waitFor } from '../helpers/wait.js';
 import { ROOT } from '../helpers/paths.js';
 
-const root = ROOT;
 
 test('deploy/build.sh builds a runtime tree that runs the agent', { timeout: 900_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'kubesonar-image-build-'));
   try {
     // The committed tree, as `COPY . .` sees it minus the .dockerignore'd directories.
-    execFileSync('bash', ['-c', `git -C "${root}" archive --format=tar HEAD | tar -x -C "${work}/"`], { timeout: 120_000 });
+    execFileSync('bash', ['-c', `git -C "${ROOT}" archive --format=tar HEAD | tar -x -C "${work}/"`], { timeout: 120_000 });
     const out = join(work, 'out');
     const started = Date.now();
     const log = execFileSync('bash', [join(work, 'deploy/build.sh'), out], {
@@ -40,7 +39,7 @@ test('deploy/build.sh builds a runtime tree that runs the agent', { timeout: 900
 
     // Every shared library the addons link comes from a Debian package the runtime stage
     // installs, or from one the node:20-bookworm-slim base already has (Node needs them).
-    const runtimeStage = readFileSync(join(root, 'deploy/Dockerfile'), 'utf8').split(/^FROM /m)[2]!;
+    const runtimeStage = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8').split(/^FROM /m)[2]!;
     const installed = /apt-get install[^\n]*--no-install-recommends ([^\n&]+)/.exec(runtimeStage)![1]!.trim().split(/\s+/);
     const base = ['libc6', 'libstdc++6', 'libgcc-s1'];
     for (const addon of readdirSync(join(out, 'build/Release')).filter((f) => f.endsWith('.node'))) {

@@ -4,7 +4,8 @@
 // when a test fails or the process exits early.
 
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
+import { parseNsLink } from '../../src/entities/procscan.js';
 import type { Entity } from '../../src/model.js';
 import { waitFor, waitForExit } from './wait.js';
 
@@ -109,6 +110,22 @@ export async function deadProcessNetnsPath(): Promise<string> {
 /** The namespace as the collector sees a pod's: an unattributed entity held by its holder process. */
 export function entityOf(ns: Netns): Entity {
   return { netns: ns.inode, isHost: false, pids: [ns.pid] };
+}
+
+/** Inode of the network namespace of `pid`. */
+export const netnsOf = (pid: number | 'self'): number => parseNsLink(readlinkSync(`/proc/${pid}/ns/net`))!;
+
+/**
+ * The host namespace as discovery determines it: pid 1's. Its ns links can be unreadable even
+ * for root (ptrace access check: here pid 1 holds CAP_SYS_RESOURCE, which the test's bounding
+ * set lacks), and are for other users; discovery then uses its own netns.
+ */
+export function expectedHostNetns(): number {
+  try {
+    return netnsOf(1);
+  } catch {
+    return netnsOf('self');
+  }
 }
 
 /** Kills every helper and deletes every namespace this process created; safe to call twice. */

@@ -1,23 +1,17 @@
 // The netlink library against the real kernel: every reading is compared with the standard
 // tool (ss, ip, tc, conntrack) run in the same throwaway namespace. Traffic stays on loopback
-// and on veth pairs between namespaces this file creates.
+// and on veth pairs between namespaces this file creates. The wire format, captured replies
+// and the error paths without a namespace: messages-and-errors.unit.test.ts.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, test } from 'node:test';
 
-import { loadNativeAddon, nativeAddon } from '../../src/native/addon.js';
-import { formatIPv6 } from '../../src/netlink/addr.js';
 import { conntrackStats } from '../../src/netlink/conntrack.js';
-import {
-  buildRequest, encodeAttrs, messages, NETLINK_ROUTE, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLM_F_ACK, NLM_F_DUMP, parseAttrs,
-} from '../../src/netlink/message.js';
-import { links, neighbours, qdiscs, TC_H_ROOT, type Link } from '../../src/netlink/rtnetlink.js';
+import { netconf, routes, rules } from '../../src/netlink/route.js';
+import { links, neighbours, qdiscs, TC_H_ROOT } from '../../src/netlink/rtnetlink.js';
 import { inetSockets, TCP_STATES, TCPF_ALL, type InetSocket } from '../../src/netlink/sockdiag.js';
-import { netlinkRequest, type NetlinkError } from '../../src/netlink/socket.js';
-import { cleanup, createNetns, deadProcessNetnsPath, veth, type Netns } from '../helpers/netns.js';
+import { IP_STATS, ipView, oursLikeIp, type IpLink } from '../helpers/ip-link.js';
+import { cleanup, createNetns, veth, type Netns } from '../helpers/netns.js';
 import { waitFor, waitForLine } from '../helpers/wait.js';
 
 after(cleanup);
@@ -34,98 +28,6 @@ async function stableRead<T, U>(tool: () => T, ours: () => Promise<U>): Promise<
   }
   throw new Error('the kernel state never held still for one reading');
 }
-
-// ---- wire format, no kernel ----
-
-test('requests are framed and attributes (nested, flagged, unaligned) parse back', () => {
-  const req = buildRequest({
-    type: 18,
-    flags: NLM_F_DUMP,
-    seq: 7,
-    header: Buffer.from([1, 2, 3, 4, 5]), // 5 bytes: padded to 8 before the attributes
-    attrs: [
-      { type: 1 | NLA_F_NESTED, value: [{ type: 2, value: Buffer.from([9, 0, 0, 0]) }] },
-      { type: 3 | NLA_F_NET_BYTEORDER, value: Buffer.from('abc') },
-      { type: 4, value: Buffer.from([0xff]) },
-    ],
-  });
-  assert.equal(req.readUInt32LE(0), req.length);
-  assert.equal(req.length, 16 + 8 + 12 + 8 + 8);
-  assert.equal(req.readUInt16LE(6), NLM_F_DUMP | 1);
-  assert.equal(req.readUInt32LE(8), 7);
-
-  const [msg, ...rest] = [...messages(Buffer.concat([req, req.subarray(0, 20)]))]; // a truncated second message is ignored
-  assert.equal(rest.length, 0);
-  assert.equal(msg!.type, 18);
-  const attrs = parseAttrs(msg!.payload, 8);
-  assert.deepEqual(
-    attrs.map((a) => [a.type, a.nested, a.netByteOrder, a.value.length]),
-    [[1, true, false, 8], [3, false, true, 3], [4, false, false, 1]],
-  );
-  assert.deepEqual(parseAttrs(attrs[0]!.value).map((a) => [a.type, a.value.readUInt32LE(0)]), [[2, 9]]);
-  assert.equal(attrs[1]!.value.toString(), 'abc');
-  assert.equal(encodeAttrs([]).length, 0);
-});
-
-test('IPv6 addresses print as ss and ip print them', () => {
-  const v6 = (hex: string) => formatIPv6(Buffer.from(hex.replace(/:/g, ''), 'hex'));
-  assert.equal(v6('0000:0000:0000:0000:0000:0000:0000:0001'), '::1');
-  assert.equal(v6('0000:0000:0000:0000:0000:0000:0000:0000'), '::');
-  assert.equal(v6('fe80:0000:0000:0000:0000:0000:0000:0099'), 'fe80::99');
-  assert.equal(v6('2001:0db8:0000:0000:0001:0000:0000:0001'), '2001:db8::1:0:0:1');
-  assert.equal(v6('2001:0db8:0000:0001:0001:0001:0001:0001'), '2001:db8:0:1:1:1:1:1');
-  assert.equal(v6('2001:0db8:0001:0000:0000:0000:0000:0000'), '2001:db8:1::');
-  assert.equal(v6('0000:0000:0000:0000:0000:ffff:0a00:0001'), '::ffff:10.0.0.1');
-});
-
-// ---- addon ----
-
-test('the native addon loads', () => {
-  const { addon, error } = nativeAddon();
-  assert.equal(error, undefined);
-  assert.equal(typeof addon?.netlinkDump, 'function');
-  assert.equal(nativeAddon(), nativeAddon(), 'cached');
-});
-
-test('a missing or broken addon is reported, not thrown', () => {
-  assert.match(loadNativeAddon('/nonexistent/kubesonar.node').error ?? '', /not built: \/nonexistent\/kubesonar.node is missing/);
-  const dir = mkdtempSync(path.join(tmpdir(), 'kubesonar-'));
-  writeFileSync(path.join(dir, 'kubesonar.node'), 'not a shared object');
-  const broken = loadNativeAddon(path.join(dir, 'kubesonar.node'));
-  rmSync(dir, { recursive: true });
-  assert.equal(broken.addon, undefined);
-  assert.match(broken.error ?? '', /failed to load/);
-});
-
-test('a kernel error rejects with the errno name and code', async () => {
-  const ifinfomsg = Buffer.alloc(16);
-  ifinfomsg.writeInt32LE(0x7ffffff0, 4); // no such interface
-  await assert.rejects(netlinkRequest(null, NETLINK_ROUTE, { type: 18, flags: 0, header: ifinfomsg }), (err: NetlinkError) => {
-    assert.equal(err.code, 'ENODEV');
-    assert.match(err.message, /^netlink: ENODEV \(No such device\)/);
-    return true;
-  });
-});
-
-test('an ack resolves empty; a request the kernel never answers times out instead of hanging', async () => {
-  // Types below NLMSG_MIN_TYPE are control messages the kernel only acknowledges, if asked.
-  const noop = (flags: number) => buildRequest({ type: 1, flags, header: Buffer.alloc(0) });
-  const { addon } = nativeAddon();
-  assert.equal((await addon!.netlinkDump(null, NETLINK_ROUTE, noop(NLM_F_ACK))).length, 0);
-  const started = Date.now();
-  await assert.rejects(addon!.netlinkDump(null, NETLINK_ROUTE, noop(0)), { code: 'ETIMEDOUT', message: 'netlink: no reply within 2 s' });
-  assert.ok(Date.now() - started >= 1900);
-});
-
-test('a namespace whose process has exited rejects clearly', async () => {
-  const dead = await deadProcessNetnsPath();
-  await assert.rejects(inetSockets(dead, { family: 4, protocol: 'tcp', states: TCPF_ALL }), (err: NetlinkError) => {
-    assert.equal(err.code, 'ENOENT');
-    assert.match(err.message, new RegExp(`cannot open network namespace ${dead}: ENOENT .*process may have exited`));
-    return true;
-  });
-  await assert.rejects(links('/proc/self/status'), (err: NetlinkError) => err.code === 'EINVAL' && /cannot enter network namespace/.test(err.message));
-});
 
 // ---- sock_diag ----
 
@@ -280,43 +182,6 @@ test('a full accept queue shows as rqueue (queue length) and wqueue (backlog), a
 });
 
 // ---- rtnetlink ----
-
-interface IpLink {
-  ifindex: number;
-  ifname: string;
-  mtu: number;
-  operstate: string;
-  stats64: { rx: Record<string, number>; tx: Record<string, number> };
-}
-
-// `ip -s -s -j link` keys → rtnl_link_stats64 fields. ip omits some keys when they are zero.
-const IP_STATS: Record<'rx' | 'tx', Record<string, keyof Link['stats']>> = {
-  rx: {
-    bytes: 'rx_bytes', packets: 'rx_packets', errors: 'rx_errors', dropped: 'rx_dropped', over_errors: 'rx_over_errors',
-    multicast: 'multicast', compressed: 'rx_compressed', length_errors: 'rx_length_errors', crc_errors: 'rx_crc_errors',
-    frame_errors: 'rx_frame_errors', fifo_errors: 'rx_fifo_errors', missed_errors: 'rx_missed_errors',
-    nohandler: 'rx_nohandler', otherhost_dropped: 'rx_otherhost_dropped',
-  },
-  tx: {
-    bytes: 'tx_bytes', packets: 'tx_packets', errors: 'tx_errors', dropped: 'tx_dropped', carrier_errors: 'tx_carrier_errors',
-    collisions: 'collisions', compressed: 'tx_compressed', aborted_errors: 'tx_aborted_errors', fifo_errors: 'tx_fifo_errors',
-    window_errors: 'tx_window_errors', heartbeat_errors: 'tx_heartbeat_errors',
-  },
-};
-
-function ipView(l: IpLink): Record<string, number | string> {
-  const view: Record<string, number | string> = { index: l.ifindex, name: l.ifname, mtu: l.mtu, operState: l.operstate };
-  for (const dir of ['rx', 'tx'] as const) {
-    for (const [key, value] of Object.entries(l.stats64[dir])) if (IP_STATS[dir][key]) view[IP_STATS[dir][key]!] = value;
-  }
-  return view;
-}
-
-function oursLikeIp(l: Link, ip: Record<string, number | string>): Record<string, number | string> {
-  const view: Record<string, number | string> = { index: l.index, name: l.name, mtu: l.mtu, operState: l.operState };
-  for (const field of Object.keys(ip)) if (field in l.stats) view[field] = l.stats[field as keyof Link['stats']];
-  return view;
-}
 
 /** Sends `count` UDP datagrams from inside `ns`; the receiver needs no listener. */
 function udpBurst(ns: Netns, to: string, count: number, size: number): void {
@@ -483,4 +348,25 @@ test('conntrack stats match conntrack -S / -C in the namespace', async () => {
   assert.ok(ours.maxEntries > 0);
   assert.ok(ours.cpus > 0);
   assert.equal('ignore' in ours.counters, ours.present.has('ignore'));
+});
+
+// ---- routes, rules, netconf ----
+
+test('netlink: routes, rules and netconf read what ip shows', async () => {
+  const node = await createNetns();
+  const link = veth(node, await createNetns(), 61);
+  node.exec('ip', 'route', 'add', 'default', 'via', '10.200.61.2', 'metric', '7');
+  node.exec('ip', 'rule', 'add', 'from', '10.9.0.0/16', 'lookup', '100', 'priority', '1000');
+  node.exec('sysctl', '-q', '-w', `net.ipv4.conf.${link.aDev}.rp_filter=2`, `net.ipv4.conf.${link.aDev}.proxy_arp=1`);
+  const rs = await routes(node.path, 4);
+  const def = rs.find((r) => r.dstLen === 0 && r.table === 254)!;
+  assert.equal(def.gateway, '10.200.61.2');
+  assert.equal(def.metric, 7);
+  assert.ok(rs.some((r) => r.dst === '10.200.61.0/24' && r.table === 254 && r.prefsrc === '10.200.61.1'));
+  const rl = await rules(node.path, 4);
+  assert.ok(rl.some((r) => r.priority === 1000 && r.src === '10.9.0.0/16' && r.table === 100));
+  assert.ok(rl.some((r) => r.priority === 0 && r.table === 255 && r.src === undefined));
+  const idx = Number(node.exec('cat', `/sys/class/net/${link.aDev}/ifindex`).trim());
+  const conf = (await netconf(node.path)).find((c) => c.ifindex === idx)!;
+  assert.deepEqual([conf.rpFilter, conf.proxyNeigh], [2, 1]);
 });

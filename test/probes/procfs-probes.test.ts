@@ -1,11 +1,11 @@
-// Probe logic that the per-pod test does not reach: qdisc sums over several devices with
-// child qdiscs, per-interface mode, counters that stay monotonic as parts come and go, and
-// the io/fd/sock/softnet/slab/arp values against the kernel's own files.
+// Probe logic that the per-pod test does not reach, in throwaway namespaces: qdisc sums over
+// several devices with child qdiscs, per-interface mode, counters that stay monotonic as
+// parts come and go, and the io/sock/softnet/arp values against the kernel's own files.
+// The parsers on captured files: procfs-parsers.unit.test.ts.
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { after, test } from 'node:test';
 import type { Entity, ProbeContext, ProbeOptions, Sample } from '../../src/model.js';
-import { MonotonicSums } from '../../src/util/monotonic.js';
 import arp from '../../src/probes/arp.js';
 import io from '../../src/probes/io.js';
 import qdisc from '../../src/probes/qdisc.js';
@@ -25,15 +25,6 @@ function context(entities: Entity[], opts: Partial<ProbeOptions> = {}): ProbeCon
   return { options: { ...options, ...opts }, entities, notes, note: (m) => notes.push(m), shared: (_k, read) => read() };
 }
 const byName = (samples: Sample[]) => new Map(samples.map((s) => [`${s.metric}${s.labels?.if_name ? `/${s.labels.if_name}` : ''}`, s.value as number]));
-
-test('MonotonicSums keeps what departed or restarted parts counted', () => {
-  const sums = new MonotonicSums();
-  assert.equal(sums.total(1, 'x', new Map([['a', 10], ['b', 5]])), 15);
-  assert.equal(sums.total(1, 'x', new Map([['a', 12]])), 17); // b left with 5
-  assert.equal(sums.total(1, 'x', new Map([['a', 2], ['c', 1]])), 20); // a restarted (12 kept), c new
-  sums.retain(new Set([2]));
-  assert.equal(sums.total(1, 'x', new Map([['a', 3]])), 3, 'state of a gone namespace is forgotten');
-});
 
 test('qdisc: roots of matching devices summed, children and other devices ignored, per-interface mode, monotonic on removal', async () => {
   const ns = await createNetns();

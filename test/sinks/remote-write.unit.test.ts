@@ -1,28 +1,20 @@
-// Prometheus remote write: a real Prometheus (Debian's package, remote-write receiver on)
-// stores the pushed series and answers PromQL with the right names, labels and values; a
-// strict receiver decodes snappy + protobuf with its own copy of the spec's messages and checks
-// sorted labels, the spec's headers, basic auth, and the retry rules (5xx/429 retried, other
-// 4xx dropped and counted).
+// Prometheus remote write against a strict receiver that decodes snappy + protobuf with its own
+// copy of the spec's messages and checks sorted labels, the spec's headers, basic auth, and the
+// retry rules (5xx/429 retried, other 4xx dropped and counted). A real Prometheus storing the
+// pushes is remote-write-prometheus.test.ts.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { after, afterEach, describe, test } from 'node:test';
 import protobuf from 'protobufjs';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import { DEFAULT_CONFIG } from '../../src/config/defaults.js';
 import { toPrometheusText } from '../../src/exporters/prometheus.js';
-import type { Entity } from '../../src/model.js';
-import type { Collector, Snapshot } from '../../src/pipeline/collector.js';
-import { createTelemetry, PullMetricReader } from '../../src/exporters/telemetry.js';
-import { RemoteWritePusher, toTimeSeries, type RemoteWritePusherOptions } from '../../src/sinks/remote-write/index.js';
-import { freePort } from '../helpers/net.js';
-import { giveUp, holdsFor, stopProcess, waitFor } from '../helpers/wait.js';
+import { toTimeSeries } from '../../src/sinks/remote-write/index.js';
+import { canonical, remoteWriteFixtures, textSeries } from '../helpers/remote-write.js';
+import { holdsFor, waitFor } from '../helpers/wait.js';
 
 const snappy = createRequire(import.meta.url)('snappyjs') as { uncompress(b: Uint8Array): Uint8Array };
 
@@ -42,159 +34,7 @@ interface Received { headers: IncomingHttpHeaders; httpVersion: string; series: 
 const dir = mkdtempSync(join(tmpdir(), 'kubesonar-rw-'));
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
-
-/** Metrics as the agent's PullMetricReader delivers them, from a real MeterProvider. */
-function metrics() {
-  const reader = new PullMetricReader();
-  const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'kubesonar-agent', 'k8s.node.name': 'node-a' }), readers: [reader] });
-  cleanups.push(() => provider.shutdown());
-  const meter = provider.getMeter('kubesonar', '0.1.0');
-  const opens = meter.createCounter('netexporter_tcp_activeopens', { description: 'Connections started.' });
-  const estab = meter.createGauge('netexporter_tcp_currestab', { description: 'Established connections.' });
-  const pod = { netns: 'ns4026532281', 'k8s.namespace.name': 'default', 'k8s.pod.name': 'web-0', 'k8s.pod.ip': '' };
-  opens.add(41, pod);
-  opens.add(1, pod);
-  estab.record(3, { netns: 'ns4026531840' });
-  return { reader, meter, opens, pod, collect: async () => (await reader.collect()).resourceMetrics };
-}
-
-/** A snapshot as the collector publishes it: the host and one pod (with pod labels), real catalogue metrics. */
-function agentTelemetry(nodeName: string) {
-  const host: Entity = { netns: 4026531840, isHost: true, pids: [1] };
-  const pod: Entity = { netns: 4026532999, isHost: false, pids: [4242], pod: { name: 'web-1', namespace: 'shop', uid: 'u1', ip: '10.1.2.3', labels: { app: 'web', 'app.kubernetes.io/tier': 'front' }, source: 'cri' } };
-  const snap: Snapshot = {
-    time: Date.now(), entities: [host, pod], firstSeen: new Map([[pod.netns, Date.now() - 60_000]]), durationMs: 12, cpuMs: 9,
-    samples: [
-      { probe: 'tcp', metric: 'activeopens', value: 120, entity: host },
-      { probe: 'tcp', metric: 'activeopens', value: 7, entity: pod },
-      { probe: 'tcp', metric: 'currestab', value: 3, entity: pod },
-      { probe: 'netdev', metric: 'rxpackets', value: 99, labels: { if_name: 'eth0' }, entity: pod },
-      { probe: 'netdev', metric: 'rxpackets', value: 5, labels: { if_name: 'lo' }, entity: pod },
-    ],
-  };
-  const collector = { snapshot: snap, status: () => ({ tcp: { state: 'ok', notes: [], errors: 0, lastDurationMs: 1 } }) } as unknown as Collector;
-  const t = createTelemetry(nodeName, collector, () => true);
-  cleanups.push(() => t.shutdown());
-  return async () => (await t.pull.collect()).resourceMetrics;
-}
-
-/** `name{a="x",b="y"} value` lines of the Prometheus text (comments skipped), labels sorted. */
-function textSeries(text: string): string[] {
-  return text.split('\n').filter((l) => l && !l.startsWith('#')).map((line) => {
-    const m = /^([^{ ]+)(?:\{(.*)\})? (\S+)$/.exec(line)!;
-    const labels = [...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((x) => `${x[1]}="${x[2]}"`).sort();
-    return `${m[1]}{${labels.join(',')}} ${Number(m[3])}`;
-  }).sort();
-}
-
-function canonical(series: { labels: Record<string, string>; value: number }[]): string[] {
-  return series.map(({ labels, value }) => {
-    const { __name__, ...rest } = labels;
-    return `${__name__}{${Object.entries(rest).map(([k, v]) => `${k}="${v}"`).sort().join(',')}} ${value}`;
-  }).sort();
-}
-
-function pusher(opts: RemoteWritePusherOptions): RemoteWritePusher {
-  const p = new RemoteWritePusher(opts);
-  cleanups.push(() => p.close());
-  return p;
-}
-
-describe('real Prometheus', () => {
-  let prometheus: ChildProcess;
-  let promUrl: string;
-
-  before(async () => {
-    const port = await freePort();
-    promUrl = `http://127.0.0.1:${port}`;
-    writeFileSync(join(dir, 'prometheus.yml'), 'global: { scrape_interval: 1m }\nscrape_configs: []\n');
-    prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`, '--web.enable-remote-write-receiver'], { stdio: 'ignore' });
-    let spawnError: Error | undefined;
-    prometheus.once('error', (err) => { spawnError = err; });
-    await waitFor('prometheus to be ready', async () => {
-      if (spawnError) giveUp(`prometheus could not start (test/setup-host.sh installs it): ${spawnError.message}`);
-      if (prometheus.exitCode !== null) giveUp(`prometheus exited with ${prometheus.exitCode}`);
-      return (await fetch(`${promUrl}/-/ready`)).ok;
-    }, 30_000);
-  });
-
-  after(async () => {
-    if (prometheus) await stopProcess(prometheus, 'SIGKILL');
-  });
-
-  async function query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-    const res = await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json() as any;
-    assert.equal(res.status, 'success');
-    return res.data.result;
-  }
-
-  test('stores the pushed series; PromQL returns them with names, labels and values of both naming profiles', async () => {
-    const m = metrics();
-    const url = `${promUrl}/api/v1/write`;
-    const kce = pusher({ config: { url }, collect: m.collect, externalLabels: { cluster: 'c1' } });
-    assert.equal(await kce.pushOnce(), true);
-    assert.deepEqual(kce.stats().samplesDropped, {});
-    assert.equal(kce.stats().samplesSent, 2);
-
-    const opens = await query('netexporter_tcp_activeopens');
-    assert.deepEqual(opens.map((r) => r.metric), [{
-      __name__: 'netexporter_tcp_activeopens', cluster: 'c1', k8s_node: 'node-a', k8s_namespace: 'default', k8s_pod: 'web-0', netns: 'ns4026532281',
-    }]);
-    assert.equal(opens[0]!.value[1], '42');
-    const estab = await query('netexporter_tcp_currestab{netns="ns4026531840"}');
-    assert.deepEqual(estab.map((r) => [r.metric, r.value[1]]), [[{ __name__: 'netexporter_tcp_currestab', cluster: 'c1', k8s_node: 'node-a', netns: 'ns4026531840' }, '3']]);
-
-    // The counter grows between pushes and Prometheus sees the increase. The second sample comes
-    // a second after the first, as from a pusher with interval_seconds 1: a time the test sets, not a wait.
-    await sleep(1100);
-    m.opens.add(8, m.pod);
-    assert.equal(await kce.pushOnce(), true);
-    const inc = await query('increase(netexporter_tcp_activeopens[1m])');
-    assert.ok(Number(inc[0]!.value[1]) > 0, `increase ${inc[0]?.value[1]}`);
-    assert.equal((await query('max_over_time(netexporter_tcp_activeopens[1m])'))[0]!.value[1], '50');
-
-    const ack = pusher({ config: { url }, collect: m.collect, naming: 'inspector' });
-    assert.equal(await ack.pushOnce(), true);
-    const inspector = await query('inspector_pod_tcpactiveopens');
-    assert.deepEqual(inspector.map((r) => [r.metric, r.value[1]]), [[{
-      __name__: 'inspector_pod_tcpactiveopens', node: 'node-a', namespace: 'default', pod: 'web-0', netns: 'ns4026532281',
-    }, '50']]);
-  });
-
-  test('the agent\'s telemetry: Prometheus holds exactly the series /metrics serves (names, labels, values)', async () => {
-    const collect = agentTelemetry('node-e2e');
-    const p = pusher({ config: { url: `${promUrl}/api/v1/write` }, collect });
-    assert.equal(await p.pushOnce(), true);
-    const stored = await query('{k8s_node="node-e2e"}');
-    const text = toPrometheusText(await collect(), 'netexporter');
-    assert.deepEqual(canonical(stored.map((r) => ({ labels: r.metric, value: Number(r.value[1]) }))), textSeries(text));
-    assert.ok(stored.some((r) => r.metric.label_app === 'web' && r.metric.k8s_pod_ip === '10.1.2.3' && r.metric.if_name === 'eth0'));
-  });
-
-  test('Prometheus rejects a conflicting sample with 400: dropped and counted, not retried', async () => {
-    const m = metrics();
-    const rm = await m.collect(); // fixed timestamps from here on
-    let bump = 0;
-    const p = pusher({
-      config: { url: `${promUrl}/api/v1/write` },
-      collect: async () => {
-        for (const s of rm.scopeMetrics) for (const metric of s.metrics) for (const dp of metric.dataPoints) (dp as { value: number }).value += bump;
-        return rm;
-      },
-    });
-    assert.equal(await p.pushOnce(), true);
-    // Same series and timestamps, other values: Prometheus answers 400 (duplicate sample for timestamp).
-    bump = 1;
-    assert.equal(await p.pushOnce(), false);
-    const st = p.stats();
-    assert.deepEqual(st.samplesDropped, { http_400: 2 });
-    assert.match(st.lastError!, /^HTTP 400/);
-    assert.equal(st.retries, 0);
-    assert.equal(st.requests, 2);
-    assert.equal(st.samplesSent, 2);
-  });
-});
+const { metrics, agentTelemetry, pusher } = remoteWriteFixtures(cleanups);
 
 class StrictReceiver {
   readonly received: Received[] = [];
