@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -17,6 +17,7 @@ import { decodeRecord, RecordLayout, type BpfRecord } from '../../src/bpf/record
 import type { NetEvent } from '../../src/events/model.js';
 import { probe } from '../../src/catalogue/index.js';
 import { LATENCY_BUCKETS_NS } from '../../src/model.js';
+import { fixture } from '../helpers/paths.js';
 
 const LATENCY_OBJECTS = ['kernellatency', 'net_softirq', 'netiftxlat', 'socketlatency'];
 /** Every object the build makes: one per eBPF probe, and the loader's selftest. */
@@ -82,6 +83,11 @@ test('every object: struct event is what the decoder reads, settings and stats a
       assert.equal(c.histogram !== undefined, LATENCY_OBJECTS.includes(name), `${name}: histogram bounds iff a latency object`);
     });
   }
+});
+
+test('every object\'s struct event is the layout the unit tests decode with (test/fixtures/bpf/struct-event.json)', () => {
+  const captured = JSON.parse(readFileSync(fixture('bpf', 'struct-event.json'), 'utf8')).struct as BtfStruct;
+  for (const name of objectNames()) withObject(name, (obj) => assert.deepEqual(obj.btfStruct('event'), captured, name));
 });
 
 test('the latency objects run with LATENCY_BUCKETS_NS as their bucket bounds', () => {

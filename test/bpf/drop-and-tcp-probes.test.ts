@@ -11,7 +11,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadBpfAddon, nativeBpf } from '../../src/bpf/addon.js';
 import { BpfProbe } from '../../src/bpf/probe.js';
 import { EBPF_PROBES } from '../../src/runtime/ebpf.js';
-import { decodeRecord, RecordLayout, stackAddresses } from '../../src/bpf/records.js';
 import type { EventPublisher, NetEvent } from '../../src/events/model.js';
 import type { Entity, MetricProbe, ProbeContext, Sample } from '../../src/model.js';
 import { ebpf } from '../helpers/ebpf.js';
@@ -430,24 +429,3 @@ test('the registry lists the event probes and their status', () => {
   }
 });
 
-test('records decode IPv6 and IPv4-mapped addresses and stacks, at the offsets of the object\'s BTF', () => {
-  const obj = nativeBpf().addon!.open(path.join(nativeBpf().objectDir!, 'packetloss.bpf.o'));
-  const layout = RecordLayout.of(obj.btfStruct('event'));
-  obj.close();
-  const rec = Buffer.alloc(layout.stack); // a record without a stack ends where the stack begins
-  rec.writeUInt16LE(10, layout.family);
-  Buffer.from('fd00000000000000000000000000000a', 'hex').copy(rec, layout.saddr);
-  Buffer.from('20010db8000100000000000000000001', 'hex').copy(rec, layout.daddr);
-  const r = decodeRecord(rec, 0, rec.length, layout);
-  assert.deepEqual([r.saddr, r.daddr, r.stackKey], ['fd00::a', '2001:db8:1::1', '']);
-  Buffer.from('00000000000000000000ffff0ac80001', 'hex').copy(rec, layout.saddr);
-  Buffer.from('00000000000000000000000000000001', 'hex').copy(rec, layout.daddr);
-  const mapped = decodeRecord(rec, 0, rec.length, layout);
-  assert.deepEqual([mapped.saddr, mapped.daddr], ['::ffff:10.200.0.1', '::1']);
-  // A stack of two frames after the fixed part.
-  const withStack = Buffer.concat([rec, Buffer.alloc(16)]);
-  withStack.writeUInt32LE(16, layout.stackBytes);
-  withStack.writeBigUInt64LE(0xffffffff81000010n, layout.stack);
-  withStack.writeBigUInt64LE(0xffffffffc0a00000n, layout.stack + 8);
-  assert.deepEqual(stackAddresses(decodeRecord(withStack, 0, withStack.length, layout).stackKey), [0xffffffff81000010n, 0xffffffffc0a00000n]);
-});

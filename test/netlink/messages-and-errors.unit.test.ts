@@ -1,23 +1,26 @@
-// The netlink library without a namespace of its own: messages framed and parsed, genetlink
-// IPVS attributes, and the error paths of the native addon in the test's own namespace (errno
-// names, acks, the 2 s reply timeout, a namespace gone).
+// The netlink library without a namespace of its own: messages framed and parsed, replies the
+// kernel really sent decoded (sock_diag and RTM_GETLINK dumps captured on a test machine, see
+// test/fixtures/netlink/), genetlink IPVS attributes, and the error paths of the native addon in
+// the test's own namespace (errno names, acks, the 2 s reply timeout, a namespace gone).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { loadNativeAddon, nativeAddon } from '../../src/native/addon.js';
+import { loadNativeAddon, nativeAddon, type NativeAddon } from '../../src/native/addon.js';
 import { formatIPv6 } from '../../src/netlink/addr.js';
 import { DEST, genlFamilyId, IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE, parseDest, parseService, serviceName, SVC } from '../../src/netlink/ipvs.js';
 import {
-  buildRequest, encodeAttrs, messages, NETLINK_ROUTE, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLM_F_ACK, NLM_F_DUMP, parseAttrs,
+  buildRequest, encodeAttrs, messages, NETLINK_ROUTE, NETLINK_SOCK_DIAG, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLM_F_ACK, NLM_F_DUMP, parseAttrs,
   type AttrSpec,
 } from '../../src/netlink/message.js';
 import { links } from '../../src/netlink/rtnetlink.js';
-import { inetSockets, TCPF_ALL } from '../../src/netlink/sockdiag.js';
+import { inetSockets, TCP_STATES, TCPF_ALL } from '../../src/netlink/sockdiag.js';
 import { netlinkRequest, type NetlinkError } from '../../src/netlink/socket.js';
+import { ipView, oursLikeIp, type IpLink } from '../helpers/ip-link.js';
 import { deadProcessNetnsPath } from '../helpers/netns.js';
+import { fixture } from '../helpers/paths.js';
 
 // ---- wire format, no kernel ----
 
@@ -87,6 +90,62 @@ test('IPVS replies parse (genetlink attributes as the kernel sends them); genetl
   await assert.rejects(genlFamilyId(null, 'no-such-family'), (err: Error & { code?: string }) => err.code === 'ENOENT');
 });
 
+
+// ---- replies the kernel sent, captured ----
+
+interface Capture { captured: string; protocol: number; request: string[]; reply: string[] }
+const capture = <T extends Capture>(name: string): T & { requestBytes: Buffer; replyBytes: Buffer } => {
+  const c = JSON.parse(readFileSync(fixture('netlink', name), 'utf8')) as T;
+  return { ...c, requestBytes: Buffer.from(c.request.join(''), 'hex'), replyBytes: Buffer.from(c.reply.join(''), 'hex') };
+};
+
+/** Runs `fn` with the addon answering the captured reply, after checking the request is the captured one. */
+async function replaying<T>(c: Capture & { requestBytes: Buffer; replyBytes: Buffer }, fn: () => Promise<T>): Promise<T> {
+  const state = nativeAddon();
+  const real = state.addon;
+  const fake: NativeAddon = {
+    netlinkDump: async (netnsPath, protocol, request) => {
+      assert.deepEqual([netnsPath, protocol], [null, c.protocol]);
+      // nlmsg_seq (bytes 8..11) counts the process's requests: the rest is the captured request.
+      const withoutSeq = (b: Uint8Array) => Buffer.concat([b.subarray(0, 8), Buffer.alloc(4), b.subarray(12)]).toString('hex');
+      assert.equal(withoutSeq(request), withoutSeq(c.requestBytes), 'the request is encoded as when captured');
+      return c.replyBytes;
+    },
+  };
+  state.addon = fake;
+  try {
+    return await fn();
+  } finally {
+    state.addon = real;
+  }
+}
+
+test('a captured sock_diag dump decodes to what ss showed: the listener\'s queue limit, the unread bytes, inodes', async () => {
+  const c = capture<Capture & { ss: string[] }>('sock-diag-tcp4.json');
+  assert.equal(c.protocol, NETLINK_SOCK_DIAG);
+  const sockets = await replaying(c, () => inetSockets(null, { family: 4, protocol: 'tcp', states: TCPF_ALL }));
+  assert.deepEqual(sockets, [
+    { family: 4, state: TCP_STATES.LISTEN, srcAddr: '127.0.0.1', srcPort: 7100, dstAddr: '0.0.0.0', dstPort: 0, rqueue: 0, wqueue: 4, uid: 0, inode: 225361 },
+    { family: 4, state: TCP_STATES.ESTABLISHED, srcAddr: '127.0.0.1', srcPort: 39690, dstAddr: '127.0.0.1', dstPort: 7100, rqueue: 0, wqueue: 0, uid: 0, inode: 225362 },
+    { family: 4, state: TCP_STATES.ESTABLISHED, srcAddr: '127.0.0.1', srcPort: 7100, dstAddr: '127.0.0.1', dstPort: 39690, rqueue: 1000, wqueue: 0, uid: 0, inode: 225363 },
+  ]);
+  // The same three lines as `ss -tane` printed them at capture time.
+  const ss = c.ss.slice(1).map((l) => {
+    const [state, rq, wq, local, peer] = l.trim().split(/\s+/);
+    return `${state} ${rq}/${wq} ${local} ${peer} ${/ino:(\d+)/.exec(l)![1]}`;
+  });
+  const name = (s: number) => (s === TCP_STATES.LISTEN ? 'LISTEN' : 'ESTAB');
+  assert.deepEqual(sockets.map((s) => `${name(s.state)} ${s.rqueue}/${s.wqueue} ${s.srcAddr}:${s.srcPort} ${s.dstAddr}:${s.dstPort || '*'} ${s.inode}`), ss);
+});
+
+test('a captured RTM_GETLINK dump decodes to what ip -s -s -j link showed, every counter', async () => {
+  const c = capture<Capture & { ip: IpLink[] }>('rtm-getlink.json');
+  assert.equal(c.protocol, NETLINK_ROUTE);
+  const ours = await replaying(c, () => links(null));
+  assert.deepEqual(ours.map((l) => l.name), ['lo', 'veth-b', 'veth-a']);
+  assert.deepEqual(ours.map((l) => oursLikeIp(l, ipView(c.ip.find((i) => i.ifindex === l.index)!))), c.ip.map(ipView));
+  assert.deepEqual([ours[0]!.stats.rx_packets, ours[0]!.stats.rx_bytes, ours[2]!.stats.rx_packets], [5, 1276, 3]);
+});
 
 // ---- the addon in the test's own namespace ----
 
