@@ -16,7 +16,8 @@ import { nativeBpf } from '../src/bpf/addon.js';
 import { probe } from '../src/catalogue/index.js';
 import { reasonName } from '../src/probes/packetloss.js';
 import { EBPF_PROBES, startProbeEvents } from '../src/runtime/ebpf.js';
-import { cleanup, createNetns, veth, waitForLine, type Netns } from '../test/helpers/netns.js';
+import { cleanup, createNetns, veth, type Netns } from '../test/helpers/netns.js';
+import { waitForLine } from '../test/helpers/wait.js';
 
 const FLOOD_SECONDS = 3;
 const IPERF_SECONDS = 4;
@@ -48,7 +49,7 @@ async function flood(a: Netns, b: Netns, aAddr: string, ratePerSecond: number | 
     if (why) throw new Error(why);
   }
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', aAddr]);
-  await waitForLine(server, /Server listening/);
+  await waitForLine(server, /Server listening/, 10_000);
   const drops0 = netfilterDrops(a);
   const run0 = kfreeSkbRuns();
   const stats0 = packetloss.kernel!.stats();
@@ -88,7 +89,7 @@ function kfreeSkbRuns(): { count: number; ns: number } {
 /** iperf3 TCP over loopback in `a`: Gbit/s received. */
 async function iperfTcp(a: Netns): Promise<number> {
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', '127.0.0.1']);
-  await waitForLine(server, /Server listening/);
+  await waitForLine(server, /Server listening/, 10_000);
   const out = JSON.parse(await run(a, 'iperf3', ['-c', '127.0.0.1', '-t', String(IPERF_SECONDS), '-J'])) as { end: { sum_received: { bits_per_second: number } } };
   server.kill();
   return out.end.sum_received.bits_per_second / 1e9;
@@ -97,7 +98,7 @@ async function iperfTcp(a: Netns): Promise<number> {
 /** iperf3 UDP from `b` to `a` across the veth, 200-byte datagrams as fast as one sender goes: thousands received per second. */
 async function iperfUdp(a: Netns, b: Netns, aAddr: string): Promise<number> {
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', aAddr]);
-  await waitForLine(server, /Server listening/);
+  await waitForLine(server, /Server listening/, 10_000);
   const out = JSON.parse(await run(b, 'iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(IPERF_SECONDS), '-J'])) as
     { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
   server.kill();

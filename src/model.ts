@@ -1,6 +1,6 @@
 // The shapes every part of the agent agrees on: entities (what is observed), metric probes
-// (how it is measured), their catalogue entries, and samples (what a measurement yields).
-import type { NetEvent } from './events/model.js';
+// (how it is measured), their catalogue entries, samples (what a measurement yields), and the
+// events probes report (what the event pipeline takes).
 
 /** A Kubernetes pod as far as the node can tell. */
 export interface PodRef {
@@ -139,4 +139,38 @@ export interface MetricProbe {
    */
   unsupported?(): Promise<string | undefined>;
   collect(entity: Entity, ctx: ProbeContext): Promise<Sample[]>;
+}
+
+export type Severity = 'INFO' | 'WARN' | 'ERROR';
+
+export interface NetEvent {
+  /** When the kernel (or the check) saw it, ns since the Unix epoch; never replaced by the send time. */
+  timeUnixNano: bigint;
+  /** The event type (catalogue name, e.g. PACKETLOSS). */
+  type: string;
+  /** The event probe that produced it (catalogue name). */
+  probe: string;
+  severity: Severity;
+  /** One human-readable line: the KCE `msg`. */
+  msg: string;
+  /** Network namespace inode where it happened (read in the kernel for eBPF events). */
+  netns?: number;
+  /** Filled by the pipeline from `netns` (undefined: host or unattributed). */
+  pod?: PodRef;
+  /**
+   * Details as flat attributes: protocol, saddr, sport, daddr, dport, state, reason, stack,
+   * cpu, latency_ms, sysctl, current_value, expect_value, interface, ... (low cardinality
+   * ones may become Loki labels; the rest stay in the line or structured metadata).
+   */
+  attrs: Record<string, string | number>;
+}
+
+/** Where event probes hand their events; never blocks, never throws. */
+export interface EventPublisher {
+  publish(event: NetEvent): void;
+}
+
+/** Nanoseconds since the epoch, now (for checks; eBPF events convert the kernel clock instead). */
+export function nowUnixNano(): bigint {
+  return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
 }

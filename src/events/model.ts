@@ -1,40 +1,10 @@
 // Events: what event probes (eBPF tracepoints, configuration checks, kernel log) report,
 // one record per finding, on their way to the sinks (stdout, Loki, OTLP, the live stream).
-import type { PodRef } from '../model.js';
+import type { NetEvent, Severity } from '../model.js';
 
-export type Severity = 'INFO' | 'WARN' | 'ERROR';
-
-export interface NetEvent {
-  /** When the kernel (or the check) saw it, ns since the Unix epoch; never replaced by the send time. */
-  timeUnixNano: bigint;
-  /** The event type (catalogue name, e.g. PACKETLOSS). */
-  type: string;
-  /** The event probe that produced it (catalogue name). */
-  probe: string;
-  severity: Severity;
-  /** One human-readable line: the KCE `msg`. */
-  msg: string;
-  /** Network namespace inode where it happened (read in the kernel for eBPF events). */
-  netns?: number;
-  /** Filled by the pipeline from `netns` (undefined: host or unattributed). */
-  pod?: PodRef;
-  /**
-   * Details as flat attributes: protocol, saddr, sport, daddr, dport, state, reason, stack,
-   * cpu, latency_ms, sysctl, current_value, expect_value, interface, ... (low cardinality
-   * ones may become Loki labels; the rest stay in the line or structured metadata).
-   */
-  attrs: Record<string, string | number>;
-}
-
-/** Where event probes hand their events; never blocks, never throws. */
-export interface EventPublisher {
-  publish(event: NetEvent): void;
-}
-
-/** Nanoseconds since the epoch, now (for checks; eBPF events convert the kernel clock instead). */
-export function nowUnixNano(): bigint {
-  return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
-}
+// What a probe hands over (an event, where it publishes it) is in the base contracts beside the
+// probe's context (src/model.ts); this module adds what the pipeline and the sinks make of it.
+export { nowUnixNano, type EventPublisher, type NetEvent, type Severity } from '../model.js';
 
 /** OTel SeverityNumber of each severity (INFO, WARN, ERROR). */
 export const SEVERITY_NUMBER: Record<Severity, number> = { INFO: 9, WARN: 13, ERROR: 17 };

@@ -39,7 +39,7 @@ const IPPROTO = { tcp: 6, udp: 17 } as const;
 const REQ_SIZE = 56; // struct inet_diag_req_v2
 const MSG_SIZE = 72; // struct inet_diag_msg
 /** The reply attribute with the socket's memory counters (a u32 array), and its bit in idiag_ext. */
-const INET_DIAG_SKMEMINFO = 4;
+const INET_DIAG_SKMEMINFO = 7;
 const SK_MEMINFO_DROPS = 8;
 
 export interface InetSocket {

@@ -39,6 +39,8 @@ export interface HttpTransportOptions {
   onAddress?: (e: { url: string; address: string }) => void;
   /** An attempt failed and another follows in `waitMs`. */
   onRetry?: (e: RetryEvent) => void;
+  /** An attempt starts now (ms since the epoch): for debug logs, and what the deadline bounds. */
+  onAttempt?: (e: { url: string; attempt: number; at: number }) => void;
   /** Unreachable at the first failed attempt after a success (or at start), reachable at the next final answer. */
   onReachability?: (c: ReachabilityChange) => void;
 }
@@ -117,6 +119,9 @@ function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** The least time a retry gets for its answer, ms (when the per-attempt timeout is longer). */
+const MIN_ATTEMPT_MS = 100;
+
 export class HttpTransport {
   private readonly files = new FileCache();
   private readonly connection: PinnedConnection;
@@ -175,6 +180,8 @@ export class HttpTransport {
         }
         this.hook(() => this.opts.onRetry?.({ url: url.href, attempts: count.attempts, reason: step.reason, error: step.error, waitMs: wait }));
         await this.sleep(wait);
+        // A timer that fired late (a busy process) must not start an attempt past the deadline.
+        if (Date.now() > deadline) return { ok: false, status: step.status, attempts: count.attempts, reason: 'retries_exhausted', error: step.error, url: url.href };
       }
     } catch (err) {
       return { ok: false, attempts: count.attempts, reason: 'internal_error', error: (err as Error).message };
@@ -192,7 +199,10 @@ export class HttpTransport {
       return { reason: 'credentials', error: err.message };
     }
     const first = ++count.attempts === 1;
-    const timeout = first ? this.timeoutMs : Math.max(1, Math.min(this.timeoutMs, deadline - Date.now()));
+    this.hook(() => this.opts.onAttempt?.({ url: url.href, attempt: count.attempts, at: Date.now() }));
+    // A retry runs to the deadline, but never with less than MIN_ATTEMPT_MS: an attempt cut to a
+    // sliver could only time out, and that timeout would hide the backend's real answer.
+    const timeout = first ? this.timeoutMs : Math.min(this.timeoutMs, Math.max(MIN_ATTEMPT_MS, deadline - Date.now()));
     const out = await this.attempt(url, body, { ...auth, ...extra }, timeout);
     let failure: Failure;
     if ('body' in out) {

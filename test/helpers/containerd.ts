@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CriConnection, parseSandboxInfo } from '../../src/entities/cri.js';
+import { giveUp, stopProcess, waitFor } from './wait.js';
 
 const run = promisify(execFile);
 
@@ -190,21 +191,14 @@ export class PrivateContainerd {
   }
 
   private async waitReady(): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    let last = '';
-    while (Date.now() < deadline) {
-      if (this.proc.exitCode !== null) throw new Error(`containerd exited (${this.proc.exitCode}):\n${this.logTail()}`);
-      if (existsSync(this.socket)) {
-        try {
-          await this.cri.version(1000);
-          return;
-        } catch (err) {
-          last = (err as Error).message;
-        }
-      }
-      await sleep(100);
+    try {
+      await waitFor("containerd's CRI service", async () => {
+        if (this.proc.exitCode !== null) giveUp(`containerd exited (${this.proc.exitCode})`);
+        return existsSync(this.socket) && (await this.cri.version(1000), true);
+      }, 30_000);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${this.logTail()}`);
     }
-    throw new Error(`containerd's CRI service did not come up: ${last}\n${this.logTail()}`);
   }
 
   private async importPauseImage(): Promise<void> {
@@ -215,12 +209,7 @@ export class PrivateContainerd {
   }
 
   private async killDaemon(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
-    this.proc.kill('SIGTERM');
-    if (await Promise.race([exited.then(() => true), sleep(5000).then(() => false)])) return;
-    this.proc.kill('SIGKILL');
-    await exited;
+    await stopProcess(this.proc, 'SIGTERM', 5000);
   }
 }
 
@@ -399,8 +388,4 @@ async function removeCgroup(parent: string): Promise<void> {
 
 export function newUid(): string {
   return randomUUID();
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

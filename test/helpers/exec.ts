@@ -1,6 +1,7 @@
 // Runs commands on the host or inside the network namespace of a pid, for tests.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
+import { waitForLine } from './wait.js';
 
 const pexec = promisify(execFile);
 
@@ -17,14 +18,7 @@ export function inNetns(pid: number, cmd: string, args: string[]): Promise<strin
 /** Starts a long-running command in the netns of `pid`; resolves once it printed `ready`. */
 export async function spawnInNetns(pid: number, cmd: string, args: string[]): Promise<ChildProcess> {
   const child = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, cmd, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      if (out.includes('ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`${cmd} exited with ${code} before it was ready`)));
-  });
+  await waitForLine(child, /ready/, 30_000);
   return child;
 }
 

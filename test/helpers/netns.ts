@@ -4,14 +4,18 @@
 // when a test fails or the process exits early.
 
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { statSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { readlinkSync, statSync } from 'node:fs';
+import { parseNsLink } from '../../src/entities/procscan.js';
+import type { Entity } from '../../src/model.js';
+import { waitFor, waitForExit } from './wait.js';
 
 export interface Netns {
   name: string;
   /** /proc/<pid>/ns/net of the holder process. */
   path: string;
   pid: number;
+  /** Inode of the namespace: the agent's `netns` (ns<inode>) and an event's `netns`. */
+  inode: number;
   /** Runs a command inside the namespace and returns its stdout (throws on a non-zero exit). */
   exec(cmd: string, ...args: string[]): string;
   /** `exec` and JSON.parse the output (for `ip -j`, `tc -j`). */
@@ -55,20 +59,14 @@ export async function createNetns(options: { ipv6?: boolean } = {}): Promise<Net
   const holder = track(spawn('ip', ['netns', 'exec', name, 'sleep', '1000000'], { stdio: 'ignore' }));
   const pid = holder.pid!;
   const path = `/proc/${pid}/ns/net`;
-  const want = statSync(`/run/netns/${name}`).ino;
-  for (let i = 0; ; i++) {
-    try {
-      if (statSync(path).ino === want) break;
-    } catch {
-      // not exec'd yet
-    }
-    if (i > 200) throw new Error(`holder of netns ${name} never entered it`);
-    await sleep(10);
-  }
+  const inode = statSync(`/run/netns/${name}`).ino;
+  // statSync throws until the holder has exec'd; waitFor polls again then.
+  await waitFor(`the holder of netns ${name} to enter it`, () => statSync(path).ino === inode, 2000);
   return {
     name,
     path,
     pid,
+    inode,
     exec,
     json: <T>(cmd: string, ...args: string[]) => JSON.parse(exec(cmd, ...args)) as T,
     spawn: (cmd, args, opts = {}) => track(spawn('ip', ['netns', 'exec', name, cmd, ...args], { stdio: 'pipe', ...opts })),
@@ -102,48 +100,31 @@ export function veth(a: Netns, b: Netns | 'host', subnet: number): Veth {
   return { aDev, bDev, aAddr, bAddr };
 }
 
-/** Resolves with the first stdout line of `child` matching `pattern` (a helper saying it is ready). */
-export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    let stderr = '';
-    const timer = setTimeout(() => done(new Error(`timed out waiting for ${pattern}; stderr: ${stderr}`)), timeoutMs);
-    const onData = (chunk: Buffer): void => {
-      buffered += chunk.toString();
-      const line = buffered.split('\n').find((l) => pattern.test(l));
-      if (line !== undefined) done(undefined, line);
-    };
-    const onErr = (chunk: Buffer): void => void (stderr += chunk.toString());
-    const onExit = (code: number | null): void => done(new Error(`helper exited (${code}) before ${pattern}; stderr: ${stderr}`));
-    function done(err?: Error, line?: string): void {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.stderr?.off('data', onErr);
-      child.off('exit', onExit);
-      if (err) reject(err);
-      else resolve(line!);
-    }
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onErr);
-    child.once('exit', onExit);
-  });
-}
-
 /** /proc/<pid>/ns/net of a process that has already exited. */
 export async function deadProcessNetnsPath(): Promise<string> {
   const child = spawn('true', [], { stdio: 'ignore' });
-  await new Promise((resolve) => child.once('exit', resolve));
+  await waitForExit(child, 5000);
   return `/proc/${child.pid}/ns/net`;
 }
 
-/** Polls `fn` until it returns a value other than undefined. */
-export async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
+/** The namespace as the collector sees a pod's: an unattributed entity held by its holder process. */
+export function entityOf(ns: Netns): Entity {
+  return { netns: ns.inode, isHost: false, pids: [ns.pid] };
+}
+
+/** Inode of the network namespace of `pid`. */
+export const netnsOf = (pid: number | 'self'): number => parseNsLink(readlinkSync(`/proc/${pid}/ns/net`))!;
+
+/**
+ * The host namespace as discovery determines it: pid 1's. Its ns links can be unreadable even
+ * for root (ptrace access check: here pid 1 holds CAP_SYS_RESOURCE, which the test's bounding
+ * set lacks), and are for other users; discovery then uses its own netns.
+ */
+export function expectedHostNetns(): number {
+  try {
+    return netnsOf(1);
+  } catch {
+    return netnsOf('self');
   }
 }
 

@@ -197,7 +197,6 @@ export class OtlpReceiver {
   /** When set, the body of 200 answers (e.g. a partial success). */
   okBody?: (req: ReceivedRequest) => Buffer | string | undefined;
   private server?: Server;
-  private waiters: (() => void)[] = [];
 
   /** Listens on 127.0.0.1; with `tls` (PEM key and certificate) it speaks HTTPS. */
   async start(port = 0, tls?: { key: Buffer; cert: Buffer }): Promise<number> {
@@ -222,7 +221,6 @@ export class OtlpReceiver {
           rec.error = (err as Error).message;
         }
         this.requests.push(rec);
-        this.waiters.splice(0).forEach((w) => w());
         if (rec.error) {
           res.writeHead(400, { 'content-type': 'text/plain' }).end(rec.error);
         } else if (scripted?.status === 0) {
@@ -243,20 +241,6 @@ export class OtlpReceiver {
   }
 
   get port(): number { return (this.server!.address() as { port: number }).port; }
-
-  /** Resolves when `n` requests have arrived; rejects after `timeoutMs`. */
-  async waitFor(n: number, timeoutMs = 10_000): Promise<ReceivedRequest[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.requests.length < n) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`waited ${timeoutMs} ms for ${n} requests, got ${this.requests.length}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.waiters.push(() => { clearTimeout(t); r(); });
-      });
-    }
-    return this.requests.slice(0, n);
-  }
 
   async close(): Promise<void> {
     if (!this.server) return;

@@ -1,0 +1,24 @@
+// The latency probes' histograms as the kernel map holds them: slot i is bucket i (the last
+// is +Inf), the slot after is the sum in ns; bounds are LATENCY_BUCKETS in ns and in seconds,
+// and the 100 ms counters are the buckets above 0.1 s. The probes in the kernel: test/bpf/.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { METRICS } from '../../src/catalogue/index.js';
+import { LATENCY_BUCKETS_NS, LATENCY_BUCKETS_S } from '../../src/model.js';
+import { histogramOf, over100ms } from '../../src/probes/latency.js';
+
+test('histograms decode from the kernel slots; the 100 ms counters are the buckets above 0.1 s', () => {
+  assert.equal(LATENCY_BUCKETS_NS.length, LATENCY_BUCKETS_S.length);
+  LATENCY_BUCKETS_NS.forEach((ns, i) => assert.equal(ns / 1e9, LATENCY_BUCKETS_S[i]));
+  for (const m of METRICS.filter((m) => m.type === 'histogram' && ['net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency'].includes(m.probe))) {
+    assert.deepEqual(m.buckets, LATENCY_BUCKETS_S);
+  }
+  // Slot i = bucket i (19 = +Inf), slot 20 = sum in ns; base bits above.
+  const base = (3 << 16) | (1 << 8);
+  const slots = new Map([[base | 0, 2], [base | 15, 1], [base | 16, 3], [base | 19, 1], [base | 20, 2_500_000_000], [7, 99]]);
+  const h = histogramOf(slots, base)!;
+  assert.equal(h.counts.length, 20);
+  assert.deepEqual([h.counts[0], h.counts[15], h.counts[16], h.counts[19], h.count, h.sum], [2, 1, 3, 1, 7, 2.5]);
+  assert.equal(over100ms(h), 4); // 0.1 s itself is not over 100 ms
+  assert.equal(histogramOf(slots, 1 << 8), undefined);
+});

@@ -1,0 +1,120 @@
+// Prometheus remote write into a real Prometheus (Debian's package, remote-write receiver on):
+// it stores the pushed series and answers PromQL with the right names, labels and values, in
+// both naming profiles, and refuses a conflicting sample with a 400 that is counted.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { toPrometheusText } from '../../src/exporters/prometheus.js';
+import { freePort } from '../helpers/net.js';
+import { canonical, remoteWriteFixtures, textSeries } from '../helpers/remote-write.js';
+import { giveUp, stopProcess, waitFor } from '../helpers/wait.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kubesonar-rw-'));
+const cleanups: (() => Promise<unknown> | void)[] = [];
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+const { metrics, agentTelemetry, pusher } = remoteWriteFixtures(cleanups);
+
+describe('real Prometheus', () => {
+  let prometheus: ChildProcess;
+  let promUrl: string;
+
+  before(async () => {
+    const port = await freePort();
+    promUrl = `http://127.0.0.1:${port}`;
+    writeFileSync(join(dir, 'prometheus.yml'), 'global: { scrape_interval: 1m }\nscrape_configs: []\n');
+    prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`, '--web.enable-remote-write-receiver'], { stdio: 'ignore' });
+    let spawnError: Error | undefined;
+    prometheus.once('error', (err) => { spawnError = err; });
+    await waitFor('prometheus to be ready', async () => {
+      if (spawnError) giveUp(`prometheus could not start (test/setup-host.sh installs it): ${spawnError.message}`);
+      if (prometheus.exitCode !== null) giveUp(`prometheus exited with ${prometheus.exitCode}`);
+      return (await fetch(`${promUrl}/-/ready`)).ok;
+    }, 30_000);
+  });
+
+  after(async () => {
+    if (prometheus) await stopProcess(prometheus, 'SIGKILL');
+  });
+
+  async function query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
+    const res = await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json() as any;
+    assert.equal(res.status, 'success');
+    return res.data.result;
+  }
+
+  test('stores the pushed series; PromQL returns them with names, labels and values of both naming profiles', async () => {
+    const m = metrics();
+    const url = `${promUrl}/api/v1/write`;
+    const kce = pusher({ config: { url }, collect: m.collect, externalLabels: { cluster: 'c1' } });
+    assert.equal(await kce.pushOnce(), true);
+    assert.deepEqual(kce.stats().samplesDropped, {});
+    assert.equal(kce.stats().samplesSent, 2);
+
+    const opens = await query('netexporter_tcp_activeopens');
+    assert.deepEqual(opens.map((r) => r.metric), [{
+      __name__: 'netexporter_tcp_activeopens', cluster: 'c1', k8s_node: 'node-a', k8s_namespace: 'default', k8s_pod: 'web-0', netns: 'ns4026532281',
+    }]);
+    assert.equal(opens[0]!.value[1], '42');
+    const estab = await query('netexporter_tcp_currestab{netns="ns4026531840"}');
+    assert.deepEqual(estab.map((r) => [r.metric, r.value[1]]), [[{ __name__: 'netexporter_tcp_currestab', cluster: 'c1', k8s_node: 'node-a', netns: 'ns4026531840' }, '3']]);
+
+    // The counter grows between pushes and Prometheus sees the increase. The second sample comes
+    // a second after the first, as from a pusher with interval_seconds 1: a time the test sets, not a wait.
+    await sleep(1100);
+    m.opens.add(8, m.pod);
+    assert.equal(await kce.pushOnce(), true);
+    const inc = await query('increase(netexporter_tcp_activeopens[1m])');
+    assert.ok(Number(inc[0]!.value[1]) > 0, `increase ${inc[0]?.value[1]}`);
+    assert.equal((await query('max_over_time(netexporter_tcp_activeopens[1m])'))[0]!.value[1], '50');
+
+    const ack = pusher({ config: { url }, collect: m.collect, naming: 'inspector' });
+    assert.equal(await ack.pushOnce(), true);
+    const inspector = await query('inspector_pod_tcpactiveopens');
+    assert.deepEqual(inspector.map((r) => [r.metric, r.value[1]]), [[{
+      __name__: 'inspector_pod_tcpactiveopens', node: 'node-a', namespace: 'default', pod: 'web-0', netns: 'ns4026532281',
+    }, '50']]);
+  });
+
+  test('the agent\'s telemetry: Prometheus holds exactly the series /metrics serves (names, labels, values)', async () => {
+    const collect = agentTelemetry('node-e2e');
+    const p = pusher({ config: { url: `${promUrl}/api/v1/write` }, collect });
+    assert.equal(await p.pushOnce(), true);
+    const stored = await query('{k8s_node="node-e2e"}');
+    const text = toPrometheusText(await collect(), 'netexporter');
+    assert.deepEqual(canonical(stored.map((r) => ({ labels: r.metric, value: Number(r.value[1]) }))), textSeries(text));
+    assert.ok(stored.some((r) => r.metric.label_app === 'web' && r.metric.k8s_pod_ip === '10.1.2.3' && r.metric.if_name === 'eth0'));
+  });
+
+  test('Prometheus rejects a conflicting sample with 400: dropped and counted, not retried', async () => {
+    const m = metrics();
+    const rm = await m.collect(); // fixed timestamps from here on
+    let bump = 0;
+    const p = pusher({
+      config: { url: `${promUrl}/api/v1/write` },
+      collect: async () => {
+        for (const s of rm.scopeMetrics) for (const metric of s.metrics) for (const dp of metric.dataPoints) (dp as { value: number }).value += bump;
+        return rm;
+      },
+    });
+    assert.equal(await p.pushOnce(), true);
+    // Same series and timestamps, other values: Prometheus answers 400 (duplicate sample for timestamp).
+    bump = 1;
+    assert.equal(await p.pushOnce(), false);
+    const st = p.stats();
+    assert.deepEqual(st.samplesDropped, { http_400: 2 });
+    assert.match(st.lastError!, /^HTTP 400/);
+    assert.equal(st.retries, 0);
+    assert.equal(st.requests, 2);
+    assert.equal(st.samplesSent, 2);
+  });
+});
+
+after(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  rmSync(dir, { recursive: true, force: true });
+});
