@@ -41,4 +41,6 @@ export interface EventSink {
    */
   send(batch: readonly EventRecord[]): Promise<SendResult>;
   close(): Promise<void>;
+  /** What /status shows of the sink besides its counters (e.g. Loki's version and where fields go). */
+  status?(): Record<string, unknown>;
 }

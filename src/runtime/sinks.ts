@@ -148,9 +148,11 @@ export class EventSinks {
   }
 
   /** For /status: each sink's counters, the stream's clients, and sinks that could not be built. */
-  status(): { sinks: ReturnType<EventPipeline['stats']>; streamClients: ReturnType<StreamSink['clientInfo']>; errors: string[] } {
+  status(): { sinks: Record<string, unknown>; streamClients: ReturnType<StreamSink['clientInfo']>; errors: string[] } {
+    const stats = this.pipeline.stats();
+    const details = Object.fromEntries(this.parts.flatMap(([, , part]) => (part.instance?.status ? [[part.instance.name, part.instance.status()]] : [])));
     return {
-      sinks: this.pipeline.stats(),
+      sinks: Object.fromEntries(Object.entries(stats).map(([name, s]) => [name, { ...s, ...details[name] }])),
       streamClients: this.stream?.clientInfo() ?? [],
       errors: this.parts.flatMap(([, , part]) => (part.error ? [part.error] : [])),
     };

@@ -203,7 +203,7 @@ export class HttpTransport {
     // A retry runs to the deadline, but never with less than MIN_ATTEMPT_MS: an attempt cut to a
     // sliver could only time out, and that timeout would hide the backend's real answer.
     const timeout = first ? this.timeoutMs : Math.min(this.timeoutMs, Math.max(MIN_ATTEMPT_MS, deadline - Date.now()));
-    const out = await this.attempt(url, body, { ...auth, ...extra }, timeout);
+    const out = await this.attempt(url, 'POST', body, { ...auth, ...extra }, timeout);
     let failure: Failure;
     if ('body' in out) {
       const ok = out.status >= 200 && out.status < 300;
@@ -221,6 +221,23 @@ export class HttpTransport {
     return failure;
   }
 
+  /**
+   * One GET of `path` on the origin of `url` (the current target's when omitted), over the same
+   * connection, TLS and auth: for what a sink asks its backend besides pushing (Loki's version).
+   * No retries; undefined when there is no answer.
+   */
+  async get(path: string, url?: URL): Promise<{ status: number; body: Uint8Array } | undefined> {
+    try {
+      const base = url ?? (await this.target(Date.now()));
+      if (!base || this.closed) return undefined;
+      const auth = await authHeaders(this.opts.auth ?? {}, this.files);
+      const out = await this.attempt(new URL(path, base), 'GET', undefined, auth, this.timeoutMs);
+      return 'body' in out ? { status: out.status, body: out.body } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Aborts the request in flight and any wait; later posts resolve with `shutdown`. */
   async close(): Promise<void> {
     this.closing.abort();
@@ -233,7 +250,7 @@ export class HttpTransport {
     return t === undefined ? undefined : HttpTransport.url(t);
   }
 
-  private async attempt(url: URL, body: Uint8Array, headers: Record<string, string>, timeoutMs: number): Promise<Outcome> {
+  private async attempt(url: URL, method: 'GET' | 'POST', body: Uint8Array | undefined, headers: Record<string, string>, timeoutMs: number): Promise<Outcome> {
     // Our own timer for the whole exchange: undici's headersTimeout did not fire for a POST
     // whose body was already sent (measured: a 250 ms timeout waited 800 ms for the answer).
     // One controller per attempt (AbortSignal.any on the long-lived close signal would leave
@@ -246,7 +263,7 @@ export class HttpTransport {
     let conn;
     try {
       conn = await unlessAborted(this.connection.get(url), ac.signal);
-      const res = await conn.client.request({ path: url.pathname + url.search, method: 'POST', headers, body, signal: ac.signal });
+      const res = await conn.client.request({ path: url.pathname + url.search, method, headers, body, signal: ac.signal });
       const data = await readBody(res.body, this.opts.maxResponseBytes ?? 1 << 20);
       return { status: res.statusCode, body: data, retryAfter: res.headers['retry-after'] };
     } catch (err) {

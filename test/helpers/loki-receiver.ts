@@ -4,6 +4,9 @@
 // label string is parsed like Loki's label parser. Malformed bodies get 400, unknown media
 // types 415. The protobuf decoder here is written against the wire format by hand, not
 // with the sink's schema, so a wrong field number or type in the sink shows up as a failure.
+// GET /loki/api/v1/status/buildinfo answers the version the receiver plays. Playing a 2.x Loki
+// (as 2.7.7 was measured to behave) it accepts entries with structured metadata with 204 and
+// stores only their line and stream labels: the metadata is gone.
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -68,8 +71,26 @@ export class LokiReceiver {
   private server?: Server;
   private port: number;
 
-  constructor(private readonly opts: { port?: number; tls?: { key: string; cert: string }; host?: string } = {}) {
+  /** GET buildinfo requests answered (not in `requests`, which are the pushes). */
+  buildinfoRequests = 0;
+
+  constructor(private readonly opts: {
+    port?: number; tls?: { key: string; cert: string }; host?: string;
+    /** The version buildinfo answers (default 3.4.2; '' as a build without release flags does). Below 3.0, structured metadata is dropped. */
+    version?: string;
+    /** Overrides what the version implies: a Loki 3 configured without structured metadata. */
+    keepsMetadata?: boolean;
+  } = {}) {
     this.port = opts.port ?? 0;
+  }
+
+  get version(): string {
+    return this.opts.version ?? '3.4.2';
+  }
+
+  /** Whether this Loki keeps structured metadata (3.0 and later, with their defaults). */
+  get keepsMetadata(): boolean {
+    return this.opts.keepsMetadata ?? Number(/^v?(\d+)\./.exec(this.version)?.[1] ?? 0) >= 3;
   }
 
   get url(): string {
@@ -106,6 +127,12 @@ export class LokiReceiver {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET' && req.url === '/loki/api/v1/status/buildinfo') {
+      this.buildinfoRequests++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ version: this.version, revision: '', branch: '', buildUser: '', buildDate: '', goVersion: '' }));
+      return;
+    }
     const record = { status: 0, at: Date.now(), path: req.url ?? '', headers: req.headers };
     this.requests.push(record);
     const answer = (status: number, body = '', headers: Record<string, string> = {}) => {
@@ -146,7 +173,11 @@ export class LokiReceiver {
       record.status = -1; // the client gave up before the answer
       return;
     }
-    if (s.status >= 200 && s.status < 300) this.pushes.push(push);
+    if (s.status >= 200 && s.status < 300) {
+      // A 2.x Loki: the push is accepted, the structured metadata is not stored.
+      if (!this.keepsMetadata) for (const st of push.streams) for (const e of st.entries) e.metadata = {};
+      this.pushes.push(push);
+    }
     answer(s.status, s.body ?? '', s.headers);
   }
 }

@@ -57,11 +57,17 @@ export interface EncodedStream {
 }
 
 /**
- * Groups records into streams (first-seen order), entries sorted by their event time
- * within each stream (stable: equal times keep the batch order). In `json` encoding the
- * metadata is folded into the line, since the sink sends it there instead.
+ * Where an event's fields (pod, reason, tuple, stack, ...) go: structured metadata beside the
+ * line (Loki 3.x), or into the JSON line itself (Loki 2.x, which accepts structured metadata
+ * and silently drops it; and the JSON encoding, which has none).
  */
-export function toStreams(records: readonly EventRecord[], node: string, staticLabels: Record<string, string>, encoding: LokiEncoding): EncodedStream[] {
+export type FieldStorage = 'metadata' | 'line';
+
+/**
+ * Groups records into streams (first-seen order), entries sorted by their event time
+ * within each stream (stable: equal times keep the batch order).
+ */
+export function toStreams(records: readonly EventRecord[], node: string, staticLabels: Record<string, string>, storage: FieldStorage): EncodedStream[] {
   const streams = new Map<string, EncodedStream>();
   for (const r of records) {
     const a = r.attributes;
@@ -83,7 +89,7 @@ export function toStreams(records: readonly EventRecord[], node: string, staticL
     for (const [k, v] of Object.entries(a)) if (!LABEL_ATTRS.has(k)) fields[metadataName(k)] = v;
     let line = `{"timestamp":${r.timeUnixNano},"type":${JSON.stringify(type)},"msg":${JSON.stringify(r.body)}`;
     let metadata: EncodedEntry['metadata'] = [];
-    if (encoding === 'json') {
+    if (storage === 'line') {
       for (const [k, v] of Object.entries(fields)) if (k !== 'timestamp' && k !== 'type' && k !== 'msg') line += `,${JSON.stringify(k)}:${JSON.stringify(v)}`;
     } else {
       metadata = Object.entries(fields).map(([name, v]) => ({ name, value: String(v) }));

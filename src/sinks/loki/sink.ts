@@ -16,7 +16,7 @@ import { KubeClient } from '../../k8s/index.js';
 import { HttpTransport, logReachability, type Lookup, type PostResult, type ReachabilityChange } from '../../transport/index.js';
 import type { LokiSection } from './config.js';
 import { LokiDiscovery } from './discovery.js';
-import { pushBody, toStreams, validateStaticLabels, type LokiEncoding } from './encode.js';
+import { pushBody, toStreams, validateStaticLabels, type FieldStorage, type LokiEncoding } from './encode.js';
 
 export { parseRetryAfter, type Lookup, type ResolvedAddress } from '../../transport/index.js';
 
@@ -60,7 +60,15 @@ function pushUrl(url: string): URL {
   return u;
 }
 
+/** Loki's build information, beside the push path (a gateway's prefix kept). */
+function buildinfoPath(pushUrl: string): string {
+  const path = new URL(pushUrl).pathname;
+  return path.endsWith(PUSH_PATH) ? `${path.slice(0, -PUSH_PATH.length)}/loki/api/v1/status/buildinfo` : '/loki/api/v1/status/buildinfo';
+}
+
 export class LokiSink implements EventSink {
+  /** What the Loki in use keeps, once asked. */
+  private fields?: { url: string; storage: FieldStorage; version: string; why: string };
   readonly name = 'loki';
   private readonly encoding: LokiEncoding;
   private readonly staticLabels: Record<string, string>;
@@ -135,10 +143,43 @@ export class LokiSink implements EventSink {
     await this.discovery?.stop();
   }
 
+  /** For /status: where the events' fields go and why. */
+  status(): Record<string, unknown> {
+    return { url: this.url ?? null, fields: this.fields ?? null };
+  }
+
+  /**
+   * Where the fields go for the Loki the sink pushes to: structured metadata only when it is
+   * Loki 3.0 or later (2.x accepts the field with 204 and drops it; from 3.0 it is on by
+   * default). Asked once per URL (GET buildinfo); a version it cannot tell means the line.
+   */
+  private async storage(): Promise<FieldStorage> {
+    if (this.encoding === 'json') return 'line';
+    const url = this.url;
+    if (!url) return 'line'; // no address yet: the safe choice, and ask again next time
+    if (this.fields?.url === url) return this.fields.storage;
+    const res = await this.transport.get(buildinfoPath(url), new URL(url));
+    if (!res) return 'line'; // no answer: Loki is down and this push waits anyway; ask again next time
+    let version = '';
+    try {
+      version = String(JSON.parse(Buffer.from(res.body).toString()).version ?? '');
+    } catch {
+      // not JSON: an unknown version
+    }
+    const major = Number(/^v?(\d+)\./.exec(version)?.[1] ?? NaN);
+    const storage: FieldStorage = major >= 3 ? 'metadata' : 'line';
+    const why = res.status !== 200 ? `GET buildinfo answered ${res.status}: version unknown, so in the line`
+      : !version ? 'Loki did not say its version (a build without release flags): in the line'
+      : storage === 'metadata' ? `Loki ${version} keeps structured metadata` : `Loki ${version} drops structured metadata (before 3.0): in the line`;
+    this.fields = { url, storage, version, why };
+    this.deps.logger?.info('loki: where event fields go', { url, fields: storage, version, why });
+    return storage;
+  }
+
   private async push(records: readonly EventRecord[], deadline: number): Promise<{ ok: true } | { ok: false; reason: string }> {
     let res: PostResult;
     try {
-      const { body, headers } = await pushBody(toStreams(records, this.deps.node, this.staticLabels, this.encoding), this.encoding);
+      const { body, headers } = await pushBody(toStreams(records, this.deps.node, this.staticLabels, await this.storage()), this.encoding);
       res = await this.transport.post(body, { ...headers, 'user-agent': USER_AGENT }, { deadline });
     } catch (err) {
       res = { ok: false, attempts: 0, reason: 'internal_error', error: (err as Error).message };
