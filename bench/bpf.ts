@@ -8,7 +8,8 @@
 //     datagrams received across the veth (per-packet cost shows most with small packets), each
 //     with no program attached versus every program of every eBPF probe attached, alternated
 //     so drift does not favour either side.
-// Creates and removes its own two namespaces; traffic stays inside them.
+// Creates and removes its own two namespaces; traffic stays inside them. Its last line is a JSON
+// summary (see bench/run.ts).
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NetEvent } from '../src/events/model.js';
@@ -140,8 +141,9 @@ async function main(): Promise<void> {
 
     // The datapath runs: no drop rule, so the datagrams reach iperf3.
     a.exec('iptables', '-D', 'INPUT', '-p', 'udp', '-m', 'length', '--length', '100:65535', '-j', 'DROP');
-    await compare(`iperf3 TCP over loopback in a namespace, Gbit/s`, () => iperfTcp(a));
-    await compare(`iperf3 UDP, 200-byte datagrams across the veth, thousands received per second`, () => iperfUdp(a, b, v.aAddr));
+    const tcpLoss = await compare(`iperf3 TCP over loopback in a namespace, Gbit/s`, () => iperfTcp(a));
+    const udpLoss = await compare(`iperf3 UDP, 200-byte datagrams across the veth, thousands received per second`, () => iperfUdp(a, b, v.aAddr));
+    console.log(JSON.stringify({ udp_loss_pct_all: round(udpLoss), tcp_loss_pct_all: round(tcpLoss) }));
   } finally {
     writeFileSync(BPF_STATS, statsWas);
     for (const p of ALL) p.close();
@@ -152,9 +154,10 @@ async function main(): Promise<void> {
 /**
  * Runs `measure` three times with no program attached and three times with every program of
  * every eBPF probe attached (events off), alternated, and prints both, the difference of the
- * medians, and the kernel time spent in the programs during the attached runs.
+ * medians, and the kernel time spent in the programs during the attached runs. Returns the
+ * difference of the medians in percent of the unattached median (positive: fewer with programs).
  */
-async function compare(what: string, measure: () => Promise<number>): Promise<void> {
+async function compare(what: string, measure: () => Promise<number>): Promise<number> {
   console.log(`# ${what}; ${IPERF_SECONDS} s per run, alternated`);
   const none: number[] = [];
   const attached: number[] = [];
@@ -182,12 +185,16 @@ async function compare(what: string, measure: () => Promise<number>): Promise<vo
   ]);
   // Throughput on a shared 2-core machine is noisy; the time the kernel spent in the programs
   // during the attached runs is the overhead itself.
-  console.log(`difference of medians: ${(((median(none) - median(attached)) / median(none)) * 100).toFixed(1)}%; ` +
+  const lossPct = ((median(none) - median(attached)) / median(none)) * 100;
+  console.log(`difference of medians: ${lossPct.toFixed(1)}%; ` +
     `in one more attached run with run statistics on, programs ran ${programRuns} times for ${(programNs / 1e6).toFixed(1)} ms in ${IPERF_SECONDS} s ` +
     `(${((programNs / (IPERF_SECONDS * 1e9)) * 100).toFixed(2)}% of one CPU, ${programRuns ? Math.round(programNs / programRuns) : 0} ns per run)`);
   const busiest = [...perProgram].filter(([, x]) => x.runs > 0).sort(([, x], [, y]) => y.ns - x.ns).slice(0, 8);
   console.log('busiest programs:', busiest.map(([name, x]) => `${name} ${x.runs} runs ${Math.round(x.ns / x.runs)} ns/run`).join('; '));
+  return lossPct;
 }
+
+const round = (x: number) => Math.round(x * 100) / 100;
 
 main().then(() => process.exit(0), (err) => {
   console.error(err);

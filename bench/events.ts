@@ -5,7 +5,8 @@
 // in the parent on loopback, decode every request and check every event arrived once, with
 // its exact nanosecond timestamp where the client keeps it. Events/s is end to end: from the
 // parent's "go" until the receiver holds the N-th event.
-// `node dist/bench/events.js [N]` (default 100 000; env EVENTS_BENCH_EVENTS too).
+// `node dist/bench/events.js [N]` (default 100 000; env EVENTS_BENCH_EVENTS too). Its last line is
+// a JSON summary (see bench/run.ts).
 //
 // The pipeline runs with the agent's default sink options (Loki 1000 events per batch,
 // OTLP 512, both 1 s wait and 10 000 queued). The producer publishes 1000 events per
@@ -230,6 +231,12 @@ async function main(): Promise<void> {
     if (r.exactNs < r.unique) console.log(`  ${r.client}: ${r.unique - r.exactNs} timestamps not exact to the ns; ${r.exactMs} of ${r.unique} right to the ms`);
     if (r.duplicates || r.bad) console.log(`  ${r.client}: ${r.duplicates} duplicates, ${r.bad} unrecognised entries`);
   }
+  const lokiRow = rows.find((r) => r.client.includes('LokiSink'))!;
+  console.log(JSON.stringify({
+    loki_events_per_s: Math.round((lokiRow.unique / lokiRow.ms) * 1000),
+    loki_us_per_event: Math.round((lokiRow.cpuUs / n) * 100) / 100,
+    loki_peak_rss_mb: Math.round(lokiRow.maxRssMb),
+  }));
   if (rows.some((r) => r.unique !== n)) process.exitCode = 2;
 }
 
