@@ -10,7 +10,8 @@ import { after, before, test } from 'node:test';
 import { seriesValue, startAgent, type TestAgent } from '../helpers/agent.js';
 import { newUid, PrivateContainerd, type RunningPod } from '../helpers/containerd.js';
 import { inNetns, nstat, sh, spawnInNetns } from '../helpers/exec.js';
-import { stopProcess, waitFor } from '../helpers/wait.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { holdsFor, stopProcess, waitFor } from '../helpers/wait.js';
 import { hostLocalNetworks } from '../../src/probes/podip.js';
 
 let ctrd: PrivateContainerd;
@@ -92,6 +93,49 @@ test('a flooded backlog-1 listener raises listenoverflows and shows in sockbackl
   assert.ok(overflows > 0, 'no listen overflow counted');
   assert.ok(before.get('TcpExtListenOverflows')! <= overflows && overflows <= after.get('TcpExtListenOverflows')!);
   assert.equal(value(text, 'netexporter_tcpext_listenoverflows', podB), 0);
+});
+
+test('LISTEN_OVERFLOW: a flooded backlog-1 listener is named by port, its drops as ss -ltnm counts them, one event per cycle', async (t) => {
+  const P = 8090;
+  const overflowEvents = () => agent.events.map((l) => JSON.parse(l)).filter((e) => e.type === 'LISTEN_OVERFLOW' && e.sport === P);
+  /** The listener's sk_drops as ss shows it (`d` in skmem). */
+  const ssDrops = async () => Number(/\bd(\d+)\)/.exec(await inNetns(podA.pid, 'ss', ['-Hltnm', `sport = :${P}`]))?.[1] ?? NaN);
+  const server = await spawnInNetns(podA.pid, 'python3', ['-c',
+    `import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',${P}))\ns.listen(1)\nprint('ready',flush=True)\ntime.sleep(120)`]);
+  children.push(server);
+  await scrape(); // the listener's first sight: drops from before are not news
+  const nstatBefore = await nstat(podA.pid);
+  const clients = await spawnInNetns(podA.pid, 'python3', ['-c',
+    `import socket,time\ncs=[]\nfor i in range(20):\n  c=socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1',${P})); cs.append(c)\nprint('ready',flush=True)\ntime.sleep(120)`]);
+  children.push(clients);
+  await waitFor('the listener to drop', async () => (await ssDrops()) > 0, 10_000);
+  // Killing the clients resets their sockets: no SYN or ACK reaches the listener any more.
+  await stopProcess(clients, 'SIGKILL');
+  let d = await ssDrops();
+  await waitFor('the listener\'s drops to settle', async () => {
+    await sleep(300);
+    const now = await ssDrops();
+    return now === d || ((d = now), false);
+  }, 10_000);
+  const text = await scrape();
+  assert.equal(await ssDrops(), d, 'no drop between the two reads of ss');
+  const nstatAfter = await nstat(podA.pid);
+  assert.equal(value(text, 'netexporter_sockbacklog_drops', podA, { port: String(P) }), d);
+  const listenDrops = nstatAfter.get('TcpExtListenDrops')! - nstatBefore.get('TcpExtListenDrops')!;
+  assert.ok(listenDrops > 0 && d >= listenDrops, `sk_drops ${d} < TcpExtListenDrops delta ${listenDrops}`);
+  t.diagnostic(`listener drops (ss d) ${d}, TcpExtListenDrops delta ${listenDrops}`);
+  assert.equal(seriesValue(text, 'netexporter_sockbacklog_drops', { ...of(podB), port: String(P) }), undefined);
+
+  const events = await waitFor('the LISTEN_OVERFLOW event', () => (overflowEvents().length ? overflowEvents() : undefined), 10_000);
+  assert.equal(events.length, 1, 'one event for the cycle');
+  assert.equal(events[0].pod, 'client-a');
+  assert.equal(events[0].namespace, 'shop');
+  assert.equal(events[0].drops, d);
+  assert.equal(events[0].backlog, 1);
+  // A cycle without new drops says nothing.
+  await scrape();
+  await holdsFor('no second LISTEN_OVERFLOW event', () => overflowEvents().length === 1, 1000);
+  await stopProcess(server, 'SIGKILL');
 });
 
 test('established connections and queues agree with ss', async () => {
