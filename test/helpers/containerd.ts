@@ -223,6 +223,13 @@ async function freeSubnet(): Promise<string> {
   throw new Error('no free 10.244.x.0/24 subnet');
 }
 
+/** `{ mtu }` of the interface of the host's default route, or nothing without one. */
+async function primaryMtu(): Promise<{ mtu?: number }> {
+  const { stdout } = await run('ip', ['-j', 'route', 'show', 'default']);
+  const dev = (JSON.parse(stdout || '[]') as { dev?: string }[])[0]?.dev;
+  return dev ? { mtu: Number(await readFile(`/sys/class/net/${dev}/mtu`, 'utf8')) } : {};
+}
+
 async function writeCniConfig(dir: string, cni: { network: string; bridge: string; subnet: string }): Promise<void> {
   const conflist = {
     cniVersion: '0.4.0',
@@ -232,6 +239,10 @@ async function writeCniConfig(dir: string, cni: { network: string; bridge: strin
         type: 'bridge',
         bridge: cni.bridge,
         isGateway: true,
+        // As a real cluster's CNI does: a default route in every pod, and the MTU of the
+        // node's primary interface (pods bigger than the node's path are a finding).
+        isDefaultGateway: true,
+        ...(await primaryMtu()),
         ipMasq: false, // no iptables rules on the host
         // host-local keeps its default store, /var/lib/cni/networks/<network>, where the
         // podip probe looks on real nodes; the network name is unique, stop() removes it.

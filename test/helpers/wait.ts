@@ -45,10 +45,10 @@ export async function waitFor<T>(
  * Checks that `cond` stays true for `ms`, polling it throughout: how a test shows that
  * something does NOT happen (no second event, no push after close). Fails as soon as it breaks.
  */
-export async function holdsFor(what: string, cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+export async function holdsFor(what: string, cond: () => boolean | Promise<boolean>, ms: number, detail?: () => string): Promise<void> {
   const start = Date.now();
   for (;;) {
-    if (!(await cond())) throw new Error(`${what}: no longer true after ${Date.now() - start} ms (checked for ${ms} ms)`);
+    if (!(await cond())) throw new Error(`${what}: no longer true after ${Date.now() - start} ms (checked for ${ms} ms)${detail ? `\n${detail()}` : ''}`);
     if (Date.now() - start >= ms) return;
     await sleep(Math.min(10, ms - (Date.now() - start) + 1));
   }
