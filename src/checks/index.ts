@@ -7,7 +7,7 @@
 //   scheduler.update(newOptions, newEnabled); // hot reload
 //   scheduler.status();                       // for /status: per check ok/error/unsupported/disabled
 //   await scheduler.stop();
-// The `configcheck` metric probe exports the findings of every started scheduler.
+// A metric probe exports the findings of every started scheduler.
 export { CheckScheduler, activeFindings, type CheckStatus, type SchedulerOptions } from './scheduler.js';
 export { checkOptions, DEFAULT_CHECK_OPTIONS, type Check, type CheckOptions, type Finding } from './model.js';
 export { checkOptionsFromConfig, type ChecksConfig } from './config.js';

@@ -1,7 +1,7 @@
 // Runs the configuration checks on an interval and turns their findings into events: one when
 // a finding appears, one when it changes, a reminder every `reminderIntervalSeconds` while it
 // holds, and one INFO event when it clears. Never one per cycle. The findings that hold now are
-// also what the `configcheck` metric probe exports as gauges.
+// also what a metric probe exports as gauges.
 //
 // Decisions:
 // - A finding is per subject (one interface, one pod), not KCE's one line listing them all, so
@@ -61,11 +61,11 @@ const TRIGGER_GAP_MS = 2000;
 
 const key = (f: Finding): string => `${f.type}\u0000${f.subject}`;
 
-// Every running scheduler, so the configcheck metric probe can export their findings
+// Every running scheduler, so a metric probe can export their findings
 // without the agent wiring the two together.
 const running = new Set<CheckScheduler>();
 
-/** Findings of every running scheduler (the configcheck gauge). */
+/** Findings of every running scheduler (exported as gauges). */
 export function activeFindings(): Finding[] {
   return [...running].flatMap((s) => s.findings());
 }
