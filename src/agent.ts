@@ -12,6 +12,8 @@ import { hostNetns } from './entities/procscan.js';
 import { MetricsServer } from './exporters/http-server.js';
 import { createTelemetry, type Telemetry } from './exporters/telemetry.js';
 import type { EventPublisher } from './events/model.js';
+import type { ServerConfig } from './exporters/server-config.js';
+import type { KubeClient } from './k8s/index.js';
 import type { Logger } from './log.js';
 import type { ProbeOptions } from './model.js';
 import { nativeAddon } from './native/addon.js';
@@ -35,6 +37,8 @@ export interface AgentOptions {
   eventPort?: number;
   /** Where the stdout event sink writes (default process.stdout). */
   stdout?: Writable;
+  /** The API client of the endpoints' kubernetes auth mode (default: the pod's in-cluster configuration). */
+  kube?: () => Promise<KubeClient>;
   cniConfDir?: string;
   cniDataDir?: string;
   log: Logger;
@@ -59,7 +63,7 @@ export class Agent {
   /** The agent's own sockets, which no probe reports; why not, when the kernel cannot tell them. */
   private readonly ownSockets = new OwnSockets();
   private ownSocketsError?: string;
-  private readonly endpoint: Reconciled<{ port: number }, MetricsServer>;
+  private readonly endpoint: Reconciled<EndpointSettings, MetricsServer>;
 
   constructor(private readonly opts: AgentOptions) {
     this.nodeName = opts.nodeName ?? process.env.NODE_NAME ?? hostname();
@@ -69,7 +73,7 @@ export class Agent {
     this.telemetry = createTelemetry(this.nodeName, this.collector, () => this.config.metric_config.verbose,
       () => [...this.events.metrics(), ...this.pushers.metrics()]);
     this.events = new EventRuntime({
-      nodeName: this.nodeName, log: opts.log, snapshot: () => this.collector.snapshot, discover: () => this.discovery.discover(), stdout: opts.stdout,
+      nodeName: this.nodeName, log: opts.log, snapshot: () => this.collector.snapshot, discover: () => this.discovery.discover(), stdout: opts.stdout, kube: opts.kube,
     });
     this.collector.onSnapshot = (snapshot) => this.events.onSnapshot(snapshot);
     this.pushers = new MetricPushers(async () => (await this.telemetry.pull.collect()).resourceMetrics,
@@ -80,7 +84,7 @@ export class Agent {
       status: () => this.status(),
       debugMode: () => this.config.debugmode,
       debugRoutes: () => ({ '/debug/entities': () => this.collector.snapshot.entities, '/debug/config': () => this.config }),
-    }, opts.log);
+    }, { log: opts.log, kube: opts.kube });
     this.collection = new Reconciled(collectionComponent(this.collector, this.events.pipeline));
     this.endpoint = new Reconciled(endpointComponent(this.server));
   }
@@ -154,7 +158,7 @@ export class Agent {
         probes: m.enabled ? m.probes : [], interval: m.interval, options: this.probeOptions(),
         eventProbes: next.event_config.enabled ? next.event_config.probes : [],
       }),
-      () => this.endpoint.apply(m.enabled ? { port: this.opts.port ?? m.port } : undefined),
+      () => this.endpoint.apply(m.enabled ? { port: this.opts.port ?? m.port, server: next.server } : undefined),
       () => this.events.apply(eventPort === undefined ? next : { ...next, event_config: { ...next.event_config, port: eventPort } }),
       () => this.pushers.apply(next),
       // Connections accepted on the agent's ports (scrapes, watch clients) are its own.
@@ -191,6 +195,8 @@ export class Agent {
       probes,
       events: this.events.status(),
       exporters: this.pushers.status(),
+      // TLS certificate in use, who may read each endpoint, and how many requests were let in or refused.
+      endpoints: { metrics: this.endpoint.instance ? this.server.status() : null, events: this.events.sinks.stream?.serverStatus() ?? null },
     };
   }
 }
@@ -225,12 +231,17 @@ function collectionComponent(collector: Collector, publisher: EventPublisher): C
   };
 }
 
-/** The /metrics and /status server: a new port is bound before the old one is let go. */
-function endpointComponent(server: MetricsServer): Component<{ port: number }, MetricsServer> {
+interface EndpointSettings {
+  port: number;
+  server: ServerConfig;
+}
+
+/** The /metrics and /status server: a new port is bound before the old one is let go; TLS, auth and limits follow `server`. */
+function endpointComponent(server: MetricsServer): Component<EndpointSettings, MetricsServer> {
   return {
     name: 'metric_config.port',
-    build: async (s) => (await server.listen(s.port), server),
-    update: async (_s, s) => (await server.listen(s.port), true),
+    build: async (s) => (await server.listen(s.port, s.server), server),
+    update: async (_s, s) => (await server.listen(s.port, s.server), true),
     close: () => server.close(),
   };
 }
