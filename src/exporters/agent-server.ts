@@ -122,7 +122,7 @@ export class AgentHttpServer {
     const next = this.create(s.server, cert);
     const old = this.server;
     // The same port cannot be held twice: let go first (a TLS or limits change), bind, and say so if that fails.
-    const samePort = old !== undefined && this.settings?.port === s.port && s.port !== 0;
+    const samePort = old !== undefined && this.address?.port === s.port;
     if (samePort) {
       this.server = undefined;
       await closeServer(old);
@@ -154,7 +154,8 @@ export class AgentHttpServer {
       ? createHttpsServer({ ...options, ...cert.options, handshakeTimeout: l.header_timeout_ms }, listener) as unknown as Server
       : createServer(options, listener);
     if (cert) server.prependListener('connection', () => this.cert?.refresh(server as unknown as HttpsServer));
-    server.keepAliveTimeout = l.idle_timeout_ms;
+    // Node closes an idle keep-alive connection a second after keepAliveTimeout (its margin for races).
+    server.keepAliveTimeout = Math.max(1000, l.idle_timeout_ms - 1000);
     // Without a 'timeout' listener, Node destroys a socket silent both ways for this long.
     server.setTimeout(l.idle_timeout_ms);
     server.maxConnections = l.max_connections;

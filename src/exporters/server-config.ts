@@ -79,7 +79,7 @@ export const SERVER_SECTION: ConfigSection<ServerConfig> = {
     limits: section('Limits of both servers', {
       header_timeout_ms: int(100, 600_000, D.limits.header_timeout_ms, 'Time to receive the headers (and finish the TLS handshake)'),
       request_timeout_ms: int(100, 600_000, D.limits.request_timeout_ms, 'Time to receive a whole request'),
-      idle_timeout_ms: int(1000, 3_600_000, D.limits.idle_timeout_ms, 'A connection silent both ways this long is closed'),
+      idle_timeout_ms: int(2000, 3_600_000, D.limits.idle_timeout_ms, 'A connection silent both ways this long is closed'),
       max_header_bytes: int(1024, 1_048_576, D.limits.max_header_bytes, 'Request header bytes at most'),
       max_body_bytes: int(0, 1_048_576, D.limits.max_body_bytes, 'Request body bytes at most (the endpoints take none)'),
       max_connections: int(1, 100_000, D.limits.max_connections, 'Open connections per server at most'),

@@ -29,9 +29,14 @@ interface Pair {
 /** A file rewritten within this long of our read may change again within the same timestamp tick: compare contents until it is older. */
 const RACY_MS = 2000;
 
-const identity = (path: string): string => {
-  const s = statSync(path, { bigint: true });
-  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+/** What changes when a file is rewritten or replaced (a symlink followed, as Secret volumes need). */
+const identity = (path: string, key: string): string => {
+  try {
+    const s = statSync(path, { bigint: true });
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  } catch (err) {
+    throw new Error(`server.tls.${key} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 };
 
 export class ReloadingCertificate {
@@ -98,7 +103,7 @@ export class ReloadingCertificate {
   }
 
   private identity(): string {
-    return `${identity(this.certFile)}/${identity(this.keyFile)}`;
+    return `${identity(this.certFile, 'cert_file')}/${identity(this.keyFile, 'key_file')}`;
   }
 
   /** Both files, checked to form a usable pair. */
