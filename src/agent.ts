@@ -10,7 +10,7 @@ import { ConfigWatcher, loadConfigFile, DEFAULT_CONFIG, type AgentConfig } from 
 import { EntityDiscovery } from './entities/discovery.js';
 import { hostNetns } from './entities/procscan.js';
 import { MetricsServer } from './exporters/http-server.js';
-import { createTelemetry, type Telemetry } from './exporters/telemetry.js';
+import { createTelemetry, type SelfMetric, type Telemetry } from './exporters/telemetry.js';
 import type { EventPublisher } from './events/model.js';
 import type { ServerConfig } from './exporters/server-config.js';
 import type { KubeClient } from './k8s/index.js';
@@ -71,7 +71,7 @@ export class Agent {
     this.collector = new Collector(this.discovery, this.probeOptions(), (name, entity, err) =>
       opts.log.debug('probe failed', { probe: name, entity: entity && entityName(entity), error: err.message }));
     this.telemetry = createTelemetry(this.nodeName, this.collector, () => this.config.metric_config.verbose,
-      () => [...this.events.metrics(), ...this.pushers.metrics()]);
+      () => [...this.events.metrics(), ...this.pushers.metrics(), this.endpointMetric()]);
     this.events = new EventRuntime({
       nodeName: this.nodeName, log: opts.log, snapshot: () => this.collector.snapshot, discover: () => this.discovery.discover(), stdout: opts.stdout, kube: opts.kube,
     });
@@ -167,6 +167,15 @@ export class Agent {
     ]);
     if (failures.length) throw new Error(failures.join('; '));
     if (!initial) this.opts.log.info('config applied', { probes: m.probes, interval: m.interval, port: this.server.address?.port });
+  }
+
+  /** Requests to the protected endpoints, admitted or refused by reason: a spike of 401/403 is someone without access trying. */
+  private endpointMetric(): SelfMetric {
+    return {
+      name: 'netexporter_agent_endpoint_requests_total', type: 'counter',
+      help: 'Requests to /metrics, /status and /events by result: allowed, or refused as no_token, bad_token, forbidden, not_loopback, unavailable.',
+      points: [...this.server.requestPoints(), ...(this.events.sinks.stream?.requestPoints() ?? [])],
+    };
   }
 
   /** The metric probes' options from the config, and the CNI paths when the agent was given them. */

@@ -52,8 +52,6 @@ export class EndpointAccess {
   private readonly files = new FileCache();
   private readonly cache: TtlCache<Refusal | 'allowed'>;
   private readonly pending = new Map<string, Promise<Refusal | undefined>>();
-  private readonly refused: Record<string, number> = {};
-  private allowed = 0;
   private lastApiError?: string;
 
   private constructor(
@@ -97,11 +95,8 @@ export class EndpointAccess {
   }
 
   /** Undefined when the request may proceed; otherwise what to answer. */
-  async check(req: IncomingMessage, endpoint: Endpoint, path: string): Promise<Refusal | undefined> {
-    const refusal = await this.decide(req, this.modes[endpoint] ?? 'none', path);
-    if (refusal) this.refused[refusal.reason] = (this.refused[refusal.reason] ?? 0) + 1;
-    else this.allowed++;
-    return refusal;
+  check(req: IncomingMessage, endpoint: Endpoint, path: string): Promise<Refusal | undefined> {
+    return this.decide(req, this.modes[endpoint] ?? 'none', path);
   }
 
   /** Headers that go with a refusal (401 carries the challenge). */
@@ -112,8 +107,6 @@ export class EndpointAccess {
   status(): Record<string, unknown> {
     return {
       modes: this.modes,
-      allowed: this.allowed,
-      refused: { ...this.refused },
       ...(this.kube ? { cachedVerdicts: this.cache.size, pendingReviews: this.pending.size, apiError: this.lastApiError ?? null } : {}),
     };
   }

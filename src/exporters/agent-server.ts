@@ -11,6 +11,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { EndpointAccess, type AccessDeps } from './access.js';
 import { listen } from './listen.js';
 import { tlsEnabled, type Endpoint, type ServerConfig } from './server-config.js';
+import type { SelfMetric } from './telemetry.js';
 import { ReloadingCertificate } from './tls.js';
 
 export interface ServeSettings {
@@ -35,6 +36,8 @@ export class AgentHttpServer {
   private settings?: ServeSettings;
   private access?: EndpointAccess;
   private cert?: ReloadingCertificate;
+  /** Requests per endpoint and result (`allowed` or a refusal's reason); kept across config changes. */
+  private readonly requests = new Map<Endpoint, Record<string, number>>();
 
   constructor(
     /** For messages: `metrics endpoint`, `event stream`. */
@@ -91,6 +94,10 @@ export class AgentHttpServer {
     const access = this.access;
     if (!access) return false;
     const refusal = await access.check(req, endpoint, path);
+    const counts = this.requests.get(endpoint) ?? {};
+    this.requests.set(endpoint, counts);
+    const result = refusal?.reason ?? 'allowed';
+    counts[result] = (counts[result] ?? 0) + 1;
     if (!refusal) return true;
     if (!res.headersSent) {
       const body = `${refusal.message}\n`;
@@ -105,7 +112,13 @@ export class AgentHttpServer {
       port: this.address?.port ?? null,
       tls: this.cert?.status() ?? null,
       auth: this.access?.status() ?? null,
+      requests: Object.fromEntries(this.requests),
     };
+  }
+
+  /** netexporter_agent_endpoint_requests_total points of this server's endpoints. */
+  requestPoints(): SelfMetric['points'] {
+    return [...this.requests].flatMap(([endpoint, counts]) => Object.entries(counts).map(([result, value]) => ({ attributes: { endpoint, result }, value })));
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeClient } from '../k8s/index.js';
 import type { Logger } from '../log.js';
-import type { PullMetricReader } from './telemetry.js';
+import type { PullMetricReader, SelfMetric } from './telemetry.js';
 import { toPrometheusText, type NamingProfile } from './prometheus.js';
 import { AgentHttpServer } from './agent-server.js';
 import { SERVER_SECTION, type ServerConfig } from './server-config.js';
@@ -57,6 +57,11 @@ export class MetricsServer {
   /** Port, TLS certificate and access counters, for /status. */
   status(): Record<string, unknown> {
     return this.http.status();
+  }
+
+  /** Requests to /metrics and /status by result, for netexporter_agent_endpoint_requests_total. */
+  requestPoints(): SelfMetric['points'] {
+    return this.http.requestPoints();
   }
 
   async close(): Promise<void> {

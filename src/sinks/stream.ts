@@ -25,6 +25,7 @@ import type { EventRecord, EventSink, SendResult } from '../events/model.js';
 import { toJsonLine } from '../events/format.js';
 import { AgentHttpServer } from '../exporters/agent-server.js';
 import { resolveAuthMode, SERVER_SECTION, type ServerConfig } from '../exporters/server-config.js';
+import type { SelfMetric } from '../exporters/telemetry.js';
 import type { KubeClient } from '../k8s/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { int, section, type ConfigSection } from '../util/schema.js';
@@ -116,6 +117,11 @@ export class StreamSink implements EventSink {
   /** Port, TLS certificate and access counters, for /status. */
   serverStatus(): Record<string, unknown> {
     return this.http.status();
+  }
+
+  /** Requests to /events by result, for netexporter_agent_endpoint_requests_total. */
+  requestPoints(): SelfMetric['points'] {
+    return this.http.requestPoints();
   }
 
   /** Applies new limits to new clients (and the buffer bound to existing ones) without dropping anyone. */

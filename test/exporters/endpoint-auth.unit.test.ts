@@ -152,10 +152,12 @@ describe('kubernetes mode (TokenReview + SubjectAccessReview)', () => {
       assert.equal((await get(port, path, 'reader-token')).status, 200, `${name} for the granted user`);
     }
     // The reviews asked what the server was asked: the path as a nonResourceURL, verb get.
-    const status = s.metrics.status() as { auth: { modes: unknown; allowed: number; refused: Record<string, number> } };
+    const status = s.metrics.status() as { auth: { modes: unknown }; requests: unknown };
     assert.deepEqual(status.auth.modes, { metrics: 'kubernetes', status: 'kubernetes' });
-    assert.equal(status.auth.allowed, 2);
-    assert.deepEqual(status.auth.refused, { no_token: 2, bad_token: 2, forbidden: 2 });
+    const each = { no_token: 1, bad_token: 1, forbidden: 1, allowed: 1 };
+    assert.deepEqual(status.requests, { metrics: each, status: each });
+    assert.deepEqual(s.stream.requestPoints().map((p) => [p.attributes!.endpoint, p.attributes!.result, p.value]),
+      [['events', 'no_token', 1], ['events', 'bad_token', 1], ['events', 'forbidden', 1], ['events', 'allowed', 1]]);
   });
 
   test('verdicts are cached per token and path, granted and refused alike; a new path is a new review', async () => {

@@ -75,8 +75,8 @@ test('loopback mode: a client on another address gets 403, the node itself 200; 
   assert.equal(await getFromNetns(port, '/metrics'), '403');
   assert.equal(await getFromNetns(port, '/status'), '200');
   assert.equal((await httpGet(port, '/metrics')).status, 200);
-  const st = metrics.status() as { auth: { refused: Record<string, number> } };
-  assert.deepEqual(st.auth.refused, { not_loopback: 1 });
+  const st = metrics.status() as { requests: unknown };
+  assert.deepEqual(st.requests, { metrics: { not_loopback: 1, allowed: 1 }, status: { allowed: 1 } });
 });
 
 test('kubernetes mode: a remote client without a token 401, with a granted ServiceAccount token 200', async () => {

@@ -4,7 +4,7 @@
 // hot reload of the config on the same port, in bearer mode (the token file's token).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -95,8 +95,15 @@ test('Prometheus scrapes over TLS with its token (kubernetes mode): the granted 
   assert.equal(t.granted!.health, 'up', t.granted!.lastError);
   assert.equal(t.refused!.health, 'down');
   assert.match(t.refused!.lastError, /403 Forbidden/);
-  await waitFor('agent series in Prometheus', async () => (await query('netexporter_tcp_activeopens{job="granted"}')).length === 1, 40_000);
+  // The host's series (other namespaces of this machine may have theirs).
+  const host = `ns${statSync('/proc/self/ns/net').ino}`;
+  await waitFor('agent series in Prometheus', async () => (await query(`netexporter_tcp_activeopens{job="granted",netns="${host}"}`)).length === 1, 40_000);
   assert.equal((await query('netexporter_tcp_activeopens{job="refused"}')).length, 0);
+  // The refusals are counted where Prometheus can see them.
+  await waitFor('the refused scrapes counted', async () => {
+    const r = await query('netexporter_agent_endpoint_requests_total{job="granted",endpoint="metrics",result="forbidden"}');
+    return r.length === 1 && Number(r[0]!.value[1]) >= 1;
+  }, 40_000);
   // The reviews happened once per token (cached), not once per scrape.
   assert.ok(api.reviews('tokenreviews') <= 4, `${api.reviews('tokenreviews')} TokenReviews for many scrapes`);
   const status = await httpGet(port, '/status', { ca: ca.pem, token: 'prometheus-sa-token' });
