@@ -31,10 +31,9 @@ export class MetricsServer {
   private readonly http: AgentHttpServer;
   private readonly log: Logger;
 
-  constructor(private readonly source: EndpointSource, deps: MetricsServerDeps | Logger) {
-    const d: MetricsServerDeps = 'info' in deps ? { log: deps } : deps;
-    this.log = d.log;
-    this.http = new AgentHttpServer('metrics endpoint', ['metrics', 'status'], (req, res) => this.handle(req, res), d);
+  constructor(private readonly source: EndpointSource, deps: MetricsServerDeps) {
+    this.log = deps.log;
+    this.http = new AgentHttpServer('metrics endpoint', ['metrics', 'status'], (req, res) => this.handle(req, res), deps);
   }
 
   get address(): AddressInfo | undefined {
