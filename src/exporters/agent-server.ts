@@ -64,25 +64,28 @@ export class AgentHttpServer {
     const prev = this.settings;
     const newAccess = !prev || !this.access || !isDeepStrictEqual(accessOf(prev.server), accessOf(s.server));
     const access = newAccess ? await EndpointAccess.create(s.server, this.endpoints, this.deps) : this.access!;
-    let cert = this.cert;
+    const prevCert = this.cert;
+    let cert = prevCert;
     try {
       const t = s.server.tls;
       if (!tlsEnabled(s.server)) cert = undefined;
-      else if (!prev || prev.server.tls.cert_file !== t.cert_file || prev.server.tls.key_file !== t.key_file || !this.cert) {
+      else if (!prev || prev.server.tls.cert_file !== t.cert_file || prev.server.tls.key_file !== t.key_file || !cert) {
         cert = new ReloadingCertificate(t.cert_file, t.key_file, this.deps.log);
       }
+      // Before any new socket exists: the connection hook checks the files of this.cert.
+      this.cert = cert;
       if (!this.server || !prev || !isDeepStrictEqual(shapeOf(prev), shapeOf(s))) {
         await this.rebind(s, cert);
-      } else if (cert !== this.cert && cert) {
+      } else if (cert !== prevCert && cert) {
         (this.server as HttpsServer).setSecureContext(cert.options);
       }
     } catch (err) {
+      this.cert = prevCert;
       if (newAccess) await access.close();
       throw err;
     }
     if (newAccess && this.access) await this.access.close();
     this.access = access;
-    this.cert = cert;
     this.settings = s;
   }
 
