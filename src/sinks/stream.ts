@@ -89,13 +89,15 @@ export class StreamSink implements EventSink {
   private readonly clients = new Set<StreamClient>();
   private maxClients: number;
   private bufferEvents: number;
-  private readonly heartbeat: NodeJS.Timeout;
+  private heartbeat: NodeJS.Timeout;
+  private heartbeatMs: number;
+  private readonly maxHeartbeatMs: number;
 
   constructor(opts: StreamSinkOptions = {}) {
     this.maxClients = opts.maxClients ?? 16;
     this.bufferEvents = opts.clientBufferEvents ?? 1000;
-    this.heartbeat = setInterval(() => { for (const c of this.clients) c.ping(); }, opts.heartbeatMs ?? 15_000);
-    this.heartbeat.unref();
+    this.maxHeartbeatMs = this.heartbeatMs = opts.heartbeatMs ?? 15_000;
+    this.heartbeat = this.startHeartbeat();
     this.env = opts.env ?? process.env;
     this.http = new AgentHttpServer('event stream', ['events'], (req, res) => this.handle(req, res), { log: opts.log ?? createLogger(), kube: opts.kube, env: this.env });
   }
@@ -112,6 +114,19 @@ export class StreamSink implements EventSink {
   async listen(port: number, host?: string, server: ServerConfig = SERVER_SECTION.defaults): Promise<void> {
     const loopbackOnly = resolveAuthMode(server.auth.events, server, this.env) === 'loopback';
     await this.http.apply({ port, host: host ?? (loopbackOnly ? '127.0.0.1' : undefined), server });
+    // A reader's connection must never look idle to the server's idle timeout: ping well within it.
+    const every = Math.min(this.maxHeartbeatMs, Math.floor(server.limits.idle_timeout_ms / 3));
+    if (every !== this.heartbeatMs) {
+      this.heartbeatMs = every;
+      clearInterval(this.heartbeat);
+      this.heartbeat = this.startHeartbeat();
+    }
+  }
+
+  private startHeartbeat(): NodeJS.Timeout {
+    const t = setInterval(() => { for (const c of this.clients) c.ping(); }, this.heartbeatMs);
+    t.unref();
+    return t;
   }
 
   /** Port, TLS certificate and access counters, for /status. */

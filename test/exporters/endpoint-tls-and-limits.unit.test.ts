@@ -15,9 +15,10 @@ import { SERVER_SECTION, type ServerConfig } from '../../src/exporters/server-co
 import type { PullMetricReader } from '../../src/exporters/telemetry.js';
 import { createLogger } from '../../src/log.js';
 import { StreamSink } from '../../src/sinks/stream.js';
+import { EventPipeline } from '../../src/events/pipeline.js';
 import { httpGet } from '../helpers/http-client.js';
 import { makeCa, makeCert, type TestCa } from '../helpers/tls.js';
-import { waitFor } from '../helpers/wait.js';
+import { holdsFor, waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kubesonar-tls-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -195,6 +196,45 @@ describe('limits', () => {
     });
     assert.match(r.got, /^HTTP\/1\.1 200 OK/);
     assert.ok(r.ms >= 1900 && r.ms <= 2000 + SLACK_MS, `idle connection closed after ${r.ms} ms (idle timeout 2000)`);
+  });
+
+  test('a stream reader that keeps reading stays connected past the idle timeout; one that stopped reading is closed', async () => {
+    const pipeline = new EventPipeline({ nodeName: 'node-a', resolve: () => undefined });
+    pipeline.setSink(stream, { batchMaxWaitMs: 1 });
+    const port = stream.address!.port;
+    // A reader with nothing to read: the heartbeats keep the connection from looking idle.
+    const healthy = connect(port, '127.0.0.1');
+    healthy.on('error', () => {});
+    let healthyClosed = false;
+    healthy.on('close', () => { healthyClosed = true; });
+    healthy.write('GET /events HTTP/1.1\r\nHost: x\r\n\r\n');
+    healthy.resume();
+    // A reader that stopped: it reads nothing once connected, so the server's writes stall.
+    const stalled = connect(port, '127.0.0.1');
+    stalled.on('error', () => {});
+    stalled.write('GET /events HTTP/1.1\r\nHost: x\r\n\r\n');
+    stalled.pause();
+    await waitFor('both clients registered', () => stream.clientInfo().length === 2, 5000);
+    // Enough events to fill the stalled reader's socket buffers many times over.
+    const msg = 'x'.repeat(2000);
+    let published = 0;
+    const publishedUntil = await waitFor('the stalled reader\'s writes to back up', async () => {
+      for (let i = 0; i < 2000; i++) pipeline.publish({ timeUnixNano: 1n, type: 'TCP_SEND_RST_NOSock', probe: 'tcpreset', severity: 'WARN', msg, netns: 1, attrs: {} });
+      published += 2000;
+      await new Promise((r) => setTimeout(r, 20));
+      return stream.clientInfo().some((c) => c.dropped > 0) ? Date.now() : undefined;
+    }, 20_000);
+    // The server side lets it go (the paused client itself reads nothing, not even the close).
+    const closedAt = await waitFor('the stalled reader closed by the server', () => (stream.clientInfo().length === 1 ? Date.now() : undefined), 10_000);
+    // Drops start when the agent's own buffer for it is full; the kernel's socket buffers still
+    // take data for a moment, then nothing moves and the idle timeout (2 s) runs out.
+    const after = closedAt - publishedUntil;
+    assert.ok(after >= 1900 && after <= 8000, `closed ${after} ms after its writes backed up (idle timeout 2000)`);
+    assert.ok(published > 0);
+    await holdsFor('the healthy reader stays connected', () => !healthyClosed, 3000);
+    healthy.destroy();
+    stalled.destroy();
+    await pipeline.close(500);
   });
 
   test('bodies: over max_body_bytes 413, undeclared (chunked) 411; headers over max_header_bytes 431', async () => {
