@@ -10,8 +10,10 @@ import { ConfigWatcher, loadConfigFile, DEFAULT_CONFIG, type AgentConfig } from 
 import { EntityDiscovery } from './entities/discovery.js';
 import { hostNetns } from './entities/procscan.js';
 import { MetricsServer } from './exporters/http-server.js';
-import { createTelemetry, type Telemetry } from './exporters/telemetry.js';
+import { createTelemetry, type SelfMetric, type Telemetry } from './exporters/telemetry.js';
 import type { EventPublisher } from './events/model.js';
+import type { ServerConfig } from './exporters/server-config.js';
+import type { KubeClient } from './k8s/index.js';
 import type { Logger } from './log.js';
 import type { ProbeOptions } from './model.js';
 import { nativeAddon } from './native/addon.js';
@@ -35,6 +37,8 @@ export interface AgentOptions {
   eventPort?: number;
   /** Where the stdout event sink writes (default process.stdout). */
   stdout?: Writable;
+  /** The API client of the endpoints' kubernetes auth mode (default: the pod's in-cluster configuration). */
+  kube?: () => Promise<KubeClient>;
   cniConfDir?: string;
   cniDataDir?: string;
   log: Logger;
@@ -59,7 +63,7 @@ export class Agent {
   /** The agent's own sockets, which no probe reports; why not, when the kernel cannot tell them. */
   private readonly ownSockets = new OwnSockets();
   private ownSocketsError?: string;
-  private readonly endpoint: Reconciled<{ port: number }, MetricsServer>;
+  private readonly endpoint: Reconciled<EndpointSettings, MetricsServer>;
 
   constructor(private readonly opts: AgentOptions) {
     this.nodeName = opts.nodeName ?? process.env.NODE_NAME ?? hostname();
@@ -67,9 +71,9 @@ export class Agent {
     this.collector = new Collector(this.discovery, this.probeOptions(), (name, entity, err) =>
       opts.log.debug('probe failed', { probe: name, entity: entity && entityName(entity), error: err.message }));
     this.telemetry = createTelemetry(this.nodeName, this.collector, () => this.config.metric_config.verbose,
-      () => [...this.events.metrics(), ...this.pushers.metrics()]);
+      () => [...this.events.metrics(), ...this.pushers.metrics(), this.endpointMetric()]);
     this.events = new EventRuntime({
-      nodeName: this.nodeName, log: opts.log, snapshot: () => this.collector.snapshot, discover: () => this.discovery.discover(), stdout: opts.stdout,
+      nodeName: this.nodeName, log: opts.log, snapshot: () => this.collector.snapshot, discover: () => this.discovery.discover(), stdout: opts.stdout, kube: opts.kube,
     });
     this.collector.onSnapshot = (snapshot) => this.events.onSnapshot(snapshot);
     this.pushers = new MetricPushers(async () => (await this.telemetry.pull.collect()).resourceMetrics,
@@ -80,7 +84,7 @@ export class Agent {
       status: () => this.status(),
       debugMode: () => this.config.debugmode,
       debugRoutes: () => ({ '/debug/entities': () => this.collector.snapshot.entities, '/debug/config': () => this.config }),
-    }, opts.log);
+    }, { log: opts.log, kube: opts.kube });
     this.collection = new Reconciled(collectionComponent(this.collector, this.events.pipeline));
     this.endpoint = new Reconciled(endpointComponent(this.server));
   }
@@ -154,7 +158,7 @@ export class Agent {
         probes: m.enabled ? m.probes : [], interval: m.interval, options: this.probeOptions(),
         eventProbes: next.event_config.enabled ? next.event_config.probes : [],
       }),
-      () => this.endpoint.apply(m.enabled ? { port: this.opts.port ?? m.port } : undefined),
+      () => this.endpoint.apply(m.enabled ? { port: this.opts.port ?? m.port, server: next.server } : undefined),
       () => this.events.apply(eventPort === undefined ? next : { ...next, event_config: { ...next.event_config, port: eventPort } }),
       () => this.pushers.apply(next),
       // Connections accepted on the agent's ports (scrapes, watch clients) are its own.
@@ -163,6 +167,15 @@ export class Agent {
     ]);
     if (failures.length) throw new Error(failures.join('; '));
     if (!initial) this.opts.log.info('config applied', { probes: m.probes, interval: m.interval, port: this.server.address?.port });
+  }
+
+  /** Requests to the protected endpoints, admitted or refused by reason: a spike of 401/403 is someone without access trying. */
+  private endpointMetric(): SelfMetric {
+    return {
+      name: 'netexporter_agent_endpoint_requests_total', type: 'counter',
+      help: 'Requests to /metrics, /status and /events by result: allowed, or refused as no_token, bad_token, forbidden, not_loopback, unavailable.',
+      points: [...this.server.requestPoints(), ...(this.events.sinks.stream?.requestPoints() ?? [])],
+    };
   }
 
   /** The metric probes' options from the config, and the CNI paths when the agent was given them. */
@@ -191,6 +204,8 @@ export class Agent {
       probes,
       events: this.events.status(),
       exporters: this.pushers.status(),
+      // TLS certificate in use, who may read each endpoint, and how many requests were let in or refused.
+      endpoints: { metrics: this.endpoint.instance ? this.server.status() : null, events: this.events.sinks.stream?.serverStatus() ?? null },
     };
   }
 }
@@ -225,12 +240,17 @@ function collectionComponent(collector: Collector, publisher: EventPublisher): C
   };
 }
 
-/** The /metrics and /status server: a new port is bound before the old one is let go. */
-function endpointComponent(server: MetricsServer): Component<{ port: number }, MetricsServer> {
+interface EndpointSettings {
+  port: number;
+  server: ServerConfig;
+}
+
+/** The /metrics and /status server: a new port is bound before the old one is let go; TLS, auth and limits follow `server`. */
+function endpointComponent(server: MetricsServer): Component<EndpointSettings, MetricsServer> {
   return {
     name: 'metric_config.port',
-    build: async (s) => (await server.listen(s.port), server),
-    update: async (_s, s) => (await server.listen(s.port), true),
+    build: async (s) => (await server.listen(s.port, s.server), server),
+    update: async (_s, s) => (await server.listen(s.port, s.server), true),
     close: () => server.close(),
   };
 }

@@ -16,7 +16,7 @@ export const VALUES_SCHEMA_PATH = 'deploy/helm/kubesonar/values.schema.json';
 export const CONFIGMAP_PATH = 'deploy/helm/kubesonar/templates/configmap.yaml';
 
 /** The ConfigMap form of the config: the installer spellings (top level, `config:`) are left out. */
-export const CONFIG_SECTIONS = ['debugmode', 'metric_config', 'event_config'];
+export const CONFIG_SECTIONS = ['debugmode', 'metric_config', 'event_config', 'server'];
 
 /**
  * Keys that are a second spelling of another key in the same file. The chart renders them
@@ -34,6 +34,9 @@ export const SECRET_FILES = {
   'event_config.sinks.loki.password_file': ['loki', 'passwordKey', 'loki'],
   'event_config.sinks.loki.bearer_token_file': ['loki', 'bearerTokenKey', 'loki'],
   'event_config.sinks.loki.ca_file': ['loki', 'caKey', 'loki'],
+  'server.tls.cert_file': ['tls', 'certKey', 'tls'],
+  'server.tls.key_file': ['tls', 'keyKey', 'tls'],
+  'server.bearer_token_file': ['endpointToken', 'tokenKey', 'endpoint-token'],
 };
 export const SECRETS_DIR = '/etc/kubesonar/secrets';
 
@@ -60,6 +63,16 @@ const monitor = (kind) => obj({
   enabled: bool(`Create a prometheus-operator ${kind}`),
   interval: { type: 'string', pattern: '^([0-9]+(ms|s|m|h))+$', description: 'Scrape interval' },
   labels: stringMap(`Extra labels on the ${kind} (to match the Prometheus selector)`),
+  tlsConfig: openMap(`The ${kind} endpoint's tlsConfig when the agent serves TLS; empty: the CA (ca.crt) of secrets.tls and server name <release>.<namespace>.svc`),
+});
+const subjects = (who) => ({
+  type: 'array',
+  description: `Subjects bound to the ${who} ClusterRole (RBAC subjects: kind, name, namespace)`,
+  items: obj({
+    kind: { type: 'string', enum: ['ServiceAccount', 'User', 'Group'] },
+    name: str('Name'),
+    namespace: str('Namespace (ServiceAccount only)'),
+  }, { required: ['kind', 'name'] }),
 });
 
 /** The chart's values schema: chart settings written here, `config` taken from CONFIG_SCHEMA. */
@@ -98,6 +111,19 @@ export function valuesSchema(configSchema) {
           bearerTokenKey: str('Item holding a bearer token'),
           caKey: str('Item holding a PEM CA bundle'),
         }),
+        tls: obj({
+          name: str('Secret (type kubernetes.io/tls, e.g. from cert-manager) with the certificate both agent ports serve; fills server.tls'),
+          certKey: str('Item holding the PEM certificate chain'),
+          keyKey: str('Item holding the PEM key'),
+        }),
+        endpointToken: obj({
+          name: str('Secret with the token clients must send in bearer mode; fills server.bearer_token_file'),
+          tokenKey: str('Item holding the token'),
+        }),
+      }),
+      rbac: obj({
+        metricsReaders: subjects('kubesonar-metrics-reader (get /metrics, /status)'),
+        eventsReaders: subjects('kubesonar-events-reader (get /events)'),
       }),
       cri: obj({ enabled: bool('Mount the CRI socket'), socket: { type: 'string', pattern: '^/', description: 'Host path of the CRI socket' } }),
       bpf: obj({

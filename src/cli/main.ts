@@ -17,9 +17,15 @@ commands:
   entities   list the network namespaces of this node and the pods they belong to
                -o json          machine-readable output
   watch      print the live events of one or several agents (their event stream, GET /events)
-               -e HOST[:PORT]   an agent (default port 19102); repeat for several, lines are merged
+               -e HOST[:PORT]   an agent (default port 19102); repeat for several, lines are merged;
+                                https://HOST:PORT for an agent that serves TLS
                --type T[,T]  --namespace N[,N]  --pod P[,P]   only matching events
                -o json          the agents' JSON lines instead of aligned text
+               --token-file F   bearer token sent to every agent (re-read at each connection)
+               --kubeconfig F   without --token-file, an agent that answers 401 gets the token of
+               --context C      this kubeconfig's user (default $KUBECONFIG, ~/.kube/config)
+               --ca-file F      CA that signed the agents' certificates
+               --insecure-skip-tls-verify
   help       this text
 `;
 

@@ -3,6 +3,7 @@
 
 import { EVENT_PROBES, METRIC_PROBES, probeOptions } from '../catalogue/index.js';
 import type { ChecksConfig } from '../checks/config.js';
+import { SERVER_SECTION, type ServerConfig } from '../exporters/server-config.js';
 import { LOKI_SECTION, type LokiSection as LokiSinkConfig } from '../sinks/loki/config.js';
 import { OTLP_SECTION, type OtlpSinkSection as OtlpSinkConfig } from '../sinks/otlp/config.js';
 import { REMOTE_WRITE_SECTION, type RemoteWriteSection as RemoteWriteSinkConfig } from '../sinks/remote-write/config.js';
@@ -11,7 +12,8 @@ import { STREAM_SECTION, type StreamSinkConfig } from '../sinks/stream.js';
 import type { ConfigSection } from '../util/schema.js';
 
 export type { ChecksConfig } from '../checks/config.js';
-export type { LokiSinkConfig, OtlpSinkConfig, RemoteWriteSinkConfig, StdoutSinkConfig, StreamSinkConfig };
+export type { LokiSinkConfig, OtlpSinkConfig, RemoteWriteSinkConfig, ServerConfig, StdoutSinkConfig, StreamSinkConfig };
+export { SERVER_SECTION };
 
 export type MetricNaming = 'netexporter' | 'inspector';
 
@@ -74,6 +76,8 @@ export interface AgentConfig {
   debugmode: boolean;
   metric_config: MetricConfig;
   event_config: EventConfig;
+  /** TLS, authentication and limits of both HTTP servers (owned by src/exporters/server-config.ts). */
+  server: ServerConfig;
 }
 
 function sinkDefaults(): EventSinksConfig {
@@ -116,4 +120,5 @@ export const DEFAULT_CONFIG: AgentConfig = deepFreeze({
     sinks: sinkDefaults(),
     checks: {},
   },
+  server: structuredClone(SERVER_SECTION.defaults),
 });

@@ -3,7 +3,7 @@ export { CONFIG_SCHEMA, isCidr, isHttpUrl, isIpv4Prefix, isLokiAddress } from '.
 export { ConfigError, DEFAULT_CONFIG, DEFAULT_CONFIG_PATH, loadConfigFile, parseConfig } from './load.js';
 export type {
   AgentConfig, ChecksConfig, Env, EventConfig, EventSinksConfig, LoadOptions, LokiSinkConfig, MetricConfig, MetricNaming, OtlpSinkConfig,
-  RemoteWriteSinkConfig, StdoutSinkConfig, StreamSinkConfig,
+  RemoteWriteSinkConfig, ServerConfig, StdoutSinkConfig, StreamSinkConfig,
 } from './load.js';
 export { ConfigWatcher } from './watch.js';
 export type { ConfigWatcherEvents, ConfigWatcherOptions } from './watch.js';

@@ -10,7 +10,7 @@ import { parseDocument } from 'yaml';
 import { EVENT_PROBES, METRIC_PROBES, PROBE_ALIASES, probeOptions } from '../catalogue/index.js';
 import { readChecks } from '../checks/config.js';
 import { isMapping, show, type ConfigSection } from '../util/schema.js';
-import { DEFAULT_CONFIG, SINK_SECTIONS } from './defaults.js';
+import { DEFAULT_CONFIG, SERVER_SECTION, SINK_SECTIONS } from './defaults.js';
 import type { AgentConfig, EventSinksConfig, OtlpSinkConfig } from './defaults.js';
 import { CONFIG_SCHEMA, FORMATS } from './schema.js';
 import { normalizeOtlpSection, type OtlpEnvProblem } from '../sinks/otlp/config.js';
@@ -18,7 +18,7 @@ import { normalizeOtlpSection, type OtlpEnvProblem } from '../sinks/otlp/config.
 export { DEFAULT_CONFIG } from './defaults.js';
 export type {
   AgentConfig, ChecksConfig, EventConfig, EventSinksConfig, LokiSinkConfig, MetricConfig, MetricNaming, OtlpSinkConfig,
-  RemoteWriteSinkConfig, StdoutSinkConfig, StreamSinkConfig,
+  RemoteWriteSinkConfig, ServerConfig, StdoutSinkConfig, StreamSinkConfig,
 } from './defaults.js';
 
 /** Environment variables the config reads (OTEL_EXPORTER_OTLP_*); process.env unless given. */
@@ -274,6 +274,7 @@ const SETTINGS: Record<string, Setting> = {
     apply: (c, v) => { c.event_config.loki_address = v; c.event_config.sinks.loki.url = lokiUrl(v); },
   },
   ...sinkSettings(),
+  ...serverSettings(),
   ...probeOptionSettings(),
   checks: {
     spellings: [['event_config', 'checks']],
@@ -328,6 +329,30 @@ function sinkSettings(): Record<string, Setting> {
   return out;
 }
 
+/** One setting per leaf of the `server` section (nested sections keep the defaults of the keys a file leaves out). */
+function serverSettings(): Record<string, Setting> {
+  const out: Record<string, Setting> = {};
+  const walk = (defaults: Record<string, unknown>, path: string[]) => {
+    for (const [key, dflt] of Object.entries(defaults)) {
+      const p = [...path, key];
+      if (isMapping(dflt)) {
+        walk(dflt, p);
+        continue;
+      }
+      out[p.join('.')] = {
+        spellings: [p],
+        apply: (c, v) => {
+          let node = c as unknown as Record<string, Record<string, unknown>>;
+          for (const k of p.slice(0, -2)) node = node[k] as unknown as Record<string, Record<string, unknown>>;
+          node[p[p.length - 2]!]![p[p.length - 1]!] = v;
+        },
+      };
+    }
+  };
+  walk(SERVER_SECTION.defaults as unknown as Record<string, unknown>, ['server']);
+  return out;
+}
+
 /** `host`, `host:port`, `[v6]:port` → `http://host:port` (Loki's port 3100 by default); URLs unchanged. */
 function lokiUrl(address: string): string {
   if (address === '' || address.includes('://')) return address;
@@ -375,6 +400,8 @@ function resolve(input: Record<string, unknown>, badPaths: Set<string>, problems
     const at = `event_config.sinks.${sink}`;
     for (const p of s.validate?.(sinks[sink], (key) => isBad(`${at}.${key}`, badPaths)) ?? []) problems.push(`${at}.${p}`);
   }
+
+  for (const p of SERVER_SECTION.validate?.(config.server, (key) => isBad(`server.${key}`, badPaths)) ?? []) problems.push(`server.${p}`);
 
   // Both servers listen on the node's network (hostNetwork DaemonSet): one port each.
   const { metric_config: m, event_config: e } = config;

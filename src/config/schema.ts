@@ -7,7 +7,7 @@
 import { EVENT_PROBES, METRIC_PROBES, PROBES, probeOptions } from '../catalogue/index.js';
 import { CHECKS_SCHEMA } from '../checks/config.js';
 import { bool, lokiAddress, port, section } from '../util/schema.js';
-import { DEFAULT_CONFIG, SINK_SECTIONS } from './defaults.js';
+import { DEFAULT_CONFIG, SERVER_SECTION, SINK_SECTIONS } from './defaults.js';
 
 export { FORMATS, isCidr, isHttpUrl, isIpv4Prefix, isLokiAddress } from '../util/schema.js';
 
@@ -91,6 +91,7 @@ export const CONFIG_SCHEMA = {
     debugmode: bool('Debug logging and debug endpoints', D.debugmode),
     metric_config: metricConfig,
     event_config: eventConfig,
+    server: SERVER_SECTION.schema,
     config: { type: 'object', additionalProperties: false, properties: installerProperties,
       description: 'Installer values, as nested in the Helm chart' },
     ...installerProperties,

@@ -1,11 +1,15 @@
-// The agent's HTTP endpoint: /metrics (Prometheus text through the OTel pull reader) and
-// /status (JSON). Debug routes exist only while debug mode is on; nothing else is served.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// The agent's HTTP endpoint: /metrics (Prometheus text through the OTel pull reader), /status
+// (JSON) and /healthz (for kubelet probes: always open, says nothing but ok). Debug routes exist
+// only while debug mode is on and are guarded like /status; nothing else is served. TLS, who
+// may read what, and the limits come from the `server` section (AgentHttpServer).
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { KubeClient } from '../k8s/index.js';
 import type { Logger } from '../log.js';
-import type { PullMetricReader } from './telemetry.js';
+import type { PullMetricReader, SelfMetric } from './telemetry.js';
 import { toPrometheusText, type NamingProfile } from './prometheus.js';
-import { listen } from './listen.js';
+import { AgentHttpServer } from './agent-server.js';
+import { SERVER_SECTION, type ServerConfig } from './server-config.js';
 
 export interface EndpointSource {
   reader: PullMetricReader;
@@ -16,34 +20,51 @@ export interface EndpointSource {
   debugRoutes(): Record<string, () => unknown>;
 }
 
+export interface MetricsServerDeps {
+  log: Logger;
+  /** The API client for kubernetes auth mode (default: in-cluster). */
+  kube?: () => Promise<KubeClient>;
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
 export class MetricsServer {
-  private server?: Server;
-  private port?: number;
+  private readonly http: AgentHttpServer;
+  private readonly log: Logger;
 
-  constructor(private readonly source: EndpointSource, private readonly log: Logger) {}
-
-  get address(): AddressInfo | undefined {
-    return this.server?.address() as AddressInfo | undefined;
+  constructor(private readonly source: EndpointSource, deps: MetricsServerDeps) {
+    this.log = deps.log;
+    this.http = new AgentHttpServer('metrics endpoint', ['metrics', 'status'], (req, res) => this.handle(req, res), deps);
   }
 
-  /** Listens on `port` (0 = any), moving from the previous port if it changed. Callers serialize calls. */
-  async listen(port: number): Promise<void> {
-    if (this.server && this.port === port) return;
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((e) => this.log.error('request failed', { error: (e as Error).message }));
-    });
-    await listen(server, port, 'metrics endpoint');
-    server.on('error', (e) => this.log.error('metrics endpoint error', { error: e.message })); // e.g. EMFILE on accept
-    await this.close(); // only once the new port is held: a failed move keeps the old one serving
-    this.server = server;
-    this.port = port;
-    this.log.info('metrics endpoint listening', { port: this.address?.port, paths: ['/metrics', '/status'] });
+  get address(): AddressInfo | undefined {
+    return this.http.address;
+  }
+
+  /**
+   * Listens on `port` (0 = any) with the `server` section's TLS, access rules and limits,
+   * moving from the previous port if it changed. Callers serialize calls.
+   */
+  async listen(port: number, server: ServerConfig = SERVER_SECTION.defaults): Promise<void> {
+    const before = this.http.address?.port;
+    const wasTls = this.http.tls;
+    await this.http.apply({ port, server });
+    if (before !== this.http.address?.port || wasTls !== this.http.tls) {
+      this.log.info('metrics endpoint listening', { port: this.address?.port, tls: this.http.tls, paths: ['/metrics', '/status', '/healthz'] });
+    }
+  }
+
+  /** Port, TLS certificate and access counters, for /status. */
+  status(): Record<string, unknown> {
+    return this.http.status();
+  }
+
+  /** Requests to /metrics and /status by result, for netexporter_agent_endpoint_requests_total. */
+  requestPoints(): SelfMetric['points'] {
+    return this.http.requestPoints();
   }
 
   async close(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (s) await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
+    await this.http.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -51,16 +72,19 @@ export class MetricsServer {
     const path = (req.url ?? '/').split('?')[0]!;
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
     try {
+      if (path === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
+      if (path === '/') return send(res, 200, 'text/plain', 'kubesonar agent: /metrics /status /healthz\n');
+      const debug = path.startsWith('/debug/') && this.source.debugMode() ? this.source.debugRoutes()[path] : undefined;
+      const endpoint = path === '/metrics' ? 'metrics' : path === '/status' || debug ? 'status' : undefined;
+      if (!endpoint) return send(res, 404, 'text/plain', 'not found\n');
+      if (!(await this.http.admit(req, res, endpoint, path))) return;
       if (path === '/metrics') {
         const { resourceMetrics, errors } = await this.source.reader.collect();
         for (const e of errors) this.log.warn('metric collection error', { error: String(e) });
         return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', toPrometheusText(resourceMetrics, this.source.naming()));
       }
       if (path === '/status') return send(res, 200, 'application/json', JSON.stringify(this.source.status(), null, 2) + '\n');
-      if (path === '/') return send(res, 200, 'text/plain', 'kubesonar agent: /metrics /status\n');
-      const debug = this.source.debugMode() ? this.source.debugRoutes()[path] : undefined;
-      if (debug) return send(res, 200, 'application/json', JSON.stringify(debug(), null, 2) + '\n');
-      return send(res, 404, 'text/plain', 'not found\n');
+      return send(res, 200, 'application/json', JSON.stringify(debug!(), null, 2) + '\n');
     } catch (e) {
       this.log.error('request failed', { path, error: (e as Error).message });
       return send(res, 500, 'text/plain', `internal error: ${(e as Error).message}\n`);

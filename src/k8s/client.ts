@@ -19,6 +19,10 @@ export interface KubeClientOptions {
   namespace?: string;
   /** Connect timeout and time to wait for response headers of a list/get, ms (default 10 000). */
   timeoutMs?: number;
+  /** Bytes of one response body (a list page, an object, a review) or of one watch line at most (default 64 MiB). */
+  maxResponseBytes?: number;
+  /** Whole time of a get, a create or one list page, body included, ms (default 60 000); watches are bounded by their own timeout. */
+  requestTimeoutMs?: number;
 }
 
 export interface ObjectMeta {
@@ -82,12 +86,42 @@ export class KubeApiError extends Error {
 }
 
 const TOKEN_RECHECK_MS = 10_000;
+const MAX_RESPONSE_BYTES = 64 << 20;
+
+/** Up to `max` bytes of a body; beyond them the body is abandoned (the connection is not reused). */
+async function readBounded(body: Dispatcher.ResponseData['body'], max: number): Promise<{ data: Buffer; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (size + chunk.length > max) {
+      chunks.push(chunk.subarray(0, max - size));
+      body.destroy();
+      return { data: Buffer.concat(chunks), truncated: true };
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return { data: Buffer.concat(chunks), truncated: false };
+}
+
+/** A JSON body of at most `max` bytes; a longer one is abandoned with a one-line error. */
+async function readJson(body: Dispatcher.ResponseData['body'], max: number, what: string): Promise<unknown> {
+  const { data, truncated } = await readBounded(body, max);
+  if (truncated) throw new KubeApiError(`${what}: response larger than ${max} bytes`, 0, 'TooLarge');
+  try {
+    return JSON.parse(data.toString('utf8'));
+  } catch (err) {
+    throw new KubeApiError(`${what}: not JSON: ${(err as Error).message}`, 0, 'BadResponse');
+  }
+}
 
 export class KubeClient {
   readonly server: string;
   readonly namespace?: string;
   private readonly dispatcher: Agent;
   private readonly timeoutMs: number;
+  private readonly maxBytes: number;
+  private readonly requestTimeoutMs: number;
   private token?: string;
   private tokenCheckedAt = 0;
   private tokenMtime = 0;
@@ -96,6 +130,8 @@ export class KubeClient {
     this.server = opts.server.replace(/\/+$/, '');
     this.namespace = opts.namespace;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.maxBytes = opts.maxResponseBytes ?? MAX_RESPONSE_BYTES;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
     this.token = opts.token;
     this.dispatcher = new Agent({
       connect: { ca: opts.ca, rejectUnauthorized: !opts.insecureSkipVerify, timeout: this.timeoutMs },
@@ -127,8 +163,29 @@ export class KubeClient {
 
   /** GET of one object or any JSON path. */
   async get<T = KubeObject>(path: string): Promise<T> {
-    const res = await this.request(path, {}, this.timeoutMs);
-    return (await res.body.json()) as T;
+    return this.bounded('GET', path, undefined, async (signal) => {
+      const res = await this.request(path, {}, this.timeoutMs, signal);
+      return (await readJson(res.body, this.maxBytes, `GET ${path}`)) as T;
+    });
+  }
+
+  /** POST of `body` as JSON (a create); resolves with the object the server answers (reviews are answered, not stored). */
+  async create<T = KubeObject>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    return this.bounded('POST', path, signal, async (s) => {
+      const res = await this.request(path, {}, this.timeoutMs, s, false, JSON.stringify(body));
+      return (await readJson(res.body, this.maxBytes, `POST ${path}`)) as T;
+    });
+  }
+
+  /** Runs one exchange under requestTimeoutMs (and the caller's signal); running out is a Timeout error. */
+  private async bounded<T>(method: string, path: string, signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const limit = AbortSignal.timeout(this.requestTimeoutMs);
+    try {
+      return await run(signal ? AbortSignal.any([signal, limit]) : limit);
+    } catch (err) {
+      if (limit.aborted && !signal?.aborted) throw new KubeApiError(`Kubernetes API ${this.server}: ${method} ${path}: no complete answer within ${this.requestTimeoutMs} ms`, 0, 'Timeout');
+      throw err;
+    }
   }
 
   /** Every object at `path` (e.g. `/api/v1/services`, `/api/v1/namespaces/ns/pods`), all pages. */
@@ -139,9 +196,11 @@ export class KubeClient {
     if (opts.limit) query.limit = String(opts.limit);
     let result: KubeList<T> | undefined;
     for (;;) {
-      const res = await this.request(path, query, this.timeoutMs, opts.signal);
-      const page = (await res.body.json()) as KubeList<T>;
-      if (!page || !Array.isArray(page.items) || !page.metadata) throw new KubeApiError(`GET ${path}: not a list`, res.statusCode);
+      const { page, status } = await this.bounded('GET', path, opts.signal, async (signal) => {
+        const res = await this.request(path, query, this.timeoutMs, signal);
+        return { page: (await readJson(res.body, this.maxBytes, `GET ${path}`)) as KubeList<T>, status: res.statusCode };
+      });
+      if (!page || !Array.isArray(page.items) || !page.metadata) throw new KubeApiError(`GET ${path}: not a list`, status);
       if (result) result.items.push(...page.items);
       result ??= page;
       result.metadata = page.metadata;
@@ -175,6 +234,7 @@ export class KubeClient {
     try {
       for await (const chunk of res.body) {
         buf += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
+        if (buf.length > this.maxBytes && buf.indexOf('\n') < 0) throw new KubeApiError(`watch ${path}: an event longer than ${this.maxBytes} bytes`, 0, 'TooLarge');
         let nl: number;
         while ((nl = buf.indexOf('\n')) >= 0) {
           const line = buf.slice(0, nl).trim();
@@ -216,27 +276,33 @@ export class KubeClient {
     return this.token;
   }
 
-  private async request(path: string, query: Record<string, string>, timeoutMs: number, signal?: AbortSignal, retried = false): Promise<Dispatcher.ResponseData> {
+  private async request(path: string, query: Record<string, string>, timeoutMs: number, signal?: AbortSignal, retried = false, body?: string): Promise<Dispatcher.ResponseData> {
     const qs = new URLSearchParams(query).toString();
     const token = await this.bearer(retried);
+    const method = body === undefined ? 'GET' : 'POST';
     let res: Dispatcher.ResponseData;
     try {
       res = await this.dispatcher.request({
         origin: this.server,
         path: qs ? `${path}?${qs}` : path,
-        method: 'GET',
-        headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        method,
+        headers: {
+          accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body,
         headersTimeout: this.timeoutMs,
         bodyTimeout: timeoutMs,
         signal,
       });
     } catch (err) {
-      throw this.wrap(path, err);
+      throw this.wrap(path, err, method);
     }
-    if (res.statusCode === 200) return res;
-    const text = await res.body.text().catch(() => '');
+    // A create answers 201 (reviews may answer 200).
+    if (res.statusCode === 200 || (method === 'POST' && res.statusCode === 201)) return res;
+    const text = (await readBounded(res.body, 64 << 10).catch(() => ({ data: Buffer.alloc(0) }))).data.toString('utf8');
     // A 401 right after rotation: the cached token is stale; re-read it once.
-    if (res.statusCode === 401 && this.opts.tokenFile && !retried) return this.request(path, query, timeoutMs, signal, true);
+    if (res.statusCode === 401 && this.opts.tokenFile && !retried) return this.request(path, query, timeoutMs, signal, true, body);
     let message = text.slice(0, 200);
     let reason: string | undefined;
     try {
@@ -244,15 +310,15 @@ export class KubeClient {
       message = s.message ?? message;
       reason = s.reason;
     } catch { /* not a Status */ }
-    throw new KubeApiError(`GET ${path}: HTTP ${res.statusCode}${reason ? ` ${reason}` : ''}: ${message}`, res.statusCode, reason);
+    throw new KubeApiError(`${method} ${path}: HTTP ${res.statusCode}${reason ? ` ${reason}` : ''}: ${message}`, res.statusCode, reason);
   }
 
-  private wrap(path: string, err: unknown): KubeApiError {
+  private wrap(path: string, err: unknown, method = 'GET'): KubeApiError {
     if (err instanceof KubeApiError) return err;
     const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
     const code = e.code ?? e.cause?.code;
     const timeout = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError;
     const why = timeout ? `timed out (${e.message})` : `${code ?? ''} ${e.message}`.trim();
-    return new KubeApiError(`Kubernetes API ${this.server} unreachable: GET ${path}: ${why}`, 0, timeout ? 'Timeout' : code);
+    return new KubeApiError(`Kubernetes API ${this.server} unreachable: ${method} ${path}: ${why}`, 0, timeout ? 'Timeout' : code);
   }
 }

@@ -7,6 +7,7 @@ import type { AgentConfig } from '../config/index.js';
 import { hostNetns } from '../entities/procscan.js';
 import { EventPipeline, type NetnsAttribution } from '../events/pipeline.js';
 import type { SelfMetric } from '../exporters/telemetry.js';
+import type { KubeClient } from '../k8s/index.js';
 import type { Logger } from '../log.js';
 import type { Entity } from '../model.js';
 import type { Snapshot } from '../pipeline/collector.js';
@@ -29,6 +30,8 @@ export interface EventRuntimeDeps {
   discover: () => Promise<Entity[]>;
   /** Where the stdout sink writes (default process.stdout). */
   stdout?: Writable;
+  /** The API client of the stream's kubernetes auth mode (default: in-cluster). */
+  kube?: () => Promise<KubeClient>;
 }
 
 const attributionOf = (e: Entity): NetnsAttribution => (e.isHost ? 'host' : e.pod);
@@ -50,7 +53,7 @@ export class EventRuntime {
       resolve: (netns) => this.resolve(netns),
       onError: (sink, err) => deps.log.error('event sink failed', { sink, error: String(err) }),
     });
-    this.sinks = new EventSinks(this.pipeline, { nodeName: deps.nodeName, log: deps.log, stdout: deps.stdout });
+    this.sinks = new EventSinks(this.pipeline, { nodeName: deps.nodeName, log: deps.log, stdout: deps.stdout, kube: deps.kube });
     this.ebpf = new EbpfEvents(this.pipeline, (probe, reason) => deps.log.warn('eBPF event probe unavailable', { probe, reason }));
     this.checks = new Reconciled(checksComponent({
       publisher: this.pipeline,
@@ -67,7 +70,7 @@ export class EventRuntime {
   /** Applies the event part of the config; returns what could not be applied. */
   async apply(config: AgentConfig): Promise<string[]> {
     const ev = config.event_config;
-    const problems = await this.sinks.apply(ev);
+    const problems = await this.sinks.apply(ev, config.server);
     const enabled = new Set<string>(ev.enabled ? ev.probes : []);
     await this.ebpf.apply(ev, enabled);
     const checks = await this.checks.apply(checksSettings(config, enabled, this.deps.nodeName));

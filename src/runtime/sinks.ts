@@ -5,13 +5,16 @@
 // Covers the event sinks: stdout, the live stream, Loki, OTLP logs. The metric pushers (OTLP
 // metrics, remote write) are in pushers.ts.
 import type { Writable } from 'node:stream';
-import type { EventConfig } from '../config/index.js';
+import { isDeepStrictEqual } from 'node:util';
+import type { EventConfig, ServerConfig } from '../config/index.js';
+import type { KubeClient } from '../k8s/index.js';
 import type { EventSink } from '../events/model.js';
 import type { EventPipeline, SinkOptions } from '../events/pipeline.js';
 import type { Logger } from '../log.js';
 import { LokiSink } from '../sinks/loki/index.js';
 import { OtlpLogSink } from '../sinks/otlp/index.js';
 import { StdoutSink } from '../sinks/stdout.js';
+import { SERVER_SECTION } from '../exporters/server-config.js';
 import { StreamSink } from '../sinks/stream.js';
 import { logReachability } from '../transport/index.js';
 import { Reconciled, type Component } from './reconcile.js';
@@ -35,6 +38,16 @@ export interface EventSinksDeps {
   streamHost?: string;
   /** Where the stdout sink writes (default process.stdout). */
   stdout?: Writable;
+  /** The API client of the stream's kubernetes auth mode (default: in-cluster). */
+  kube?: () => Promise<KubeClient>;
+}
+
+/** The stream server's settings: its port, the `server` section (TLS, auth, limits) and its client limits. */
+interface StreamSettings {
+  port: number;
+  server: ServerConfig;
+  max_clients: number;
+  client_buffer_events: number;
 }
 
 interface SinkKindSpec<S> {
@@ -42,7 +55,7 @@ interface SinkKindSpec<S> {
   section(c: EventConfig): S | undefined;
   build(s: S): Promise<{ sink: EventSink; options: Partial<SinkOptions> }>;
   /** Settings a running instance takes without being rebuilt. */
-  update?(sink: EventSink, s: S, previous: S): boolean;
+  update?(sink: EventSink, s: S, previous: S): boolean | Promise<boolean>;
 }
 
 export class EventSinks {
@@ -55,22 +68,25 @@ export class EventSinks {
         build: async (s: EventConfig['sinks']['stdout']) => ({ sink: new StdoutSink({ format: s.format, out: deps.stdout }), options: SINK_OPTIONS.stdout }),
       },
       stream: {
-        // The server follows enableEventServer and the port; client limits apply in place.
-        section: (c) => (c.enabled ? { port: c.port, ...c.sinks.stream } : undefined),
-        build: async (s: { port: number; max_clients: number; client_buffer_events: number }) => {
-          const sink = new StreamSink({ maxClients: s.max_clients, clientBufferEvents: s.client_buffer_events });
+        // The server follows enableEventServer, the port and the `server` section; client limits apply in place.
+        section: (c): StreamSettings | undefined => (c.enabled ? { port: c.port, server: this.server, ...c.sinks.stream } : undefined),
+        build: async (s: StreamSettings) => {
+          const sink = new StreamSink({ maxClients: s.max_clients, clientBufferEvents: s.client_buffer_events, log: deps.log, kube: deps.kube });
           try {
-            await sink.listen(s.port, deps.streamHost);
+            await sink.listen(s.port, deps.streamHost, s.server);
           } catch (err) {
             await sink.close();
             throw err;
           }
-          deps.log.info('event stream listening', { port: sink.address?.port, path: '/events' });
+          deps.log.info('event stream listening', { port: sink.address?.port, path: '/events', auth: sink.serverStatus().auth, tls: s.server.tls.cert_file !== '' });
           return { sink, options: SINK_OPTIONS.stream };
         },
-        update: (sink, s, previous) => {
+        update: async (sink, s: StreamSettings, previous: StreamSettings) => {
           if (s.port !== previous.port) return false;
-          (sink as StreamSink).configure({ maxClients: s.max_clients, clientBufferEvents: s.client_buffer_events });
+          const stream = sink as StreamSink;
+          // TLS, auth and limits on the same port: the server is reconfigured in place (a rebuilt sink could not bind the port it holds).
+          if (!isDeepStrictEqual(s.server, previous.server)) await stream.listen(s.port, deps.streamHost, s.server);
+          stream.configure({ maxClients: s.max_clients, clientBufferEvents: s.client_buffer_events });
           return true;
         },
       },
@@ -123,8 +139,12 @@ export class EventSinks {
     };
   }
 
-  /** Brings the sinks in line with `config`; one line per sink that could not be built (its previous instance keeps running). */
-  apply(config: EventConfig): Promise<string[]> {
+  /**
+   * Brings the sinks in line with `config` (and the stream server with `server`); one line
+   * per sink that could not be built (its previous instance keeps running).
+   */
+  apply(config: EventConfig, server: ServerConfig = SERVER_SECTION.defaults): Promise<string[]> {
+    this.server = server;
     // One apply at a time: a reload arriving mid-apply waits instead of racing the first.
     const run = this.chain.then(async () => {
       const problems: string[] = [];
@@ -141,6 +161,7 @@ export class EventSinks {
   }
 
   private chain: Promise<void> = Promise.resolve();
+  private server: ServerConfig = SERVER_SECTION.defaults;
 
   /** The running stream server, e.g. for its address and clients in /status. */
   get stream(): StreamSink | undefined {

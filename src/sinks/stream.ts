@@ -14,12 +14,20 @@
 // events beyond the buffer (never blocking the agent or other clients); it is then told how
 // many with a line `{"dropped":<n>}` (SSE: `event: dropped`), and they are counted in the
 // sink's `slow_client` drops. More than max_clients clients get 503.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+//
+// Who may connect is the `server` section's auth.events (by default loopback clients only, or
+// a Kubernetes identity allowed to get /events when the agent runs in a pod; outside a pod in
+// loopback mode the server also binds 127.0.0.1 only); TLS and limits come from there too.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EVENTS } from '../catalogue/index.js';
 import type { EventRecord, EventSink, SendResult } from '../events/model.js';
 import { toJsonLine } from '../events/format.js';
-import { listen } from '../exporters/listen.js';
+import { AgentHttpServer } from '../exporters/agent-server.js';
+import { resolveAuthMode, SERVER_SECTION, type ServerConfig } from '../exporters/server-config.js';
+import type { SelfMetric } from '../exporters/telemetry.js';
+import type { KubeClient } from '../k8s/index.js';
+import { createLogger, type Logger } from '../log.js';
 import { int, section, type ConfigSection } from '../util/schema.js';
 
 /** event_config.sinks.stream: the server on event_config.port. */
@@ -44,6 +52,11 @@ export interface StreamSinkOptions {
   /** Events buffered per slow client (event_config.sinks.stream.client_buffer_events). */
   clientBufferEvents?: number;
   heartbeatMs?: number;
+  /** For server errors and authentication problems (default: the agent's log format on stderr). */
+  log?: Logger;
+  /** The API client for kubernetes auth mode (default: in-cluster). */
+  kube?: () => Promise<KubeClient>;
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface StreamFilter {
@@ -71,29 +84,59 @@ const KNOWN_TYPES = new Set<string>(EVENTS.map((e) => e.type));
 
 export class StreamSink implements EventSink {
   readonly name = 'stream';
-  private server?: Server;
+  private readonly http: AgentHttpServer;
+  private readonly env: Readonly<Record<string, string | undefined>>;
   private readonly clients = new Set<StreamClient>();
   private maxClients: number;
   private bufferEvents: number;
-  private readonly heartbeat: NodeJS.Timeout;
+  private heartbeat: NodeJS.Timeout;
+  private heartbeatMs: number;
+  private readonly maxHeartbeatMs: number;
 
   constructor(opts: StreamSinkOptions = {}) {
     this.maxClients = opts.maxClients ?? 16;
     this.bufferEvents = opts.clientBufferEvents ?? 1000;
-    this.heartbeat = setInterval(() => { for (const c of this.clients) c.ping(); }, opts.heartbeatMs ?? 15_000);
-    this.heartbeat.unref();
+    this.maxHeartbeatMs = this.heartbeatMs = opts.heartbeatMs ?? 15_000;
+    this.heartbeat = this.startHeartbeat();
+    this.env = opts.env ?? process.env;
+    this.http = new AgentHttpServer('event stream', ['events'], (req, res) => this.handle(req, res), { log: opts.log ?? createLogger(), kube: opts.kube, env: this.env });
   }
 
   get address(): AddressInfo | undefined {
-    return this.server?.address() as AddressInfo | undefined;
+    return this.http.address;
   }
 
-  /** Listens on `port` (0: any free port). */
-  async listen(port: number, host?: string): Promise<void> {
-    const server = createServer((req, res) => this.handle(req, res));
-    await listen(server, port, 'event stream', host);
-    server.on('error', () => {}); // accept errors (EMFILE) after binding must not crash the agent
-    this.server = server;
+  /**
+   * Listens on `port` (0: any free port) at `host` (default: every address, or 127.0.0.1 when
+   * /events is loopback-only), with the `server` section's TLS, access rules and limits. Called
+   * again, it applies new settings (a TLS or limits change reconnects the clients).
+   */
+  async listen(port: number, host?: string, server: ServerConfig = SERVER_SECTION.defaults): Promise<void> {
+    const loopbackOnly = resolveAuthMode(server.auth.events, server, this.env) === 'loopback';
+    await this.http.apply({ port, host: host ?? (loopbackOnly ? '127.0.0.1' : undefined), server });
+    // A reader's connection must never look idle to the server's idle timeout: ping well within it.
+    const every = Math.min(this.maxHeartbeatMs, Math.floor(server.limits.idle_timeout_ms / 3));
+    if (every !== this.heartbeatMs) {
+      this.heartbeatMs = every;
+      clearInterval(this.heartbeat);
+      this.heartbeat = this.startHeartbeat();
+    }
+  }
+
+  private startHeartbeat(): NodeJS.Timeout {
+    const t = setInterval(() => { for (const c of this.clients) c.ping(); }, this.heartbeatMs);
+    t.unref();
+    return t;
+  }
+
+  /** Port, TLS certificate and access counters, for /status. */
+  serverStatus(): Record<string, unknown> {
+    return this.http.status();
+  }
+
+  /** Requests to /events by result, for netexporter_agent_endpoint_requests_total. */
+  requestPoints(): SelfMetric['points'] {
+    return this.http.requestPoints();
   }
 
   /** Applies new limits to new clients (and the buffer bound to existing ones) without dropping anyone. */
@@ -132,16 +175,21 @@ export class StreamSink implements EventSink {
     clearInterval(this.heartbeat);
     for (const c of this.clients) c.end();
     this.clients.clear();
-    const s = this.server;
-    this.server = undefined;
-    if (s) await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
+    await this.http.close();
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://agent');
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://agent');
+    } catch {
+      return plain(res, 400, 'bad request target\n');
+    }
     if (req.method !== 'GET') return plain(res, 405, 'method not allowed\n');
     if (url.pathname === '/') return plain(res, 200, STREAM_USAGE);
     if (url.pathname !== '/events') return plain(res, 404, 'not found; the stream is GET /events\n');
+    if (!(await this.http.admit(req, res, 'events', '/events'))) return;
+    if (res.destroyed) return; // gone while its token was reviewed
     const parsed = parseFilter(url.searchParams);
     if (typeof parsed === 'string') return plain(res, 400, `${parsed}\n`);
     if (this.clients.size >= this.maxClients) return plain(res, 503, `too many stream clients (max_clients ${this.maxClients})\n`);

@@ -96,15 +96,29 @@ function describe(status: number, body: Uint8Array): string {
   return text ? `HTTP ${status}: ${text}` : `HTTP ${status}`;
 }
 
-/** The body, of which at most `max` bytes are kept; the rest is read and dropped so the socket stays reusable. */
+/** Bytes read and dropped past maxResponseBytes so that the connection can be reused; beyond, the answer is cut off. */
+const DRAIN_BYTES = 1 << 20;
+
+/**
+ * The body, of which at most `max` bytes are kept. Up to DRAIN_BYTES more are read and dropped
+ * so the socket stays reusable; a longer (or endless) answer is abandoned there and its
+ * connection closed, so a backend cannot keep an attempt busy until its timeout.
+ */
 async function readBody(body: Dispatcher.ResponseData['body'], max: number): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   let kept = 0;
+  let seen = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (kept >= max) continue;
-    const part = chunk.subarray(0, max - kept);
-    chunks.push(part);
-    kept += part.length;
+    seen += chunk.length;
+    if (kept < max) {
+      const part = chunk.subarray(0, max - kept);
+      chunks.push(part);
+      kept += part.length;
+    }
+    if (seen > max + DRAIN_BYTES) {
+      body.destroy();
+      break;
+    }
   }
   return Buffer.concat(chunks);
 }

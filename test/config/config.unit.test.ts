@@ -66,6 +66,13 @@ describe('defaults', () => {
         },
         checks: {},
       },
+      server: {
+        auth: { metrics: 'none', status: 'none', events: 'auto' },
+        bearer_token_file: '',
+        tls: { cert_file: '', key_file: '' },
+        kubernetes: { audiences: [], allow_cache_seconds: 60, deny_cache_seconds: 10, cache_entries: 4096, max_pending_reviews: 64 },
+        limits: { header_timeout_ms: 10000, request_timeout_ms: 30000, idle_timeout_ms: 60000, max_header_bytes: 16384, max_body_bytes: 4096, max_connections: 256 },
+      },
     });
   });
 
@@ -115,6 +122,7 @@ event_config:
         },
         checks: {},
       },
+      server: DEFAULT_CONFIG.server,
     });
   });
 

@@ -9,6 +9,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_SCHEMA, parseConfig } from '../../src/config/index.js';
 import { FORMATS } from '../../src/config/schema.js';
+import { SERVER_SECTION } from '../../src/exporters/server-config.js';
 import { ROOT } from '../helpers/paths.js';
 
 const chart = join(ROOT, 'deploy/helm/kubesonar');
@@ -34,9 +35,17 @@ test('generated chart files are in sync with CONFIG_SCHEMA', async () => {
   // The values schema's config part is CONFIG_SCHEMA's, not a copy that can drift.
   const schema = JSON.parse(files['deploy/helm/kubesonar/values.schema.json']!);
   const noDescriptions = (v: unknown) => JSON.parse(JSON.stringify(v), (k, x) => (k === 'description' ? undefined : x));
-  for (const section of ['debugmode', 'metric_config', 'event_config'] as const) {
+  for (const section of ['debugmode', 'metric_config', 'event_config', 'server'] as const) {
     assert.deepEqual(noDescriptions(schema.properties.config.properties[section]), noDescriptions(CONFIG_SCHEMA.properties[section]));
   }
+});
+
+test('the chart resolves auth modes with the agent\'s defaults (for RBAC, the ServiceMonitor and NOTES)', () => {
+  const helpers = readFileSync(join(chart, 'templates/_helpers.tpl'), 'utf8');
+  const m = /\$defaults := dict ((?:"[a-z]+" "[a-z]+" ?)+)/.exec(helpers);
+  assert.ok(m, 'the defaults dict in kubesonar.authMode');
+  const pairs = [...m[1]!.matchAll(/"([a-z]+)" "([a-z]+)"/g)].map((x) => [x[1], x[2]]);
+  assert.deepEqual(Object.fromEntries(pairs), SERVER_SECTION.defaults.auth);
 });
 
 test('Dockerfile: the build stage runs deploy/build.sh, the runtime runs the agent', () => {

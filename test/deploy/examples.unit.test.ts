@@ -41,6 +41,13 @@ test('example configs load with the agent loader', async () => {
   assert.equal(loaded['loki.yaml']!.event_config.sinks.loki.tenant, 'team-network');
 });
 
+test('the secure endpoints example loads: TLS files, bearer on every endpoint', async () => {
+  const c = await loadConfigFile(join(ROOT, 'examples/secure-endpoints.yaml'), { env: NO_ENV });
+  assert.deepEqual(c.server.auth, { metrics: 'bearer', status: 'bearer', events: 'bearer' });
+  assert.equal(c.server.tls.cert_file, '/etc/kubesonar/tls/tls.crt');
+  assert.equal(c.server.limits.header_timeout_ms, 5000);
+});
+
 // Component types of the OpenTelemetry Collector (core and contrib) these configs may use,
 // with the signals each supports.
 const COMPONENTS: Record<string, Record<string, readonly string[]>> = {

@@ -143,7 +143,8 @@ test('helm lint --strict accepts the chart', () => {
 test('default render: valid Kubernetes objects, equal to deploy/manifests/', () => {
   const { docs } = render();
   assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`).sort(),
-    ['ClusterRole/kubesonar', 'ClusterRoleBinding/kubesonar', 'ConfigMap/inspector-config', 'DaemonSet/kubesonar', 'ServiceAccount/kubesonar']);
+    ['ClusterRole/kubesonar', 'ClusterRole/kubesonar-auth-delegator', 'ClusterRole/kubesonar-events-reader', 'ClusterRole/kubesonar-metrics-reader',
+      'ClusterRoleBinding/kubesonar', 'ClusterRoleBinding/kubesonar-auth-delegator', 'ConfigMap/inspector-config', 'DaemonSet/kubesonar', 'ServiceAccount/kubesonar']);
   validateSchemas(docs);
   for (const d of docs) if (d.kind !== 'ClusterRole' && d.kind !== 'ClusterRoleBinding') assert.equal(d.metadata.namespace, 'kube-system');
   const check = spawnSync('bash', [join(ROOT, 'deploy/scripts/render.sh'), '--check'], { encoding: 'utf8', timeout: 120_000 });
@@ -230,26 +231,81 @@ test('DaemonSet: host namespaces, least privilege, the mounts the agent uses', (
   assert.equal(altC.ports[0].containerPort, 9200);
 });
 
-test('RBAC is read-only and limited to what the agent reads', () => {
+test('RBAC: reads limited to what the agent reads; creates only the reviews of the endpoints\' kubernetes auth mode', () => {
   const { docs } = render();
-  const role = one(docs, 'ClusterRole');
-  const granted = new Set<string>();
-  for (const rule of role.rules) {
-    assert.deepEqual(rule.verbs, ['get', 'list', 'watch']);
-    for (const r of rule.resources) granted.add(`${rule.apiGroups.join(',') || 'core'}/${r}`);
-  }
-  // Exactly the resources whose API paths appear in the agent's code.
+  const named = (kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name) ?? assert.fail(`no ${kind} ${name}`);
+  const grants = (role: K8sObject, verbs: string[]) => {
+    const granted = new Set<string>();
+    for (const rule of role.rules) {
+      assert.deepEqual(rule.verbs, verbs);
+      for (const r of rule.resources) granted.add(`${rule.apiGroups.join(',') || 'core'}/${r}`);
+    }
+    return [...granted].sort();
+  };
+  // Exactly the resources whose API paths appear in the agent's code: the reviews (src/k8s/review.ts) are creates, the rest reads.
   const read = new Set<string>();
+  const created = new Set<string>();
   const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(`${dir}/${d.name}`) : d.name.endsWith('.ts') ? [`${dir}/${d.name}`] : []));
   for (const file of walk(join(ROOT, 'src'))) {
     const code = readFileSync(file, 'utf8').split('\n').filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l)).join('\n'); // code, not comments
-    for (const m of code.matchAll(/['`]\/api\/v1\/(?:namespaces\/\$\{[^}]+\}\/)?([a-z]+)/g)) read.add(`core/${m[1]}`);
-    for (const m of code.matchAll(/['`]\/apis\/([a-z0-9.]+)\/v1\/([a-z]+)/g)) read.add(`${m[1]}/${m[2]}`);
+    const into = file.endsWith('/src/k8s/review.ts') ? created : read;
+    for (const m of code.matchAll(/['`]\/api\/v1\/(?:namespaces\/\$\{[^}]+\}\/)?([a-z]+)/g)) into.add(`core/${m[1]}`);
+    for (const m of code.matchAll(/['`]\/apis\/([a-z0-9.]+)\/v1\/([a-z]+)/g)) into.add(`${m[1]}/${m[2]}`);
   }
-  assert.deepEqual([...granted].sort(), [...read].sort());
-  const binding = one(docs, 'ClusterRoleBinding');
-  assert.equal(binding.roleRef.name, role.metadata.name);
-  assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'kubesonar', namespace: 'kube-system' }]);
+  assert.deepEqual([...created].sort(), ['authentication.k8s.io/tokenreviews', 'authorization.k8s.io/subjectaccessreviews']);
+  const role = named('ClusterRole', 'kubesonar');
+  assert.deepEqual(grants(role, ['get', 'list', 'watch']), [...read].sort());
+  assert.deepEqual(grants(named('ClusterRole', 'kubesonar-auth-delegator'), ['create']), [...created].sort());
+  for (const name of ['kubesonar', 'kubesonar-auth-delegator']) {
+    const binding = named('ClusterRoleBinding', name);
+    assert.equal(binding.roleRef.name, name);
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'kubesonar', namespace: 'kube-system' }]);
+  }
+  // The reader roles grant only nonResourceURLs, and nobody is bound to them until values say so.
+  assert.deepEqual(named('ClusterRole', 'kubesonar-metrics-reader').rules, [{ nonResourceURLs: ['/metrics', '/status'], verbs: ['get'] }]);
+  assert.deepEqual(named('ClusterRole', 'kubesonar-events-reader').rules, [{ nonResourceURLs: ['/events'], verbs: ['get'] }]);
+  assert.equal(byKind(docs, 'ClusterRoleBinding').length, 2);
+});
+
+test('endpoint security values: TLS Secret, kubernetes auth for /metrics with reader bindings, the ServiceMonitor and probes follow', () => {
+  const { docs } = render('--set', 'secrets.tls.name=agent-tls', '--set', 'serviceMonitor.enabled=true', '--set', 'podMonitor.enabled=false',
+    '--set', 'config.server.auth.metrics=kubernetes',
+    '--set', 'rbac.metricsReaders[0].kind=ServiceAccount', '--set', 'rbac.metricsReaders[0].name=prometheus-k8s', '--set', 'rbac.metricsReaders[0].namespace=monitoring',
+    '--set', 'rbac.eventsReaders[0].kind=Group', '--set', 'rbac.eventsReaders[0].name=oncall');
+  validateSchemas(docs);
+  assert.equal(typeCheck(docs), '');
+  const config = parseConfig(configText(docs), 'inspector-config', NO_ENV);
+  assert.deepEqual(config.server.tls, { cert_file: '/etc/kubesonar/secrets/tls/tls.crt', key_file: '/etc/kubesonar/secrets/tls/tls.key' });
+  assert.equal(config.server.auth.metrics, 'kubernetes');
+  const pod = one(docs, 'DaemonSet').spec.template.spec;
+  const c = pod.containers[0];
+  assert.deepEqual(c.volumeMounts.find((m: any) => m.name === 'secret-tls'), { name: 'secret-tls', mountPath: '/etc/kubesonar/secrets/tls', readOnly: true });
+  assert.equal(pod.volumes.find((v: any) => v.name === 'secret-tls').secret.secretName, 'agent-tls');
+  for (const probe of [c.readinessProbe, c.livenessProbe]) assert.deepEqual(probe.httpGet, { path: '/healthz', port: 'metrics', scheme: 'HTTPS' });
+  assert.equal(one(docs, 'DaemonSet').spec.template.metadata.annotations['prometheus.io/scheme'], 'https');
+  const endpoint = one(docs, 'ServiceMonitor').spec.endpoints[0];
+  assert.equal(endpoint.scheme, 'https');
+  assert.deepEqual(endpoint.tlsConfig, { serverName: 'kubesonar.kube-system.svc', ca: { secret: { name: 'agent-tls', key: 'ca.crt' } } });
+  assert.equal(endpoint.bearerTokenFile, '/var/run/secrets/kubernetes.io/serviceaccount/token');
+  const svc = one(docs, 'Service');
+  assert.deepEqual(svc.spec.ports.map((p: any) => [p.name, p.port, p.appProtocol]), [['metrics', 9102, 'https'], ['events', 19102, 'https']]);
+  const binding = (name: string) => docs.find((d) => d.kind === 'ClusterRoleBinding' && d.metadata.name === name) ?? assert.fail(`no binding ${name}`);
+  assert.deepEqual(binding('kubesonar-metrics-reader').subjects, [{ kind: 'ServiceAccount', name: 'prometheus-k8s', namespace: 'monitoring' }]);
+  assert.deepEqual(binding('kubesonar-events-reader').subjects, [{ kind: 'Group', name: 'oncall', apiGroup: 'rbac.authorization.k8s.io' }]);
+
+  // Bearer mode from a token Secret: auto becomes bearer, nothing asks the API server, the ServiceMonitor sends the Secret's token.
+  const bearer = render('--set', 'secrets.endpointToken.name=scrape-token', '--set', 'serviceMonitor.enabled=true', '--set', 'config.server.auth.metrics=auto').docs;
+  validateSchemas(bearer);
+  assert.equal(parseConfig(configText(bearer), 'inspector-config', NO_ENV).server.bearer_token_file, '/etc/kubesonar/secrets/endpoint-token/token');
+  assert.ok(!bearer.some((d) => d.metadata.name.endsWith('-auth-delegator') || d.metadata.name.endsWith('-reader')), 'no review roles without kubernetes mode');
+  const bearerEndpoint = one(bearer, 'ServiceMonitor').spec.endpoints[0];
+  assert.deepEqual(bearerEndpoint.authorization, { type: 'Bearer', credentials: { name: 'scrape-token', key: 'token' } });
+  assert.equal(bearerEndpoint.scheme, undefined, 'plain http without TLS');
+
+  // A PodMonitor cannot carry Prometheus's own token: helm says so instead of rendering a scrape that gets 401.
+  const refused = spawnSync(helm(), ['template', 'x', chart, '--kube-version', '1.30.0', '--set', 'podMonitor.enabled=true', '--set', 'config.server.auth.metrics=kubernetes'], { encoding: 'utf8', timeout: 60_000 });
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr, /podMonitor cannot present Prometheus's ServiceAccount token/);
 });
 
 test('ConfigMap inspector-config: every key documented, loads with the agent defaults', () => {

@@ -1,6 +1,9 @@
 // A strict fake Kubernetes API server for tests: real list/watch JSON (kind, apiVersion,
 // metadata.resourceVersion, items; watch lines of {type, object}), bearer-token auth,
-// validated query parameters, and live add/modify/delete from the test.
+// validated query parameters, and live add/modify/delete from the test. It also answers
+// TokenReview and SubjectAccessReview creates as the real one does (authentication.k8s.io/v1,
+// authorization.k8s.io/v1: validated bodies, 201 with the object and its status), from the
+// tokens (`addToken`) and RBAC-like nonResourceURL grants (`grant`) a test gives it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -23,6 +26,16 @@ const BUILTIN: Record<string, Resource> = {
 
 const LIST_PARAMS = new Set(['fieldSelector', 'labelSelector', 'limit', 'continue', 'resourceVersion', 'resourceVersionMatch', 'timeoutSeconds']);
 const WATCH_PARAMS = new Set(['watch', 'allowWatchBookmarks', 'fieldSelector', 'labelSelector', 'resourceVersion', 'timeoutSeconds', 'sendInitialEvents', 'resourceVersionMatch']);
+
+/** Who holds a token, for TokenReview; `audiences` of the token (default: the API server's, "https://kubernetes.default.svc"). */
+export interface FakeUser { username: string; uid?: string; groups?: string[]; audiences?: string[] }
+/** A ClusterRole rule bound to users or groups: nonResourceURLs (exact, or a prefix ending in *) and verbs ("*": any). */
+export interface FakeGrant { users?: string[]; groups?: string[]; nonResourceURLs: string[]; verbs: string[]; role?: string }
+const API_AUDIENCE = 'https://kubernetes.default.svc';
+const REVIEWS: Record<string, { apiVersion: string; kind: string }> = {
+  '/apis/authentication.k8s.io/v1/tokenreviews': { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview' },
+  '/apis/authorization.k8s.io/v1/subjectaccessreviews': { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview' },
+};
 
 type Obj = { metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; [k: string]: unknown }; [k: string]: unknown };
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -53,6 +66,12 @@ export class FakeKubeApi {
   closeWatchesAtOnce = false;
   private port: number;
   private readonly tls?: { key: string; cert: string };
+  private readonly tokens = new Map<string, FakeUser>();
+  private readonly grants: FakeGrant[] = [];
+  /** Whether the caller (the agent's own token) may create reviews; false plays a missing ClusterRole (403). */
+  canReview = true;
+  /** Reviews are answered after this many ms (a slow API server). */
+  reviewDelayMs = 0;
 
   constructor(opts: FakeKubeApiOptions = {}) {
     this.token = opts.token ?? 'test-token';
@@ -138,6 +157,25 @@ export class FakeKubeApi {
     this.publish({ rv: this.rv, type: 'DELETED', res, object: gone });
   }
 
+  /** A token the TokenReview authenticates as `user`. */
+  addToken(token: string, user: FakeUser): void {
+    this.tokens.set(token, user);
+  }
+
+  removeToken(token: string): void {
+    this.tokens.delete(token);
+  }
+
+  /** What a ClusterRole with nonResourceURLs and its binding would grant. */
+  grant(g: FakeGrant): void {
+    this.grants.push(g);
+  }
+
+  /** Reviews answered so far, by kind. */
+  reviews(kind: 'tokenreviews' | 'subjectaccessreviews'): number {
+    return this.requests.filter((r) => r.method === 'POST' && r.path.endsWith(`/${kind}`) && r.status === 201).length;
+  }
+
   register(res: string, r: Resource): void {
     this.resources.set(res, r);
   }
@@ -167,6 +205,51 @@ export class FakeKubeApi {
     return JSON.stringify({ type, object: { kind: r.kind, apiVersion: r.apiVersion, ...object } }) + '\n';
   }
 
+  /** A review create: the body validated as the API server does, answered 201 with its status filled in. */
+  private async review(
+    req: IncomingMessage, res: ServerResponse, type: { apiVersion: string; kind: string },
+    record: { status: number }, fail: (code: number, reason: string, message: string) => void,
+  ): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    if (!this.canReview) {
+      const plural = type.kind.toLowerCase() + 's';
+      return fail(403, 'Forbidden', `${plural}.${type.apiVersion.split('/')[0]} is forbidden: User "system:serviceaccount:kube-system:kubesonar" cannot create resource "${plural}" in API group "${type.apiVersion.split('/')[0]}" at the cluster scope`);
+    }
+    if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return fail(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json`);
+    let body: any;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch (err) {
+      return fail(400, 'BadRequest', `the object provided is unrecognized (${(err as Error).message})`);
+    }
+    if (body?.apiVersion !== type.apiVersion || body?.kind !== type.kind) return fail(400, 'BadRequest', `the API version in the data (${body?.apiVersion}) does not match the expected API version (${type.apiVersion}) or kind is not ${type.kind}`);
+    const spec = body.spec ?? {};
+    let status: Record<string, unknown>;
+    if (type.kind === 'TokenReview') {
+      if (typeof spec.token !== 'string' || spec.token === '') return fail(400, 'BadRequest', 'token is required for TokenReview in authentication');
+      const user = this.tokens.get(spec.token);
+      const wanted: string[] = Array.isArray(spec.audiences) && spec.audiences.length ? spec.audiences : [API_AUDIENCE];
+      const matched = wanted.filter((a) => (user?.audiences ?? [API_AUDIENCE]).includes(a));
+      status = user && matched.length
+        ? { authenticated: true, user: { username: user.username, uid: user.uid ?? `uid-${user.username}`, groups: user.groups ?? ['system:authenticated'] }, audiences: matched }
+        : { user: {}, error: user ? '[invalid bearer token, token audiences ... is invalid for the target audiences]' : '[invalid bearer token, square/go-jose: error in cryptographic primitive]' };
+    } else {
+      const n = spec.nonResourceAttributes;
+      if ((n === undefined) === (spec.resourceAttributes === undefined)) return fail(422, 'Invalid', `SubjectAccessReview.authorization.k8s.io "" is invalid: spec.resourceAttributes: Invalid value: exactly one of nonResourceAttributes or resourceAttributes must be specified`);
+      if (!spec.user && !(spec.groups?.length)) return fail(422, 'Invalid', 'SubjectAccessReview.authorization.k8s.io "" is invalid: spec.user: Invalid value: "": at least one of user or group must be specified');
+      const groups: string[] = spec.groups ?? [];
+      const grant = n && this.grants.find((g) => ((g.users ?? []).includes(spec.user) || (g.groups ?? []).some((x) => groups.includes(x)))
+        && g.verbs.some((v) => v === '*' || v === n.verb)
+        && g.nonResourceURLs.some((u) => (u.endsWith('*') ? String(n.path).startsWith(u.slice(0, -1)) : u === n.path)));
+      status = grant ? { allowed: true, reason: `RBAC: allowed by ClusterRoleBinding "${grant.role ?? 'test'}" of ClusterRole "${grant.role ?? 'test'}" to User "${spec.user}"` } : { allowed: false };
+    }
+    if (this.reviewDelayMs) await new Promise((r) => setTimeout(r, this.reviewDelayMs));
+    record.status = 201;
+    res.writeHead(201, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ kind: type.kind, apiVersion: type.apiVersion, metadata: { creationTimestamp: null }, spec, status }));
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     const query = Object.fromEntries(url.searchParams);
@@ -178,6 +261,11 @@ export class FakeKubeApi {
       res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
     };
     if (req.headers.authorization !== `Bearer ${this.token}`) return fail(401, 'Unauthorized', 'Unauthorized');
+    const review = REVIEWS[url.pathname];
+    if (review) {
+      if (req.method !== 'POST') return fail(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+      return void this.review(req, res, review, record, fail);
+    }
     if (req.method !== 'GET') return fail(405, 'MethodNotAllowed', `${req.method} is not supported by the fake`);
 
     // /api/v1[/namespaces/{ns}]/{plural}[/{name}] or /apis/{group}/{version}[/namespaces/{ns}]/{plural}[/{name}]

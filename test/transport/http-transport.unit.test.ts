@@ -128,6 +128,27 @@ describe('retry policy', () => {
     // The connection stayed usable: the rest of the body was read and dropped.
     assert.equal((await t.post(body, {}, inSeconds(5))).ok, true);
   });
+
+  test('an endless answer is cut off past the drain bound, not read until the attempt times out', async () => {
+    let closed = 0;
+    const endless = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const pump = () => { while (!res.destroyed && res.write(chunk)); };
+      res.on('drain', pump);
+      res.on('close', () => closed++);
+      pump();
+    });
+    await new Promise<void>((r) => endless.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => { endless.closeAllConnections(); endless.close(r); }));
+    const t = transport({ target: `http://127.0.0.1:${(endless.address() as AddressInfo).port}/push`, maxResponseBytes: 1000, timeoutMs: 5000 });
+    const started = Date.now();
+    const r = await t.post(body, {}, inSeconds(10));
+    assert.deepEqual([r.ok, r.attempts, Buffer.from(r.body!).toString()], [true, 1, 'x'.repeat(1000)]);
+    assert.ok(Date.now() - started < 4000, `took ${Date.now() - started} ms: the body was not cut off`);
+    await waitFor('the server sees the connection closed', () => closed === 1, 5000);
+  });
 });
 
 describe('Retry-After and backoff', () => {
