@@ -22,7 +22,7 @@ import { TEST_TLS } from '../helpers/loki-receiver.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface Seen { at: number; headers: IncomingHttpHeaders; body: string; servername?: string }
-interface Answer { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
+interface Answer { status: number; headers?: Record<string, string> | (() => Record<string, string>); body?: string; delayMs?: number }
 
 /** A scripted HTTP(S) server: answers the next scripted status (then 204) and records each request. */
 class Scripted {
@@ -40,7 +40,7 @@ class Scripted {
       req.on('end', () => {
         this.seen.push({ at: Date.now(), headers: req.headers, body: Buffer.concat(chunks).toString(), servername: (req.socket as TLSSocket).servername || undefined });
         const a = this.script.shift() ?? { status: 204 };
-        const answer = () => { if (!res.destroyed) res.writeHead(a.status, a.headers).end(a.body); };
+        const answer = () => { if (!res.destroyed) res.writeHead(a.status, typeof a.headers === 'function' ? a.headers() : a.headers).end(a.body); };
         if (a.delayMs) setTimeout(answer, a.delayMs); else answer();
       });
     };
@@ -165,8 +165,8 @@ describe('Retry-After and backoff', () => {
 
   test('Retry-After is honoured in both forms, instead of the backoff', async () => {
     const rx = await server();
-    // An HTTP date has whole seconds: two seconds ahead is at least one second away.
-    rx.script.push({ status: 429, headers: { 'retry-after': '1' } }, { status: 503, headers: { 'retry-after': new Date(Date.now() + 2000).toUTCString() } });
+    // An HTTP date has whole seconds: two seconds ahead of the answer is at least one second away.
+    rx.script.push({ status: 429, headers: { 'retry-after': '1' } }, { status: 503, headers: () => ({ 'retry-after': new Date(Date.now() + 2000).toUTCString() }) });
     const retries: number[] = [];
     const t = transport({ target: rx.url(), onRetry: (e) => retries.push(e.waitMs) });
     assert.equal((await t.post(body, {}, inSeconds(10))).ok, true);
