@@ -144,3 +144,9 @@ describe('proc scan', () => {
     }
   });
 });
+
+it('a namespace link whose inode is longer than 2^53 is not rounded into another namespace (found by npm run fuzz)', () => {
+  // procfs.pid-cgroup seed 1 case 87.
+  assert.equal(parseNsLink('net:[402653299926532999]'), undefined);
+  assert.equal(parseNsLink('net:[4026532999]'), 4026532999);
+});

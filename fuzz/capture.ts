@@ -1,0 +1,3 @@
+export async function capture(log: (l: string) => void): Promise<void> {
+  log('capture: not yet');
+}

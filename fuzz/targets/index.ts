@@ -1,0 +1,8 @@
+// Every fuzz target, in the order the run prints them.
+import type { Target } from '../harness.js';
+import { configTarget } from './config.js';
+import { procfsTargets } from './procfs.js';
+
+export function allTargets(): Target<any>[] {
+  return [configTarget(), ...procfsTargets()];
+}
