@@ -2,6 +2,8 @@
 // i), each fed with a bound on its time. A case is a crash when the target throws (a target
 // catches the errors its parser documents and checks what it returns), a hang when it takes
 // longer than the bound. One line per target; the caller prints the summary.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Rng, seedOf } from './prng.js';
 
 export interface Target<I = unknown> {
@@ -15,7 +17,9 @@ export interface Target<I = unknown> {
   feed(input: I): void | Promise<void>;
   /** The input for the report (JSON text, hex for bytes), cut at about `max` characters. */
   show(input: I, max: number): string;
-  /** A case taking longer than this is a hang, ms (default 1000). */
+  /** The input as JSON data, for a failure saved as a regression test's fixture (default: show()). */
+  save?(input: I): unknown;
+  /** A case taking longer than this is a hang, ms (default 2000: a garbage collection of a busy machine is not a hang). */
   hangMs?: number;
 }
 
@@ -26,7 +30,8 @@ export interface RunOptions {
   budgetMs: number;
   /** Only this case of each target (replaying a failure). */
   only?: number;
-  log?: (line: string) => void;
+  /** Where to write each failing input as JSON (for a regression test), if anywhere. */
+  saveDir?: string;
 }
 
 export interface Failure {
@@ -62,7 +67,7 @@ function bounded(p: void | Promise<void>, ms: number): void | Promise<void> {
 
 export async function runTarget(t: Target, o: RunOptions): Promise<TargetResult> {
   const r: TargetResult = { name: t.name, inputs: 0, crashes: 0, hangs: 0, ms: 0, slowestMs: 0, outOfBudget: false, failures: [] };
-  const hangMs = t.hangMs ?? 1000;
+  const hangMs = t.hangMs ?? 2000;
   // A replayed case is shown whole, to be copied into a regression test.
   const showMax = o.only === undefined ? 300 : Infinity;
   const start = performance.now();
@@ -87,6 +92,11 @@ export async function runTarget(t: Target, o: RunOptions): Promise<TargetResult>
       r.slowestMs = Math.max(r.slowestMs, took);
       r.inputs++;
       if (failure) {
+        if (o.saveDir) {
+          const file = join(o.saveDir, `${t.name}-seed${o.seed}-case${i}.json`);
+          const data = { parser: t.name, seed: o.seed, case: i, [failure.kind]: failure.error, input: t.save ? t.save(input) : t.show(input, Infinity) };
+          writeFileSync(file, `${JSON.stringify(data, null, 1)}\n`);
+        }
         if (failure.kind === 'crash') r.crashes++;
         else r.hangs++;
         if (r.failures.length < KEEP_FAILURES) r.failures.push(failure);

@@ -6,6 +6,7 @@
 //   --seed S       PRNG seed (default 1); case i of parser p is the same for the same seed
 //   --only a,b     only these parsers (names as printed, or a prefix such as netlink.)
 //   --case I       only case I (replay a failure: the report prints the command)
+//   --save DIR     write each failing input there as JSON (a regression test's fixture)
 //   --capture      record the netlink dumps of this machine as new seeds (root), then exit
 import { parseArgs } from 'node:util';
 import { failureLines, resultLine, runTarget, type TargetResult } from './harness.js';
@@ -17,6 +18,7 @@ export interface FuzzOptions {
   budgetMs?: number;
   only?: string[];
   case?: number;
+  saveDir?: string;
   log?: (line: string) => void;
 }
 
@@ -37,7 +39,7 @@ export async function fuzz(o: FuzzOptions = {}): Promise<FuzzSummary> {
   if (!targets.length) throw new Error(`no parser named ${o.only?.join(', ')}; see npm run fuzz`);
   const results: TargetResult[] = [];
   for (const t of targets) {
-    const r = await runTarget(t, { seed, inputs: o.inputs ?? 10_000, budgetMs: o.budgetMs ?? 120_000, only: o.case });
+    const r = await runTarget(t, { seed, inputs: o.inputs ?? 10_000, budgetMs: o.budgetMs ?? 120_000, only: o.case, saveDir: o.saveDir });
     results.push(r);
     log(resultLine(r));
     for (const l of failureLines(r, seed)) log(l);
@@ -53,7 +55,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       inputs: { type: 'string' }, 'budget-s': { type: 'string' }, seed: { type: 'string' },
-      only: { type: 'string' }, case: { type: 'string' }, capture: { type: 'boolean' },
+      only: { type: 'string' }, case: { type: 'string' }, save: { type: 'string' }, capture: { type: 'boolean' },
     },
   });
   const num = (v: string | undefined, name: string): number | undefined => {
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
     budgetMs: (num(values['budget-s'], 'budget-s') ?? 120) * 1000,
     only: values.only?.split(',').filter(Boolean),
     case: num(values.case, 'case'),
+    saveDir: values.save,
   });
   for (const t of r.results.filter((x) => x.outOfBudget)) console.log(`${t.name}: only ${t.inputs} inputs within the budget`);
   console.log(r.summary);

@@ -1,8 +1,9 @@
 // Every fuzz target, in the order the run prints them.
 import type { Target } from '../harness.js';
 import { configTarget } from './config.js';
+import { netlinkTargets } from './netlink.js';
 import { procfsTargets } from './procfs.js';
 
 export function allTargets(): Target<any>[] {
-  return [configTarget(), ...procfsTargets()];
+  return [configTarget(), ...procfsTargets(), ...netlinkTargets()];
 }
