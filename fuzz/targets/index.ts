@@ -1,9 +1,10 @@
 // Every fuzz target, in the order the run prints them.
 import type { Target } from '../harness.js';
+import { bpfContractTarget, bpfRecordsTarget } from './bpf.js';
 import { configTarget } from './config.js';
 import { netlinkTargets } from './netlink.js';
 import { procfsTargets } from './procfs.js';
 
 export function allTargets(): Target<any>[] {
-  return [configTarget(), ...procfsTargets(), ...netlinkTargets()];
+  return [configTarget(), ...procfsTargets(), ...netlinkTargets(), bpfRecordsTarget(), bpfContractTarget()];
 }
