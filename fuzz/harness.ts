@@ -94,7 +94,7 @@ export async function runTarget(t: Target, o: RunOptions): Promise<TargetResult>
       if (failure) {
         if (o.saveDir) {
           const file = join(o.saveDir, `${t.name}-seed${o.seed}-case${i}.json`);
-          const data = { parser: t.name, seed: o.seed, case: i, [failure.kind]: failure.error, input: t.save ? t.save(input) : t.show(input, Infinity) };
+          const data = { parser: t.name, seed: o.seed, case: i, [failure.kind]: failure.error, input: t.save ? t.save(input) : typeof input === 'string' ? input : t.show(input, Infinity) };
           writeFileSync(file, `${JSON.stringify(data, null, 1)}\n`);
         }
         if (failure.kind === 'crash') r.crashes++;

@@ -2,9 +2,10 @@
 import type { Target } from '../harness.js';
 import { bpfContractTarget, bpfRecordsTarget } from './bpf.js';
 import { configTarget } from './config.js';
+import { retryAfterTarget, sinkResponseTargets } from './http.js';
 import { netlinkTargets } from './netlink.js';
 import { procfsTargets } from './procfs.js';
 
 export function allTargets(): Target<any>[] {
-  return [configTarget(), ...procfsTargets(), ...netlinkTargets(), bpfRecordsTarget(), bpfContractTarget()];
+  return [configTarget(), ...procfsTargets(), ...netlinkTargets(), bpfRecordsTarget(), bpfContractTarget(), retryAfterTarget(), ...sinkResponseTargets()];
 }
