@@ -5,8 +5,7 @@
 // too) and closes. Contracts (src/transport/http.ts): post() never throws and never ends in
 // `internal_error`; ok only with a 2xx; rejectedCount() a count, never NaN or negative;
 // parseRetryAfter() a finite wait or undefined.
-import { createServer, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { RawBackend } from '../backend.js';
 import { LOKI_RETRYABLE } from '../../src/sinks/loki/sink.js';
 import { OTLP_RETRYABLE } from '../../src/sinks/otlp/config.js';
 import { rejectedCount } from '../../src/sinks/otlp/encode.js';
@@ -78,35 +77,6 @@ function raw(rng: Rng, a: Answer, retryAfter: string | undefined): Buffer {
   return Buffer.concat([Buffer.from(`${headers.join('\r\n')}\r\n\r\n`), body]);
 }
 
-/** A loopback server answering every request with `answer`, then closing. */
-class RawBackend {
-  answer: Buffer = Buffer.alloc(0);
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  async start(): Promise<void> {
-    this.server = createServer((sock) => {
-      this.sockets.add(sock);
-      sock.on('close', () => this.sockets.delete(sock));
-      sock.on('error', () => undefined);
-      let got = Buffer.alloc(0);
-      sock.on('data', (d) => {
-        got = Buffer.concat([got, d]);
-        const end = got.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const len = /content-length:\s*(\d+)/i.exec(got.subarray(0, end).toString('latin1'));
-        if (got.length >= end + 4 + (len ? Number(len[1]) : 0)) sock.end(this.answer);
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server!.address() as AddressInfo).port;
-  }
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-}
-
 interface Sink {
   name: string;
   path: string;
@@ -168,7 +138,7 @@ export function sinkResponseTargets(): Target<Buffer>[] {
         return rng.chance(0.3) ? mutateBytes(rng, r, [], 2) : r;
       },
       async feed(answer) {
-        backend.answer = answer;
+        backend.answer = () => answer;
         const res = await transport!.post(Buffer.from('x'), { 'content-type': 'application/octet-stream' }, { deadline: Date.now() });
         check(res.reason !== 'internal_error', `internal_error: ${res.error}`);
         check(!res.ok || (res.status! >= 200 && res.status! < 300), `ok with status ${res.status}`);
