@@ -110,7 +110,9 @@ export async function runTarget(t: Target, o: RunOptions): Promise<TargetResult>
 }
 
 function describe(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message.split('\n')[0]}${err.stack ? ` (${(err.stack.split('\n')[1] ?? '').trim()})` : ''}`;
+  // Where it was thrown, relative to the checkout (the line goes into saved fixtures).
+  const at = err instanceof Error && err.stack ? (err.stack.split('\n')[1] ?? '').trim().replace(/file:\/\/\S*?\/dist\//, 'dist/') : '';
+  if (err instanceof Error) return `${err.name}: ${err.message.split('\n')[0]}${at ? ` (${at})` : ''}`;
   return `threw a non-Error: ${String(err)}`;
 }
 
