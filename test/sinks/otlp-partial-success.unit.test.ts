@@ -3,7 +3,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { PullMetricReader } from '../../src/exporters/telemetry.js';
 import { rejectedCount } from '../../src/sinks/otlp/encode.js';
+import { OtlpMetricsPusher } from '../../src/sinks/otlp/index.js';
+import { OtlpReceiver } from '../helpers/otlp-receiver.js';
 import { fixture } from '../helpers/paths.js';
 
 /** The body of a saved raw HTTP/1.1 answer (Content-Length or one chunk). */
@@ -35,4 +40,24 @@ test('negative, fractional and non-numeric counts are no rejection; a real one i
   const json = (ps: unknown) => Buffer.from(JSON.stringify({ partialSuccess: ps }));
   for (const v of ['-7', -1, 1.5, 'NaN', {}, null]) assert.equal(rejectedCount(json({ rejectedDataPoints: v }), 'http/json', 'rejectedDataPoints').rejected, 0, String(v));
   assert.deepEqual(rejectedCount(json({ rejectedDataPoints: '3', errorMessage: 'too long' }), 'http/json', 'rejectedDataPoints'), { rejected: 3, message: 'too long' });
+});
+
+test('metrics: a receiver saying it rejected 2^63 points counts only the points it was sent as dropped', async () => {
+  const rx = new OtlpReceiver();
+  await rx.start();
+  // The exact answer of fuzz case 43, as a metrics response: the same protobuf shape.
+  rx.okBody = () => bodyOf('sinks.otlp.response-seed1-case43.json');
+  const reader = new PullMetricReader();
+  const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'kubesonar-agent' }), readers: [reader] });
+  provider.getMeter('kubesonar').createCounter('netexporter_tcp_outrsts').add(5, { netns: 'ns1' });
+  const pusher = new OtlpMetricsPusher({ config: { endpoint: `http://127.0.0.1:${rx.port}` }, collect: async () => (await reader.collect()).resourceMetrics, env: {}, onError: () => undefined });
+  try {
+    assert.equal(await pusher.pushOnce(), true);
+    const s = pusher.stats();
+    assert.deepEqual([s.pointsSent, s.pointsDropped], [0, { rejected: 1 }]);
+  } finally {
+    await pusher.close();
+    await provider.shutdown();
+    await rx.close();
+  }
 });
