@@ -6,13 +6,15 @@
 // `internal_error`; ok only with a 2xx; rejectedCount() a count, never NaN or negative;
 // parseRetryAfter() a finite wait or undefined.
 import { RawBackend } from '../backend.js';
-import { LOKI_RETRYABLE } from '../../src/sinks/loki/sink.js';
+import type { EventRecord, NetEvent } from '../../src/events/model.js';
+import { createLogger } from '../../src/log.js';
+import { LOKI_RETRYABLE, LokiSink } from '../../src/sinks/loki/sink.js';
 import { OTLP_RETRYABLE } from '../../src/sinks/otlp/config.js';
 import { rejectedCount } from '../../src/sinks/otlp/encode.js';
 import { REMOTE_WRITE_RETRYABLE } from '../../src/sinks/remote-write/pusher.js';
 import { HttpTransport, parseRetryAfter } from '../../src/transport/index.js';
 import { check, showText, type Target } from '../harness.js';
-import { mutateBytes, mutateText, randomValue, TOKENS } from '../mutate.js';
+import { mutateBytes, mutateJson, mutateText, randomValue, TOKENS } from '../mutate.js';
 import type { Rng } from '../prng.js';
 
 /** The answers the backends give (status, content type, body), as their documentation and code write them. */
@@ -161,5 +163,66 @@ export function retryAfterTarget(): Target<string> {
       check(ms === undefined || (Number.isFinite(ms) && ms >= 0), `a wait of ${ms} ms`);
     },
     show: showText,
+  };
+}
+
+// ---- Loki: the version the sink reads from GET buildinfo, then the push ----
+
+const BUILDINFO = [
+  { version: '2.7.7', revision: '1b9bba0', branch: 'HEAD', buildUser: 'root@buildkitsandbox', buildDate: '2023-05-03T16:01:13Z', goVersion: 'go1.20.4' },
+  { version: '3.4.2', revision: 'a2a4e2b', branch: 'release-3.4.x', buildUser: 'root@buildkitsandbox', buildDate: '2025-02-12T09:07:22Z', goVersion: 'go1.23.6' },
+  { version: 'v3.0.0-rc.1', revision: '', branch: '', buildUser: '', buildDate: '', goVersion: '' },
+  { version: '', revision: '', branch: '', buildUser: '', buildDate: '', goVersion: 'go1.22.2' },
+];
+
+function lokiRecord(): EventRecord {
+  const event: NetEvent = {
+    timeUnixNano: 1_767_225_600_000_000_000n, type: 'TCP_RCV_RST_ESTAB', probe: 'tcpreset', severity: 'WARN', msg: 'reset received', netns: 4026532801,
+    attrs: { protocol: 'tcp', saddr: '10.244.1.7', sport: 40000, daddr: '10.96.0.10', dport: 53 },
+  };
+  return {
+    event, timeUnixNano: event.timeUnixNano, severityNumber: 13, severityText: 'WARN', body: event.msg,
+    attributes: { 'event.type': event.type, 'k8s.namespace.name': 'shop', 'k8s.pod.name': 'cart-7d9f', netns: 4026532801 },
+  };
+}
+
+export function lokiBuildinfoTarget(): Target<{ buildinfo: Buffer; push: Buffer }> {
+  const backend = new RawBackend();
+  const corpus = BUILDINFO.map((b) => Buffer.from(JSON.stringify(b)));
+  return {
+    name: 'sinks.loki.buildinfo',
+    hangMs: 4000,
+    open: () => backend.start(),
+    close: () => backend.stop(),
+    make(rng) {
+      const doc = rng.pick(BUILDINFO);
+      const r = rng.int(3);
+      const body = r === 0 ? Buffer.from(JSON.stringify(mutateJson(rng, doc)) ?? '') : r === 1 ? mutateBytes(rng, Buffer.from(JSON.stringify(doc)), corpus) : Buffer.from(JSON.stringify(doc));
+      const status = rng.chance(0.85) ? 200 : rng.pick([404, 500, 401]);
+      const buildinfo = raw(rng, { status, type: 'application/json', body }, undefined);
+      return { buildinfo: rng.chance(0.2) ? mutateBytes(rng, buildinfo, [], 2) : buildinfo, push: raw(rng, rng.pick(LOKI), undefined) };
+    },
+    async feed({ buildinfo, push }) {
+      backend.answer = (head) => (head.startsWith('GET ') ? buildinfo : push);
+      const lines: string[] = [];
+      const sink = new LokiSink({ url: `http://127.0.0.1:${backend.port}` }, {
+        node: 'node-1', maxRetryTimeMs: 0, requestTimeoutMs: 1000, minBackoffMs: 1, maxBackoffMs: 2, logger: createLogger((l) => lines.push(l)),
+      });
+      try {
+        const r = await sink.send([lokiRecord()]);
+        const dropped = Object.entries(r.dropped ?? {});
+        check(r.delivered + dropped.reduce((n, [, v]) => n + v, 0) === 1, `1 record, ${JSON.stringify(r)}`);
+        check(!dropped.some(([reason]) => reason === 'internal_error'), `internal_error: ${lines.join(' ')}`);
+        const fields = sink.status().fields as { storage?: unknown; version?: unknown; why?: unknown } | null;
+        if (fields) {
+          check(fields.storage === 'line' || fields.storage === 'metadata', `storage ${JSON.stringify(fields.storage)}`);
+          check(typeof fields.version === 'string' && typeof fields.why === 'string' && !/\n/.test(fields.why), `fields ${JSON.stringify(fields)}`);
+        }
+      } finally {
+        await sink.close();
+      }
+    },
+    show: ({ buildinfo, push }, max) => `buildinfo=${showText(buildinfo.toString('latin1'), max)} push=${showText(push.toString('latin1'), max)}`,
+    save: ({ buildinfo, push }) => ({ buildinfo: buildinfo.toString('latin1'), push: push.toString('latin1') }),
   };
 }

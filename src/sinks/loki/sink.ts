@@ -162,7 +162,8 @@ export class LokiSink implements EventSink {
     if (!res) return 'line'; // no answer: Loki is down and this push waits anyway; ask again next time
     let version = '';
     try {
-      version = String(JSON.parse(Buffer.from(res.body).toString()).version ?? '');
+      // One line in /status and the log whatever the answer holds ("\n" is no version).
+      version = String(JSON.parse(Buffer.from(res.body).toString()).version ?? '').replace(/\s+/g, ' ').trim();
     } catch {
       // not JSON: an unknown version
     }
