@@ -7,7 +7,8 @@
 //   --only a,b     only these parsers (names as printed, or a prefix such as netlink.)
 //   --case I       only case I (replay a failure: the report prints the command)
 //   --save DIR     write each failing input there as JSON (a regression test's fixture)
-//   --capture      record the netlink dumps of this machine as new seeds (root), then exit
+//   --capture      record new seeds (root): netlink dumps in a throwaway namespace, a real
+//                  Prometheus's remote-write answers; then exit
 import { parseArgs } from 'node:util';
 import { failureLines, resultLine, runTarget, type TargetResult } from './harness.js';
 import { allTargets } from './targets/index.js';
@@ -66,7 +67,9 @@ async function main(): Promise<void> {
   };
   if (values.capture) {
     const { capture } = await import('./capture.js');
+    const { captureRemoteWrite } = await import('./capture-http.js');
     await capture((l) => console.log(l));
+    await captureRemoteWrite((l) => console.log(l));
     return;
   }
   const r = await fuzz({

@@ -5,7 +5,10 @@
 // too) and closes. Contracts (src/transport/http.ts): post() never throws and never ends in
 // `internal_error`; ok only with a 2xx; rejectedCount() a count, never NaN or negative;
 // parseRetryAfter() a finite wait or undefined.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { RawBackend } from '../backend.js';
+import { fixture } from '../paths.js';
 import type { EventRecord, NetEvent } from '../../src/events/model.js';
 import { createLogger } from '../../src/log.js';
 import { LOKI_RETRYABLE, LokiSink } from '../../src/sinks/loki/sink.js';
@@ -57,6 +60,19 @@ const REMOTE_WRITE: Answer[] = [
   text(429, 'rate limited\n'),
   text(500, 'storage error\n'),
 ];
+
+/** Answers a real backend gave (`npm run fuzz -- --capture`: test/fixtures/http/), read back into status, type and body. */
+function captured(prefix: string): Answer[] {
+  const dir = fixture('http');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.startsWith(prefix)).sort().map((f) => {
+    const rawBytes = readFileSync(join(dir, f));
+    const end = rawBytes.indexOf('\r\n\r\n');
+    const head = rawBytes.subarray(0, end).toString('latin1');
+    const type = /^content-type:\s*(.*)$/im.exec(head)?.[1];
+    return { status: Number(head.split(' ')[1]), ...(type ? { type } : {}), body: rawBytes.subarray(end + 4) };
+  });
+}
 
 const RETRY_AFTER = ['5', '0', '120', ' 7 ', '-1', '1.5', 'Wed, 21 Oct 2015 07:28:00 GMT', 'Fri, 31 Dec 9999 23:59:59 GMT', 'now', '', '9'.repeat(400), '99999999999999999999'];
 
@@ -111,7 +127,7 @@ const SINKS: Sink[] = [
       count(rejectedCount(body, 'http/json', 'rejectedDataPoints'));
     },
   },
-  { name: 'sinks.remote-write.response', path: '/api/v1/write', answers: REMOTE_WRITE, retryable: REMOTE_WRITE_RETRYABLE },
+  { name: 'sinks.remote-write.response', path: '/api/v1/write', answers: [...REMOTE_WRITE, ...captured('remote-write-')], retryable: REMOTE_WRITE_RETRYABLE },
 ];
 
 export function sinkResponseTargets(): Target<Buffer>[] {
