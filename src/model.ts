@@ -67,7 +67,7 @@ export interface Sample {
   labels?: Record<string, string>;
 }
 
-/** Kernel-wide probes (softnet, slab) measure once, for the host entity only. */
+/** Kernel-wide probes (softirq and slab statistics) measure once, for the host entity only. */
 export type ProbeScope = 'netns' | 'host';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
