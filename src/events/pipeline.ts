@@ -3,6 +3,11 @@
 // bounded queue and batching and at most one send in flight, so a slow or dead sink only
 // ever fills its own queue: probes and the other sinks never wait for it. Whatever is not
 // delivered is counted per sink and reason.
+//
+// Outages: the batch in flight is retried by its sink until its oldest event reaches the
+// sink's max age (the deadline passed to send()); meanwhile new events queue up, bounded in
+// events and in bytes. Past a bound the oldest queued events go first (`queue_full`), and an
+// event that waited longer than the max age is not sent at all (`max_age`).
 import type { PodRef } from '../model.js';
 import { SEVERITY_NUMBER } from './model.js';
 import type { EventPublisher, EventRecord, EventSink, NetEvent, SendResult } from './model.js';
@@ -12,24 +17,36 @@ export type NetnsAttribution = PodRef | 'host' | undefined;
 export type NetnsResolver = (netns: number) => NetnsAttribution;
 
 export interface SinkOptions {
-  /** Events held for the sink at most, the batch in flight included; newer ones are dropped (`queue_full`). */
+  /** Events held for the sink at most, the batch in flight included; past it the oldest queued go (`queue_full`). */
   maxQueueEvents: number;
+  /** Estimated bytes held for the sink at most (recordBytes), the batch in flight included; past it the oldest queued go (`queue_full`). */
+  maxQueueBytes: number;
+  /**
+   * How long an event may wait for delivery, ms: the batch in flight is retried until its
+   * oldest event is this old (then the sink drops it, `retries_exhausted`), and a queued event
+   * older than this is dropped before sending (`max_age`).
+   */
+  maxAgeMs: number;
   /** Events per send at most. */
   batchMaxEvents: number;
   /** Longest an event waits for its batch to fill before it is sent anyway. */
   batchMaxWaitMs: number;
 }
 
-export const DEFAULT_SINK_OPTIONS: Readonly<SinkOptions> = Object.freeze({ maxQueueEvents: 10_000, batchMaxEvents: 500, batchMaxWaitMs: 1000 });
+export const DEFAULT_SINK_OPTIONS: Readonly<SinkOptions> = Object.freeze({
+  maxQueueEvents: 100_000, maxQueueBytes: 32 << 20, maxAgeMs: 15 * 60_000, batchMaxEvents: 500, batchMaxWaitMs: 1000,
+});
 
 export interface SinkStats {
   /** Events waiting in the queue now (a gauge). */
   queued: number;
   /** Events of the send in progress now (a gauge). */
   inFlight: number;
+  /** Estimated bytes of the queued and in-flight events (a gauge). */
+  bytes: number;
   /** Events the sink reported delivered (a counter). */
   sent: number;
-  /** Events given up on, by reason (counters): `queue_full`, the sink's own reasons, `shutdown`, `send_error`. */
+  /** Events given up on, by reason (counters): `queue_full`, `max_age`, the sink's own reasons, `shutdown`, `send_error`. */
   dropped: Record<string, number>;
 }
 
@@ -54,6 +71,26 @@ const NETNS = 'netns';
 /** Set to "true" on events of the node's own network namespace (where host-network pods live). */
 export const HOST_NETNS_ATTR = 'netns.host';
 
+// What a queued event costs in memory, estimated: the queue is bounded in bytes as well as in
+// events, because one event with a long drop stack weighs as much as a hundred short ones.
+/** Per record: the record and event objects, the attribute table, the bigint timestamp. */
+const RECORD_OVERHEAD = 200;
+/** Per attribute: its slot in the table and a number's heap cell. */
+const ATTRIBUTE_OVERHEAD = 16;
+
+/**
+ * Estimated bytes an event record holds: its strings at two bytes a character (the worst
+ * case of V8's string storage) plus fixed overheads. Cheap: one pass over the attributes.
+ */
+export function recordBytes(r: { body: string; attributes: Record<string, string | number> }): number {
+  let n = RECORD_OVERHEAD + 2 * r.body.length;
+  for (const k in r.attributes) {
+    const v = r.attributes[k];
+    n += ATTRIBUTE_OVERHEAD + 2 * k.length + (typeof v === 'string' ? 2 * v.length : 8);
+  }
+  return n;
+}
+
 export class EventPipeline implements EventPublisher {
   private readonly lanes = new Map<string, SinkLane>();
   private closed = false;
@@ -76,7 +113,9 @@ export class EventPipeline implements EventPublisher {
       return;
     }
     this.publishedCount++;
-    for (const lane of this.lanes.values()) lane.push(record);
+    if (this.lanes.size === 0) return;
+    const bytes = recordBytes(record);
+    for (const lane of this.lanes.values()) lane.push(record, bytes);
   }
 
   /** Events accepted since start, and events refused (after close(), or malformed). */
@@ -138,7 +177,7 @@ export class EventPipeline implements EventPublisher {
     const lane = new SinkLane(sink, opts, old?.counters ?? { sent: 0, dropped: {} }, this.opts.onError);
     this.lanes.set(sink.name, lane);
     if (old) {
-      for (const record of old.takeAll()) lane.push(record);
+      lane.adopt(old.takeAll());
       void old.retire(this.opts.replaceDeadlineMs ?? 30_000).then(() => closeQuietly(old.sink, this.opts.onError));
     }
   }
@@ -183,13 +222,23 @@ interface Counters {
   dropped: Record<string, number>;
 }
 
+/** Queued events as taken from one lane and given to its successor: when each was queued, its size. */
+interface Queued {
+  records: EventRecord[];
+  at: number[];
+  sizes: number[];
+}
+
 /** One sink's queue, batching and in-flight send. */
 class SinkLane {
-  // A FIFO as an array with a moving head: push and batch-take are O(1) amortized.
+  // A FIFO as parallel arrays with a moving head: push, batch-take and drop-oldest are O(1) amortized.
   private records: EventRecord[] = [];
   private enqueuedAt: number[] = [];
+  private sizes: number[] = [];
   private head = 0;
+  private queuedBytes = 0;
   private inFlight = 0;
+  private inFlightBytes = 0;
   private timer: NodeJS.Timeout | undefined;
   /** While retiring: send whatever is queued without waiting for batches to fill. */
   private draining = false;
@@ -206,30 +255,40 @@ class SinkLane {
     return this.records.length - this.head;
   }
 
-  push(record: EventRecord): void {
-    if (this.queued + this.inFlight >= this.opts.maxQueueEvents) {
+  push(record: EventRecord, bytes: number, at = Date.now()): void {
+    this.makeRoom(1, bytes);
+    if (this.queued + this.inFlight >= this.opts.maxQueueEvents || this.queuedBytes + this.inFlightBytes + bytes > this.opts.maxQueueBytes) {
+      // Nothing queued is left to give up for it: the batch in flight alone fills the bounds.
       this.drop('queue_full', 1);
       return;
     }
     this.records.push(record);
-    this.enqueuedAt.push(Date.now());
+    this.enqueuedAt.push(at);
+    this.sizes.push(bytes);
+    this.queuedBytes += bytes;
     this.schedule();
+  }
+
+  /** Takes over a predecessor's queue (hot reload), keeping when each event was queued. */
+  adopt(q: Queued): void {
+    for (let i = 0; i < q.records.length; i++) this.push(q.records[i]!, q.sizes[i]!, q.at[i]!);
   }
 
   setOptions(opts: SinkOptions): void {
     this.opts = opts;
-    const excess = this.queued + this.inFlight - opts.maxQueueEvents;
-    if (excess > 0) this.drop('queue_full', this.dropNewest(excess));
+    this.makeRoom(0, 0);
     this.clearTimer();
     this.schedule();
   }
 
   /** Removes and returns the queued (not in-flight) records, oldest first. */
-  takeAll(): EventRecord[] {
-    const out = this.records.slice(this.head);
+  takeAll(): Queued {
+    const out = { records: this.records.slice(this.head), at: this.enqueuedAt.slice(this.head), sizes: this.sizes.slice(this.head) };
     this.records = [];
     this.enqueuedAt = [];
+    this.sizes = [];
     this.head = 0;
+    this.queuedBytes = 0;
     this.clearTimer();
     return out;
   }
@@ -246,23 +305,53 @@ class SinkLane {
     if (this.queued + this.inFlight > 0) {
       await withDeadline(new Promise<void>((resolve) => this.idleWaiters.push(resolve)), deadlineMs);
     }
-    const left = this.takeAll().length;
+    const left = this.takeAll().records.length;
     if (left > 0) this.drop('shutdown', left);
   }
 
   stats(): SinkStats {
-    return { queued: this.queued, inFlight: this.inFlight, sent: this.counters.sent, dropped: { ...this.counters.dropped } };
+    return { queued: this.queued, inFlight: this.inFlight, bytes: this.queuedBytes + this.inFlightBytes, sent: this.counters.sent, dropped: { ...this.counters.dropped } };
   }
 
   private drop(reason: string, n: number): void {
     if (n > 0) this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + n;
   }
 
-  private dropNewest(n: number): number {
-    const k = Math.min(n, this.queued);
-    this.records.length -= k;
-    this.enqueuedAt.length -= k;
-    return k;
+  /** Drops the oldest queued events until `events` more of `bytes` fit the bounds (or nothing queued is left). */
+  private makeRoom(events: number, bytes: number): void {
+    let n = 0;
+    while (this.queued > 0 && (this.queued + this.inFlight + events > this.opts.maxQueueEvents || this.queuedBytes + this.inFlightBytes + bytes > this.opts.maxQueueBytes)) {
+      this.shift();
+      n++;
+    }
+    this.drop('queue_full', n);
+  }
+
+  /** Drops the queued events that waited longer than the max age. */
+  private expire(now: number): void {
+    let n = 0;
+    while (this.queued > 0 && now - this.enqueuedAt[this.head]! >= this.opts.maxAgeMs) {
+      this.shift();
+      n++;
+    }
+    this.drop('max_age', n);
+  }
+
+  /** Removes the oldest queued record (its slot is reclaimed by compact()). */
+  private shift(): void {
+    this.queuedBytes -= this.sizes[this.head]!;
+    this.records[this.head] = undefined as unknown as EventRecord; // let it be collected now
+    this.head++;
+    this.compact();
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.records.length) {
+      this.records = this.records.slice(this.head);
+      this.enqueuedAt = this.enqueuedAt.slice(this.head);
+      this.sizes = this.sizes.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /** Starts a send now if one is due, else arms the timer for when the oldest event's wait ends. */
@@ -271,7 +360,7 @@ class SinkLane {
       if (this.inFlight === 0) this.wakeIdle();
       return;
     }
-    const waited = Date.now() - this.enqueuedAt[this.head];
+    const waited = Date.now() - this.enqueuedAt[this.head]!;
     if (this.draining || this.queued >= this.opts.batchMaxEvents || waited >= this.opts.batchMaxWaitMs) {
       this.clearTimer();
       void this.sendBatch();
@@ -285,26 +374,32 @@ class SinkLane {
   }
 
   private async sendBatch(): Promise<void> {
+    const now = Date.now();
+    this.expire(now);
+    if (this.queued === 0) return this.schedule();
     const n = Math.min(this.queued, this.opts.batchMaxEvents);
     const batch = this.records.slice(this.head, this.head + n);
+    // The sink retries until the oldest event of the batch reaches the max age.
+    const deadline = this.enqueuedAt[this.head]! + this.opts.maxAgeMs;
+    let bytes = 0;
+    for (let i = this.head; i < this.head + n; i++) bytes += this.sizes[i]!;
     this.head += n;
-    if (this.head > 1024 && this.head * 2 > this.records.length) {
-      this.records = this.records.slice(this.head);
-      this.enqueuedAt = this.enqueuedAt.slice(this.head);
-      this.head = 0;
-    }
+    this.compact();
+    this.queuedBytes -= bytes;
     this.inFlight = n;
+    this.inFlightBytes = bytes;
     // Start the send after the publisher's synchronous work: publish() only ever queues.
     await null;
     let result: SendResult;
     try {
-      result = await this.sink.send(batch);
+      result = await this.sink.send(batch, { deadline });
     } catch (err) {
       // The contract says send never rejects; count the batch rather than lose track of it.
       this.onError?.(this.sink.name, err);
       result = { delivered: 0, dropped: { send_error: n } };
     }
     this.inFlight = 0;
+    this.inFlightBytes = 0;
     const delivered = Math.max(0, Math.min(n, result?.delivered ?? 0));
     this.counters.sent += delivered;
     let accounted = delivered;

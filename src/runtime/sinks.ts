@@ -26,7 +26,7 @@ export const SINK_OPTIONS: Record<Exclude<SinkKind, 'loki'>, Partial<SinkOptions
   stdout: { batchMaxEvents: 100, batchMaxWaitMs: 200, maxQueueEvents: 10_000 },
   // Live viewing: short waits; batches well under a client's buffer (see StreamSink).
   stream: { batchMaxEvents: 200, batchMaxWaitMs: 50, maxQueueEvents: 10_000 },
-  otlp: { batchMaxEvents: 512, batchMaxWaitMs: 1000, maxQueueEvents: 10_000 },
+  otlp: { batchMaxEvents: 512, batchMaxWaitMs: 1000 },
 };
 
 export interface EventSinksDeps {
@@ -94,7 +94,10 @@ export class EventSinks {
         section: (c) => (c.sinks.loki.enabled ? c.sinks.loki : undefined),
         build: async (l: EventConfig['sinks']['loki']) => ({
           sink: new LokiSink(l, { node: deps.nodeName, logger: deps.log, onReachability: logReachability(deps.log, 'loki', this.queued('loki')) }),
-          options: { batchMaxEvents: l.batch_max_events, batchMaxWaitMs: l.batch_max_wait_ms, maxQueueEvents: l.max_queue_events },
+          options: {
+            batchMaxEvents: l.batch_max_events, batchMaxWaitMs: l.batch_max_wait_ms,
+            maxQueueEvents: l.max_queue_events, maxQueueBytes: l.max_queue_bytes, maxAgeMs: l.max_age_ms,
+          },
         }),
       },
       otlp: {
@@ -105,7 +108,7 @@ export class EventSinks {
             config: o, nodeName: deps.nodeName, env: deps.env,
             onError: (message) => deps.log.warn('otlp log sink', { error: message }), onReachability: logReachability(deps.log, 'otlp log sink', this.queued('otlp')),
           }),
-          options: SINK_OPTIONS.otlp,
+          options: { ...SINK_OPTIONS.otlp, maxQueueEvents: o.max_queue_events, maxQueueBytes: o.max_queue_bytes, maxAgeMs: o.max_age_ms },
         }),
       },
     };
