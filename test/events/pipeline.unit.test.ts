@@ -275,7 +275,7 @@ describe('outage bounds', () => {
     const gate = new Promise<void>((r) => { release = r; });
     const sink = new TestSink('s', async (b) => { await gate; return { delivered: 0, dropped: { retries_exhausted: b.length } }; });
     const p = pipeline();
-    const maxAgeMs = 300;
+    const maxAgeMs = 1000; // long enough that a loaded machine does not age the young event too
     p.setSink(sink, { batchMaxEvents: 3, batchMaxWaitMs: 1, maxAgeMs });
     const t0 = Date.now();
     for (let i = 0; i < 5; i++) p.publish(ev(i));

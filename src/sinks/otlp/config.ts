@@ -9,7 +9,7 @@
 // value the loader took from a generic variable does not pass for a file key there and hide
 // the signal's own variable.
 
-import { bool, httpUrl, int, oneOf as enumOf, section, stringMap, type ConfigSection } from '../../util/schema.js';
+import { bool, httpUrl, int, oneOf as enumOf, section, str, stringMap, type ConfigSection } from '../../util/schema.js';
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 export type OtlpCompression = 'gzip' | 'none';
@@ -40,6 +40,9 @@ export interface OtlpSinkConfig {
   /** Backoff between attempts, ms: a random wait below a bound doubling from min to max (default 1000..30 000). */
   min_backoff_ms?: number;
   max_backoff_ms?: number;
+  /** A directory for a disk spool of the log records (`<spool_dir>/otlp`); empty: memory only. */
+  spool_dir?: string;
+  spool_max_bytes?: number;
 }
 
 export type Signal = 'logs' | 'metrics';
@@ -240,7 +243,10 @@ export interface OtlpSection extends OtlpSinkConfig {
 }
 
 /** Queue and retry bounds of the OTLP section (not OTLP settings: no variable sets them). */
-export const OTLP_DELIVERY_DEFAULTS = { max_age_ms: 15 * 60_000, max_queue_bytes: 32 << 20, max_queue_events: 100_000, min_backoff_ms: 1000, max_backoff_ms: 30_000 };
+export const OTLP_DELIVERY_DEFAULTS = {
+  max_age_ms: 15 * 60_000, max_queue_bytes: 32 << 20, max_queue_events: 100_000, min_backoff_ms: 1000, max_backoff_ms: 30_000,
+  spool_dir: '', spool_max_bytes: 256 << 20,
+};
 
 /**
  * Fills `section` (file keys as read, the others at their defaults) from the environment: the
@@ -269,6 +275,8 @@ export interface OtlpSinkSection extends OtlpSection {
   max_queue_events: number;
   min_backoff_ms: number;
   max_backoff_ms: number;
+  spool_dir: string;
+  spool_max_bytes: number;
   /** Export events as log records. */
   logs: boolean;
   /** Export the metrics (the same the Prometheus endpoint serves). */
@@ -295,6 +303,8 @@ export const OTLP_SECTION: ConfigSection<OtlpSinkSection> = {
     max_queue_events: int(1, 10000000, OTLP_DELIVERY_DEFAULTS.max_queue_events, 'Events held while the receiver is slow or down; beyond, the oldest are dropped and counted'),
     min_backoff_ms: int(1, 3_600_000, OTLP_DELIVERY_DEFAULTS.min_backoff_ms, 'Least bound of the wait between attempts (ms)'),
     max_backoff_ms: int(1, 3_600_000, OTLP_DELIVERY_DEFAULTS.max_backoff_ms, 'Greatest bound of the wait between attempts (ms)'),
+    spool_dir: str('Directory of a disk spool that keeps queued log records across restarts and long outages; empty: none'),
+    spool_max_bytes: int(65536, 2 ** 40, OTLP_DELIVERY_DEFAULTS.spool_max_bytes, 'Bytes the disk spool may take; beyond, new records are dropped and counted'),
   }),
   validate(o) {
     return o.min_backoff_ms > o.max_backoff_ms ? [`min_backoff_ms: ${o.min_backoff_ms} is above max_backoff_ms ${o.max_backoff_ms}`] : [];
