@@ -39,7 +39,7 @@ function capture(): { logger: Logger; lines: Array<Record<string, unknown>> } {
 
 /** Fast timings so fault tests take tenths of a second; tests override what they exercise. */
 function sinkFor(url: string, config: LokiSinkConfig = {}, deps: Partial<LokiSinkDeps> = {}): LokiSink {
-  return new LokiSink({ url, ...config }, { node: 'node-1', minBackoffMs: 20, maxBackoffMs: 100, maxRetryTimeMs: 3000, requestTimeoutMs: 1000, logger: capture().logger, ...deps });
+  return new LokiSink({ url, min_backoff_ms: 20, max_backoff_ms: 100, ...config }, { node: 'node-1', maxRetryTimeMs: 3000, requestTimeoutMs: 1000, logger: capture().logger, ...deps });
 }
 
 let dir: string;
@@ -278,7 +278,7 @@ describe('delivery faults', () => {
     const rx = await new LokiReceiver().start();
     await rx.stop();
     const { logger, lines } = capture();
-    const sink = sinkFor(rx.url, {}, { logger, maxRetryTimeMs: 30_000, minBackoffMs: 200 });
+    const sink = sinkFor(rx.url, { min_backoff_ms: 200 }, { logger, maxRetryTimeMs: 30_000 });
     const sending = sink.send([rec(0)]);
     await waitFor('a failed attempt', () => lines.some((l) => l.msg === 'loki: backend unreachable, retrying'), 5000);
     const t0 = Date.now();
@@ -385,7 +385,7 @@ describe('auto-discovery', () => {
     const rx2 = await new LokiReceiver().start();
     const kube = new KubeClient({ server: api.url, token: api.token, timeoutMs: 1000 });
     const { logger, lines } = capture();
-    const sink = new LokiSink({ discovery_namespace: 'monitoring' }, { node: 'node-1', kube, logger, minBackoffMs: 20, maxBackoffMs: 100, maxRetryTimeMs: 3000 });
+    const sink = new LokiSink({ discovery_namespace: 'monitoring', min_backoff_ms: 20, max_backoff_ms: 100 }, { node: 'node-1', kube, logger, maxRetryTimeMs: 3000 });
     try {
       api.apply('v1/services', service('monitoring', 'other-loki', { clusterIP: '127.0.0.1', ports: [{ name: 'http', port: rx2.boundPort }] }));
       const sending = sink.send([rec(0)]);
