@@ -54,8 +54,11 @@ export function checksComponent(deps: ChecksDeps): Component<ChecksSettings, Run
         enabled: new Set(s.probes),
         entities: deps.entities,
         severity: severityOf,
+        watchChanges: true,
       });
       scheduler.start();
+      const changes = scheduler.changes();
+      if (changes?.state === 'off') deps.log.warn('configuration changes are not heard: findings appear at the next checks interval', { error: changes.detail });
       return (current = { scheduler, view });
     },
     update(running, s, previous) {

@@ -118,6 +118,7 @@ export class EventRuntime {
       bpf: this.ebpf.status(),
       bpfMalformedRecords: malformedRecords(),
       checks: this.checks.instance?.scheduler.status() ?? null,
+      checkChanges: this.checks.instance?.scheduler.changes() ?? null,
       notBuilt: Object.fromEntries(EVENT_PROBES.filter((p) => p in NOT_BUILT).map((p) => [p, NOT_BUILT[p]])),
     };
   }
