@@ -150,11 +150,18 @@ export function stackAddresses(stackKey: string): bigint[] {
   return out;
 }
 
-/** Walks a batch as the addon packs it: [u32 length][u32 0][record padded to 8]. */
+/**
+ * Walks a batch as the addon packs it: [u32 length][u32 0][record padded to 8]. A record
+ * shorter than the fixed part is skipped and one running past `bytes` ends the walk: this
+ * runs in the ring buffer callback, where a throw would end the agent, and bytes past the
+ * batch are an older batch's.
+ */
 export function* records(buf: Buffer, bytes: number, layout: RecordLayout): Generator<BpfRecord> {
-  for (let at = 0; at + 8 <= bytes; ) {
+  const end = Math.min(bytes, buf.length);
+  for (let at = 0; at + 8 <= end; ) {
     const length = buf.readUInt32LE(at);
-    yield decodeRecord(buf, at + 8, length, layout);
+    if (at + 8 + length > end) return;
+    if (length >= layout.stack) yield decodeRecord(buf, at + 8, length, layout);
     at += 8 + Math.ceil(length / 8) * 8;
   }
 }

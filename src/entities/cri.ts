@@ -198,11 +198,14 @@ export function parseSandboxInfo(info: Record<string, string> | undefined): { pi
   } catch {
     return {};
   }
-  const d = doc as { pid?: unknown; runtimeSpec?: { linux?: { namespaces?: { type?: string; path?: string }[] } } };
+  // A runtime's document, not ours: any part may be missing or of another type.
+  if (doc === null || typeof doc !== 'object') return {};
+  const d = doc as { pid?: unknown; runtimeSpec?: { linux?: { namespaces?: unknown } } };
   const out: { pid?: number; netnsPath?: string } = {};
-  if (typeof d.pid === 'number' && Number.isInteger(d.pid) && d.pid > 0) out.pid = d.pid;
-  const ns = d.runtimeSpec?.linux?.namespaces?.find((n) => n?.type === 'network');
-  if (ns?.path) out.netnsPath = ns.path;
+  if (typeof d.pid === 'number' && Number.isSafeInteger(d.pid) && d.pid > 0) out.pid = d.pid;
+  const namespaces = d.runtimeSpec?.linux?.namespaces;
+  const ns = Array.isArray(namespaces) ? (namespaces as { type?: unknown; path?: unknown }[]).find((n) => n?.type === 'network') : undefined;
+  if (typeof ns?.path === 'string' && ns.path) out.netnsPath = ns.path;
   return out;
 }
 

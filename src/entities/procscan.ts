@@ -14,7 +14,9 @@ export interface ProcScan {
 /** `net:[4026531840]` -> 4026531840; undefined for anything else. */
 export function parseNsLink(link: string): number | undefined {
   const m = /^net:\[(\d+)\]$/.exec(link);
-  return m ? Number(m[1]) : undefined;
+  const ino = m ? Number(m[1]) : undefined;
+  // Namespace inodes are 32-bit; a longer number would be rounded into another namespace's.
+  return ino !== undefined && Number.isSafeInteger(ino) ? ino : undefined;
 }
 
 /**

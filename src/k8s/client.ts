@@ -111,8 +111,29 @@ async function readJson(body: Dispatcher.ResponseData['body'], max: number, what
   try {
     return JSON.parse(data.toString('utf8'));
   } catch (err) {
-    throw new KubeApiError(`${what}: not JSON: ${(err as Error).message}`, 0, 'BadResponse');
+    throw new KubeApiError(`${what}: not JSON: ${oneLine((err as Error).message)}`, 0, 'BadResponse');
   }
+}
+
+/** Errors are one line: a body or a parser's message may hold newlines. */
+const oneLine = (text: string): string => text.replace(/\s+/g, ' ').trim();
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const WATCH_EVENT_TYPES = new Set(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR']);
+
+/** Why a page is not a list the callers can use (they read kind, metadata and each item's metadata), or undefined. */
+function notAList(page: unknown): string | undefined {
+  if (!isObject(page)) return 'not an object';
+  if (typeof page.kind !== 'string') return 'no kind';
+  if (!isObject(page.metadata)) return 'no metadata';
+  if (!Array.isArray(page.items)) return 'no items';
+  const i = page.items.findIndex((item) => !isObject(item) || !isObject(item.metadata));
+  return i < 0 ? undefined : `item ${i} is not an object with metadata`;
+}
+
+/** A watch line the informer can apply: a known type, and an object with metadata (a Status for ERROR). */
+function isWatchEvent(ev: unknown): ev is WatchEvent {
+  if (!isObject(ev) || typeof ev.type !== 'string' || !WATCH_EVENT_TYPES.has(ev.type) || !isObject(ev.object)) return false;
+  return ev.type === 'ERROR' || isObject(ev.object.metadata);
 }
 
 export class KubeClient {
@@ -200,7 +221,8 @@ export class KubeClient {
         const res = await this.request(path, query, this.timeoutMs, signal);
         return { page: (await readJson(res.body, this.maxBytes, `GET ${path}`)) as KubeList<T>, status: res.statusCode };
       });
-      if (!page || !Array.isArray(page.items) || !page.metadata) throw new KubeApiError(`GET ${path}: not a list`, status);
+      const bad = notAList(page);
+      if (bad) throw new KubeApiError(`GET ${path}: not a list: ${bad}`, status, 'BadResponse');
       if (result) result.items.push(...page.items);
       result ??= page;
       result.metadata = page.metadata;
@@ -241,9 +263,11 @@ export class KubeClient {
           buf = buf.slice(nl + 1);
           if (!line) continue;
           const ev = JSON.parse(line) as WatchEvent<T>;
+          if (!isWatchEvent(ev)) throw new KubeApiError(`watch ${path}: not a watch event: ${JSON.stringify(line.slice(0, 100))}`, 0, 'BadResponse');
           if (ev.type === 'ERROR') {
-            const s = ev.object as unknown as { code?: number; reason?: string; message?: string };
-            throw new KubeApiError(`watch ${path}: ${s.message ?? 'error'}`, s.code ?? 500, s.reason);
+            const s = ev.object as unknown as { code?: unknown; reason?: unknown; message?: unknown };
+            const message = typeof s.message === 'string' ? oneLine(s.message) : 'error';
+            throw new KubeApiError(`watch ${path}: ${message}`, typeof s.code === 'number' ? s.code : 500, typeof s.reason === 'string' ? s.reason : undefined);
           }
           yield ev;
         }
@@ -303,12 +327,12 @@ export class KubeClient {
     const text = (await readBounded(res.body, 64 << 10).catch(() => ({ data: Buffer.alloc(0) }))).data.toString('utf8');
     // A 401 right after rotation: the cached token is stale; re-read it once.
     if (res.statusCode === 401 && this.opts.tokenFile && !retried) return this.request(path, query, timeoutMs, signal, true, body);
-    let message = text.slice(0, 200);
+    let message = oneLine(text.slice(0, 200));
     let reason: string | undefined;
     try {
-      const s = JSON.parse(text) as { message?: string; reason?: string };
-      message = s.message ?? message;
-      reason = s.reason;
+      const s = JSON.parse(text) as { message?: unknown; reason?: unknown };
+      if (typeof s.message === 'string') message = oneLine(s.message);
+      if (typeof s.reason === 'string') reason = oneLine(s.reason);
     } catch { /* not a Status */ }
     throw new KubeApiError(`${method} ${path}: HTTP ${res.statusCode}${reason ? ` ${reason}` : ''}: ${message}`, res.statusCode, reason);
   }

@@ -48,7 +48,8 @@ export interface Link {
 
 export async function links(netnsPath: string | null): Promise<Link[]> {
   const replies = await dump(netnsPath, RTM_GETLINK, Buffer.alloc(IFINFOMSG_SIZE), RTM_NEWLINK);
-  return replies.map(({ payload: p }) => {
+  // A message shorter than its ifinfomsg is malformed: skipped, as the framing skips one.
+  return replies.filter(({ payload }) => payload.length >= IFINFOMSG_SIZE).map(({ payload: p }) => {
     const attrs = attrMap(p, IFINFOMSG_SIZE);
     const raw = attrs.get(IFLA_STATS64);
     const stats = Object.fromEntries(LINK_STAT_FIELDS.map((f, i) => [f, u64(raw, 8 * i) ?? 0])) as LinkStats;
@@ -95,7 +96,7 @@ export interface Qdisc {
 
 export async function qdiscs(netnsPath: string | null): Promise<Qdisc[]> {
   const replies = await dump(netnsPath, RTM_GETQDISC, Buffer.alloc(TCMSG_SIZE), RTM_NEWQDISC);
-  return replies.map(({ payload: p }) => {
+  return replies.filter(({ payload }) => payload.length >= TCMSG_SIZE).map(({ payload: p }) => {
     const attrs = attrMap(p, align4(TCMSG_SIZE));
     const q: Qdisc = {
       ifindex: p.readInt32LE(4),

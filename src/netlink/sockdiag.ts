@@ -111,7 +111,7 @@ export async function inetSockets(netnsPath: string | null, query: InetQuery): P
 function skmemDrops(p: Buffer): number | undefined {
   for (let at = MSG_SIZE; at + 4 <= p.length; ) {
     const len = p.readUInt16LE(at);
-    if (len < 4) return undefined; // malformed: stop rather than loop
+    if (len < 4 || at + len > p.length) return undefined; // malformed: stop rather than loop or read past the message
     if (p.readUInt16LE(at + 2) === INET_DIAG_SKMEMINFO && len >= 4 + (SK_MEMINFO_DROPS + 1) * 4) return p.readUInt32LE(at + 4 + SK_MEMINFO_DROPS * 4);
     at += (len + 3) & ~3;
   }

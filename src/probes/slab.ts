@@ -13,10 +13,13 @@ const METRICS = [
   gauge('tcpslabpagesperslab', 'pagesperslab', 'Pages per TCP slab.', '{page}'),
 ];
 
+/** The fields of `cache`'s line; undefined when there is no such cache, an Error when its line is cut short. */
 export function parseSlabLine(text: string, cache: string): Record<string, number> | undefined {
   const line = text.split('\n').find((l) => l.split(/\s+/, 1)[0] === cache);
   if (!line) return undefined;
   const cols = line.split(/\s+/).slice(1, 1 + FIELDS.length).map(Number);
+  // A short line would make samples without a value.
+  if (cols.length < FIELDS.length) throw new Error(`/proc/slabinfo: the ${cache} line has ${cols.length} of its ${FIELDS.length} counts`);
   return Object.fromEntries(FIELDS.map((f, i) => [f, cols[i]!]));
 }
 

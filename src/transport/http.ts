@@ -285,7 +285,8 @@ export class HttpTransport {
       if (conn) this.connection.distrust(conn);
       if (timedOut) return { reason: 'timeout', error: `no answer within ${timeoutMs} ms` };
       const e = err as Error & { code?: string };
-      return { reason: 'connection', error: `${e.code ?? e.name}: ${e.message}` };
+      // One line: undici's own assertion messages (a 101 answer to a POST) span several.
+      return { reason: 'connection', error: `${e.code ?? e.name}: ${e.message}`.replace(/\s+/g, ' ').trim() };
     } finally {
       clearTimeout(timer);
       this.closing.signal.removeEventListener('abort', onClose);

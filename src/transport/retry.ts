@@ -28,7 +28,8 @@ export function backoffMs(retry: number, policy: Pick<RetryPolicy, 'minBackoffMs
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
   const v = Array.isArray(value) ? value[0] : value;
   if (!v) return undefined;
-  if (/^\s*\d+\s*$/.test(v)) return Number(v) * 1000;
+  // Hundreds of digits would be an Infinity wait: the longest a number of ms can say is long enough.
+  if (/^\s*\d+\s*$/.test(v)) return Math.min(Number(v) * 1000, Number.MAX_SAFE_INTEGER);
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import type { BtfStruct } from '../../src/bpf/addon.js';
-import { decodeRecord, RecordLayout, stackAddresses } from '../../src/bpf/records.js';
+import { decodeRecord, RecordLayout, records, stackAddresses } from '../../src/bpf/records.js';
 import { fixture } from '../helpers/paths.js';
 
 const STRUCT_EVENT: BtfStruct = JSON.parse(readFileSync(fixture('bpf', 'struct-event.json'), 'utf8')).struct;
@@ -29,4 +29,19 @@ test('records decode IPv6 and IPv4-mapped addresses and stacks, at the offsets o
   withStack.writeBigUInt64LE(0xffffffff81000010n, layout.stack);
   withStack.writeBigUInt64LE(0xffffffffc0a00000n, layout.stack + 8);
   assert.deepEqual(stackAddresses(decodeRecord(withStack, 0, withStack.length, layout).stackKey), [0xffffffff81000010n, 0xffffffffc0a00000n]);
+});
+
+test('a batch whose record claims more bytes than the batch has ends there: no partial stack from what follows (found by npm run fuzz)', () => {
+  // bpf.records seed 1 case 0 (test/fixtures/fuzz/): the second record says 16 779 849 bytes in a 391-byte batch.
+  const found = JSON.parse(readFileSync(fixture('fuzz', 'bpf.records-seed1-case0.json'), 'utf8')).input as { bytes: number; buf: string };
+  const layout = RecordLayout.of(STRUCT_EVENT);
+  const decoded = [...records(Buffer.from(found.buf, 'hex'), found.bytes, layout)];
+  assert.equal(decoded.length, 1);
+  assert.equal(decoded[0]!.stackKey.length, 8, 'the first record\'s one frame');
+  // A record shorter than the fixed part is skipped, the next one still read; a batch cut inside a header reads nothing past it.
+  const rec = Buffer.alloc(layout.stack);
+  const head = (n: number) => { const h = Buffer.alloc(8); h.writeUInt32LE(n); return h; };
+  const batch = Buffer.concat([head(8), Buffer.alloc(8), head(rec.length), rec]);
+  assert.equal([...records(batch, batch.length, layout)].length, 1);
+  assert.equal([...records(batch, 20, layout)].length, 0);
 });

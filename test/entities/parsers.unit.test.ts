@@ -3,11 +3,12 @@
 // /proc scan (the real one, and a fake /proc with exited processes).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCgroupPath, parseProcCgroup } from '../../src/entities/cgroup.js';
-import { criProtoPath, parseSandboxInfo, resolveRuntimeSocket } from '../../src/entities/cri.js';
+import { criProtoPath, parseSandboxInfo, resolveRuntimeSocket, runtimeServiceClient } from '../../src/entities/cri.js';
+import { ROOT } from '../helpers/paths.js';
 import { parseNsLink, scanProc } from '../../src/entities/procscan.js';
 import { expectedHostNetns } from '../helpers/netns.js';
 
@@ -143,4 +144,22 @@ describe('proc scan', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+});
+
+it('a namespace link whose inode is longer than 2^53 is not rounded into another namespace (found by npm run fuzz)', () => {
+  // procfs.pid-cgroup seed 1 case 87.
+  assert.equal(parseNsLink('net:[402653299926532999]'), undefined);
+  assert.equal(parseNsLink('net:[4026532999]'), 4026532999);
+});
+
+it('a PodSandboxStatus whose verbose info is the JSON null, or has namespaces that are not a list, gives no pid and no path (found by npm run fuzz)', () => {
+  // cri seed 1 case 93 (test/fixtures/fuzz/): the third sandbox's status answer, as the runtime sent it.
+  const found = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/fuzz/cri-seed1-case93.json'), 'utf8')).input as { statuses: string[] };
+  const decode = runtimeServiceClient().service.PodSandboxStatus!.responseDeserialize;
+  const infos = found.statuses.map((hex) => (decode(Buffer.from(hex, 'hex')) as { info: Record<string, string> }).info);
+  assert.equal(infos[2]!.info, 'null');
+  assert.deepEqual(parseSandboxInfo(infos[2]), {});
+  assert.deepEqual(parseSandboxInfo(infos[0]), { pid: 4201, netnsPath: '/var/run/netns/cni-1' });
+  assert.deepEqual(parseSandboxInfo({ info: '{"pid":7,"runtimeSpec":{"linux":{"namespaces":{"type":"network"}}}}' }), { pid: 7 });
+  assert.deepEqual(parseSandboxInfo({ info: '{"runtimeSpec":{"linux":{"namespaces":[{"type":"network","path":7}]}}}' }), {});
 });

@@ -15,7 +15,7 @@ import {
   buildRequest, encodeAttrs, messages, NETLINK_ROUTE, NETLINK_SOCK_DIAG, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLM_F_ACK, NLM_F_DUMP, parseAttrs,
   type AttrSpec,
 } from '../../src/netlink/message.js';
-import { links } from '../../src/netlink/rtnetlink.js';
+import { links, qdiscs } from '../../src/netlink/rtnetlink.js';
 import { inetSockets, TCP_STATES, TCPF_ALL } from '../../src/netlink/sockdiag.js';
 import { netlinkRequest, type NetlinkError } from '../../src/netlink/socket.js';
 import { ipView, oursLikeIp, type IpLink } from '../helpers/ip-link.js';
@@ -195,4 +195,35 @@ test('a namespace whose process has exited rejects clearly', async () => {
     return true;
   });
   await assert.rejects(links('/proc/self/status'), (err: NetlinkError) => err.code === 'EINVAL' && /cannot enter network namespace/.test(err.message));
+});
+
+// ---- replies npm run fuzz found breaking a decoder (test/fixtures/fuzz/, written by --save) ----
+
+interface FuzzFinding { parser: string; seed: number; case: number; input: Record<string, string[]> }
+
+/** Runs `fn` with the addon answering the saved replies, each to its kind of request (protocol, nlmsg_type, first header byte). */
+async function replayingFinding<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const f = JSON.parse(readFileSync(fixture('fuzz', file), 'utf8')) as FuzzFinding;
+  const replies = new Map(Object.entries(f.input).map(([k, v]) => [k, Buffer.from(v.join(''), 'hex')]));
+  const state = nativeAddon();
+  const real = state.addon;
+  state.addon = {
+    netlinkDump: async (_ns, protocol, request) => replies.get(`${protocol}:${Buffer.from(request).readUInt16LE(4)}:${request[16]}`) ?? Buffer.alloc(0),
+  };
+  try {
+    return await fn();
+  } finally {
+    state.addon = real;
+  }
+}
+
+test('sock_diag: a memory-info attribute longer than its message reads as no drops, not past the message (fuzz case 48)', async () => {
+  const sockets = await replayingFinding('netlink.sock_diag-seed1-case48.json', () => inetSockets(null, { family: 4, protocol: 'tcp', states: TCPF_ALL }));
+  assert.ok(sockets.length > 0);
+  for (const s of sockets) assert.ok(s.drops === undefined || Number.isInteger(s.drops));
+});
+
+test('rtnetlink: a qdisc message shorter than its tcmsg is skipped, the others decode (fuzz case 302)', async () => {
+  const found = await replayingFinding('netlink.rtnetlink.qdisc-seed1-case302.json', () => qdiscs(null));
+  assert.deepEqual(found.map((q) => q.kind), ['noqueue', 'htb']);
 });

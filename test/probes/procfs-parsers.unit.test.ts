@@ -105,6 +105,14 @@ test('slabinfo: the TCP cache\'s line, not TCPv6\'s, tw_sock_TCP\'s or request_s
   assert.equal(parseSlabLine(text, 'tcp'), undefined);
 });
 
+test('slabinfo cut short in the TCP line is an error naming it, not samples without values (found by npm run fuzz)', () => {
+  // procfs.slabinfo seed 1 case 232: the captured file truncated after the TCP line's first count.
+  const text = captured('slabinfo').slice(0, 1299);
+  assert.ok(text.endsWith('\nTCP                  117'));
+  assert.throws(() => parseSlabLine(text, 'TCP'), { message: '/proc/slabinfo: the TCP line has 1 of its 5 counts' });
+  assert.equal(parseSlabLine(text, 'TCPv6')?.objsize, 2496, 'other caches still read');
+});
+
 test('arp_cache: a column summed over the CPUs, by its header name', () => {
   const text = captured('arp_cache');
   assert.equal(sumStatColumn(text, 'unresolved_discards'), 0);

@@ -104,17 +104,27 @@ export async function otlpRequest(body: Uint8Array, protocol: OtlpProtocol, comp
 }
 
 /** Rejected count of an ExportLogs/MetricsServiceResponse partial_success (protobuf or JSON). */
+/**
+ * What a receiver says it rejected, as a count: a negative, fractional or non-numeric int64 is
+ * 0, one beyond 2^53 is 2^53 - 1 (callers cap it at what they sent); the message only if text.
+ */
+function partial(rejected: unknown, message: unknown): { rejected: number; message?: string } {
+  const n = Number(rejected ?? 0);
+  const count = n > Number.MAX_SAFE_INTEGER ? Number.MAX_SAFE_INTEGER : Number.isSafeInteger(n) && n > 0 ? n : 0;
+  return { rejected: count, ...(typeof message === 'string' ? { message } : {}) };
+}
+
 export function rejectedCount(body: Uint8Array | undefined, protocol: OtlpProtocol, field: 'rejectedLogRecords' | 'rejectedDataPoints'): { rejected: number; message?: string } {
   if (!body || body.length === 0) return { rejected: 0 };
   try {
     if (protocol === 'http/json') {
       const ps = JSON.parse(Buffer.from(body).toString())?.partialSuccess;
-      return { rejected: Number(ps?.[field] ?? 0) || 0, message: ps?.errorMessage };
+      return partial(ps?.[field], ps?.errorMessage);
     }
     // Both responses are `partial_success = 1 { int64 rejected = 1; string error_message = 2 }`;
     // the logs deserializer reads that shape for either signal.
     const ps = ProtobufLogsSerializer.deserializeResponse(body).partialSuccess;
-    return { rejected: Number(ps?.rejectedLogRecords ?? 0) || 0, message: ps?.errorMessage };
+    return partial(ps?.rejectedLogRecords, ps?.errorMessage);
   } catch {
     return { rejected: 0 };
   }

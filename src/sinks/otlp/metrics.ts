@@ -73,7 +73,8 @@ export class OtlpMetricsPusher {
     // Retries end when the next push is due: it carries the same cumulative counters.
     const res = await this.transport.post(req.body, req.headers, { deadline: Date.now() + (this.opts.retryBudgetMs ?? this.intervalMs) });
     if (!res.ok) return this.fail(res.reason ?? 'error', points, res.error ?? res.reason ?? 'error');
-    const { rejected, message } = rejectedCount(res.body, protocol, 'rejectedDataPoints');
+    const { rejected: said, message } = rejectedCount(res.body, protocol, 'rejectedDataPoints');
+    const rejected = Math.min(said, points); // a receiver cannot reject more than it was sent
     this.counters.pointsSent += points - rejected;
     if (rejected > 0) this.drop('rejected', rejected, message ?? 'partial success');
     this.counters.lastSuccessUnixMs = Date.now();
