@@ -22,14 +22,14 @@ import { CLI } from '../test/helpers/paths.js';
 import { giveUp, stopProcess, waitFor } from '../test/helpers/wait.js';
 import { EventStorm, LokiFlapping, PodChurn, startPod, type LivePod } from './soak/load.js';
 import { holdings, netnsOf, rssBytes, socketNetns } from './soak/process.js';
-import { growthFailures, levelAt, mb, rssAt, sum, uncounted, type Sample, type SinkAccount } from './soak/verdict.js';
+import { growthFailures, levelOf, mb, rssOf, sum, uncounted, windows, type Sample, type SinkAccount } from './soak/verdict.js';
 
 const SAMPLE_MS = 10_000;
 const CHURN_MS = 10_000;
 const LOKI_CYCLE_MS = 120_000;
 const MIN_EVENTS_PER_S = 1000;
-/** Refused connections a second; each gives two kernel events (NO_SOCKET drop, reset sent). */
-const STORM_CONNECTS_PER_S = 700;
+/** Refused connections a second; each gives three kernel events (NO_SOCKET drop, reset sent, reset received). */
+const STORM_CONNECTS_PER_S = 400;
 /** The probes whose events the storm makes. */
 const STORM_PROBES = ['packetloss', 'tcpreset'];
 /** Longest the sinks may take to deliver their queues once the load stopped and Loki is up. */
@@ -107,6 +107,7 @@ async function main(): Promise<number> {
   const { minutes } = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('the soak needs root (eBPF, namespaces, containerd)');
   const warmupSeconds = minutes < 6 ? 60 : 300;
+  const windowSeconds = Math.min(LOKI_CYCLE_MS / 1000, warmupSeconds);
   const dir = mkdtempSync(join(tmpdir(), 'kubesonar-soak-'));
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   try {
@@ -164,7 +165,6 @@ event_config:
       if (!res.ok) throw new Error(`/status answered ${res.status}`);
       return await res.json() as AgentStatus;
     };
-    const startedAt = Date.now();
     const first = await waitFor('the agent serving /status', status, 60_000, logTail);
     if (!first.memory) throw new Error('/status has no memory figures (an agent older than this soak)');
     // Without its eBPF event probes the storm would be silent and the soak would prove nothing.
@@ -182,6 +182,8 @@ event_config:
     cleanups.push(() => storm.stop());
     const flapping = await new LokiFlapping(loki, LOKI_CYCLE_MS).start();
     cleanups.push(() => flapping.stop());
+    // The clock of the run starts with the load (and the first Loki outage).
+    const loadStarted = Date.now();
 
     const hostNetns = netnsOf('self');
     const pinned = async (): Promise<number[]> => {
@@ -199,7 +201,7 @@ event_config:
       const h = holdings(agent.pid!);
       const sinks = st.events.sinks;
       const s: Sample = {
-        t: Math.round((Date.now() - startedAt) / 1000),
+        t: Math.round((Date.now() - loadStarted) / 1000),
         rssBytes: rssBytes(agent.pid!),
         heapUsedBytes: st.memory!.heapUsedBytes,
         fds: h.fds,
@@ -219,14 +221,12 @@ event_config:
 
     console.log(`soak: ${minutes} min, warm-up ${warmupSeconds} s, pod churn every ${CHURN_MS / 1000} s, storm ${STORM_CONNECTS_PER_S} refused connections/s, Loki down for the first half of every ${LOKI_CYCLE_MS / 1000} s`);
     console.log(row(['t_s', 'rss_mb', 'heap_mb', 'fds', 'pinned_ns', 'events/s', 'loki_q', 'loki_drop', 'stdout_q', 'stdout_drop', 'rw_drop', 'loki', 'loki_recv']));
-    const endAt = startedAt + minutes * 60_000;
+    const endAt = loadStarted + minutes * 60_000;
     for (let next = Date.now(); next <= endAt; next += SAMPLE_MS) {
       await sleep(Math.max(0, next - Date.now()));
       await sample();
     }
-    const stormSamples = samples.filter((s) => s.t > 15); // the storm starts a few seconds after the first sample
-    const stormRate = stormSamples.length > 1
-      ? (stormSamples.at(-1)!.published - stormSamples[0]!.published) / (stormSamples.at(-1)!.t - stormSamples[0]!.t) : 0;
+    const stormRate = samples.length > 1 ? (samples.at(-1)!.published - samples[0]!.published) / (samples.at(-1)!.t - samples[0]!.t) : 0;
 
     // Closing the books: the load stops, Loki stays up, and the sinks get time to deliver their queues.
     await churn.stop();
@@ -249,7 +249,7 @@ event_config:
     });
     const scrapes = await promScrapes(promUrl, minutes);
 
-    const failures = growthFailures(samples, warmupSeconds);
+    const failures = growthFailures(samples, warmupSeconds, windowSeconds);
     if (stormRate < MIN_EVENTS_PER_S) failures.push(`the event storm reached ${Math.round(stormRate)} events/s, below ${MIN_EVENTS_PER_S}`);
     for (const a of accounts) {
       const n = uncounted(a);
@@ -260,13 +260,13 @@ event_config:
     if (scrapes.ok === 0) failures.push('Prometheus never scraped the agent');
     if (lastPinned.length) console.log(`namespaces pinned at the last sample: ${lastPinned.join(', ')}`);
 
-    const warm = samples.filter((s) => s.t <= warmupSeconds);
+    const { warm, end } = windows(samples, warmupSeconds, windowSeconds);
     const [f, l] = [samples[0]!, samples.at(-1)!];
     const figures = {
       minutes, samples: samples.length, warmup_s: warmupSeconds,
-      rss_first_mb: +mb(f.rssBytes), rss_warm_mb: +mb(rssAt(warm)), rss_end_mb: +mb(rssAt(samples)), rss_last_mb: +mb(l.rssBytes), rss_peak_mb: +mb(Math.max(...samples.map((s) => s.rssBytes))),
+      rss_first_mb: +mb(f.rssBytes), rss_warm_mb: +mb(rssOf(warm)), rss_end_mb: +mb(rssOf(end)), rss_last_mb: +mb(l.rssBytes), rss_peak_mb: +mb(Math.max(...samples.map((s) => s.rssBytes))),
       heap_first_mb: +mb(f.heapUsedBytes), heap_last_mb: +mb(l.heapUsedBytes),
-      fds_first: f.fds, fds_warm: levelAt(warm, (s) => s.fds), fds_last: l.fds,
+      fds_first: f.fds, fds_warm: levelOf(warm, (s) => s.fds), fds_end: levelOf(end, (s) => s.fds), fds_last: l.fds,
       pinned_ns_first: f.pinnedNetns, pinned_ns_last: l.pinnedNetns, pinned_ns_max: Math.max(...samples.map((s) => s.pinnedNetns)),
       events_per_s: Math.round(stormRate), events_emitted: accounts[0]!.emitted,
       loki_received: accounts[0]!.received, loki_dropped: accounts[0]!.dropped, loki_duplicates: tally.duplicates, loki_uncounted: uncounted(accounts[0]!),
@@ -275,8 +275,8 @@ event_config:
       pods_created: churn.created, pods_deleted: churn.deleted, loki_outages: flapping.outages, scrapes_ok: scrapes.ok, scrapes_total: scrapes.total,
       ok: failures.length === 0, failures,
     };
-    console.log(`RSS ${figures.rss_first_mb} → ${figures.rss_last_mb} MB (median of a minute: ${figures.rss_warm_mb} after the warm-up, ${figures.rss_end_mb} at the end; peak ${figures.rss_peak_mb}); heap ${figures.heap_first_mb} → ${figures.heap_last_mb} MB; ` +
-      `fds ${f.fds} → ${l.fds} (after warm-up ${figures.fds_warm}); pinned namespaces ${f.pinnedNetns} → ${l.pinnedNetns} (max ${figures.pinned_ns_max})`);
+    console.log(`RSS ${figures.rss_first_mb} → ${figures.rss_last_mb} MB (median of the last ${windowSeconds} s: ${figures.rss_warm_mb} in the warm-up, ${figures.rss_end_mb} at the end; peak ${figures.rss_peak_mb}); heap ${figures.heap_first_mb} → ${figures.heap_last_mb} MB; ` +
+      `fds ${f.fds} → ${l.fds} (lowest of the last ${windowSeconds} s: ${figures.fds_warm} in the warm-up, ${figures.fds_end} at the end); pinned namespaces ${f.pinnedNetns} → ${l.pinnedNetns} (max ${figures.pinned_ns_max})`);
     console.log(`events: ${figures.events_emitted} emitted at ${figures.events_per_s}/s; Loki received ${figures.loki_received}, dropped ${sum(accounts[0]!.dropped)} ${JSON.stringify(accounts[0]!.dropped)}, ` +
       `uncounted ${figures.loki_uncounted}; stdout received ${figures.stdout_received}, dropped ${sum(accounts[1]!.dropped)}, uncounted ${figures.stdout_uncounted}`);
     console.log(`load: ${churn.created} pods created, ${churn.deleted} deleted, ${flapping.outages} Loki outages; Prometheus scrapes ${scrapes.ok}/${scrapes.total} up`);

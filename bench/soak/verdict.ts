@@ -2,7 +2,7 @@
 // and every event the agent emitted is either received or counted as dropped.
 
 export interface Sample {
-  /** Seconds since the agent started. */
+  /** Seconds since the load started. */
   t: number;
   rssBytes: number;
   heapUsedBytes: number;
@@ -18,38 +18,42 @@ export interface Sample {
   lokiUp: boolean;
 }
 
-/** Samples a blip shorter than this many is forgiven (a socket mid-request, a pod mid-deletion). */
-export const LEVEL_SAMPLES = 3;
-/** RSS moves with every garbage collection: its level is the median of this many samples (a minute). */
-export const RSS_SAMPLES = 6;
-
 /**
- * The level of a count at the end of `samples`: the lowest of its last LEVEL_SAMPLES values, so
- * a transient peak does not count as growth and a leak (which only ever adds) still does.
+ * The samples compared: the last `windowSeconds` of the warm-up against the last `windowSeconds`
+ * of the run. A window spans whole Loki cycles (or the same half of one), so both hold the same
+ * phases: an outage's full queue, or the socket of a Loki that is up, are no growth.
  */
-export function levelAt(samples: Sample[], figure: (s: Sample) => number): number {
-  return Math.min(...samples.slice(-LEVEL_SAMPLES).map(figure));
+export function windows(samples: Sample[], warmupSeconds: number, windowSeconds: number): { warm: Sample[]; end: Sample[] } {
+  const endT = samples.at(-1)?.t ?? 0;
+  return {
+    warm: samples.filter((s) => s.t <= warmupSeconds && s.t > warmupSeconds - windowSeconds),
+    end: samples.filter((s) => s.t > endT - windowSeconds),
+  };
 }
 
-/** The RSS at the end of `samples`: the median of the last RSS_SAMPLES. */
-export function rssAt(samples: Sample[]): number {
-  const last = samples.slice(-RSS_SAMPLES).map((s) => s.rssBytes).sort((a, b) => a - b);
-  const mid = last.length >> 1;
-  return last.length % 2 ? last[mid]! : (last[mid - 1]! + last[mid]!) / 2;
+/** A count's level over a window: its lowest value, so a transient peak (a socket mid-request, a pod mid-deletion) is no growth and a leak, which only ever adds, is. */
+export const levelOf = (window: Sample[], figure: (s: Sample) => number): number => Math.min(...window.map(figure));
+
+/** RSS over a window: its median, as RSS moves with every garbage collection. */
+export function rssOf(window: Sample[]): number {
+  const sorted = window.map((s) => s.rssBytes).sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** What grew after the warm-up beyond what is allowed: RSS more than 10 %, fds or pinned namespaces at all. */
-export function growthFailures(samples: Sample[], warmupSeconds: number): string[] {
-  const warm = samples.filter((s) => s.t <= warmupSeconds);
-  if (warm.length === 0 || warm.length === samples.length) return [`too few samples to judge growth (${samples.length}, ${warm.length} in the warm-up)`];
+export function growthFailures(samples: Sample[], warmupSeconds: number, windowSeconds: number): string[] {
+  const { warm, end } = windows(samples, warmupSeconds, windowSeconds);
+  if (warm.length === 0 || end.length === 0 || end[0]!.t <= warmupSeconds) {
+    return [`too few samples to judge growth (${samples.length}; ${warm.length} in the warm-up's last ${windowSeconds} s, the run must last ${windowSeconds} s more)`];
+  }
   const failures: string[] = [];
-  const at = (figure: (s: Sample) => number) => ({ warm: levelAt(warm, figure), last: levelAt(samples, figure) });
-  const rss = { warm: rssAt(warm), last: rssAt(samples) };
-  if (rss.last > rss.warm * 1.1) failures.push(`RSS grew ${pct(rss.last / rss.warm - 1)} after the warm-up (${mb(rss.warm)} → ${mb(rss.last)} MB, allowed 10 %)`);
-  const fds = at((s) => s.fds);
-  if (fds.last > fds.warm) failures.push(`open fds grew after the warm-up (${fds.warm} → ${fds.last})`);
-  const ns = at((s) => s.pinnedNetns);
-  if (ns.last > ns.warm) failures.push(`network namespaces pinned by the agent grew after the warm-up (${ns.warm} → ${ns.last})`);
+  const [rssWarm, rssEnd] = [rssOf(warm), rssOf(end)];
+  if (rssEnd > rssWarm * 1.1) failures.push(`RSS grew ${pct(rssEnd / rssWarm - 1)} after the warm-up (${mb(rssWarm)} → ${mb(rssEnd)} MB, allowed 10 %)`);
+  const [fdsWarm, fdsEnd] = [levelOf(warm, (s) => s.fds), levelOf(end, (s) => s.fds)];
+  if (fdsEnd > fdsWarm) failures.push(`open fds grew after the warm-up (${fdsWarm} → ${fdsEnd})`);
+  const [nsWarm, nsEnd] = [levelOf(warm, (s) => s.pinnedNetns), levelOf(end, (s) => s.pinnedNetns)];
+  if (nsEnd > nsWarm) failures.push(`network namespaces pinned by the agent grew after the warm-up (${nsWarm} → ${nsEnd})`);
   return failures;
 }
 

@@ -16,24 +16,24 @@ function run(rssMb: (i: number) => number, fds: (i: number) => number = () => 30
 test('flat figures with GC swings and blips pass', () => {
   const swing = (i: number) => (i % 3 === 0 ? 120 : 100);
   const blip = (i: number) => (i === 11 ? 34 : 30);
-  assert.deepEqual(growthFailures(run(swing, blip, (i) => (i === 12 ? 1 : 0)), 60), []);
+  assert.deepEqual(growthFailures(run(swing, blip, (i) => (i === 12 ? 1 : 0)), 60, 60), []);
 });
 
 test('RSS growing beyond 10 % of its warm-up median fails; within 10 % passes', () => {
-  assert.deepEqual(growthFailures(run((i) => (i < 7 ? 100 : 109)), 60), []);
-  const [failure, ...rest] = growthFailures(run((i) => (i < 7 ? 100 : 115)), 60);
+  assert.deepEqual(growthFailures(run((i) => (i < 7 ? 100 : 109)), 60, 60), []);
+  const [failure, ...rest] = growthFailures(run((i) => (i < 7 ? 100 : 115)), 60, 60);
   assert.match(failure!, /^RSS grew 15\.0 % after the warm-up \(100\.0 → 115\.0 MB/);
   assert.deepEqual(rest, []);
 });
 
 test('one more fd or pinned namespace that stays fails', () => {
-  assert.deepEqual(growthFailures(run(() => 100, (i) => (i >= 10 ? 31 : 30)), 60), ['open fds grew after the warm-up (30 → 31)']);
-  assert.deepEqual(growthFailures(run(() => 100, undefined, (i) => (i >= 9 ? 1 : 0)), 60),
+  assert.deepEqual(growthFailures(run(() => 100, (i) => (i >= 7 ? 31 : 30)), 60, 60), ['open fds grew after the warm-up (30 → 31)']);
+  assert.deepEqual(growthFailures(run(() => 100, undefined, (i) => (i >= 7 ? 1 : 0)), 60, 60),
     ['network namespaces pinned by the agent grew after the warm-up (0 → 1)']);
 });
 
 test('no samples after the warm-up: no verdict but a failure saying so', () => {
-  assert.match(growthFailures(run(() => 100), 600)[0]!, /too few samples/);
+  assert.match(growthFailures(run(() => 100), 600, 120)[0]!, /too few samples/);
 });
 
 test('events: emitted = received + counted drops + still queued, anything missing is uncounted', () => {
