@@ -222,7 +222,8 @@ event_config:
     console.log(`soak: ${minutes} min, warm-up ${warmupSeconds} s, pod churn every ${CHURN_MS / 1000} s, storm ${STORM_CONNECTS_PER_S} refused connections/s, Loki down for the first half of every ${LOKI_CYCLE_MS / 1000} s`);
     console.log(row(['t_s', 'rss_mb', 'heap_mb', 'fds', 'pinned_ns', 'events/s', 'loki_q', 'loki_drop', 'stdout_q', 'stdout_drop', 'rw_drop', 'loki', 'loki_recv']));
     const endAt = loadStarted + minutes * 60_000;
-    for (let next = Date.now(); next <= endAt; next += SAMPLE_MS) {
+    // The last sample is at the end (a timer a few ms late is still on time).
+    for (let next = Date.now(); next <= endAt + SAMPLE_MS / 2; next += SAMPLE_MS) {
       await sleep(Math.max(0, next - Date.now()));
       await sample();
     }
