@@ -45,9 +45,7 @@ export interface EventPipelineOptions {
 }
 
 // Standard attribute keys; an event's own attrs cannot override them.
-const TYPE = 'event.type';
-const PROBE = 'event.probe';
-const NODE = 'k8s.node.name';
+// (event.type, event.probe and k8s.node.name are written literally in toRecord.)
 const NAMESPACE = 'k8s.namespace.name';
 const POD = 'k8s.pod.name';
 const NETNS = 'netns';
@@ -99,10 +97,12 @@ export class EventPipeline implements EventPublisher {
       if (found === 'host') host = true;
       else pod = found;
     }
+    // Literal keys (not computed ones) and for-in (not Object.entries): this runs for every
+    // event, and both keep it to the record's own objects.
     const attributes: Record<string, string | number> = {
-      [TYPE]: event.type,
-      [PROBE]: event.probe,
-      [NODE]: this.opts.nodeName,
+      'event.type': event.type,
+      'event.probe': event.probe,
+      'k8s.node.name': this.opts.nodeName,
     };
     if (pod) {
       attributes[NAMESPACE] = pod.namespace;
@@ -110,8 +110,10 @@ export class EventPipeline implements EventPublisher {
     }
     if (event.netns !== undefined) attributes[NETNS] = `ns${event.netns}`;
     if (host) attributes[HOST_NETNS_ATTR] = 'true';
-    for (const [k, v] of Object.entries(event.attrs)) { // throws on a malformed event: refused by publish()
-      if (!(k in attributes)) attributes[k] = v;
+    const own = event.attrs;
+    if (own === null || typeof own !== 'object') throw new TypeError('attrs must be an object'); // refused by publish()
+    for (const k in own) {
+      if (!(k in attributes) && Object.hasOwn(own, k)) attributes[k] = own[k];
     }
     return {
       event: pod === event.pod ? event : { ...event, pod },
