@@ -41,22 +41,25 @@ export class ProtoWriter {
     this.buf[this.pos++] = (field << 3) | LEN;
     if (most < 128) {
       const at = this.pos++;
-      const n = this.buf.write(s, this.pos, 'utf8');
-      this.buf[at] = n;
-      this.pos += n;
+      this.put(s);
+      this.buf[at] = this.pos - at - 1;
     } else {
-      const n = Buffer.byteLength(s, 'utf8');
-      this.varint(n);
-      this.pos += this.buf.write(s, this.pos, 'utf8');
+      this.varint(Buffer.byteLength(s, 'utf8'));
+      this.put(s);
     }
   }
 
   /** Raw UTF-8 text inside an open field (see begin()). */
   text(s: string): void {
+    this.ensure(s.length * 3);
+    this.put(s);
+  }
+
+  /** Writes `s` as UTF-8 where ensure() made room. */
+  private put(s: string): void {
     const n = s.length;
-    this.ensure(n * 3);
-    if (n <= 32) {
-      // Short pieces (punctuation, names, digits): a loop beats a call into the runtime.
+    if (n <= 64) {
+      // Short pieces (punctuation, names, digits, addresses): a loop beats a call into the runtime.
       const b = this.buf;
       const p = this.pos;
       let i = 0;
