@@ -143,6 +143,7 @@ export interface MetricProbe {
 
 export type Severity = 'INFO' | 'WARN' | 'ERROR';
 
+// A new field here must also be copied where EventPipeline.toRecord fills in the pod.
 export interface NetEvent {
   /** When the kernel (or the check) saw it, ns since the Unix epoch; never replaced by the send time. */
   timeUnixNano: bigint;

@@ -116,6 +116,44 @@ describe('wire format', () => {
     })));
   });
 
+  test('protobuf lines are the JSON encoding\'s lines: escapes, non-ASCII, lone surrogates, long fields, ns before 1 s', async () => {
+    const odd = ['a "quoted" \\path\\ and\nnewline\ttab\u0001', 'ünïcødé ✓ 😀', 'lone \ud800 surrogate', 'x'.repeat(300), '', 'plain'];
+    const batch: EventRecord[] = odd.map((msg, i) => {
+      const r = rec(i);
+      const event = { ...r.event, msg, attrs: { ...r.event.attrs, reason: i === 3 ? 'y'.repeat(200) : `r"${i}"`, score: i + 0.5 } };
+      return { ...r, event, body: msg, attributes: { ...r.attributes, reason: event.attrs.reason, score: event.attrs.score } };
+    });
+    batch.push({ ...rec(9, { ns: 999_999_999n }), body: 'early' });
+    const old = await new LokiReceiver({ version: '2.9.5' }).start(); // fields in the line
+    try {
+      const proto = sinkFor(old.url);
+      const json = sinkFor(old.url, { encoding: 'json' });
+      assert.deepEqual(await proto.send(batch), { delivered: batch.length });
+      assert.deepEqual(await json.send(batch), { delivered: batch.length });
+      await proto.close();
+      await json.close();
+      const [p, j] = old.pushes;
+      assert.equal(p.encoding, 'protobuf');
+      assert.equal(j.encoding, 'json');
+      const lines = (push: typeof p) => push.streams.flatMap((s) => s.entries.map((e) => [e.ns, e.line] as const));
+      assert.deepEqual(lines(p), lines(j));
+      const parsed = lines(p).map(([, l]) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(parsed.map((x) => x.msg), ['early', ...odd]);
+      assert.equal(lines(p)[0][1].slice(0, 24), '{"timestamp":999999999,"');
+      assert.equal(parsed[4].reason, 'y'.repeat(200));
+      assert.equal(parsed[1].score, 0.5);
+    } finally {
+      await old.stop();
+    }
+    // Structured metadata of more than 127 bytes (a two-byte length) reads back whole.
+    const n0 = rx.pushes.length;
+    const sink = sinkFor(rx.url);
+    assert.deepEqual(await sink.send([batch[3]]), { delivered: 1 });
+    await sink.close();
+    assert.equal(rx.pushes[n0].streams[0].entries[0].metadata.reason, 'y'.repeat(200));
+    assert.equal(rx.pushes[n0].streams[0].entries[0].line, `{"timestamp":${T0 + 3n},"type":"TCP_RCV_RST_ESTAB","msg":"${'x'.repeat(300)}"}`);
+  });
+
   test('label values with quotes, backslashes and newlines survive Loki’s label parser', async () => {
     const n0 = rx.pushes.length;
     const odd = 'a "quoted" \\path\\ and\nnewline';

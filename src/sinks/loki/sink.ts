@@ -17,7 +17,7 @@ import { KubeClient } from '../../k8s/index.js';
 import { HttpTransport, logReachability, type Lookup, type PostResult, type ReachabilityChange } from '../../transport/index.js';
 import type { LokiSection } from './config.js';
 import { LokiDiscovery } from './discovery.js';
-import { pushBody, toStreams, validateStaticLabels, type FieldStorage, type LokiEncoding } from './encode.js';
+import { pushBody, validateStaticLabels, type FieldStorage, type LokiEncoding } from './encode.js';
 
 export { parseRetryAfter, type Lookup, type ResolvedAddress } from '../../transport/index.js';
 
@@ -177,7 +177,7 @@ export class LokiSink implements EventSink {
   private async push(records: readonly EventRecord[], deadline: number): Promise<{ ok: true } | { ok: false; reason: string }> {
     let res: PostResult;
     try {
-      const { body, headers } = await pushBody(toStreams(records, this.deps.node, this.staticLabels, await this.storage()), this.encoding);
+      const { body, headers } = await pushBody(records, this.deps.node, this.staticLabels, await this.storage(), this.encoding);
       res = await this.transport.post(body, { ...headers, 'user-agent': USER_AGENT }, { deadline });
     } catch (err) {
       res = { ok: false, attempts: 0, reason: 'internal_error', error: (err as Error).message };
