@@ -206,8 +206,16 @@ export class Agent {
       exporters: this.pushers.status(),
       // TLS certificate in use, who may read each endpoint, and how many requests were let in or refused.
       endpoints: { metrics: this.endpoint.instance ? this.server.status() : null, events: this.events.sinks.stream?.serverStatus() ?? null },
+      // The agent's own memory, so a soak (or an operator) can tell a growing heap from growing native memory.
+      memory: memoryFigures(),
     };
   }
+}
+
+/** Resident set and V8 heap of this process, in bytes. */
+function memoryFigures(): Record<string, number> {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers };
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;

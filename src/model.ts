@@ -67,7 +67,7 @@ export interface Sample {
   labels?: Record<string, string>;
 }
 
-/** Kernel-wide probes (softnet, slab) measure once, for the host entity only. */
+/** Kernel-wide probes (softirq and slab statistics) measure once, for the host entity only. */
 export type ProbeScope = 'netns' | 'host';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
@@ -143,6 +143,7 @@ export interface MetricProbe {
 
 export type Severity = 'INFO' | 'WARN' | 'ERROR';
 
+// A new field here must also be copied where EventPipeline.toRecord fills in the pod.
 export interface NetEvent {
   /** When the kernel (or the check) saw it, ns since the Unix epoch; never replaced by the send time. */
   timeUnixNano: bigint;

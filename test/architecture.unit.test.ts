@@ -12,7 +12,7 @@ const src = join(ROOT, 'src');
 const LAYERS: [number, RegExp][] = [
   [1, /^(model\.ts|log\.ts|events\/model\.ts|events\/format\.ts|util\/)/],
   [2, /^(procfs|netlink|native|bpf|entities|k8s|transport)\//],
-  [3, /^(checks\/|pipeline\/|events\/pipeline\.ts)/],
+  [3, /^(checks\/|pipeline\/|events\/pipeline\.ts|events\/spool\.ts)/],
   [4, /^probes\//],
   [5, /^catalogue\//],
   [6, /^(exporters|sinks)\//],

@@ -131,6 +131,12 @@ export function valuesSchema(configSchema) {
         bpffs: bool('Mount /sys/fs/bpf'),
         memlockCapability: bool('Add CAP_SYS_RESOURCE (RLIMIT_MEMLOCK, kernels before 5.11)'),
       }),
+      spool: obj({
+        enabled: bool('Mount a writable volume for the sinks\' disk spools (set spool_dir of a sink to mountPath)'),
+        mountPath: { type: 'string', pattern: '^/', description: 'Where the volume is mounted in the container' },
+        sizeLimit: str('sizeLimit of the emptyDir (keep it above the spool_max_bytes of the sinks using it)'),
+        hostPath: str('A host directory instead of the emptyDir (survives the pod being deleted); empty: emptyDir'),
+      }),
       cni: obj({
         enabled: bool('Mount the CNI config and host-local IPAM directories read-only'),
         confDir: { type: 'string', pattern: '^/' },

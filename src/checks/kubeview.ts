@@ -2,7 +2,8 @@
 // checks that need the Kubernetes API read, so a run reads a local cache and a change in the
 // cluster can trigger a run at once.
 
-import { Informer, type KubeClient, type KubeObject } from '../k8s/index.js';
+import { Informer, type InformerStatus, type KubeClient, type KubeObject } from '../k8s/index.js';
+import type { Logger } from '../log.js';
 import type { CheckOptions } from './model.js';
 
 /** A Service as the IPVS check needs it (from the Kubernetes API). */
@@ -58,8 +59,8 @@ export class KubeView implements ServiceSource {
    * `options` fixes what is watched (the node name, where kube-proxy and ip-masq-agent live);
    * `onChange` is called after any change (the scheduler's trigger).
    */
-  constructor(client: KubeClient, options: CheckOptions, onChange?: () => void) {
-    const opts = { onChange: onChange && (() => onChange()) };
+  constructor(client: KubeClient, options: CheckOptions, onChange?: () => void, log?: Logger) {
+    const opts = { onChange: onChange && (() => onChange()), log };
     const { kubeProxy, ipMasqAgent, nodeName } = options;
     this.svcs = new Informer<Service>(client, '/api/v1/services', opts);
     this.slices = new Informer<EndpointSlice>(client, '/apis/discovery.k8s.io/v1/endpointslices', { ...opts, labelSelector: SERVICE_NAME_LABEL });
@@ -74,6 +75,11 @@ export class KubeView implements ServiceSource {
   start(): this {
     for (const i of this.all) i.start();
     return this;
+  }
+
+  /** Each informer's state (synced, lists, 410s, closed watches, the current failure), for /status. */
+  status(): InformerStatus[] {
+    return this.all.map((i) => i.status());
   }
 
   async stop(): Promise<void> {

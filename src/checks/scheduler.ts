@@ -11,11 +11,15 @@
 //   (off with `emitCleared: false`): on-call sees in the same LogQL query when it stopped.
 // - Every event says which of the four it is in `attrs.finding` (new, changed, reminder,
 //   cleared), with `attrs.subject` and `attrs.since_unix_ms` (when the finding first held).
+// - With `watchChanges` the kernel's notifications of what the checks read (rp_filter, links,
+//   addresses, routes, rules; checks/changes.ts) trigger a run of the probes concerned, so a
+//   finding appears within seconds; the interval and the reminders are unchanged.
 // - A check that fails keeps its previous findings (a failed read is not a fix); a check that
 //   is disabled or unsupported drops them without cleared events.
 
 import { nowUnixNano, type EventPublisher, type NetEvent, type Severity } from '../events/model.js';
 import type { Entity } from '../model.js';
+import { ChangeWatcher, type ChangeStatus } from './changes.js';
 import type { Check, CheckContext, CheckOptions, Finding } from './model.js';
 
 /** What `attrs.finding` says about an event. */
@@ -44,6 +48,8 @@ export interface SchedulerOptions {
   enabled?: ReadonlySet<string>;
   /** Milliseconds; tests pass a fake one. */
   clock?: () => number;
+  /** Run the probes concerned when the kernel announces a change (rp_filter, links, routes); the agent sets it. */
+  watchChanges?: boolean;
 }
 
 interface Held {
@@ -80,6 +86,7 @@ export class CheckScheduler {
   private lastTriggered = 0;
   private stopped = true;
   private readonly clock: () => number;
+  private watcher: ChangeWatcher | undefined;
 
   constructor(private opts: SchedulerOptions) {
     this.clock = opts.clock ?? Date.now;
@@ -91,6 +98,7 @@ export class CheckScheduler {
     if (!this.stopped) return;
     this.stopped = false;
     running.add(this);
+    if (this.opts.watchChanges) this.watcher = new ChangeWatcher(this.opts.hostNetns ?? null, (probes) => this.trigger(probes)).start();
     this.schedule();
     this.trigger();
   }
@@ -102,6 +110,7 @@ export class CheckScheduler {
     for (const t of this.timers.splice(0)) clearInterval(t);
     clearTimeout(this.triggerTimer);
     this.triggerTimer = undefined;
+    this.watcher?.close();
     await this.running;
     for (const c of this.opts.checks) c.close?.();
   }
@@ -159,6 +168,11 @@ export class CheckScheduler {
     return [...this.status_.values()].map((s) => ({ ...s }));
   }
 
+  /** Whether kernel notifications trigger runs (undefined: not asked for). */
+  changes(): ChangeStatus | undefined {
+    return this.watcher?.status();
+  }
+
   private schedule(): void {
     const { intervalSeconds, kernelLog } = this.opts.options;
     // A tick that finds a run in progress is skipped: the run is as fresh as the tick would be.
@@ -182,6 +196,8 @@ export class CheckScheduler {
       for (const c of selected) Object.assign(this.status_.get(c)!, { state: 'error', detail: `entities: ${(err as Error).message}` });
       return;
     }
+    // New pod namespaces are made audible before they are judged, so a change right after is heard.
+    if (entities.length) await this.watcher?.track(entities);
     const cache = new Map<string, Promise<unknown>>();
     const ctx: CheckContext = {
       entities,

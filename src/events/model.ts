@@ -31,15 +31,25 @@ export interface SendResult {
   dropped?: Record<string, number>;
 }
 
+/** What the pipeline tells a sink about one send. */
+export interface SendOptions {
+  /**
+   * Retry retryable failures until this time (ms since the epoch), then drop the batch
+   * (`retries_exhausted`): when its oldest event reaches the sink's max age.
+   */
+  deadline: number;
+}
+
 /** A destination of events (stdout, Loki, OTLP, the live stream). */
 export interface EventSink {
   readonly name: string;
   /**
    * Delivers one batch, retrying what is worth retrying; resolves once every record is
    * delivered or dropped (never rejects). The pipeline waits for it before sending the next
-   * batch to this sink, buffering new events in the sink's bounded queue meanwhile.
+   * batch to this sink, buffering new events in the sink's bounded queue meanwhile. Without
+   * options (a sink used on its own) the sink applies a retry budget of its own.
    */
-  send(batch: readonly EventRecord[]): Promise<SendResult>;
+  send(batch: readonly EventRecord[], options?: SendOptions): Promise<SendResult>;
   close(): Promise<void>;
   /** What /status shows of the sink besides its counters (e.g. Loki's version and where fields go). */
   status?(): Record<string, unknown>;

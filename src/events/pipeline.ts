@@ -3,34 +3,70 @@
 // bounded queue and batching and at most one send in flight, so a slow or dead sink only
 // ever fills its own queue: probes and the other sinks never wait for it. Whatever is not
 // delivered is counted per sink and reason.
+//
+// Outages: the batch in flight is retried by its sink until its oldest event reaches the
+// sink's max age (the deadline passed to send()); meanwhile new events queue up, bounded in
+// events and in bytes. Past a bound the oldest queued events go first (`queue_full`), and an
+// event that waited longer than the max age is not sent at all (`max_age`).
 import type { PodRef } from '../model.js';
 import { SEVERITY_NUMBER } from './model.js';
 import type { EventPublisher, EventRecord, EventSink, NetEvent, SendResult } from './model.js';
+import { Spool, type SpoolStatus } from './spool.js';
 
 /** What a network namespace inode belongs to: a pod, the host (and its host-network pods), or unknown. */
 export type NetnsAttribution = PodRef | 'host' | undefined;
 export type NetnsResolver = (netns: number) => NetnsAttribution;
 
 export interface SinkOptions {
-  /** Events held for the sink at most, the batch in flight included; newer ones are dropped (`queue_full`). */
+  /** Events held for the sink at most, the batch in flight included; past it the oldest queued go (`queue_full`). */
   maxQueueEvents: number;
+  /** Estimated bytes held for the sink at most (recordBytes), the batch in flight included; past it the oldest queued go (`queue_full`). */
+  maxQueueBytes: number;
+  /**
+   * How long an event may wait for delivery, ms: the batch in flight is retried until its
+   * oldest event is this old (then the sink drops it, `retries_exhausted`), and a queued event
+   * older than this is dropped before sending (`max_age`).
+   */
+  maxAgeMs: number;
   /** Events per send at most. */
   batchMaxEvents: number;
   /** Longest an event waits for its batch to fill before it is sent anyway. */
   batchMaxWaitMs: number;
+  /**
+   * A disk spool for this sink: every event is also written there; when the memory queue is
+   * full, newer events wait on disk only (no `queue_full`), and after a restart what was not
+   * done is sent first, in order.
+   */
+  spool?: SpoolSettings;
 }
 
-export const DEFAULT_SINK_OPTIONS: Readonly<SinkOptions> = Object.freeze({ maxQueueEvents: 10_000, batchMaxEvents: 500, batchMaxWaitMs: 1000 });
+export interface SpoolSettings {
+  /** The sink's directory (e.g. `<spool_dir>/loki`). */
+  dir: string;
+  maxBytes: number;
+  /** Size at which a segment is closed and the next begun (default: maxBytes / 8, 64 KiB..16 MiB). */
+  segmentBytes?: number;
+  /** Told when writes start failing (a full disk) and when they work again. */
+  onState?: (ok: boolean, message: string) => void;
+}
+
+export const DEFAULT_SINK_OPTIONS: Readonly<SinkOptions> = Object.freeze({
+  maxQueueEvents: 100_000, maxQueueBytes: 32 << 20, maxAgeMs: 15 * 60_000, batchMaxEvents: 500, batchMaxWaitMs: 1000,
+});
 
 export interface SinkStats {
   /** Events waiting in the queue now (a gauge). */
   queued: number;
   /** Events of the send in progress now (a gauge). */
   inFlight: number;
+  /** Estimated bytes of the queued and in-flight events (a gauge). */
+  bytes: number;
   /** Events the sink reported delivered (a counter). */
   sent: number;
-  /** Events given up on, by reason (counters): `queue_full`, the sink's own reasons, `shutdown`, `send_error`. */
+  /** Events given up on, by reason (counters): `queue_full`, `max_age`, the sink's own reasons, `shutdown`, `send_error`, and with a spool `spool_full`, `spool_write_failed`, `spool_corrupt`. */
   dropped: Record<string, number>;
+  /** The disk spool, when the sink has one. */
+  spool?: SpoolStatus;
 }
 
 export interface EventPipelineOptions {
@@ -45,20 +81,40 @@ export interface EventPipelineOptions {
 }
 
 // Standard attribute keys; an event's own attrs cannot override them.
-const TYPE = 'event.type';
-const PROBE = 'event.probe';
-const NODE = 'k8s.node.name';
+// (event.type, event.probe and k8s.node.name are written literally in toRecord.)
 const NAMESPACE = 'k8s.namespace.name';
 const POD = 'k8s.pod.name';
 const NETNS = 'netns';
 /** Set to "true" on events of the node's own network namespace (where host-network pods live). */
 export const HOST_NETNS_ATTR = 'netns.host';
+const STANDARD_ATTRS = new Set(['event.type', 'event.probe', 'k8s.node.name', NAMESPACE, POD, NETNS, HOST_NETNS_ATTR]);
+
+// What a queued event costs in memory, estimated: the queue is bounded in bytes as well as in
+// events, because one event with a long drop stack weighs as much as a hundred short ones.
+/** Per record: the record and event objects, the attribute table, the bigint timestamp. */
+const RECORD_OVERHEAD = 200;
+/** Per attribute: its slot in the table and a number's heap cell. */
+const ATTRIBUTE_OVERHEAD = 16;
+
+/**
+ * Estimated bytes an event record holds: its strings at two bytes a character (the worst
+ * case of V8's string storage) plus fixed overheads. Cheap: one pass over the attributes.
+ */
+export function recordBytes(r: { body: string; attributes: Record<string, string | number> }): number {
+  let n = RECORD_OVERHEAD + 2 * r.body.length;
+  for (const k in r.attributes) {
+    const v = r.attributes[k];
+    n += ATTRIBUTE_OVERHEAD + 2 * k.length + (typeof v === 'string' ? 2 * v.length : 8);
+  }
+  return n;
+}
 
 export class EventPipeline implements EventPublisher {
   private readonly lanes = new Map<string, SinkLane>();
   private closed = false;
   private publishedCount = 0;
   private rejectedCount = 0;
+  private readonly netnsNames = new Map<number, string>();
 
   constructor(private readonly opts: EventPipelineOptions) {}
 
@@ -76,7 +132,20 @@ export class EventPipeline implements EventPublisher {
       return;
     }
     this.publishedCount++;
-    for (const lane of this.lanes.values()) lane.push(record);
+    if (this.lanes.size === 0) return;
+    const bytes = recordBytes(record);
+    for (const lane of this.lanes.values()) lane.push(record, bytes);
+  }
+
+  /** `ns<inode>`, remembered: a node has a few hundred namespaces, and the number-to-text conversion is most of an event's attribution. */
+  private netnsName(netns: number): string {
+    let name = this.netnsNames.get(netns);
+    if (name === undefined) {
+      if (this.netnsNames.size >= 4096) this.netnsNames.clear(); // namespaces come and go: stay bounded
+      name = `ns${netns}`;
+      this.netnsNames.set(netns, name);
+    }
+    return name;
   }
 
   /** Events accepted since start, and events refused (after close(), or malformed). */
@@ -99,22 +168,32 @@ export class EventPipeline implements EventPublisher {
       if (found === 'host') host = true;
       else pod = found;
     }
+    // Literal keys (not computed ones) and for-in (not Object.entries): this runs for every
+    // event, and both keep it to the record's own objects.
     const attributes: Record<string, string | number> = {
-      [TYPE]: event.type,
-      [PROBE]: event.probe,
-      [NODE]: this.opts.nodeName,
+      'event.type': event.type,
+      'event.probe': event.probe,
+      'k8s.node.name': this.opts.nodeName,
     };
     if (pod) {
       attributes[NAMESPACE] = pod.namespace;
       attributes[POD] = pod.name;
     }
-    if (event.netns !== undefined) attributes[NETNS] = `ns${event.netns}`;
+    if (event.netns !== undefined) attributes[NETNS] = this.netnsName(event.netns);
     if (host) attributes[HOST_NETNS_ATTR] = 'true';
-    for (const [k, v] of Object.entries(event.attrs)) { // throws on a malformed event: refused by publish()
-      if (!(k in attributes)) attributes[k] = v;
+    const own = event.attrs;
+    if (own === null || typeof own !== 'object') throw new TypeError('attrs must be an object'); // refused by publish()
+    for (const k in own) {
+      if (STANDARD_ATTRS.has(k) && k in attributes) continue;
+      if (Object.hasOwn(own, k)) attributes[k] = own[k];
     }
     return {
-      event: pod === event.pod ? event : { ...event, pod },
+      // The copy with the pod filled in names NetEvent's fields: a spread costs V8 a
+      // microsecond or more per event here (a slow path for objects with a bigint field).
+      event: pod === event.pod ? event : {
+        timeUnixNano: event.timeUnixNano, type: event.type, probe: event.probe, severity: event.severity,
+        msg: event.msg, netns: event.netns, pod, attrs: event.attrs,
+      },
       timeUnixNano: event.timeUnixNano,
       severityNumber: SEVERITY_NUMBER[event.severity] ?? 0,
       severityText: event.severity,
@@ -135,11 +214,13 @@ export class EventPipeline implements EventPublisher {
       old.setOptions(opts);
       return;
     }
-    const lane = new SinkLane(sink, opts, old?.counters ?? { sent: 0, dropped: {} }, this.opts.onError);
+    // The same spool directory: the new lane takes over the open spool (one writer per directory).
+    const spool = old && opts.spool && old.spool?.dir === opts.spool.dir ? old.detachSpool() : undefined;
+    const lane = new SinkLane(sink, opts, old?.counters ?? { sent: 0, dropped: {} }, this.opts.onError, spool);
     this.lanes.set(sink.name, lane);
     if (old) {
-      for (const record of old.takeAll()) lane.push(record);
-      void old.retire(this.opts.replaceDeadlineMs ?? 30_000).then(() => closeQuietly(old.sink, this.opts.onError));
+      lane.adopt(old.takeAll(), spool !== undefined);
+      void old.retire(this.opts.replaceDeadlineMs ?? 30_000).then(() => closeQuietly(old.sink, this.opts.onError)).then(() => old.closeSpool());
     }
   }
 
@@ -150,6 +231,7 @@ export class EventPipeline implements EventPublisher {
     this.lanes.delete(name);
     await lane.retire(deadlineMs);
     await withDeadline(closeQuietly(lane.sink, this.opts.onError), deadlineMs);
+    await lane.closeSpool();
   }
 
   sinkNames(): string[] {
@@ -175,6 +257,7 @@ export class EventPipeline implements EventPublisher {
     await Promise.all(lanes.map((l) => l.retire(deadlineMs)));
     const left = Math.max(0, deadlineMs - (Date.now() - started));
     await withDeadline(Promise.all(lanes.map((l) => closeQuietly(l.sink, this.opts.onError))), left);
+    await Promise.all(lanes.map((l) => l.closeSpool()));
   }
 }
 
@@ -183,53 +266,138 @@ interface Counters {
   dropped: Record<string, number>;
 }
 
-/** One sink's queue, batching and in-flight send. */
+/** Queued events as taken from one lane and given to its successor: when each was queued, its size. */
+interface Queued {
+  records: EventRecord[];
+  at: number[];
+  sizes: number[];
+  /** Spool sequence numbers (-1: not in the spool). */
+  seqs: number[];
+}
+
+/** One sink's queue, batching and in-flight send, and its disk spool when it has one. */
 class SinkLane {
-  // A FIFO as an array with a moving head: push and batch-take are O(1) amortized.
+  // A FIFO as parallel arrays with a moving head: push, batch-take and drop-oldest are O(1) amortized.
   private records: EventRecord[] = [];
   private enqueuedAt: number[] = [];
+  private sizes: number[] = [];
+  private seqs: number[] = [];
   private head = 0;
+  private queuedBytes = 0;
   private inFlight = 0;
+  private inFlightBytes = 0;
+  /** Spool sequence of the oldest spooled event in flight (-1: none). */
+  private inFlightSeq = -1;
   private timer: NodeJS.Timeout | undefined;
   /** While retiring: send whatever is queued without waiting for batches to fill. */
   private draining = false;
   private idleWaiters: (() => void)[] = [];
+  /** With a spool: newer events wait on disk only, from `diskNext` on (the memory queue was full, or a restart left some). */
+  private spilled = false;
+  private diskNext = 0;
+  private reading = false;
+  /** Closing with a spool: what is left stays on disk for the next start, so nothing more is acknowledged. */
+  private frozen = false;
+  spool?: Spool;
 
   constructor(
     readonly sink: EventSink,
     private opts: SinkOptions,
     readonly counters: Counters,
     private readonly onError?: (sink: string, error: unknown) => void,
-  ) {}
+    spool?: Spool,
+  ) {
+    this.spool = spool ?? (opts.spool ? new Spool(opts.spool) : undefined);
+    if (this.spool && !spool && this.spool.acked < this.spool.next) {
+      // Left by the previous run: sent first, in order, before anything new.
+      this.spilled = true;
+      this.diskNext = this.spool.acked;
+      queueMicrotask(() => this.schedule());
+    }
+  }
 
   private get queued(): number {
     return this.records.length - this.head;
   }
 
-  push(record: EventRecord): void {
-    if (this.queued + this.inFlight >= this.opts.maxQueueEvents) {
+  private hasRoom(bytes: number): boolean {
+    return this.queued + this.inFlight < this.opts.maxQueueEvents && this.queuedBytes + this.inFlightBytes + bytes <= this.opts.maxQueueBytes;
+  }
+
+  push(record: EventRecord, bytes: number, at = Date.now()): void {
+    if (this.spool) return this.pushSpooled(this.spool, record, bytes, at);
+    this.makeRoom(1, bytes);
+    if (!this.hasRoom(bytes)) {
+      // Nothing queued is left to give up for it: the batch in flight alone fills the bounds.
       this.drop('queue_full', 1);
       return;
     }
-    this.records.push(record);
-    this.enqueuedAt.push(Date.now());
+    this.enqueue(record, bytes, at, -1);
     this.schedule();
+  }
+
+  /** With a spool, memory is the disk's read-ahead: a full memory queue sends newer events to disk only. */
+  private pushSpooled(spool: Spool, record: EventRecord, bytes: number, at: number): void {
+    const seq = spool.append(record, at);
+    if (seq === undefined) {
+      // The spool is full: memory alone, while it has room and nothing older waits on disk.
+      if (!this.spilled && this.hasRoom(bytes)) this.enqueue(record, bytes, at, -1);
+      else this.drop('spool_full', 1);
+    } else if (!this.spilled && this.hasRoom(bytes)) {
+      this.enqueue(record, bytes, at, seq);
+    } else if (!this.spilled) {
+      this.spilled = true;
+      this.diskNext = seq;
+    }
+    this.schedule();
+  }
+
+  private enqueue(record: EventRecord, bytes: number, at: number, seq: number): void {
+    this.records.push(record);
+    this.enqueuedAt.push(at);
+    this.sizes.push(bytes);
+    this.seqs.push(seq);
+    this.queuedBytes += bytes;
+  }
+
+  /** Takes over a predecessor's queue (hot reload), keeping when each event was queued. */
+  adopt(q: Queued, sameSpool: boolean): void {
+    for (let i = 0; i < q.records.length; i++) {
+      if (sameSpool && q.seqs[i]! >= 0) this.enqueue(q.records[i]!, q.sizes[i]!, q.at[i]!, q.seqs[i]!);
+      else this.push(q.records[i]!, q.sizes[i]!, q.at[i]!);
+    }
+    this.schedule();
+  }
+
+  /** Hands the spool to a successor (the same directory); this lane no longer touches it. */
+  detachSpool(): Spool | undefined {
+    const s = this.spool;
+    this.spool = undefined;
+    return s;
+  }
+
+  async closeSpool(): Promise<void> {
+    this.ackSpool();
+    this.frozen = true;
+    await this.spool?.close();
   }
 
   setOptions(opts: SinkOptions): void {
     this.opts = opts;
-    const excess = this.queued + this.inFlight - opts.maxQueueEvents;
-    if (excess > 0) this.drop('queue_full', this.dropNewest(excess));
+    if (!this.spool) this.makeRoom(0, 0);
     this.clearTimer();
     this.schedule();
   }
 
   /** Removes and returns the queued (not in-flight) records, oldest first. */
-  takeAll(): EventRecord[] {
-    const out = this.records.slice(this.head);
+  takeAll(): Queued {
+    const out = { records: this.records.slice(this.head), at: this.enqueuedAt.slice(this.head), sizes: this.sizes.slice(this.head), seqs: this.seqs.slice(this.head) };
     this.records = [];
     this.enqueuedAt = [];
+    this.sizes = [];
+    this.seqs = [];
     this.head = 0;
+    this.queuedBytes = 0;
     this.clearTimer();
     return out;
   }
@@ -237,7 +405,7 @@ class SinkLane {
   /**
    * Sends everything queued as fast as batches allow; resolves when the lane is idle or at
    * the deadline, when what is still queued is counted as `shutdown` (a send in flight is
-   * left to finish and counts itself).
+   * left to finish and counts itself). With a spool, what is on disk stays for the next start.
    */
   async retire(deadlineMs: number): Promise<void> {
     this.draining = true;
@@ -246,32 +414,112 @@ class SinkLane {
     if (this.queued + this.inFlight > 0) {
       await withDeadline(new Promise<void>((resolve) => this.idleWaiters.push(resolve)), deadlineMs);
     }
-    const left = this.takeAll().length;
-    if (left > 0) this.drop('shutdown', left);
+    this.ackSpool();
+    if (this.spool) this.frozen = true;
+    const left = this.takeAll();
+    const kept = this.spool ? left.seqs.filter((q) => q >= 0).length : 0;
+    this.drop('shutdown', left.records.length - kept);
   }
 
   stats(): SinkStats {
-    return { queued: this.queued, inFlight: this.inFlight, sent: this.counters.sent, dropped: { ...this.counters.dropped } };
+    const s: SinkStats = { queued: this.queued, inFlight: this.inFlight, bytes: this.queuedBytes + this.inFlightBytes, sent: this.counters.sent, dropped: { ...this.counters.dropped } };
+    if (this.spool) s.spool = this.spool.status();
+    return s;
   }
 
   private drop(reason: string, n: number): void {
     if (n > 0) this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + n;
   }
 
-  private dropNewest(n: number): number {
-    const k = Math.min(n, this.queued);
-    this.records.length -= k;
-    this.enqueuedAt.length -= k;
-    return k;
+  /** Drops the oldest queued events until `events` more of `bytes` fit the bounds (or nothing queued is left). */
+  private makeRoom(events: number, bytes: number): void {
+    let n = 0;
+    while (this.queued > 0 && (this.queued + this.inFlight + events > this.opts.maxQueueEvents || this.queuedBytes + this.inFlightBytes + bytes > this.opts.maxQueueBytes)) {
+      this.shift();
+      n++;
+    }
+    this.drop('queue_full', n);
+  }
+
+  /** Drops the queued events that waited longer than the max age. */
+  private expire(now: number): void {
+    let n = 0;
+    while (this.queued > 0 && now - this.enqueuedAt[this.head]! >= this.opts.maxAgeMs) {
+      this.shift();
+      n++;
+    }
+    this.drop('max_age', n);
+  }
+
+  /** Removes the oldest queued record (its slot is reclaimed by compact()). */
+  private shift(): void {
+    this.queuedBytes -= this.sizes[this.head]!;
+    this.records[this.head] = undefined as unknown as EventRecord; // let it be collected now
+    this.head++;
+    this.compact();
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.records.length) {
+      this.records = this.records.slice(this.head);
+      this.enqueuedAt = this.enqueuedAt.slice(this.head);
+      this.sizes = this.sizes.slice(this.head);
+      this.seqs = this.seqs.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Tells the spool the oldest event still held; everything before it is done. */
+  private ackSpool(): void {
+    const spool = this.spool;
+    if (!spool || this.frozen) return;
+    let oldest = this.inFlightSeq;
+    for (let i = this.head; oldest < 0 && i < this.records.length; i++) if (this.seqs[i]! >= 0) oldest = this.seqs[i]!;
+    if (oldest < 0) oldest = this.spilled ? this.diskNext : spool.next;
+    spool.ack(oldest);
+  }
+
+  /** Counts what the spool lost (a failed write of events that were on disk only, damaged segments). */
+  private countSpoolLoss(): void {
+    const loss = this.spool?.takeLoss();
+    if (!loss) return;
+    this.drop('spool_write_failed', loss.writeFailed);
+    this.drop('spool_corrupt', loss.corrupt);
+  }
+
+  /** Fills the memory queue from the spool (events waiting on disk only), oldest first. */
+  private async readSpool(spool: Spool): Promise<void> {
+    this.reading = true;
+    try {
+      const { records, end } = await spool.read(this.diskNext, Math.max(1, Math.min(this.opts.maxQueueEvents, 4 * this.opts.batchMaxEvents)));
+      if (this.spool !== spool) return; // handed over meanwhile
+      for (const r of records) this.enqueue(r.record, recordBytes(r.record), r.at, r.seq);
+      this.diskNext = Math.max(this.diskNext, end);
+      if (this.diskNext >= spool.next) this.spilled = false;
+    } catch (err) {
+      this.onError?.(this.sink.name, err);
+      // Unreadable now: try again after a pause rather than in a loop.
+      await new Promise((r) => setTimeout(r, 1000).unref());
+    } finally {
+      this.reading = false;
+    }
+    this.countSpoolLoss();
+    this.ackSpool();
+    this.schedule();
   }
 
   /** Starts a send now if one is due, else arms the timer for when the oldest event's wait ends. */
   private schedule(): void {
     if (this.inFlight > 0 || this.queued === 0) {
-      if (this.inFlight === 0) this.wakeIdle();
+      if (this.inFlight > 0) return;
+      if (this.spool && this.spilled && !this.draining) {
+        if (!this.reading) void this.readSpool(this.spool);
+        return;
+      }
+      this.wakeIdle();
       return;
     }
-    const waited = Date.now() - this.enqueuedAt[this.head];
+    const waited = Date.now() - this.enqueuedAt[this.head]!;
     if (this.draining || this.queued >= this.opts.batchMaxEvents || waited >= this.opts.batchMaxWaitMs) {
       this.clearTimer();
       void this.sendBatch();
@@ -285,30 +533,55 @@ class SinkLane {
   }
 
   private async sendBatch(): Promise<void> {
+    const now = Date.now();
+    this.expire(now);
+    if (this.queued === 0) {
+      this.ackSpool();
+      return this.schedule();
+    }
     const n = Math.min(this.queued, this.opts.batchMaxEvents);
     const batch = this.records.slice(this.head, this.head + n);
-    this.head += n;
-    if (this.head > 1024 && this.head * 2 > this.records.length) {
-      this.records = this.records.slice(this.head);
-      this.enqueuedAt = this.enqueuedAt.slice(this.head);
-      this.head = 0;
+    // The sink retries until the oldest event of the batch reaches the max age.
+    const deadline = this.enqueuedAt[this.head]! + this.opts.maxAgeMs;
+    let bytes = 0;
+    let durable = 0;
+    this.inFlightSeq = -1;
+    for (let i = this.head; i < this.head + n; i++) {
+      bytes += this.sizes[i]!;
+      if (this.seqs[i]! >= 0) {
+        durable++;
+        if (this.inFlightSeq < 0) this.inFlightSeq = this.seqs[i]!;
+      }
     }
+    this.head += n;
+    this.compact();
+    this.queuedBytes -= bytes;
     this.inFlight = n;
+    this.inFlightBytes = bytes;
     // Start the send after the publisher's synchronous work: publish() only ever queues.
     await null;
     let result: SendResult;
     try {
-      result = await this.sink.send(batch);
+      result = await this.sink.send(batch, { deadline });
     } catch (err) {
       // The contract says send never rejects; count the batch rather than lose track of it.
       this.onError?.(this.sink.name, err);
       result = { delivered: 0, dropped: { send_error: n } };
     }
     this.inFlight = 0;
+    this.inFlightBytes = 0;
     const delivered = Math.max(0, Math.min(n, result?.delivered ?? 0));
     this.counters.sent += delivered;
     let accounted = delivered;
-    for (const [reason, count] of Object.entries(result?.dropped ?? {})) {
+    const dropped = { ...result?.dropped };
+    if (this.spool && (dropped.shutdown ?? 0) > 0) {
+      // Cut off by closing: the spooled events of the batch are sent after the next start.
+      const kept = Math.min(durable, dropped.shutdown!);
+      dropped.shutdown! -= kept;
+      accounted += kept;
+      this.frozen = true;
+    }
+    for (const [reason, count] of Object.entries(dropped)) {
       if (count > 0) {
         this.drop(reason, count);
         accounted += count;
@@ -316,6 +589,9 @@ class SinkLane {
     }
     // A sink that reports fewer records than it was given lost the rest without saying why.
     if (accounted < n) this.drop('unreported', n - accounted);
+    this.inFlightSeq = -1;
+    this.ackSpool();
+    this.countSpoolLoss();
     this.schedule();
   }
 

@@ -15,6 +15,19 @@ export interface NativeAddon {
    * is the errno name (ENOENT when the namespace's process has gone, ETIMEDOUT after 2 s).
    */
   netlinkDump(netnsPath: string | null, protocol: number, request: Buffer): Promise<Buffer>;
+  /**
+   * A socket of `protocol` in the namespace at `netnsPath` (null: ours) subscribed to the
+   * multicast `groups` (with `allNsid`, those of every namespace that has an id in it too),
+   * read on its own thread: `onMessage` gets each datagram, or null and the errno name when
+   * notifications were lost (ENOBUFS). Throws with `code` when the socket cannot be made.
+   */
+  NetlinkListener?: new (
+    netnsPath: string | null,
+    protocol: number,
+    groups: number[],
+    allNsid: boolean,
+    onMessage: (datagram: Buffer | null, error?: string) => void,
+  ) => { close(): void };
 }
 
 export interface AddonState {

@@ -70,6 +70,13 @@ export class Collector {
   discoveryError?: string;
   /** Told about every published snapshot (the event side follows the entities). */
   onSnapshot?: (snapshot: Snapshot) => void;
+  /** Told once about each namespace that went while a cycle read it (it is left out of that snapshot). */
+  onVanished?: (entity: Entity) => void;
+  /**
+   * Namespaces that went mid-cycle (left out of their snapshot, not counted as probe errors)
+   * and reads retried on another process of a namespace because the one read had exited.
+   */
+  readonly churn = { vanishedLastCycle: 0, vanishedTotal: 0, pidRetriesTotal: 0 };
 
   constructor(
     private readonly source: EntitySource,
@@ -145,9 +152,16 @@ export class Collector {
     this.trackFirstSeen(entities);
     const host = entities.find((e) => e.isHost);
     const samples: SeriesSample[] = [];
+    /** Namespaces found gone during this cycle: their samples are dropped, they leave the snapshot. */
+    const vanished = new Set<Entity>();
     const memo = new Map<string, Promise<unknown>>();
     const shared = <T>(key: string, read: () => Promise<T>): Promise<T> => {
-      if (!memo.has(key)) memo.set(key, read());
+      if (!memo.has(key)) {
+        // A failed read is not shared: a retry through another process must read again.
+        const value = read();
+        value.catch(() => memo.get(key) === value && memo.delete(key));
+        memo.set(key, value);
+      }
       return memo.get(key) as Promise<T>;
     };
     for (const probe of probes) {
@@ -161,18 +175,38 @@ export class Collector {
       let failure: string | undefined;
       let notApplicable: string | undefined;
       await mapLimited(targets, ENTITY_CONCURRENCY, async (entity) => {
-        try {
-          for (const s of await probe.collect(entity, ctx)) {
+        if (vanished.has(entity)) return;
+        const keep = (found: Sample[]) => {
+          for (const s of found) {
             if (!entity.isHost && hostOnly.has(s.metric)) continue;
             samples.push({ ...s, probe: probe.name, entity });
           }
-        } catch (e) {
+        };
+        try {
+          keep(await probe.collect(entity, ctx));
+        } catch (first) {
+          let e = first;
           if (e instanceof NotApplicable) {
             notApplicable = e.message;
             return;
           }
           // A pod that vanished mid-cycle is not a probe failure; anything else is.
-          if (!(await stillExists(entity))) return;
+          const live = await firstLivePid(entity);
+          if (live < 0) {
+            vanished.add(entity);
+            return;
+          }
+          // The process the read went through exited (the namespace lives on in others): read
+          // again through one that is there, instead of counting an error.
+          if (live > 0 && gone(e)) {
+            this.churn.pidRetriesTotal++;
+            try {
+              keep(await probe.collect({ ...entity, pids: entity.pids.slice(live) }, ctx));
+              return;
+            } catch (again) {
+              e = again;
+            }
+          }
           failure = `${entityName(entity)}: ${(e as Error).message}`;
           const total = (this.errorTotals.get(probe.name) ?? 0) + 1;
           this.errorTotals.set(probe.name, total);
@@ -186,10 +220,13 @@ export class Collector {
       status.lastDurationMs = Math.round((performance.now() - probeStart) * 10) / 10;
     }
     const cpu = process.cpuUsage(cpuStart);
+    this.churn.vanishedLastCycle = vanished.size;
+    this.churn.vanishedTotal += vanished.size;
+    for (const e of vanished) this.onVanished?.(e);
     this.current = {
       time: Date.now(),
-      entities,
-      samples,
+      entities: vanished.size ? entities.filter((e) => !vanished.has(e)) : entities,
+      samples: vanished.size ? samples.filter((s) => !vanished.has(s.entity)) : samples,
       firstSeen: new Map(this.firstSeen),
       durationMs: performance.now() - wallStart,
       cpuMs: (cpu.user + cpu.system) / 1000,
@@ -219,10 +256,16 @@ export function entityName(e: Entity): string {
   return e.pod ? `${e.pod.namespace}/${e.pod.name}` : `netns ${e.netns}`;
 }
 
-/** Whether any of the entity's processes still lives in its namespace. */
-async function stillExists(entity: Entity): Promise<boolean> {
-  for (const pid of entity.pids) {
-    if (await stat(`/proc/${pid}/ns/net`).then((s) => s.ino === entity.netns, () => false)) return true;
+/** Index in `pids` of the first process still in the entity's namespace; -1: none, the namespace went. */
+async function firstLivePid(entity: Entity): Promise<number> {
+  for (let i = 0; i < entity.pids.length; i++) {
+    if (await stat(`/proc/${entity.pids[i]}/ns/net`).then((s) => s.ino === entity.netns, () => false)) return i;
   }
-  return false;
+  return -1;
+}
+
+/** An error that says the process or namespace read through is not there (any more). */
+function gone(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code;
+  return code === 'ENOENT' || code === 'ESRCH';
 }

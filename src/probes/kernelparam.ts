@@ -99,7 +99,9 @@ async function podParams(ctx: CheckContext): Promise<Finding[]> {
 export function kernelParamChecks(): Check[] {
   return [
     { name: 'interface_sysctls', probe: 'kernelparam', run: interfaceParams },
-    { name: 'node_sysctls', probe: 'kernelparam', run: nodeParams },
+    // Sysctls have no change notification: the node's three are cheap to read on the fast
+    // cadence (kernelLog.pollSeconds), so a change there shows within seconds too.
+    { name: 'node_sysctls', probe: 'kernelparam', fast: true, run: nodeParams },
     { name: 'pod_sysctls', probe: 'kernelparam', unsupported: async () => netnsReader().error, run: podParams },
   ];
 }

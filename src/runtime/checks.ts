@@ -54,8 +54,11 @@ export function checksComponent(deps: ChecksDeps): Component<ChecksSettings, Run
         enabled: new Set(s.probes),
         entities: deps.entities,
         severity: severityOf,
+        watchChanges: true,
       });
       scheduler.start();
+      const changes = scheduler.changes();
+      if (changes?.state === 'off') deps.log.warn('configuration changes are not heard: findings appear at the next checks interval', { error: changes.detail });
       return (current = { scheduler, view });
     },
     update(running, s, previous) {
@@ -73,7 +76,7 @@ export function checksComponent(deps: ChecksDeps): Component<ChecksSettings, Run
 
 async function kubeView(options: CheckOptions, onChange: () => void, log: Logger): Promise<KubeView | undefined> {
   try {
-    return new KubeView(await KubeClient.inCluster(), options, onChange).start();
+    return new KubeView(await KubeClient.inCluster(), options, onChange, log).start();
   } catch (e) {
     // The checks that need it report themselves unsupported; retried when the section changes.
     log.warn('Kubernetes API unavailable: the checks that read it are off', { probes: KUBE_PROBES, error: (e as Error).message });

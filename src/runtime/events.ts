@@ -118,6 +118,9 @@ export class EventRuntime {
       bpf: this.ebpf.status(),
       bpfMalformedRecords: malformedRecords(),
       checks: this.checks.instance?.scheduler.status() ?? null,
+      checkChanges: this.checks.instance?.scheduler.changes() ?? null,
+      // What the API-reading checks see of the cluster: per informer synced, lists, 410s, closed watches, the current failure.
+      checkKube: this.checks.instance?.view?.status() ?? null,
       notBuilt: Object.fromEntries(EVENT_PROBES.filter((p) => p in NOT_BUILT).map((p) => [p, NOT_BUILT[p]])),
     };
   }

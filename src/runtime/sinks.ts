@@ -5,11 +5,12 @@
 // Covers the event sinks: stdout, the live stream, Loki, OTLP logs. The metric pushers (OTLP
 // metrics, remote write) are in pushers.ts.
 import type { Writable } from 'node:stream';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { EventConfig, ServerConfig } from '../config/index.js';
 import type { KubeClient } from '../k8s/index.js';
 import type { EventSink } from '../events/model.js';
-import type { EventPipeline, SinkOptions } from '../events/pipeline.js';
+import type { EventPipeline, SinkOptions, SpoolSettings } from '../events/pipeline.js';
 import type { Logger } from '../log.js';
 import { LokiSink } from '../sinks/loki/index.js';
 import { OtlpLogSink } from '../sinks/otlp/index.js';
@@ -26,7 +27,7 @@ export const SINK_OPTIONS: Record<Exclude<SinkKind, 'loki'>, Partial<SinkOptions
   stdout: { batchMaxEvents: 100, batchMaxWaitMs: 200, maxQueueEvents: 10_000 },
   // Live viewing: short waits; batches well under a client's buffer (see StreamSink).
   stream: { batchMaxEvents: 200, batchMaxWaitMs: 50, maxQueueEvents: 10_000 },
-  otlp: { batchMaxEvents: 512, batchMaxWaitMs: 1000, maxQueueEvents: 10_000 },
+  otlp: { batchMaxEvents: 512, batchMaxWaitMs: 1000 },
 };
 
 export interface EventSinksDeps {
@@ -94,7 +95,10 @@ export class EventSinks {
         section: (c) => (c.sinks.loki.enabled ? c.sinks.loki : undefined),
         build: async (l: EventConfig['sinks']['loki']) => ({
           sink: new LokiSink(l, { node: deps.nodeName, logger: deps.log, onReachability: logReachability(deps.log, 'loki', this.queued('loki')) }),
-          options: { batchMaxEvents: l.batch_max_events, batchMaxWaitMs: l.batch_max_wait_ms, maxQueueEvents: l.max_queue_events },
+          options: {
+            batchMaxEvents: l.batch_max_events, batchMaxWaitMs: l.batch_max_wait_ms,
+            maxQueueEvents: l.max_queue_events, maxQueueBytes: l.max_queue_bytes, maxAgeMs: l.max_age_ms, spool: this.spool('loki', l),
+          },
         }),
       },
       otlp: {
@@ -105,11 +109,22 @@ export class EventSinks {
             config: o, nodeName: deps.nodeName, env: deps.env,
             onError: (message) => deps.log.warn('otlp log sink', { error: message }), onReachability: logReachability(deps.log, 'otlp log sink', this.queued('otlp')),
           }),
-          options: SINK_OPTIONS.otlp,
+          options: { ...SINK_OPTIONS.otlp, maxQueueEvents: o.max_queue_events, maxQueueBytes: o.max_queue_bytes, maxAgeMs: o.max_age_ms, spool: this.spool('otlp', o) },
         }),
       },
     };
     this.parts = (Object.entries(kinds) as [SinkKind, SinkKindSpec<any>][]).map(([kind, spec]) => [kind, spec, new Reconciled(this.component(kind, spec, deps.log))]);
+  }
+
+  /** The sink's disk spool, in its own directory under `spool_dir`; a state change is logged. */
+  private spool(sink: string, s: { spool_dir: string; spool_max_bytes: number }): SpoolSettings | undefined {
+    if (!s.spool_dir) return undefined;
+    const dir = join(s.spool_dir, sink);
+    return {
+      dir, maxBytes: s.spool_max_bytes,
+      onState: (ok, message) => (ok ? this.deps.log.info('event spool: writes work again', { sink, dir })
+        : this.deps.log.error('event spool: writes fail, events that do not fit in memory are dropped', { sink, dir, error: message })),
+    };
   }
 
   /** How many events wait for a sink (queued and in flight). */

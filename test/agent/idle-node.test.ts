@@ -159,7 +159,7 @@ test('a flooded listener: LISTEN_OVERFLOW naming its port in its pod', async () 
   assert.equal(e.backlog, 1);
 });
 
-test('rp_filter=1 on a pod interface: RPFilterKernelParam within 10 s', { todo: 'checks run on their interval until netlink notifications trigger them' }, async () => {
+test('rp_filter=1 on a pod interface: RPFilterKernelParam within 10 s', async () => {
   await inNetns(web.pid, 'sysctl', ['-qw', 'net.ipv4.conf.eth0.rp_filter=1']);
   const changed = Date.now();
   const e = await eventOf('RPFilterKernelParam', web, () => true, 10_000);

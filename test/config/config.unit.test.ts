@@ -15,6 +15,7 @@ import { checkOptionsFromConfig } from '../../src/checks/config.js';
 import { DEFAULT_CHECK_OPTIONS } from '../../src/checks/model.js';
 import type { CheckOptions } from '../../src/checks/model.js';
 import { ROOT } from '../helpers/paths.js';
+import { OTLP_DELIVERY_DEFAULTS } from '../../src/sinks/otlp/config.js';
 
 const SRC = '/etc/config/config.yaml';
 // An empty environment, so OTEL_* variables of whoever runs the tests change nothing.
@@ -54,12 +55,15 @@ describe('defaults', () => {
           loki: {
             enabled: false, url: '', tenant: '', username: '', password_file: '', bearer_token_file: '', ca_file: '',
             insecure_skip_verify: false, discovery_namespace: '', service_name: 'grafana-loki', encoding: 'protobuf',
-            batch_max_events: 1000, batch_max_wait_ms: 1000, max_queue_events: 10000, static_labels: {},
+            batch_max_events: 1000, batch_max_wait_ms: 1000, max_queue_events: 100000, max_queue_bytes: 33554432,
+            max_age_ms: 900000, min_backoff_ms: 250, max_backoff_ms: 10000, spool_dir: '', spool_max_bytes: 268435456, static_labels: {},
           },
           otlp: {
             enabled: false, endpoint: 'http://localhost:4318', logs_endpoint: 'http://localhost:4318/v1/logs',
             metrics_endpoint: 'http://localhost:4318/v1/metrics', protocol: 'http/protobuf', headers: {},
             compression: 'none', logs: true, metrics: true, interval_seconds: 30,
+            max_age_ms: 900000, max_queue_bytes: 33554432, max_queue_events: 100000, min_backoff_ms: 1000, max_backoff_ms: 30000,
+            spool_dir: '', spool_max_bytes: 268435456,
           },
           remote_write: { enabled: false, url: '', username: '', password_file: '', headers: {}, interval_seconds: 30 },
           stream: { max_clients: 16, client_buffer_events: 1000 },
@@ -258,11 +262,14 @@ event_config:
         password_file: '/etc/loki/password', bearer_token_file: '', ca_file: '/etc/loki/ca.pem', insecure_skip_verify: true,
         discovery_namespace: 'monitoring', service_name: 'loki-gateway', encoding: 'json', batch_max_events: 500,
         batch_max_wait_ms: 200, max_queue_events: 5000, static_labels: { cluster: 'prod-1', region: 'cn-hangzhou' },
+        max_queue_bytes: 33554432, max_age_ms: 900000, min_backoff_ms: 250, max_backoff_ms: 10000, spool_dir: '', spool_max_bytes: 268435456,
       },
       otlp: {
         enabled: true, endpoint: 'http://collector:4318/', logs_endpoint: 'http://collector:4318/v1/logs',
         metrics_endpoint: 'http://collector:4318/v1/metrics', protocol: 'http/json',
         headers: { Authorization: 'Bearer x' }, compression: 'gzip', logs: true, metrics: false, interval_seconds: 60,
+        max_age_ms: 900000, max_queue_bytes: 33554432, max_queue_events: 100000, min_backoff_ms: 1000, max_backoff_ms: 30000,
+        spool_dir: '', spool_max_bytes: 268435456,
       },
       remote_write: {
         enabled: true, url: 'https://cn-hangzhou.arms.aliyuncs.com/prometheus/api/v1/write', username: 'LTAIxxxx',
@@ -306,7 +313,7 @@ event_config:
       enabled: true, endpoint: 'http://loki:3100/otlp', logs_endpoint: 'http://loki:3100/otlp/v1/logs',
       metrics_endpoint: 'http://loki:3100/otlp/v1/metrics', protocol: 'http/json',
       headers: { 'X-Scope-OrgID': 'team-a', Authorization: 'Basic YTpi' }, compression: 'gzip', logs: true, metrics: true,
-      interval_seconds: 15,
+      interval_seconds: 15, ...OTLP_DELIVERY_DEFAULTS,
     });
     const file = parse(`event_config:
   sinks:
@@ -316,7 +323,7 @@ event_config:
       enabled: true, endpoint: 'http://collector:4318', logs_endpoint: 'http://collector:4318/v1/logs',
       metrics_endpoint: 'http://collector:4318/v1/metrics', protocol: 'http/protobuf',
       headers: { 'X-Scope-OrgID': 'team-b', Authorization: 'Basic YTpi' }, compression: 'none', logs: true, metrics: true,
-      interval_seconds: 60,
+      interval_seconds: 60, ...OTLP_DELIVERY_DEFAULTS,
     });
     const signal = parse('', { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://gw:3100/otlp/v1/logs' }).event_config.sinks.otlp;
     assert.equal(signal.logs_endpoint, 'http://gw:3100/otlp/v1/logs');

@@ -4,8 +4,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import type { PodRef } from '../../src/model.js';
-import type { EventRecord, EventSink, NetEvent, SendResult } from '../../src/events/model.js';
-import { EventPipeline, type NetnsAttribution } from '../../src/events/pipeline.js';
+import type { EventRecord, EventSink, NetEvent, SendOptions, SendResult } from '../../src/events/model.js';
+import { EventPipeline, recordBytes, type NetnsAttribution } from '../../src/events/pipeline.js';
 import { formatTime, parseJsonLine, toTextLine, viewOf } from '../../src/events/format.js';
 import { StdoutSink } from '../../src/sinks/stdout.js';
 import { holdsFor, waitFor } from '../helpers/wait.js';
@@ -33,9 +33,11 @@ class TestSink implements EventSink {
   closed = false;
   constructor(readonly name: string, private readonly behave: (batch: readonly EventRecord[]) => Promise<SendResult> =
     async (b) => ({ delivered: b.length })) {}
+  deadlines: (number | undefined)[] = [];
   get records(): EventRecord[] { return this.batches.flat(); }
-  send(batch: readonly EventRecord[]): Promise<SendResult> {
+  send(batch: readonly EventRecord[], options?: SendOptions): Promise<SendResult> {
     this.batches.push([...batch]);
+    this.deadlines.push(options?.deadline);
     return this.behave(batch);
   }
   async close(): Promise<void> { this.closed = true; }
@@ -146,8 +148,9 @@ describe('pipeline', () => {
     await waitFor('the live sink to get everything', () => live.records.length === N + k, 2000);
     assert.deepEqual(live.records.map((r) => r.timeUnixNano), Array.from({ length: N + k }, (_, i) => TS + BigInt(i)));
     const s = p.stats();
-    assert.deepEqual(s.dead, { queued: N - 4, inFlight: 4, sent: 0, dropped: { queue_full: k } });
-    assert.deepEqual(s.live, { queued: 0, inFlight: 0, sent: N + k, dropped: {} });
+    assert.deepEqual({ ...s.dead, bytes: 0 }, { queued: N - 4, inFlight: 4, bytes: 0, sent: 0, dropped: { queue_full: k } });
+    assert.ok(s.dead!.bytes > 0);
+    assert.deepEqual(s.live, { queued: 0, inFlight: 0, bytes: 0, sent: N + k, dropped: {} });
     assert.equal(dead.batches.length, 1, 'one send in flight per sink');
     // Still bounded later on, and the live sink keeps flowing.
     for (let i = 0; i < 5; i++) p.publish(ev(100 + i));
@@ -171,9 +174,9 @@ describe('pipeline', () => {
     await waitFor('two batches each', () => [partial, rejecting, silent].every((s) => s.batches.length === 2), 2000);
     await waitFor('their results counted', () => [partial, rejecting, silent].every((s) => p.stats()[s.name]!.inFlight === 0), 2000);
     const s = p.stats();
-    assert.deepEqual(s.partial, { queued: 0, inFlight: 0, sent: 6, dropped: { http_400: 2, retries_exhausted: 2 } });
-    assert.deepEqual(s.rejecting, { queued: 0, inFlight: 0, sent: 0, dropped: { send_error: 10 } });
-    assert.deepEqual(s.silent, { queued: 0, inFlight: 0, sent: 8, dropped: { unreported: 2 } });
+    assert.deepEqual(s.partial, { queued: 0, inFlight: 0, bytes: 0, sent: 6, dropped: { http_400: 2, retries_exhausted: 2 } });
+    assert.deepEqual(s.rejecting, { queued: 0, inFlight: 0, bytes: 0, sent: 0, dropped: { send_error: 10 } });
+    assert.deepEqual(s.silent, { queued: 0, inFlight: 0, bytes: 0, sent: 8, dropped: { unreported: 2 } });
     assert.deepEqual(errors, ['rejecting', 'rejecting']);
     await p.close(100);
   });
@@ -202,9 +205,9 @@ describe('pipeline', () => {
     const b = new TestSink('b');
     const p = pipeline();
     p.setSink(a1, { batchMaxEvents: 2, batchMaxWaitMs: 1, maxQueueEvents: 5 });
-    for (let i = 0; i < 6; i++) p.publish(ev(i)); // a: 2 in flight, 3 queued, 1 dropped
+    for (let i = 0; i < 6; i++) p.publish(ev(i)); // a: 2 in flight, 3 queued, the oldest queued (2) dropped
     p.setSink(b, { batchMaxWaitMs: 1 });
-    for (let i = 6; i < 9; i++) p.publish(ev(i)); // a: queue full, 3 more dropped; b: 3
+    for (let i = 6; i < 9; i++) p.publish(ev(i)); // a: queue full, the 3 oldest queued dropped; b: 3
     await waitFor('b got its events', () => b.records.length === 3, 2000);
     assert.deepEqual(b.records.map((r) => r.body), ['reset 6', 'reset 7', 'reset 8'], 'a new sink gets events from then on');
     assert.equal(p.stats().a.dropped.queue_full, 4);
@@ -213,7 +216,7 @@ describe('pipeline', () => {
     p.setSink(a2, { batchMaxEvents: 100, batchMaxWaitMs: 1, maxQueueEvents: 100 });
     p.publish(ev(9));
     await waitFor('a2 got the moved queue', () => a2.records.length === 4, 2000);
-    assert.deepEqual(a2.records.map((r) => r.body), ['reset 2', 'reset 3', 'reset 4', 'reset 9'], 'queued events moved, oldest first');
+    assert.deepEqual(a2.records.map((r) => r.body), ['reset 6', 'reset 7', 'reset 8', 'reset 9'], 'queued events moved, in order (the oldest queued were dropped for newer)');
     assert.equal(a1.closed, false, 'the replaced sink finishes its send in flight first');
     release();
     await waitFor('a1 closed', () => a1.closed, 2000);
@@ -238,6 +241,54 @@ describe('pipeline', () => {
     await p.close(2000);
     assert.ok(performance.now() - t0 < 500);
     assert.equal(sink.records.length, 5);
-    assert.deepEqual(p.stats().s, { queued: 0, inFlight: 0, sent: 5, dropped: {} });
+    assert.deepEqual(p.stats().s, { queued: 0, inFlight: 0, bytes: 0, sent: 5, dropped: {} });
+  });
+});
+
+describe('outage bounds', () => {
+  test('the queue is bounded in bytes: the oldest queued events go first, counted exactly', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const sink = new TestSink('s', async (b) => { await gate; return { delivered: b.length }; });
+    const p = pipeline();
+    const size = recordBytes(p.toRecord(ev(0)));
+    // Bodies 'reset 10'..'reset 29' are one character longer than 'reset 0', so all weigh size + 2.
+    const first = 10;
+    const fit = 6;
+    p.setSink(sink, { batchMaxEvents: 2, batchMaxWaitMs: 1, maxQueueEvents: 1000, maxQueueBytes: fit * (size + 2) + 1 });
+    const n = 20;
+    for (let i = first; i < first + n; i++) p.publish(ev(i));
+    await waitFor('the first batch in flight', () => sink.batches.length === 1, 2000);
+    const s = p.stats().s!;
+    assert.equal(s.queued + s.inFlight, fit, 'as many events as the bytes allow');
+    assert.equal(s.bytes, fit * recordBytes(p.toRecord(ev(first))));
+    assert.deepEqual(s.dropped, { queue_full: n - fit });
+    release();
+    await waitFor('all delivered', () => p.stats().s!.sent === fit, 2000);
+    // The batch in flight (the first two) and the newest four: the oldest queued made room.
+    assert.deepEqual(sink.records.map((r) => r.body), ['reset 10', 'reset 11', 'reset 26', 'reset 27', 'reset 28', 'reset 29']);
+    await p.close(100);
+  });
+
+  test('the sink is given the oldest event\'s max age as deadline; queued events past it are dropped as max_age', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const sink = new TestSink('s', async (b) => { await gate; return { delivered: 0, dropped: { retries_exhausted: b.length } }; });
+    const p = pipeline();
+    const maxAgeMs = 1000; // long enough that a loaded machine does not age the young event too
+    p.setSink(sink, { batchMaxEvents: 3, batchMaxWaitMs: 1, maxAgeMs });
+    const t0 = Date.now();
+    for (let i = 0; i < 5; i++) p.publish(ev(i));
+    await waitFor('a batch in flight', () => sink.batches.length === 1, 2000);
+    const deadline = sink.deadlines[0]!;
+    assert.ok(deadline >= t0 + maxAgeMs && deadline <= Date.now() + maxAgeMs, `deadline ${deadline - t0} ms after publishing`);
+    await waitFor('the queued events to pass their max age', () => Date.now() - t0 > maxAgeMs + 20, 2000);
+    p.publish(ev(5)); // young: sent after the expired ones are dropped
+    release();
+    await waitFor('the young event sent', () => sink.batches.length === 2, 2000);
+    assert.deepEqual(sink.batches[1]!.map((r) => r.body), ['reset 5']);
+    await waitFor('its result counted', () => p.stats().s!.inFlight === 0, 2000);
+    assert.deepEqual(p.stats().s!.dropped, { retries_exhausted: 4, max_age: 2 });
+    await p.close(100);
   });
 });

@@ -9,13 +9,13 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EndpointAccess } from '../../src/exporters/access.js';
-import { MetricsServer, type EndpointSource } from '../../src/exporters/http-server.js';
+import { MetricsServer } from '../../src/exporters/http-server.js';
 import { SERVER_SECTION, type AuthMode, type ServerConfig } from '../../src/exporters/server-config.js';
-import type { PullMetricReader } from '../../src/exporters/telemetry.js';
 import { KubeClient } from '../../src/k8s/index.js';
 import { createLogger } from '../../src/log.js';
 import { StreamSink } from '../../src/sinks/stream.js';
 import { TtlCache } from '../../src/util/ttl-cache.js';
+import { fakeEndpointSource } from '../helpers/endpoint-source.js';
 import { httpGet } from '../helpers/http-client.js';
 import { FakeKubeApi } from '../helpers/kube-api.js';
 import { waitFor } from '../helpers/wait.js';
@@ -26,14 +26,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const logs: string[] = [];
 const log = createLogger((l) => logs.push(l));
 
-/** A source whose /metrics is one known line and /status one known object. */
-const source: EndpointSource = {
-  reader: { collect: async () => ({ resourceMetrics: { resource: { attributes: {} }, scopeMetrics: [] }, errors: [] }) } as unknown as PullMetricReader,
-  naming: () => 'netexporter',
-  status: () => ({ node: 'test-node' }),
-  debugMode: () => true,
-  debugRoutes: () => ({ '/debug/config': () => ({ secret: 'debug' }) }),
-};
+const source = fakeEndpointSource({ '/debug/config': () => ({ secret: 'debug' }) });
 
 function serverConfig(modes: Partial<Record<'metrics' | 'status' | 'events', AuthMode>>, extra: Partial<ServerConfig> = {}): ServerConfig {
   const d = structuredClone(SERVER_SECTION.defaults);

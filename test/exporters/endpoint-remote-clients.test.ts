@@ -5,12 +5,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { MetricsServer, type EndpointSource } from '../../src/exporters/http-server.js';
+import { MetricsServer } from '../../src/exporters/http-server.js';
 import { SERVER_SECTION, type ServerConfig } from '../../src/exporters/server-config.js';
-import type { PullMetricReader } from '../../src/exporters/telemetry.js';
 import { KubeClient } from '../../src/k8s/index.js';
 import { createLogger } from '../../src/log.js';
 import { StreamSink } from '../../src/sinks/stream.js';
+import { fakeEndpointSource } from '../helpers/endpoint-source.js';
 import { httpGet } from '../helpers/http-client.js';
 import { FakeKubeApi } from '../helpers/kube-api.js';
 import { cleanup, createNetns, run, veth, type Netns } from '../helpers/netns.js';
@@ -18,13 +18,7 @@ import { cleanup, createNetns, run, veth, type Netns } from '../helpers/netns.js
 const SUBNET = 231;
 const HOST_ADDR = `10.200.${SUBNET}.2`;
 const log = createLogger(() => {});
-const source: EndpointSource = {
-  reader: { collect: async () => ({ resourceMetrics: { resource: { attributes: {} }, scopeMetrics: [] }, errors: [] }) } as unknown as PullMetricReader,
-  naming: () => 'netexporter',
-  status: () => ({ node: 'test-node' }),
-  debugMode: () => false,
-  debugRoutes: () => ({}),
-};
+const source = fakeEndpointSource();
 
 let ns: Netns;
 let api: FakeKubeApi;

@@ -10,12 +10,12 @@ import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MetricsServer, type EndpointSource } from '../../src/exporters/http-server.js';
+import { MetricsServer } from '../../src/exporters/http-server.js';
 import { SERVER_SECTION, type ServerConfig } from '../../src/exporters/server-config.js';
-import type { PullMetricReader } from '../../src/exporters/telemetry.js';
 import { createLogger } from '../../src/log.js';
 import { StreamSink } from '../../src/sinks/stream.js';
 import { EventPipeline } from '../../src/events/pipeline.js';
+import { fakeEndpointSource } from '../helpers/endpoint-source.js';
 import { httpGet } from '../helpers/http-client.js';
 import { makeCa, makeCert, type TestCa } from '../helpers/tls.js';
 import { holdsFor, waitFor } from '../helpers/wait.js';
@@ -25,13 +25,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const logs: string[] = [];
 const log = createLogger((l) => logs.push(l));
 
-const source: EndpointSource = {
-  reader: { collect: async () => ({ resourceMetrics: { resource: { attributes: {} }, scopeMetrics: [] }, errors: [] }) } as unknown as PullMetricReader,
-  naming: () => 'netexporter',
-  status: () => ({ node: 'test-node' }),
-  debugMode: () => false,
-  debugRoutes: () => ({}),
-};
+const source = fakeEndpointSource();
 
 const config = (patch: (c: ServerConfig) => void): ServerConfig => {
   const c = structuredClone(SERVER_SECTION.defaults);

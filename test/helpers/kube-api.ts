@@ -62,6 +62,8 @@ export class FakeKubeApi {
   /** Oldest resourceVersion a watch may start from; older ones get 410 Gone. */
   private oldest = 100;
   private readonly watchers = new Set<Watcher>();
+  /** List responses (pages) served. */
+  listPages = 0;
   /** When true, every watch is answered and closed at once (a misbehaving proxy). */
   closeWatchesAtOnce = false;
   private port: number;
@@ -130,6 +132,21 @@ export class FakeKubeApi {
     return this.watchers.size;
   }
 
+  /**
+   * Stores many objects at once (a big cluster), as if created long ago: no history, so a
+   * watch from before now is 410 Gone, like compacted history.
+   */
+  load(res: string, objects: Obj[]): void {
+    const r = this.resource(res);
+    const store = this.objects(res);
+    for (const object of objects) {
+      const ns = r.namespaced ? object.metadata.namespace : undefined;
+      object.metadata.resourceVersion = String(++this.rv);
+      store.set(`${ns ?? ''}/${object.metadata.name}`, object);
+    }
+    this.compact();
+  }
+
   /** Creates (or replaces: MODIFIED) an object of resource `res`, e.g. `v1/services`. */
   apply(res: string, object: Obj): Obj {
     const r = this.resource(res);
@@ -178,6 +195,18 @@ export class FakeKubeApi {
 
   register(res: string, r: Resource): void {
     this.resources.set(res, r);
+  }
+
+  private sorted?: { tag: string; items: Obj[] };
+  /** The selection in key order, kept while nothing changes: paging a big list sorts it once. */
+  private sortedSelection(selection: string, selected: () => Obj[]): Obj[] {
+    const tag = `${this.rv} ${selection}`;
+    if (this.sorted?.tag !== tag) {
+      const keyed = selected().map((o) => [`${o.metadata.namespace ?? ''}/${o.metadata.name}`, o] as const);
+      keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      this.sorted = { tag, items: keyed.map(([, o]) => o) };
+    }
+    return this.sorted.items;
   }
 
   private resource(res: string): Resource {
@@ -304,10 +333,35 @@ export class FakeKubeApi {
     const selected = () => [...this.objects(resName).values()].filter((o) => (!ns || o.metadata.namespace === ns) && match(o));
 
     if (!watch) {
-      if (query.continue) return fail(410, 'Expired', 'the fake does not paginate');
+      // Pages as the real server makes them: `limit` objects in key order and an opaque
+      // continue token naming the list's version and where the next page starts; a token
+      // older than the compacted history is 410 Expired (the client must list from scratch).
+      // Unlike the real server the pages show the objects as they are now, not at the version.
+      let listRv = this.rv;
+      let start = 0;
+      if (query.continue) {
+        let token: { rv?: unknown; start?: unknown };
+        try {
+          token = JSON.parse(Buffer.from(query.continue, 'base64url').toString());
+        } catch {
+          return fail(400, 'BadRequest', 'continue: not a token this server issued');
+        }
+        if (typeof token.rv !== 'number' || typeof token.start !== 'number') return fail(400, 'BadRequest', 'continue: not a token this server issued');
+        if (token.rv < this.oldest) return fail(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+        [listRv, start] = [token.rv, token.start];
+      }
+      const limit = query.limit ? Number(query.limit) : 0;
+      const all = limit > 0 || start > 0 ? this.sortedSelection(`${resName} ${ns ?? ''} ${query.fieldSelector ?? ''} ${query.labelSelector ?? ''}`, selected) : selected();
+      let items = all;
+      let more: string | undefined;
+      if (limit > 0 || start > 0) {
+        items = all.slice(start, limit > 0 ? start + limit : undefined);
+        if (limit > 0 && start + limit < all.length) more = Buffer.from(JSON.stringify({ rv: listRv, start: start + limit })).toString('base64url');
+      }
+      this.listPages++;
       record.status = 200;
       res.writeHead(200, { 'content-type': 'application/json' });
-      return void res.end(JSON.stringify({ kind: `${r.kind}List`, apiVersion: r.apiVersion, metadata: { resourceVersion: String(this.rv) }, items: selected() }));
+      return void res.end(JSON.stringify({ kind: `${r.kind}List`, apiVersion: r.apiVersion, metadata: { resourceVersion: String(listRv), ...(more ? { continue: more } : {}) }, items }));
     }
 
     record.status = 200;

@@ -39,7 +39,7 @@ function capture(): { logger: Logger; lines: Array<Record<string, unknown>> } {
 
 /** Fast timings so fault tests take tenths of a second; tests override what they exercise. */
 function sinkFor(url: string, config: LokiSinkConfig = {}, deps: Partial<LokiSinkDeps> = {}): LokiSink {
-  return new LokiSink({ url, ...config }, { node: 'node-1', minBackoffMs: 20, maxBackoffMs: 100, maxRetryTimeMs: 3000, requestTimeoutMs: 1000, logger: capture().logger, ...deps });
+  return new LokiSink({ url, min_backoff_ms: 20, max_backoff_ms: 100, ...config }, { node: 'node-1', maxRetryTimeMs: 3000, requestTimeoutMs: 1000, logger: capture().logger, ...deps });
 }
 
 let dir: string;
@@ -114,6 +114,44 @@ describe('wire format', () => {
       line: `{"timestamp":${T0 + BigInt(i)},"type":"TCP_RCV_RST_ESTAB","msg":"reset received ${i}","level":"warn","probe":"tcpreset","k8s_pod":"cart-7d9f","netns":4026532801,"protocol":"tcp","saddr":"10.244.1.7","sport":${40000 + i},"daddr":"10.96.0.10","dport":53,"state":"ESTABLISHED"}`,
       metadata: {},
     })));
+  });
+
+  test('protobuf lines are the JSON encoding\'s lines: escapes, non-ASCII, lone surrogates, long fields, ns before 1 s', async () => {
+    const odd = ['a "quoted" \\path\\ and\nnewline\ttab\u0001', 'ünïcødé ✓ 😀', 'lone \ud800 surrogate', 'x'.repeat(300), '', 'plain'];
+    const batch: EventRecord[] = odd.map((msg, i) => {
+      const r = rec(i);
+      const event = { ...r.event, msg, attrs: { ...r.event.attrs, reason: i === 3 ? 'y'.repeat(200) : `r"${i}"`, score: i + 0.5 } };
+      return { ...r, event, body: msg, attributes: { ...r.attributes, reason: event.attrs.reason, score: event.attrs.score } };
+    });
+    batch.push({ ...rec(9, { ns: 999_999_999n }), body: 'early' });
+    const old = await new LokiReceiver({ version: '2.9.5' }).start(); // fields in the line
+    try {
+      const proto = sinkFor(old.url);
+      const json = sinkFor(old.url, { encoding: 'json' });
+      assert.deepEqual(await proto.send(batch), { delivered: batch.length });
+      assert.deepEqual(await json.send(batch), { delivered: batch.length });
+      await proto.close();
+      await json.close();
+      const [p, j] = old.pushes;
+      assert.equal(p.encoding, 'protobuf');
+      assert.equal(j.encoding, 'json');
+      const lines = (push: typeof p) => push.streams.flatMap((s) => s.entries.map((e) => [e.ns, e.line] as const));
+      assert.deepEqual(lines(p), lines(j));
+      const parsed = lines(p).map(([, l]) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(parsed.map((x) => x.msg), ['early', ...odd]);
+      assert.equal(lines(p)[0][1].slice(0, 24), '{"timestamp":999999999,"');
+      assert.equal(parsed[4].reason, 'y'.repeat(200));
+      assert.equal(parsed[1].score, 0.5);
+    } finally {
+      await old.stop();
+    }
+    // Structured metadata of more than 127 bytes (a two-byte length) reads back whole.
+    const n0 = rx.pushes.length;
+    const sink = sinkFor(rx.url);
+    assert.deepEqual(await sink.send([batch[3]]), { delivered: 1 });
+    await sink.close();
+    assert.equal(rx.pushes[n0].streams[0].entries[0].metadata.reason, 'y'.repeat(200));
+    assert.equal(rx.pushes[n0].streams[0].entries[0].line, `{"timestamp":${T0 + 3n},"type":"TCP_RCV_RST_ESTAB","msg":"${'x'.repeat(300)}"}`);
   });
 
   test('label values with quotes, backslashes and newlines survive Loki’s label parser', async () => {
@@ -278,7 +316,7 @@ describe('delivery faults', () => {
     const rx = await new LokiReceiver().start();
     await rx.stop();
     const { logger, lines } = capture();
-    const sink = sinkFor(rx.url, {}, { logger, maxRetryTimeMs: 30_000, minBackoffMs: 200 });
+    const sink = sinkFor(rx.url, { min_backoff_ms: 200 }, { logger, maxRetryTimeMs: 30_000 });
     const sending = sink.send([rec(0)]);
     await waitFor('a failed attempt', () => lines.some((l) => l.msg === 'loki: backend unreachable, retrying'), 5000);
     const t0 = Date.now();
@@ -385,7 +423,7 @@ describe('auto-discovery', () => {
     const rx2 = await new LokiReceiver().start();
     const kube = new KubeClient({ server: api.url, token: api.token, timeoutMs: 1000 });
     const { logger, lines } = capture();
-    const sink = new LokiSink({ discovery_namespace: 'monitoring' }, { node: 'node-1', kube, logger, minBackoffMs: 20, maxBackoffMs: 100, maxRetryTimeMs: 3000 });
+    const sink = new LokiSink({ discovery_namespace: 'monitoring', min_backoff_ms: 20, max_backoff_ms: 100 }, { node: 'node-1', kube, logger, maxRetryTimeMs: 3000 });
     try {
       api.apply('v1/services', service('monitoring', 'other-loki', { clusterIP: '127.0.0.1', ports: [{ name: 'http', port: rx2.boundPort }] }));
       const sending = sink.send([rec(0)]);

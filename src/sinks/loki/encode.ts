@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import snappy from 'snappyjs';
 import type { EventRecord } from '../../events/model.js';
-import { encodePushRequest, type PushStream } from './push-proto.js';
+import { ProtoWriter } from './wire.js';
 
 const gzip = promisify(gzipCb);
 
@@ -46,14 +46,8 @@ function quote(v: string): string {
   return `"${v.replace(/[\\"\n\r\t]/g, (c) => ({ '\\': '\\\\', '"': '\\"', '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c]!)}"`;
 }
 
-export interface EncodedEntry {
-  ns: bigint;
-  line: string;
-  metadata: Array<{ name: string; value: string }>;
-}
-export interface EncodedStream {
-  labels: Record<string, string>;
-  entries: EncodedEntry[];
+export function labelString(labels: Record<string, string>): string {
+  return `{${Object.keys(labels).sort().map((k) => `${k}=${quote(labels[k])}`).join(', ')}}`;
 }
 
 /**
@@ -63,47 +57,100 @@ export interface EncodedStream {
  */
 export type FieldStorage = 'metadata' | 'line';
 
+/** One stream of a batch: its labels and its records, sorted by event time. */
+export interface StreamGroup {
+  labels: Record<string, string>;
+  records: EventRecord[];
+}
+
 /**
- * Groups records into streams (first-seen order), entries sorted by their event time
- * within each stream (stable: equal times keep the batch order).
+ * Groups records into streams (first-seen order), records sorted by their event time within
+ * each stream (stable: equal times keep the batch order).
  */
-export function toStreams(records: readonly EventRecord[], node: string, staticLabels: Record<string, string>, storage: FieldStorage): EncodedStream[] {
-  const streams = new Map<string, EncodedStream>();
+export function groupStreams(records: readonly EventRecord[], node: string, staticLabels: Record<string, string>): StreamGroup[] {
+  // node → namespace → type: three lookups of short strings, no key built per record.
+  const byNode = new Map<string, Map<string, Map<string, StreamGroup>>>();
+  const out: StreamGroup[] = [];
   for (const r of records) {
     const a = r.attributes;
     const node_ = String(a['k8s.node.name'] ?? node);
     const type = String(a['event.type'] ?? r.event.type);
-    const ns = a['k8s.namespace.name'];
-    // Cheap key first; the sorted, quoted label string is built once per stream.
-    const key = `${node_}\0${ns ?? ''}\0${type}`;
-    let s = streams.get(key);
-    if (!s) {
+    const ns = a['k8s.namespace.name'] === undefined ? '' : String(a['k8s.namespace.name']);
+    let byNs = byNode.get(node_);
+    if (!byNs) byNode.set(node_, (byNs = new Map()));
+    let byType = byNs.get(ns);
+    if (!byType) byNs.set(ns, (byType = new Map()));
+    let g = byType.get(type);
+    if (!g) {
       const labels: Record<string, string> = { ...staticLabels, k8s_node: node_, type };
-      if (ns !== undefined && ns !== '') labels.k8s_namespace = String(ns); // Loki ignores empty labels anyway
-      streams.set(key, (s = { labels, entries: [] }));
+      if (ns !== '') labels.k8s_namespace = ns; // Loki ignores empty labels anyway
+      byType.set(type, (g = { labels, records: [] }));
+      out.push(g);
     }
-
-    // The KCE line: {"timestamp":<ns>,"type":...,"msg":...}; the ns timestamp is written as
-    // the exact integer (JSON numbers have no size limit; JSON.stringify would round it).
-    const fields: Record<string, string | number> = { level: r.severityText.toLowerCase() };
-    for (const [k, v] of Object.entries(a)) if (!LABEL_ATTRS.has(k)) fields[metadataName(k)] = v;
-    let line = `{"timestamp":${r.timeUnixNano},"type":${JSON.stringify(type)},"msg":${JSON.stringify(r.body)}`;
-    let metadata: EncodedEntry['metadata'] = [];
-    if (storage === 'line') {
-      for (const [k, v] of Object.entries(fields)) if (k !== 'timestamp' && k !== 'type' && k !== 'msg') line += `,${JSON.stringify(k)}:${JSON.stringify(v)}`;
-    } else {
-      metadata = Object.entries(fields).map(([name, v]) => ({ name, value: String(v) }));
-    }
-    line += '}';
-    s.entries.push({ ns: r.timeUnixNano, line, metadata });
+    g.records.push(r);
   }
-  const out = [...streams.values()];
-  for (const s of out) s.entries.sort((x, y) => (x.ns < y.ns ? -1 : x.ns > y.ns ? 1 : 0));
+  for (const g of out) if (!inOrder(g.records)) g.records.sort((x, y) => (x.timeUnixNano < y.timeUnixNano ? -1 : x.timeUnixNano > y.timeUnixNano ? 1 : 0));
   return out;
 }
 
-export function labelString(labels: Record<string, string>): string {
-  return `{${Object.keys(labels).sort().map((k) => `${k}=${quote(labels[k])}`).join(', ')}}`;
+function inOrder(rs: EventRecord[]): boolean {
+  for (let i = 1; i < rs.length; i++) if (rs[i - 1].timeUnixNano > rs[i].timeUnixNano) return false;
+  return true;
+}
+
+// An entry's fields, collected into arrays reused for every entry (encoding is synchronous):
+// `level` first, then the record's attributes that are not stream labels, under their Loki
+// names; a name met twice keeps its first place and its last value (as an object would).
+const fieldNames: string[] = [];
+const fieldValues: Array<string | number> = [];
+
+const LEVEL: Record<string, string> = { INFO: 'info', WARN: 'warn', ERROR: 'error' };
+
+/** Fills fieldNames/fieldValues for `r`; returns how many there are. */
+function collectFields(r: EventRecord): number {
+  fieldNames[0] = 'level';
+  fieldValues[0] = LEVEL[r.severityText] ?? String(r.severityText).toLowerCase();
+  let n = 1;
+  const a = r.attributes;
+  for (const k in a) {
+    if (LABEL_ATTRS.has(k)) continue;
+    const name = metadataName(k);
+    let j = 0;
+    while (j < n && fieldNames[j] !== name) j++;
+    fieldNames[j] = name;
+    fieldValues[j] = a[k];
+    if (j === n) n++;
+  }
+  return n;
+}
+
+const LINE_HEAD = '{"timestamp":';
+
+const quoted = new Map<string, string>();
+/** JSON.stringify of a string from a small set (types, field names), remembered. */
+function jsonName(s: string): string {
+  let q = quoted.get(s);
+  if (q === undefined) {
+    q = JSON.stringify(s);
+    if (quoted.size < 10_000) quoted.set(s, q);
+  }
+  return q;
+}
+
+/**
+ * The KCE line: {"timestamp":<ns>,"type":...,"msg":...}, then (storage "line") the fields.
+ * The ns timestamp is written as the exact integer (JSON numbers have no size limit;
+ * JSON.stringify would round it). Uses the fields collectFields() left.
+ */
+function lineOf(r: EventRecord, nsText: string, type: string, fields: number, storage: FieldStorage): string {
+  let line = `${LINE_HEAD}${nsText},"type":${jsonName(type)},"msg":${JSON.stringify(r.body)}`;
+  if (storage === 'line') {
+    for (let j = 0; j < fields; j++) {
+      const k = fieldNames[j];
+      if (k !== 'timestamp' && k !== 'type' && k !== 'msg') line += `,${jsonName(k)}:${JSON.stringify(fieldValues[j]) ?? 'null'}`;
+    }
+  }
+  return `${line}}`;
 }
 
 export interface PushBody {
@@ -111,22 +158,85 @@ export interface PushBody {
   headers: Record<string, string>;
 }
 
-/** The request body and its content headers for `streams`. */
-export async function pushBody(streams: EncodedStream[], encoding: LokiEncoding): Promise<PushBody> {
+const NS_PER_S = 1_000_000_000n;
+const writer = new ProtoWriter();
+
+/** The request body and its content headers for `records`. */
+export async function pushBody(records: readonly EventRecord[], node: string, staticLabels: Record<string, string>, storage: FieldStorage, encoding: LokiEncoding): Promise<PushBody> {
+  const groups = groupStreams(records, node, staticLabels);
   if (encoding === 'json') {
     const doc = {
-      streams: streams.map((s) => ({ stream: s.labels, values: s.entries.map((e) => [String(e.ns), e.line]) })),
+      streams: groups.map((g) => ({
+        stream: g.labels,
+        values: g.records.map((r) => {
+          const ns = r.timeUnixNano.toString();
+          return [ns, lineOf(r, ns, g.labels.type, collectFields(r), 'line')];
+        }),
+      })),
     };
     return { body: await gzip(JSON.stringify(doc)), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } };
   }
-  const ps: PushStream[] = streams.map((s) => ({
-    labels: labelString(s.labels),
-    entries: s.entries.map((e) => ({
-      timestamp: { seconds: Number(e.ns / 1_000_000_000n), nanos: Number(e.ns % 1_000_000_000n) },
-      line: e.line,
-      structuredMetadata: e.metadata,
-    })),
-  }));
   // Loki reads the raw snappy block format (not the framed stream format).
-  return { body: snappy.compress(encodePushRequest(ps)), headers: { 'content-type': 'application/x-protobuf' } };
+  return { body: snappy.compress(encodeProtobuf(groups, storage)), headers: { 'content-type': 'application/x-protobuf' } };
+}
+
+/**
+ * logproto.PushRequest (Grafana Loki's pkg/push/push.proto): streams = 1 { labels = 1,
+ * entries = 2 { timestamp = 1 { seconds = 1, nanos = 2 }, line = 2, structuredMetadata = 3
+ * { name = 1, value = 2 } } }. The bytes are the shared writer's: use them before the next call.
+ */
+export function encodeProtobuf(groups: readonly StreamGroup[], storage: FieldStorage): Buffer {
+  const w = writer;
+  for (const g of groups) {
+    const stream = w.begin(1);
+    w.string(1, labelString(g.labels));
+    const type = g.labels.type;
+    for (const r of g.records) {
+      const ns = r.timeUnixNano;
+      const fields = collectFields(r);
+      const entry = w.begin(2);
+      const ts = w.begin(1);
+      const seconds = Number(ns / NS_PER_S);
+      const nanos = Number(ns % NS_PER_S);
+      if (ns >= 0n) {
+        w.uint(1, seconds);
+        w.uint(2, nanos);
+      } // else: a time before 1970 is no kernel's; the entry keeps the zero time, its line the digits
+      w.end(ts);
+      // The line (same text as lineOf's), written in place rather than built as a string.
+      const line = w.begin(2);
+      w.text(LINE_HEAD);
+      if (ns >= 0n) w.decimalNs(seconds, nanos);
+      else w.text(ns.toString());
+      w.text(',"type":');
+      w.text(jsonName(type));
+      w.text(',"msg":');
+      w.jsonString(r.body);
+      if (storage === 'line') {
+        for (let j = 0; j < fields; j++) {
+          const k = fieldNames[j];
+          if (k === 'timestamp' || k === 'type' || k === 'msg') continue;
+          w.text(',');
+          w.text(jsonName(k));
+          w.text(':');
+          const v = fieldValues[j];
+          if (typeof v === 'string') w.jsonString(v);
+          else w.text(JSON.stringify(v) ?? 'null');
+        }
+      }
+      w.text('}');
+      w.end(line);
+      if (storage === 'metadata') {
+        for (let j = 0; j < fields; j++) {
+          const pair = w.begin(3);
+          w.string(1, fieldNames[j]);
+          w.string(2, String(fieldValues[j]));
+          w.end(pair);
+        }
+      }
+      w.end(entry);
+    }
+    w.end(stream);
+  }
+  return w.finish();
 }

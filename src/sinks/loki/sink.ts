@@ -3,20 +3,21 @@
 // Loki's retry rule; the shared push transport does the rest (src/transport).
 //
 // Delivery rules: a batch is retried with exponential backoff and jitter only on 429
-// (Retry-After honoured), 5xx, timeouts and connection errors, for at most
-// `maxRetryTimeMs` in total; any other status drops the batch, counted as `http_<code>`.
-// The pipeline's bounded queue holds newer events meanwhile, so memory stays bounded.
+// (Retry-After honoured), 5xx, timeouts and connection errors, until the deadline the
+// pipeline gives (its oldest event reaching `max_age_ms`; alone, `maxRetryTimeMs`); any other
+// status drops the batch, counted as `http_<code>`. The pipeline's queue, bounded in events
+// and bytes, holds newer events meanwhile, so memory stays bounded.
 //
 // Name resolution: the host name is resolved again every `dnsRefreshMs` and after every
 // connection error; when the address changes, the connection to the old one is closed and
 // requests go to the new one (the predecessor resolved it once).
-import type { EventRecord, EventSink, SendResult } from '../../events/model.js';
+import type { EventRecord, EventSink, SendOptions, SendResult } from '../../events/model.js';
 import type { Logger } from '../../log.js';
 import { KubeClient } from '../../k8s/index.js';
 import { HttpTransport, logReachability, type Lookup, type PostResult, type ReachabilityChange } from '../../transport/index.js';
 import type { LokiSection } from './config.js';
 import { LokiDiscovery } from './discovery.js';
-import { pushBody, toStreams, validateStaticLabels, type FieldStorage, type LokiEncoding } from './encode.js';
+import { pushBody, validateStaticLabels, type FieldStorage, type LokiEncoding } from './encode.js';
 
 export { parseRetryAfter, type Lookup, type ResolvedAddress } from '../../transport/index.js';
 
@@ -39,11 +40,8 @@ export interface LokiSinkDeps {
   dnsRefreshMs?: number;
   /** Per request: connect and response timeout, ms (default 10 000). */
   requestTimeoutMs?: number;
-  /** Total time one batch may spend in retries (and waiting for a discovered address), ms (default 60 000). */
+  /** Without a deadline from the pipeline: total time one batch may spend in retries (and waiting for a discovered address), ms (default 60 000). */
   maxRetryTimeMs?: number;
-  /** Backoff between attempts, ms: the bound doubles from min up to max, the wait is random below it (default 250..10 000). */
-  minBackoffMs?: number;
-  maxBackoffMs?: number;
   /** Discovery's list/watch backoff while the API is unreachable, ms (default 500..30 000). */
   discoveryMinBackoffMs?: number;
   discoveryMaxBackoffMs?: number;
@@ -110,7 +108,7 @@ export class LokiSink implements EventSink {
       timeoutMs: deps.requestTimeoutMs ?? 10_000,
       lookup: deps.lookup,
       refreshAddressMs: deps.dnsRefreshMs ?? 10_000,
-      retry: { retryable: LOKI_RETRYABLE, minBackoffMs: deps.minBackoffMs ?? 250, maxBackoffMs: deps.maxBackoffMs ?? 10_000 },
+      retry: { retryable: LOKI_RETRYABLE, minBackoffMs: config.min_backoff_ms ?? 250, maxBackoffMs: config.max_backoff_ms ?? 10_000 },
       onAddress: (e) => log?.info('loki: pushing to', { url: e.url, address: e.address }),
       onRetry: (e) => log?.debug('loki: push failed, retrying', { url: e.url, error: e.error, retry_in_ms: e.waitMs }),
       onReachability: deps.onReachability ?? (log && logReachability(log, 'loki')),
@@ -124,10 +122,10 @@ export class LokiSink implements EventSink {
     return d ? pushUrl(d.url).href : undefined;
   }
 
-  async send(batch: readonly EventRecord[]): Promise<SendResult> {
+  async send(batch: readonly EventRecord[], options?: SendOptions): Promise<SendResult> {
     const result: SendResult = { delivered: 0 };
     if (batch.length === 0) return result;
-    const deadline = Date.now() + (this.deps.maxRetryTimeMs ?? 60_000);
+    const deadline = options?.deadline ?? Date.now() + (this.deps.maxRetryTimeMs ?? 60_000);
     const max = Math.max(1, this.config.batch_max_events ?? 1000);
     for (let i = 0; i < batch.length; i += max) {
       const part = batch.slice(i, i + max);
@@ -180,7 +178,7 @@ export class LokiSink implements EventSink {
   private async push(records: readonly EventRecord[], deadline: number): Promise<{ ok: true } | { ok: false; reason: string }> {
     let res: PostResult;
     try {
-      const { body, headers } = await pushBody(toStreams(records, this.deps.node, this.staticLabels, await this.storage()), this.encoding);
+      const { body, headers } = await pushBody(records, this.deps.node, this.staticLabels, await this.storage(), this.encoding);
       res = await this.transport.post(body, { ...headers, 'user-agent': USER_AGENT }, { deadline });
     } catch (err) {
       res = { ok: false, attempts: 0, reason: 'internal_error', error: (err as Error).message };

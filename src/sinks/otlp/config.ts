@@ -9,7 +9,7 @@
 // value the loader took from a generic variable does not pass for a file key there and hide
 // the signal's own variable.
 
-import { bool, httpUrl, int, oneOf as enumOf, section, stringMap, type ConfigSection } from '../../util/schema.js';
+import { bool, httpUrl, int, oneOf as enumOf, section, str, stringMap, type ConfigSection } from '../../util/schema.js';
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 export type OtlpCompression = 'gzip' | 'none';
@@ -31,6 +31,18 @@ export interface OtlpSinkConfig {
   metrics?: boolean;
   /** Seconds between metric pushes (default 30). */
   interval_seconds?: number;
+  /** How long an event or a metric push may wait for delivery (retries included), ms (default 15 min). */
+  max_age_ms?: number;
+  /** Estimated bytes held while the receiver is slow or down, for events and for metric pushes each (default 32 MiB). */
+  max_queue_bytes?: number;
+  /** Events held while the receiver is slow or down (default 100 000). */
+  max_queue_events?: number;
+  /** Backoff between attempts, ms: a random wait below a bound doubling from min to max (default 1000..30 000). */
+  min_backoff_ms?: number;
+  max_backoff_ms?: number;
+  /** A directory for a disk spool of the log records (`<spool_dir>/otlp`); empty: memory only. */
+  spool_dir?: string;
+  spool_max_bytes?: number;
 }
 
 export type Signal = 'logs' | 'metrics';
@@ -230,6 +242,12 @@ export interface OtlpSection extends OtlpSinkConfig {
   interval_seconds: number;
 }
 
+/** Queue and retry bounds of the OTLP section (not OTLP settings: no variable sets them). */
+export const OTLP_DELIVERY_DEFAULTS = {
+  max_age_ms: 15 * 60_000, max_queue_bytes: 32 << 20, max_queue_events: 100_000, min_backoff_ms: 1000, max_backoff_ms: 30_000,
+  spool_dir: '', spool_max_bytes: 256 << 20,
+};
+
 /**
  * Fills `section` (file keys as read, the others at their defaults) from the environment: the
  * endpoint, protocol, compression, headers (spelled as written) and interval every signal
@@ -252,6 +270,13 @@ export function normalizeOtlpSection(section: OtlpSection, isFileKey: (key: stri
 /** event_config.sinks.otlp as the config loader leaves it: every key filled in. */
 export interface OtlpSinkSection extends OtlpSection {
   enabled: boolean;
+  max_age_ms: number;
+  max_queue_bytes: number;
+  max_queue_events: number;
+  min_backoff_ms: number;
+  max_backoff_ms: number;
+  spool_dir: string;
+  spool_max_bytes: number;
   /** Export events as log records. */
   logs: boolean;
   /** Export the metrics (the same the Prometheus endpoint serves). */
@@ -262,7 +287,7 @@ export const OTLP_SECTION: ConfigSection<OtlpSinkSection> = {
   defaults: {
     enabled: false, endpoint: DEFAULT_ENDPOINT, logs_endpoint: signalUrl(DEFAULT_ENDPOINT, 'logs'),
     metrics_endpoint: signalUrl(DEFAULT_ENDPOINT, 'metrics'), protocol: 'http/protobuf', headers: {},
-    compression: 'none', logs: true, metrics: true, interval_seconds: 30,
+    compression: 'none', logs: true, metrics: true, interval_seconds: 30, ...OTLP_DELIVERY_DEFAULTS,
   },
   schema: section('OTLP/HTTP logs and metrics; unset keys fall back to OTEL_EXPORTER_OTLP_* variables', {
     enabled: bool('Export over OTLP', false),
@@ -273,7 +298,17 @@ export const OTLP_SECTION: ConfigSection<OtlpSinkSection> = {
     logs: bool('Export events as log records', true),
     metrics: bool('Export metrics', true),
     interval_seconds: int(1, 3600, 30, 'Metric export interval in seconds'),
+    max_age_ms: int(100, 86_400_000, OTLP_DELIVERY_DEFAULTS.max_age_ms, 'How long an event or metric push may wait for delivery, retries included (ms); then dropped and counted'),
+    max_queue_bytes: int(1024, 2 ** 32, OTLP_DELIVERY_DEFAULTS.max_queue_bytes, 'Estimated bytes held while the receiver is slow or down (events, and metric pushes, each); beyond, the oldest are dropped and counted'),
+    max_queue_events: int(1, 10000000, OTLP_DELIVERY_DEFAULTS.max_queue_events, 'Events held while the receiver is slow or down; beyond, the oldest are dropped and counted'),
+    min_backoff_ms: int(1, 3_600_000, OTLP_DELIVERY_DEFAULTS.min_backoff_ms, 'Least bound of the wait between attempts (ms)'),
+    max_backoff_ms: int(1, 3_600_000, OTLP_DELIVERY_DEFAULTS.max_backoff_ms, 'Greatest bound of the wait between attempts (ms)'),
+    spool_dir: str('Directory of a disk spool that keeps queued log records across restarts and long outages; empty: none'),
+    spool_max_bytes: int(65536, 2 ** 40, OTLP_DELIVERY_DEFAULTS.spool_max_bytes, 'Bytes the disk spool may take; beyond, new records are dropped and counted'),
   }),
+  validate(o) {
+    return o.min_backoff_ms > o.max_backoff_ms ? [`min_backoff_ms: ${o.min_backoff_ms} is above max_backoff_ms ${o.max_backoff_ms}`] : [];
+  },
 };
 
 /** Whether the signal is on: `logs`/`metrics` default to true when the sink is enabled. */

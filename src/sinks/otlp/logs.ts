@@ -2,7 +2,7 @@
 // (`/otlp/v1/logs`); see README.md here. No BatchLogRecordProcessor (it drops silently when
 // full): the event pipeline queues and batches, and calls send() with one batch at a time.
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import type { EventRecord, EventSink, SendResult } from '../../events/model.js';
+import type { EventRecord, EventSink, SendOptions, SendResult } from '../../events/model.js';
 import { resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } from './config.js';
 import { encodeLogs, otlpRequest, rejectedCount, type Scope } from './encode.js';
 import type { HttpTransport, ReachabilityChange } from '../../transport/index.js';
@@ -19,8 +19,8 @@ export interface OtlpLogSinkOptions {
   /** Environment to read OTEL_EXPORTER_OTLP_* from (default process.env). */
   env?: Record<string, string | undefined>;
   /**
-   * How long one batch is retried (429/502/503/504 and connection errors) before it is dropped
-   * as `retries_exhausted`; the pipeline buffers new events meanwhile. Default 5 minutes.
+   * Without a deadline from the pipeline: how long one batch is retried (429/502/503/504 and
+   * connection errors) before it is dropped as `retries_exhausted`. Default 5 minutes.
    */
   retryBudgetMs?: number;
   /** Told why a batch (or part of it) was dropped, one line, for the agent's log and /status. */
@@ -44,10 +44,10 @@ export class OtlpLogSink implements EventSink {
     this.resource = resourceFromAttributes({ 'service.name': opts.serviceName ?? 'kubesonar-agent', 'k8s.node.name': opts.nodeName });
     this.onError = opts.onError;
     this.retryBudgetMs = opts.retryBudgetMs ?? 300_000;
-    this.transport = otlpTransport(this.settings, { minBackoffMs: 1000, maxBackoffMs: 30_000 }, opts.onReachability);
+    this.transport = otlpTransport(this.settings, { minBackoffMs: opts.config.min_backoff_ms ?? 1000, maxBackoffMs: opts.config.max_backoff_ms ?? 30_000 }, opts.onReachability);
   }
 
-  async send(batch: readonly EventRecord[]): Promise<SendResult> {
+  async send(batch: readonly EventRecord[], options?: SendOptions): Promise<SendResult> {
     if (batch.length === 0) return { delivered: 0 };
     const { protocol, compression } = this.settings;
     let req;
@@ -58,7 +58,7 @@ export class OtlpLogSink implements EventSink {
       this.onError?.(`otlp logs: ${batch.length} records not encodable: ${(err as Error).message}`);
       return { delivered: 0, dropped: { encode_error: batch.length } };
     }
-    const res = await this.transport.post(req.body, req.headers, { deadline: Date.now() + this.retryBudgetMs });
+    const res = await this.transport.post(req.body, req.headers, { deadline: options?.deadline ?? Date.now() + this.retryBudgetMs });
     if (!res.ok) {
       const reason = res.reason ?? 'error';
       if (reason !== 'shutdown') this.onError?.(`otlp logs: ${batch.length} records dropped (${reason}) after ${res.attempts} attempts to ${this.settings.url}: ${res.error ?? ''}`);

@@ -1,0 +1,102 @@
+// What a process holds, read from /proc: resident memory, open file descriptors, and the network
+// namespaces it keeps alive: through an nsfs fd, through a thread that entered one and stayed
+// there, or through a socket created in one (a per-namespace netlink socket pins its namespace
+// although its fd link reads only `socket:[…]`).
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** Resident set size of `pid` in bytes (VmRSS). */
+export function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`/proc/${pid}/status has no VmRSS line`);
+  return Number(m[1]) * 1024;
+}
+
+/** The targets of `dir`'s links; links that vanished while being read (a closed fd, an exited thread) are skipped. */
+function linkTargets(paths: string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    try {
+      out.push(readlinkSync(p));
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return out;
+}
+
+const list = (dir: string): string[] => {
+  try {
+    return readdirSync(dir).map((name) => `${dir}/${name}`);
+  } catch {
+    return [];
+  }
+};
+
+/** The network namespace inode of `/proc/<pid>/ns/net` (a process's own namespace). */
+export function netnsOf(pid: number | 'self'): number {
+  return inodeOf(readlinkSync(`/proc/${pid}/ns/net`))!;
+}
+
+/** `net:[4026531840]` → 4026531840; anything else → undefined. */
+const inodeOf = (target: string): number | undefined => {
+  const m = /^net:\[(\d+)\]$/.exec(target);
+  return m ? Number(m[1]) : undefined;
+};
+
+export interface Holdings {
+  /** Open file descriptors. */
+  fds: number;
+  /** Distinct network namespaces referenced by an fd or a thread of the process. */
+  netns: Set<number>;
+}
+
+/** The fds of `pid` and every network namespace it references through them or through its threads. */
+export function holdings(pid: number): Holdings {
+  const fdTargets = linkTargets(list(`/proc/${pid}/fd`));
+  const threadNs = linkTargets(list(`/proc/${pid}/task`).map((t) => `${t}/ns/net`));
+  const netns = new Set<number>();
+  for (const t of [...fdTargets, ...threadNs]) {
+    const ino = inodeOf(t);
+    if (ino !== undefined) netns.add(ino);
+  }
+  return { fds: fdTargets.length, netns };
+}
+
+// A socket's namespace is not in /proc: the socket is copied out of the process with
+// pidfd_getfd(2) (syscall 438) and asked with the SIOCGSKNS ioctl, which returns an fd of its
+// namespace. Python does both syscalls without a compiled helper; sockets that close meanwhile are skipped.
+const SOCKET_NETNS_PY = `
+import ctypes, fcntl, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pid = int(sys.argv[1])
+pidfd = os.pidfd_open(pid)
+seen = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+            continue
+    except OSError:
+        continue
+    copy = libc.syscall(438, pidfd, int(fd), 0)
+    if copy < 0:
+        continue
+    try:
+        ns = fcntl.ioctl(copy, 0x894C)
+        seen.add(os.fstat(ns).st_ino)
+        os.close(ns)
+    except OSError:
+        pass
+    finally:
+        os.close(copy)
+print(" ".join(map(str, sorted(seen))))
+`;
+
+/** The network namespaces of the sockets `pid` has open. */
+export async function socketNetns(pid: number): Promise<Set<number>> {
+  const { stdout } = await run('python3', ['-c', SOCKET_NETNS_PY, String(pid)]);
+  return new Set(stdout.trim().split(/\s+/).filter(Boolean).map(Number));
+}

@@ -1,0 +1,120 @@
+// Hears the configuration changes the checks judge as the kernel announces them, so a finding
+// appears within seconds of the change rather than at the next interval (60 s by default).
+// The interval and the hourly reminder stay: this only adds runs, and only of the probes whose
+// inputs changed.
+//
+// Decisions:
+// - One route-netlink socket in the node's namespace with NETLINK_LISTEN_ALL_NSID hears the
+//   node and every pod. A socket per pod namespace would pin each namespace until the next
+//   discovery noticed the pod had gone; this one pins none.
+// - A pod namespace is heard only once it has an id in the node's; CNIs that name the veth's
+//   peer give it one, and `track()` gives one to any other namespace the checks see (what
+//   `ip netns set NAME auto` does: a number, nothing else changes).
+// - Notifications only say "something of this kind changed somewhere": the probes concerned
+//   run again over every namespace, coalesced by the scheduler's trigger, so a burst (a pod's
+//   veth, its addresses and routes) is one run.
+// - Sysctls that have no notification (tcp_syncookies, tcp_sack, conntrack's be_liberal) are
+//   not this module's: the node's are read on the fast cadence (three small files every 2 s),
+//   a pod's on the interval.
+
+import { listenRoute, RTM, RTNLGRP, assignNsid, type RouteListener } from '../netlink/notify.js';
+import type { Message } from '../netlink/message.js';
+import type { Entity } from '../model.js';
+
+/** The probes whose checks read what a notification type announces. */
+const PROBES_BY_TYPE = new Map<number, readonly string[]>([
+  [RTM.NEWNETCONF, ['kernelparam']],
+  [RTM.DELNETCONF, ['kernelparam']],
+  // A new interface brings its own rp_filter and MTU; routes follow links.
+  [RTM.NEWLINK, ['kernelparam', 'mtu', 'route']],
+  [RTM.DELLINK, ['kernelparam', 'mtu', 'route']],
+  [RTM.NEWADDR, ['route']],
+  [RTM.DELADDR, ['route']],
+  [RTM.NEWROUTE, ['route']],
+  [RTM.DELROUTE, ['route']],
+  [RTM.NEWRULE, ['route']],
+  [RTM.DELRULE, ['route']],
+]);
+
+/** Every probe a notification can name: what a lost notification (overrun) reruns. */
+const ALL_PROBES = [...new Set([...PROBES_BY_TYPE.values()].flat())];
+
+/** The probes that `msgs` concern, in no particular order. */
+export function probesOf(msgs: readonly Message[]): string[] {
+  return [...new Set(msgs.flatMap((m) => PROBES_BY_TYPE.get(m.type) ?? []))];
+}
+
+export interface ChangeStatus {
+  /** `listening`: changes trigger runs; `off`: only the interval (detail says why). */
+  state: 'listening' | 'off';
+  detail?: string;
+  /** Notifications that triggered runs since the start, and times the kernel dropped some. */
+  notifications: number;
+  lost: number;
+}
+
+export class ChangeWatcher {
+  private listener: RouteListener | undefined;
+  private status_: ChangeStatus = { state: 'off', detail: 'not started', notifications: 0, lost: 0 };
+  /** Pod namespaces (inode) already given an id or found to have one. */
+  private named = new Set<number>();
+
+  constructor(
+    private readonly hostNetns: string | null,
+    private readonly onChange: (probes: readonly string[]) => void,
+  ) {}
+
+  /** Starts listening; never throws: where it cannot, status() says why and the interval does the work. */
+  start(): this {
+    try {
+      this.listener = listenRoute(this.hostNetns, Object.values(RTNLGRP), (msgs) => this.heard(msgs), (reason) => {
+        this.status_.lost++;
+        this.onChange(ALL_PROBES);
+        this.status_.detail = `the kernel dropped notifications (${reason}); every probe reran`;
+      });
+      this.status_ = { ...this.status_, state: 'listening' };
+      delete this.status_.detail;
+    } catch (err) {
+      this.status_ = { ...this.status_, state: 'off', detail: `${(err as Error).message}; findings wait for the interval` };
+    }
+    return this;
+  }
+
+  /**
+   * Makes sure every pod namespace of `entities` is heard (gives it an id in the node's
+   * namespace); forgets the ones that went. Cheap: one request per namespace, once.
+   */
+  async track(entities: readonly Entity[]): Promise<void> {
+    if (!this.listener) return;
+    const present = new Set<number>();
+    for (const e of entities) {
+      if (e.isHost || e.pids.length === 0) continue;
+      present.add(e.netns);
+      if (this.named.has(e.netns)) continue;
+      try {
+        await assignNsid(this.hostNetns, e.pids[0]!);
+        this.named.add(e.netns);
+      } catch {
+        // The pod went meanwhile (ESRCH) or the kernel refused: its changes wait for the interval.
+      }
+    }
+    for (const n of this.named) if (!present.has(n)) this.named.delete(n);
+  }
+
+  status(): ChangeStatus {
+    return { ...this.status_ };
+  }
+
+  close(): void {
+    this.listener?.close();
+    this.listener = undefined;
+    this.status_ = { ...this.status_, state: 'off', detail: 'stopped' };
+  }
+
+  private heard(msgs: readonly Message[]): void {
+    const probes = probesOf(msgs);
+    if (probes.length === 0) return;
+    this.status_.notifications++;
+    this.onChange(probes);
+  }
+}
