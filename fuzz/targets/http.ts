@@ -221,8 +221,8 @@ export function lokiBuildinfoTarget(): Target<{ buildinfo: Buffer; push: Buffer 
     async feed({ buildinfo, push }) {
       backend.answer = (head) => (head.startsWith('GET ') ? buildinfo : push);
       const lines: string[] = [];
-      const sink = new LokiSink({ url: `http://127.0.0.1:${backend.port}` }, {
-        node: 'node-1', maxRetryTimeMs: 0, requestTimeoutMs: 1000, minBackoffMs: 1, maxBackoffMs: 2, logger: createLogger((l) => lines.push(l)),
+      const sink = new LokiSink({ url: `http://127.0.0.1:${backend.port}`, min_backoff_ms: 1, max_backoff_ms: 2 }, {
+        node: 'node-1', maxRetryTimeMs: 0, requestTimeoutMs: 1000, logger: createLogger((l) => lines.push(l)),
       });
       try {
         const r = await sink.send([lokiRecord()]);
