@@ -65,27 +65,35 @@ export class OtlpMetricsPusher {
       onOutcome: (o) => this.outcome(o),
     });
     // The loop only collects and queues: a receiver that is down delays sending, never collecting.
-    this.loop = new Periodic(this.intervalMs, async () => { void this.pushOnce(); });
+    this.loop = new Periodic(this.intervalMs, async () => { await this.collectAndQueue(); });
   }
 
   start(): void { this.loop.start(); }
 
   /** One collect, queued; resolves once it is settled, true when delivered. Never throws. */
   async pushOnce(): Promise<boolean> {
+    return (await this.collectAndQueue()).settled;
+  }
+
+  /** Collects and queues; `settled` tells, once the push is delivered or dropped, whether it was delivered. */
+  private async collectAndQueue(): Promise<{ settled: Promise<boolean> }> {
     this.counters.pushes++;
     let rm: ResourceMetrics;
     try {
       rm = await this.opts.collect();
     } catch (err) {
-      return this.fail('collect_error', 0, (err as Error).message);
+      return { settled: Promise.resolve(this.fail('collect_error', 0, (err as Error).message)) };
     }
     const points = countPoints(rm);
-    if (points === 0) return true;
+    if (points === 0) return { settled: Promise.resolve(true) };
     const { protocol, compression } = this.settings;
     const req = await otlpRequest(encodeMetrics(protocol, rm), protocol, compression, USER_AGENT);
-    const ok = await this.queue.push(req.body, points, Date.now(), req.headers);
-    if (!ok) this.counters.failedPushes++;
-    return ok;
+    return {
+      settled: this.queue.push(req.body, points, Date.now(), req.headers).then((ok) => {
+        if (!ok) this.counters.failedPushes++;
+        return ok;
+      }),
+    };
   }
 
   private outcome(o: QueuedOutcome): void {

@@ -193,17 +193,25 @@ export class RemoteWritePusher {
       onOutcome: (o) => this.outcome(o),
     });
     // The loop only collects and queues: a receiver that is down delays sending, never collecting.
-    this.loop = new Periodic(this.intervalMs, async () => { void this.pushOnce(); });
+    this.loop = new Periodic(this.intervalMs, async () => { await this.collectAndQueue(); });
   }
 
   start(): void { this.loop.start(); }
 
   /** One collect, queued; resolves once its requests are settled, true when every one was accepted. Never throws. */
   async pushOnce(): Promise<boolean> {
+    return (await this.collectAndQueue()).settled;
+  }
+
+  /** Collects and queues; `settled` tells, once every request is delivered or dropped, whether all were delivered. */
+  private async collectAndQueue(): Promise<{ settled: Promise<boolean> }> {
     this.counters.pushes++;
-    const ok = await this.push();
-    if (!ok) this.counters.failedPushes++;
-    return ok;
+    const count = (ok: boolean) => {
+      if (!ok) this.counters.failedPushes++;
+      return ok;
+    };
+    const requests = await this.push();
+    return { settled: Promise.all(requests).then((all) => count(all.every(Boolean))) };
   }
 
   private outcome(o: QueuedOutcome): void {
@@ -221,18 +229,19 @@ export class RemoteWritePusher {
     this.drop(reason, o.count, r?.error ?? reason);
   }
 
-  private async push(): Promise<boolean> {
+  /** Queues the collection's requests; each promise tells whether one was delivered (an array: not flattened by await). */
+  private async push(): Promise<Promise<boolean>[]> {
     let rm: ResourceMetrics;
     try {
       rm = await this.opts.collect();
     } catch (err) {
       this.drop('collect_error', 0, (err as Error).message);
-      return false;
+      return [Promise.resolve(false)];
     }
     const naming = typeof this.opts.naming === 'function' ? this.opts.naming() : this.opts.naming ?? 'netexporter';
     const { series, metadata, duplicates } = toTimeSeries(rm, naming, this.opts.externalLabels);
     if (duplicates > 0) this.drop('duplicate_series', duplicates, `${duplicates} series with the label set of another`);
-    if (series.length === 0) return duplicates === 0;
+    if (series.length === 0) return [Promise.resolve(duplicates === 0)];
     const max = Math.max(1, this.opts.maxSamplesPerRequest ?? 2000);
     const at = Date.now();
     const sent: Promise<boolean>[] = [];
@@ -241,7 +250,7 @@ export class RemoteWritePusher {
       // Metadata rides with the first request only.
       sent.push(this.queue.push(snappy.compress(encodeWriteRequest(chunk, i === 0 ? metadata : [])), chunk.length, at));
     }
-    return (await Promise.all(sent)).every(Boolean);
+    return sent;
   }
 
   stats(): RemoteWriteStats {
