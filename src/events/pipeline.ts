@@ -308,6 +308,7 @@ class SinkLane {
     spool?: Spool,
   ) {
     this.spool = spool ?? (opts.spool ? new Spool(opts.spool) : undefined);
+    if (this.spool) this.spool.onLoss = () => { if (!this.reading) this.countSpoolLoss(); };
     if (this.spool && !spool && this.spool.acked < this.spool.next) {
       // Left by the previous run: sent first, in order, before anything new.
       this.spilled = true;
@@ -479,11 +480,16 @@ class SinkLane {
     spool.ack(oldest);
   }
 
-  /** Counts what the spool lost (a failed write of events that were on disk only, damaged segments). */
+  /**
+   * Counts what the spool lost: damaged segments, and failed writes of events that were on disk
+   * only (from `diskNext` on while spilled; the others are in memory and still delivered).
+   */
   private countSpoolLoss(): void {
     const loss = this.spool?.takeLoss();
     if (!loss) return;
-    this.drop('spool_write_failed', loss.writeFailed);
+    for (const [first, count] of loss.writeFailed) {
+      if (this.spilled) this.drop('spool_write_failed', Math.max(0, first + count - Math.max(first, this.diskNext)));
+    }
     this.drop('spool_corrupt', loss.corrupt);
   }
 
@@ -493,6 +499,7 @@ class SinkLane {
     try {
       const { records, end } = await spool.read(this.diskNext, Math.max(1, Math.min(this.opts.maxQueueEvents, 4 * this.opts.batchMaxEvents)));
       if (this.spool !== spool) return; // handed over meanwhile
+      this.countSpoolLoss(); // against diskNext before it moves past what was lost
       for (const r of records) this.enqueue(r.record, recordBytes(r.record), r.at, r.seq);
       this.diskNext = Math.max(this.diskNext, end);
       if (this.diskNext >= spool.next) this.spilled = false;

@@ -41,8 +41,8 @@ export interface SpoolStatus {
 
 /** Events the spool lost, reported to the lane for its counters. */
 export interface SpoolLoss {
-  /** Appended but not written (full disk, I/O error). */
-  writeFailed: number;
+  /** Appended but not written (full disk, I/O error): [first sequence, count] of each failed write. */
+  writeFailed: Array<[number, number]>;
   /** Skipped in a damaged segment. */
   corrupt: number;
 }
@@ -58,6 +58,8 @@ const HEADER = 8;
 const MAX_FRAME = 16 << 20;
 const SEG = /^(\d{16})\.seg$/;
 const ACK_FILE = 'ack';
+/** Writes must work this long after the last failure before the spool says it recovered, ms. */
+const RECOVERED_AFTER_MS = 2000;
 
 const CRC_TABLE = (() => {
   const t = new Int32Array(256);
@@ -133,13 +135,17 @@ export class Spool {
   private flushing: Promise<void> = Promise.resolve();
   private timer?: NodeJS.Timeout;
   private failing?: string;
+  private lastFailureAt = 0;
+  private lastWriteOk = true;
   private writeErrors = 0;
   private damagedSegments = 0;
   private closed = false;
   /** Reader position: the next frame of a segment, to continue without rescanning. */
   private cursor?: { first: number; offset: number; seq: number };
-  private pendingLoss: SpoolLoss = { writeFailed: 0, corrupt: 0 };
+  private pendingLoss: SpoolLoss = { writeFailed: [], corrupt: 0 };
   private readonly segmentBytes: number;
+  /** Called after a write failed, so the owner counts the loss now rather than at its next send. */
+  onLoss?: () => void;
 
   /**
    * Opens (or creates) the spool in `dir`: reads the acknowledgement, drops segments wholly
@@ -210,7 +216,7 @@ export class Spool {
   /** Losses found since the last call (write failures, damaged segments). */
   takeLoss(): SpoolLoss {
     const l = this.pendingLoss;
-    this.pendingLoss = { writeFailed: 0, corrupt: 0 };
+    this.pendingLoss = { writeFailed: [], corrupt: 0 };
     return l;
   }
 
@@ -337,6 +343,11 @@ export class Spool {
     }
     await this.persistAck();
     await this.deleteAcked();
+    // Near a full disk a small write may fit between failures: recovered only after a quiet spell.
+    if (this.failing && this.lastWriteOk && Date.now() - this.lastFailureAt >= RECOVERED_AFTER_MS) {
+      this.failing = undefined;
+      this.opts.onState?.(true, 'spool writes work again');
+    }
   }
 
   private roomInSegment(): number {
@@ -348,16 +359,16 @@ export class Spool {
     if (chunk.length === 0) return;
     try {
       await this.writeOut(first, Buffer.concat(chunk));
-      if (this.failing) {
-        this.failing = undefined;
-        this.opts.onState?.(true, 'spool writes work again');
-      }
+      this.lastWriteOk = true;
     } catch (err) {
+      this.lastWriteOk = false;
       this.writeErrors++;
-      this.pendingLoss.writeFailed += chunk.length;
+      this.pendingLoss.writeFailed.push([first, chunk.length]);
       const message = `${(err as NodeJS.ErrnoException).code ?? 'error'}: ${(err as Error).message}`;
       if (!this.failing) this.opts.onState?.(false, message);
       this.failing = message;
+      this.lastFailureAt = Date.now();
+      this.onLoss?.();
     }
   }
 
@@ -375,7 +386,12 @@ export class Spool {
     }
     const before = seg.bytes;
     try {
-      await this.handle.write(data);
+      // A full disk first shows as a short write, then as ENOSPC: write until all is down.
+      for (let off = 0; off < data.length;) {
+        const { bytesWritten } = await this.handle.write(data, off, data.length - off);
+        if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device (nothing written)'), { code: 'ENOSPC' });
+        off += bytesWritten;
+      }
       await this.handle.datasync();
       seg.bytes += data.length;
       this.diskBytes += data.length;
@@ -399,8 +415,18 @@ export class Spool {
     }
   }
 
-  /** Deletes segments whose every event is acknowledged (never the one being written). */
+  /** Deletes segments whose every event is acknowledged; the one being written too once all of it is (a full disk gets its room back). */
   private async deleteAcked(): Promise<void> {
+    const last = this.segments.at(-1);
+    if (last && this.segments.length === 1 && this.ackedSeq >= this.bufferFirst && last.bytes > 0) {
+      await this.handle?.close().catch(() => {});
+      this.handle = undefined;
+      this.segments = [];
+      this.diskBytes = 0;
+      this.cursor = undefined;
+      await unlink(join(this.opts.dir, segName(last.first))).catch(() => {});
+      return;
+    }
     while (this.segments.length > 1 && this.segments[1]!.first <= this.ackedSeq) {
       const seg = this.segments.shift()!;
       this.diskBytes -= seg.bytes;

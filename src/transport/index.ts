@@ -3,3 +3,4 @@ export { backoffMs, parseRetryAfter, type RetryPolicy } from './retry.js';
 export { checkTlsFiles, osResolver, type Lookup, type ResolvedAddress, type TlsOptions } from './connection.js';
 export type { AuthOptions } from './auth.js';
 export { logReachability, type ReachabilityChange } from './reachability.js';
+export { PushQueue, type PushQueueOptions, type PushQueueStats, type QueuedOutcome } from './queue.js';

@@ -65,7 +65,10 @@ describe('defaults', () => {
             max_age_ms: 900000, max_queue_bytes: 33554432, max_queue_events: 100000, min_backoff_ms: 1000, max_backoff_ms: 30000,
             spool_dir: '', spool_max_bytes: 268435456,
           },
-          remote_write: { enabled: false, url: '', username: '', password_file: '', headers: {}, interval_seconds: 30 },
+          remote_write: {
+            enabled: false, url: '', username: '', password_file: '', headers: {}, interval_seconds: 30,
+            max_age_ms: 900000, max_queue_bytes: 33554432, min_backoff_ms: 250, max_backoff_ms: 5000,
+          },
           stream: { max_clients: 16, client_buffer_events: 1000 },
         },
         checks: {},
@@ -274,6 +277,7 @@ event_config:
       remote_write: {
         enabled: true, url: 'https://cn-hangzhou.arms.aliyuncs.com/prometheus/api/v1/write', username: 'LTAIxxxx',
         password_file: '/etc/arms/secret', headers: { 'X-Prometheus-Remote-Write-Version': '0.1.0' }, interval_seconds: 15,
+        max_age_ms: 900000, max_queue_bytes: 33554432, min_backoff_ms: 250, max_backoff_ms: 5000,
       },
       stream: { max_clients: 4, client_buffer_events: 100 },
     });

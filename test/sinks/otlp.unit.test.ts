@@ -319,7 +319,7 @@ describe('OtlpMetricsPusher', () => {
       assert.equal(await pusher.pushOnce(), true);
       resets.add(1, { netns: 'ns1', 'k8s.pod.name': 'web-0' });
       assert.equal(await pusher.pushOnce(), true);
-      assert.deepEqual(pusher.stats(), { pushes: 2, failedPushes: 0, pointsSent: 4, pointsDropped: {}, lastSuccessUnixMs: pusher.stats().lastSuccessUnixMs });
+      assert.deepEqual(pusher.stats(), { pushes: 2, failedPushes: 0, pointsSent: 4, pointsDropped: {}, lastSuccessUnixMs: pusher.stats().lastSuccessUnixMs, queue: { requests: 0, samples: 0, bytes: 0 } });
       const [first, second] = rx.requests;
       for (const r of [first!, second!]) {
         assert.equal(r.error, undefined);

@@ -3,6 +3,7 @@
 // both naming profiles, and refuses a conflicting sample with a 400 that is counted.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +112,56 @@ describe('real Prometheus', () => {
     assert.equal(st.retries, 0);
     assert.equal(st.requests, 2);
     assert.equal(st.samplesSent, 2);
+  });
+
+  test('Prometheus unreachable for a while: the samples of the outage are kept and arrive afterwards, in order, none dropped', async (t) => {
+    // A TCP forwarder in front of Prometheus: closing it makes the receiver unreachable (connection refused).
+    const port = await freePort();
+    const target = new URL(promUrl);
+    const sockets = new Set<Socket>();
+    let server: Server | undefined;
+    const up = async () => {
+      server = createServer((c) => {
+        const p = connect(Number(target.port), target.hostname);
+        for (const s of [c, p]) { sockets.add(s); s.on('close', () => sockets.delete(s)).on('error', () => {}); }
+        c.pipe(p).pipe(c);
+      });
+      await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
+    };
+    const down = async () => {
+      const s = server!;
+      for (const sock of sockets) sock.destroy();
+      await new Promise((resolve) => s.close(resolve));
+    };
+    cleanups.push(() => (server?.listening ? down() : undefined));
+    await up();
+    const m = metrics();
+    const pod = { ...m.pod, 'k8s.pod.name': 'outage-0' };
+    // Every collection: the counter one higher, at its own timestamp.
+    const p = pusher({
+      config: { url: `http://127.0.0.1:${port}/api/v1/write`, interval_seconds: 1, min_backoff_ms: 10, max_backoff_ms: 200, max_age_ms: 120_000 },
+      collect: async () => { m.opens.add(1, pod); return m.collect(); },
+    });
+    p.start();
+    await waitFor('pushes delivered', () => p.stats().samplesSent >= 6, 20_000);
+    await down();
+    await waitFor('collections queued during the outage', () => p.stats().queue.requests >= 5, 20_000);
+    const queuedAtEnd = p.stats().queue;
+    await up();
+    await waitFor('the queue sent', () => p.stats().queue.requests === 0, 20_000);
+    await p.close();
+    const st = p.stats();
+    assert.deepEqual(st.samplesDropped, {}, 'nothing dropped: in time order, so Prometheus took every sample');
+    // Every collection carried the series once: Prometheus holds one sample per collection.
+    const series = (await query('{__name__=~".*activeopens.*"}')).find((r) => Object.values(r.metric).includes('outage-0'));
+    assert.ok(series, 'the outage series is stored');
+    const selector = `{${Object.entries(series.metric).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',')}}`;
+    const [count] = await query(`count_over_time(${selector}[10m])`);
+    const pushes = st.pushes;
+    assert.equal(Number(count!.value[1]), pushes, `one sample per collection (${pushes})`);
+    const [resets] = await query(`resets(${selector}[10m])`);
+    assert.equal(Number(resets!.value[1]), 0, 'the counter never went back: the samples arrived in order');
+    t.diagnostic(`${pushes} collections, ${queuedAtEnd.requests} requests (${queuedAtEnd.bytes} bytes) queued at the end of the outage, ${st.retries} retries, 0 dropped`);
   });
 });
 

@@ -117,7 +117,7 @@ describe('strict receiver', () => {
     assert.deepEqual(r.metadata.map((x: any) => [x.metricFamilyName, x.type]).sort(), [
       ['netexporter_dns_latency_seconds', 3], ['netexporter_tcp_activeopens', 1], ['netexporter_tcp_currestab', 2],
     ]);
-    assert.deepEqual(p.stats(), { pushes: 1, failedPushes: 0, requests: 1, retries: 0, samplesSent: 7, samplesDropped: {}, lastSuccessUnixMs: p.stats().lastSuccessUnixMs });
+    assert.deepEqual(p.stats(), { pushes: 1, failedPushes: 0, requests: 1, retries: 0, samplesSent: 7, samplesDropped: {}, lastSuccessUnixMs: p.stats().lastSuccessUnixMs, queue: { requests: 0, samples: 0, bytes: 0 } });
 
     // The password file is read at every push: rotation needs no restart.
     writeFileSync(secretFile, 'rotated');
@@ -194,7 +194,7 @@ describe('strict receiver', () => {
     // A 3 s budget fits three tries (backoff ~250 + ~500 ms) even with slow round trips on a loaded machine.
     const p = pusher({ config: { url, interval_seconds: 1 }, collect: m.collect, maxSamplesPerRequest: 1, retryBudgetMs: 3000 });
     assert.equal(await p.pushOnce(), false);
-    // One budget (the interval) for the whole push: the second request is not tried once the first gave up.
+    // The first request is retried until its max age; the second, of the same collection, is not tried once the first gave up.
     assert.deepEqual(p.stats().samplesDropped, { retries_exhausted: 2 });
     assert.ok(rx.received.length >= 3, `retried: ${rx.received.length} requests`);
     assert.ok(rx.received.every((r) => r.series.length === 1 && r.series[0]!.labels.__name__ === rx.received[0]!.series[0]!.labels.__name__));

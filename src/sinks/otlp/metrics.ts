@@ -1,9 +1,10 @@
 // The agent's metrics pushed over OTLP/HTTP every interval: collect() from the agent's
 // PullMetricReader (cumulative temporality, so counters go out as cumulative monotonic sums),
-// serialize, POST. A push that cannot be delivered before the next one is due is dropped and
-// counted: the next push carries the same cumulative counters, so only resolution is lost.
+// serialize, queue. The queue (src/transport/queue.ts, bounded by `max_queue_bytes`) keeps the
+// pushes of an outage and sends them in order afterwards, each retried until it is
+// `max_age_ms` old; what it gives up on is counted by reason.
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { HttpTransport, ReachabilityChange } from '../../transport/index.js';
+import { PushQueue, type HttpTransport, type PushQueueStats, type QueuedOutcome, type ReachabilityChange } from '../../transport/index.js';
 import { resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } from './config.js';
 import { encodeMetrics, otlpRequest, rejectedCount } from './encode.js';
 import { USER_AGENT } from './logs.js';
@@ -16,7 +17,7 @@ export interface OtlpMetricsPusherOptions {
   /** E.g. `async () => (await telemetry.pull.collect()).resourceMetrics`. */
   collect: () => Promise<ResourceMetrics>;
   env?: Record<string, string | undefined>;
-  /** Retries of one push stop after this (default: the interval). */
+  /** How long a push is kept and retried (default: `max_age_ms`, 15 minutes). */
   retryBudgetMs?: number;
   /** Told why points were dropped, one line, for the agent's log and /status. */
   onError?: (message: string) => void;
@@ -29,8 +30,10 @@ export interface PushStats {
   failedPushes: number;
   /** Data points accepted by the receiver. */
   pointsSent: number;
-  /** Data points given up on, by reason (`http_400`, `retries_exhausted`, `rejected`, `collect_error`). */
+  /** Data points given up on, by reason (`http_400`, `retries_exhausted`, `max_age`, `queue_full`, `rejected`, `collect_error`). */
   pointsDropped: Record<string, number>;
+  /** Pushes waiting to be sent (an outage's). */
+  queue?: PushQueueStats;
   lastError?: string;
   lastSuccessUnixMs?: number;
 }
@@ -46,47 +49,72 @@ export class OtlpMetricsPusher {
   readonly intervalMs: number;
   private readonly transport: HttpTransport;
   private readonly loop: Periodic;
+  private readonly queue: PushQueue;
   private readonly counters: PushStats = { pushes: 0, failedPushes: 0, pointsSent: 0, pointsDropped: {} };
+  private readonly protocol;
 
   constructor(private readonly opts: OtlpMetricsPusherOptions) {
     this.settings = resolveOtlp(opts.config, 'metrics', opts.env);
+    this.protocol = this.settings.protocol;
     this.intervalMs = Math.max(1000, this.settings.intervalMs ?? 30_000);
-    this.transport = otlpTransport(this.settings, { minBackoffMs: Math.min(1000, this.intervalMs / 4), maxBackoffMs: 5000 }, opts.onReachability);
-    this.loop = new Periodic(this.intervalMs, async () => { await this.pushOnce(); });
+    const backoff = { minBackoffMs: opts.config.min_backoff_ms ?? Math.min(1000, this.intervalMs / 4), maxBackoffMs: opts.config.max_backoff_ms ?? 5000 };
+    this.transport = otlpTransport(this.settings, backoff, opts.onReachability);
+    this.queue = new PushQueue({
+      transport: this.transport, headers: {},
+      maxBytes: opts.config.max_queue_bytes ?? 32 << 20, maxAgeMs: opts.retryBudgetMs ?? opts.config.max_age_ms ?? 15 * 60_000,
+      onOutcome: (o) => this.outcome(o),
+    });
+    // The loop only collects and queues: a receiver that is down delays sending, never collecting.
+    this.loop = new Periodic(this.intervalMs, async () => { await this.collectAndQueue(); });
   }
 
   start(): void { this.loop.start(); }
 
-  /** One collect and export; resolves true when delivered. Never throws. */
+  /** One collect, queued; resolves once it is settled, true when delivered. Never throws. */
   async pushOnce(): Promise<boolean> {
+    return (await this.collectAndQueue()).settled;
+  }
+
+  /** Collects and queues; `settled` tells, once the push is delivered or dropped, whether it was delivered. */
+  private async collectAndQueue(): Promise<{ settled: Promise<boolean> }> {
     this.counters.pushes++;
     let rm: ResourceMetrics;
     try {
       rm = await this.opts.collect();
     } catch (err) {
-      return this.fail('collect_error', 0, (err as Error).message);
+      return { settled: Promise.resolve(this.fail('collect_error', 0, (err as Error).message)) };
     }
     const points = countPoints(rm);
-    if (points === 0) return true;
+    if (points === 0) return { settled: Promise.resolve(true) };
     const { protocol, compression } = this.settings;
     const req = await otlpRequest(encodeMetrics(protocol, rm), protocol, compression, USER_AGENT);
-    // Retries end when the next push is due: it carries the same cumulative counters.
-    const res = await this.transport.post(req.body, req.headers, { deadline: Date.now() + (this.opts.retryBudgetMs ?? this.intervalMs) });
-    if (!res.ok) return this.fail(res.reason ?? 'error', points, res.error ?? res.reason ?? 'error');
-    const { rejected: said, message } = rejectedCount(res.body, protocol, 'rejectedDataPoints');
-    const rejected = Math.min(said, points); // a receiver cannot reject more than it was sent
-    this.counters.pointsSent += points - rejected;
+    return {
+      settled: this.queue.push(req.body, points, Date.now(), req.headers).then((ok) => {
+        if (!ok) this.counters.failedPushes++;
+        return ok;
+      }),
+    };
+  }
+
+  private outcome(o: QueuedOutcome): void {
+    if (!o.ok) {
+      this.drop(o.reason ?? 'error', o.count, o.result?.error ?? o.reason ?? 'error');
+      return;
+    }
+    const { rejected: said, message } = rejectedCount(o.result!.body, this.protocol, 'rejectedDataPoints');
+    const rejected = Math.min(said, o.count); // a receiver cannot reject more than it was sent
+    this.counters.pointsSent += o.count - rejected;
     if (rejected > 0) this.drop('rejected', rejected, message ?? 'partial success');
     this.counters.lastSuccessUnixMs = Date.now();
-    return true;
   }
 
   stats(): PushStats {
-    return { ...this.counters, pointsDropped: { ...this.counters.pointsDropped } };
+    return { ...this.counters, pointsDropped: { ...this.counters.pointsDropped }, queue: this.queue.stats() };
   }
 
   async close(): Promise<void> {
     const stopped = this.loop.stop();
+    this.queue.close();
     await this.transport.close();
     await stopped;
   }

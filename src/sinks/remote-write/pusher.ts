@@ -1,15 +1,17 @@
 // Prometheus remote write 1.0 of the agent's metrics, for Alibaba Cloud ARMS managed
 // Prometheus (or any receiver): every interval collect → TimeSeries with the same names and
 // labels as the /metrics endpoint (src/exporters/prometheus.ts's naming profile), protobuf,
-// snappy block format, HTTP/1.1, basic auth with an AccessKey. Retries only on 5xx and 429
-// (Retry-After honoured) until the next push is due: that push carries the same cumulative
-// counters, so a dropped request loses resolution, not counts. Other 4xx are dropped at once.
+// snappy block format, HTTP/1.1, basic auth with an AccessKey. As Prometheus's own remote-write
+// queue: every collection's requests wait in a queue bounded in bytes (`max_queue_bytes`) and
+// are sent in order by one sender, each retried on 5xx and 429 (Retry-After honoured) and
+// connection errors until it is `max_age_ms` old; collections go on meanwhile, so the samples
+// of an outage arrive, in order, afterwards. Other 4xx are dropped at once.
 import { createRequire } from 'node:module';
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { labelName, metricName, type NamingProfile } from '../../exporters/prometheus.js';
 import { Periodic } from '../otlp/periodic.js';
-import { HttpTransport, type ReachabilityChange } from '../../transport/index.js';
+import { HttpTransport, PushQueue, type PushQueueStats, type QueuedOutcome, type ReachabilityChange } from '../../transport/index.js';
 import type { RemoteWriteSection } from './config.js';
 import { encodeWriteRequest, METRIC_TYPE, type Label, type MetricMetadata, type TimeSeries } from './proto.js';
 
@@ -32,7 +34,7 @@ export interface RemoteWritePusherOptions {
   timeoutMs?: number;
   /** Series per request (Prometheus' max_samples_per_send default). */
   maxSamplesPerRequest?: number;
-  /** Retries of one request stop after this (default: the interval). */
+  /** How long a request is kept and retried (default: `max_age_ms`, 15 minutes). */
   retryBudgetMs?: number;
   /** Told why points were dropped, one line, for the agent's log and /status. */
   onError?: (message: string) => void;
@@ -48,8 +50,10 @@ export interface RemoteWriteStats {
   /** Attempts beyond the first, over all requests. */
   retries: number;
   samplesSent: number;
-  /** Samples given up on, by reason (`http_400`, `retries_exhausted`, `password_file`, `duplicate_series`, `shutdown`). */
+  /** Samples given up on, by reason (`http_400`, `retries_exhausted`, `max_age`, `queue_full`, `password_file`, `duplicate_series`, `shutdown`). */
   samplesDropped: Record<string, number>;
+  /** Requests waiting to be sent (the outage's samples). */
+  queue: PushQueueStats;
   lastError?: string;
   lastSuccessUnixMs?: number;
 }
@@ -165,7 +169,8 @@ export class RemoteWritePusher {
   readonly intervalMs: number;
   private readonly transport: HttpTransport;
   private readonly loop: Periodic;
-  private readonly counters: RemoteWriteStats = { pushes: 0, failedPushes: 0, requests: 0, retries: 0, samplesSent: 0, samplesDropped: {} };
+  private readonly queue: PushQueue;
+  private readonly counters: Omit<RemoteWriteStats, 'queue'> = { pushes: 0, failedPushes: 0, requests: 0, retries: 0, samplesSent: 0, samplesDropped: {} };
 
   constructor(private readonly opts: RemoteWritePusherOptions) {
     const { url, username, password_file, headers } = opts.config;
@@ -176,71 +181,85 @@ export class RemoteWritePusher {
       // The password file is read at every push, so rotating the Secret needs no restart.
       auth: { headers, basic: username || password_file ? { username: username ?? '', passwordFile: password_file || undefined } : undefined },
       retry: {
-        retryable: REMOTE_WRITE_RETRYABLE, minBackoffMs: Math.min(1000, this.intervalMs / 4), maxBackoffMs: 5000,
+        retryable: REMOTE_WRITE_RETRYABLE, minBackoffMs: opts.config.min_backoff_ms ?? 250, maxBackoffMs: opts.config.max_backoff_ms ?? 5000,
         // An unreadable password file is not something a retry within this push would fix.
         retryCredentials: false,
       },
       onReachability: opts.onReachability,
     });
-    this.loop = new Periodic(this.intervalMs, async () => { await this.pushOnce(); });
+    this.queue = new PushQueue({
+      transport: this.transport, headers: PROTOCOL_HEADERS,
+      maxBytes: opts.config.max_queue_bytes ?? 32 << 20, maxAgeMs: opts.retryBudgetMs ?? opts.config.max_age_ms ?? 15 * 60_000,
+      onOutcome: (o) => this.outcome(o),
+    });
+    // The loop only collects and queues: a receiver that is down delays sending, never collecting.
+    this.loop = new Periodic(this.intervalMs, async () => { await this.collectAndQueue(); });
   }
 
   start(): void { this.loop.start(); }
 
-  /** One collect and write; resolves true when every request was accepted. Never throws. */
+  /** One collect, queued; resolves once its requests are settled, true when every one was accepted. Never throws. */
   async pushOnce(): Promise<boolean> {
-    this.counters.pushes++;
-    const ok = await this.push();
-    if (!ok) this.counters.failedPushes++;
-    return ok;
+    return (await this.collectAndQueue()).settled;
   }
 
-  private async push(): Promise<boolean> {
+  /** Collects and queues; `settled` tells, once every request is delivered or dropped, whether all were delivered. */
+  private async collectAndQueue(): Promise<{ settled: Promise<boolean> }> {
+    this.counters.pushes++;
+    const count = (ok: boolean) => {
+      if (!ok) this.counters.failedPushes++;
+      return ok;
+    };
+    const requests = await this.push();
+    return { settled: Promise.all(requests).then((all) => count(all.every(Boolean))) };
+  }
+
+  private outcome(o: QueuedOutcome): void {
+    const r = o.result;
+    if (r && r.attempts > 0) {
+      this.counters.requests++;
+      this.counters.retries += r.attempts - 1;
+    }
+    if (o.ok) {
+      this.counters.samplesSent += o.count;
+      this.counters.lastSuccessUnixMs = Date.now();
+      return;
+    }
+    const reason = o.reason === 'credentials' ? 'password_file' : o.reason ?? 'error';
+    this.drop(reason, o.count, r?.error ?? reason);
+  }
+
+  /** Queues the collection's requests; each promise tells whether one was delivered (an array: not flattened by await). */
+  private async push(): Promise<Promise<boolean>[]> {
     let rm: ResourceMetrics;
     try {
       rm = await this.opts.collect();
     } catch (err) {
       this.drop('collect_error', 0, (err as Error).message);
-      return false;
+      return [Promise.resolve(false)];
     }
     const naming = typeof this.opts.naming === 'function' ? this.opts.naming() : this.opts.naming ?? 'netexporter';
     const { series, metadata, duplicates } = toTimeSeries(rm, naming, this.opts.externalLabels);
     if (duplicates > 0) this.drop('duplicate_series', duplicates, `${duplicates} series with the label set of another`);
-    if (series.length === 0) return duplicates === 0;
+    if (series.length === 0) return [Promise.resolve(duplicates === 0)];
     const max = Math.max(1, this.opts.maxSamplesPerRequest ?? 2000);
-    // One budget for the whole push, whatever the number of requests: the next push is due then.
-    const deadline = Date.now() + (this.opts.retryBudgetMs ?? this.intervalMs);
-    let ok = true;
+    const at = Date.now();
+    const sent: Promise<boolean>[] = [];
     for (let i = 0; i < series.length; i += max) {
       const chunk = series.slice(i, i + max);
       // Metadata rides with the first request only.
-      const body = snappy.compress(encodeWriteRequest(chunk, i === 0 ? metadata : []));
-      const res = await this.transport.post(body, PROTOCOL_HEADERS, { deadline });
-      if (res.attempts > 0) {
-        this.counters.requests++;
-        this.counters.retries += res.attempts - 1;
-      }
-      if (res.ok) {
-        this.counters.samplesSent += chunk.length;
-        this.counters.lastSuccessUnixMs = Date.now();
-        continue;
-      }
-      ok = false;
-      const reason = res.reason === 'credentials' ? 'password_file' : res.reason ?? 'error';
-      // Down, closing or no password: the rest would fare no better. A 4xx concerns this request only.
-      const stop = reason === 'shutdown' || reason === 'retries_exhausted' || reason === 'password_file';
-      this.drop(reason, stop ? series.length - i : chunk.length, res.error ?? reason);
-      if (stop) break;
+      sent.push(this.queue.push(snappy.compress(encodeWriteRequest(chunk, i === 0 ? metadata : [])), chunk.length, at));
     }
-    return ok;
+    return sent;
   }
 
   stats(): RemoteWriteStats {
-    return { ...this.counters, samplesDropped: { ...this.counters.samplesDropped } };
+    return { ...this.counters, samplesDropped: { ...this.counters.samplesDropped }, queue: this.queue.stats() };
   }
 
   async close(): Promise<void> {
     const stopped = this.loop.stop();
+    this.queue.close();
     await this.transport.close();
     await stopped;
   }
