@@ -10,7 +10,6 @@
 // was neither received nor counted as dropped. Prints the samples as a table, then the figures,
 // then one JSON line.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import { LokiReceiver } from '../test/helpers/loki-receiver.js';
 import { freePort } from '../test/helpers/net.js';
 import { CLI } from '../test/helpers/paths.js';
 import { giveUp, stopProcess, waitFor } from '../test/helpers/wait.js';
+import { LokiTally } from './soak/tally.js';
 import { EventStorm, LokiFlapping, PodChurn, startPod, type LivePod } from './soak/load.js';
 import { holdings, netnsHeldElsewhere, netnsOf, rssBytes, socketNetns } from './soak/process.js';
 import { growthFailures, levelOf, mb, rssOf, sum, uncounted, windows, type Sample, type SinkAccount } from './soak/verdict.js';
@@ -40,39 +40,6 @@ function parseArgs(argv: string[]): { minutes: number } {
   const minutes = Number(i >= 0 ? argv[i + 1] : NaN);
   if (!(minutes > 0)) throw new Error('usage: npm run soak -- --minutes N (N > 0)');
   return { minutes };
-}
-
-/** The events the Loki receiver accepted, counted once each (a batch re-sent after a cut answer is not counted twice). */
-class LokiTally {
-  received = 0;
-  duplicates = 0;
-  // Two generations of keys, rotated: a re-send comes within minutes, and the harness must not grow with the run.
-  private current = new Set<string>();
-  private previous = new Set<string>();
-  private rotatedAt = Date.now();
-
-  constructor(private readonly loki: LokiReceiver) {}
-
-  /** Takes what the receiver holds (it keeps every push otherwise). */
-  drain(): void {
-    for (const push of this.loki.pushes.splice(0)) {
-      for (const stream of push.streams) {
-        for (const e of stream.entries) {
-          const key = `${e.ns}:${createHash('sha1').update(e.line).digest('base64')}`;
-          if (this.current.has(key) || this.previous.has(key)) this.duplicates++;
-          else {
-            this.current.add(key);
-            this.received++;
-          }
-        }
-      }
-    }
-    if (Date.now() - this.rotatedAt > 5 * 60_000) {
-      this.previous = this.current;
-      this.current = new Set();
-      this.rotatedAt = Date.now();
-    }
-  }
 }
 
 interface SinkStatus {
