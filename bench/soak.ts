@@ -50,7 +50,7 @@ interface SinkStatus {
 }
 interface AgentStatus {
   memory?: { rssBytes: number; heapUsedBytes: number };
-  events: { published: number; sinks: Record<string, SinkStatus>; bpf: Record<string, { eventProbe?: string }> };
+  events: { published: number; sinks: Record<string, SinkStatus>; bpf: Record<string, { eventProbe?: string; events?: { lost: number; suppressed: number } }> };
   exporters: { remote_write: { samplesSent: number; samplesDropped: Record<string, number> } | null };
 }
 
@@ -240,6 +240,9 @@ event_config:
       events_per_s: Math.round(stormRate), events_emitted: accounts[0]!.emitted,
       loki_received: accounts[0]!.received, loki_dropped: accounts[0]!.dropped, loki_duplicates: tally.duplicates, loki_uncounted: uncounted(accounts[0]!),
       stdout_received: accounts[1]!.received, stdout_dropped: accounts[1]!.dropped, stdout_uncounted: uncounted(accounts[1]!),
+      // Before the pipeline: events the kernel could not hand over (ring buffer full) or held back (rate limit), counted there.
+      kernel_lost: STORM_PROBES.reduce((n, p) => n + (final.events.bpf[p]?.events?.lost ?? 0), 0),
+      kernel_suppressed: STORM_PROBES.reduce((n, p) => n + (final.events.bpf[p]?.events?.suppressed ?? 0), 0),
       remote_write_samples_sent: final.exporters.remote_write?.samplesSent ?? 0, remote_write_dropped: final.exporters.remote_write?.samplesDropped ?? {},
       pods_created: churn.created, pods_deleted: churn.deleted, loki_outages: flapping.outages, scrapes_ok: scrapes.ok, scrapes_total: scrapes.total,
       ok: failures.length === 0, failures,
@@ -247,7 +250,8 @@ event_config:
     console.log(`RSS ${figures.rss_first_mb} → ${figures.rss_last_mb} MB (median of the last ${windowSeconds} s: ${figures.rss_warm_mb} in the warm-up, ${figures.rss_end_mb} at the end; peak ${figures.rss_peak_mb}); heap ${figures.heap_first_mb} → ${figures.heap_last_mb} MB; ` +
       `fds ${f.fds} → ${l.fds} (lowest of the last ${windowSeconds} s: ${figures.fds_warm} in the warm-up, ${figures.fds_end} at the end); pinned namespaces ${f.pinnedNetns} → ${l.pinnedNetns} (max ${figures.pinned_ns_max})`);
     console.log(`events: ${figures.events_emitted} emitted at ${figures.events_per_s}/s; Loki received ${figures.loki_received}, dropped ${sum(accounts[0]!.dropped)} ${JSON.stringify(accounts[0]!.dropped)}, ` +
-      `uncounted ${figures.loki_uncounted}; stdout received ${figures.stdout_received}, dropped ${sum(accounts[1]!.dropped)}, uncounted ${figures.stdout_uncounted}`);
+      `uncounted ${figures.loki_uncounted}; stdout received ${figures.stdout_received}, dropped ${sum(accounts[1]!.dropped)}, uncounted ${figures.stdout_uncounted}; ` +
+      `in the kernel: ${figures.kernel_lost} lost (ring buffer full), ${figures.kernel_suppressed} held back by the rate limit`);
     console.log(`load: ${churn.created} pods created, ${churn.deleted} deleted, ${flapping.outages} Loki outages; Prometheus scrapes ${scrapes.ok}/${scrapes.total} up`);
     for (const failure of failures) console.log(`FAIL: ${failure}`);
     console.log(JSON.stringify(figures));
