@@ -3,14 +3,13 @@
 // a real containerd pod created and deleted every 10 s, an event storm of refused connections
 // inside a pod (≥ 1 000 events/s), the Loki receiver down for the first half of every 2 minutes,
 // and a real Prometheus scraping /metrics and receiving remote writes. Every 10 s it samples the
-// agent's RSS, V8 heap (/status memory), open fds, the network namespaces it pins (neither the
-// host's nor a live pod's), queue sizes and drop counters. It fails (exit 1) when after the
+// agent's RSS, V8 heap (/status memory), open fds, the network namespaces it alone keeps alive
+// (neither the host's nor a live pod's nor another process's or a mount's), queue sizes and drop counters. It fails (exit 1) when after the
 // warm-up (5 minutes; 1 minute for runs under 6) RSS grew more than 10 %, fds or pinned
 // namespaces grew at all, the storm stayed under 1 000 events/s, or an event the agent emitted
 // was neither received nor counted as dropped. Prints the samples as a table, then the figures,
 // then one JSON line.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +19,9 @@ import { LokiReceiver } from '../test/helpers/loki-receiver.js';
 import { freePort } from '../test/helpers/net.js';
 import { CLI } from '../test/helpers/paths.js';
 import { giveUp, stopProcess, waitFor } from '../test/helpers/wait.js';
+import { LokiTally } from './soak/tally.js';
 import { EventStorm, LokiFlapping, PodChurn, startPod, type LivePod } from './soak/load.js';
-import { holdings, netnsOf, rssBytes, socketNetns } from './soak/process.js';
+import { holdings, netnsHeldElsewhere, netnsOf, rssBytes, socketNetns } from './soak/process.js';
 import { growthFailures, levelOf, mb, rssOf, sum, uncounted, windows, type Sample, type SinkAccount } from './soak/verdict.js';
 
 const SAMPLE_MS = 10_000;
@@ -42,39 +42,6 @@ function parseArgs(argv: string[]): { minutes: number } {
   return { minutes };
 }
 
-/** The events the Loki receiver accepted, counted once each (a batch re-sent after a cut answer is not counted twice). */
-class LokiTally {
-  received = 0;
-  duplicates = 0;
-  // Two generations of keys, rotated: a re-send comes within minutes, and the harness must not grow with the run.
-  private current = new Set<string>();
-  private previous = new Set<string>();
-  private rotatedAt = Date.now();
-
-  constructor(private readonly loki: LokiReceiver) {}
-
-  /** Takes what the receiver holds (it keeps every push otherwise). */
-  drain(): void {
-    for (const push of this.loki.pushes.splice(0)) {
-      for (const stream of push.streams) {
-        for (const e of stream.entries) {
-          const key = `${e.ns}:${createHash('sha1').update(e.line).digest('base64')}`;
-          if (this.current.has(key) || this.previous.has(key)) this.duplicates++;
-          else {
-            this.current.add(key);
-            this.received++;
-          }
-        }
-      }
-    }
-    if (Date.now() - this.rotatedAt > 5 * 60_000) {
-      this.previous = this.current;
-      this.current = new Set();
-      this.rotatedAt = Date.now();
-    }
-  }
-}
-
 interface SinkStatus {
   queued: number;
   inFlight: number;
@@ -83,7 +50,7 @@ interface SinkStatus {
 }
 interface AgentStatus {
   memory?: { rssBytes: number; heapUsedBytes: number };
-  events: { published: number; sinks: Record<string, SinkStatus>; bpf: Record<string, { eventProbe?: string }> };
+  events: { published: number; sinks: Record<string, SinkStatus>; bpf: Record<string, { eventProbe?: string; events?: { lost: number; suppressed: number } }> };
   exporters: { remote_write: { samplesSent: number; samplesDropped: Record<string, number> } | null };
 }
 
@@ -188,7 +155,8 @@ event_config:
     const hostNetns = netnsOf('self');
     const pinned = async (): Promise<number[]> => {
       const held = holdings(agent.pid!);
-      const live = new Set<number>([hostNetns, stormPod.netns, ...[...churn.live.values()].map((p: LivePod) => p.netns)]);
+      // A namespace a live pod, another process or a mount still holds is not the agent's doing.
+      const live = new Set<number>([hostNetns, stormPod.netns, ...[...churn.live.values()].map((p: LivePod) => p.netns), ...netnsHeldElsewhere(agent.pid!)]);
       for (const ns of await socketNetns(agent.pid!)) held.netns.add(ns);
       return [...held.netns].filter((ns) => !live.has(ns)).sort();
     };
@@ -272,6 +240,9 @@ event_config:
       events_per_s: Math.round(stormRate), events_emitted: accounts[0]!.emitted,
       loki_received: accounts[0]!.received, loki_dropped: accounts[0]!.dropped, loki_duplicates: tally.duplicates, loki_uncounted: uncounted(accounts[0]!),
       stdout_received: accounts[1]!.received, stdout_dropped: accounts[1]!.dropped, stdout_uncounted: uncounted(accounts[1]!),
+      // Before the pipeline: events the kernel could not hand over (ring buffer full) or held back (rate limit), counted there.
+      kernel_lost: STORM_PROBES.reduce((n, p) => n + (final.events.bpf[p]?.events?.lost ?? 0), 0),
+      kernel_suppressed: STORM_PROBES.reduce((n, p) => n + (final.events.bpf[p]?.events?.suppressed ?? 0), 0),
       remote_write_samples_sent: final.exporters.remote_write?.samplesSent ?? 0, remote_write_dropped: final.exporters.remote_write?.samplesDropped ?? {},
       pods_created: churn.created, pods_deleted: churn.deleted, loki_outages: flapping.outages, scrapes_ok: scrapes.ok, scrapes_total: scrapes.total,
       ok: failures.length === 0, failures,
@@ -279,7 +250,8 @@ event_config:
     console.log(`RSS ${figures.rss_first_mb} → ${figures.rss_last_mb} MB (median of the last ${windowSeconds} s: ${figures.rss_warm_mb} in the warm-up, ${figures.rss_end_mb} at the end; peak ${figures.rss_peak_mb}); heap ${figures.heap_first_mb} → ${figures.heap_last_mb} MB; ` +
       `fds ${f.fds} → ${l.fds} (lowest of the last ${windowSeconds} s: ${figures.fds_warm} in the warm-up, ${figures.fds_end} at the end); pinned namespaces ${f.pinnedNetns} → ${l.pinnedNetns} (max ${figures.pinned_ns_max})`);
     console.log(`events: ${figures.events_emitted} emitted at ${figures.events_per_s}/s; Loki received ${figures.loki_received}, dropped ${sum(accounts[0]!.dropped)} ${JSON.stringify(accounts[0]!.dropped)}, ` +
-      `uncounted ${figures.loki_uncounted}; stdout received ${figures.stdout_received}, dropped ${sum(accounts[1]!.dropped)}, uncounted ${figures.stdout_uncounted}`);
+      `uncounted ${figures.loki_uncounted}; stdout received ${figures.stdout_received}, dropped ${sum(accounts[1]!.dropped)}, uncounted ${figures.stdout_uncounted}; ` +
+      `in the kernel: ${figures.kernel_lost} lost (ring buffer full), ${figures.kernel_suppressed} held back by the rate limit`);
     console.log(`load: ${churn.created} pods created, ${churn.deleted} deleted, ${flapping.outages} Loki outages; Prometheus scrapes ${scrapes.ok}/${scrapes.total} up`);
     for (const failure of failures) console.log(`FAIL: ${failure}`);
     console.log(JSON.stringify(figures));

@@ -100,3 +100,22 @@ export async function socketNetns(pid: number): Promise<Set<number>> {
   const { stdout } = await run('python3', ['-c', SOCKET_NETNS_PY, String(pid)]);
   return new Set(stdout.trim().split(/\s+/).filter(Boolean).map(Number));
 }
+
+/**
+ * Network namespaces that something other than `exceptPid` keeps alive: any other process's
+ * namespace, and every namespace mounted somewhere (`ip netns add`, a runtime's pod netns mount),
+ * as /proc/self/mountinfo shows nsfs mounts. What the agent references beyond these it alone pins.
+ */
+export function netnsHeldElsewhere(exceptPid: number): Set<number> {
+  const held = new Set<number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === exceptPid) continue;
+    const ino = linkTargets([`/proc/${name}/ns/net`]).map(inodeOf)[0];
+    if (ino !== undefined) held.add(ino);
+  }
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const m = /^\S+ \S+ \S+ net:\[(\d+)\] .* - nsfs /.exec(line);
+    if (m) held.add(Number(m[1]));
+  }
+  return held;
+}
