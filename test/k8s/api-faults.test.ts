@@ -1,13 +1,16 @@
 // A Kubernetes API that misbehaves, against the strict fake API server: watches answered 410
 // Gone (history compacted), watches closed as soon as they open, an API that goes away and
 // comes back, and a list of 50 000 pods. Each: the informer keeps working (relist, re-watch
-// with backoff, keep the last objects), says what happened in status(), and logs it once.
+// with backoff, keep the last objects), says what happened in status(), and logs it once; the
+// checks' view of the cluster (what /status shows as events.checkKube) names each informer.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import { checkOptions } from '../../src/checks/model.js';
+import { KubeView } from '../../src/checks/kubeview.js';
 import { DEFAULT_PAGE_SIZE } from '../../src/k8s/informer.js';
 import { Informer, KubeApiError, KubeClient } from '../../src/k8s/index.js';
 import { createLogger } from '../../src/log.js';
@@ -118,5 +121,32 @@ test('50 000 pods: listed in pages, every pod kept, page size bounded; time and 
     }
   } finally {
     server.kill();
+  }
+});
+
+test("the checks' view of the cluster: every informer in status, a failing API named per path, one line per informer", async () => {
+  const api = await new FakeKubeApi().start();
+  api.register('discovery.k8s.io/v1/endpointslices', { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespaced: true });
+  const client = new KubeClient({ server: api.url, token: api.token, timeoutMs: 500 });
+  const { log, matching } = logged();
+  const view = new KubeView(client, checkOptions({ nodeName: 'node-1' }), undefined, log).start();
+  try {
+    assert.ok(await view.waitForSync(3000));
+    assert.deepEqual(view.status().map((s) => [s.path, s.synced, s.error]), [
+      ['/api/v1/services', true, undefined],
+      ['/apis/discovery.k8s.io/v1/endpointslices', true, undefined],
+      ['/apis/networking.k8s.io/v1/networkpolicies', true, undefined],
+      ['/api/v1/namespaces/kube-system/configmaps', true, undefined],
+      ['/api/v1/namespaces/kube-system/pods', true, undefined],
+      ['/api/v1/nodes', true, undefined],
+    ]);
+    await api.stop();
+    await waitFor('every informer failing', () => view.status().every((s) => s.error !== undefined), 10_000, () => JSON.stringify(view.status()));
+    assert.ok(view.status().every((s) => s.synced), 'what was listed stays');
+    assert.equal(matching(/failing/).length, 6, 'one line per informer');
+  } finally {
+    await view.stop();
+    await client.close();
+    await api.stop();
   }
 });
