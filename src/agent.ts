@@ -67,7 +67,7 @@ export class Agent {
 
   constructor(private readonly opts: AgentOptions) {
     this.nodeName = opts.nodeName ?? process.env.NODE_NAME ?? hostname();
-    this.discovery = new EntityDiscovery({ runtimeSocket: opts.runtimeSocket });
+    this.discovery = new EntityDiscovery({ runtimeSocket: opts.runtimeSocket, log: opts.log });
     this.collector = new Collector(this.discovery, this.probeOptions(), (name, entity, err) =>
       opts.log.debug('probe failed', { probe: name, entity: entity && entityName(entity), error: err.message }));
     this.telemetry = createTelemetry(this.nodeName, this.collector, () => this.config.metric_config.verbose,
@@ -76,6 +76,8 @@ export class Agent {
       nodeName: this.nodeName, log: opts.log, snapshot: () => this.collector.snapshot, discover: () => this.discovery.discover(), stdout: opts.stdout, kube: opts.kube,
     });
     this.collector.onSnapshot = (snapshot) => this.events.onSnapshot(snapshot);
+    this.collector.onVanished = (entity) =>
+      opts.log.info('namespace went during a collection: left out of that snapshot, not a probe error', { entity: entityName(entity), netns: entity.netns });
     this.pushers = new MetricPushers(async () => (await this.telemetry.pull.collect()).resourceMetrics,
       () => this.config.metric_config.naming, opts.log);
     this.server = new MetricsServer({
@@ -197,8 +199,14 @@ export class Agent {
       config: { file: this.opts.configPath ?? null, error: this.configError ?? null, interval: this.config.metric_config.interval, naming: this.config.metric_config.naming },
       native: { loaded: !nativeAddon().error, error: nativeAddon().error ?? null },
       ownSockets: this.ownSocketsError ? { state: 'unsupported', reason: this.ownSocketsError } : { state: 'ok' },
-      cri: { socket: this.discovery.criSocket ?? null, error: this.discovery.criError ?? null },
-      discovery: { error: this.collector.discoveryError ?? null },
+      cri: {
+        socket: this.discovery.criSocket ?? null,
+        error: this.discovery.criError ?? null,
+        lastAnswerUnixMs: this.discovery.criAnsweredUnixMs ?? null,
+        // Pods still named from the runtime's last answer while it does not answer.
+        podsFromLastAnswer: this.discovery.criRemembered,
+      },
+      discovery: { error: this.collector.discoveryError ?? null, ...this.collector.churn },
       entities: snap.entities.length,
       lastCollection: snap.time ? { time: new Date(snap.time).toISOString(), durationMs: round(snap.durationMs), cpuMs: round(snap.cpuMs), series: snap.samples.length } : null,
       probes,

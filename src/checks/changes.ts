@@ -7,6 +7,8 @@
 // - One route-netlink socket in the node's namespace with NETLINK_LISTEN_ALL_NSID hears the
 //   node and every pod. A socket per pod namespace would pin each namespace until the next
 //   discovery noticed the pod had gone; this one pins none.
+// - Hearing other namespaces takes CAP_NET_BROADCAST (the chart grants it); without it the
+//   socket hears the node's changes only, and status() says pods' wait for the interval.
 // - A pod namespace is heard only once it has an id in the node's; CNIs that name the veth's
 //   peer give it one, and `track()` gives one to any other namespace the checks see (what
 //   `ip netns set NAME auto` does: a number, nothing else changes).
@@ -47,6 +49,8 @@ export function probesOf(msgs: readonly Message[]): string[] {
 export interface ChangeStatus {
   /** `listening`: changes trigger runs; `off`: only the interval (detail says why). */
   state: 'listening' | 'off';
+  /** Whose changes are heard: the node's and every pod's, or (without CAP_NET_BROADCAST) the node's only. */
+  scope?: 'node and pods' | 'node only';
   detail?: string;
   /** Notifications that triggered runs since the start, and times the kernel dropped some. */
   notifications: number;
@@ -66,14 +70,21 @@ export class ChangeWatcher {
 
   /** Starts listening; never throws: where it cannot, status() says why and the interval does the work. */
   start(): this {
+    const listen = (allNsid: boolean) => listenRoute(this.hostNetns, Object.values(RTNLGRP), allNsid, (msgs) => this.heard(msgs), (reason) => {
+      this.status_.lost++;
+      this.onChange(ALL_PROBES);
+      this.status_.detail = `the kernel dropped notifications (${reason}); every probe reran`;
+    });
     try {
-      this.listener = listenRoute(this.hostNetns, Object.values(RTNLGRP), (msgs) => this.heard(msgs), (reason) => {
-        this.status_.lost++;
-        this.onChange(ALL_PROBES);
-        this.status_.detail = `the kernel dropped notifications (${reason}); every probe reran`;
-      });
-      this.status_ = { ...this.status_, state: 'listening' };
-      delete this.status_.detail;
+      try {
+        this.listener = listen(true);
+        this.status_ = { ...this.status_, state: 'listening', scope: 'node and pods' };
+        delete this.status_.detail;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EPERM') throw err;
+        this.listener = listen(false);
+        this.status_ = { ...this.status_, state: 'listening', scope: 'node only', detail: "no CAP_NET_BROADCAST: pods' changes wait for the interval" };
+      }
     } catch (err) {
       this.status_ = { ...this.status_, state: 'off', detail: `${(err as Error).message}; findings wait for the interval` };
     }
@@ -85,7 +96,7 @@ export class ChangeWatcher {
    * namespace); forgets the ones that went. Cheap: one request per namespace, once.
    */
   async track(entities: readonly Entity[]): Promise<void> {
-    if (!this.listener) return;
+    if (!this.listener || this.status_.scope !== 'node and pods') return;
     const present = new Set<number>();
     for (const e of entities) {
       if (e.isHost || e.pids.length === 0) continue;

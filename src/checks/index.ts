@@ -6,6 +6,7 @@
 //   scheduler.trigger();                      // entities changed (new pods): run soon
 //   scheduler.update(newOptions, newEnabled); // hot reload
 //   scheduler.status();                       // for /status: per check ok/error/unsupported/disabled
+//   scheduler.changes();                      // with `watchChanges`: whether kernel notifications trigger runs (checks/changes.ts)
 //   await scheduler.stop();
 // A metric probe exports the findings of every started scheduler.
 export { CheckScheduler, activeFindings, type CheckStatus, type SchedulerOptions } from './scheduler.js';

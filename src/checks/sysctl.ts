@@ -3,7 +3,7 @@
 // only from inside its namespace, so they are read by the native addon on a thread that
 // enters it (native/netns-read.cc).
 
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { nativeAddon } from '../native/addon.js';
 
 type NetnsReader = (netnsPath: string, paths: string[]) => Promise<(string | null)[]>;
@@ -25,10 +25,17 @@ export function netnsReader(): { read?: NetnsReader; error?: string } {
 export async function readSysctls(netnsPath: string | null, names: string[]): Promise<(number | undefined)[]> {
   const parse = (text: string | null): number | undefined => (text === null ? undefined : Number(text.trim()));
   if (netnsPath === null) {
-    return Promise.all(names.map((n) => readFile(sysctlPath(n), 'utf8').then(parse, (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw err;
-    })));
+    // Synchronous on purpose: a sysctl file is a few bytes of kernel memory, and the node's are
+    // read every few seconds (the fast cadence), where fs/promises' thread-pool round trips
+    // would be most of the checks' CPU.
+    return names.map((n) => {
+      try {
+        return parse(readFileSync(sysctlPath(n), 'utf8'));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+    });
   }
   const { read, error } = netnsReader();
   if (!read) throw Object.assign(new Error(error), { code: 'ENOADDON' });

@@ -1,9 +1,16 @@
 // Which network namespaces exist on the node and whose they are. Every call starts from
-// scratch (proc scan + CRI query): nothing is cached, so a deleted pod cannot outlive its
-// namespace. Attribution order: CRI sandbox (by the sandbox pid's netns, else by the netns
-// path of its runtime spec), then the cgroup path of the namespace's processes (UID only),
-// else the namespace is reported unattributed (still a real netns worth observing).
+// scratch (proc scan + CRI query): only namespaces found by this scan are reported, so a
+// deleted pod cannot outlive its namespace. Attribution order: CRI sandbox (by the sandbox
+// pid's netns, else by the netns path of its runtime spec), then the cgroup path of the
+// namespace's processes (UID only), else the namespace is reported unattributed (still a real
+// netns worth observing).
+//
+// A runtime that stops answering (a hung containerd: the socket accepts, no reply) costs one
+// deadline per discovery. Meanwhile the namespaces the runtime last named keep their names, as
+// long as the very same namespace (inode) is still there: a pod does not turn into a bare UID
+// because its runtime hung, and a namespace that went is never revived from memory.
 import { stat } from 'node:fs/promises';
+import type { Logger } from '../log.js';
 import type { Entity, PodRef } from '../model.js';
 import { podOfPid } from './cgroup.js';
 import { CriClient, DEFAULT_CRI_TIMEOUT_MS, DEFAULT_RUNTIME_SOCKETS, resolveRuntimeSocket, type CriSandbox } from './cri.js';
@@ -18,6 +25,14 @@ export interface DiscoveryOptions {
   criTimeoutMs?: number;
   /** false: do not talk to a runtime at all, attribute by cgroup only. */
   cri?: boolean;
+  /** Where the runtime's failing and coming back are logged, once each. */
+  log?: Logger;
+}
+
+/** What the runtime said at its last answer: each located sandbox with its namespace inode. */
+interface LastAnswer {
+  atUnixMs: number;
+  located: { sb: CriSandbox; ino: number | undefined }[];
 }
 
 export class EntityDiscovery {
@@ -27,6 +42,12 @@ export class EntityDiscovery {
   criSocket: string | undefined;
   /** Duration of the last discover(), in milliseconds. */
   lastDurationMs: number | undefined;
+  /** When the runtime last answered (Unix ms); undefined before its first answer. */
+  criAnsweredUnixMs: number | undefined;
+  /** Pods named from the runtime's last answer by the last discover(), because it did not answer (0 when it did). */
+  criRemembered = 0;
+
+  private lastAnswer: LastAnswer | undefined;
 
   private client: CriClient | undefined;
   private running: Promise<Entity[]> | undefined;
@@ -58,7 +79,19 @@ export class EntityDiscovery {
     const owners = new Map<number, PodRef>();
     const criByUid = new Map<string, CriSandbox>();
 
-    for (const { sb, ino } of await this.locate(sandboxes ?? [])) {
+    let located: LastAnswer['located'];
+    if (sandboxes) {
+      located = await this.locate(sandboxes);
+      this.lastAnswer = { atUnixMs: Date.now(), located };
+      this.criAnsweredUnixMs = this.lastAnswer.atUnixMs;
+      this.criRemembered = 0;
+    } else {
+      // The runtime did not answer: what it said last, for the namespaces that are still the
+      // same ones (by inode; a pid is never asked again, it may have been reused).
+      located = (this.lastAnswer?.located ?? []).filter(({ sb, ino }) => !sb.hostNetwork && ino !== undefined && scan.namespaces.has(ino));
+      this.criRemembered = located.length;
+    }
+    for (const { sb, ino } of located) {
       criByUid.set(sb.uid, sb);
       if (sb.hostNetwork || ino === scan.hostNetns) host.hostNetworkPods!.push(fromCri(sb));
       else if (ino !== undefined && scan.namespaces.has(ino) && !owners.has(ino)) owners.set(ino, fromCri(sb));
@@ -111,10 +144,17 @@ export class EntityDiscovery {
     this.client ??= new CriClient(socket, this.opts.criTimeoutMs ?? DEFAULT_CRI_TIMEOUT_MS);
     try {
       const sandboxes = await this.client.listReadySandboxes();
+      if (this.criError) this.opts.log?.info('CRI runtime answers again', { socket, failed: this.criError });
       this.criError = undefined;
       return sandboxes;
     } catch (err) {
-      this.criError = err instanceof Error ? err.message : String(err);
+      const message = err instanceof Error ? err.message : String(err);
+      if (!this.criError) {
+        this.opts.log?.warn('CRI runtime failed: pods keep the names of its last answer, new ones are attributed by cgroup until it answers', {
+          socket, error: message, last_answer_unix_ms: this.lastAnswer?.atUnixMs ?? null,
+        });
+      }
+      this.criError = message;
       // A fresh channel next time connects at once instead of waiting out gRPC's backoff.
       this.close();
       return undefined;

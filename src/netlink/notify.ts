@@ -31,16 +31,16 @@ export interface RouteListener {
 }
 
 /**
- * Listens to `groups` in the namespace at `netnsPath` (null: ours) and every namespace with an
- * id there. `onMessages` gets the messages of each datagram; `onLost` is called when the kernel
+ * Listens to `groups` in the namespace at `netnsPath` (null: ours) and, with `allNsid`, every
+ * namespace with an id there (needs CAP_NET_BROADCAST: EPERM without). `onMessages` gets the messages of each datagram; `onLost` is called when the kernel
  * dropped notifications (the receive buffer overran), so the caller rereads everything.
  * Throws (code ENOADDON without the native addon) when it cannot listen.
  */
-export function listenRoute(netnsPath: string | null, groups: number[], onMessages: (msgs: Message[]) => void, onLost: (reason: string) => void): RouteListener {
+export function listenRoute(netnsPath: string | null, groups: number[], allNsid: boolean, onMessages: (msgs: Message[]) => void, onLost: (reason: string) => void): RouteListener {
   const { addon, error } = nativeAddon();
   if (!addon) throw Object.assign(new Error(error), { code: 'ENOADDON' });
   if (!addon.NetlinkListener) throw Object.assign(new Error('the native addon has no NetlinkListener (stale build: run `node-gyp rebuild`)'), { code: 'ENOADDON' });
-  return new addon.NetlinkListener(netnsPath, NETLINK_ROUTE, groups, true, (datagram, err) => {
+  return new addon.NetlinkListener(netnsPath, NETLINK_ROUTE, groups, allNsid, (datagram, err) => {
     if (datagram) onMessages([...messages(datagram)]);
     else onLost(err ?? 'unknown');
   });

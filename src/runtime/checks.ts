@@ -59,6 +59,7 @@ export function checksComponent(deps: ChecksDeps): Component<ChecksSettings, Run
       scheduler.start();
       const changes = scheduler.changes();
       if (changes?.state === 'off') deps.log.warn('configuration changes are not heard: findings appear at the next checks interval', { error: changes.detail });
+      else if (changes?.scope === 'node only') deps.log.warn("only the node's configuration changes are heard: pods' findings appear at the next checks interval", { reason: changes.detail });
       return (current = { scheduler, view });
     },
     update(running, s, previous) {

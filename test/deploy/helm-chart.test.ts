@@ -189,7 +189,7 @@ test('DaemonSet: host namespaces, least privilege, the mounts the agent uses', (
   assert.equal(sc.allowPrivilegeEscalation, false);
   assert.equal(sc.readOnlyRootFilesystem, true);
   assert.deepEqual(sc.capabilities.drop, ['ALL']);
-  assert.deepEqual([...sc.capabilities.add].sort(), ['BPF', 'DAC_READ_SEARCH', 'NET_ADMIN', 'PERFMON', 'SYSLOG', 'SYS_ADMIN', 'SYS_PTRACE']);
+  assert.deepEqual([...sc.capabilities.add].sort(), ['BPF', 'DAC_READ_SEARCH', 'NET_ADMIN', 'NET_BROADCAST', 'PERFMON', 'SYSLOG', 'SYS_ADMIN', 'SYS_PTRACE']);
   assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
 
   const env = Object.fromEntries(c.env.map((e: any) => [e.name, e]));

@@ -3,11 +3,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync, symlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Entity } from '../../src/model.js';
 import { CriClient } from '../../src/entities/cri.js';
 import { EntityDiscovery } from '../../src/entities/discovery.js';
+import { createLogger } from '../../src/log.js';
+import { seriesValue, startAgent } from '../helpers/agent.js';
 import { PrivateContainerd, newUid, type RunningPod } from '../helpers/containerd.js';
 import { cleanup, createNetns, expectedHostNetns, netnsOf, type Netns } from '../helpers/netns.js';
 
@@ -155,6 +157,105 @@ describe('entity discovery with a real containerd', () => {
       d.close();
       for (const c of conns) c.destroy();
       await new Promise((r) => server.close(r));
+    }
+  });
+
+  /** A proxy in front of containerd that can turn into a socket that accepts and never answers. */
+  async function criProxy(name: string) {
+    const path = join(ctrd.dir, name);
+    let stuck = false;
+    const conns: Socket[] = [];
+    const pairs: [Socket, Socket][] = [];
+    const server: Server = createServer((c) => {
+      conns.push(c);
+      if (stuck) return;
+      const upstream = connect(ctrd.socket);
+      conns.push(upstream);
+      pairs.push([c, upstream]);
+      c.pipe(upstream).pipe(c);
+      c.on('error', () => upstream.destroy());
+      upstream.on('error', () => c.destroy());
+    });
+    await new Promise<void>((r) => server.listen(path, r));
+    return {
+      path,
+      // Open connections stay open and go silent (a wedged runtime), new ones are accepted and never answered.
+      hang: () => {
+        stuck = true;
+        for (const [c, upstream] of pairs.splice(0)) {
+          c.unpipe(upstream);
+          upstream.unpipe(c);
+        }
+      },
+      resume: () => {
+        stuck = false;
+        for (const c of conns.splice(0)) c.destroy();
+      },
+      close: async () => {
+        for (const c of conns) c.destroy();
+        await new Promise((r) => server.close(r));
+      },
+    };
+  }
+
+  it('a runtime that hangs after answering: its pods keep their names within one deadline, one log line each way', async () => {
+    const proxy = await criProxy('hangs.sock');
+    const lines: string[] = [];
+    const d = new EntityDiscovery({ runtimeSocket: proxy.path, criTimeoutMs: 500, log: createLogger((l) => lines.push(l)) });
+    try {
+      const answered = await d.discover();
+      assert.equal(d.criError, undefined);
+      assert.equal(byUid(answered, web.uid)?.pod?.source, 'cri');
+      const answeredAt = d.criAnsweredUnixMs!;
+
+      proxy.hang();
+      for (let i = 0; i < 2; i++) {
+        const t0 = Date.now();
+        const entities = await d.discover();
+        assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+        assert.match(d.criError ?? '', /did not answer ListPodSandbox within 500 ms/);
+        for (const pod of [web, db]) {
+          assert.deepEqual(byUid(entities, pod.uid)?.pod, byUid(answered, pod.uid)?.pod, `${pod.name} keeps its names`);
+          assert.equal(byUid(entities, pod.uid)?.netns, netnsOf(pod.pid));
+        }
+        assert.equal(d.criRemembered, 2);
+        assert.equal(d.criAnsweredUnixMs, answeredAt);
+      }
+      const warned = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 'warn');
+      assert.equal(warned.length, 1, 'one line however many discoveries fail');
+      assert.match(warned[0].msg, /CRI runtime failed/);
+      assert.match(warned[0].error, /did not answer/);
+
+      proxy.resume();
+      await d.discover();
+      assert.equal(d.criError, undefined);
+      assert.equal(d.criRemembered, 0);
+      assert.equal(lines.map((l) => JSON.parse(l)).filter((l) => /answers again/.test(l.msg)).length, 1);
+    } finally {
+      d.close();
+      await proxy.close();
+    }
+  });
+
+  it('the agent with a runtime that hangs: /metrics keeps the pods, /status and one log line say why', async () => {
+    const proxy = await criProxy('agent-hangs.sock');
+    const agent = await startAgent({ runtimeSocket: proxy.path });
+    try {
+      const webSeries = (text: string) => seriesValue(text, 'netexporter_tcp_currestab', { k8s_pod: web.name, k8s_namespace: web.namespace });
+      await agent.agent.collector.collect();
+      assert.notEqual(webSeries(await agent.metrics()), undefined);
+
+      proxy.hang();
+      await agent.agent.collector.collect(); // one deadline (3 s), not a hang
+      const status = await agent.status();
+      assert.match(status.cri.error, /did not answer ListPodSandbox/);
+      assert.ok(status.cri.podsFromLastAnswer >= 2, JSON.stringify(status.cri));
+      assert.ok(status.cri.lastAnswerUnixMs > 0);
+      assert.notEqual(webSeries(await agent.metrics()), undefined, 'the pod keeps its series and names');
+      assert.equal(agent.logs.filter((l) => /CRI runtime failed/.test(l)).length, 1);
+    } finally {
+      await agent.stop();
+      await proxy.close();
     }
   });
 

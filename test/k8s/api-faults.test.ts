@@ -1,16 +1,21 @@
 // A Kubernetes API that misbehaves, against the strict fake API server: watches answered 410
 // Gone (history compacted), watches closed as soon as they open, an API that goes away and
 // comes back, and a list of 50 000 pods. Each: the informer keeps working (relist, re-watch
-// with backoff, keep the last objects), says what happened in status(), and logs it once.
+// with backoff, keep the last objects), says what happened in status(), and logs it once; the
+// checks' view of the cluster (what /status shows as events.checkKube) names each informer.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
+import { checkOptions } from '../../src/checks/model.js';
+import { KubeView } from '../../src/checks/kubeview.js';
 import { DEFAULT_PAGE_SIZE } from '../../src/k8s/informer.js';
 import { Informer, KubeApiError, KubeClient } from '../../src/k8s/index.js';
 import { createLogger } from '../../src/log.js';
 import { FakeKubeApi, service } from '../helpers/kube-api.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, waitForLine } from '../helpers/wait.js';
 
 function logged() {
   const lines: Record<string, any>[] = [];
@@ -88,54 +93,59 @@ test('an API that goes away: the objects stay, status names the failure, one lin
   }
 });
 
-/** A pod as a real API server lists it (about 1 KB of JSON). */
-function pod(i: number) {
-  const name = `app-${Math.floor(i / 10)}-${i.toString(36).padStart(5, '0')}`;
-  return {
-    metadata: {
-      name, namespace: `team-${i % 50}`, uid: `0000${i}-aaaa-bbbb-cccc-${String(i).padStart(12, '0')}`,
-      labels: { app: `app-${Math.floor(i / 10)}`, 'pod-template-hash': '7d9f8c6b5d', tier: 'backend' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `app-${Math.floor(i / 10)}-7d9f8c6b5d`, uid: `rs-${i}`, controller: true }],
-      creationTimestamp: '2026-11-30T10:00:00Z',
-    },
-    spec: {
-      nodeName: `node-${i % 500}`,
-      containers: [{ name: 'app', image: 'registry.example.com/team/app:1.2.3', ports: [{ containerPort: 8080, protocol: 'TCP' }],
-        resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } } }],
-    },
-    status: {
-      phase: 'Running', podIP: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, hostIP: `192.168.${(i % 500) >> 8}.${(i % 500) & 255}`,
-      conditions: [{ type: 'Ready', status: 'True' }, { type: 'ContainersReady', status: 'True' }],
-    },
-  };
-}
-
 test('50 000 pods: listed in pages, every pod kept, page size bounded; time and memory measured', async (t) => {
   const N = 50_000;
-  const api = await new FakeKubeApi().start();
-  api.load('v1/pods', Array.from({ length: N }, (_, i) => pod(i)));
-  const onePage = JSON.stringify(Array.from({ length: DEFAULT_PAGE_SIZE }, (_, i) => pod(i))).length;
-  const all = onePage * (N / DEFAULT_PAGE_SIZE);
-  // A response bound a page fits in and the whole list does not.
-  const maxResponseBytes = onePage * 4;
-  const client = new KubeClient({ server: api.url, token: api.token, timeoutMs: 5000, maxResponseBytes });
-  const inf = new Informer(client, '/api/v1/pods').start();
+  // The API server runs in a process of its own, so the memory measured here is the informer's.
+  const server = spawn(process.execPath, [fileURLToPath(new URL('../helpers/kube-api-big.js', import.meta.url)), String(N)], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    global.gc?.();
-    const rss0 = process.memoryUsage().rss;
-    const t0 = Date.now();
-    assert.ok(await inf.waitForSync(120_000), JSON.stringify(inf.status()));
-    const ms = Date.now() - t0;
-    const rssMb = (process.memoryUsage().rss - rss0) / 2 ** 20;
-    assert.equal(inf.objects().length, N);
-    assert.equal(api.listPages, N / DEFAULT_PAGE_SIZE);
-    assert.equal(inf.status().error, undefined);
-    t.diagnostic(`${N} pods (${(all / 2 ** 20).toFixed(0)} MiB of JSON) in ${api.listPages} pages of ${DEFAULT_PAGE_SIZE}: synced in ${ms} ms, RSS +${rssMb.toFixed(0)} MiB (the fake server in the same process)`);
-
-    // The same list in one response would not fit the bound: it is refused with a clear error, not read whole.
-    await assert.rejects(client.list('/api/v1/pods'), (err: KubeApiError) => /larger than|bytes/.test(err.message));
+    const { url, token, pageBytes } = JSON.parse(await waitForLine(server, /^\{/, 60_000)) as { url: string; token: string; pageBytes: number };
+    // A response bound a page fits in and the whole list does not.
+    const client = new KubeClient({ server: url, token, timeoutMs: 5000, maxResponseBytes: pageBytes * 4 });
+    const inf = new Informer(client, '/api/v1/pods').start();
+    try {
+      const before = process.memoryUsage();
+      const t0 = Date.now();
+      assert.ok(await inf.waitForSync(120_000), JSON.stringify(inf.status()));
+      const ms = Date.now() - t0;
+      const after = process.memoryUsage();
+      assert.equal(inf.objects().length, N);
+      assert.equal(inf.status().error, undefined);
+      const pages = Math.ceil(N / DEFAULT_PAGE_SIZE);
+      t.diagnostic(`${N} pods (${((pageBytes * pages) / 2 ** 20).toFixed(0)} MiB of JSON) in ${pages} pages of ${DEFAULT_PAGE_SIZE}: synced in ${ms} ms; ` +
+        `informer process RSS +${((after.rss - before.rss) / 2 ** 20).toFixed(0)} MiB, heap +${((after.heapUsed - before.heapUsed) / 2 ** 20).toFixed(0)} MiB`);
+      // The same list in one response would not fit the bound: refused with a clear error, never read whole.
+      await assert.rejects(client.list('/api/v1/pods', { limit: 0 }), (err: KubeApiError) => /larger than|bytes/.test(err.message));
+    } finally {
+      await inf.stop();
+      await client.close();
+    }
   } finally {
-    await inf.stop();
+    server.kill();
+  }
+});
+
+test("the checks' view of the cluster: every informer in status, a failing API named per path, one line per informer", async () => {
+  const api = await new FakeKubeApi().start();
+  api.register('discovery.k8s.io/v1/endpointslices', { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespaced: true });
+  const client = new KubeClient({ server: api.url, token: api.token, timeoutMs: 500 });
+  const { log, matching } = logged();
+  const view = new KubeView(client, checkOptions({ nodeName: 'node-1' }), undefined, log).start();
+  try {
+    assert.ok(await view.waitForSync(3000));
+    assert.deepEqual(view.status().map((s) => [s.path, s.synced, s.error]), [
+      ['/api/v1/services', true, undefined],
+      ['/apis/discovery.k8s.io/v1/endpointslices', true, undefined],
+      ['/apis/networking.k8s.io/v1/networkpolicies', true, undefined],
+      ['/api/v1/namespaces/kube-system/configmaps', true, undefined],
+      ['/api/v1/namespaces/kube-system/pods', true, undefined],
+      ['/api/v1/nodes', true, undefined],
+    ]);
+    await api.stop();
+    await waitFor('every informer failing', () => view.status().every((s) => s.error !== undefined), 10_000, () => JSON.stringify(view.status()));
+    assert.ok(view.status().every((s) => s.synced), 'what was listed stays');
+    assert.equal(matching(/failing/).length, 6, 'one line per informer');
+  } finally {
+    await view.stop();
     await client.close();
     await api.stop();
   }
