@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 // Entry of the benchmarks that measure each client in a child process of their own: the child
 // (argv `child <client> <url> <n>`) reports its result to the parent over IPC; the parent runs main.
 export function benchEntry<R>(main: () => Promise<void>, child: (client: string, url: string, n: number) => Promise<R>): void {
@@ -11,4 +13,13 @@ export function benchEntry<R>(main: () => Promise<void>, child: (client: string,
   } else {
     main().catch(fail);
   }
+}
+
+/**
+ * The Node options the image runs the agent with (deploy/Dockerfile's ENV NODE_OPTIONS, the
+ * heap limits), so a benchmark measures the agent's code under the runtime it ships with.
+ */
+export function imageNodeOptions(): string {
+  const dockerfile = readFileSync(new URL('../../deploy/Dockerfile', import.meta.url), 'utf8');
+  return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
 }

@@ -6,7 +6,8 @@
 // push, a remote write receiver, connections refused at a closed port (reset events for the
 // Loki and stdout sinks), and a /metrics scrape every 5 s as Prometheus would. RSS is sampled
 // from /proc every 250 ms over the run; the peak is the kernel's high-water mark (VmHWM).
-// Run as root: `node dist/bench/memory.js [seconds]` (default 30; env MEMORY_BENCH_SECONDS).
+// Run as root: `node dist/bench/memory.js [seconds]` (default 30; env MEMORY_BENCH_SECONDS;
+// MEMORY_BENCH_NODE_OPTIONS instead of the image's options, to compare heap limits).
 // Its last line is a JSON summary {"rss_mb_110": peak} (see bench/run.ts).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LokiReceiver } from '../test/helpers/loki-receiver.js';
+import { imageNodeOptions } from './entry.js';
 
 const NAMESPACES = 110;
 const INTERVAL_S = 2; // collection cycles: shorter than the default 5 s, so a short run sees many
@@ -82,12 +84,6 @@ function rssOf(pid: number): { rss: number; hwm: number } {
   return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
 }
 
-/** The Node options the image runs the agent with (deploy/Dockerfile's ENV NODE_OPTIONS), or none. */
-function imageNodeOptions(): string {
-  const dockerfile = readFileSync(join(root, 'deploy/Dockerfile'), 'utf8');
-  return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
-}
-
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? process.env.MEMORY_BENCH_SECONDS ?? 30);
   if (!Number.isFinite(seconds) || seconds < 5) throw new Error(`seconds must be a number ≥ 5, got ${process.argv[2]}`);
@@ -109,7 +105,7 @@ async function main(): Promise<void> {
     `    remote_write: { enabled: true, url: "${rw.url}", interval_seconds: 5 }`,
     '',
   ].join('\n'));
-  const nodeOptions = imageNodeOptions();
+  const nodeOptions = process.env.MEMORY_BENCH_NODE_OPTIONS ?? imageNodeOptions(); // the override: to compare heap limits
   const ns = createNamespaces(NAMESPACES - 1);
   let stdoutLines = 0;
   const agent = spawn(process.execPath, [join(root, 'dist/src/cli/main.js'), 'run', '--config', join(dir, 'config.yaml')], {

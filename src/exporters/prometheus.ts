@@ -69,14 +69,17 @@ function writeMetric(out: string[], m: MetricData, common: Attributes, profile: 
   if (m.dataPointType === DataPointType.HISTOGRAM) {
     for (const dp of m.dataPoints) {
       const { boundaries, counts } = dp.value.buckets;
+      // The series' labels once; each bucket's adds `le` last (as labelSet would place it).
+      const labels = cachedLabelSet(cache, common, dp.attributes, profile);
+      const open = labels === '' ? `${name}_bucket{le="` : `${name}_bucket${labels.slice(0, -1)},le="`;
       let cumulative = 0;
-      counts.forEach((n, i) => {
-        cumulative += n;
+      for (let i = 0; i < counts.length; i++) {
+        cumulative += counts[i]!;
         const le = i < boundaries.length ? formatValue(boundaries[i]!) : '+Inf';
-        out.push(`${name}_bucket${labelSet(common, dp.attributes, profile, ['le', le])} ${cumulative}`);
-      });
-      out.push(`${name}_sum${labelSet(common, dp.attributes, profile)} ${formatValue(dp.value.sum ?? 0)}`);
-      out.push(`${name}_count${labelSet(common, dp.attributes, profile)} ${dp.value.count}`);
+        out.push(`${open}${le}"} ${cumulative}`);
+      }
+      out.push(`${name}_sum${labels} ${formatValue(dp.value.sum ?? 0)}`);
+      out.push(`${name}_count${labels} ${dp.value.count}`);
     }
     return;
   }
