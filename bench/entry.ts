@@ -16,10 +16,18 @@ export function benchEntry<R>(main: () => Promise<void>, child: (client: string,
 }
 
 /**
- * The Node options the image runs the agent with (deploy/Dockerfile's ENV NODE_OPTIONS, the
- * heap limits), so a benchmark measures the agent's code under the runtime it ships with.
+ * The environment the image runs the agent with (deploy/Dockerfile's ENV lines: the heap limits
+ * in NODE_OPTIONS, MALLOC_ARENA_MAX), so a benchmark measures the agent's code under the
+ * runtime it ships with.
  */
-export function imageNodeOptions(): string {
+export function imageEnv(): Record<string, string> {
   const dockerfile = readFileSync(new URL('../../deploy/Dockerfile', import.meta.url), 'utf8');
-  return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
+  const env: Record<string, string> = {};
+  for (const m of dockerfile.matchAll(/^ENV ([A-Z_][A-Z0-9_]*)=(?:"([^"]*)"|(\S*))$/gm)) env[m[1]!] = m[2] ?? m[3] ?? '';
+  delete env.NODE_ENV; // the benchmarks' own choice
+  return env;
+}
+
+export function imageNodeOptions(): string {
+  return imageEnv().NODE_OPTIONS ?? '';
 }

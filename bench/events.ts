@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type { NetEvent } from '../src/events/model.js';
 import type { PodRef } from '../src/model.js';
 import type { SinkStats } from '../src/events/pipeline.js';
-import { benchEntry, imageNodeOptions } from './entry.js';
+import { benchEntry, imageEnv } from './entry.js';
 
 const T0 = 1763880000000000000n;
 const TYPES = ['TCP_RCV_RST_ESTAB', 'TCP_SEND_RST_NOSock', 'PACKETLOSS'] as const;
@@ -187,14 +187,16 @@ async function main(): Promise<void> {
 
   // The agent's clients run under the heap limits its image sets; winston-loki under Node's
   // defaults (it holds every event it is given and would not fit them).
-  const nodeOptions = (process.env.EVENTS_BENCH_NODE_OPTIONS ?? imageNodeOptions()).split(/\s+/).filter(Boolean);
+  const image = imageEnv();
+  const nodeOptions = (process.env.EVENTS_BENCH_NODE_OPTIONS ?? image.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
+  const { NODE_OPTIONS: _, ...imageRest } = image;
   const rows: Array<ChildResult & { ms: number; received: number; unique: number; duplicates: number; exactNs: number; exactMs: number; bad: number }> = [];
   for (const client of CLIENTS) {
     loki.pushes.length = 0;
     otlp.requests.length = 0;
     tally = new Tally(n, () => t0);
     const url = client.includes('Otlp') ? `http://127.0.0.1:${otlpPort}` : loki.url;
-    const c = fork(fileURLToPath(import.meta.url), ['child', client, url, String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...(client === 'winston-loki' ? [] : nodeOptions)] });
+    const c = fork(fileURLToPath(import.meta.url), ['child', client, url, String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...(client === 'winston-loki' ? [] : nodeOptions)], env: client === 'winston-loki' ? process.env : { ...process.env, ...imageRest } });
     const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
     const res = await new Promise<ChildResult>((resolve, reject) => {
       c.on('message', (m) => {
