@@ -6,7 +6,8 @@
 // its exact nanosecond timestamp where the client keeps it. Events/s is end to end: from the
 // parent's "go" until the receiver holds the N-th event.
 // `node dist/bench/events.js [N]` (default 100 000; env EVENTS_BENCH_EVENTS too). Its last line is
-// a JSON summary (see bench/run.ts).
+// a JSON summary (see bench/run.ts). The clients run with the image's Node options (deploy/Dockerfile,
+// ENV NODE_OPTIONS; env EVENTS_BENCH_NODE_OPTIONS instead, to compare).
 //
 // The pipeline runs with the agent's default sink options (Loki 1000 events per batch,
 // OTLP 512, both 1 s wait and 10 000 queued). The producer publishes 1000 events per
@@ -19,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type { NetEvent } from '../src/events/model.js';
 import type { PodRef } from '../src/model.js';
 import type { SinkStats } from '../src/events/pipeline.js';
-import { benchEntry } from './entry.js';
+import { benchEntry, imageEnv } from './entry.js';
 
 const T0 = 1763880000000000000n;
 const TYPES = ['TCP_RCV_RST_ESTAB', 'TCP_SEND_RST_NOSock', 'PACKETLOSS'] as const;
@@ -184,13 +185,18 @@ async function main(): Promise<void> {
     return otlpPush(...items.map((r) => ({ ...r, message: undefined }))); // keep counts, not 100k decoded records
   };
 
+  // The agent's clients run under the heap limits its image sets; winston-loki under Node's
+  // defaults (it holds every event it is given and would not fit them).
+  const image = imageEnv();
+  const nodeOptions = (process.env.EVENTS_BENCH_NODE_OPTIONS ?? image.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
+  const { NODE_OPTIONS: _, ...imageRest } = image;
   const rows: Array<ChildResult & { ms: number; received: number; unique: number; duplicates: number; exactNs: number; exactMs: number; bad: number }> = [];
   for (const client of CLIENTS) {
     loki.pushes.length = 0;
     otlp.requests.length = 0;
     tally = new Tally(n, () => t0);
     const url = client.includes('Otlp') ? `http://127.0.0.1:${otlpPort}` : loki.url;
-    const c = fork(fileURLToPath(import.meta.url), ['child', client, url, String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const c = fork(fileURLToPath(import.meta.url), ['child', client, url, String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...(client === 'winston-loki' ? [] : nodeOptions)], env: client === 'winston-loki' ? process.env : { ...process.env, ...imageRest } });
     const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
     const res = await new Promise<ChildResult>((resolve, reject) => {
       c.on('message', (m) => {
@@ -212,7 +218,7 @@ async function main(): Promise<void> {
   await otlp.close();
 
   const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
-  console.log(`${fmt(n)} events per client, one child process each, receivers on loopback (node ${process.version})\n`);
+  console.log(`${fmt(n)} events per client, one child process each, receivers on loopback (node ${process.version}; the agent's clients with options "${nodeOptions.join(' ')}")\n`);
   console.log('| client | events/s end to end | client CPU µs/event | peak RSS MB (after imports) | received / unique / exact ns | lost | dropped (pipeline) |');
   console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) {

@@ -2,11 +2,12 @@
 // host and 109 others, each with a veth like a pod's eth0), every metric probe and the default
 // event probes, with the stdout, Loki and remote write sinks on. The agent runs as the CLI does
 // (`kubesonar run --config`), in a process of its own, with the Node options the image sets
-// (ENV NODE_OPTIONS in deploy/Dockerfile). On loopback: a Loki receiver that decodes every
+// (the ENV lines of deploy/Dockerfile). On loopback: a Loki receiver that decodes every
 // push, a remote write receiver, connections refused at a closed port (reset events for the
 // Loki and stdout sinks), and a /metrics scrape every 5 s as Prometheus would. RSS is sampled
 // from /proc every 250 ms over the run; the peak is the kernel's high-water mark (VmHWM).
-// Run as root: `node dist/bench/memory.js [seconds]` (default 30; env MEMORY_BENCH_SECONDS).
+// Run as root: `node dist/bench/memory.js [seconds]` (default 30; env MEMORY_BENCH_SECONDS;
+// MEMORY_BENCH_NODE_OPTIONS instead of the image's options, to compare heap limits).
 // Its last line is a JSON summary {"rss_mb_110": peak} (see bench/run.ts).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LokiReceiver } from '../test/helpers/loki-receiver.js';
+import { imageEnv } from './entry.js';
 
 const NAMESPACES = 110;
 const INTERVAL_S = 2; // collection cycles: shorter than the default 5 s, so a short run sees many
@@ -82,12 +84,6 @@ function rssOf(pid: number): { rss: number; hwm: number } {
   return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
 }
 
-/** The Node options the image runs the agent with (deploy/Dockerfile's ENV NODE_OPTIONS), or none. */
-function imageNodeOptions(): string {
-  const dockerfile = readFileSync(join(root, 'deploy/Dockerfile'), 'utf8');
-  return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
-}
-
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? process.env.MEMORY_BENCH_SECONDS ?? 30);
   if (!Number.isFinite(seconds) || seconds < 5) throw new Error(`seconds must be a number ≥ 5, got ${process.argv[2]}`);
@@ -109,12 +105,13 @@ async function main(): Promise<void> {
     `    remote_write: { enabled: true, url: "${rw.url}", interval_seconds: 5 }`,
     '',
   ].join('\n'));
-  const nodeOptions = imageNodeOptions();
+  const image = imageEnv();
+  const nodeOptions = process.env.MEMORY_BENCH_NODE_OPTIONS ?? image.NODE_OPTIONS ?? ''; // the override: to compare heap limits
   const ns = createNamespaces(NAMESPACES - 1);
   let stdoutLines = 0;
   const agent = spawn(process.execPath, [join(root, 'dist/src/cli/main.js'), 'run', '--config', join(dir, 'config.yaml')], {
     stdio: ['ignore', 'pipe', 'ignore'],
-    env: { ...process.env, NODE_OPTIONS: nodeOptions, NODE_NAME: 'memory-bench', RUNTIME_SOCK: '/nonexistent.sock' },
+    env: { ...process.env, ...image, NODE_OPTIONS: nodeOptions, NODE_NAME: 'memory-bench', RUNTIME_SOCK: '/nonexistent.sock' },
   });
   agent.stdout.on('data', (c: Buffer) => { for (const b of c) if (b === 10) stdoutLines++; });
   const exited = new Promise<number | null>((r) => agent.once('exit', (code) => r(code)));
@@ -160,7 +157,7 @@ async function main(): Promise<void> {
     const rss = samples.map((s) => s.rss);
     const lokiEntries = loki.pushes.reduce((n, p) => n + p.streams.reduce((m, s) => m + s.entries.length, 0), 0);
     const at = (q: number) => [...rss].sort((a, b) => a - b)[Math.min(rss.length - 1, Math.floor(q * rss.length))]!;
-    console.log(`\nagent RSS with ${NAMESPACES} network namespaces, stdout + Loki + remote write on, ${seconds} s after its first cycle (${INTERVAL_S} s cycles; node options "${nodeOptions}")\n`);
+    console.log(`\nagent RSS with ${NAMESPACES} network namespaces, stdout + Loki + remote write on, ${seconds} s after its first cycle (${INTERVAL_S} s cycles; node options "${nodeOptions}", MALLOC_ARENA_MAX ${image.MALLOC_ARENA_MAX ?? 'unset'})\n`);
     console.log('| peak (VmHWM) MB | max sampled MB | median MB | last MB | startup s | /metrics bytes | scrapes | Loki entries | stdout lines | remote write pushes | resets made |');
     console.log('|---|---|---|---|---|---|---|---|---|---|---|');
     console.log(`| ${hwm.toFixed(0)} | ${Math.max(...rss).toFixed(0)} | ${at(0.5).toFixed(0)} | ${rss[rss.length - 1]!.toFixed(0)} | ${startupS.toFixed(1)} | ${scrapeBytes} | ${scrapes} | ${lokiEntries} | ${stdoutLines} | ${rw.requests()} | ${resets} |`);

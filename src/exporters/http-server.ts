@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { KubeClient } from '../k8s/index.js';
 import type { Logger } from '../log.js';
 import type { PullMetricReader, SelfMetric } from './telemetry.js';
-import { toPrometheusText, type NamingProfile } from './prometheus.js';
+import { writePrometheusText, type NamingProfile } from './prometheus.js';
 import { AgentHttpServer } from './agent-server.js';
 import { SERVER_SECTION, type ServerConfig } from './server-config.js';
 
@@ -81,7 +81,18 @@ export class MetricsServer {
       if (path === '/metrics') {
         const { resourceMetrics, errors } = await this.source.reader.collect();
         for (const e of errors) this.log.warn('metric collection error', { error: String(e) });
-        return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', toPrometheusText(resourceMetrics, this.source.naming()));
+        // Written as rendered (chunked), not held as one body; a failure half way cuts the
+        // response, which the scraper sees as a failed scrape.
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+        try {
+          writePrometheusText(resourceMetrics, this.source.naming(), (chunk) => res.write(chunk));
+        } catch (e) {
+          this.log.error('request failed', { path, error: (e as Error).message });
+          res.destroy();
+          return;
+        }
+        res.end();
+        return;
       }
       if (path === '/status') return send(res, 200, 'application/json', JSON.stringify(this.source.status(), null, 2) + '\n');
       return send(res, 200, 'application/json', JSON.stringify(debug!(), null, 2) + '\n');

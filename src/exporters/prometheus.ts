@@ -59,7 +59,7 @@ function cachedLabelSet(cache: LabelCache, common: Attributes, attrs: Attributes
   return s;
 }
 
-function writeMetric(out: string[], m: MetricData, common: Attributes, profile: NamingProfile, cache: LabelCache): void {
+function writeMetric(out: Lines, m: MetricData, common: Attributes, profile: NamingProfile, cache: LabelCache): void {
   if (m.dataPoints.length === 0) return;
   const name = metricName(m.descriptor.name, profile);
   const type = m.dataPointType === DataPointType.SUM ? (m.isMonotonic ? 'counter' : 'gauge')
@@ -69,14 +69,17 @@ function writeMetric(out: string[], m: MetricData, common: Attributes, profile: 
   if (m.dataPointType === DataPointType.HISTOGRAM) {
     for (const dp of m.dataPoints) {
       const { boundaries, counts } = dp.value.buckets;
+      // The series' labels once; each bucket's adds `le` last (as labelSet would place it).
+      const labels = cachedLabelSet(cache, common, dp.attributes, profile);
+      const open = labels === '' ? `${name}_bucket{le="` : `${name}_bucket${labels.slice(0, -1)},le="`;
       let cumulative = 0;
-      counts.forEach((n, i) => {
-        cumulative += n;
+      for (let i = 0; i < counts.length; i++) {
+        cumulative += counts[i]!;
         const le = i < boundaries.length ? formatValue(boundaries[i]!) : '+Inf';
-        out.push(`${name}_bucket${labelSet(common, dp.attributes, profile, ['le', le])} ${cumulative}`);
-      });
-      out.push(`${name}_sum${labelSet(common, dp.attributes, profile)} ${formatValue(dp.value.sum ?? 0)}`);
-      out.push(`${name}_count${labelSet(common, dp.attributes, profile)} ${dp.value.count}`);
+        out.push(`${open}${le}"} ${cumulative}`);
+      }
+      out.push(`${name}_sum${labels} ${formatValue(dp.value.sum ?? 0)}`);
+      out.push(`${name}_count${labels} ${dp.value.count}`);
     }
     return;
   }
@@ -84,13 +87,43 @@ function writeMetric(out: string[], m: MetricData, common: Attributes, profile: 
   for (const dp of m.dataPoints) out.push(`${name}${cachedLabelSet(cache, common, dp.attributes, profile)} ${formatValue(dp.value as number)}`);
 }
 
-/** Renders every metric; the resource's k8s.node.name is added as a label to every series. */
-export function toPrometheusText(rm: ResourceMetrics, profile: NamingProfile): string {
+/** Lines gathered into chunks of about CHUNK_CHARS, handed on as they fill. */
+class Lines {
+  private parts: string[] = [];
+  private size = 0;
+  constructor(private readonly emit: (chunk: string) => void) {}
+  push(line: string): void {
+    this.parts.push(line);
+    this.size += line.length + 1;
+    if (this.size >= CHUNK_CHARS) this.flush();
+  }
+  flush(): void {
+    if (this.parts.length === 0) return;
+    this.parts.push('');
+    this.emit(this.parts.join('\n'));
+    this.parts = [];
+    this.size = 0;
+  }
+}
+const CHUNK_CHARS = 64 * 1024;
+
+/**
+ * Renders every metric in chunks of whole lines (each ends with a newline), so a scrape of a
+ * full node is written as it is made rather than held as one body; the resource's
+ * k8s.node.name is added as a label to every series.
+ */
+export function writePrometheusText(rm: ResourceMetrics, profile: NamingProfile, emit: (chunk: string) => void): void {
   const nodeName = rm.resource.attributes['k8s.node.name'];
   const common: Attributes = nodeName ? { 'k8s.node.name': nodeName } : {};
-  const out: string[] = [];
+  const out = new Lines(emit);
   const cache: LabelCache = new WeakMap();
   for (const scope of rm.scopeMetrics) for (const m of scope.metrics) writeMetric(out, m, common, profile, cache);
-  out.push('');
-  return out.join('\n');
+  out.flush();
+}
+
+/** The whole exposition as one string (writePrometheusText's chunks joined). */
+export function toPrometheusText(rm: ResourceMetrics, profile: NamingProfile): string {
+  const chunks: string[] = [];
+  writePrometheusText(rm, profile, (c) => chunks.push(c));
+  return chunks.join('');
 }

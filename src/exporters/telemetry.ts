@@ -53,6 +53,16 @@ export class SnapshotProducer implements MetricProducer {
     const byMetric = new Map<MetricDef, MetricData>();
     const verbose = this.verbose();
     const attrsOf = new Map<Entity, Attributes>(snap.entities.map((e) => [e, entityAttributes(e, verbose)]));
+    // One start time per namespace, shared by its series (not two arrays per data point).
+    const starts = new Map<Entity, ReturnType<typeof millisToHrTime>>();
+    const startOf = (e: Entity) => {
+      let t = starts.get(e);
+      if (t === undefined) {
+        const seen = snap.firstSeen.get(e.netns);
+        starts.set(e, (t = e.isHost || seen === undefined ? this.agentStart : millisToHrTime(seen)));
+      }
+      return t;
+    };
     for (const s of snap.samples) {
       const def = DEFS.get(`${s.probe}/${s.metric}`);
       if (!def) continue;
@@ -61,9 +71,8 @@ export class SnapshotProducer implements MetricProducer {
         data = newMetricData(kceName(def), def.help, def.unit, def.type);
         byMetric.set(def, data);
       }
-      const seen = snap.firstSeen.get(s.entity.netns);
       data.dataPoints.push({
-        startTime: s.entity.isHost || seen === undefined ? this.agentStart : millisToHrTime(seen),
+        startTime: startOf(s.entity),
         endTime: end,
         attributes: s.labels ? { ...attrsOf.get(s.entity), ...s.labels } : attrsOf.get(s.entity)!,
         value: typeof s.value === 'number' ? s.value

@@ -58,6 +58,8 @@ test('Dockerfile: the build stage runs deploy/build.sh, the runtime runs the age
   }
   assert.match(stages[0]!, /RUN bash deploy\/build\.sh \/out\/app/);
   assert.match(stages[1]!, /^node:\$\{NODE_VERSION\}-bookworm-slim AS runtime/);
+  // The heap limits the benchmarks measure under (bench/entry.ts reads this line).
+  assert.match(stages[1]!, /^ENV NODE_OPTIONS="--max-old-space-size=\d+ --max-semi-space-size=\d+"$/m);
   assert.match(stages[1]!, /libbpf1 libelf1 zlib1g iptables/);
   assert.match(stages[1]!, /COPY --from=build \/out\/app \/app/);
   const entry = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(stages[1]!)![1]!);

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ValueType } from '@opentelemetry/api';
 import { AggregationTemporality, DataPointType, type MetricData } from '@opentelemetry/sdk-metrics';
-import { toPrometheusText } from '../../src/exporters/prometheus.js';
+import { toPrometheusText, writePrometheusText } from '../../src/exporters/prometheus.js';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Entity } from '../../src/model.js';
 import { Collector, type Snapshot } from '../../src/pipeline/collector.js';
 import { createTelemetry } from '../../src/exporters/telemetry.js';
@@ -88,4 +89,22 @@ test('histograms: cumulative buckets with le, _sum and _count', async () => {
   const lbl = 'k8s_node="node-a",netns="ns1",k8s_pod="p"';
   assert.match(text, new RegExp(`^# TYPE ${pre} histogram$`, 'm'));
   assert.ok(text.includes(`${pre}_bucket{${lbl},le="0.001"} 2\n${pre}_bucket{${lbl},le="0.01"} 5\n${pre}_bucket{${lbl},le="+Inf"} 6\n${pre}_sum{${lbl}} 0.05\n${pre}_count{${lbl}} 6\n`), text);
+});
+
+test('a large exposition is written in chunks of whole lines that add up to the text', () => {
+  const t: [number, number] = [1, 0];
+  const metric = {
+    descriptor: { name: 'netexporter_tcp_currestab', description: 'Established connections.', unit: '1', valueType: ValueType.DOUBLE },
+    aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.GAUGE,
+    dataPoints: Array.from({ length: 5000 }, (_, i) => ({ startTime: t, endTime: t, attributes: { netns: `ns${4026532000 + i}`, 'k8s.pod.name': `pod-${i}` }, value: i })),
+  } as MetricData;
+  const rm = { resource: resourceFromAttributes({ 'k8s.node.name': 'node-1' }), scopeMetrics: [{ scope: { name: 'kubesonar' }, metrics: [metric] }] };
+  const chunks: string[] = [];
+  writePrometheusText(rm, 'netexporter', (c) => chunks.push(c));
+  assert.ok(chunks.length > 1, `${chunks.length} chunk(s)`);
+  for (const c of chunks) assert.ok(c.endsWith('\n'));
+  const text = toPrometheusText(rm, 'netexporter');
+  assert.equal(chunks.join(''), text);
+  assert.equal(text.split('\n').length, 5000 + 2 + 1); // HELP, TYPE, the series, the final newline
+  assert.match(text, /^netexporter_tcp_currestab\{k8s_node="node-1",netns="ns4026536999",k8s_pod="pod-4999"\} 4999$/m);
 });

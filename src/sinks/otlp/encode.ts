@@ -8,11 +8,18 @@ import type { HrTime } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { JsonMetricsSerializer, ProtobufLogsSerializer, ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
+import { createRequire } from 'node:module';
 import type { EventRecord } from '../../events/model.js';
 import type { OtlpCompression, OtlpProtocol } from './config.js';
 
 const gzip = promisify(gzipCb);
+
+// The serializers are loaded on first use: with their generated protobuf code they weigh about
+// 8 MB of the agent's RSS, spent for nothing on a node without an OTLP sink. (The package is
+// CommonJS only, so require() gives the very module an import would.)
+type Transformer = typeof import('@opentelemetry/otlp-transformer');
+let transformer: Transformer | undefined;
+const otlp = (): Transformer => (transformer ??= createRequire(import.meta.url)('@opentelemetry/otlp-transformer') as Transformer);
 const NS = 1_000_000_000n;
 
 /** Exact: HrTime is [seconds, nanoseconds], and the transformer recombines it with BigInt. */
@@ -59,7 +66,7 @@ function logsProtobuf(records: readonly EventRecord[], resource: Resource, scope
     resource,
     instrumentationScope: scope, // one object: the serializer groups records by scope identity
   }));
-  return ProtobufLogsSerializer.serializeRequest(readable)!;
+  return otlp().ProtobufLogsSerializer.serializeRequest(readable)!;
 }
 
 export function encodeLogs(protocol: OtlpProtocol, records: readonly EventRecord[], resource: Resource, scope: Scope, observedNs: bigint): Uint8Array {
@@ -83,8 +90,8 @@ function int64AsStrings(node: unknown): void {
 }
 
 export function encodeMetrics(protocol: OtlpProtocol, rm: ResourceMetrics): Uint8Array {
-  if (protocol !== 'http/json') return ProtobufMetricsSerializer.serializeRequest(rm)!;
-  const req = JSON.parse(Buffer.from(JsonMetricsSerializer.serializeRequest(rm)!).toString());
+  if (protocol !== 'http/json') return otlp().ProtobufMetricsSerializer.serializeRequest(rm)!;
+  const req = JSON.parse(Buffer.from(otlp().JsonMetricsSerializer.serializeRequest(rm)!).toString());
   int64AsStrings(req);
   return Buffer.from(JSON.stringify(req));
 }
@@ -123,7 +130,7 @@ export function rejectedCount(body: Uint8Array | undefined, protocol: OtlpProtoc
     }
     // Both responses are `partial_success = 1 { int64 rejected = 1; string error_message = 2 }`;
     // the logs deserializer reads that shape for either signal.
-    const ps = ProtobufLogsSerializer.deserializeResponse(body).partialSuccess;
+    const ps = otlp().ProtobufLogsSerializer.deserializeResponse(body).partialSuccess;
     return partial(ps?.rejectedLogRecords, ps?.errorMessage);
   } catch {
     return { rejected: 0 };
