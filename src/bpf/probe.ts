@@ -312,6 +312,18 @@ export class BpfProbe {
     return this.ensure()?.mapFd(map);
   }
 
+  /** Every key and value of one of the loaded object's maps (none while it is not loaded). */
+  mapEntries(map: string): { key: Buffer; value: Buffer }[] {
+    const obj = this.ensure();
+    if (!obj) return [];
+    const d = obj.mapDump(map);
+    const out: { key: Buffer; value: Buffer }[] = [];
+    for (let i = 0; i < d.count; i++) {
+      out.push({ key: Buffer.from(d.keys.subarray(i * d.keySize, (i + 1) * d.keySize)), value: Buffer.from(d.values.subarray(i * d.valueSize, (i + 1) * d.valueSize)) });
+    }
+    return out;
+  }
+
   /** Deletes one entry of a map of the loaded object; returns why it cannot. */
   deleteFromMap(map: string, key: Buffer): string | undefined {
     const why = this.unsupported();
