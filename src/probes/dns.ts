@@ -4,6 +4,7 @@
 // metrics read the kernel's counters, events are a rate-limited sample naming the query.
 import type { Entity, ProbeContext, Sample } from '../model.js';
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
+import { memberOffsets } from '../bpf/btf.js';
 import { protocolName, type BpfRecord } from '../bpf/records.js';
 import { countersIn, lostEvents } from './counters.js';
 import { emptyHistogram, histogram, histogramOf } from './latency.js';
@@ -80,14 +81,25 @@ export function wireName(raw: Buffer, cut: boolean): string {
   return labels.length === 0 ? '.' : `${labels.join('.')}${cut ? '…' : ''}`;
 }
 
-/** What a DNS event carries in place of a stack (struct dns_payload of dns.bpf.c). */
+let payloadLayout: Record<'id' | 'qtype' | 'ancount' | 'name_len' | 'name', number> | undefined;
+
+/**
+ * What a DNS event carries in place of a stack: struct dns_payload of dns.bpf.c, where its members
+ * are read from the object's BTF (once per loaded object).
+ */
 export function payloadOf(r: BpfRecord): { id: number; qtype: number; answers: number; name: string } {
+  if (!payloadLayout) {
+    const s = kernel.btfStruct('dns_payload');
+    if (!s) throw new Error(`${NAME}: no object loaded to read struct dns_payload from`);
+    payloadLayout = memberOffsets('dns_payload', s, { id: 2, qtype: 2, ancount: 2, name_len: 1, name: undefined }, 'src/probes/dns.ts');
+  }
+  const o = payloadLayout;
   const raw = Buffer.from(r.stackKey, 'latin1');
-  if (raw.length < 8) throw new Error(`${NAME}: record without its query (${raw.length} bytes)`);
-  const nameLen = Math.min(raw[6]!, raw.length - 8);
-  const name = raw.subarray(8, 8 + nameLen);
+  if (raw.length <= o.name) throw new Error(`${NAME}: record without its query (${raw.length} bytes)`);
+  const nameLen = Math.min(raw[o.name_len]!, raw.length - o.name);
+  const name = raw.subarray(o.name, o.name + nameLen);
   // A name cut by the event's room has no root label at its end.
-  return { id: raw.readUInt16LE(0), qtype: raw.readUInt16LE(2), answers: raw.readUInt16LE(4), name: wireName(name, name[nameLen - 1] !== 0) };
+  return { id: raw.readUInt16LE(o.id), qtype: raw.readUInt16LE(o.qtype), answers: raw.readUInt16LE(o.ancount), name: wireName(name, name[nameLen - 1] !== 0) };
 }
 
 function fromRecord(r: BpfRecord) {
