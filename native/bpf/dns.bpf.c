@@ -207,36 +207,61 @@ static __always_inline __u32 socket_netns(struct __sk_buff *skb) {
   return net ? BPF_CORE_READ(net, ns.inum) : 0;
 }
 
-// IP and UDP/TCP headers; false for anything that is not a first fragment of UDP or TCP.
-static __always_inline bool parse_transport(struct __sk_buff *skb, struct packet *p) {
+// The protocol and ports, and where the transport header ends; false for anything that is not a
+// first fragment of UDP or TCP. Every packet of the node comes here: the headers are read in
+// place from the packet's linear part (no helper call), with bpf_skb_load_bytes only when they
+// are not there.
+static __always_inline bool parse_ports(struct __sk_buff *skb, struct packet *p) {
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
   __u32 l4;
   if (skb->protocol == bpf_htons(ETH_P_IP)) {
-    struct iphdr ip;
-    if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip))) return false;
-    if (ip.frag_off & bpf_htons(0x1fff)) return false;
+    struct iphdr copy, *ip = data;
+    if ((void *)(ip + 1) > end) {
+      if (bpf_skb_load_bytes(skb, 0, &copy, sizeof(copy))) return false;
+      ip = &copy;
+    }
+    if (ip->frag_off & bpf_htons(0x1fff)) return false;
     p->family = AF_INET;
-    p->protocol = ip.protocol;
-    __builtin_memcpy(p->saddr, &ip.saddr, 4);
-    __builtin_memcpy(p->daddr, &ip.daddr, 4);
-    l4 = ip.ihl * 4;
+    p->protocol = ip->protocol;
+    l4 = ip->ihl * 4;
   } else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-    struct ipv6hdr ip6;
-    if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6))) return false;
+    struct ipv6hdr *ip6 = data;
+    __u8 next;
+    if ((void *)(ip6 + 1) <= end) next = ip6->nexthdr;
+    else if (bpf_skb_load_bytes(skb, __builtin_offsetof(struct ipv6hdr, nexthdr), &next, 1)) return false;
     p->family = AF_INET6;
-    p->protocol = ip6.nexthdr; // extension headers are not walked
-    __builtin_memcpy(p->saddr, &ip6.saddr, 16);
-    __builtin_memcpy(p->daddr, &ip6.daddr, 16);
-    l4 = sizeof(ip6);
+    p->protocol = next; // extension headers are not walked
+    l4 = sizeof(*ip6);
   } else {
     return false;
   }
   if (p->protocol != IPPROTO_UDP && p->protocol != IPPROTO_TCP) return false;
-  __be16 ports[2];
-  if (bpf_skb_load_bytes(skb, l4, ports, sizeof(ports))) return false;
+  if (l4 < sizeof(struct iphdr) || l4 > 60 + sizeof(struct iphdr)) return false;
+  __be16 copy[2], *ports = data + l4;
+  if ((void *)(ports + 2) > end) {
+    if (bpf_skb_load_bytes(skb, l4, copy, sizeof(copy))) return false;
+    ports = copy;
+  }
   p->sport = bpf_ntohs(ports[0]);
   p->dport = bpf_ntohs(ports[1]);
   p->dns = l4 + 8;
   return true;
+}
+
+// The addresses, for DNS packets only.
+static __always_inline bool read_addresses(struct __sk_buff *skb, struct packet *p) {
+  __builtin_memset(p->saddr, 0, sizeof(p->saddr));
+  __builtin_memset(p->daddr, 0, sizeof(p->daddr));
+  if (p->family == AF_INET) {
+    __be32 a[2];
+    if (bpf_skb_load_bytes(skb, __builtin_offsetof(struct iphdr, saddr), a, sizeof(a))) return false;
+    __builtin_memcpy(p->saddr, &a[0], 4);
+    __builtin_memcpy(p->daddr, &a[1], 4);
+    return true;
+  }
+  return bpf_skb_load_bytes(skb, __builtin_offsetof(struct ipv6hdr, saddr), p->saddr, 16) == 0 &&
+         bpf_skb_load_bytes(skb, __builtin_offsetof(struct ipv6hdr, daddr), p->daddr, 16) == 0;
 }
 
 // For TCP: where the message starts after the header and the 2-byte length; false for segments
@@ -428,11 +453,11 @@ static __always_inline void on_answer(struct __sk_buff *skb, struct packet *p, c
 
 // Both directions: queries leave a client's socket to a DNS port, answers arrive at it from one.
 static __always_inline int handle(struct __sk_buff *skb, bool egress) {
-  struct packet p = {};
-  if (!parse_transport(skb, &p)) return 1;
+  struct packet p; // filled as far as each packet needs it: most stop at their ports
+  if (!parse_ports(skb, &p)) return 1;
   struct dns_config *c = settings_of();
   if (!is_dns_port(c, egress ? p.dport : p.sport)) return 1;
-  if (!tcp_message(skb, &p)) return 1;
+  if (!tcp_message(skb, &p) || !read_addresses(skb, &p)) return 1;
   p.netns = socket_netns(skb);
   if (!p.netns) return 1;
   struct dns_header h;
