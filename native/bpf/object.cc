@@ -31,20 +31,26 @@ int WriteGlobal(bpf_object* obj, const GlobalVar& var, const std::vector<uint8_t
   return -bpf_map__set_initial_value(m, data.data(), data.size());
 }
 
-// Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid
-// host); empty when it is not.
+// The root of the cgroup v2 hierarchy as the node sees it: the cgroup2 mount of PID 1's mount
+// namespace, reached through /proc/1/root (a container with the host's PID namespace, whose own
+// cgroup namespace would show only its own cgroup as the root), else this process's own mount
+// (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host); empty when there is none.
 std::string CgroupV2Root() {
-  FILE* f = setmntent("/proc/self/mounts", "r");
-  if (!f) return "";
-  std::string root;
-  while (mntent* m = getmntent(f)) {
-    if (strcmp(m->mnt_type, "cgroup2") == 0) {
-      root = m->mnt_dir;
-      break;
+  for (const char* pid : {"1", "self"}) {
+    std::string mounts = std::string("/proc/") + pid + "/mounts";
+    FILE* f = setmntent(mounts.c_str(), "r");
+    if (!f) continue;
+    std::string root;
+    while (mntent* m = getmntent(f)) {
+      if (strcmp(m->mnt_type, "cgroup2") == 0) {
+        root = strcmp(pid, "1") == 0 ? std::string("/proc/1/root") + m->mnt_dir : m->mnt_dir;
+        break;
+      }
     }
+    endmntent(f);
+    if (!root.empty() && access(root.c_str(), R_OK) == 0) return root;
   }
-  endmntent(f);
-  return root;
+  return "";
 }
 
 // libbpf attaches most programs by their section name alone; a cgroup program needs a cgroup. It
