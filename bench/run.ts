@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHES = ['collection.js', 'bpf.js', 'events.js', 'memory.js'];
+const BENCHES = ['collection.js', 'bpf.js', 'events.js', 'memory.js', 'dns.js'];
 const KEYS = [
   'cycle_cpu_ms_110', 'cycle_cpu_ms_20', 'host_cpu_ratio_vs_node_exporter',
   'udp_loss_pct_default', 'udp_loss_pct_all', 'tcp_loss_pct_all',

@@ -191,6 +191,16 @@ function podView() {
     ts('UDP to closed ports and errors', 'Datagrams to a port with no socket, and undeliverable datagrams.', [
       [rate('netexporter_udp_noports', P, by), `noports ${L}`],
       [rate('netexporter_udp_inerrors', P, by), `inerrors ${L}`]], { unit: 'pps' }),
+    row('DNS (queries, answers, latency, timeouts)'),
+    ts('DNS queries and timeouts by nameserver', 'Queries the pod sent and those with no answer within event_config.dns.timeout_ms, per nameserver (at most 8 per pod, the rest as other). The DNS_TIMEOUT events name the queries.', [
+      [rate('netexporter_dns_queries', P, `${by}, server`), `queries ${L} → {{server}}`],
+      [rate('netexporter_dns_timeouts', P, `${by}, server`), `timeouts ${L} → {{server}}`]], { unit: 'reqps' }),
+    ts('DNS answers by response code', 'Answers the pod received, by rcode (NXDOMAIN is normal with search-path expansion; SERVFAIL and REFUSED are DNS_ERROR events).', [
+      [rate('netexporter_dns_responses', P, `${by}, rcode`), `{{rcode}} ${L}`]], { unit: 'reqps' }),
+    ts('DNS p99 latency by nameserver', 'Query leaving the pod socket to its answer arriving there, per nameserver.', [
+      [p99('netexporter_dns_latency_seconds', P, `${by}, server`), `${L} → {{server}}`]], { unit: 's' }),
+    ts('DNS packets that could not be read', 'Truncated headers or questions, compression pointers in a question, names over 255 bytes.', [
+      [rate('netexporter_dns_malformed', P, by), L]], { unit: 'pps' }),
     row('Socket queues and backlog'),
     ts('Socket backlog and receive queue drops', 'Segments dropped: socket backlog full (owned by the user), receive queue full, zero window.', [
       [rate('netexporter_tcpext_tcpbacklogdrop', P, by), `backlog ${L}`],

@@ -3,6 +3,8 @@
 // close. Also libbpf's log, which is the only place libbpf says why something failed.
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <mntent.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +29,47 @@ int WriteGlobal(bpf_object* obj, const GlobalVar& var, const std::vector<uint8_t
   std::vector<uint8_t> data(static_cast<const uint8_t*>(image), static_cast<const uint8_t*>(image) + size);
   memcpy(data.data() + var.offset, value.data(), value.size());
   return -bpf_map__set_initial_value(m, data.data(), data.size());
+}
+
+// The root of the cgroup v2 hierarchy as the node sees it: the cgroup2 mount of PID 1's mount
+// namespace, reached through /proc/1/root (a container with the host's PID namespace, whose own
+// cgroup namespace would show only its own cgroup as the root), else this process's own mount
+// (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host); empty when there is none.
+std::string CgroupV2Root() {
+  for (const char* pid : {"1", "self"}) {
+    std::string mounts = std::string("/proc/") + pid + "/mounts";
+    FILE* f = setmntent(mounts.c_str(), "r");
+    if (!f) continue;
+    std::string root;
+    while (mntent* m = getmntent(f)) {
+      if (strcmp(m->mnt_type, "cgroup2") == 0) {
+        root = strcmp(pid, "1") == 0 ? std::string("/proc/1/root") + m->mnt_dir : m->mnt_dir;
+        break;
+      }
+    }
+    endmntent(f);
+    if (!root.empty() && access(root.c_str(), R_OK) == 0) return root;
+  }
+  return "";
+}
+
+// libbpf attaches most programs by their section name alone; a cgroup program needs a cgroup. It
+// is attached at the root of the cgroup v2 hierarchy, so it runs for the sockets of every cgroup
+// below (every pod and the host), each packet once, at the socket that sends or receives it.
+bpf_link* AttachProgram(bpf_program* p) {
+  if (strncmp(bpf_program__section_name(p), "cgroup", 6) != 0) return bpf_program__attach(p);
+  std::string root = CgroupV2Root();
+  if (root.empty()) {
+    errno = ENOENT;
+    return nullptr;
+  }
+  int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  bpf_link* link = bpf_program__attach_cgroup(p, fd);
+  int err = errno;
+  close(fd);  // the link holds the cgroup
+  errno = err;
+  return link;
 }
 
 struct Prog {
@@ -196,9 +239,10 @@ Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
       if (pr.name != bpf_program__name(p) || !pr.error.empty()) continue;
       pr.loaded = true;
       ClearLog();
-      bpf_link* link = bpf_program__attach(p);
+      bpf_link* link = AttachProgram(p);
       if (!link) {
-        pr.error = "attach: " + ErrText(errno) + " " + LogFor(pr.name);
+        bool cgroup = strncmp(bpf_program__section_name(p), "cgroup", 6) == 0;
+        pr.error = "attach: " + ErrText(errno) + (cgroup && CgroupV2Root().empty() ? " no cgroup v2 hierarchy is mounted" : "") + " " + LogFor(pr.name);
         continue;
       }
       links_.push_back(link);

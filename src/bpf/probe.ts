@@ -12,7 +12,7 @@
 // an object that disagrees with this code is refused with the reason, never misread.
 import path from 'node:path';
 import type { NetEvent, Severity } from '../events/model.js';
-import { nativeBpf, type BpfObject, type ProgramStatus, type RingHandle } from './addon.js';
+import { nativeBpf, type BpfObject, type BtfStruct, type ProgramStatus, type RingHandle } from './addon.js';
 import { enumMap } from './btf.js';
 import { objectContract, type ObjectContract } from './contract.js';
 import { records, type BpfRecord } from './records.js';
@@ -310,6 +310,23 @@ export class BpfProbe {
   /** The fd of one of the loaded object's maps (for shareMap); undefined when it is not loaded. */
   mapFd(map: string): number | undefined {
     return this.ensure()?.mapFd(map);
+  }
+
+  /** A struct of the loaded object's BTF (a probe's own record payload); undefined while it is not loaded. */
+  btfStruct(name: string): BtfStruct | undefined {
+    return this.ensure()?.btfStruct(name);
+  }
+
+  /** Every key and value of one of the loaded object's maps (none while it is not loaded). */
+  mapEntries(map: string): { key: Buffer; value: Buffer }[] {
+    const obj = this.ensure();
+    if (!obj) return [];
+    const d = obj.mapDump(map);
+    const out: { key: Buffer; value: Buffer }[] = [];
+    for (let i = 0; i < d.count; i++) {
+      out.push({ key: Buffer.from(d.keys.subarray(i * d.keySize, (i + 1) * d.keySize)), value: Buffer.from(d.values.subarray(i * d.valueSize, (i + 1) * d.valueSize)) });
+    }
+    return out;
   }
 
   /** Deletes one entry of a map of the loaded object; returns why it cannot. */

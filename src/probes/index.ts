@@ -34,11 +34,12 @@ import ipvs from './ipvs.js';
 import route from './route.js';
 import nodeconfig from './nodeconfig.js';
 import mtu from './mtu.js';
+import dns from './dns.js';
 
 export const PROBES: readonly Probe[] = [
   netdev, tcp, tcpext, udp, ip, sock, softnet, tcpsummary, conntrack, qdisc, arp, sockbacklog, fd, io, slab, podip,
   configcheck, packetloss, tcpreset, tcpretrans, tcptwrcv, netSoftirq, socketlatency, netiftxlat, kernellatency,
-  virtcmdlatency, kernelparam, k8sconfig, kubeproxy, ipvs, route, nodeconfig, mtu,
+  virtcmdlatency, kernelparam, k8sconfig, kubeproxy, ipvs, route, nodeconfig, mtu, dns,
 ];
 
 export type { Probe } from './probe.js';

@@ -89,7 +89,7 @@ test('/status reports every probe and no debug routes unless debug mode is on', 
       assert.deepEqual([p, status.probes[p].state, status.probes[p].reason], [p, 'ok', undefined]);
     }
     // The eBPF probes are ok; the one that needs a kprobe says why it is not built.
-    for (const p of ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv', 'net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency']) {
+    for (const p of ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv', 'net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency', 'dns']) {
       assert.deepEqual([p, status.probes[p].state], [p, 'ok']);
     }
     assert.deepEqual(Object.keys(status.events.notBuilt), ['virtcmdlatency']);

@@ -19,7 +19,7 @@ import { probe } from '../../src/catalogue/index.js';
 import { LATENCY_BUCKETS_NS } from '../../src/model.js';
 import { fixture } from '../helpers/paths.js';
 
-const LATENCY_OBJECTS = ['kernellatency', 'net_softirq', 'netiftxlat', 'socketlatency'];
+const LATENCY_OBJECTS = ['dns', 'kernellatency', 'net_softirq', 'netiftxlat', 'socketlatency'];
 /** Every object the build makes: one per eBPF probe, and the loader's selftest. */
 const OBJECTS = ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv', ...LATENCY_OBJECTS, 'self', 'selftest'].sort();
 
@@ -138,6 +138,33 @@ test('each probe\'s kinds are a named enum of its loaded object, with the member
     p.close();
   }
   assert.deepEqual(new BpfProbe('nonexistent', 'drops').kernelKinds('tcpreset_kind'), new Map(), 'nothing loaded, nothing named');
+});
+
+test('dns: its kinds, settings and event payload are the members src/probes/dns.ts reads', () => {
+  const p = probe('dns')!;
+  assert.equal(p.kernel!.unsupported(), undefined);
+  try {
+    assert.deepEqual([...p.kernel!.kernelKinds('dns_kind', 'DNS_').keys()].sort(),
+      ['EVENT_ERROR', 'EVENT_TIMEOUT', 'LATENCY', 'MALFORMED', 'QUERIES', 'RESPONSES', 'TIMEOUTS']);
+    assert.deepEqual([...p.kernel!.kernelKinds('dns_setting', 'DNS_SETTING_').keys()].sort(), ['COUNT', 'ERROR_RCODES', 'PORT0', 'TIMEOUT_NS']);
+    const payload = p.kernel!.btfStruct('dns_payload')!;
+    const stack = p.kernel!.btfStruct('event')!.members.find((m) => m.name === 'stack')!;
+    assert.ok(payload.size <= stack.size, `struct dns_payload (${payload.size} bytes) fits where the stack goes (${stack.size})`);
+    const r = p.event!.fromRecord!({ ...recordOf(p.kernel!.kernelKinds('dns_kind', 'DNS_').get('EVENT_TIMEOUT')!), family: 2, saddr: '10.0.0.2', daddr: '10.0.0.1', sport: 40000, dport: 53, protocol: 17, reason: 2_000_000,
+      stackKey: (() => {
+        const b = Buffer.alloc(payload.size);
+        const at = (m: string) => payload.members.find((x) => x.name === m)!.offset;
+        b.writeUInt16LE(0x1234, at('id'));
+        b.writeUInt16LE(28, at('qtype'));
+        const name = Buffer.from([3, 0x61, 0x70, 0x69, 4, 0x73, 0x68, 0x6f, 0x70, 0]);
+        b[at('name_len')] = name.length;
+        name.copy(b, at('name'));
+        return b.toString('latin1');
+      })() })!;
+    assert.deepEqual([r.type, r.attrs.name, r.attrs.qtype, r.attrs.id, r.attrs.server, r.attrs.elapsed_ms], ['DNS_TIMEOUT', 'api.shop', 'AAAA', 0x1234, '10.0.0.1', 2000]);
+  } finally {
+    p.kernel!.close();
+  }
 });
 
 /** A record of kind `kind` and nothing else. */

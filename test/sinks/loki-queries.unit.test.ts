@@ -36,6 +36,8 @@ const SEEDED: NetEvent[] = [
   ev('NET_SOFTIRQ_SCHED_SLOW', 'net_softirq', 'WARN', undefined, { cpu: 1, vector: 'NET_RX', latency_ms: 150 }),
   ev('KERNEL_RCV_SLOW', 'kernellatency', 'WARN', 101, { ...tuple('TCP', '10.244.3.3', 51000, '10.244.1.5', 8080), latency_ms: 120.5, state: 'ESTABLISHED' }),
   ev('TCP_RETRANS', 'tcpretrans', 'INFO', 101, { ...tuple('TCP', '10.244.1.5', 8080, '10.244.3.3', 51001), state: 'ESTABLISHED' }),
+  ev('DNS_TIMEOUT', 'dns', 'WARN', 101, { family: 'ipv4', protocol: 'UDP', client: '10.244.1.5', client_port: 40002, server: '10.96.0.10', server_port: 53, name: 'api.shop.svc.cluster.local', qtype: 'AAAA', id: 4711, elapsed_ms: 2000.4 }),
+  ev('DNS_ERROR', 'dns', 'WARN', 103, { family: 'ipv4', protocol: 'UDP', client: '10.244.1.7', client_port: 40003, server: '10.96.0.10', server_port: 53, name: 'example.com', qtype: 'A', id: 4712, elapsed_ms: 12.5, rcode: 'SERVFAIL', answers: 0 }),
 ];
 
 function ev(type: string, probe: string, severity: NetEvent['severity'], netns: number | undefined, attrs: NetEvent['attrs']): NetEvent {
