@@ -17,7 +17,7 @@ export function renderCatalogue(): string {
   for (const probe of METRIC_PROBES) {
     out.push(`## ${probe}`, '', '| name (default) | name (`naming: inspector`) | type | unit | labels | source | description |', '|---|---|---|---|---|---|---|');
     for (const m of METRICS.filter((x) => x.probe === probe)) {
-      out.push(`| \`${kceName(m)}\` | \`${ackName(m)}\` | ${m.type} | ${m.unit} | ${m.labels?.join(', ') ?? ''} | ${m.source.replace(/\|/g, '\\|')} | ${m.help} |`);
+      out.push(`| \`${kceName(m)}\` | \`${ackName(m)}\` | ${m.type} | ${m.unit} | ${m.labels?.join(', ') ?? ''} | ${m.source.replace(/\|/g, '\\|')} | ${m.help}${m.sampled ? ` *${m.sampled}*` : ''} |`);
     }
     out.push('');
   }

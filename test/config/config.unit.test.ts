@@ -48,7 +48,7 @@ describe('defaults', () => {
         qdisc_devices: ['cali*', 'eth*'], qdisc_per_interface: false, pod_cidrs: [],
       },
       event_config: {
-        enabled: true, port: 19102, probes: ALL_EVENT, events_per_second: 100, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, loki_enable: false, loki_address: '',
+        enabled: true, port: 19102, probes: ALL_EVENT, events_per_second: 100, latency_sample: 16, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, loki_enable: false, loki_address: '',
         sinks: {
           stdout: { enabled: true, format: 'json' },
           loki: {
@@ -114,7 +114,7 @@ event_config:
         qdisc_devices: ['veth*', 'eth0'], qdisc_per_interface: true, pod_cidrs: ['10.244.0.0/16', 'fd00:10:244::/64'],
       },
       event_config: {
-        enabled: true, port: 19200, probes: ['packetloss', 'tcpreset'], events_per_second: 100, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, loki_enable: true,
+        enabled: true, port: 19200, probes: ['packetloss', 'tcpreset'], events_per_second: 100, latency_sample: 16, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, loki_enable: true,
         loki_address: 'http://loki.monitoring:3100',
         sinks: {
           ...DEFAULT_CONFIG.event_config.sinks,
