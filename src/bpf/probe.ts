@@ -373,6 +373,12 @@ export function sampledNote(every: number): string {
   return every <= 1 ? 'exact: every measurement' : `1 in ${every}: each observation counts ${every} times; a count c is within about 4·sqrt(c·${every - 1}) of the true count`;
 }
 
+/**
+ * The stated error of a count estimated by 1-in-`every` random sampling: 4 standard errors of
+ * the binomial estimate, sqrt(c (N - 1)) each (the true count is within it but for 1 in 15 000).
+ */
+export const samplingError = (count: number, every: number): number => 4 * Math.sqrt(count * Math.max(0, every - 1));
+
 const names = new Map<string, Map<number, string>>();
 
 /**

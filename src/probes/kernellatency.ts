@@ -5,7 +5,7 @@
 // and events over the threshold with the packet's tuple.
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { histogram, LATENCY_SAMPLE, LATENCY_THRESHOLD, SAMPLED, tuneSampling, namespaceLatencies, writeThreshold } from './latency.js';
+import { histogram, LATENCY_SAMPLE, LATENCY_THRESHOLD, PER_PACKET, SAMPLED, tuneSampling, namespaceLatencies, writeThreshold } from './latency.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'kernellatency';
@@ -50,5 +50,6 @@ export default defineProbe({
   fromRecord,
   configure: (options) => writeThreshold(kernel, options),
   tune: tuneSampling(kernel),
+  optIn: PER_PACKET,
   options: [LATENCY_THRESHOLD, LATENCY_SAMPLE],
 });

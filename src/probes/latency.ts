@@ -33,6 +33,9 @@ export const LATENCY_SAMPLE: ProbeOption = {
   },
 };
 
+/** Why the latency probes are opt-in (ProbeSpec.optIn). */
+export const PER_PACKET = 'its programs run for every packet (or softirq run); README "Benchmark" gives their cost per packet';
+
 /** The probe's `tune`: writes event_config.latency_sample into its object (now if loaded, and at every load). */
 export const tuneSampling = (kernel: BpfProbe) => (values: Readonly<Record<string, unknown>>): void =>
   kernel.setSampling(Number(values[LATENCY_SAMPLE.key] ?? LATENCY_SAMPLE.schema.default));

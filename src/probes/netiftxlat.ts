@@ -5,7 +5,7 @@
 // events over the threshold.
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { histogram, LATENCY_SAMPLE, LATENCY_THRESHOLD, SAMPLED, tuneSampling, namespaceLatencies, writeThreshold } from './latency.js';
+import { histogram, LATENCY_SAMPLE, LATENCY_THRESHOLD, PER_PACKET, SAMPLED, tuneSampling, namespaceLatencies, writeThreshold } from './latency.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'netiftxlat';
@@ -47,5 +47,6 @@ export default defineProbe({
   fromRecord,
   configure: (options) => writeThreshold(kernel, options),
   tune: tuneSampling(kernel),
+  optIn: PER_PACKET,
   options: [LATENCY_THRESHOLD, LATENCY_SAMPLE],
 });

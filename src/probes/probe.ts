@@ -77,6 +77,11 @@ export interface Probe {
    */
   readonly tune?: (values: Readonly<Record<string, unknown>>) => void;
   readonly options: readonly ProbeOption[];
+  /**
+   * Why the probe is not in the default probe lists (it costs every packet): it runs only when a
+   * config names it (or gives an empty list, which means every probe).
+   */
+  readonly optIn?: string;
   /** A section of the reference docs (otel/catalogue.md) beyond its catalogue entries. */
   readonly docs?: { title: string; text: string };
 }
@@ -98,6 +103,7 @@ export interface ProbeSpec {
   notBuilt?: string;
   kernel?: BpfProbe;
   tune?: Probe['tune'];
+  optIn?: string;
   options?: readonly ProbeOption[];
   docs?: Probe['docs'];
 }
@@ -124,7 +130,7 @@ export function defineProbe(spec: ProbeSpec): Probe {
     readsKubeApi: spec.readsKubeApi,
     notBuilt: spec.notBuilt,
   };
-  return { name, aliases: spec.aliases ?? [], metric, event, kernel: spec.kernel, tune: spec.tune, options: spec.options ?? [], docs: spec.docs };
+  return { name, aliases: spec.aliases ?? [], metric, event, kernel: spec.kernel, tune: spec.tune, options: spec.options ?? [], optIn: spec.optIn, docs: spec.docs };
 }
 
 // Catalogue entries, as the probe modules write them.
