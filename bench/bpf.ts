@@ -4,10 +4,13 @@
 //     and the agent's CPU per million events: a UDP flood from one namespace into another
 //     whose iptables drops it, so every packet is one kfree_skb (NETFILTER_DROP);
 //  2. the kernel cost of each program run (kernel.bpf_stats_enabled, restored afterwards);
-//  3. the datapath overhead: iperf3 TCP throughput on loopback, and the rate of 200-byte UDP
-//     datagrams received across the veth (per-packet cost shows most with small packets), each
-//     with no program attached versus every program of every eBPF probe attached, alternated
-//     so drift does not favour either side.
+//  3. the datapath overhead: the rate of 200-byte UDP datagrams received across the veth
+//     (per-packet cost shows most with small packets) with no program attached, with the
+//     default probe set's, and with every eBPF probe's at the default latency sampling; iperf3
+//     TCP throughput on loopback without and with every probe; runs alternated so drift favours
+//     no side, medians compared;
+//  4. the kernel time each probe's programs take per datagram, measuring every packet and at
+//     the default sampling (bpf run statistics; README's per-probe table).
 // Creates and removes its own two namespaces; traffic stays inside them. Its last line is a JSON
 // summary (see bench/run.ts).
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -26,6 +29,11 @@ const FLOOD_SECONDS = 3;
 const RUN_SECONDS = 3;
 /** Runs of each setup in a comparison (the median is compared). */
 const RUNS = 3;
+/**
+ * iperf3's client on CPU 0 and server on CPU 1: with the sender always on one CPU (and the veth
+ * receive softirq with it), runs differ less than when the scheduler moves them.
+ */
+const PIN = '0,1';
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
 const ALL = EBPF_PROBES.map((p) => p.kernel!);
 const packetloss = probe('packetloss')!;
@@ -95,7 +103,7 @@ function kfreeSkbRuns(): { count: number; ns: number } {
 async function iperfTcp(a: Netns): Promise<{ gbits: number }> {
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', '127.0.0.1']);
   await waitForLine(server, /Server listening/, 10_000);
-  const out = JSON.parse(await run(a, 'iperf3', ['-c', '127.0.0.1', '-t', String(RUN_SECONDS), '-J'])) as { end: { sum_received: { bits_per_second: number } } };
+  const out = JSON.parse(await run(a, 'iperf3', ['-c', '127.0.0.1', '-A', PIN, '-t', String(RUN_SECONDS), '-J'])) as { end: { sum_received: { bits_per_second: number } } };
   server.kill();
   return { gbits: out.end.sum_received.bits_per_second / 1e9 };
 }
@@ -107,7 +115,7 @@ let lastPackets = 0;
 async function iperfUdp(a: Netns, b: Netns, aAddr: string): Promise<number> {
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', aAddr]);
   await waitForLine(server, /Server listening/, 10_000);
-  const out = JSON.parse(await run(b, 'iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(RUN_SECONDS), '-J'])) as
+  const out = JSON.parse(await run(b, 'iperf3', ['-c', aAddr, '-A', PIN, '-u', '-b', '0', '-l', '200', '-t', String(RUN_SECONDS), '-J'])) as
     { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
   server.kill();
   const { packets, lost_packets: lost, seconds } = out.end.sum;

@@ -15,7 +15,9 @@
 //    measured: other protocols (no timestamp), segments paced into the future (fq), and pure
 //    ACKs, which TCP may send with a clock cached long before (a window update after a read).
 // Both are fixed-bucket histograms kept in the kernel (latency.bpf.h), with rate-limited
-// events over the threshold (default 100 ms, set from userspace in `threshold`).
+// events over the threshold (default 100 ms, set from userspace in `threshold`), sampled where
+// a measurement begins (event_config.latency_sample: netif_receive_skb, and net_dev_queue for
+// transmit).
 #include "common.bpf.h"
 #include "latency.bpf.h"
 

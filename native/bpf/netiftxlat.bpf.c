@@ -8,12 +8,14 @@
 // events when they exceed the threshold (default 100 ms, set from userspace in `threshold`).
 //
 // A queued packet may leave from another CPU later, so queued packets are matched by skb
-// address in a bounded LRU map. A packet dropped by its qdisc leaves its entry behind until
-// the LRU evicts it or the address is queued again (which overwrites it); an skb that reaches
-// the driver without net_dev_queue (a GSO segment, a direct xmit) at a recycled address could
-// match such a leftover, so a match also needs the same skb->len.
+// address and data buffer in a direct-mapped table (`queued`). A packet dropped by its qdisc
+// leaves its slot behind until another packet takes it or its address is queued again (which
+// clears or overwrites it); an skb that reaches the driver without net_dev_queue (a GSO
+// segment, a direct xmit) at a recycled address could match such a leftover, so a match also
+// needs the same skb->len.
 // The driver call is synchronous: start and end are on one CPU, nested only when a driver
 // transmits through another device (a tunnel), so a small per-CPU stack pairs them.
+// Both are sampled where they begin (event_config.latency_sample, latency.bpf.h).
 #include "common.bpf.h"
 #include "latency.bpf.h"
 

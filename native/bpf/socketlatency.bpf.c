@@ -61,7 +61,7 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) {
   if (!t || !t->ready) return 0;
   __u64 ready_at = t->ready;
   t->ready = 0;
-  if (ret == 0 || ready_at == NOT_SAMPLED) return 0; // end of stream: nothing was waiting to be read
+  if (ret == 0 || ready_at == NOT_SAMPLED) return 0; // end of stream (nothing waited), or a wait not sampled
   __u64 now = bpf_ktime_get_ns();
   if (now < ready_at) return 0;
   struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_READ, now - ready_at, now, sk);
