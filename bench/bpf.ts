@@ -4,10 +4,13 @@
 //     and the agent's CPU per million events: a UDP flood from one namespace into another
 //     whose iptables drops it, so every packet is one kfree_skb (NETFILTER_DROP);
 //  2. the kernel cost of each program run (kernel.bpf_stats_enabled, restored afterwards);
-//  3. the datapath overhead: iperf3 TCP throughput on loopback, and the rate of 200-byte UDP
-//     datagrams received across the veth (per-packet cost shows most with small packets), each
-//     with no program attached versus every program of every eBPF probe attached, alternated
-//     so drift does not favour either side.
+//  3. the datapath overhead: the rate of 200-byte UDP datagrams received across the veth
+//     (per-packet cost shows most with small packets) with no program attached, with the
+//     default probe set's, and with every eBPF probe's at the default latency sampling; iperf3
+//     TCP throughput on loopback without and with every probe; runs alternated so drift favours
+//     no side, medians compared;
+//  4. the kernel time each probe's programs take per datagram, measuring every packet and at
+//     the default sampling (bpf run statistics; README's per-probe table).
 // Creates and removes its own two namespaces; traffic stays inside them. Its last line is a JSON
 // summary (see bench/run.ts).
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -16,12 +19,16 @@ import type { NetEvent } from '../src/events/model.js';
 import { nativeBpf } from '../src/bpf/addon.js';
 import { probe } from '../src/catalogue/index.js';
 import { reasonName } from '../src/probes/packetloss.js';
-import { EBPF_PROBES, startProbeEvents } from '../src/runtime/ebpf.js';
+import { EBPF_PROBES, eventOptions, startProbeEvents } from '../src/runtime/ebpf.js';
+import { DEFAULT_CONFIG } from '../src/config/defaults.js';
+import type { Probe } from '../src/catalogue/index.js';
 import { cleanup, createNetns, veth, type Netns } from '../test/helpers/netns.js';
 import { waitForLine } from '../test/helpers/wait.js';
 
 const FLOOD_SECONDS = 3;
-const IPERF_SECONDS = 4;
+const RUN_SECONDS = 2;
+/** Runs of each setup in a comparison (the median is compared; short runs, more of them). */
+const RUNS = 5;
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
 const ALL = EBPF_PROBES.map((p) => p.kernel!);
 const packetloss = probe('packetloss')!;
@@ -88,23 +95,33 @@ function kfreeSkbRuns(): { count: number; ns: number } {
 }
 
 /** iperf3 TCP over loopback in `a`: Gbit/s received. */
-async function iperfTcp(a: Netns): Promise<number> {
+async function iperfTcp(a: Netns): Promise<{ gbits: number }> {
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', '127.0.0.1']);
   await waitForLine(server, /Server listening/, 10_000);
-  const out = JSON.parse(await run(a, 'iperf3', ['-c', '127.0.0.1', '-t', String(IPERF_SECONDS), '-J'])) as { end: { sum_received: { bits_per_second: number } } };
+  const out = JSON.parse(await run(a, 'iperf3', ['-c', '127.0.0.1', '-t', String(RUN_SECONDS), '-J'])) as { end: { sum_received: { bits_per_second: number } } };
   server.kill();
-  return out.end.sum_received.bits_per_second / 1e9;
+  return { gbits: out.end.sum_received.bits_per_second / 1e9 };
 }
 
-/** iperf3 UDP from `b` to `a` across the veth, 200-byte datagrams as fast as one sender goes: thousands received per second. */
+/** Datagrams the last iperfUdp run sent. */
+let lastPackets = 0;
+
+/**
+ * iperf3 UDP from `b` to `a` across the veth, 200-byte datagrams as fast as one sender goes:
+ * thousands sent per second. The sender's CPU also runs the veth's receive softirq up to the
+ * socket (and the drops when the reader falls behind), so its rate is the datapath's cost; what
+ * the reader gets through depends on where the scheduler puts it, which on a shared machine
+ * varies far more than the programs do.
+ */
 async function iperfUdp(a: Netns, b: Netns, aAddr: string): Promise<number> {
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', aAddr]);
   await waitForLine(server, /Server listening/, 10_000);
-  const out = JSON.parse(await run(b, 'iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(IPERF_SECONDS), '-J'])) as
-    { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
+  const out = JSON.parse(await run(b, 'iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(RUN_SECONDS), '-J'])) as
+    { end: { sum: { packets: number; seconds: number } } };
   server.kill();
-  const { packets, lost_packets: lost, seconds } = out.end.sum;
-  return (packets - lost) / seconds / 1000;
+  const { packets, seconds } = out.end.sum;
+  lastPackets = packets;
+  return packets / seconds / 1000;
 }
 
 function programCost(): Record<string, string> {
@@ -113,6 +130,20 @@ function programCost(): Record<string, string> {
     for (const s of p.programStats()) out[s.name] = s.runCount ? `${s.runCount} runs, ${Math.round(s.runTimeNs / s.runCount)} ns/run` : '0 runs';
   }
   return out;
+}
+
+/** The probe sets the datapath runs compare: the agent's default configuration, and every eBPF probe. */
+const DEFAULT_SET = EBPF_PROBES.filter((p) => DEFAULT_CONFIG.metric_config.probes.includes(p.name) || DEFAULT_CONFIG.event_config.probes.includes(p.name));
+type Setup = { name: string; probes: readonly Probe[]; sample?: number };
+
+/** Attaches exactly `setup`'s probes (events off), with the default config's options or 1-in-`sample` latency sampling. */
+function attach(setup: Setup): void {
+  for (const p of EBPF_PROBES) if (!setup.probes.includes(p)) p.kernel!.close();
+  for (const p of setup.probes) {
+    p.tune?.(setup.sample === undefined ? eventOptions(p, DEFAULT_CONFIG.event_config).values : { latency_sample: setup.sample });
+    const why = p.kernel!.unsupported();
+    if (why) throw new Error(`${p.name}: ${why}`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -141,9 +172,15 @@ async function main(): Promise<void> {
 
     // The datapath runs: no drop rule, so the datagrams reach iperf3.
     a.exec('iptables', '-D', 'INPUT', '-p', 'udp', '-m', 'length', '--length', '100:65535', '-j', 'DROP');
-    const tcpLoss = await compare(`iperf3 TCP over loopback in a namespace, Gbit/s`, () => iperfTcp(a));
-    const udpLoss = await compare(`iperf3 UDP, 200-byte datagrams across the veth, thousands received per second`, () => iperfUdp(a, b, v.aAddr));
-    console.log(JSON.stringify({ udp_loss_pct_all: round(udpLoss), tcp_loss_pct_all: round(tcpLoss) }));
+    const sample = Number(eventOptions(EBPF_PROBES.find((p) => p.tune)!, DEFAULT_CONFIG.event_config).values.latency_sample);
+    const none: Setup = { name: 'none', probes: [] };
+    const dflt: Setup = { name: `default set (${DEFAULT_SET.map((p) => p.name).join(', ')})`, probes: DEFAULT_SET };
+    const all: Setup = { name: `every eBPF probe, latency_sample ${sample}`, probes: EBPF_PROBES };
+    const udp = () => iperfUdp(a, b, v.aAddr);
+    const udpLoss = await compare(`iperf3 UDP, 200-byte datagrams across the veth, thousands sent per second`, udp, [none, dflt, all]);
+    const tcpLoss = await compare(`iperf3 TCP over loopback in a namespace, Gbit/s`, () => iperfTcp(a).then((x) => x.gbits), [none, all]);
+    await costPerPacket(udp, sample);
+    console.log(JSON.stringify({ udp_loss_pct_default: round(udpLoss[1]!), udp_loss_pct_all: round(udpLoss[2]!), tcp_loss_pct_all: round(tcpLoss[1]!) }));
   } finally {
     writeFileSync(BPF_STATS, statsWas);
     for (const p of ALL) p.close();
@@ -152,48 +189,56 @@ async function main(): Promise<void> {
 }
 
 /**
- * Runs `measure` three times with no program attached and three times with every program of
- * every eBPF probe attached (events off), alternated, and prints both, the difference of the
- * medians, and the kernel time spent in the programs during the attached runs. Returns the
- * difference of the medians in percent of the unattached median (positive: fewer with programs).
+ * Runs `measure` RUNS times under each setup, alternated so drift favours none, and prints
+ * each setup's runs and median. Returns per setup the difference of its median from the first
+ * setup's, in percent of it (positive: fewer with programs).
  */
-async function compare(what: string, measure: () => Promise<number>): Promise<number> {
-  console.log(`# ${what}; ${IPERF_SECONDS} s per run, alternated`);
-  const none: number[] = [];
-  const attached: number[] = [];
-  // Run statistics cost two clock reads per program run: off while throughput is measured,
-  // on for one more attached run that says where the time goes.
+async function compare(what: string, measure: () => Promise<number>, setups: Setup[]): Promise<number[]> {
+  console.log(`# ${what}; ${RUN_SECONDS} s per run, alternated`);
+  // Run statistics cost two clock reads per program run: off while throughput is measured.
   writeFileSync(BPF_STATS, '0');
-  for (let i = 0; i < 3; i++) {
-    for (const p of ALL) p.close();
-    none.push(await measure());
-    for (const p of ALL) p.unsupported(); // loads and attaches again, events off
-    attached.push(await measure());
+  const runs = setups.map(() => [] as number[]);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [j, setup] of setups.entries()) {
+      attach(setup);
+      runs[j]!.push(await measure());
+    }
   }
   writeFileSync(BPF_STATS, '1');
-  for (const p of ALL) p.close();
-  for (const p of ALL) p.unsupported();
-  await measure();
-  const perProgram = new Map<string, { runs: number; ns: number }>();
-  for (const p of ALL) for (const st of p.programStats()) perProgram.set(`${p.name}/${st.name}`, { runs: st.runCount, ns: st.runTimeNs });
-  const programRuns = [...perProgram.values()].reduce((t, x) => t + x.runs, 0);
-  const programNs = [...perProgram.values()].reduce((t, x) => t + x.ns, 0);
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-  console.table([
-    { programs: 'none', runs: none.map((x) => x.toFixed(2)).join(', '), median: median(none).toFixed(2) },
-    { programs: `all ${ALL.flatMap((p) => p.programs()).length} attached`, runs: attached.map((x) => x.toFixed(2)).join(', '), median: median(attached).toFixed(2) },
-  ]);
-  // Throughput on a shared 2-core machine is noisy; the time the kernel spent in the programs
-  // during the attached runs is the overhead itself.
-  const lossPct = ((median(none) - median(attached)) / median(none)) * 100;
-  console.log(`difference of medians: ${lossPct.toFixed(1)}%; ` +
-    `in one more attached run with run statistics on, programs ran ${programRuns} times for ${(programNs / 1e6).toFixed(1)} ms in ${IPERF_SECONDS} s ` +
-    `(${((programNs / (IPERF_SECONDS * 1e9)) * 100).toFixed(2)}% of one CPU, ${programRuns ? Math.round(programNs / programRuns) : 0} ns per run)`);
-  const busiest = [...perProgram].filter(([, x]) => x.runs > 0).sort(([, x], [, y]) => y.ns - x.ns).slice(0, 8);
-  console.log('busiest programs:', busiest.map(([name, x]) => `${name} ${x.runs} runs ${Math.round(x.ns / x.runs)} ns/run`).join('; '));
-  return lossPct;
+  const medians = runs.map(median);
+  const loss = medians.map((m) => ((medians[0]! - m) / medians[0]!) * 100);
+  console.table(setups.map((s, j) => ({
+    programs: `${s.name}: ${s.probes.flatMap((p) => p.kernel!.programs()).length || 'no'} programs`,
+    runs: runs[j]!.map((x) => x.toFixed(2)).join(', '), median: medians[j]!.toFixed(2), 'fewer %': loss[j]!.toFixed(1),
+  })));
+  return loss;
 }
 
+/**
+ * The kernel time each probe's programs spend per 200-byte datagram (bpf run statistics, one
+ * UDP run with every probe attached), measuring every packet and 1 in `sample`: what an
+ * operator pays per packet for turning a probe on. Excludes the few ns of each hook's dispatch.
+ */
+async function costPerPacket(udp: () => Promise<number>, sample: number): Promise<void> {
+  const rows: Record<string, Record<string, string | number>> = {};
+  for (const n of [1, sample]) {
+    attach({ name: 'all', probes: EBPF_PROBES, sample: n });
+    const before = new Map(EBPF_PROBES.map((p) => [p.name, programNs(p)]));
+    lastPackets = 0;
+    await udp();
+    const packets = lastPackets;
+    for (const p of EBPF_PROBES) {
+      const row = (rows[p.name] ??= { programs: p.kernel!.programs().filter((x) => x.attached).map((x) => x.name).join(' ') });
+      const ns = (programNs(p) - before.get(p.name)!) / Math.max(1, packets);
+      row[n === 1 ? 'ns/datagram exact' : `ns/datagram 1 in ${n}`] = p.tune || n === 1 ? Math.round(ns) : '-';
+    }
+  }
+  console.log('# kernel time in each probe\'s programs per datagram sent (bpf run statistics)');
+  console.table(rows);
+}
+
+const programNs = (p: Probe): number => p.kernel!.programStats().reduce((t, s) => t + s.runTimeNs, 0);
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const round = (x: number) => Math.round(x * 100) / 100;
 
 main().then(() => process.exit(0), (err) => {

@@ -154,7 +154,7 @@ export class Agent {
     // are reported together and the rest of the change still takes effect.
     const failures = await applyAll([
       // First: probes taken out detach now, and a collection still running cannot attach them again.
-      async () => setUsedProbes(new Set<string>([...(m.enabled ? m.probes : []), ...(next.event_config.enabled ? next.event_config.probes : [])])) as undefined,
+      async () => setUsedProbes(new Set<string>([...(m.enabled ? m.probes : []), ...(next.event_config.enabled ? next.event_config.probes : [])]), next.event_config) as undefined,
       // With the metric server off the collector still discovers entities: events need them.
       () => this.collection.apply({
         probes: m.enabled ? m.probes : [], interval: m.interval, options: this.probeOptions(),

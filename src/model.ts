@@ -93,6 +93,8 @@ export interface MetricDef {
    * shows it; exported on the host entity only, so sums over pods do not multiply it.
    */
   scope?: 'host';
+  /** How the value is estimated when it is not an exact count (e.g. in-kernel sampling); in the catalogue, not in HELP. */
+  sampled?: string;
 }
 
 export interface ProbeContext {

@@ -55,7 +55,7 @@ int BPF_PROG(softirq_raise, unsigned int vec) {
   struct pending *p = pending_of(vec);
   // Only the first raise since the last run counts; a raise from a hard irq may interrupt the
   // entry program on this CPU, hence the compare-and-swap here and the exchange there.
-  if (p && !p->raised) __sync_val_compare_and_swap(&p->raised, 0, bpf_ktime_get_ns());
+  if (p && !p->raised) __sync_val_compare_and_swap(&p->raised, 0, sampled_start());
   return 0;
 }
 
@@ -63,11 +63,13 @@ SEC("tp_btf/softirq_entry")
 int BPF_PROG(softirq_entry, unsigned int vec) {
   struct pending *p = pending_of(vec);
   if (!p) return 0;
-  __u64 now = bpf_ktime_get_ns();
   __u64 raised = __sync_lock_test_and_set(&p->raised, 0);
-  p->entered = now;
+  // The run time is sampled on its own: its start is kept only when sampled.
+  bool timed = sample_this();
+  __u64 now = timed || raised > NOT_SAMPLED ? bpf_ktime_get_ns() : 0;
+  p->entered = timed ? now : 0;
   // A run with no raise seen (raised before the program attached) has no delay to report.
-  if (raised && now >= raised) observe(vec, NET_SOFTIRQ_SCHED, now - raised, now);
+  if (raised > NOT_SAMPLED && now >= raised) observe(vec, NET_SOFTIRQ_SCHED, now - raised, now);
   return 0;
 }
 

@@ -8,12 +8,14 @@
 // events when they exceed the threshold (default 100 ms, set from userspace in `threshold`).
 //
 // A queued packet may leave from another CPU later, so queued packets are matched by skb
-// address in a bounded LRU map. A packet dropped by its qdisc leaves its entry behind until
-// the LRU evicts it or the address is queued again (which overwrites it); an skb that reaches
-// the driver without net_dev_queue (a GSO segment, a direct xmit) at a recycled address could
-// match such a leftover, so a match also needs the same skb->len.
+// address and data buffer in a direct-mapped table (`queued`). A packet dropped by its qdisc
+// leaves its slot behind until another packet takes it or its address is queued again (which
+// clears or overwrites it); an skb that reaches the driver without net_dev_queue (a GSO
+// segment, a direct xmit) at a recycled address could match such a leftover, so a match also
+// needs the same skb->len.
 // The driver call is synchronous: start and end are on one CPU, nested only when a driver
 // transmits through another device (a tunnel), so a small per-CPU stack pairs them.
+// Both are sampled where they begin (event_config.latency_sample, latency.bpf.h).
 #include "common.bpf.h"
 #include "latency.bpf.h"
 
@@ -26,19 +28,33 @@ enum netiftxlat_kind {
 };
 BTF_EXPORT(enum netiftxlat_kind, kind);
 
+// When an skb entered __dev_queue_xmit, in a direct-mapped table indexed by its address (an
+// array: its lookup is a few instructions where a hash map costs a helper call per packet).
+// A sampled packet with a qdisc takes the slot; any other packet at the same address clears
+// it, so it never ends a measurement it did not begin. Two sampled packets waiting at once
+// whose addresses share a slot: the later one wins, the earlier is not measured.
 struct pending {
+  __u64 skb;
   __u64 ts;
   __u32 len;
   __u32 pad;
 };
-
-// skb address → when it entered __dev_queue_xmit.
+#define QUEUED_SLOTS 16384
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 65536);
-  __type(key, __u64);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, QUEUED_SLOTS);
+  __type(key, __u32);
   __type(value, struct pending);
 } queued SEC(".maps");
+
+// The slot of an skb, by the address of its data buffer (the verifier allows no arithmetic on
+// a kernel pointer, a probe read of skb->head gives a plain number; buffers are 64-byte aligned). A
+// packet whose buffer is reallocated between queue and driver is not measured.
+static __always_inline struct pending *queued_slot(const struct sk_buff *skb) {
+  __u64 h = (__u64)BPF_CORE_READ(skb, head);
+  __u32 idx = ((h >> 6) ^ (h >> 20)) & (QUEUED_SLOTS - 1);
+  return bpf_map_lookup_elem(&queued, &idx);
+}
 
 // Per CPU: the driver calls in progress (innermost last), with when each began.
 #define XMIT_DEPTH 4
@@ -75,13 +91,17 @@ static __always_inline bool has_qdisc(const struct sk_buff *skb) {
 
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(net_dev_queue, struct sk_buff *skb) {
-  if (!skb || !has_qdisc(skb)) return 0;
-  __u64 key = (__u64)skb;
-  struct pending p = {.ts = bpf_ktime_get_ns(), .len = BPF_CORE_READ(skb, len)};
-  // A recycled address starts afresh, in place when it has an entry (cheaper than an LRU update).
-  struct pending *old = bpf_map_lookup_elem(&queued, &key);
-  if (old) *old = p;
-  else bpf_map_update_elem(&queued, &key, &p, BPF_ANY);
+  if (!skb) return 0;
+  struct pending *p = queued_slot(skb);
+  if (!p) return 0;
+  // The qdisc is looked up only for sampled packets: most packets cost a random number here.
+  if (!sample_this() || !has_qdisc(skb)) {
+    if (p->skb == (__u64)skb) p->ts = 0; // a leftover at this address is not this packet's
+    return 0;
+  }
+  p->skb = (__u64)skb;
+  p->len = skb->len;
+  p->ts = bpf_ktime_get_ns();
   return 0;
 }
 
@@ -89,29 +109,29 @@ SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(net_dev_start_xmit, const struct sk_buff *skb, const struct net_device *dev) {
   if (!skb) return 0;
   __u64 key = (__u64)skb;
-  __u64 now = bpf_ktime_get_ns();
-  // Only packets of queues with a qdisc were stamped: a noqueue packet at the address of one a
-  // qdisc dropped must not take that leftover's time.
-  struct pending *p = has_qdisc(skb) ? bpf_map_lookup_elem(&queued, &key) : NULL;
-  if (p && p->ts) {
+  __u64 now = 0;
+  struct pending *p = queued_slot(skb);
+  if (p && p->ts && p->skb == key) {
     __u64 since = p->ts;
     __u32 len = p->len;
-    p->ts = 0; // taken (cheaper than a delete; the next queueing at this address overwrites it)
-    if (len == BPF_CORE_READ(skb, len) && now >= since) {
-      struct event *e = latency_event(&hist, dev_netns(dev), NETIFTXLAT_QDISC, now - since, now, BPF_CORE_READ(skb, sk));
+    p->ts = 0; // taken
+    now = bpf_ktime_get_ns();
+    if (len == skb->len && now >= since) {
+      struct event *e = latency_event(&hist, dev_netns(dev), NETIFTXLAT_QDISC, now - since, now, skb->sk);
       if (e) {
         tuple_from_skb(e, skb);
         event_submit(e);
       }
     }
   }
+  // Every call is pushed so that nested calls pair up; only sampled ones carry a start time.
   __u32 zero = 0;
   struct xmit_stack *st = bpf_map_lookup_elem(&xmitting, &zero);
   if (!st) return 0;
   __u32 d = st->depth;
   if (d >= XMIT_DEPTH) return 0; // deeper than any real nesting: left unmeasured
   st->call[d].skb = key;
-  st->call[d].ts = now;
+  st->call[d].ts = sample_this() ? (now ? now : bpf_ktime_get_ns()) : 0;
   st->depth = d + 1;
   return 0;
 }
@@ -130,8 +150,9 @@ int BPF_PROG(net_dev_xmit, struct sk_buff *skb, int rc, struct net_device *dev, 
     return 0;
   }
   st->depth = d;
-  __u64 now = bpf_ktime_get_ns();
   __u64 since = st->call[d].ts;
+  if (!since) return 0; // not sampled
+  __u64 now = bpf_ktime_get_ns();
   if (now < since) return 0;
   struct event *e = latency_event(&hist, dev_netns(dev), NETIFTXLAT_XMIT, now - since, now, NULL);
   if (e) event_submit(e);

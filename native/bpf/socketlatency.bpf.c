@@ -38,17 +38,19 @@ struct {
 
 HIST_MAP(hist);
 
+// Direct reads (BTF pointers) rather than probe reads: these programs run for every packet.
 static __always_inline bool inet(const struct sock *sk) {
-  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  __u16 family = sk->__sk_common.skc_family;
   return family == AF_INET || family == AF_INET6;
 }
 
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(sk_data_ready, struct sock *sk) {
   // A listener's data_ready announces a connection to accept, not data to read.
-  if (!sk || !inet(sk) || BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN) return 0;
+  if (!sk || !inet(sk) || sk->__sk_common.skc_state == TCP_LISTEN) return 0;
   struct socket_times *t = bpf_sk_storage_get(&times, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (t && !t->ready) t->ready = bpf_ktime_get_ns(); // data already waiting: keep the oldest
+  // Data already waiting: keep the oldest (or that this wait is not sampled).
+  if (t && !t->ready) t->ready = sampled_start();
   return 0;
 }
 
@@ -59,7 +61,7 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) {
   if (!t || !t->ready) return 0;
   __u64 ready_at = t->ready;
   t->ready = 0;
-  if (ret == 0) return 0; // end of stream: nothing was waiting to be read
+  if (ret == 0 || ready_at == NOT_SAMPLED) return 0; // end of stream (nothing waited), or a wait not sampled
   __u64 now = bpf_ktime_get_ns();
   if (now < ready_at) return 0;
   struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_READ, now - ready_at, now, sk);
@@ -75,17 +77,18 @@ SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(tcp_sendmsg_locked, struct sock *sk, const struct msghdr *msg, const struct sk_buff *skb, int size_goal) {
   if (!sk) return 0;
   struct socket_times *t = bpf_sk_storage_get(&times, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (t && !t->sending) t->sending = bpf_ktime_get_ns(); // later passes of the same send's loop keep its start
+  if (t && !t->sending) t->sending = sampled_start(); // later passes of the same send's loop keep its start
   return 0;
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags) {
-  if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP) return 0;
+  if (!sk || sk->sk_protocol != IPPROTO_TCP) return 0;
   struct socket_times *t = bpf_sk_storage_get(&times, sk, 0, 0);
   if (!t || !t->sending) return 0;
   __u64 start = t->sending;
   t->sending = 0;
+  if (start == NOT_SAMPLED) return 0;
   __u64 now = bpf_ktime_get_ns();
   if (now <= start) return 0;
   struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_SEND, now - start, now, sk);

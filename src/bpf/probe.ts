@@ -86,6 +86,8 @@ export class BpfProbe {
   private delivered = 0;
   /** Detached because no configuration uses it; nothing loads it again until it is used. */
   private parked = false;
+  /** Latency objects: 1 measurement in this many is taken (1: every one); kept across reloads. */
+  private sampleEvery = 1;
 
   /**
    * @param name probe and object name (`<name>.bpf.o`)
@@ -129,6 +131,7 @@ export class BpfProbe {
       }
       this.obj = obj;
       this.contract = contract;
+      if (contract.histogram) this.writeSampling();
     } catch (err) {
       obj?.close();
       this.error = (err as Error).message;
@@ -152,10 +155,31 @@ export class BpfProbe {
    * For /status, without loading anything: `off` until something used the probe, then `ok`
    * (with the programs that did not attach, if any) or `unsupported` with the reason.
    */
-  status(): { state: 'off' | 'ok' | 'unsupported'; reason?: string; programs: ProgramStatus[]; events?: DeliveryStats } {
+  status(): { state: 'off' | 'ok' | 'unsupported'; reason?: string; programs: ProgramStatus[]; events?: DeliveryStats; sampled?: string } {
     if (this.error) return { state: 'unsupported', reason: this.error, programs: this.programStatus };
     if (!this.obj) return { state: 'off', programs: [] };
-    return { state: 'ok', programs: this.programStatus, events: this.stats() };
+    return { state: 'ok', programs: this.programStatus, events: this.stats(), ...(this.contract?.histogram ? { sampled: sampledNote(this.sampleEvery) } : {}) };
+  }
+
+  /**
+   * Latency objects: measure 1 in `every` (1: every one, exact), now if loaded and after every
+   * later load. The kernel weighs each observation by it (latency.bpf.h), so the histograms
+   * estimate the totals. Does not load the object.
+   */
+  setSampling(every: number): void {
+    this.sampleEvery = Math.max(1, Math.min(0xffffffff, Math.floor(every)));
+    if (this.obj && this.contract?.histogram) this.writeSampling();
+  }
+
+  /** 1 in how many measurements the latency histograms take. */
+  sampling(): number {
+    return this.sampleEvery;
+  }
+
+  private writeSampling(): void {
+    const value = Buffer.alloc(4);
+    value.writeUInt32LE(this.sampleEvery);
+    this.obj!.mapUpdate('sampling', Buffer.alloc(4), value);
   }
 
   /** Kernel program ids and run statistics (runCount/runTimeNs need kernel.bpf_stats_enabled=1). */
@@ -357,6 +381,20 @@ export class BpfProbe {
     this.obj!.mapUpdate('settings', Buffer.alloc(4), value);
   }
 }
+
+/**
+ * What /status says of a latency probe's sampling: `exact`, or `1 in N` with the error of its
+ * counts (a count c estimated from c / N observations has a standard error of sqrt(c (N - 1))).
+ */
+export function sampledNote(every: number): string {
+  return every <= 1 ? 'exact: every measurement' : `1 in ${every}: each observation counts ${every} times; a count c is within about 4·sqrt(c·${every - 1}) of the true count`;
+}
+
+/**
+ * The stated error of a count estimated by 1-in-`every` random sampling: 4 standard errors of
+ * the binomial estimate, sqrt(c (N - 1)) each (the true count is within it but for 1 in 15 000).
+ */
+export const samplingError = (count: number, every: number): number => 4 * Math.sqrt(count * Math.max(0, every - 1));
 
 const names = new Map<string, Map<number, string>>();
 

@@ -15,6 +15,10 @@ export { PROBES };
 export const METRIC_PROBES: readonly string[] = PROBES.filter((p) => p.metric).map((p) => p.name);
 /** Event probe names, catalogue order. */
 export const EVENT_PROBES: readonly string[] = PROBES.filter((p) => p.event).map((p) => p.name);
+/** The metric probes of the default config: all but the opt-in ones (those that cost every packet). */
+export const DEFAULT_METRIC_PROBES: readonly string[] = PROBES.filter((p) => p.metric && !p.optIn).map((p) => p.name);
+/** The event probes of the default config. */
+export const DEFAULT_EVENT_PROBES: readonly string[] = PROBES.filter((p) => p.event && !p.optIn).map((p) => p.name);
 
 export const METRICS: readonly MetricDef[] = PROBES.flatMap((p) => p.metric?.metrics ?? []);
 export const EVENTS: readonly EventDef[] = PROBES.flatMap((p) => p.event?.types ?? []);

@@ -17,7 +17,7 @@ export function renderCatalogue(): string {
   for (const probe of METRIC_PROBES) {
     out.push(`## ${probe}`, '', '| name (default) | name (`naming: inspector`) | type | unit | labels | source | description |', '|---|---|---|---|---|---|---|');
     for (const m of METRICS.filter((x) => x.probe === probe)) {
-      out.push(`| \`${kceName(m)}\` | \`${ackName(m)}\` | ${m.type} | ${m.unit} | ${m.labels?.join(', ') ?? ''} | ${m.source.replace(/\|/g, '\\|')} | ${m.help} |`);
+      out.push(`| \`${kceName(m)}\` | \`${ackName(m)}\` | ${m.type} | ${m.unit} | ${m.labels?.join(', ') ?? ''} | ${m.source.replace(/\|/g, '\\|')} | ${m.help}${m.sampled ? ` *${m.sampled}*` : ''} |`);
     }
     out.push('');
   }
@@ -25,11 +25,12 @@ export function renderCatalogue(): string {
     '| type | probe | severity | meaning |', '|---|---|---|---|');
   for (const e of EVENTS) out.push(`| \`${e.type}\` | ${e.probe} | ${e.severity} | ${e.help} |`);
   out.push('', '# Probe names and options', '',
-    'Probe names are case-insensitive in the config; these other spellings are accepted too. Options are keys of the config section named.', '',
-    '| probe | also accepted as | options |', '|---|---|---|');
+    'Probe names are case-insensitive in the config; these other spellings are accepted too. Options are keys of the config section named.',
+    'An opt-in probe is not in the default probe lists: a config turns it on by naming it (an empty list means every probe).', '',
+    '| probe | also accepted as | options | default |', '|---|---|---|---|');
   for (const p of PROBES) {
     const options = p.options.map((o) => `\`${o.section}.${o.key}\``).join(', ');
-    out.push(`| ${p.name} | ${p.aliases.map((a) => `\`${a}\``).join(', ')} | ${options} |`);
+    out.push(`| ${p.name} | ${p.aliases.map((a) => `\`${a}\``).join(', ')} | ${options} | ${p.optIn ? `opt-in: ${p.optIn}` : 'on'} |`);
   }
   out.push('', '| option | default | meaning |', '|---|---|---|');
   for (const section of ['metric_config', 'event_config'] as const) {

@@ -1,7 +1,7 @@
 // The normalized configuration every other module consumes, and its defaults. Whatever
 // spelling the file used (ACK ConfigMap keys, KCE/ACK installer values), it ends up here.
 
-import { EVENT_PROBES, METRIC_PROBES, probeOptions } from '../catalogue/index.js';
+import { DEFAULT_EVENT_PROBES, DEFAULT_METRIC_PROBES, probeOptions } from '../catalogue/index.js';
 import type { ChecksConfig } from '../checks/config.js';
 import { SERVER_SECTION, type ServerConfig } from '../exporters/server-config.js';
 import { LOKI_SECTION, type LokiSection as LokiSinkConfig } from '../sinks/loki/config.js';
@@ -22,7 +22,10 @@ export interface MetricConfig {
   /** Collection interval in seconds. */
   interval: number;
   port: number;
-  /** Canonical names, catalogue order, never empty (an empty list in the file means all). */
+  /**
+   * Canonical names, catalogue order, never empty (an empty list in the file means all). The
+   * default leaves out the opt-in probes (the latency probes, which cost every packet).
+   */
   probes: string[];
   /** Add pod IP and labels to metric labels. */
   verbose: boolean;
@@ -104,7 +107,7 @@ export const DEFAULT_CONFIG: AgentConfig = deepFreeze({
     enabled: true,
     interval: 5,
     port: 9102,
-    probes: [...METRIC_PROBES],
+    probes: [...DEFAULT_METRIC_PROBES],
     verbose: false,
     naming: 'netexporter',
     ...optionDefaults('metric_config'),
@@ -112,7 +115,7 @@ export const DEFAULT_CONFIG: AgentConfig = deepFreeze({
   event_config: {
     enabled: true,
     port: 19102,
-    probes: [...EVENT_PROBES],
+    probes: [...DEFAULT_EVENT_PROBES],
     events_per_second: 100,
     ...optionDefaults('event_config'),
     loki_enable: false,

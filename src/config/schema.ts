@@ -13,11 +13,14 @@ export { FORMATS, isCidr, isHttpUrl, isIpv4Prefix, isLokiAddress } from '../util
 
 const D = DEFAULT_CONFIG;
 
+/** The opt-in probes among `names`. */
+const optIn = (names: readonly string[]) => PROBES.filter((p) => p.optIn && names.includes(p.name)).map((p) => p.name).join(', ');
+
 const probeList = (kind: string, names: readonly string[]) => ({
   // A list, or the installer's comma-separated string; names are checked in load.ts.
   type: ['array', 'string'],
   items: { type: 'string' },
-  description: `${kind} probes to enable; empty means all. Valid: ${names.join(', ')}`,
+  description: `${kind} probes to enable; empty means all; by default all but ${optIn(names)}, which cost every packet. Valid: ${names.join(', ')}`,
 });
 
 /** The options probes declare in a section, each with the probes that read it. */

@@ -5,7 +5,7 @@
 // and events over the threshold with the packet's tuple.
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { histogram, LATENCY_THRESHOLD, namespaceLatencies, writeThreshold } from './latency.js';
+import { histogram, LATENCY_SAMPLE, LATENCY_THRESHOLD, PER_PACKET, SAMPLED, tuneSampling, namespaceLatencies, writeThreshold } from './latency.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'kernellatency';
@@ -36,8 +36,8 @@ export default defineProbe({
   metrics: [
     histogram('rxlatency', 'net:netif_receive_skb → tcp:tcp_probe / sock:sk_data_ready (UDP)', 'Time received packets took from the stack taking them from the device to the transport layer (an established TCP socket processing the segment, or UDP queueing the datagram): netfilter, routing and the socket backlog; per namespace of the socket.'),
     histogram('txlatency', 'TCP departure timestamp (skb->tstamp) → net:net_dev_queue', 'Time TCP segments took from the start of TCP\'s transmit pass (their departure timestamp) to being queued to a device: routing, netfilter, neighbour resolution, before the qdisc; pure ACKs and paced segments are not measured; per namespace of the socket.'),
-    counter('rxslow100ms', 'net:netif_receive_skb → tcp:tcp_probe / sock:sk_data_ready (UDP)', 'Received packets that took more than 100 ms through the stack.', '{packet}', { ack: 'kernellatency_rxslow100ms' }),
-    counter('txslow100ms', 'TCP departure timestamp (skb->tstamp) → net:net_dev_queue', 'TCP segments that took more than 100 ms from TCP to the device.', '{packet}', { ack: 'kernellatency_txslow100ms' }),
+    counter('rxslow100ms', 'net:netif_receive_skb → tcp:tcp_probe / sock:sk_data_ready (UDP)', 'Received packets that took more than 100 ms through the stack.', '{packet}', { sampled: SAMPLED, ack: 'kernellatency_rxslow100ms' }),
+    counter('txslow100ms', 'TCP departure timestamp (skb->tstamp) → net:net_dev_queue', 'TCP segments that took more than 100 ms from TCP to the device.', '{packet}', { sampled: SAMPLED, ack: 'kernellatency_txslow100ms' }),
     eventsLost(NAME),
   ],
   unsupported: async () => kernel.unsupported(),
@@ -49,5 +49,7 @@ export default defineProbe({
   events: [RCV_SLOW, SEND_SLOW],
   fromRecord,
   configure: (options) => writeThreshold(kernel, options),
-  options: [LATENCY_THRESHOLD],
+  tune: tuneSampling(kernel),
+  optIn: PER_PACKET,
+  options: [LATENCY_THRESHOLD, LATENCY_SAMPLE],
 });

@@ -12,9 +12,33 @@ const SUM_SLOT = BUCKETS;
 /** First bucket whose observations are all over 100 ms (its lower bound is 0.1 s). */
 const OVER_100MS = LATENCY_BUCKETS_NS.indexOf(1e8) + 1;
 
+/** The catalogue's note on every series the latency sampling scales (histograms and their counters over 100 ms). */
+export const SAMPLED = 'sampled: 1 measurement in `event_config.latency_sample` is taken and counts that many times (an estimate; exact at 1).';
+
 /** A latency histogram in seconds with the buckets of the in-kernel histograms. */
-export const histogram = (name: string, source: string, help: string, extra: Partial<Pick<MetricDef, 'ack' | 'labels' | 'scope'>> = {}): Omit<MetricDef, 'probe'> =>
-  ({ name, type: 'histogram', unit: 's', help, source, buckets: LATENCY_BUCKETS_S, ...extra });
+export const histogram = (name: string, source: string, help: string, extra: Partial<Pick<MetricDef, 'ack' | 'labels' | 'scope' | 'sampled'>> = {}): Omit<MetricDef, 'probe'> =>
+  ({ name, type: 'histogram', unit: 's', help, source, buckets: LATENCY_BUCKETS_S, sampled: SAMPLED, ...extra });
+
+/**
+ * event_config.latency_sample: the in-kernel sampling of the latency probes. Measuring every
+ * packet costs each packet a clock read and a map write at every hook; 1 in N costs the others
+ * a random number. Counting probes (drops, resets, retransmits, TIME_WAIT) are never sampled.
+ */
+export const LATENCY_SAMPLE: ProbeOption = {
+  section: 'event_config',
+  key: 'latency_sample',
+  schema: {
+    type: 'integer', minimum: 1, maximum: 65536, default: 16,
+    description: 'Latency histograms and their counters measure 1 packet (or socket wait, or softirq run) in this many at random, each counted this many times; 1 measures every one (exact). Slow-latency events come from the sampled measurements only',
+  },
+};
+
+/** Why the latency probes are opt-in (ProbeSpec.optIn). */
+export const PER_PACKET = 'its programs run for every packet (or softirq run); README "Benchmark" gives their cost per packet';
+
+/** The probe's `tune`: writes event_config.latency_sample into its object (now if loaded, and at every load). */
+export const tuneSampling = (kernel: BpfProbe) => (values: Readonly<Record<string, unknown>>): void =>
+  kernel.setSampling(Number(values[LATENCY_SAMPLE.key] ?? LATENCY_SAMPLE.schema.default));
 
 /** event_config.latency_threshold_ms: ACK's 100 ms; the kernel's default too. */
 export const LATENCY_THRESHOLD: ProbeOption = {

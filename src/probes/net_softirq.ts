@@ -6,7 +6,7 @@ import type { Sample } from '../model.js';
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import type { BpfRecord } from '../bpf/records.js';
 import { lostEvents } from './counters.js';
-import { histogram, histogramOf, LATENCY_THRESHOLD, over100ms, writeThreshold } from './latency.js';
+import { histogram, histogramOf, LATENCY_SAMPLE, LATENCY_THRESHOLD, PER_PACKET, SAMPLED, tuneSampling, over100ms, writeThreshold } from './latency.js';
 import { counter, defineProbe, event, eventsLost, HOST } from './probe.js';
 
 const NAME = 'net_softirq';
@@ -46,8 +46,8 @@ export default defineProbe({
   metrics: [
     histogram('schedlatency', 'irq:softirq_raise → irq:softirq_entry', 'Time NET_RX/NET_TX softirqs waited from their first raise to the start of their run, per CPU and vector.', { labels: ['cpu', 'vector'], ack: 'inspector_node_netsoftirqshed', ...HOST }),
     histogram('execlatency', 'irq:softirq_entry → irq:softirq_exit', 'Time NET_RX/NET_TX softirq runs took, per CPU and vector.', { labels: ['cpu', 'vector'], ack: 'inspector_node_netsoftirq', ...HOST }),
-    counter('schedslow100ms', 'irq:softirq_raise → irq:softirq_entry', 'NET_RX/NET_TX softirqs that waited more than 100 ms to run, all CPUs.', '{event}', { ack: 'inspector_pod_net_softirq_schedslow100ms', ...HOST }),
-    counter('execslow100ms', 'irq:softirq_entry → irq:softirq_exit', 'NET_RX/NET_TX softirq runs that took more than 100 ms, all CPUs.', '{event}', { ack: 'inspector_pod_net_softirq_excuteslow100ms', ...HOST }),
+    counter('schedslow100ms', 'irq:softirq_raise → irq:softirq_entry', 'NET_RX/NET_TX softirqs that waited more than 100 ms to run, all CPUs.', '{event}', { sampled: SAMPLED, ack: 'inspector_pod_net_softirq_schedslow100ms', ...HOST }),
+    counter('execslow100ms', 'irq:softirq_entry → irq:softirq_exit', 'NET_RX/NET_TX softirq runs that took more than 100 ms, all CPUs.', '{event}', { sampled: SAMPLED, ack: 'inspector_pod_net_softirq_excuteslow100ms', ...HOST }),
     eventsLost(NAME, HOST),
   ],
   unsupported: async () => kernel.unsupported(),
@@ -78,5 +78,7 @@ export default defineProbe({
   events: Object.values(KINDS).map((k) => k.event),
   fromRecord,
   configure: (options) => writeThreshold(kernel, options),
-  options: [LATENCY_THRESHOLD],
+  tune: tuneSampling(kernel),
+  optIn: PER_PACKET,
+  options: [LATENCY_THRESHOLD, LATENCY_SAMPLE],
 });

@@ -5,7 +5,7 @@
 // events over the threshold.
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { histogram, LATENCY_THRESHOLD, namespaceLatencies, writeThreshold } from './latency.js';
+import { histogram, LATENCY_SAMPLE, LATENCY_THRESHOLD, PER_PACKET, SAMPLED, tuneSampling, namespaceLatencies, writeThreshold } from './latency.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'netiftxlat';
@@ -34,8 +34,8 @@ export default defineProbe({
   metrics: [
     histogram('qdisclatency', 'net:net_dev_queue → net:net_dev_start_xmit', 'Time packets waited from entering the device transmit path (before the qdisc) to being handed to the driver, per namespace of the device; only transmit queues with a qdisc (noqueue devices such as veth pairs have nothing to wait in).'),
     histogram('xmitlatency', 'net:net_dev_start_xmit → net:net_dev_xmit', 'Time the driver took to transmit a packet (ndo_start_xmit), per namespace of the device.'),
-    counter('qdisc100ms', 'net:net_dev_queue → net:net_dev_start_xmit', 'Packets that waited more than 100 ms in the qdisc.', '{packet}'),
-    counter('xmit100ms', 'net:net_dev_start_xmit → net:net_dev_xmit', 'Packets the driver took more than 100 ms to transmit.', '{packet}'),
+    counter('qdisc100ms', 'net:net_dev_queue → net:net_dev_start_xmit', 'Packets that waited more than 100 ms in the qdisc.', '{packet}', { sampled: SAMPLED }),
+    counter('xmit100ms', 'net:net_dev_start_xmit → net:net_dev_xmit', 'Packets the driver took more than 100 ms to transmit.', '{packet}', { sampled: SAMPLED }),
     eventsLost(NAME),
   ],
   unsupported: async () => kernel.unsupported(),
@@ -46,5 +46,7 @@ export default defineProbe({
   events: [QDISC_SLOW, XMIT_SLOW],
   fromRecord,
   configure: (options) => writeThreshold(kernel, options),
-  options: [LATENCY_THRESHOLD],
+  tune: tuneSampling(kernel),
+  optIn: PER_PACKET,
+  options: [LATENCY_THRESHOLD, LATENCY_SAMPLE],
 });

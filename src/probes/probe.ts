@@ -71,7 +71,17 @@ export interface Probe {
   readonly event?: EventSide;
   /** The kernel side of an eBPF probe: loaded while the probe is in either list. */
   readonly kernel?: BpfProbe;
+  /**
+   * eBPF: applies the probe's event_config options that its kernel side reads whether or not
+   * events flow (the latency sampling), on every config change; never loads the object.
+   */
+  readonly tune?: (values: Readonly<Record<string, unknown>>) => void;
   readonly options: readonly ProbeOption[];
+  /**
+   * Why the probe is not in the default probe lists (it costs every packet): it runs only when a
+   * config names it (or gives an empty list, which means every probe).
+   */
+  readonly optIn?: string;
   /** A section of the reference docs (otel/catalogue.md) beyond its catalogue entries. */
   readonly docs?: { title: string; text: string };
 }
@@ -92,6 +102,8 @@ export interface ProbeSpec {
   readsKubeApi?: boolean;
   notBuilt?: string;
   kernel?: BpfProbe;
+  tune?: Probe['tune'];
+  optIn?: string;
   options?: readonly ProbeOption[];
   docs?: Probe['docs'];
 }
@@ -118,11 +130,11 @@ export function defineProbe(spec: ProbeSpec): Probe {
     readsKubeApi: spec.readsKubeApi,
     notBuilt: spec.notBuilt,
   };
-  return { name, aliases: spec.aliases ?? [], metric, event, kernel: spec.kernel, options: spec.options ?? [], docs: spec.docs };
+  return { name, aliases: spec.aliases ?? [], metric, event, kernel: spec.kernel, tune: spec.tune, options: spec.options ?? [], optIn: spec.optIn, docs: spec.docs };
 }
 
 // Catalogue entries, as the probe modules write them.
-type MetricExtra = Partial<Pick<MetricDef, 'ack' | 'labels' | 'buckets' | 'scope'>>;
+type MetricExtra = Partial<Pick<MetricDef, 'ack' | 'labels' | 'buckets' | 'scope' | 'sampled'>>;
 const metricDef = (type: MetricType) => (name: string, source: string, help: string, unit = '1', extra: MetricExtra = {}): Omit<MetricDef, 'probe'> =>
   ({ name, type, unit, help, source, ...extra });
 export const counter = metricDef('counter');

@@ -6,7 +6,7 @@
 // full send buffer).
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { histogram, LATENCY_THRESHOLD, namespaceLatencies, writeThreshold } from './latency.js';
+import { histogram, LATENCY_SAMPLE, LATENCY_THRESHOLD, PER_PACKET, SAMPLED, tuneSampling, namespaceLatencies, writeThreshold } from './latency.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'socketlatency';
@@ -36,9 +36,9 @@ export default defineProbe({
   kernel,
   metrics: [
     histogram('readlatency', 'sock:sk_data_ready → sock:sock_recv_length', 'Time received data waited in an IPv4/IPv6 socket before the application read it (first data ready since the last read, to the next read returning data).'),
-    counter('read100ms', 'sock:sk_data_ready → sock:sock_recv_length', 'Socket reads whose data had waited more than 100 ms.', '{event}'),
+    counter('read100ms', 'sock:sk_data_ready → sock:sock_recv_length', 'Socket reads whose data had waited more than 100 ms.', '{event}', { sampled: SAMPLED }),
     histogram('writelatency', 'tcp:tcp_sendmsg_locked → sock:sock_send_length', 'Time TCP sends took, from entering tcp_sendmsg_locked to the send returning (including waits for send-buffer space).'),
-    counter('write100ms', 'tcp:tcp_sendmsg_locked → sock:sock_send_length', 'TCP sends that took more than 100 ms.', '{event}'),
+    counter('write100ms', 'tcp:tcp_sendmsg_locked → sock:sock_send_length', 'TCP sends that took more than 100 ms.', '{event}', { sampled: SAMPLED }),
     eventsLost(NAME),
   ],
   unsupported: async () => kernel.unsupported(),
@@ -49,5 +49,7 @@ export default defineProbe({
   events: [READSLOW, SENDSLOW],
   fromRecord,
   configure: (options) => writeThreshold(kernel, options),
-  options: [LATENCY_THRESHOLD],
+  tune: tuneSampling(kernel),
+  optIn: PER_PACKET,
+  options: [LATENCY_THRESHOLD, LATENCY_SAMPLE],
 });

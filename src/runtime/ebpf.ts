@@ -19,10 +19,15 @@ export const malformedRecords = (): number => malformed;
  * Detaches the programs of the eBPF probes that `used` (the enabled metric and event probes)
  * does not name, so that a probe taken out of the configuration stops costing every packet,
  * and lets the named ones load on their next use (their counters then start from zero).
- * Called before the collector and the events take the new lists.
+ * Called before the collector and the events take the new lists, with the event config whose
+ * options apply to the kernel sides.
  */
-export function setUsedProbes(used: ReadonlySet<string>): void {
-  for (const p of EBPF_PROBES) p.kernel!.setUsed(used.has(p.name));
+export function setUsedProbes(used: ReadonlySet<string>, ev?: EventConfig): void {
+  for (const p of EBPF_PROBES) {
+    p.kernel!.setUsed(used.has(p.name));
+    // Options the kernel side reads whether or not events flow (the latency sampling).
+    if (ev) p.tune?.(eventOptions(p, ev).values);
+  }
 }
 
 /** The options of a probe's event source from the event config: the rate and its own options. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { probe } from '../../src/catalogue/index.js';
+import { EVENT_PROBES, METRIC_PROBES, probe } from '../../src/catalogue/index.js';
 import { startAgent, type TestAgent } from '../helpers/agent.js';
 import { ConfigMapMount } from '../helpers/configmap.js';
 import { waitFor } from '../helpers/wait.js';
@@ -88,9 +88,13 @@ test('/status reports every probe and no debug routes unless debug mode is on', 
     for (const p of ['netdev', 'tcp', 'tcpext', 'udp', 'ip', 'sock', 'softnet', 'tcpsummary', 'conntrack', 'qdisc', 'arp', 'sockbacklog', 'fd', 'io', 'slab']) {
       assert.deepEqual([p, status.probes[p].state, status.probes[p].reason], [p, 'ok', undefined]);
     }
-    // The eBPF probes are ok; the one that needs a kprobe says why it is not built.
-    for (const p of ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv', 'net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency', 'dns']) {
+    // The eBPF probes are ok; the one that needs a kprobe says why it is not built. The latency
+    // probes are opt-in (they cost every packet): not running by default.
+    for (const p of ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv', 'dns']) {
       assert.deepEqual([p, status.probes[p].state], [p, 'ok']);
+    }
+    for (const p of ['net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency']) {
+      assert.deepEqual([p, status.probes[p].state, status.events.bpf[p].state], [p, 'disabled', 'off']);
     }
     assert.deepEqual(Object.keys(status.events.notBuilt), ['virtcmdlatency']);
     for (const why of Object.values(status.events.notBuilt)) assert.match(why as string, /kprobe/);
@@ -132,8 +136,13 @@ test('an eBPF probe taken out of both probe lists detaches its programs from the
   const kernellatencyIds = () => probe('kernellatency')!.kernel!.programStats().map((p) => p.id);
   const agent = await startAgent({ cniConfDir: '/nonexistent-cni' });
   try {
+    // Every probe (the latency probes are opt-in), each latency probe measuring 1 packet in 16.
+    const every = structuredClone((agent.agent as any).config);
+    await agent.agent.apply({ ...every, metric_config: { ...every.metric_config, probes: [...METRIC_PROBES] },
+      event_config: { ...every.event_config, probes: [...EVENT_PROBES], latency_sample: 16 } });
     await agent.agent.collector.collect();
     assert.equal((await agent.status()).events.bpf.kernellatency.state, 'ok');
+    assert.match((await agent.status()).events.bpf.kernellatency.sampled, /^1 in 16: /, '/status says the histograms are sampled');
     const attached = kernellatencyIds();
     assert.equal(attached.length, 4);
     const before = await loadedIds();

@@ -14,6 +14,8 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { nativeBpf } from '../../src/bpf/addon.js';
+import { BpfProbe, sampledNote, samplingError } from '../../src/bpf/probe.js';
+import { emptyHistogram, histogramOf } from '../../src/probes/latency.js';
 import { METRICS } from '../../src/catalogue/index.js';
 import type { EventPublisher, NetEvent } from '../../src/events/model.js';
 import type { Entity, HistogramValue, MetricProbe, ProbeContext, Sample } from '../../src/model.js';
@@ -445,6 +447,49 @@ async function onlyKernellatencyEvent(type: string, port: number): Promise<NetEv
   assert.equal(mine().length, 1, mine().map((e) => `${e.type} ${e.msg}`).join('; '));
   return e!;
 }
+
+test('kernellatency sampled 1 in 8 (a second copy of the object on the same tracepoints) estimates the exact copy\'s receive count within its stated error', async () => {
+  const every = 8;
+  const sampled = new BpfProbe('kernellatency', 'hist');
+  sampled.setSampling(every);
+  try {
+    assert.equal(sampled.unsupported(), undefined);
+    assert.equal(sampled.status().sampled, sampledNote(every));
+    assert.equal(kernellatency!.kernel.sampling(), 1, 'the other tests\' copy measures every packet');
+    const rx = sampled.kernelKinds('kernellatency_kind', 'KERNELLATENCY_').get('RX')! << 8;
+    const countOf = (probe: BpfProbe) => histogramOf(probe.counters().get(a.inode), rx) ?? emptyHistogram();
+    const port = 7315;
+    const n = 3000;
+    const receiver = a.spawn('python3', ['-c', `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: holds them all
+s.bind(('${aAddr}', ${port}))
+print('bound', flush=True)
+sys.stdin.readline()
+s.setblocking(False)
+n = 0
+while True:
+    try: s.recv(16); n += 1
+    except BlockingIOError: break
+print('read', n, flush=True)`]);
+    await waitForLine(receiver, /^bound/, 10_000);
+    const [exactWas, sampledWas] = [countOf(kernellatency!.kernel), countOf(sampled)];
+    sendUdp(b, aAddr, port, n);
+    const drained = waitForLine(receiver, /^read \d+/, 10_000);
+    receiver.stdin!.write('\n');
+    assert.equal(await drained, `read ${n}`);
+    const exact = countOf(kernellatency!.kernel).count - exactWas.count;
+    const estimate = countOf(sampled).count - sampledWas.count;
+    assert.equal(exact, n, 'the exact copy saw each datagram');
+    assert.equal(estimate % every, 0, 'each sampled observation counts 8 times');
+    const error = samplingError(exact, every);
+    assert.ok(Math.abs(estimate - exact) <= error, `estimate ${estimate} for ${exact}: off by more than the stated ${error.toFixed(0)}`);
+    assert.ok(countOf(sampled).sum > sampledWas.sum, 'the sum grows with the sampled observations');
+  } finally {
+    sampled.close();
+  }
+});
 
 test('kernellatency: an NFQUEUE inspector holding each data segment 120 ms gives exactly one KERNEL_RCV_SLOW in the receiver\'s namespace', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'nfq-'));

@@ -6,7 +6,7 @@ import { ConfigMapMount } from '../helpers/configmap.js';
 import { holdsFor } from '../helpers/wait.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EVENT_PROBES, METRIC_PROBES } from '../../src/catalogue/index.js';
+import { DEFAULT_EVENT_PROBES, DEFAULT_METRIC_PROBES, EVENT_PROBES, METRIC_PROBES } from '../../src/catalogue/index.js';
 import {
   CONFIG_SCHEMA, ConfigError, ConfigWatcher, DEFAULT_CONFIG, loadConfigFile, parseConfig,
 } from '../../src/config/index.js';
@@ -35,6 +35,8 @@ function problems(text: string, env: Record<string, string> = {}): string[] {
 
 const ALL_METRIC = [...METRIC_PROBES];
 const ALL_EVENT = [...EVENT_PROBES];
+const DEFAULT_METRIC = [...DEFAULT_METRIC_PROBES];
+const DEFAULT_EVENT = [...DEFAULT_EVENT_PROBES];
 
 describe('defaults', () => {
   test('empty, blank and comment-only files give the defaults', () => {
@@ -45,11 +47,11 @@ describe('defaults', () => {
     assert.deepEqual(DEFAULT_CONFIG, {
       debugmode: false,
       metric_config: {
-        enabled: true, interval: 5, port: 9102, probes: ALL_METRIC, verbose: false, naming: 'netexporter',
+        enabled: true, interval: 5, port: 9102, probes: DEFAULT_METRIC, verbose: false, naming: 'netexporter',
         qdisc_devices: ['cali*', 'eth*'], qdisc_per_interface: false, pod_cidrs: [],
       },
       event_config: {
-        enabled: true, port: 19102, probes: ALL_EVENT, events_per_second: 100, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, dns: { timeout_ms: 2000, error_rcodes: ['SERVFAIL', 'REFUSED'], ports: [53] }, loki_enable: false, loki_address: '',
+        enabled: true, port: 19102, probes: DEFAULT_EVENT, events_per_second: 100, latency_sample: 16, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, dns: { timeout_ms: 2000, error_rcodes: ['SERVFAIL', 'REFUSED'], ports: [53] }, loki_enable: false, loki_address: '',
         sinks: {
           stdout: { enabled: true, format: 'json' },
           loki: {
@@ -87,7 +89,7 @@ describe('defaults', () => {
     assert.ok(Object.isFrozen(DEFAULT_CONFIG.metric_config.probes));
     const a = parse('');
     a.metric_config.probes.pop();
-    assert.deepEqual(parse('').metric_config.probes, ALL_METRIC);
+    assert.deepEqual(parse('').metric_config.probes, DEFAULT_METRIC);
   });
 
   test('`key:` with no value means not set', () => {
@@ -121,7 +123,7 @@ event_config:
         qdisc_devices: ['veth*', 'eth0'], qdisc_per_interface: true, pod_cidrs: ['10.244.0.0/16', 'fd00:10:244::/64'],
       },
       event_config: {
-        enabled: true, port: 19200, probes: ['packetloss', 'tcpreset'], events_per_second: 100, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, dns: { timeout_ms: 2000, error_rcodes: ['SERVFAIL', 'REFUSED'], ports: [53] }, loki_enable: true,
+        enabled: true, port: 19200, probes: ['packetloss', 'tcpreset'], events_per_second: 100, latency_sample: 16, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, dns: { timeout_ms: 2000, error_rcodes: ['SERVFAIL', 'REFUSED'], ports: [53] }, loki_enable: true,
         loki_address: 'http://loki.monitoring:3100',
         sinks: {
           ...DEFAULT_CONFIG.event_config.sinks,
@@ -131,6 +133,17 @@ event_config:
       },
       server: DEFAULT_CONFIG.server,
     });
+  });
+
+  test('the default probe lists leave out the latency probes (opt-in, they cost every packet); a list naming one turns it on', () => {
+    const latency = ['net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency'];
+    for (const p of latency) {
+      assert.ok(!DEFAULT_CONFIG.metric_config.probes.includes(p) && !DEFAULT_CONFIG.event_config.probes.includes(p), p);
+      assert.ok(ALL_METRIC.includes(p) && ALL_EVENT.includes(p), p);
+    }
+    assert.deepEqual(DEFAULT_METRIC, ALL_METRIC.filter((p) => !latency.includes(p)));
+    assert.deepEqual(DEFAULT_EVENT, ALL_EVENT.filter((p) => !latency.includes(p)));
+    assert.deepEqual(parse('metric_config: {probes: [tcpext, kernellatency]}').metric_config.probes, ['tcpext', 'kernellatency']);
   });
 
   test('empty probe lists mean every probe', () => {
