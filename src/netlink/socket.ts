@@ -57,10 +57,15 @@ function flush(addon: NativeAddon): void {
   const batches = [...waiting];
   waiting.clear();
   for (const [inode, { path, queries }] of batches) {
-    addon.netlinkQueries!(path, inode, queries.map((q) => [q.protocol, q.request])).then(
-      (replies) => replies.forEach((r, i) => (Buffer.isBuffer(r) ? queries[i]!.resolve(r) : queries[i]!.reject(r))),
-      (err: Error) => queries.forEach((q) => q.reject(err)),
-    );
+    const failAll = (err: Error) => queries.forEach((q) => q.reject(err));
+    try {
+      addon.netlinkQueries!(path, inode, queries.map((q) => [q.protocol, q.request])).then(
+        (replies) => replies.forEach((r, i) => (Buffer.isBuffer(r) ? queries[i]!.resolve(r) : queries[i]!.reject(r))),
+        failAll,
+      );
+    } catch (err) {
+      failAll(err as Error); // a malformed request: thrown here, outside any caller's stack
+    }
   }
 }
 
