@@ -7,7 +7,7 @@
   "targets": [
     {
       "target_name": "kubesonar",
-      "sources": ["native/addon.cc", "native/netlink.cc", "native/netlink-listen.cc", "native/netns-read.cc"],
+      "sources": ["native/addon.cc", "native/netlink.cc", "native/netlink-listen.cc", "native/netlink-io.cc", "native/netlink-session.cc", "native/netns-read.cc", "native/proc-scan.cc", "native/proc-pids.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

@@ -31,6 +31,13 @@ export interface Entity {
 export function netnsPath(entity: Entity): string {
   return `/proc/${entity.pids[0]}/ns/net`;
 }
+/**
+ * The entity's namespace for the collection loop's netlink queries: a path that opens it and
+ * its inode, under which the native side keeps its sockets (released when the namespace goes).
+ */
+export function netnsRef(entity: Entity): { path: string; inode: number } {
+  return { path: netnsPath(entity), inode: entity.netns };
+}
 export function procNet(entity: Entity, file: string): string {
   return `/proc/${entity.pids[0]}/net/${file}`;
 }

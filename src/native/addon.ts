@@ -28,6 +28,23 @@ export interface NativeAddon {
     allNsid: boolean,
     onMessage: (datagram: Buffer | null, error?: string) => void,
   ) => { close(): void };
+  /**
+   * Runs `queries` (each one complete netlink message for `protocol`) on the sockets kept for
+   * the network namespace `inode`, created on first use inside the namespace at `netnsPath`
+   * (which must still be that namespace). Resolves with one entry per query: its reply
+   * messages, or an Error whose `code` is the errno name; the sockets stay open until
+   * netlinkRelease(inode). (Optional in the type only so that tests can stand in for the
+   * addon with netlinkDump alone; the loader requires it.)
+   */
+  netlinkQueries?(netnsPath: string, inode: number, queries: [protocol: number, request: Buffer][]): Promise<(Buffer | NodeJS.ErrnoException)[]>;
+  /** Closes the sockets of namespace `inode` (once work in flight ends); false if it had none. */
+  netlinkRelease?(inode: number): boolean;
+  /** Inodes of the namespaces whose sockets are open. */
+  netlinkSessions?(): number[];
+  /** [pid, netns inode, ...] of every process under procRoot whose ns/net link is readable, in one pool job. */
+  procScanNetns?(procRoot: string): Promise<Float64Array>;
+  /** Per pid: io errno, fd errno, open fds, socket fds, syscr, syscw, read_bytes, write_bytes (procfs/pids.ts). */
+  procPidStats?(procRoot: string, pids: number[]): Promise<Float64Array>;
 }
 
 export interface AddonState {
@@ -43,7 +60,9 @@ export function loadNativeAddon(file: string): AddonState {
   if (!existsSync(file)) return { error: `native addon not built: ${file} is missing (run \`npm install\` or \`node-gyp rebuild\`)` };
   try {
     const addon = createRequire(import.meta.url)(file) as NativeAddon;
-    if (typeof addon.netlinkDump !== 'function') return { error: `native addon ${file} has no netlinkDump (stale build?)` };
+    for (const fn of ['netlinkDump', 'netlinkQueries'] as const) {
+      if (typeof addon[fn] !== 'function') return { error: `native addon ${file} has no ${fn} (stale build: run \`node-gyp rebuild\`)` };
+    }
     return { addon };
   } catch (err) {
     return { error: `native addon ${file} failed to load: ${(err as Error).message}` };

@@ -2,7 +2,7 @@
 // (NETLINK_NETFILTER, subsystem CTNETLINK): what `conntrack -S` and `conntrack -C` show.
 
 import { attrMap, NETLINK_NETFILTER, NLM_F_DUMP, u32be } from './message.js';
-import { netlinkRequest, type NetlinkError } from './socket.js';
+import { netlinkRequest, type NetlinkError, type NetnsTarget } from './socket.js';
 
 const NFNL_SUBSYS_CTNETLINK = 1;
 const IPCTNL_MSG_CT_GET_STATS_CPU = 4;
@@ -41,8 +41,8 @@ export interface ConntrackStats {
 
 const UNAVAILABLE = new Set(['EOPNOTSUPP', 'ENOENT', 'EINVAL', 'EPROTONOSUPPORT']);
 
-function request(netnsPath: string | null, msg: number, flags: number) {
-  return netlinkRequest(netnsPath, NETLINK_NETFILTER, {
+function request(netns: NetnsTarget, msg: number, flags: number) {
+  return netlinkRequest(netns, NETLINK_NETFILTER, {
     type: (NFNL_SUBSYS_CTNETLINK << 8) | msg,
     flags,
     header: Buffer.alloc(NFGENMSG_SIZE), // AF_UNSPEC, NFNETLINK_V0, res_id 0
@@ -59,10 +59,10 @@ function request(netnsPath: string | null, msg: number, flags: number) {
   });
 }
 
-export async function conntrackStats(netnsPath: string | null): Promise<ConntrackStats> {
+export async function conntrackStats(netns: NetnsTarget): Promise<ConntrackStats> {
   const [perCpu, global] = await Promise.all([
-    request(netnsPath, IPCTNL_MSG_CT_GET_STATS_CPU, NLM_F_DUMP),
-    request(netnsPath, IPCTNL_MSG_CT_GET_STATS, 0),
+    request(netns, IPCTNL_MSG_CT_GET_STATS_CPU, NLM_F_DUMP),
+    request(netns, IPCTNL_MSG_CT_GET_STATS, 0),
   ]);
   const counters: ConntrackStats['counters'] = {
     found: 0, invalid: 0, insert: 0, insert_failed: 0, drop: 0, early_drop: 0, error: 0,

@@ -3,7 +3,7 @@
 
 import { AF_INET, AF_INET6, formatAddress } from './addr.js';
 import { attrMap, cstring, NLM_F_DUMP, u16, u32, type AttrSpec } from './message.js';
-import { netlinkRequest } from './socket.js';
+import { netlinkRequest, type NetnsTarget } from './socket.js';
 
 export const NETLINK_GENERIC = 16;
 const GENL_ID_CTRL = 0x10;
@@ -15,8 +15,8 @@ const genlHeader = (cmd: number, version: number): Buffer => Buffer.from([cmd, v
 const GENL_HDRLEN = 4;
 
 /** The id of a generic netlink family; rejects with code ENOENT when the kernel has no such family. */
-export async function genlFamilyId(netnsPath: string | null, name: string): Promise<number> {
-  const [reply] = await netlinkRequest(netnsPath, NETLINK_GENERIC, {
+export async function genlFamilyId(netns: NetnsTarget, name: string): Promise<number> {
+  const [reply] = await netlinkRequest(netns, NETLINK_GENERIC, {
     type: GENL_ID_CTRL,
     flags: 0,
     header: genlHeader(CTRL_CMD_GETFAMILY, 1),
@@ -108,10 +108,10 @@ export function parseDest(payload: Buffer, family: 4 | 6): IpvsDest | undefined 
 }
 
 /** Every virtual server with its real servers; rejects with code ENOENT where IPVS is not in the kernel. */
-export async function ipvsServices(netnsPath: string | null): Promise<IpvsService[]> {
-  const family = await genlFamilyId(netnsPath, 'IPVS');
+export async function ipvsServices(netns: NetnsTarget): Promise<IpvsService[]> {
+  const family = await genlFamilyId(netns, 'IPVS');
   const dump = (cmd: number, attrs: AttrSpec[] = []) =>
-    netlinkRequest(netnsPath, NETLINK_GENERIC, { type: family, flags: NLM_F_DUMP, header: genlHeader(cmd, IPVS_GENL_VERSION), attrs });
+    netlinkRequest(netns, NETLINK_GENERIC, { type: family, flags: NLM_F_DUMP, header: genlHeader(cmd, IPVS_GENL_VERSION), attrs });
 
   const services = (await dump(IPVS_CMD_GET_SERVICE)).filter((m) => m.type === family).flatMap((m) => parseService(m.payload) ?? []);
   for (const s of services) {

@@ -4,7 +4,7 @@
 
 import { AF_INET, AF_INET6, formatAddress } from './addr.js';
 import { attrMap, cstring, NETLINK_ROUTE, NLM_F_DUMP, u32 } from './message.js';
-import { netlinkRequest } from './socket.js';
+import { netlinkRequest, type NetnsTarget } from './socket.js';
 
 const RTM_NEWROUTE = 24;
 const RTM_GETROUTE = 26;
@@ -13,8 +13,8 @@ const RTM_GETRULE = 34;
 const RTM_NEWNETCONF = 80;
 const RTM_GETNETCONF = 82;
 
-async function dump(netnsPath: string | null, type: number, header: Buffer, replyType: number) {
-  const replies = await netlinkRequest(netnsPath, NETLINK_ROUTE, { type, flags: NLM_F_DUMP, header });
+async function dump(netns: NetnsTarget, type: number, header: Buffer, replyType: number) {
+  const replies = await netlinkRequest(netns, NETLINK_ROUTE, { type, flags: NLM_F_DUMP, header });
   return replies.filter((m) => m.type === replyType);
 }
 
@@ -52,12 +52,12 @@ export interface Route {
 }
 
 /** Every route of every table (the kernel dumps all tables when no table is asked for). */
-export async function routes(netnsPath: string | null, family: 4 | 6): Promise<Route[]> {
+export async function routes(netns: NetnsTarget, family: 4 | 6): Promise<Route[]> {
   const af = familyOf(family);
   const header = Buffer.alloc(RTMSG_SIZE);
   header.writeUInt8(af, 0);
   const result: Route[] = [];
-  for (const { payload: p } of await dump(netnsPath, RTM_GETROUTE, header, RTM_NEWROUTE)) {
+  for (const { payload: p } of await dump(netns, RTM_GETROUTE, header, RTM_NEWROUTE)) {
     if (p.length < RTMSG_SIZE || p.readUInt8(0) !== af) continue;
     const a = attrMap(p, RTMSG_SIZE);
     const dstLen = p.readUInt8(1);
@@ -106,12 +106,12 @@ export interface Rule {
   action: number;
 }
 
-export async function rules(netnsPath: string | null, family: 4 | 6): Promise<Rule[]> {
+export async function rules(netns: NetnsTarget, family: 4 | 6): Promise<Rule[]> {
   const af = familyOf(family);
   const header = Buffer.alloc(FIB_RULE_HDR_SIZE);
   header.writeUInt8(af, 0);
   const result: Rule[] = [];
-  for (const { payload: p } of await dump(netnsPath, RTM_GETRULE, header, RTM_NEWRULE)) {
+  for (const { payload: p } of await dump(netns, RTM_GETRULE, header, RTM_NEWRULE)) {
     if (p.length < FIB_RULE_HDR_SIZE || p.readUInt8(0) !== af) continue;
     const a = attrMap(p, FIB_RULE_HDR_SIZE);
     const prefix = (attr: number, len: number): string | undefined => {
@@ -159,11 +159,11 @@ export interface NetConf {
 }
 
 /** net.ipv4.conf.* (family 4) of every interface plus `all` and `default`, as `ip netconf` shows. */
-export async function netconf(netnsPath: string | null, family: 4 | 6 = 4): Promise<NetConf[]> {
+export async function netconf(netns: NetnsTarget, family: 4 | 6 = 4): Promise<NetConf[]> {
   const header = Buffer.alloc(NETCONFMSG_SIZE);
   header.writeUInt8(familyOf(family), 0);
   const result: NetConf[] = [];
-  for (const { payload: p } of await dump(netnsPath, RTM_GETNETCONF, header, RTM_NEWNETCONF)) {
+  for (const { payload: p } of await dump(netns, RTM_GETNETCONF, header, RTM_NEWNETCONF)) {
     if (p.length < NETCONFMSG_SIZE || p.readUInt8(0) !== familyOf(family)) continue;
     const a = attrMap(p, NETCONFMSG_SIZE);
     const ifindex = a.get(NETCONFA_IFINDEX);

@@ -2,7 +2,7 @@
 
 import { AF_INET, AF_INET6, formatAddress } from './addr.js';
 import { align4, attrMap, cstring, NETLINK_ROUTE, NLM_F_DUMP, u32, u64, u8, type Message } from './message.js';
-import { netlinkRequest } from './socket.js';
+import { netlinkRequest, type NetnsTarget } from './socket.js';
 
 const RTM_NEWLINK = 16;
 const RTM_GETLINK = 18;
@@ -11,8 +11,8 @@ const RTM_GETNEIGH = 30;
 const RTM_NEWQDISC = 36;
 const RTM_GETQDISC = 38;
 
-async function dump(netnsPath: string | null, type: number, header: Buffer, replyType: number): Promise<Message[]> {
-  const replies = await netlinkRequest(netnsPath, NETLINK_ROUTE, { type, flags: NLM_F_DUMP, header });
+async function dump(netns: NetnsTarget, type: number, header: Buffer, replyType: number): Promise<Message[]> {
+  const replies = await netlinkRequest(netns, NETLINK_ROUTE, { type, flags: NLM_F_DUMP, header });
   return replies.filter((m) => m.type === replyType);
 }
 
@@ -46,8 +46,8 @@ export interface Link {
   stats: LinkStats;
 }
 
-export async function links(netnsPath: string | null): Promise<Link[]> {
-  const replies = await dump(netnsPath, RTM_GETLINK, Buffer.alloc(IFINFOMSG_SIZE), RTM_NEWLINK);
+export async function links(netns: NetnsTarget): Promise<Link[]> {
+  const replies = await dump(netns, RTM_GETLINK, Buffer.alloc(IFINFOMSG_SIZE), RTM_NEWLINK);
   // A message shorter than its ifinfomsg is malformed: skipped, as the framing skips one.
   return replies.filter(({ payload }) => payload.length >= IFINFOMSG_SIZE).map(({ payload: p }) => {
     const attrs = attrMap(p, IFINFOMSG_SIZE);
@@ -94,8 +94,8 @@ export interface Qdisc {
   qlen: number;
 }
 
-export async function qdiscs(netnsPath: string | null): Promise<Qdisc[]> {
-  const replies = await dump(netnsPath, RTM_GETQDISC, Buffer.alloc(TCMSG_SIZE), RTM_NEWQDISC);
+export async function qdiscs(netns: NetnsTarget): Promise<Qdisc[]> {
+  const replies = await dump(netns, RTM_GETQDISC, Buffer.alloc(TCMSG_SIZE), RTM_NEWQDISC);
   return replies.filter(({ payload }) => payload.length >= TCMSG_SIZE).map(({ payload: p }) => {
     const attrs = attrMap(p, align4(TCMSG_SIZE));
     const q: Qdisc = {
@@ -158,11 +158,11 @@ export interface Neighbour {
   lladdr?: string;
 }
 
-export async function neighbours(netnsPath: string | null, family: 4 | 6): Promise<Neighbour[]> {
+export async function neighbours(netns: NetnsTarget, family: 4 | 6): Promise<Neighbour[]> {
   const af = family === 4 ? AF_INET : AF_INET6;
   const header = Buffer.alloc(NDMSG_SIZE);
   header.writeUInt8(af, 0);
-  const replies = await dump(netnsPath, RTM_GETNEIGH, header, RTM_NEWNEIGH);
+  const replies = await dump(netns, RTM_GETNEIGH, header, RTM_NEWNEIGH);
   const result: Neighbour[] = [];
   for (const { payload: p } of replies) {
     if (p.length < NDMSG_SIZE || p.readUInt8(0) !== af) continue; // a kernel may ignore the family filter

@@ -3,7 +3,7 @@
 
 import { AF_INET, AF_INET6, formatAddress } from './addr.js';
 import { NETLINK_SOCK_DIAG, NLM_F_DUMP } from './message.js';
-import { netlinkRequest } from './socket.js';
+import { netlinkRequest, type NetnsTarget } from './socket.js';
 
 // Kernel TCP states (include/net/tcp_states.h); inet_diag reports these numbers.
 export const TCP_STATES = {
@@ -78,14 +78,14 @@ export interface InetQuery {
   states: number;
 }
 
-export async function inetSockets(netnsPath: string | null, query: InetQuery): Promise<InetSocket[]> {
+export async function inetSockets(netns: NetnsTarget, query: InetQuery): Promise<InetSocket[]> {
   const af = query.family === 4 ? AF_INET : AF_INET6;
   const req = Buffer.alloc(REQ_SIZE); // the zeroed socket id matches every socket
   req.writeUInt8(af, 0);
   req.writeUInt8(IPPROTO[query.protocol], 1);
   req.writeUInt8(1 << (INET_DIAG_SKMEMINFO - 1), 2); // idiag_ext: ask for the memory counters
   req.writeUInt32LE(query.states >>> 0, 4);
-  const replies = await netlinkRequest(netnsPath, NETLINK_SOCK_DIAG, { type: SOCK_DIAG_BY_FAMILY, flags: NLM_F_DUMP, header: req });
+  const replies = await netlinkRequest(netns, NETLINK_SOCK_DIAG, { type: SOCK_DIAG_BY_FAMILY, flags: NLM_F_DUMP, header: req });
   const sockets: InetSocket[] = [];
   for (const { type, payload: p } of replies) {
     if (type !== SOCK_DIAG_BY_FAMILY || p.length < MSG_SIZE) continue;

@@ -1,17 +1,87 @@
-// One netlink exchange through the native addon, in a given network namespace.
+// Netlink exchanges through the native addon, in a given network namespace.
+//
+// The collection loop names a namespace by path and inode (NetnsRef): its requests then run on
+// sockets the addon keeps for that namespace, and every request made for one namespace in the
+// same turn of the event loop travels in one native call. A bare path (checks, tools) gets a
+// fresh socket per request.
 
-import { nativeAddon } from '../native/addon.js';
+import { nativeAddon, type NativeAddon } from '../native/addon.js';
 import { buildRequest, messages, type Message, type RequestSpec } from './message.js';
 
 /** An Error with the errno name (or ENOADDON when the native addon is unavailable). */
 export type NetlinkError = Error & { code?: string };
 
+/** A network namespace the agent keeps sockets for: `path` opens it, `inode` names it. */
+export interface NetnsRef {
+  path: string;
+  inode: number;
+}
+
+/** Where a request goes: the agent's own namespace (null), a namespace file, or a kept namespace. */
+export type NetnsTarget = string | null | NetnsRef;
+
 /**
- * Sends `spec` on a netlink socket of `protocol` inside `netnsPath` (null: the agent's own
- * namespace) and returns the reply messages, without DONE / ack.
+ * Sends `spec` on a netlink socket of `protocol` in `target` and returns the reply messages,
+ * without DONE / ack.
  */
-export async function netlinkRequest(netnsPath: string | null, protocol: number, spec: RequestSpec): Promise<Message[]> {
+export async function netlinkRequest(target: NetnsTarget, protocol: number, spec: RequestSpec): Promise<Message[]> {
   const { addon, error } = nativeAddon();
   if (!addon) throw Object.assign(new Error(error), { code: 'ENOADDON' });
-  return [...messages(await addon.netlinkDump(netnsPath, protocol, buildRequest(spec)))];
+  const request = buildRequest(spec);
+  const reply = target === null || typeof target === 'string' || !addon.netlinkQueries
+    ? await addon.netlinkDump(typeof target === 'object' && target !== null ? target.path : target, protocol, request)
+    : await batched(addon, target, protocol, request);
+  return [...messages(reply)];
+}
+
+interface Pending {
+  protocol: number;
+  request: Buffer;
+  resolve(reply: Buffer): void;
+  reject(err: Error): void;
+}
+
+/** Requests waiting for the end of this event-loop turn, per namespace inode. */
+const waiting = new Map<number, { path: string; queries: Pending[] }>();
+
+function batched(addon: NativeAddon, target: NetnsRef, protocol: number, request: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    if (waiting.size === 0) setImmediate(() => flush(addon));
+    let batch = waiting.get(target.inode);
+    if (!batch) waiting.set(target.inode, (batch = { path: target.path, queries: [] }));
+    batch.queries.push({ protocol, request, resolve, reject });
+  });
+}
+
+function flush(addon: NativeAddon): void {
+  const batches = [...waiting];
+  waiting.clear();
+  for (const [inode, { path, queries }] of batches) {
+    const failAll = (err: Error) => queries.forEach((q) => q.reject(err));
+    try {
+      addon.netlinkQueries!(path, inode, queries.map((q) => [q.protocol, q.request])).then(
+        (replies) => replies.forEach((r, i) => (Buffer.isBuffer(r) ? queries[i]!.resolve(r) : queries[i]!.reject(r))),
+        failAll,
+      );
+    } catch (err) {
+      failAll(err as Error); // a malformed request: thrown here, outside any caller's stack
+    }
+  }
+}
+
+/**
+ * Closes the sockets of every namespace not in `live` (inodes): a socket keeps its namespace
+ * alive, so a namespace the node no longer has must not keep any. Returns the inodes closed.
+ */
+export function releaseNamespaces(live: ReadonlySet<number>): number[] {
+  const { addon } = nativeAddon();
+  if (!addon?.netlinkSessions || !addon.netlinkRelease) return [];
+  const closed = addon.netlinkSessions().filter((inode) => !live.has(inode));
+  for (const inode of closed) addon.netlinkRelease(inode);
+  return closed;
+}
+
+/** Inodes of the namespaces whose sockets are open. */
+export function openNamespaces(): number[] {
+  return nativeAddon().addon?.netlinkSessions?.() ?? [];
 }

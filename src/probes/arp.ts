@@ -1,7 +1,7 @@
 // arp: IPv4 neighbour entries of the namespace (rtnetlink), the table's hard limit
 // (gc_thresh3) and discards while resolving (arp_cache stats). The limit and the statistics
 // are kernel-wide: the catalogue scopes them to the host, so they are read there only.
-import { netnsPath, procNet, type Sample } from '../model.js';
+import { netnsRef, procNet, type Sample } from '../model.js';
 import { neighbours } from '../netlink/rtnetlink.js';
 import { readText } from '../procfs/read.js';
 import { needsNative } from './native.js';
@@ -24,7 +24,7 @@ export default defineProbe({
   ],
   unsupported: needsNative,
   async collect(entity) {
-    const samples: Sample[] = [{ metric: 'entries', value: (await neighbours(netnsPath(entity), 4)).length }];
+    const samples: Sample[] = [{ metric: 'entries', value: (await neighbours(netnsRef(entity), 4)).length }];
     if (entity.isHost) { // kernel-wide values: read once
       samples.push({ metric: 'maxentries', value: Number(await readText('/proc/sys/net/ipv4/neigh/default/gc_thresh3')) });
       samples.push({ metric: 'unresolveddiscards', value: sumStatColumn(await readText(procNet(entity, 'stat/arp_cache')), 'unresolved_discards') });

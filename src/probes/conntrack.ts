@@ -1,7 +1,7 @@
 // conntrack: per-namespace connection-tracking statistics over ctnetlink (what
 // `conntrack -S` and `conntrack -C` show). Counters a kernel no longer sends (e.g. `ignore`)
 // are noted in /status instead of being exported as zeros.
-import { netnsPath, type Sample } from '../model.js';
+import { netnsRef, type Sample } from '../model.js';
 import { conntrackStats, type ConntrackCounter } from '../netlink/conntrack.js';
 import { needsNative } from './native.js';
 import { counter, defineProbe, gauge, HOST } from './probe.js';
@@ -27,7 +27,7 @@ export default defineProbe({
   metrics: METRICS,
   unsupported: needsNative,
   async collect(entity, ctx) {
-    const stats = await conntrackStats(netnsPath(entity));
+    const stats = await conntrackStats(netnsRef(entity));
     const values: Record<string, number> = { ...stats.counters, entries: stats.entries, max_entries: stats.maxEntries };
     const samples: Sample[] = [];
     for (const d of METRICS) {

@@ -1,27 +1,14 @@
 // fd: open descriptors and sockets of every process in the namespace (/proc/<pid>/fd).
-import { readdirSync, readlinkSync } from 'node:fs';
+import type { PidStats } from '../procfs/pids.js';
 import { defineProbe, gauge } from './probe.js';
+import { pidStatsOf } from './shared.js';
 
-/** Synchronous like procfs/read.ts: these are memory reads, and there can be thousands. */
-export function countFds(pid: number): { fds: number; sockets: number } {
-  const dir = `/proc/${pid}/fd`;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ESRCH') return { fds: 0, sockets: 0 }; // the process exited meanwhile
-    throw e; // EACCES without CAP_SYS_PTRACE: say so rather than report zeros
-  }
-  let sockets = 0;
-  for (const n of names) {
-    try {
-      if (readlinkSync(`${dir}/${n}`).startsWith('socket:')) sockets++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return { fds: names.length, sockets };
+/** Open descriptors and sockets of one process (0 when it has exited). */
+function countsOf(s: PidStats): { fds: number; sockets: number } {
+  if (s.fds) return s.fds;
+  if (s.fdError === 'ENOENT' || s.fdError === 'ESRCH') return { fds: 0, sockets: 0 }; // the process exited meanwhile
+  // EACCES without CAP_SYS_PTRACE: say so rather than report zeros
+  throw Object.assign(new Error(`cannot list /proc/${s.pid}/fd: ${s.fdError}`), { code: s.fdError });
 }
 
 export default defineProbe({
@@ -30,11 +17,11 @@ export default defineProbe({
     gauge('openfd', '/proc/<pid>/fd', 'Open file descriptors of the processes in the namespace.', '{fd}'),
     gauge('opensocket', '/proc/<pid>/fd -> socket:', 'Open socket descriptors of the processes in the namespace.', '{fd}'),
   ],
-  async collect(entity) {
+  async collect(entity, ctx) {
     let fds = 0;
     let sockets = 0;
-    for (const pid of entity.pids) {
-      const n = countFds(pid);
+    for (const s of await pidStatsOf(entity, ctx)) {
+      const n = countsOf(s);
       fds += n.fds;
       sockets += n.sockets;
     }

@@ -68,6 +68,7 @@ export function writeThreshold(kernel: BpfProbe, options: ProbeEventOptions): st
  * BpfProbe.counters()), in seconds; undefined when nothing was observed.
  */
 export function histogramOf(slots: ReadonlyMap<number, number> | undefined, base: number): HistogramValue | undefined {
+  if (!slots) return undefined; // the common case on a quiet namespace
   const counts = new Array<number>(BUCKETS).fill(0);
   let count = 0;
   for (let i = 0; i < BUCKETS; i++) {
@@ -78,7 +79,12 @@ export function histogramOf(slots: ReadonlyMap<number, number> | undefined, base
   return { counts, count, sum: (slots?.get(base | SUM_SLOT) ?? 0) / 1e9 };
 }
 
-export const emptyHistogram = (): HistogramValue => ({ counts: new Array<number>(BUCKETS).fill(0), count: 0, sum: 0 });
+/**
+ * The histogram of a namespace where nothing was observed: one frozen object shared by every
+ * such series of every cycle (most namespaces, most of the time), never re-allocated.
+ */
+const EMPTY: HistogramValue = Object.freeze({ counts: Object.freeze(new Array<number>(BUCKETS).fill(0)) as number[], count: 0, sum: 0 });
+export const emptyHistogram = (): HistogramValue => EMPTY;
 
 /** Observations over 100 ms (the seeds' `...100ms` counters), from the bucket counts. */
 export function over100ms(h: HistogramValue | undefined): number {

@@ -1,7 +1,7 @@
 // qdisc: root qdisc statistics over rtnetlink for devices matching `qdisc_devices`
 // (KCE default cali* and eth*): summed per namespace, or per interface when configured.
 // The sum's counters go through MonotonicSums: devices and qdiscs come and go with pods.
-import { netnsPath, type Sample } from '../model.js';
+import { netnsRef, type Sample } from '../model.js';
 import { qdiscs, TC_H_ROOT, type Qdisc } from '../netlink/rtnetlink.js';
 import { globToRegExp } from '../util/glob.js';
 import { MonotonicSums } from '../util/monotonic.js';
@@ -40,7 +40,7 @@ export default defineProbe({
   options: [DEVICES, PER_INTERFACE],
   unsupported: needsNative,
   async collect(entity, ctx) {
-    const [ifs, qs] = await Promise.all([linksOf(entity, ctx), qdiscs(netnsPath(entity))]);
+    const [ifs, qs] = await Promise.all([linksOf(entity, ctx), qdiscs(netnsRef(entity))]);
     const patterns = (ctx.options[DEVICES.key] as string[]).map(globToRegExp);
     const names = new Map(ifs.map((l) => [l.index, l.name]));
     // Only root qdiscs: children are already counted in their root's statistics.
@@ -49,7 +49,7 @@ export default defineProbe({
     if (ctx.options[PER_INTERFACE.key]) {
       return roots.flatMap((q) => METRICS.map((d) => ({ metric: d.name, value: value(q, d), labels: { if_name: names.get(q.ifindex)! } })));
     }
-    sums.retain(new Set(ctx.entities.map((e) => e.netns)));
+    sums.retainEntities(ctx.entities);
     if (roots.length === 0) return [];
     return METRICS.map((d): Sample => {
       if (d.type === 'gauge') return { metric: d.name, value: roots.reduce((n, q) => n + value(q, d), 0) };

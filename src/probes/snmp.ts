@@ -3,17 +3,17 @@
 // probes of these files share this reader.
 import type { Entity, MetricDef, ProbeContext, Sample } from '../model.js';
 import { parseKeyValueLines, parseSnmp } from '../procfs/read.js';
-import { procNetText } from './shared.js';
-
-type Parser = (text: string, into: Map<string, number>) => Map<string, number>;
+import { parsedProcNet, type Parser } from './shared.js';
 
 export function snmpCollect(files: readonly string[], defs: readonly Pick<MetricDef, 'name' | 'source'>[], parse: Parser = parseSnmp) {
+  const sources = defs.map((def) => def.source.split('+'));
   return async (entity: Entity, ctx: ProbeContext): Promise<Sample[]> => {
-    const values = new Map<string, number>();
-    for (const file of files) parse(await procNetText(entity, ctx, file), values);
+    // Parsed once per namespace and cycle: tcp, udp and ip all read snmp.
+    const parsed = await Promise.all(files.map((file) => parsedProcNet(entity, ctx, file, parse)));
+    const values = parsed.length === 1 ? parsed[0]! : new Map(parsed.flatMap((m) => [...m]));
     const samples: Sample[] = [];
-    for (const def of defs) {
-      const parts = def.source.split('+').map((key) => values.get(key));
+    for (const [i, def] of defs.entries()) {
+      const parts = sources[i]!.map((key) => values.get(key));
       if (parts.includes(undefined)) ctx.note(`${def.source} is not in /proc/net/${files.join(', ')} on this kernel`);
       else samples.push({ metric: def.name, value: parts.reduce((a, b) => a! + b!, 0)! });
     }
@@ -21,7 +21,4 @@ export function snmpCollect(files: readonly string[], defs: readonly Pick<Metric
   };
 }
 
-export const mergeKeyValueLines: Parser = (text, into) => {
-  for (const [k, v] of parseKeyValueLines(text)) into.set(k, v);
-  return into;
-};
+export const mergeKeyValueLines: Parser = parseKeyValueLines;

@@ -6,7 +6,7 @@
 // counter, and as a LISTEN_OVERFLOW event naming the listener whenever it grew since the
 // last collection.
 import { nowUnixNano } from '../events/model.js';
-import type { Sample } from '../model.js';
+import type { Entity, Sample } from '../model.js';
 import { TCP_STATES, type InetSocket } from '../netlink/sockdiag.js';
 import { MonotonicSums } from '../util/monotonic.js';
 import { needsNative } from './native.js';
@@ -20,6 +20,8 @@ const OVERFLOW = event('LISTEN_OVERFLOW', 'WARN', 'A listening socket refused co
 const sums = new MonotonicSums();
 /** Per namespace: listener inode → its sk_drops at the previous collection. */
 const previous = new Map<number, Map<number, number>>();
+/** The entity list the state above was last pruned to. */
+let pruned: readonly Entity[] | undefined;
 
 const ip = (s: InetSocket) => (s.family === 6 ? `[${s.srcAddr}]` : s.srcAddr);
 
@@ -38,9 +40,12 @@ export default defineProbe({
       { metric: 'recvq', value: listeners.reduce((n, s) => n + s.rqueue, 0) },
       { metric: 'fulllisteners', value: listeners.filter((s) => s.rqueue > s.wqueue).length },
     ];
-    const live = new Set(ctx.entities.map((e) => e.netns));
-    sums.retain(live);
-    for (const ns of previous.keys()) if (!live.has(ns)) previous.delete(ns);
+    if (ctx.entities !== pruned) { // once per cycle: the entity list is one array per cycle
+      pruned = ctx.entities;
+      const live = new Set(ctx.entities.map((e) => e.netns));
+      sums.retain(live);
+      for (const ns of previous.keys()) if (!live.has(ns)) previous.delete(ns);
+    }
     const byPort = new Map<number, Map<string, number>>();
     const was = previous.get(entity.netns);
     const now = new Map<number, number>();

@@ -21,17 +21,29 @@ class MonotonicSum {
 
 /** One MonotonicSum per namespace and metric, forgotten with the namespace. */
 export class MonotonicSums {
-  private readonly sums = new Map<string, MonotonicSum>();
+  private readonly sums = new Map<number, Map<string, MonotonicSum>>();
+  private lastLive?: readonly { netns: number }[];
 
   total(netns: number, metric: string, parts: ReadonlyMap<string, number>): number {
-    const key = `${netns}/${metric}`;
-    let sum = this.sums.get(key);
-    if (!sum) this.sums.set(key, (sum = new MonotonicSum()));
+    let ofNetns = this.sums.get(netns);
+    if (!ofNetns) this.sums.set(netns, (ofNetns = new Map()));
+    let sum = ofNetns.get(metric);
+    if (!sum) ofNetns.set(metric, (sum = new MonotonicSum()));
     return sum.total(parts);
   }
 
   /** Drops the state of namespaces that are gone. */
   retain(liveNetns: ReadonlySet<number>): void {
-    for (const key of this.sums.keys()) if (!liveNetns.has(Number(key.split('/')[0]))) this.sums.delete(key);
+    for (const netns of this.sums.keys()) if (!liveNetns.has(netns)) this.sums.delete(netns);
+  }
+
+  /**
+   * retain() for a cycle's entity list; a probe calls it for every entity of the cycle, and
+   * the list is the same array throughout, so only the first call of a cycle does the work.
+   */
+  retainEntities(entities: readonly { netns: number }[]): void {
+    if (entities === this.lastLive) return;
+    this.lastLive = entities;
+    this.retain(new Set(entities.map((e) => e.netns)));
   }
 }
