@@ -14,7 +14,7 @@ import type { NetEvent } from '../../src/events/model.js';
 import type { Entity } from '../../src/model.js';
 import { kernelParamChecks } from '../../src/probes/kernelparam.js';
 import { routeChecks } from '../../src/probes/route.js';
-import { cleanup, createNetns, uniqueName } from '../helpers/netns.js';
+import { cleanup, createNetns, run, uniqueName } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait.js';
 
 after(cleanup);
@@ -72,6 +72,14 @@ test('rp_filter=1 set in a pod namespace after the start: RPFilterKernelParam wi
     assert.ok(scheduler.changes()!.notifications >= 1);
     // The route checks were not asked to run again: only kernelparam's inputs changed.
     assert.ok(events.every((e) => e.probe !== 'route' || Number(e.timeUnixNano / 1_000_000n) < changed));
+
+    // Nothing holds the pod's namespace open: once its process and name are gone, the kernel
+    // destroys it, which removes the id it had in the node's namespace.
+    const ids = () => node.json<{ nsid: number }[]>('ip', '-j', 'netns', 'list-id').length;
+    assert.equal(ids(), 1, 'the scheduler gave the pod namespace an id');
+    process.kill(pod.pid, 'SIGKILL');
+    run('ip', 'netns', 'del', pod.name);
+    await waitFor('the pod namespace destroyed (its id gone)', () => ids() === 0, 10_000);
   } finally {
     await scheduler.stop();
   }
