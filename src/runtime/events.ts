@@ -138,6 +138,11 @@ export class EventRuntime {
         points: stats.flatMap(([sink, s]) => Object.entries(s.dropped).map(([reason, value]) => ({ attributes: { sink, reason }, value }))),
       },
       { name: 'netexporter_agent_event_sink_queued', help: 'Events waiting in each sink queue.', type: 'gauge', points: stats.map(([sink, s]) => ({ attributes: { sink }, value: s.queued + s.inFlight })) },
+      { name: 'netexporter_agent_event_sink_queued_bytes', help: 'Estimated bytes of the events waiting in each sink queue (bounded by max_queue_bytes).', type: 'gauge', points: stats.map(([sink, s]) => ({ attributes: { sink }, value: s.bytes })) },
+      {
+        name: 'netexporter_agent_event_sink_spool_bytes', help: 'Bytes of each sink\'s disk spool (segments and unwritten buffer).', type: 'gauge',
+        points: stats.flatMap(([sink, s]) => (s.spool ? [{ attributes: { sink }, value: s.spool.bytes }] : [])),
+      },
       { name: 'netexporter_agent_bpf_events_lost_total', help: 'eBPF events lost because the ring buffer was full.', type: 'counter', points: bpf.map(([probe, s]) => ({ attributes: { probe }, value: s.lost })) },
       { name: 'netexporter_agent_bpf_events_suppressed_total', help: 'eBPF events held back by the kernel-side rate limit (by design).', type: 'counter', points: bpf.map(([probe, s]) => ({ attributes: { probe }, value: s.suppressed })) },
       {

@@ -307,6 +307,32 @@ describe('OtlpMetricsPusher', () => {
     return { reader, resets };
   }
 
+  test('a receiver down for several intervals: the pushes of the outage are kept and sent in order afterwards', async () => {
+    const port = await freePort();
+    const { reader, resets } = meter();
+    const pusher = new OtlpMetricsPusher({
+      config: { endpoint: `http://127.0.0.1:${port}`, min_backoff_ms: 10, max_backoff_ms: 100, max_age_ms: 60_000 },
+      collect: async () => { resets.add(1, { netns: 'ns1', 'k8s.pod.name': 'web-0' }); return (await reader.collect()).resourceMetrics; }, env: {},
+    });
+    cleanups.push(() => pusher.close());
+    // Four collections while nothing listens: queued, not dropped; collecting never waits.
+    const settled = [];
+    for (let i = 0; i < 4; i++) {
+      settled.push(pusher.pushOnce());
+      await waitFor(`push ${i + 1} queued`, () => pusher.stats().queue!.requests === i + 1, 5000);
+    }
+    assert.deepEqual(pusher.stats().pointsDropped, {});
+    const rx = new OtlpReceiver();
+    await rx.start(port);
+    cleanups.push(() => rx.close());
+    assert.deepEqual(await Promise.all(settled), [true, true, true, true]);
+    // In collection order: the counter's cumulative value goes 8, 9, 10, 11.
+    const values = rx.requests.map((r) => r.message.resourceMetrics[0].scopeMetrics[0].metrics.find((m: any) => m.name === 'netexporter_tcp_outrsts').sum.dataPoints[0].asDouble);
+    assert.deepEqual(values, [8, 9, 10, 11]);
+    const st = pusher.stats();
+    assert.deepEqual([st.pointsSent, st.pointsDropped, st.queue], [8, {}, { requests: 0, samples: 0, bytes: 0 }]);
+  });
+
   for (const protocol of ['http/protobuf', 'http/json'] as const) {
     test(`${protocol}: counters as cumulative monotonic sums, gauges as gauges, with the resource`, async () => {
       const rx = await receiver();
