@@ -140,6 +140,13 @@ export class EntityDiscovery {
       this.criError = `no CRI socket found: set RUNTIME_SOCK or mount one of ${DEFAULT_RUNTIME_SOCKETS.join(', ')}`;
       return undefined;
     }
+    // No socket file, no runtime: said at the cost of one stat, without a gRPC channel made
+    // and torn down every cycle (the message is the one a connect attempt gives).
+    if (!(await stat(socket).then(() => true, () => false))) {
+      this.close();
+      this.criError = `CRI runtime at ${socket} is unreachable (ListPodSandbox): connect ENOENT; is the runtime running and its socket mounted?`;
+      return undefined;
+    }
     if (this.client?.socket !== socket) this.close();
     this.client ??= new CriClient(socket, this.opts.criTimeoutMs ?? DEFAULT_CRI_TIMEOUT_MS);
     try {

@@ -23,6 +23,7 @@ export interface ProbeStatus {
   notes: string[];
   /** Collection errors since the agent started (kept across reconfiguration). */
   errors: number;
+  /** Wall time of its collections in the last cycle, summed over entities (they overlap other probes'). */
   lastDurationMs: number;
 }
 
@@ -154,8 +155,6 @@ export class Collector {
     this.trackFirstSeen(entities);
     // The netlink sockets kept for a namespace that has gone would keep it alive.
     releaseNamespaces(new Set(entities.map((e) => e.netns)));
-    const host = entities.find((e) => e.isHost);
-    const samples: SeriesSample[] = [];
     /** Namespaces found gone during this cycle: their samples are dropped, they leave the snapshot. */
     const vanished = new Set<Entity>();
     const memo = new Map<string, Promise<unknown>>();
@@ -168,63 +167,81 @@ export class Collector {
       }
       return memo.get(key) as Promise<T>;
     };
-    for (const probe of probes) {
-      const status = statuses.get(probe.name)!;
+    const runs = probes.map((probe) => {
       const notes = new Set<string>();
       const ctx: ProbeContext = { options, entities, runtimeError: this.source.criError, shared, note: (m) => notes.add(m) };
       if (events?.enabled.has(probe.name)) ctx.publish = (e) => events.publisher.publish(e);
-      const targets = probe.scope === 'host' ? (host ? [host] : []) : entities;
-      const hostOnly = hostScoped(probe);
-      const probeStart = performance.now();
-      let failure: string | undefined;
-      let notApplicable: string | undefined;
-      await mapLimited(targets, ENTITY_CONCURRENCY, async (entity) => {
-        if (vanished.has(entity)) return;
-        const keep = (found: Sample[]) => {
-          for (const s of found) {
-            if (!entity.isHost && hostOnly.has(s.metric)) continue;
-            // Literals of two fixed shapes, not a spread: this runs for every series of every cycle.
-            samples.push(s.labels
-              ? { metric: s.metric, value: s.value, labels: s.labels, probe: probe.name, entity }
-              : { metric: s.metric, value: s.value, probe: probe.name, entity });
-          }
-        };
-        try {
-          keep(await probe.collect(entity, ctx));
-        } catch (first) {
-          let e = first;
-          if (e instanceof NotApplicable) {
-            notApplicable = e.message;
-            return;
-          }
-          // A pod that vanished mid-cycle is not a probe failure; anything else is.
-          const live = await firstLivePid(entity);
-          if (live < 0) {
-            vanished.add(entity);
-            return;
-          }
-          // The process the read went through exited (the namespace lives on in others): read
-          // again through one that is there, instead of counting an error.
-          if (live > 0 && gone(e)) {
-            this.churn.pidRetriesTotal++;
-            try {
-              keep(await probe.collect({ ...entity, pids: entity.pids.slice(live) }, ctx));
-              return;
-            } catch (again) {
-              e = again;
-            }
-          }
-          failure = `${entityName(entity)}: ${(e as Error).message}`;
-          const total = (this.errorTotals.get(probe.name) ?? 0) + 1;
-          this.errorTotals.set(probe.name, total);
-          status.errors = total;
-          this.onError(probe.name, entity, e as Error);
+      return {
+        probe, ctx, notes, status: statuses.get(probe.name)!, hostOnly: hostScoped(probe),
+        failure: undefined as string | undefined, notApplicable: undefined as string | undefined, ms: 0,
+        byEntity: new Map<Entity, SeriesSample[]>(),
+      };
+    });
+    type Run = (typeof runs)[number];
+    const collectOne = async (run: Run, entity: Entity): Promise<void> => {
+      const { probe } = run;
+      if (vanished.has(entity)) return;
+      const started = performance.now();
+      const keep = (found: Sample[]) => {
+        const out: SeriesSample[] = [];
+        for (const s of found) {
+          if (!entity.isHost && run.hostOnly.has(s.metric)) continue;
+          // Literals of two fixed shapes, not a spread: this runs for every series of every cycle.
+          out.push(s.labels
+            ? { metric: s.metric, value: s.value, labels: s.labels, probe: probe.name, entity }
+            : { metric: s.metric, value: s.value, probe: probe.name, entity });
         }
-      });
-      status.state = failure ? 'error' : notApplicable ? 'unsupported' : 'ok';
-      status.reason = failure ?? notApplicable;
-      status.notes = [...notes];
-      status.lastDurationMs = Math.round((performance.now() - probeStart) * 10) / 10;
+        run.byEntity.set(entity, out);
+      };
+      try {
+        keep(await probe.collect(entity, run.ctx));
+      } catch (first) {
+        let e = first;
+        if (e instanceof NotApplicable) {
+          run.notApplicable = e.message;
+          return;
+        }
+        // A pod that vanished mid-cycle is not a probe failure; anything else is.
+        const live = await firstLivePid(entity);
+        if (live < 0) {
+          vanished.add(entity);
+          return;
+        }
+        // The process the read went through exited (the namespace lives on in others): read
+        // again through one that is there, instead of counting an error.
+        if (live > 0 && gone(e)) {
+          this.churn.pidRetriesTotal++;
+          try {
+            keep(await probe.collect({ ...entity, pids: entity.pids.slice(live) }, run.ctx));
+            return;
+          } catch (again) {
+            e = again;
+          }
+        }
+        run.failure = `${entityName(entity)}: ${(e as Error).message}`;
+        const total = (this.errorTotals.get(probe.name) ?? 0) + 1;
+        this.errorTotals.set(probe.name, total);
+        run.status.errors = total;
+        this.onError(probe.name, entity, e as Error);
+      } finally {
+        run.ms += performance.now() - started;
+      }
+    };
+    // Entity by entity, every probe of an entity at once: the netlink requests of a namespace's
+    // probes then leave together, in one native call (netlink/socket.ts).
+    await mapLimited(entities, ENTITY_CONCURRENCY, (entity) =>
+      Promise.all(runs.map((run) => (run.probe.scope === 'host' && !entity.isHost ? undefined : collectOne(run, entity)))));
+    // Probe by probe, entities in discovery order: the snapshot's order does not depend on timing.
+    const samples: SeriesSample[] = [];
+    for (const run of runs) {
+      for (const entity of entities) {
+        const out = run.byEntity.get(entity);
+        if (out) for (const s of out) samples.push(s);
+      }
+      run.status.state = run.failure ? 'error' : run.notApplicable ? 'unsupported' : 'ok';
+      run.status.reason = run.failure ?? run.notApplicable;
+      run.status.notes = [...run.notes];
+      run.status.lastDurationMs = Math.round(run.ms * 10) / 10;
     }
     const cpu = process.cpuUsage(cpuStart);
     this.churn.vanishedLastCycle = vanished.size;

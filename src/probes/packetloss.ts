@@ -222,6 +222,14 @@ function reasons(): Map<number, string> {
   return kernelEnum('skb_drop_reason', 'SKB_DROP_REASON_');
 }
 
+/** name → code of the kernel's reasons, built once (the enum map is read once per process). */
+const byName = new WeakMap<Map<number, string>, Map<string, number>>();
+function codesByName(names: Map<number, string>): Map<string, number> {
+  let codes = byName.get(names);
+  if (!codes) byName.set(names, (codes = new Map([...names].map(([code, name]) => [name, code]))));
+  return codes;
+}
+
 /** A reason code as this kernel names it (subsystem reasons keep their number). */
 export function reasonName(code: number): string {
   return reasons().get(code) ?? `REASON_${code}`;
@@ -259,7 +267,7 @@ export default defineProbe({
   unsupported: async () => kernel.unsupported(),
   async collect(entity, ctx) {
     const mine = await countersIn(kernel, entity, ctx);
-    const codes = new Map([...reasons()].map(([code, name]) => [name, code]));
+    const codes = codesByName(reasons());
     let total = 0;
     const samples: Sample[] = [];
     for (const [code, count] of mine ?? []) {

@@ -20,6 +20,14 @@ const METRICS = [
 ];
 const sums = new MonotonicSums();
 
+/** The device globs as expressions, compiled once per configuration (the option's array). */
+const compiledGlobs = new WeakMap<readonly string[], RegExp[]>();
+function compiled(globs: readonly string[]): RegExp[] {
+  let res = compiledGlobs.get(globs);
+  if (!res) compiledGlobs.set(globs, (res = globs.map(globToRegExp)));
+  return res;
+}
+
 const DEVICES: ProbeOption = {
   section: 'metric_config',
   key: 'qdisc_devices',
@@ -41,7 +49,7 @@ export default defineProbe({
   unsupported: needsNative,
   async collect(entity, ctx) {
     const [ifs, qs] = await Promise.all([linksOf(entity, ctx), qdiscs(netnsRef(entity))]);
-    const patterns = (ctx.options[DEVICES.key] as string[]).map(globToRegExp);
+    const patterns = compiled(ctx.options[DEVICES.key] as string[]);
     const names = new Map(ifs.map((l) => [l.index, l.name]));
     // Only root qdiscs: children are already counted in their root's statistics.
     const roots = qs.filter((q) => q.parent === TC_H_ROOT && patterns.some((p) => p.test(names.get(q.ifindex) ?? '')));
