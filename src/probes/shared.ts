@@ -12,20 +12,12 @@ export function procNetText(entity: Entity, ctx: ProbeContext, file: string): Pr
 /** Reads a file's `Section:Field` → value pairs into `into`. */
 export type Parser = (text: string, into: Map<string, number>) => Map<string, number>;
 
-/** Parsed files of the cycle whose `shared` this is (one function per cycle): gone with it. */
-const parsedInCycle = new WeakMap<ProbeContext['shared'], Map<string, Promise<ReadonlyMap<string, number>>>>();
-
 /**
  * A /proc/<pid>/net file parsed once per namespace and cycle (each file has one format, one
- * parser): tcp, udp and ip all read snmp.
+ * parser): tcp, udp and ip all read snmp. Through ctx.shared, so a failed read is not kept.
  */
 export function parsedProcNet(entity: Entity, ctx: ProbeContext, file: string, parse: Parser): Promise<ReadonlyMap<string, number>> {
-  let cycle = parsedInCycle.get(ctx.shared);
-  if (!cycle) parsedInCycle.set(ctx.shared, (cycle = new Map()));
-  const key = `${entity.netns}:${file}`;
-  let parsed = cycle.get(key);
-  if (!parsed) cycle.set(key, (parsed = procNetText(entity, ctx, file).then((text) => parse(text, new Map()))));
-  return parsed;
+  return ctx.shared(`${entity.netns}:parsed:${file}`, () => procNetText(entity, ctx, file).then((text) => parse(text, new Map())));
 }
 
 export function linksOf(entity: Entity, ctx: ProbeContext): Promise<Link[]> {
