@@ -12,8 +12,8 @@
 // - A pod namespace is heard only once it has an id in the node's; CNIs that name the veth's
 //   peer give it one, and `track()` gives one to any other namespace the checks see (what
 //   `ip netns set NAME auto` does: a number, nothing else changes).
-// - Notifications only say "something of this kind changed somewhere": the probes concerned
-//   run again over every namespace, coalesced by the scheduler's trigger, so a burst (a pod's
+// - Notifications only say "something of this kind changed somewhere": the checks that declare
+//   that kind (Check.rerunOn) run again over every namespace, coalesced by the scheduler's trigger, so a burst (a pod's
 //   veth, its addresses and routes) is one run.
 // - Sysctls that have no notification (tcp_syncookies, tcp_sack, conntrack's be_liberal) are
 //   not this module's: the node's are read on the fast cadence (three small files every 2 s),
@@ -22,28 +22,33 @@
 import { listenRoute, RTM, RTNLGRP, assignNsid, type RouteListener } from '../netlink/notify.js';
 import type { Message } from '../netlink/message.js';
 import type { Entity } from '../model.js';
+import type { Check, ConfigChange } from './model.js';
 
-/** The probes whose checks read what a notification type announces. */
-const PROBES_BY_TYPE = new Map<number, readonly string[]>([
-  [RTM.NEWNETCONF, ['kernelparam']],
-  [RTM.DELNETCONF, ['kernelparam']],
-  // A new interface brings its own rp_filter and MTU; routes follow links.
-  [RTM.NEWLINK, ['kernelparam', 'mtu', 'route']],
-  [RTM.DELLINK, ['kernelparam', 'mtu', 'route']],
-  [RTM.NEWADDR, ['route']],
-  [RTM.DELADDR, ['route']],
-  [RTM.NEWROUTE, ['route']],
-  [RTM.DELROUTE, ['route']],
-  [RTM.NEWRULE, ['route']],
-  [RTM.DELRULE, ['route']],
+/** What each notification type announces. */
+const CHANGE_BY_TYPE = new Map<number, ConfigChange>([
+  [RTM.NEWNETCONF, 'netconf'],
+  [RTM.DELNETCONF, 'netconf'],
+  [RTM.NEWLINK, 'link'],
+  [RTM.DELLINK, 'link'],
+  [RTM.NEWADDR, 'address'],
+  [RTM.DELADDR, 'address'],
+  [RTM.NEWROUTE, 'route'],
+  [RTM.DELROUTE, 'route'],
+  [RTM.NEWRULE, 'rule'],
+  [RTM.DELRULE, 'rule'],
 ]);
 
-/** Every probe a notification can name: what a lost notification (overrun) reruns. */
-const ALL_PROBES = [...new Set([...PROBES_BY_TYPE.values()].flat())];
+/** Every kind of change: what a lost notification (overrun) stands for. */
+const ALL_CHANGES = [...new Set(CHANGE_BY_TYPE.values())];
 
-/** The probes that `msgs` concern, in no particular order. */
-export function probesOf(msgs: readonly Message[]): string[] {
-  return [...new Set(msgs.flatMap((m) => PROBES_BY_TYPE.get(m.type) ?? []))];
+/** The kinds of change that `msgs` announce, in no particular order. */
+export function changesOf(msgs: readonly Message[]): ConfigChange[] {
+  return [...new Set(msgs.flatMap((m) => CHANGE_BY_TYPE.get(m.type) ?? []))];
+}
+
+/** The probes with a check that reads what `changes` announce (Check.rerunOn). */
+export function probesFollowing(checks: readonly Check[], changes: readonly ConfigChange[]): string[] {
+  return [...new Set(checks.filter((c) => c.rerunOn?.some((k) => changes.includes(k))).map((c) => c.probe))];
 }
 
 export interface ChangeStatus {
@@ -65,15 +70,15 @@ export class ChangeWatcher {
 
   constructor(
     private readonly hostNetns: string | null,
-    private readonly onChange: (probes: readonly string[]) => void,
+    private readonly onChange: (changes: readonly ConfigChange[]) => void,
   ) {}
 
   /** Starts listening; never throws: where it cannot, status() says why and the interval does the work. */
   start(): this {
     const listen = (allNsid: boolean) => listenRoute(this.hostNetns, Object.values(RTNLGRP), allNsid, (msgs) => this.heard(msgs), (reason) => {
       this.status_.lost++;
-      this.onChange(ALL_PROBES);
-      this.status_.detail = `the kernel dropped notifications (${reason}); every probe reran`;
+      this.onChange(ALL_CHANGES);
+      this.status_.detail = `the kernel dropped notifications (${reason}); every check that follows changes reran`;
     });
     try {
       try {
@@ -123,9 +128,9 @@ export class ChangeWatcher {
   }
 
   private heard(msgs: readonly Message[]): void {
-    const probes = probesOf(msgs);
-    if (probes.length === 0) return;
+    const changes = changesOf(msgs);
+    if (changes.length === 0) return;
     this.status_.notifications++;
-    this.onChange(probes);
+    this.onChange(changes);
   }
 }

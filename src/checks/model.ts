@@ -37,6 +37,9 @@ export interface CheckContext {
   shared<T>(key: string, read: () => Promise<T>): Promise<T>;
 }
 
+/** The kinds of configuration change the kernel announces on route netlink. */
+export type ConfigChange = 'netconf' | 'link' | 'address' | 'route' | 'rule';
+
 export interface Check {
   /** Name in status and errors, e.g. `rp_filter`. */
   readonly name: string;
@@ -44,6 +47,8 @@ export interface Check {
   readonly probe: string;
   /** Run on the fast cadence (kernel log, `kernelLog.pollSeconds`) too; node-wide: `entities` may be empty then. */
   readonly fast?: boolean;
+  /** Kernel notifications of changes to what the check reads: a run follows within seconds (checks/changes.ts). */
+  readonly rerunOn?: readonly ConfigChange[];
   /** A reason the check cannot run on this node (no IPVS in the kernel); asked at each run, cheap. */
   unsupported?(ctx: CheckContext): Promise<string | undefined>;
   /** Every finding that holds now. Throwing keeps the previous findings (a failed read is not a fix). */

@@ -19,7 +19,7 @@
 
 import { nowUnixNano, type EventPublisher, type NetEvent, type Severity } from '../events/model.js';
 import type { Entity } from '../model.js';
-import { ChangeWatcher, type ChangeStatus } from './changes.js';
+import { ChangeWatcher, probesFollowing, type ChangeStatus } from './changes.js';
 import type { Check, CheckContext, CheckOptions, Finding } from './model.js';
 
 /** What `attrs.finding` says about an event. */
@@ -98,7 +98,7 @@ export class CheckScheduler {
     if (!this.stopped) return;
     this.stopped = false;
     running.add(this);
-    if (this.opts.watchChanges) this.watcher = new ChangeWatcher(this.opts.hostNetns ?? null, (probes) => this.trigger(probes)).start();
+    if (this.opts.watchChanges) this.watcher = new ChangeWatcher(this.opts.hostNetns ?? null, (changes) => this.trigger(probesFollowing(this.opts.checks, changes))).start();
     this.schedule();
     this.trigger();
   }

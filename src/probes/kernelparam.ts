@@ -98,11 +98,11 @@ async function podParams(ctx: CheckContext): Promise<Finding[]> {
 
 export function kernelParamChecks(): Check[] {
   return [
-    { name: 'interface_sysctls', probe: 'kernelparam', run: interfaceParams },
+    { name: 'interface_sysctls', probe: 'kernelparam', rerunOn: ['netconf', 'link'], run: interfaceParams },
     // Sysctls have no change notification: the node's three are cheap to read on the fast
     // cadence (kernelLog.pollSeconds), so a change there shows within seconds too.
     { name: 'node_sysctls', probe: 'kernelparam', fast: true, run: nodeParams },
-    { name: 'pod_sysctls', probe: 'kernelparam', unsupported: async () => netnsReader().error, run: podParams },
+    { name: 'pod_sysctls', probe: 'kernelparam', rerunOn: ['netconf', 'link'], unsupported: async () => netnsReader().error, run: podParams },
   ];
 }
 

@@ -46,7 +46,7 @@ async function mtus(ctx: CheckContext): Promise<Finding[]> {
 }
 
 export function mtuChecks(): Check[] {
-  return [{ name: 'mtu', probe: 'mtu', run: mtus }];
+  return [{ name: 'mtu', probe: 'mtu', rerunOn: ['link'], run: mtus }];
 }
 
 export default defineProbe({

@@ -4,7 +4,7 @@
 
 import { rules, RT_TABLE_LOCAL, RT_TABLE_MAIN, RTN_UNICAST, type Route, type Rule } from '../netlink/route.js';
 import { cidrContains, parseCidr } from '../util/cidr.js';
-import { podLabel, subjectPrefix, type Check, type CheckContext, type ExpectedRule, type Finding } from '../checks/model.js';
+import { podLabel, subjectPrefix, type Check, type CheckContext, type ConfigChange, type ExpectedRule, type Finding } from '../checks/model.js';
 import { gone, hostEntity, linksOf, podEntities, routesOf } from '../checks/shared.js';
 import { defineProbe, event } from './probe.js';
 
@@ -127,12 +127,15 @@ async function policyRules(ctx: CheckContext): Promise<Finding[]> {
     });
 }
 
+/** Routes follow links and addresses: any of these changes may make or clear a finding. */
+const ROUTING: readonly ConfigChange[] = ['link', 'address', 'route', 'rule'];
+
 export function routeChecks(): Check[] {
   return [
-    { name: 'default_route', probe: 'route', run: defaultRoutes },
-    { name: 'pod_route', probe: 'route', run: podRoutes },
-    { name: 'vpc_route', probe: 'route', run: (ctx) => (ctx.options.vpcRoutes.length ? vpcRoutes(ctx) : Promise.resolve([])) },
-    { name: 'policy_route', probe: 'route', run: policyRules },
+    { name: 'default_route', probe: 'route', rerunOn: ROUTING, run: defaultRoutes },
+    { name: 'pod_route', probe: 'route', rerunOn: ROUTING, run: podRoutes },
+    { name: 'vpc_route', probe: 'route', rerunOn: ROUTING, run: (ctx) => (ctx.options.vpcRoutes.length ? vpcRoutes(ctx) : Promise.resolve([])) },
+    { name: 'policy_route', probe: 'route', rerunOn: ROUTING, run: policyRules },
   ];
 }
 

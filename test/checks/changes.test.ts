@@ -8,11 +8,12 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 
 import { CheckScheduler, checkOptions } from '../../src/checks/index.js';
-import { probesOf } from '../../src/checks/changes.js';
+import { changesOf, probesFollowing } from '../../src/checks/changes.js';
 import { severityOf } from '../../src/catalogue/index.js';
 import type { NetEvent } from '../../src/events/model.js';
 import type { Entity } from '../../src/model.js';
 import { kernelParamChecks } from '../../src/probes/kernelparam.js';
+import { mtuChecks } from '../../src/probes/mtu.js';
 import { routeChecks } from '../../src/probes/route.js';
 import { cleanup, createNetns, run, uniqueName } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait.js';
@@ -21,10 +22,12 @@ after(cleanup);
 
 test('notification types map to the probes whose checks read them', () => {
   const msg = (type: number) => ({ type, flags: 0, seq: 0, payload: Buffer.alloc(0) });
-  assert.deepEqual(probesOf([msg(80)]), ['kernelparam']);
-  assert.deepEqual(probesOf([msg(24), msg(24)]), ['route']);
-  assert.deepEqual(probesOf([msg(16)]).sort(), ['kernelparam', 'mtu', 'route']);
-  assert.deepEqual(probesOf([msg(3)]), []);
+  const checks = [...kernelParamChecks(), ...routeChecks(), ...mtuChecks()];
+  const probes = (type: number) => probesFollowing(checks, changesOf([msg(type), msg(type)])).sort();
+  assert.deepEqual(probes(80), ['kernelparam']); // RTM_NEWNETCONF
+  assert.deepEqual(probes(24), ['route']); // RTM_NEWROUTE
+  assert.deepEqual(probes(16), ['kernelparam', 'mtu', 'route']); // RTM_NEWLINK
+  assert.deepEqual(changesOf([msg(3)]), []); // NLMSG_DONE
 });
 
 test('rp_filter=1 set in a pod namespace after the start: RPFilterKernelParam within 10 s, the interval being 60 s', async (t) => {
