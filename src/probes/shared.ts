@@ -24,7 +24,13 @@ export function parsedProcNet(entity: Entity, ctx: ProbeContext, file: string, p
   if (!cycle) parsedInCycle.set(ctx.shared, (cycle = new Map()));
   const key = `${entity.netns}:${file}`;
   let parsed = cycle.get(key);
-  if (!parsed) cycle.set(key, (parsed = procNetText(entity, ctx, file).then((text) => parse(text, new Map()))));
+  if (!parsed) {
+    const reading = procNetText(entity, ctx, file).then((text) => parse(text, new Map()));
+    // A failed read is not kept, as ctx.shared keeps none: the collector retries a probe through
+    // another process of the namespace when the one read through exited, and that must read again.
+    reading.catch(() => cycle!.get(key) === reading && cycle!.delete(key));
+    cycle.set(key, (parsed = reading));
+  }
   return parsed;
 }
 
