@@ -19,6 +19,7 @@ import { LokiReceiver } from '../test/helpers/loki-receiver.js';
 import { freePort } from '../test/helpers/net.js';
 import { CLI } from '../test/helpers/paths.js';
 import { giveUp, stopProcess, waitFor } from '../test/helpers/wait.js';
+import { imageEnv } from './entry.js';
 import { LokiTally } from './soak/tally.js';
 import { EventStorm, LokiFlapping, PodChurn, startPod, type LivePod } from './soak/load.js';
 import { holdings, netnsHeldElsewhere, netnsOf, rssBytes, socketNetns } from './soak/process.js';
@@ -114,7 +115,8 @@ event_config:
     const agentLog: string[] = [];
     let stdoutLines = 0;
     const agent: ChildProcess = spawn(process.execPath, [CLI, 'run', '--config', join(dir, 'config.yaml')], {
-      env: { ...process.env, RUNTIME_SOCK: ctrd.socket, NODE_NAME: 'soak-node' },
+      // The image's ENV lines (heap limits, malloc arenas), as the other benchmarks run the agent.
+      env: { ...process.env, ...imageEnv(), RUNTIME_SOCK: ctrd.socket, NODE_NAME: 'soak-node' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     cleanups.push(() => stopProcess(agent));
