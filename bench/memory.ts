@@ -10,7 +10,7 @@
 // MEMORY_BENCH_NODE_OPTIONS instead of the image's options, to compare heap limits).
 // Its last line is a JSON summary {"rss_mb_110": peak} (see bench/run.ts).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createConnection, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import { LokiReceiver } from '../test/helpers/loki-receiver.js';
 import { freePort } from '../test/helpers/net.js';
 import { imageEnv } from './entry.js';
 import { createNamespaces, removeNamespaces } from './namespaces.js';
+import { statusKb } from './soak/process.js';
 
 const NAMESPACES = 110;
 const INTERVAL_S = 2; // collection cycles: shorter than the default 5 s, so a short run sees many
@@ -50,9 +51,8 @@ async function remoteWriteReceiver(): Promise<{ url: string; requests: () => num
 
 /** VmRSS and VmHWM of a process, MB. */
 function rssOf(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  const [rss, hwm] = statusKb(pid, 'VmRSS', 'VmHWM');
+  return { rss: rss! / 1024, hwm: hwm! / 1024 };
 }
 
 async function main(): Promise<void> {
