@@ -2,13 +2,14 @@
 // latency of /metrics, side by side with prometheus-node-exporter scraped in the same run.
 // Run as root: `node dist/bench/collection.js` (or all benchmarks: `npm run bench`). Creates and
 // removes its own namespaces (bench-ns-*). Its last line is a JSON summary (see bench/run.ts).
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { Agent } from '../src/agent.js';
 import { createLogger } from '../src/log.js';
+import { freePort } from '../test/helpers/net.js';
+import { createNamespaces, removeNamespaces } from './namespaces.js';
 
 const CYCLES = 10;
 // Metric collection only: event probes (eBPF, checks) have their own benchmark (bench/bpf.ts).
@@ -16,40 +17,9 @@ const CONFIG = join(mkdtempSync(join(tmpdir(), 'kubesonar-bench-')), 'config.yam
 writeFileSync(CONFIG, 'enableEventServer: false\n');
 const agentOptions = { nodeName: 'bench', port: 0, configPath: CONFIG, runtimeSocket: '/nonexistent.sock' };
 const SCRAPES = 50;
-const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-
-function createNamespaces(n: number): { names: string[]; pids: number[] } {
-  const names: string[] = [];
-  const pids: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const name = `bench-ns-${process.pid}-${i}`;
-    sh('ip', ['netns', 'add', name]);
-    sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-    // A veth like a pod's eth0, its peer left in the host as a cali* device would be.
-    sh('ip', ['link', 'add', `bv${i}h${process.pid % 1000}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
-    const child = spawn('ip', ['netns', 'exec', name, 'sleep', '3600'], { stdio: 'ignore', detached: true });
-    child.unref();
-    names.push(name);
-    pids.push(child.pid!);
-  }
-  return { names, pids };
-}
-
-function removeNamespaces({ names, pids }: { names: string[]; pids: number[] }): void {
-  for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  for (const name of names) try { sh('ip', ['netns', 'del', name]); } catch { /* gone */ }
-}
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 const fmt = (n: number) => n.toFixed(2);
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function timeScrapes(url: string, cpuOf?: () => number): Promise<{ p50: number; p99: number; bytes: number; series: number; cpuMs?: number }> {
   const times: number[] = [];
@@ -75,7 +45,7 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   const cycleCpuMs = new Map<number, number>();
   for (const total of [1, 20, 110]) {
-    const ns = createNamespaces(total - 1);
+    const ns = createNamespaces(total - 1, 'bench');
     const agent = new Agent({ ...agentOptions, log });
     try {
       await agent.start();

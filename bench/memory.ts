@@ -9,15 +9,18 @@
 // Run as root: `node dist/bench/memory.js [seconds]` (default 30; env MEMORY_BENCH_SECONDS;
 // MEMORY_BENCH_NODE_OPTIONS instead of the image's options, to compare heap limits).
 // Its last line is a JSON summary {"rss_mb_110": peak} (see bench/run.ts).
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LokiReceiver } from '../test/helpers/loki-receiver.js';
+import { freePort } from '../test/helpers/net.js';
 import { imageEnv } from './entry.js';
+import { createNamespaces, removeNamespaces } from './namespaces.js';
+import { statusKb } from './soak/process.js';
 
 const NAMESPACES = 110;
 const INTERVAL_S = 2; // collection cycles: shorter than the default 5 s, so a short run sees many
@@ -25,38 +28,7 @@ const SCRAPE_MS = 5000;
 const SAMPLE_MS = 250;
 const RESETS_PER_S = 50;
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function createNamespaces(n: number): { names: string[]; pids: number[] } {
-  const names: string[] = [];
-  const pids: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const name = `memory-ns-${process.pid}-${i}`;
-    sh('ip', ['netns', 'add', name]);
-    names.push(name);
-    sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-    // A veth like a pod's eth0, its peer left in the host as a cali* device would be.
-    sh('ip', ['link', 'add', `mv${i}h${process.pid % 1000}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
-    const child = spawn('ip', ['netns', 'exec', name, 'sleep', '3600'], { stdio: 'ignore', detached: true });
-    child.unref();
-    pids.push(child.pid!);
-  }
-  return { names, pids };
-}
-
-function removeNamespaces({ names, pids }: { names: string[]; pids: number[] }): void {
-  for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  for (const name of names) try { sh('ip', ['netns', 'del', name]); } catch { /* gone */ }
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** A remote write endpoint that accepts every push (the body is counted, not decoded). */
 async function remoteWriteReceiver(): Promise<{ url: string; requests: () => number; bytes: () => number; close: () => Promise<void> }> {
@@ -79,9 +51,8 @@ async function remoteWriteReceiver(): Promise<{ url: string; requests: () => num
 
 /** VmRSS and VmHWM of a process, MB. */
 function rssOf(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  const [rss, hwm] = statusKb(pid, 'VmRSS', 'VmHWM');
+  return { rss: rss! / 1024, hwm: hwm! / 1024 };
 }
 
 async function main(): Promise<void> {
@@ -107,7 +78,7 @@ async function main(): Promise<void> {
   ].join('\n'));
   const image = imageEnv();
   const nodeOptions = process.env.MEMORY_BENCH_NODE_OPTIONS ?? image.NODE_OPTIONS ?? ''; // the override: to compare heap limits
-  const ns = createNamespaces(NAMESPACES - 1);
+  const ns = createNamespaces(NAMESPACES - 1, 'memory');
   let stdoutLines = 0;
   const agent = spawn(process.execPath, [join(root, 'dist/src/cli/main.js'), 'run', '--config', join(dir, 'config.yaml')], {
     stdio: ['ignore', 'pipe', 'ignore'],

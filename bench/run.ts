@@ -1,6 +1,7 @@
 // `npm run bench` (root): every benchmark in turn, each in a process of its own so its CPU and
 // memory figures are its own: collection and scrape (bench/collection.ts), the eBPF datapath
-// (bench/bpf.ts), the event pipeline into the Loki sink (bench/events.ts). Their tables pass
+// (bench/bpf.ts), the event pipeline into the Loki sink (bench/events.ts), the agent's memory
+// (bench/memory.ts) and the dns probe's cost (bench/dns.ts). Their tables pass
 // through; each one's last line is a JSON object of figures, and the last line of this run is
 // all of them merged into one JSON object with the keys below (null where one was not measured,
 // and then the exit code is 1).
@@ -11,7 +12,7 @@ const BENCHES = ['collection.js', 'bpf.js', 'events.js', 'memory.js', 'dns.js'];
 const KEYS = [
   'cycle_cpu_ms_110', 'cycle_cpu_ms_20', 'host_cpu_ratio_vs_node_exporter',
   'udp_loss_pct_default', 'udp_loss_pct_all', 'tcp_loss_pct_all',
-  'rss_mb_110', 'loki_events_per_s', 'loki_us_per_event', 'loki_peak_rss_mb',
+  'rss_mb_110', 'loki_events_per_s', 'loki_us_per_event', 'loki_peak_rss_mb', 'dns_ns_per_non_dns_packet',
 ] as const;
 
 /** Runs one benchmark, passing its output through; resolves to its last line parsed as JSON. */

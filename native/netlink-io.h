@@ -1,5 +1,6 @@
-// Netlink socket I/O shared by the one-shot dumps (netlink.cc) and the persistent sessions
-// (netlink-session.cc). No Node API here: everything runs on worker threads.
+// Netlink socket I/O shared by the one-shot dumps (netlink.cc), the persistent sessions
+// (netlink-session.cc) and the change listener's socket (netlink-listen.cc). No Node API
+// here: everything runs on worker threads.
 #pragma once
 
 #include <stddef.h>

@@ -15,69 +15,48 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <poll.h>
-#include <sched.h>
-#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "netlink-io.h"
+
 namespace {
 
-struct Failure {
-  int err;
-  std::string message;
-};
+using nlio::ErrnoName;
+using nlio::Fail;
+using nlio::Failure;
 
-std::string ErrnoName(int err) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-  if (const char* name = strerrorname_np(err)) return name;
-#endif
-  return "errno " + std::to_string(err);
-}
-
-Failure Fail(int err, const std::string& what) {
-  char text[128];
-  // GNU strerror_r returns the message (maybe not in `text`).
-  const char* msg = strerror_r(err, text, sizeof text);
-  return {err, what + ": " + ErrnoName(err) + " (" + msg + ")"};
-}
-
-// Socket of `protocol` in the namespace at `path` (empty: ours), subscribed to `groups`.
+// Socket of `protocol` in the namespace at `path` (empty: ours), subscribed to `groups`. Made
+// the way the dumps' sockets are (nlio: a short-lived thread enters the namespace), then made
+// non-blocking: the reader waits in poll(), never in recv().
 int OpenSubscribed(const std::optional<std::string>& path, int protocol, const std::vector<int>& groups, bool allNsid,
                    std::optional<Failure>& failure) {
   int fd = -1;
-  auto work = [&] {
-    if (path) {
-      int ns = open(path->c_str(), O_RDONLY | O_CLOEXEC);
-      if (ns < 0) {
-        failure = Fail(errno, "cannot open network namespace " + *path);
-        return;
-      }
-      int rc = setns(ns, CLONE_NEWNET);
-      int err = errno;
-      close(ns);
-      if (rc != 0) {
-        failure = Fail(err, "cannot enter network namespace " + *path);
-        return;
-      }
-    }
-    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
-    if (fd < 0) failure = Fail(errno, "netlink: socket(protocol " + std::to_string(protocol) + ")");
-  };
-  std::thread(work).join();
-  if (fd < 0) return -1;
+  if (path) {
+    std::vector<std::optional<Failure>> perProtocol;
+    fd = nlio::SocketsInNetns(*path, 0, {protocol}, failure, perProtocol)[0];
+    if (!failure && perProtocol[0]) failure = perProtocol[0];
+  } else {
+    fd = nlio::NetlinkSocket(protocol, failure);
+  }
+  if (fd < 0 || failure) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
   auto give_up = [&](const std::string& what) {
     failure = Fail(errno, what);
     close(fd);
     return -1;
   };
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return give_up("netlink: O_NONBLOCK");
   sockaddr_nl local{};
   local.nl_family = AF_NETLINK;
   if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return give_up("netlink: bind");
@@ -181,10 +160,11 @@ class NetlinkListener : public Napi::ObjectWrap<NetlinkListener> {
       if (size > static_cast<ssize_t>(buf.size())) buf.resize(size);
       if (size >= 0) size = recv(sock_, buf.data(), buf.size(), 0);
       if (size < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue;
+        int err = errno;  // Deliver() allocates and calls into N-API: errno is not its to keep
+        if (err == EINTR || err == EAGAIN) continue;
         // ENOBUFS: the kernel dropped notifications; the reader says so and keeps listening.
-        Deliver(new Delivery{{}, errno});
-        if (errno != ENOBUFS) return;
+        Deliver(new Delivery{{}, err});
+        if (err != ENOBUFS) return;
         continue;
       }
       Deliver(new Delivery{std::vector<uint8_t>(buf.begin(), buf.begin() + size), 0});

@@ -5,14 +5,23 @@
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { parseNsLink } from '../../src/entities/procscan.js';
 
 const run = promisify(execFile);
 
+/** `/proc/<pid>/status` fields given in kB (`VmRSS`, `VmHWM`, ...), in kB. */
+export function statusKb(pid: number, ...fields: string[]): number[] {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return fields.map((field) => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
+    if (!m) throw new Error(`/proc/${pid}/status has no ${field} line`);
+    return Number(m[1]);
+  });
+}
+
 /** Resident set size of `pid` in bytes (VmRSS). */
 export function rssBytes(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`/proc/${pid}/status has no VmRSS line`);
-  return Number(m[1]) * 1024;
+  return statusKb(pid, 'VmRSS')[0]! * 1024;
 }
 
 /** The targets of `dir`'s links; links that vanished while being read (a closed fd, an exited thread) are skipped. */
@@ -38,14 +47,8 @@ const list = (dir: string): string[] => {
 
 /** The network namespace inode of `/proc/<pid>/ns/net` (a process's own namespace). */
 export function netnsOf(pid: number | 'self'): number {
-  return inodeOf(readlinkSync(`/proc/${pid}/ns/net`))!;
+  return parseNsLink(readlinkSync(`/proc/${pid}/ns/net`))!;
 }
-
-/** `net:[4026531840]` → 4026531840; anything else → undefined. */
-const inodeOf = (target: string): number | undefined => {
-  const m = /^net:\[(\d+)\]$/.exec(target);
-  return m ? Number(m[1]) : undefined;
-};
 
 export interface Holdings {
   /** Open file descriptors. */
@@ -60,7 +63,7 @@ export function holdings(pid: number): Holdings {
   const threadNs = linkTargets(list(`/proc/${pid}/task`).map((t) => `${t}/ns/net`));
   const netns = new Set<number>();
   for (const t of [...fdTargets, ...threadNs]) {
-    const ino = inodeOf(t);
+    const ino = parseNsLink(t);
     if (ino !== undefined) netns.add(ino);
   }
   return { fds: fdTargets.length, netns };
@@ -110,7 +113,7 @@ export function netnsHeldElsewhere(exceptPid: number): Set<number> {
   const held = new Set<number>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name) || Number(name) === exceptPid) continue;
-    const ino = linkTargets([`/proc/${name}/ns/net`]).map(inodeOf)[0];
+    const ino = linkTargets([`/proc/${name}/ns/net`]).map(parseNsLink)[0];
     if (ino !== undefined) held.add(ino);
   }
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {

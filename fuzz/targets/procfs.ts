@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { parseProcCgroup } from '../../src/entities/cgroup.js';
 import { parseNsLink } from '../../src/entities/procscan.js';
-import { parseProcIo } from '../../src/probes/io.js';
 import { parseSlabLine } from '../../src/probes/slab.js';
 import { parseSoftnetStat } from '../../src/probes/softnet.js';
+import { parseProcIo } from '../../src/procfs/pids.js';
 import { parseKeyValueLines, parseSnmp } from '../../src/procfs/read.js';
 import { check, showText, type Target } from '../harness.js';
 import { mutateText } from '../mutate.js';

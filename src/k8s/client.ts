@@ -3,6 +3,7 @@
 // does not pull @kubernetes/client-node and its dependency tree into a node agent.
 import { readFile, stat } from 'node:fs/promises';
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import { oneLine } from '../util/one-line.js';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -115,8 +116,6 @@ async function readJson(body: Dispatcher.ResponseData['body'], max: number, what
   }
 }
 
-/** Errors are one line: a body or a parser's message may hold newlines. */
-const oneLine = (text: string): string => text.replace(/\s+/g, ' ').trim();
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const WATCH_EVENT_TYPES = new Set(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR']);
 

@@ -288,8 +288,11 @@ async function firstLivePid(entity: Entity): Promise<number> {
   return -1;
 }
 
-/** An error that says the process or namespace read through is not there (any more). */
+/**
+ * An error that says the process or namespace read through is not there (any more). ESTALE:
+ * the netlink sessions found the pid's ns/net to be another namespace (the pid was reused).
+ */
 function gone(err: unknown): boolean {
   const code = (err as { code?: string } | undefined)?.code;
-  return code === 'ENOENT' || code === 'ESRCH';
+  return code === 'ENOENT' || code === 'ESRCH' || code === 'ESTALE';
 }

@@ -5,8 +5,6 @@ import { MonotonicSums } from '../util/monotonic.js';
 import { counter, defineProbe } from './probe.js';
 import { pidStatsOf } from './shared.js';
 
-export { parseProcIo } from '../procfs/pids.js';
-
 const METRICS = [
   counter('ioreadsyscall', 'syscr', 'Read system calls of the processes in the namespace (processes that exited drop out).', '{call}'),
   counter('iowritesyscall', 'syscw', 'Write system calls of the processes in the namespace.', '{call}'),

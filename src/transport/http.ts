@@ -15,6 +15,7 @@ import { ConnectFailure, osResolver, PinnedConnection, type Lookup, type TlsOpti
 import { FileCache } from './files.js';
 import { Reachability, type ReachabilityChange } from './reachability.js';
 import { backoffMs, parseRetryAfter, type RetryPolicy } from './retry.js';
+import { oneLine } from '../util/one-line.js';
 
 /**
  * The current URL when it is not fixed (Loki's Service discovery): may wait for one until
@@ -92,7 +93,7 @@ type Outcome = { status: number; body: Uint8Array; retryAfter?: string | string[
 const MAX_ERROR_TEXT = 300;
 
 function describe(status: number, body: Uint8Array): string {
-  const text = Buffer.from(body.subarray(0, 4 * MAX_ERROR_TEXT)).toString('utf8').replace(/\s+/g, ' ').trim().slice(0, MAX_ERROR_TEXT);
+  const text = oneLine(Buffer.from(body.subarray(0, 4 * MAX_ERROR_TEXT)).toString('utf8')).slice(0, MAX_ERROR_TEXT);
   return text ? `HTTP ${status}: ${text}` : `HTTP ${status}`;
 }
 
@@ -286,7 +287,7 @@ export class HttpTransport {
       if (timedOut) return { reason: 'timeout', error: `no answer within ${timeoutMs} ms` };
       const e = err as Error & { code?: string };
       // One line: undici's own assertion messages (a 101 answer to a POST) span several.
-      return { reason: 'connection', error: `${e.code ?? e.name}: ${e.message}`.replace(/\s+/g, ' ').trim() };
+      return { reason: 'connection', error: oneLine(`${e.code ?? e.name}: ${e.message}`) };
     } finally {
       clearTimeout(timer);
       this.closing.signal.removeEventListener('abort', onClose);

@@ -12,13 +12,13 @@ import { test } from 'node:test';
 import type { Entity, MetricProbe, ProbeContext } from '../../src/model.js';
 import { sumStatColumn } from '../../src/probes/arp.js';
 import ip from '../../src/probes/ip.js';
-import { parseProcIo } from '../../src/probes/io.js';
 import { parseSlabLine } from '../../src/probes/slab.js';
 import sock from '../../src/probes/sock.js';
 import { parseSoftnetStat } from '../../src/probes/softnet.js';
 import tcp from '../../src/probes/tcp.js';
 import tcpext from '../../src/probes/tcpext.js';
 import udp from '../../src/probes/udp.js';
+import { parseProcIo } from '../../src/procfs/pids.js';
 import { fixture } from '../helpers/paths.js';
 
 const captured = (file: string): string => readFileSync(fixture('procfs', file), 'utf8');

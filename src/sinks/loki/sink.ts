@@ -15,6 +15,7 @@ import type { EventRecord, EventSink, SendOptions, SendResult } from '../../even
 import type { Logger } from '../../log.js';
 import { KubeClient } from '../../k8s/index.js';
 import { HttpTransport, logReachability, type Lookup, type PostResult, type ReachabilityChange } from '../../transport/index.js';
+import { oneLine } from '../../util/one-line.js';
 import type { LokiSection } from './config.js';
 import { LokiDiscovery } from './discovery.js';
 import { pushBody, validateStaticLabels, type FieldStorage, type LokiEncoding } from './encode.js';
@@ -161,7 +162,7 @@ export class LokiSink implements EventSink {
     let version = '';
     try {
       // One line in /status and the log whatever the answer holds ("\n" is no version).
-      version = String(JSON.parse(Buffer.from(res.body).toString()).version ?? '').replace(/\s+/g, ' ').trim();
+      version = oneLine(String(JSON.parse(Buffer.from(res.body).toString()).version ?? ''));
     } catch {
       // not JSON: an unknown version
     }
