@@ -16,6 +16,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CriConnection, parseSandboxInfo } from '../../src/entities/cri.js';
 import { giveUp, stopProcess, waitFor } from './wait.js';
+import { defaultRoute } from '../../src/checks/shared.js';
+import { routes } from '../../src/netlink/route.js';
+import { links } from '../../src/netlink/rtnetlink.js';
 
 const run = promisify(execFile);
 
@@ -223,11 +226,14 @@ async function freeSubnet(): Promise<string> {
   throw new Error('no free 10.244.x.0/24 subnet');
 }
 
-/** `{ mtu }` of the interface of the host's default route, or nothing without one. */
+/**
+ * `{ mtu }` of the node's primary interface as the agent's MTU check finds it (the interface of
+ * the main table's default route, by the agent's own code), or nothing without one.
+ */
 async function primaryMtu(): Promise<{ mtu?: number }> {
-  const { stdout } = await run('ip', ['-j', 'route', 'show', 'default']);
-  const dev = (JSON.parse(stdout || '[]') as { dev?: string }[])[0]?.dev;
-  return dev ? { mtu: Number(await readFile(`/sys/class/net/${dev}/mtu`, 'utf8')) } : {};
+  const via = defaultRoute(await routes(null, 4))?.oif;
+  const dev = via === undefined ? undefined : (await links(null)).find((l) => l.index === via);
+  return dev ? { mtu: dev.mtu } : {};
 }
 
 async function writeCniConfig(dir: string, cni: { network: string; bridge: string; subnet: string }): Promise<void> {
