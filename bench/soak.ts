@@ -4,11 +4,11 @@
 // inside a pod (≥ 1 000 events/s), the Loki receiver down for the first half of every 2 minutes,
 // and a real Prometheus scraping /metrics and receiving remote writes. Every 10 s it samples the
 // agent's RSS, V8 heap (/status memory), open fds, the network namespaces it alone keeps alive
-// (neither the host's nor a live pod's nor another process's or a mount's), queue sizes and drop counters. It fails (exit 1) when after the
-// warm-up (5 minutes; 1 minute for runs under 6) RSS grew more than 10 %, fds or pinned
-// namespaces grew at all, the storm stayed under 1 000 events/s, or an event the agent emitted
-// was neither received nor counted as dropped. Prints the samples as a table, then the figures,
-// then one JSON line.
+// (neither the host's nor a live pod's nor another process's or a mount's), queue sizes and drop
+// counters. It fails (exit 1) when after the warm-up (5 minutes; 1 minute for runs under 6) RSS
+// grew more than 10 %, fds or pinned namespaces grew at all, the storm stayed under 1 000
+// events/s, or an event the agent emitted was neither received nor counted as dropped. Prints the
+// samples as a table, then the figures, then one JSON line.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
