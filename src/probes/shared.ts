@@ -12,12 +12,26 @@ export function procNetText(entity: Entity, ctx: ProbeContext, file: string): Pr
 /** Reads a file's `Section:Field` → value pairs into `into`. */
 export type Parser = (text: string, into: Map<string, number>) => Map<string, number>;
 
+/** Parsed files of the cycle whose `shared` this is (one function per cycle): gone with it. */
+const parsedInCycle = new WeakMap<ProbeContext['shared'], Map<string, Promise<ReadonlyMap<string, number>>>>();
+
 /**
  * A /proc/<pid>/net file parsed once per namespace and cycle (each file has one format, one
- * parser): tcp, udp and ip all read snmp. Through ctx.shared, so a failed read is not kept.
+ * parser): tcp, udp and ip all read snmp.
  */
 export function parsedProcNet(entity: Entity, ctx: ProbeContext, file: string, parse: Parser): Promise<ReadonlyMap<string, number>> {
-  return ctx.shared(`${entity.netns}:parsed:${file}`, () => procNetText(entity, ctx, file).then((text) => parse(text, new Map())));
+  let cycle = parsedInCycle.get(ctx.shared);
+  if (!cycle) parsedInCycle.set(ctx.shared, (cycle = new Map()));
+  const key = `${entity.netns}:${file}`;
+  let parsed = cycle.get(key);
+  if (!parsed) {
+    const reading = procNetText(entity, ctx, file).then((text) => parse(text, new Map()));
+    // A failed read is not kept, as ctx.shared keeps none: the collector retries a probe through
+    // another process of the namespace when the one read through exited, and that must read again.
+    reading.catch(() => cycle!.get(key) === reading && cycle!.delete(key));
+    cycle.set(key, (parsed = reading));
+  }
+  return parsed;
 }
 
 export function linksOf(entity: Entity, ctx: ProbeContext): Promise<Link[]> {
