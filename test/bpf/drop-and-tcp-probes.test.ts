@@ -542,8 +542,9 @@ test('the agent\'s own sockets give no events: what its process connects, what i
 });
 
 test('the registry lists the event probes and their status', () => {
-  // The latency probes (net_softirq, socketlatency, netiftxlat, kernellatency) are tested in bpf-latency.test.ts.
-  assert.deepEqual(EBPF_PROBES.filter((p) => p.event?.fromRecord).map((p) => p.name).sort(), [...PROBES.map((p) => p.name), 'net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency'].sort());
+  // The latency probes (net_softirq, socketlatency, netiftxlat, kernellatency) are tested in
+  // latency-probes.test.ts, dns in dns.test.ts.
+  assert.deepEqual(EBPF_PROBES.filter((p) => p.event?.fromRecord).map((p) => p.name).sort(), [...PROBES.map((p) => p.name), 'net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency', 'dns'].sort());
   for (const p of PROBES) p.bpf.unsupported(); // loaded (the first test did it already)
   const status = Object.fromEntries(EBPF_PROBES.map((p) => [p.name, p.kernel!.status()]));
   for (const { name } of PROBES) {
