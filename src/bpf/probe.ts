@@ -88,6 +88,7 @@ export class BpfProbe {
   private parked = false;
   /** Latency objects: 1 measurement in this many is taken (1: every one); kept across reloads. */
   private sampleEvery = 1;
+  private settingsWriter: (() => string | undefined) | undefined;
 
   /**
    * @param name probe and object name (`<name>.bpf.o`)
@@ -132,6 +133,7 @@ export class BpfProbe {
       this.obj = obj;
       this.contract = contract;
       if (contract.histogram) this.writeSampling();
+      this.settingsWriter?.(); // a map update of an object just loaded: its failure would be a bug
     } catch (err) {
       obj?.close();
       this.error = (err as Error).message;
@@ -169,6 +171,16 @@ export class BpfProbe {
   setSampling(every: number): void {
     this.sampleEvery = Math.max(1, Math.min(0xffffffff, Math.floor(every)));
     if (this.obj && this.contract?.histogram) this.writeSampling();
+  }
+
+  /**
+   * Settings the kernel side reads whether or not events flow (a probe's `tune`): written now if
+   * the object is loaded (returns why that failed) and again after every later load. Does not
+   * load the object.
+   */
+  keepWritten(write: () => string | undefined): string | undefined {
+    this.settingsWriter = write;
+    return this.obj ? write() : undefined;
   }
 
   /** 1 in how many measurements the latency histograms take. */

@@ -39,7 +39,7 @@ const DNS_OPTIONS: ProbeOption = {
   key: NAME,
   schema: {
     type: 'object', additionalProperties: false, default: { timeout_ms: 2000, error_rcodes: ['SERVFAIL', 'REFUSED'], ports: [53] },
-    description: 'DNS probe: how long a query may wait for its answer before it is a timeout, which answer codes are DNS_ERROR events, and which ports are DNS (UDP and TCP); the kernel uses the defaults until the probe\'s events are started',
+    description: 'DNS probe: how long a query may wait for its answer before it is a timeout, which answer codes are DNS_ERROR events, and which ports are DNS (UDP and TCP); written into the kernel whether the probe\'s events or only its metrics are on',
     properties: {
       timeout_ms: { type: 'integer', minimum: 10, maximum: 60000, default: 2000, description: 'A query unanswered after this many milliseconds is a timeout (counted, and a DNS_TIMEOUT event)' },
       error_rcodes: {
@@ -52,8 +52,8 @@ const DNS_OPTIONS: ProbeOption = {
 };
 
 /** Writes event_config.dns into the object's dns_settings map (its indices are enum dns_setting). */
-function writeSettings(options: ProbeEventOptions): string | undefined {
-  const o = { ...(DNS_OPTIONS.schema.default as DnsOptions), ...(options.values[NAME] as DnsOptions | undefined) };
+function writeSettings(values: Readonly<Record<string, unknown>>): string | undefined {
+  const o = { ...(DNS_OPTIONS.schema.default as DnsOptions), ...(values[NAME] as DnsOptions | undefined) };
   const at = kernel.kernelKinds('dns_setting', 'DNS_SETTING_');
   const size = at.get('COUNT');
   if (size === undefined) return kernel.unsupported() ?? `${NAME}: the object has no enum dns_setting`;
@@ -226,14 +226,19 @@ export default defineProbe({
   collect,
   events: [TIMEOUT, ERROR],
   fromRecord,
-  configure: writeSettings,
+  // The timeout and ports matter to the counters too: written at every load, events or not.
+  tune: (values) => {
+    const why = kernel.keepWritten(() => writeSettings(values));
+    if (why) throw new Error(why);
+  },
+  configure: (options: ProbeEventOptions) => writeSettings(options.values),
   options: [DNS_OPTIONS],
   docs: {
     title: 'DNS: where it is measured',
     text: [
       'Two cgroup_skb programs attached at the root of the cgroup v2 hierarchy see every packet of every socket on the node, once, at the socket that sends or receives it: a query when it leaves the client\'s socket for a DNS port (`event_config.dns.ports`, 53 by default), an answer when it arrives there from one. Nothing is counted again on the host side of a pod\'s veth (no socket there), and a DNS server\'s own traffic is not its queries.',
       'A query waits in a bounded kernel map (8192 queries node-wide) keyed by network namespace, protocol, client port and DNS id; its answer gives the latency, and a kernel timer turns a query unanswered after `event_config.dns.timeout_ms` into a timeout. The nameserver address is not part of the key, because under NAT in the client\'s own namespace (a host-network process asking a Service address) the answer comes from another address than the query was sent to; `server` is where the query was sent as the client\'s namespace saw it. A retransmitted query (same id and port while waiting) is counted as a query and timed from its first send. An answer after the timeout is neither a response nor a latency (its query is already a timeout).',
-      'Names are read label by label and compression pointers are never followed; a packet the parser cannot read is `malformed`. Query names never become metric labels: they are in the `DNS_TIMEOUT` and `DNS_ERROR` events only. DNS over TCP is read from the first segment of each message. The timeout, ports and error codes are written into the kernel when the probe\'s events start; with the probe in the metric list only, the defaults apply.',
+      'Names are read label by label and compression pointers are never followed; a packet the parser cannot read is `malformed`. Query names never become metric labels: they are in the `DNS_TIMEOUT` and `DNS_ERROR` events only. DNS over TCP is read from the first segment of each message. The timeout, ports and error codes are written into the kernel at every load and configuration change, whether the probe\'s events are on or only its metrics.',
       'Needs cgroup v2 mounted (hybrid hosts: `/sys/fs/cgroup/unified`). The programs attach at the root of the hierarchy PID 1 sees (through `/proc/1/root`), so in a container the agent needs the host\'s PID namespace (`hostPID: true`, as the manifests set); without it the root of its own cgroup namespace is all it can reach. `/status` names the program that did not attach and why.',
     ].join('\n\n'),
   },

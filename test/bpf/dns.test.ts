@@ -196,3 +196,30 @@ test('malformed queries (truncated header, compression loop, name over 255 bytes
   }, 5000);
   assert.equal(sum(again, 'queries'), sum(before, 'queries') + 1);
 });
+
+test('event_config.dns reaches the kernel through the probe\'s tune, events or not: another port and a shorter timeout apply', async () => {
+  const counts = async () => {
+    const samples = await collect(entity(clientPod));
+    return { queries: sum(samples, 'queries'), timeouts: sum(samples, 'timeouts') };
+  };
+  const before = await counts();
+  const id = 0x5353;
+  dns.tune({ dns: { timeout_ms: 200, error_rcodes: ['SERVFAIL'], ports: [5353] } });
+  try {
+    // One query to port 5353 of the server pod, where nothing listens: never answered.
+    const query = 'const s=require("dgram").createSocket("udp4");' +
+      // Header (id, RD, one question), then "none.test", type A, class IN.
+      `const q=Buffer.from("${id.toString(16)}0100000100000000000004${Buffer.from('none').toString('hex')}04${Buffer.from('test').toString('hex')}00" + "00010001","hex");` +
+      `s.on("error",()=>{});s.send(q,5353,"${serverPod.ip}",()=>setTimeout(()=>s.close(),100));`;
+    await inNetns(clientPod.pid, process.execPath, ['-e', query]);
+    await waitFor('the query to port 5353 counted and timed out', async () => {
+      const now = await counts();
+      return now.timeouts === before.timeouts + 1 && now.queries === before.queries + 1;
+    }, 10_000);
+    const event = await waitFor('its DNS_TIMEOUT event', () => events.find((e) => e.type === 'DNS_TIMEOUT' && e.attrs.id === id), 10_000);
+    const elapsed = Number(event.attrs.elapsed_ms);
+    assert.ok(elapsed >= 200 && elapsed < TIMEOUT_MS, `timed out after ${elapsed} ms: the 200 ms of the tuned options, not the ${TIMEOUT_MS} ms the events started with`);
+  } finally {
+    dns.tune({ dns: { timeout_ms: TIMEOUT_MS, error_rcodes: ['SERVFAIL', 'REFUSED'], ports: [53] } });
+  }
+});

@@ -29,6 +29,8 @@ export function ebpf(name: string) {
       values: { ...o.values, ...(o.thresholdMs === undefined ? {} : { latency_threshold_ms: o.thresholdMs }) },
     }),
     stopEvents: () => kernel.stopEvents(),
+    /** Its `tune`: the event_config options its kernel side reads whether or not events run. */
+    tune: (values: Record<string, unknown>) => p.tune?.(values),
     eventStats: () => kernel.stats(),
   };
 }
