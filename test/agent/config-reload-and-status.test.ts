@@ -89,11 +89,11 @@ test('/status reports every probe and no debug routes unless debug mode is on', 
       assert.deepEqual([p, status.probes[p].state, status.probes[p].reason], [p, 'ok', undefined]);
     }
     // The eBPF probes are ok; the one that needs a kprobe says why it is not built. The latency
-    // probes are opt-in (they cost every packet): not running by default.
-    for (const p of ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv', 'dns']) {
+    // probes and dns are opt-in (they cost every packet): not running by default.
+    for (const p of ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv']) {
       assert.deepEqual([p, status.probes[p].state], [p, 'ok']);
     }
-    for (const p of ['net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency']) {
+    for (const p of ['net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency', 'dns']) {
       assert.deepEqual([p, status.probes[p].state, status.events.bpf[p].state], [p, 'disabled', 'off']);
     }
     assert.deepEqual(Object.keys(status.events.notBuilt), ['virtcmdlatency']);

@@ -135,8 +135,8 @@ event_config:
     });
   });
 
-  test('the default probe lists leave out the latency probes (opt-in, they cost every packet); a list naming one turns it on', () => {
-    const latency = ['net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency'];
+  test('the default probe lists leave out the latency probes and dns (opt-in, they cost every packet); a list naming one turns it on', () => {
+    const latency = ['net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency', 'dns'];
     for (const p of latency) {
       assert.ok(!DEFAULT_CONFIG.metric_config.probes.includes(p) && !DEFAULT_CONFIG.event_config.probes.includes(p), p);
       assert.ok(ALL_METRIC.includes(p) && ALL_EVENT.includes(p), p);
