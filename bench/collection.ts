@@ -14,7 +14,8 @@ import { createNamespaces, removeNamespaces } from './namespaces.js';
 const CYCLES = 10;
 // Metric collection only: event probes (eBPF, checks) have their own benchmark (bench/bpf.ts).
 const CONFIG = join(mkdtempSync(join(tmpdir(), 'kubesonar-bench-')), 'config.yaml');
-writeFileSync(CONFIG, 'enableEventServer: false\n');
+// Every metric probe, the opt-in ones too (an empty list means all): the measure.
+writeFileSync(CONFIG, 'enableEventServer: false\nmetric_config:\n  probes: []\n');
 const agentOptions = { nodeName: 'bench', port: 0, configPath: CONFIG, runtimeSocket: '/nonexistent.sock' };
 const SCRAPES = 50;
 
