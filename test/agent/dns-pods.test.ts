@@ -3,16 +3,16 @@
 // the client pod with its queries, answers, timeouts and latency, and the stdout sink prints one
 // DNS_TIMEOUT per ignored query attributed to the client pod, with the server and the name.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { seriesValue } from '../helpers/agent.js';
+import { seriesValue, spawnCliAgent } from '../helpers/agent.js';
 import { newUid, PrivateContainerd, type RunningPod } from '../helpers/containerd.js';
 import { inNetns, spawnInNetns } from '../helpers/exec.js';
 import { freePort } from '../helpers/net.js';
-import { CLI, fixture } from '../helpers/paths.js';
+import { fixture } from '../helpers/paths.js';
 import { giveUp, stopProcess, waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kubesonar-dns-'));
@@ -46,17 +46,7 @@ event_config:
   sinks:
     stdout: {enabled: true, format: json}
 `);
-  agent = spawn(process.execPath, [CLI, 'run', '--config', join(dir, 'config.yaml')], {
-    env: { ...process.env, RUNTIME_SOCK: ctrd.socket, NODE_NAME: 'dns-node' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let partial = '';
-  agent.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) if (line) events.push(JSON.parse(line));
-  });
-  agent.stderr!.on('data', (chunk: Buffer) => agentLog.push(chunk.toString()));
+  agent = spawnCliAgent(join(dir, 'config.yaml'), { RUNTIME_SOCK: ctrd.socket, NODE_NAME: 'dns-node' }, events, agentLog);
   await waitFor('the agent with the dns probe running', async () => {
     if (agent!.exitCode !== null) giveUp(`the agent exited with ${agent!.exitCode}: ${agentLog.join('')}`);
     const status = await (await fetch(`${agentUrl}/status`)).json() as any;

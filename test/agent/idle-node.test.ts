@@ -14,7 +14,7 @@ import { newUid, PrivateContainerd, type RunningPod } from '../helpers/container
 import { inNetns, spawnInNetns } from '../helpers/exec.js';
 import { LokiReceiver } from '../helpers/loki-receiver.js';
 import { freePort } from '../helpers/net.js';
-import { CLI } from '../helpers/paths.js';
+import { spawnCliAgent } from '../helpers/agent.js';
 import { giveUp, holdsFor, stopProcess, waitFor } from '../helpers/wait.js';
 
 const IDLE_MS = 120_000;
@@ -62,17 +62,7 @@ event_config:
     remote_write: {enabled: true, url: "${promUrl}/api/v1/write", interval_seconds: 5}
 `);
   agentStarted = Date.now();
-  agent = spawn(process.execPath, [CLI, 'run', '--config', join(dir, 'config.yaml')], {
-    env: { ...process.env, RUNTIME_SOCK: ctrd.socket, NODE_NAME: 'idle-node' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let partial = '';
-  agent.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) if (line) events.push(JSON.parse(line));
-  });
-  agent.stderr!.on('data', (chunk: Buffer) => agentLog.push(chunk.toString()));
+  agent = spawnCliAgent(join(dir, 'config.yaml'), { RUNTIME_SOCK: ctrd.socket, NODE_NAME: 'idle-node' }, events, agentLog);
   await waitFor('the agent serving /status', async () => {
     if (agent.exitCode !== null) giveUp(`the agent exited with ${agent.exitCode}: ${agentLog.join('')}`);
     return (await fetch(`${agentUrl}/status`)).ok;

@@ -1,7 +1,9 @@
 // Runs a real Agent in the test process on a free port and fetches its endpoints.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { Agent, type AgentOptions } from '../../src/agent.js';
 import { createLogger } from '../../src/log.js';
+import { CLI } from './paths.js';
 
 export interface TestAgent {
   agent: Agent;
@@ -42,4 +44,20 @@ export function seriesValue(text: string, name: string, labels: Record<string, s
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
   }
   return undefined;
+}
+
+/**
+ * `kubesonar run --config <config>` as its own process, as the DaemonSet runs it: each line its
+ * stdout event sink writes is parsed into `events`, what it logs goes to `log`.
+ */
+export function spawnCliAgent(config: string, env: Record<string, string>, events: Record<string, any>[], log: string[]): ChildProcess {
+  const agent = spawn(process.execPath, [CLI, 'run', '--config', config], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let partial = '';
+  agent.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) if (line) events.push(JSON.parse(line));
+  });
+  agent.stderr!.on('data', (chunk: Buffer) => log.push(chunk.toString()));
+  return agent;
 }
