@@ -180,6 +180,7 @@ event_config:
         rssBytes: rssBytes(agent.pid!),
         heapUsedBytes: st.memory!.heapUsedBytes,
         fds: h.fds,
+        fdKinds: h.fdKinds,
         pinnedNetns: lastPinned.length,
         published: st.events.published,
         queued: Object.fromEntries(Object.entries(sinks).map(([n, x]) => [n, x.queued + x.inFlight])),
