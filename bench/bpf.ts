@@ -7,10 +7,13 @@
 //  3. the datapath overhead: the rate of 200-byte UDP datagrams received across the veth
 //     (per-packet cost shows most with small packets) with no program attached, with the
 //     default probe set's, and with every eBPF probe's at the default latency sampling; iperf3
-//     TCP throughput on loopback without and with every probe; runs alternated so drift favours
-//     no side, medians compared;
+//     TCP throughput on loopback without and with every probe; in rounds of every setup, each run
+//     compared with the baseline run of its round and the median of the rounds reported, with
+//     the baseline run again at the end of each round as the noise band (udp_noise_pct,
+//     tcp_noise_pct in the JSON line);
 //  4. the kernel time each probe's programs take per datagram, measuring every packet and at
-//     the default sampling (bpf run statistics; README's per-probe table).
+//     the default sampling, and each program's runs per datagram and ns per run (bpf run
+//     statistics; README's per-probe table).
 // Creates and removes its own two namespaces; traffic stays inside them. Its last line is a JSON
 // summary (see bench/run.ts).
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -174,13 +177,19 @@ async function main(): Promise<void> {
     a.exec('iptables', '-D', 'INPUT', '-p', 'udp', '-m', 'length', '--length', '100:65535', '-j', 'DROP');
     const sample = Number(eventOptions(EBPF_PROBES.find((p) => p.tune)!, DEFAULT_CONFIG.event_config).values.latency_sample);
     const none: Setup = { name: 'none', probes: [] };
+    // The baseline once more at the end of each round: how far two runs without programs differ
+    // is the noise the other figures are read against.
+    const again: Setup = { name: 'none, again (noise)', probes: [] };
     const dflt: Setup = { name: `default set (${DEFAULT_SET.map((p) => p.name).join(', ')})`, probes: DEFAULT_SET };
     const all: Setup = { name: `every eBPF probe, latency_sample ${sample}`, probes: EBPF_PROBES };
     const udp = () => iperfUdp(a, b, v.aAddr);
-    const udpLoss = await compare(`iperf3 UDP, 200-byte datagrams across the veth, thousands sent per second`, udp, [none, dflt, all]);
-    const tcpLoss = await compare(`iperf3 TCP over loopback in a namespace, Gbit/s`, () => iperfTcp(a).then((x) => x.gbits), [none, all]);
+    const udpLoss = await compare(`iperf3 UDP, 200-byte datagrams across the veth, thousands sent per second`, udp, [none, dflt, all, again]);
+    const tcpLoss = await compare(`iperf3 TCP over loopback in a namespace, Gbit/s`, () => iperfTcp(a).then((x) => x.gbits), [none, all, again]);
     await costPerPacket(udp, sample);
-    console.log(JSON.stringify({ udp_loss_pct_default: round(udpLoss[1]!), udp_loss_pct_all: round(udpLoss[2]!), tcp_loss_pct_all: round(tcpLoss[1]!) }));
+    console.log(JSON.stringify({
+      udp_loss_pct_default: round(udpLoss[1]!), udp_loss_pct_all: round(udpLoss[2]!), tcp_loss_pct_all: round(tcpLoss[1]!),
+      udp_noise_pct: round(udpLoss[3]!), tcp_noise_pct: round(tcpLoss[2]!),
+    }));
   } finally {
     writeFileSync(BPF_STATS, statsWas);
     for (const p of ALL) p.close();
@@ -189,12 +198,14 @@ async function main(): Promise<void> {
 }
 
 /**
- * Runs `measure` RUNS times under each setup, alternated so drift favours none, and prints
- * each setup's runs and median. Returns per setup the difference of its median from the first
- * setup's, in percent of it (positive: fewer with programs).
+ * Runs `measure` RUNS times under each setup, in rounds (every setup once per round, in order),
+ * and prints each setup's runs and median. Returns per setup the median over the rounds of its
+ * difference from the first setup's run of the same round, in percent of that run (positive:
+ * fewer with programs): a run is compared with the baseline run next to it, so a load that comes
+ * and goes on a shared machine moves both sides of a comparison.
  */
 async function compare(what: string, measure: () => Promise<number>, setups: Setup[]): Promise<number[]> {
-  console.log(`# ${what}; ${RUN_SECONDS} s per run, alternated`);
+  console.log(`# ${what}; ${RUN_SECONDS} s per run, ${RUNS} rounds of every setup`);
   // Run statistics cost two clock reads per program run: off while throughput is measured.
   writeFileSync(BPF_STATS, '0');
   const runs = setups.map(() => [] as number[]);
@@ -205,11 +216,10 @@ async function compare(what: string, measure: () => Promise<number>, setups: Set
     }
   }
   writeFileSync(BPF_STATS, '1');
-  const medians = runs.map(median);
-  const loss = medians.map((m) => ((medians[0]! - m) / medians[0]!) * 100);
+  const loss = runs.map((r) => median(r.map((x, i) => ((runs[0]![i]! - x) / runs[0]![i]!) * 100)));
   console.table(setups.map((s, j) => ({
     programs: `${s.name}: ${s.probes.flatMap((p) => p.kernel!.programs()).length || 'no'} programs`,
-    runs: runs[j]!.map((x) => x.toFixed(2)).join(', '), median: medians[j]!.toFixed(2), 'fewer %': loss[j]!.toFixed(1),
+    runs: runs[j]!.map((x) => x.toFixed(2)).join(', '), median: median(runs[j]!).toFixed(2), 'fewer % (median of rounds)': loss[j]!.toFixed(1),
   })));
   return loss;
 }
@@ -221,23 +231,37 @@ async function compare(what: string, measure: () => Promise<number>, setups: Set
  */
 async function costPerPacket(udp: () => Promise<number>, sample: number): Promise<void> {
   const rows: Record<string, Record<string, string | number>> = {};
+  const perProgram: Record<string, Record<string, number>> = {};
   for (const n of [1, sample]) {
     attach({ name: 'all', probes: EBPF_PROBES, sample: n });
-    const before = new Map(EBPF_PROBES.map((p) => [p.name, programNs(p)]));
+    const before = new Map(EBPF_PROBES.flatMap((p) => p.kernel!.programStats().map((s) => [`${p.name}/${s.name}`, s] as const)));
     lastPackets = 0;
     await udp();
-    const packets = lastPackets;
+    const packets = Math.max(1, lastPackets);
     for (const p of EBPF_PROBES) {
       const row = (rows[p.name] ??= { programs: p.kernel!.programs().filter((x) => x.attached).map((x) => x.name).join(' ') });
-      const ns = (programNs(p) - before.get(p.name)!) / Math.max(1, packets);
-      row[n === 1 ? 'ns/datagram exact' : `ns/datagram 1 in ${n}`] = p.tune || n === 1 ? Math.round(ns) : '-';
+      let ns = 0;
+      for (const s of p.kernel!.programStats()) {
+        const was = before.get(`${p.name}/${s.name}`);
+        const [runs, time] = [s.runCount - (was?.runCount ?? 0), s.runTimeNs - (was?.runTimeNs ?? 0)];
+        ns += time;
+        const label = n === 1 ? 'exact' : `1 in ${n}`;
+        const prog = (perProgram[`${p.name}/${s.name}`] ??= {});
+        prog[`runs/datagram ${label}`] = round(runs / packets);
+        prog[`ns/run ${label}`] = runs ? Math.round(time / runs) : 0;
+      }
+      row[n === 1 ? 'ns/datagram exact' : `ns/datagram 1 in ${n}`] = p.tune || n === 1 ? Math.round(ns / packets) : '-';
     }
   }
   console.log('# kernel time in each probe\'s programs per datagram sent (bpf run statistics)');
   console.table(rows);
+  // Each run's figure includes the run statistics' own two clock reads (about 30 ns here: what
+  // an empty program measures); what a run costs without them is not in these figures, nor the
+  // dispatch of the tracepoint to it.
+  console.log('# each program: runs per datagram sent and ns per run (bpf run statistics)');
+  console.table(perProgram);
 }
 
-const programNs = (p: Probe): number => p.kernel!.programStats().reduce((t, s) => t + s.runTimeNs, 0);
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const round = (x: number) => Math.round(x * 100) / 100;
 
