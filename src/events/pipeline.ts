@@ -9,8 +9,8 @@
 // events and in bytes. Past a bound the oldest queued events go first (`queue_full`), and an
 // event that waited longer than the max age is not sent at all (`max_age`).
 import type { PodRef } from '../model.js';
-import { SEVERITY_NUMBER } from './model.js';
 import type { EventPublisher, EventRecord, EventSink, NetEvent, SendResult } from './model.js';
+import { AttributedRecord, forEachAttribute } from './record.js';
 import { Spool, type SpoolStatus } from './spool.js';
 
 /** What a network namespace inode belongs to: a pod, the host (and its host-network pods), or unknown. */
@@ -80,15 +80,6 @@ export interface EventPipelineOptions {
   replaceDeadlineMs?: number;
 }
 
-// Standard attribute keys; an event's own attrs cannot override them.
-// (event.type, event.probe and k8s.node.name are written literally in toRecord.)
-const NAMESPACE = 'k8s.namespace.name';
-const POD = 'k8s.pod.name';
-const NETNS = 'netns';
-/** Set to "true" on events of the node's own network namespace (where host-network pods live). */
-export const HOST_NETNS_ATTR = 'netns.host';
-const STANDARD_ATTRS = new Set(['event.type', 'event.probe', 'k8s.node.name', NAMESPACE, POD, NETNS, HOST_NETNS_ATTR]);
-
 // What a queued event costs in memory, estimated: the queue is bounded in bytes as well as in
 // events, because one event with a long drop stack weighs as much as a hundred short ones.
 /** Per record: the record and event objects, the attribute table, the bigint timestamp. */
@@ -96,17 +87,20 @@ const RECORD_OVERHEAD = 200;
 /** Per attribute: its slot in the table and a number's heap cell. */
 const ATTRIBUTE_OVERHEAD = 16;
 
+let bytesSum = 0;
+function addAttributeBytes(k: string, v: string | number): void {
+  bytesSum += ATTRIBUTE_OVERHEAD + 2 * k.length + (typeof v === 'string' ? 2 * v.length : 8);
+}
+
 /**
  * Estimated bytes an event record holds: its strings at two bytes a character (the worst
- * case of V8's string storage) plus fixed overheads. Cheap: one pass over the attributes.
+ * case of V8's string storage) plus fixed overheads. Cheap: one pass over the attributes
+ * (in place for the pipeline's own records: no attribute table is built for it).
  */
-export function recordBytes(r: { body: string; attributes: Record<string, string | number> }): number {
-  let n = RECORD_OVERHEAD + 2 * r.body.length;
-  for (const k in r.attributes) {
-    const v = r.attributes[k];
-    n += ATTRIBUTE_OVERHEAD + 2 * k.length + (typeof v === 'string' ? 2 * v.length : 8);
-  }
-  return n;
+export function recordBytes(r: EventRecord): number {
+  bytesSum = RECORD_OVERHEAD + 2 * r.body.length;
+  forEachAttribute(r, addAttributeBytes, undefined);
+  return bytesSum;
 }
 
 export class EventPipeline implements EventPublisher {
@@ -153,7 +147,7 @@ export class EventPipeline implements EventPublisher {
   get rejected(): number { return this.rejectedCount; }
 
   /** Throws on a malformed event (publish() then refuses and counts it). */
-  toRecord(event: NetEvent): EventRecord {
+  toRecord(event: NetEvent): AttributedRecord {
     // The event's own time is the point of the record; there is no sensible stand-in for it.
     if (typeof event.timeUnixNano !== 'bigint') throw new TypeError('timeUnixNano must be a bigint');
     let host = false;
@@ -168,38 +162,10 @@ export class EventPipeline implements EventPublisher {
       if (found === 'host') host = true;
       else pod = found;
     }
-    // Literal keys (not computed ones) and for-in (not Object.entries): this runs for every
-    // event, and both keep it to the record's own objects.
-    const attributes: Record<string, string | number> = {
-      'event.type': event.type,
-      'event.probe': event.probe,
-      'k8s.node.name': this.opts.nodeName,
-    };
-    if (pod) {
-      attributes[NAMESPACE] = pod.namespace;
-      attributes[POD] = pod.name;
-    }
-    if (event.netns !== undefined) attributes[NETNS] = this.netnsName(event.netns);
-    if (host) attributes[HOST_NETNS_ATTR] = 'true';
     const own = event.attrs;
     if (own === null || typeof own !== 'object') throw new TypeError('attrs must be an object'); // refused by publish()
-    for (const k in own) {
-      if (STANDARD_ATTRS.has(k) && k in attributes) continue;
-      if (Object.hasOwn(own, k)) attributes[k] = own[k];
-    }
-    return {
-      // The copy with the pod filled in names NetEvent's fields: a spread costs V8 a
-      // microsecond or more per event here (a slow path for objects with a bigint field).
-      event: pod === event.pod ? event : {
-        timeUnixNano: event.timeUnixNano, type: event.type, probe: event.probe, severity: event.severity,
-        msg: event.msg, netns: event.netns, pod, attrs: event.attrs,
-      },
-      timeUnixNano: event.timeUnixNano,
-      severityNumber: SEVERITY_NUMBER[event.severity] ?? 0,
-      severityText: event.severity,
-      body: event.msg,
-      attributes,
-    };
+    // The attribute table is left to the sinks that want one (see AttributedRecord).
+    return new AttributedRecord(event, pod, host, event.netns === undefined ? undefined : this.netnsName(event.netns), this.opts.nodeName);
   }
 
   /**
