@@ -12,6 +12,7 @@ import type { PodRef } from '../model.js';
 import type { EventPublisher, EventRecord, EventSink, NetEvent, SendResult } from './model.js';
 import { AttributedRecord, forEachAttribute } from './record.js';
 import { Spool, type SpoolStatus } from './spool.js';
+import { Ring } from '../util/ring.js';
 
 /** What a network namespace inode belongs to: a pod, the host (and its host-network pods), or unknown. */
 export type NetnsAttribution = PodRef | 'host' | undefined;
@@ -243,12 +244,8 @@ interface Queued {
 
 /** One sink's queue, batching and in-flight send, and its disk spool when it has one. */
 class SinkLane {
-  // A FIFO as parallel arrays with a moving head: push, batch-take and drop-oldest are O(1) amortized.
-  private records: EventRecord[] = [];
-  private enqueuedAt: number[] = [];
-  private sizes: number[] = [];
-  private seqs: number[] = [];
-  private head = 0;
+  /** The queue: each record with when it was queued, its estimated bytes, its spool sequence (-1: not in the spool). */
+  private queue = new Ring<EventRecord>();
   private queuedBytes = 0;
   private inFlight = 0;
   private inFlightBytes = 0;
@@ -284,7 +281,7 @@ class SinkLane {
   }
 
   private get queued(): number {
-    return this.records.length - this.head;
+    return this.queue.length;
   }
 
   private hasRoom(bytes: number): boolean {
@@ -320,10 +317,7 @@ class SinkLane {
   }
 
   private enqueue(record: EventRecord, bytes: number, at: number, seq: number): void {
-    this.records.push(record);
-    this.enqueuedAt.push(at);
-    this.sizes.push(bytes);
-    this.seqs.push(seq);
+    this.queue.push(record, at, bytes, seq);
     this.queuedBytes += bytes;
   }
 
@@ -358,12 +352,15 @@ class SinkLane {
 
   /** Removes and returns the queued (not in-flight) records, oldest first. */
   takeAll(): Queued {
-    const out = { records: this.records.slice(this.head), at: this.enqueuedAt.slice(this.head), sizes: this.sizes.slice(this.head), seqs: this.seqs.slice(this.head) };
-    this.records = [];
-    this.enqueuedAt = [];
-    this.sizes = [];
-    this.seqs = [];
-    this.head = 0;
+    const q = this.queue;
+    const n = q.length;
+    const out: Queued = { records: [], at: new Array<number>(n), sizes: new Array<number>(n), seqs: new Array<number>(n) };
+    for (let k = 0; k < n; k++) {
+      out.at[k] = q.atOf(k);
+      out.sizes[k] = q.sizeOf(k);
+      out.seqs[k] = q.seqOf(k);
+    }
+    out.records = q.shift(n);
     this.queuedBytes = 0;
     this.clearTimer();
     return out;
@@ -411,29 +408,17 @@ class SinkLane {
   /** Drops the queued events that waited longer than the max age. */
   private expire(now: number): void {
     let n = 0;
-    while (this.queued > 0 && now - this.enqueuedAt[this.head]! >= this.opts.maxAgeMs) {
+    while (this.queued > 0 && now - this.queue.atOf(0) >= this.opts.maxAgeMs) {
       this.shift();
       n++;
     }
     this.drop('max_age', n);
   }
 
-  /** Removes the oldest queued record (its slot is reclaimed by compact()). */
+  /** Removes the oldest queued record. */
   private shift(): void {
-    this.queuedBytes -= this.sizes[this.head]!;
-    this.records[this.head] = undefined as unknown as EventRecord; // let it be collected now
-    this.head++;
-    this.compact();
-  }
-
-  private compact(): void {
-    if (this.head > 1024 && this.head * 2 > this.records.length) {
-      this.records = this.records.slice(this.head);
-      this.enqueuedAt = this.enqueuedAt.slice(this.head);
-      this.sizes = this.sizes.slice(this.head);
-      this.seqs = this.seqs.slice(this.head);
-      this.head = 0;
-    }
+    this.queuedBytes -= this.queue.sizeOf(0);
+    this.queue.drop();
   }
 
   /** Tells the spool the oldest event still held; everything before it is done. */
@@ -441,7 +426,7 @@ class SinkLane {
     const spool = this.spool;
     if (!spool || this.frozen) return;
     let oldest = this.inFlightSeq;
-    for (let i = this.head; oldest < 0 && i < this.records.length; i++) if (this.seqs[i]! >= 0) oldest = this.seqs[i]!;
+    for (let k = 0; oldest < 0 && k < this.queue.length; k++) if (this.queue.seqOf(k) >= 0) oldest = this.queue.seqOf(k);
     if (oldest < 0) oldest = this.spilled ? this.diskNext : spool.next;
     spool.ack(oldest);
   }
@@ -492,7 +477,7 @@ class SinkLane {
       this.wakeIdle();
       return;
     }
-    const waited = Date.now() - this.enqueuedAt[this.head]!;
+    const waited = Date.now() - this.queue.atOf(0);
     if (this.draining || this.queued >= this.opts.batchMaxEvents || waited >= this.opts.batchMaxWaitMs) {
       this.clearTimer();
       void this.sendBatch();
@@ -513,21 +498,21 @@ class SinkLane {
       return this.schedule();
     }
     const n = Math.min(this.queued, this.opts.batchMaxEvents);
-    const batch = this.records.slice(this.head, this.head + n);
+    const q = this.queue;
     // The sink retries until the oldest event of the batch reaches the max age.
-    const deadline = this.enqueuedAt[this.head]! + this.opts.maxAgeMs;
+    const deadline = q.atOf(0) + this.opts.maxAgeMs;
     let bytes = 0;
     let durable = 0;
     this.inFlightSeq = -1;
-    for (let i = this.head; i < this.head + n; i++) {
-      bytes += this.sizes[i]!;
-      if (this.seqs[i]! >= 0) {
+    for (let k = 0; k < n; k++) {
+      bytes += q.sizeOf(k);
+      const seq = q.seqOf(k);
+      if (seq >= 0) {
         durable++;
-        if (this.inFlightSeq < 0) this.inFlightSeq = this.seqs[i]!;
+        if (this.inFlightSeq < 0) this.inFlightSeq = seq;
       }
     }
-    this.head += n;
-    this.compact();
+    const batch = q.shift(n);
     this.queuedBytes -= bytes;
     this.inFlight = n;
     this.inFlightBytes = bytes;
