@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import snappy from 'snappyjs';
 import type { EventRecord } from '../../events/model.js';
+import { attributeOf, forEachAttribute } from '../../events/record.js';
 import { ProtoWriter } from './wire.js';
 
 const gzip = promisify(gzipCb);
@@ -72,10 +73,10 @@ export function groupStreams(records: readonly EventRecord[], node: string, stat
   const byNode = new Map<string, Map<string, Map<string, StreamGroup>>>();
   const out: StreamGroup[] = [];
   for (const r of records) {
-    const a = r.attributes;
-    const node_ = String(a['k8s.node.name'] ?? node);
-    const type = String(a['event.type'] ?? r.event.type);
-    const ns = a['k8s.namespace.name'] === undefined ? '' : String(a['k8s.namespace.name']);
+    const node_ = String(attributeOf(r, 'k8s.node.name') ?? node);
+    const type = String(attributeOf(r, 'event.type') ?? r.event.type);
+    const namespace = attributeOf(r, 'k8s.namespace.name');
+    const ns = namespace === undefined ? '' : String(namespace);
     let byNs = byNode.get(node_);
     if (!byNs) byNode.set(node_, (byNs = new Map()));
     let byType = byNs.get(ns);
@@ -106,22 +107,27 @@ const fieldValues: Array<string | number> = [];
 
 const LEVEL: Record<string, string> = { INFO: 'info', WARN: 'warn', ERROR: 'error' };
 
+let fieldCount = 0;
+
+function addField(k: string, v: string | number): void {
+  if (LABEL_ATTRS.has(k)) return;
+  const name = metadataName(k);
+  const n = fieldCount;
+  let j = 0;
+  while (j < n && fieldNames[j] !== name) j++;
+  fieldNames[j] = name;
+  fieldValues[j] = v;
+  if (j === n) fieldCount = n + 1;
+}
+
 /** Fills fieldNames/fieldValues for `r`; returns how many there are. */
 function collectFields(r: EventRecord): number {
   fieldNames[0] = 'level';
   fieldValues[0] = LEVEL[r.severityText] ?? String(r.severityText).toLowerCase();
-  let n = 1;
-  const a = r.attributes;
-  for (const k in a) {
-    if (LABEL_ATTRS.has(k)) continue;
-    const name = metadataName(k);
-    let j = 0;
-    while (j < n && fieldNames[j] !== name) j++;
-    fieldNames[j] = name;
-    fieldValues[j] = a[k];
-    if (j === n) n++;
-  }
-  return n;
+  fieldCount = 1;
+  // In place for the pipeline's records: their attribute table is never built for Loki.
+  forEachAttribute(r, addField, undefined);
+  return fieldCount;
 }
 
 const LINE_HEAD = '{"timestamp":';
