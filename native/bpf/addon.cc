@@ -4,6 +4,8 @@
 //   obj.load()            -> per-program status: a program that fails to load or attach is
 //                            left out with its reason, the others still run          object.cc
 //   obj.programStats(), obj.close()                                                  object.cc
+//   obj.attach(program), obj.detach(program) -> one loaded program's link, made or destroyed
+//                            on demand (the latency probes' time windows)             object.cc
 //   obj.mapDump(name)     -> every key/value of a map, read in batches              maps.cc
 //   obj.mapUpdate(name, key, value), obj.mapDelete(name, key)                        maps.cc
 //   obj.ringBuffer(name, cb) -> consumes a BPF ring buffer on Node's own event loop (the

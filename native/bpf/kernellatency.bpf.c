@@ -102,7 +102,7 @@ static __always_inline void received(const struct sock *sk, const struct sk_buff
   a->ts = 0; // taken
   if (a->head != (__u64)BPF_CORE_READ(skb, head)) return;
   __u64 now = bpf_ktime_get_ns();
-  if (now < since) return;
+  if (now < since || before_window(since)) return; // begun in an earlier time window
   struct event *e = latency_event(&hist, sk_netns(sk), KERNELLATENCY_RX, now - since, now, sk);
   if (!e) return;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
@@ -160,7 +160,9 @@ int BPF_PROG(net_dev_queue, struct sk_buff *skb) {
   if (!sample_this()) return 0;
   __u64 now = bpf_ktime_get_ns();
   if (now < (__u64)tstamp) return 0; // paced: due to leave later
-  struct event *e = latency_event(&hist, sk_netns(sk), KERNELLATENCY_TX, now - tstamp, now, sk);
+  // TCP's own start time: only this end needs the program attached (a span of 0 for the
+  // time-window weight, latency.bpf.h).
+  struct event *e = latency_event_span(&hist, sk_netns(sk), KERNELLATENCY_TX, now - tstamp, 0, now, sk);
   if (!e) return 0;
   e->state = state;
   tuple_from_skb(e, skb);

@@ -74,9 +74,52 @@ static __always_inline __u64 sampled_start(void) {
   return sample_this() ? bpf_ktime_get_ns() : NOT_SAMPLED;
 }
 
+// Time-window sampling (event_config.latency_window_ms / latency_period_ms): while latency
+// sampling is on, userspace (src/bpf/probe.ts) attaches the programs only during `length` ns
+// of every `period` ns and detaches them otherwise, so most packets meet no program at all.
+// `start` is when the current window's programs were attached (CLOCK_MONOTONIC, as
+// bpf_ktime_get_ns), written before they attach: a start time older than it was recorded in an
+// earlier window whose end was never seen (the programs were detached meanwhile), and must not
+// pair with an end seen now (skb addresses and sockets are reused). All zero: always attached.
+struct latency_window {
+  __u64 start;
+  __u64 length;
+  __u64 period;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct latency_window);
+} lat_window SEC(".maps");
+
+// Whether a start time (a bpf_ktime_get_ns() value) was recorded before the current window.
+static __always_inline bool before_window(__u64 start) {
+  __u32 zero = 0;
+  struct latency_window *w = bpf_map_lookup_elem(&lat_window, &zero);
+  return w && start < w->start;
+}
+
+// How many times an observation counts: the 1-in-N sampling, and in time windows the inverse of
+// the chance that a measurement spanning `span` ns fell entirely inside one: (length - span) /
+// period (a measurement taken at one point in time, span 0: length / period). Measurements
+// spanning more than 3/4 of the window are rarer still; they count at most 4 times the
+// weight of a short one.
+static __always_inline __u64 observation_weight(__u64 span) {
+  __u64 weight = sample_every();
+  __u32 zero = 0;
+  struct latency_window *w = bpf_map_lookup_elem(&lat_window, &zero);
+  if (!w || !w->length || w->period <= w->length) return weight;
+  __u64 floor = w->length / 4;
+  __u64 open = w->length - floor > span ? w->length - span : floor;
+  if (!open) return weight;
+  return (weight * w->period + open / 2) / open;
+}
+
 // One map lookup per observation: the bucket and the sum live in the same value. The
-// observation weighs as many as the sampling it stands for.
-static __always_inline void hist_observe(void *map, __u32 id, __u32 base, __u64 ns) {
+// observation weighs as many as the sampling it stands for (observation_weight; `span`: how
+// long the measurement needed the programs attached, ns for a start and an end, 0 for one point).
+static __always_inline void hist_observe_span(void *map, __u32 id, __u32 base, __u64 ns, __u64 span) {
   struct hist_key key = {.id = id, .base = base};
   struct hist *h = bpf_map_lookup_elem(map, &key);
   if (!h) {
@@ -91,9 +134,13 @@ static __always_inline void hist_observe(void *map, __u32 id, __u32 base, __u64 
   }
   __u32 b = hist_bucket(ns);
   if (b > HIST_BOUNDS) return; // for the verifier: b indexes the buckets
-  __u32 weight = sample_every();
+  __u64 weight = observation_weight(span);
   __sync_fetch_and_add(&h->slot[b], weight);
   __sync_fetch_and_add(&h->slot[HIST_SUM], ns * weight);
+}
+
+static __always_inline void hist_observe(void *map, __u32 id, __u32 base, __u64 ns) {
+  hist_observe_span(map, id, base, ns, ns);
 }
 
 // threshold[0]: ns above which an observation is also an event; 0 means the default, 100 ms.
@@ -119,10 +166,15 @@ static __always_inline __u32 us(__u64 ns) {
 // Records a latency in the namespace's histogram and, above the threshold, begins its event
 // (latency in `reason`, µs) about socket `sk` (NULL: none); NULL when no event is due. The
 // caller fills the rest and submits.
-static __always_inline struct event *latency_event(void *hist, __u32 netns, __u32 kind, __u64 ns, __u64 now, const struct sock *sk) {
-  hist_observe(hist, netns, kind << 8, ns);
+static __always_inline struct event *latency_event_span(void *hist, __u32 netns, __u32 kind, __u64 ns, __u64 span, __u64 now, const struct sock *sk) {
+  hist_observe_span(hist, netns, kind << 8, ns, span);
   if (ns <= latency_threshold()) return NULL;
   struct event *e = netns_event_begin(now, netns, kind, sk);
   if (e) e->reason = us(ns);
   return e;
+}
+
+// A latency measured from a start and an end both seen by these programs.
+static __always_inline struct event *latency_event(void *hist, __u32 netns, __u32 kind, __u64 ns, __u64 now, const struct sock *sk) {
+  return latency_event_span(hist, netns, kind, ns, ns, now, sk);
 }

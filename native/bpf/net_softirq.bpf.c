@@ -79,8 +79,8 @@ int BPF_PROG(softirq_entry, unsigned int vec) {
   __u32 arm = sample_this();
   if (p->armed != arm) p->armed = arm;
   // A run with no raise seen (raised before the program attached, or while not armed) has no
-  // delay to report.
-  if (raised && now >= raised) observe(vec, NET_SOFTIRQ_SCHED, now - raised, now);
+  // delay to report; nor has one raised in an earlier time window (latency.bpf.h).
+  if (raised && now >= raised && !before_window(raised)) observe(vec, NET_SOFTIRQ_SCHED, now - raised, now);
   return 0;
 }
 
@@ -91,6 +91,6 @@ int BPF_PROG(softirq_exit, unsigned int vec) {
   __u64 now = bpf_ktime_get_ns();
   __u64 entered = p->entered;
   p->entered = 0;
-  if (now >= entered) observe(vec, NET_SOFTIRQ_EXEC, now - entered, now);
+  if (now >= entered && !before_window(entered)) observe(vec, NET_SOFTIRQ_EXEC, now - entered, now);
   return 0;
 }

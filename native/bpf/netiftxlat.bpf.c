@@ -127,7 +127,7 @@ int BPF_PROG(net_dev_start_xmit, const struct sk_buff *skb, const struct net_dev
     __u32 len = p->len;
     p->ts = 0; // taken
     now = bpf_ktime_get_ns();
-    if (len == skb->len && now >= since) {
+    if (len == skb->len && now >= since && !before_window(since)) {
       struct event *e = latency_event(&hist, dev_netns(dev), NETIFTXLAT_QDISC, now - since, now, skb->sk);
       if (e) {
         tuple_from_skb(e, skb);
@@ -145,9 +145,9 @@ int BPF_PROG(net_dev_start_xmit, const struct sk_buff *skb, const struct net_dev
   if (!st) return 0;
   if (!now) now = bpf_ktime_get_ns();
   __u32 d = st->depth;
-  // A call on top that began long ago never ended here (its net_dev_xmit ran before that
-  // program was attached): start again empty.
-  if (d > 0 && d <= XMIT_DEPTH && now - st->call[d - 1].ts > XMIT_STALE_NS) d = 0;
+  // A call on top that began long ago, or in an earlier time window (latency.bpf.h), never
+  // ended here (its net_dev_xmit ran while the program was detached): start again empty.
+  if (d > 0 && d <= XMIT_DEPTH && (now - st->call[d - 1].ts > XMIT_STALE_NS || before_window(st->call[d - 1].ts))) d = 0;
   if (d >= XMIT_DEPTH) return 0; // deeper than any real nesting: left unmeasured
   st->call[d].skb = key;
   st->call[d].ts = now;
@@ -168,7 +168,7 @@ int BPF_PROG(net_dev_xmit, struct sk_buff *skb, int rc, struct net_device *dev, 
   st->depth = d;
   __u64 since = st->call[d].ts;
   __u64 now = bpf_ktime_get_ns();
-  if (now < since || now - since > XMIT_STALE_NS) return 0; // a leftover at a recycled address
+  if (now < since || now - since > XMIT_STALE_NS || before_window(since)) return 0; // a leftover
 
   struct event *e = latency_event(&hist, dev_netns(dev), NETIFTXLAT_XMIT, now - since, now, NULL);
   if (e) event_submit(e);

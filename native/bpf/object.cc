@@ -118,7 +118,8 @@ Napi::Function BpfObject::Define(Napi::Env env) {
                       InstanceMethod("close", &BpfObject::Close), InstanceMethod("btfStruct", &BpfObject::BtfStruct),
                       InstanceMethod("btfEnum", &BpfObject::BtfEnum), InstanceMethod("globals", &BpfObject::Globals),
                       InstanceMethod("setGlobal", &BpfObject::SetGlobal), InstanceMethod("mapFd", &BpfObject::MapFd),
-                      InstanceMethod("shareMap", &BpfObject::ShareMap)});
+                      InstanceMethod("shareMap", &BpfObject::ShareMap), InstanceMethod("attach", &BpfObject::Attach),
+                      InstanceMethod("detach", &BpfObject::Detach)});
 }
 
 BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
@@ -245,7 +246,7 @@ Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
         pr.error = "attach: " + ErrText(errno) + (cgroup && CgroupV2Root().empty() ? " no cgroup v2 hierarchy is mounted" : "") + " " + LogFor(pr.name);
         continue;
       }
-      links_.push_back(link);
+      links_.emplace_back(pr.name, link);
       pr.attached = true;
     }
   }
@@ -287,6 +288,38 @@ Napi::Value BpfObject::ProgramStats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Attaches one loaded program again after detach() (the time windows of the latency sampling,
+// src/bpf/probe.ts); true when it was attached now, false when it already was.
+Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (!obj_ || !loaded_) throw Napi::Error::New(env, "attach " + name + ": object not loaded or closed");
+  for (const auto& l : links_) {
+    if (l.first == name) return Napi::Boolean::New(env, false);
+  }
+  bpf_program* p = bpf_object__find_program_by_name(obj_, name.c_str());
+  if (!p || bpf_program__fd(p) < 0) throw Napi::Error::New(env, "attach " + name + ": no such loaded program in " + path_);
+  ClearLog();
+  bpf_link* link = AttachProgram(p);
+  if (!link) throw Napi::Error::New(env, "attach " + name + ": " + ErrText(errno) + " " + LogFor(name));
+  links_.emplace_back(name, link);
+  return Napi::Boolean::New(env, true);
+}
+
+// Detaches one program (destroys its link: the kernel stops running it at once); it stays
+// loaded, with its maps, for attach(). True when it was attached.
+Napi::Value BpfObject::Detach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  for (auto it = links_.begin(); it != links_.end(); ++it) {
+    if (it->first != name) continue;
+    bpf_link__destroy(it->second);
+    links_.erase(it);
+    return Napi::Boolean::New(env, true);
+  }
+  return Napi::Boolean::New(env, false);
+}
+
 Napi::Value BpfObject::Close(const Napi::CallbackInfo& info) {
   Destroy();
   return info.Env().Undefined();
@@ -295,7 +328,7 @@ Napi::Value BpfObject::Close(const Napi::CallbackInfo& info) {
 void BpfObject::Destroy() {
   // Readers stop first: they hold the ring buffer's mmap.
   CloseReaders();
-  for (bpf_link* l : links_) bpf_link__destroy(l);
+  for (auto& [name, l] : links_) bpf_link__destroy(l);
   links_.clear();
   if (obj_) bpf_object__close(obj_);
   obj_ = nullptr;

@@ -47,6 +47,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value SetGlobal(const Napi::CallbackInfo& info);
   Napi::Value ProgramStats(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value Detach(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   void Destroy();
 
@@ -71,7 +73,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   std::string path_;
   bpf_object* obj_ = nullptr;
   bool loaded_ = false;
-  std::vector<bpf_link*> links_;
+  // The link of each attached program, by program name (detach() destroys one, attach() makes it again).
+  std::vector<std::pair<std::string, bpf_link*>> links_;
   std::vector<RingReader*> readers_;
   // Initial values given to setGlobal(): written again into every fresh copy Open() makes.
   std::vector<std::pair<GlobalVar, std::vector<uint8_t>>> globals_;

@@ -72,8 +72,8 @@ int BPF_PROG(sk_data_ready, struct sock *sk) {
     if (!t) return 0;
   }
   if (t->read_arm == READ_UNDECIDED) t->read_arm = read_arm_next();
-  // Data already waiting: keep the oldest.
-  if (t->read_arm == READ_ARMED && !t->ready) t->ready = bpf_ktime_get_ns();
+  // Data already waiting: keep the oldest (of this time window: latency.bpf.h).
+  if (t->read_arm == READ_ARMED && (!t->ready || before_window(t->ready))) t->ready = bpf_ktime_get_ns();
   return 0;
 }
 
@@ -93,7 +93,7 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) {
   __u64 ready_at = t->ready;
   t->ready = 0;
   __u64 now = bpf_ktime_get_ns();
-  if (now < ready_at) return 0;
+  if (now < ready_at || before_window(ready_at)) return 0;
   struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_READ, now - ready_at, now, sk);
   if (!e) return 0;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
@@ -107,7 +107,9 @@ SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(tcp_sendmsg_locked, struct sock *sk, const struct msghdr *msg, const struct sk_buff *skb, int size_goal) {
   if (!sk) return 0;
   struct socket_times *t = bpf_sk_storage_get(&times, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (t && !t->sending) t->sending = sampled_start(); // later passes of the same send's loop keep its start
+  // Later passes of the same send's loop keep its start (a start of an earlier time window is
+  // not this send's).
+  if (t && (!t->sending || (t->sending != NOT_SAMPLED && before_window(t->sending)))) t->sending = sampled_start();
   return 0;
 }
 
@@ -120,7 +122,7 @@ int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags) {
   t->sending = 0;
   if (start == NOT_SAMPLED) return 0;
   __u64 now = bpf_ktime_get_ns();
-  if (now <= start) return 0;
+  if (now <= start || before_window(start)) return 0;
   struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_SEND, now - start, now, sk);
   if (!e) return 0;
   e->state = BPF_CORE_READ(sk, __sk_common.skc_state);

@@ -82,6 +82,10 @@ export interface BpfObject {
   ringBuffer(map: string, cb: RingCallback): RingHandle;
   /** Kernel id and run statistics per loaded program (counts need kernel.bpf_stats_enabled=1). */
   programStats(): { name: string; id: number; runCount: number; runTimeNs: number }[];
+  /** Attaches a loaded program again after detach(); false when it already was attached. Throws why it cannot. */
+  attach(program: string): boolean;
+  /** Detaches one program (it stays loaded with its maps); false when it was not attached. */
+  detach(program: string): boolean;
   /** Detaches every program and frees the maps. */
   close(): void;
 }

@@ -89,6 +89,14 @@ export class BpfProbe {
   /** Latency objects: 1 measurement in this many is taken (1: every one); kept across reloads. */
   private sampleEvery = 1;
   private settingsWriter: (() => string | undefined) | undefined;
+  /** Latency objects sampling 1 in N > 1: attached `ms` of every `periodMs` (0: always attached). */
+  private window = { ms: 0, periodMs: 0 };
+  /** The next open or close of the time window. */
+  private windowTimer?: NodeJS.Timeout;
+  /** Windows opened since load (tests), whether one is open now, and why the last attach failed. */
+  private windowCount = 0;
+  private windowOpen = true;
+  private windowError?: string;
 
   /**
    * @param name probe and object name (`<name>.bpf.o`)
@@ -132,7 +140,10 @@ export class BpfProbe {
       }
       this.obj = obj;
       this.contract = contract;
-      if (contract.histogram) this.writeSampling();
+      if (contract.histogram) {
+        this.writeSampling();
+        this.restartWindows();
+      }
       this.settingsWriter?.(); // a map update of an object just loaded: its failure would be a bug
     } catch (err) {
       obj?.close();
@@ -160,7 +171,8 @@ export class BpfProbe {
   status(): { state: 'off' | 'ok' | 'unsupported'; reason?: string; programs: ProgramStatus[]; events?: DeliveryStats; sampled?: string } {
     if (this.error) return { state: 'unsupported', reason: this.error, programs: this.programStatus };
     if (!this.obj) return { state: 'off', programs: [] };
-    return { state: 'ok', programs: this.programStatus, events: this.stats(), ...(this.contract?.histogram ? { sampled: sampledNote(this.sampleEvery) } : {}) };
+    const sampled = this.contract?.histogram ? { sampled: sampledNote(this.sampleEvery, this.windowed() ? this.window : undefined) } : {};
+    return { state: 'ok', programs: this.programStatus, events: this.stats(), ...sampled, ...(this.windowError ? { reason: this.windowError } : {}) };
   }
 
   /**
@@ -168,9 +180,70 @@ export class BpfProbe {
    * later load. The kernel weighs each observation by it (latency.bpf.h), so the histograms
    * estimate the totals. Does not load the object.
    */
-  setSampling(every: number): void {
+  setSampling(every: number, window?: { ms: number; periodMs: number }): void {
     this.sampleEvery = Math.max(1, Math.min(0xffffffff, Math.floor(every)));
-    if (this.obj && this.contract?.histogram) this.writeSampling();
+    if (window) this.window = { ms: Math.max(0, Math.floor(window.ms)), periodMs: Math.max(0, Math.floor(window.periodMs)) };
+    if (this.obj && this.contract?.histogram) {
+      this.writeSampling();
+      this.restartWindows();
+    }
+  }
+
+  /** Whether the programs are attached in time windows only: sampling 1 in N > 1 and a window shorter than its period. */
+  private windowed(): boolean {
+    return this.sampleEvery > 1 && this.window.ms > 0 && this.window.ms < this.window.periodMs;
+  }
+
+  /** The time windows of a loaded latency object: how many opened since load, and whether one is open now. */
+  windows(): { opened: number; open: boolean; windowed: boolean } {
+    return { opened: this.windowCount, open: this.windowOpen, windowed: this.windowed() };
+  }
+
+  /**
+   * (Re)starts the time windows from now: one opens at once (every program attached), closes
+   * after window.ms (every program detached), opens again at the next period. Not windowed:
+   * attached for good. One unref'd timer; close() stops it.
+   */
+  private restartWindows(): void {
+    clearTimeout(this.windowTimer);
+    this.windowTimer = undefined;
+    this.windowCount = 0;
+    this.openWindow();
+  }
+
+  private openWindow(): void {
+    // Written before any program attaches: every start recorded from now on is not older than it.
+    const value = Buffer.alloc(24);
+    const windowed = this.windowed();
+    if (windowed) {
+      value.writeBigUInt64LE(process.hrtime.bigint(), 0); // CLOCK_MONOTONIC, as bpf_ktime_get_ns()
+      value.writeBigUInt64LE(BigInt(this.window.ms) * 1_000_000n, 8);
+      value.writeBigUInt64LE(BigInt(this.window.periodMs) * 1_000_000n, 16);
+    }
+    this.obj!.mapUpdate('lat_window', Buffer.alloc(4), value);
+    this.setAttached(true);
+    this.windowCount++;
+    if (windowed) this.windowTimer = setTimeout(() => this.closeWindow(), this.window.ms).unref();
+  }
+
+  private closeWindow(): void {
+    this.setAttached(false);
+    this.windowTimer = setTimeout(() => this.openWindow(), this.window.periodMs - this.window.ms).unref();
+  }
+
+  /** Attaches or detaches every program that attached at load. */
+  private setAttached(on: boolean): void {
+    this.windowOpen = on;
+    this.windowError = undefined;
+    for (const p of this.programStatus) {
+      if (!p.attached) continue;
+      try {
+        if (on) this.obj!.attach(p.name);
+        else this.obj!.detach(p.name);
+      } catch (e) {
+        this.windowError = `time window: ${(e as Error).message}`;
+      }
+    }
   }
 
   /**
@@ -332,6 +405,10 @@ export class BpfProbe {
   /** Detaches everything; the probe can be loaded again afterwards. */
   close(): void {
     clearInterval(this.drainTimer);
+    clearTimeout(this.windowTimer);
+    this.windowTimer = undefined;
+    this.windowOpen = true;
+    this.windowError = undefined;
     this.ring?.close();
     this.ring = undefined;
     this.obj?.close();
@@ -398,8 +475,13 @@ export class BpfProbe {
  * What /status says of a latency probe's sampling: `exact`, or `1 in N` with the error of its
  * counts (a count c estimated from c / N observations has a standard error of sqrt(c (N - 1))).
  */
-export function sampledNote(every: number): string {
-  return every <= 1 ? 'exact: every measurement' : `1 in ${every}: each observation counts ${every} times; a count c is within about 4·sqrt(c·${every - 1}) of the true count`;
+export function sampledNote(every: number, window?: { ms: number; periodMs: number }): string {
+  if (every <= 1) return 'exact: every measurement';
+  const within = `1 in ${every}`;
+  if (!window) return `${within}: each observation counts ${every} times; a count c is within about 4·sqrt(c·${every - 1}) of the true count`;
+  const weight = (every * window.periodMs) / window.ms;
+  return `measured during ${window.ms} ms of every ${window.periodMs} ms, ${within} within: each observation counts about ${weight} times (more for latencies near the window's length); ` +
+    `a count c of steady traffic is within about 4·sqrt(c·${weight - 1}) plus one window's share of the true count`;
 }
 
 /**

@@ -13,7 +13,7 @@ const SUM_SLOT = BUCKETS;
 const OVER_100MS = LATENCY_BUCKETS_NS.indexOf(1e8) + 1;
 
 /** The catalogue's note on every series the latency sampling scales (histograms and their counters over 100 ms). */
-export const SAMPLED = 'sampled: 1 measurement in `event_config.latency_sample` is taken and counts that many times (an estimate; exact at 1).';
+export const SAMPLED = 'sampled: measured during `event_config.latency_window_ms` of every `latency_period_ms` (the programs are detached otherwise), 1 measurement in `latency_sample` within, each counting the inverse of that fraction (an estimate; exact, always attached, at `latency_sample` 1).';
 
 /** A latency histogram in seconds with the buckets of the in-kernel histograms. */
 export const histogram = (name: string, source: string, help: string, extra: Partial<Pick<MetricDef, 'ack' | 'labels' | 'scope' | 'sampled'>> = {}): Omit<MetricDef, 'probe'> =>
@@ -33,12 +33,40 @@ export const LATENCY_SAMPLE: ProbeOption = {
   },
 };
 
+/**
+ * event_config.latency_window_ms and latency_period_ms: time-window sampling. While
+ * latency_sample is over 1, the latency probes' programs are attached only during the first
+ * window_ms of every period_ms and detached otherwise: a detached program costs a packet
+ * nothing, where even an empty attached one costs each of its runs 30-35 ns of dispatch (README
+ * "eBPF bench"). Measurements count period/window times more (latency.bpf.h). A window of at
+ * least its period keeps them attached. Exact mode (latency_sample 1) is always attached.
+ */
+export const LATENCY_WINDOW: ProbeOption = {
+  section: 'event_config',
+  key: 'latency_window_ms',
+  schema: {
+    type: 'integer', minimum: 100, maximum: 600000, default: 250,
+    description: 'While latency_sample is over 1: the latency probes\' programs are attached only this many milliseconds of every latency_period_ms (detached otherwise, so most packets run none), and each measurement counts period/window times more; at least the period: always attached',
+  },
+};
+export const LATENCY_PERIOD: ProbeOption = {
+  section: 'event_config',
+  key: 'latency_period_ms',
+  schema: {
+    type: 'integer', minimum: 100, maximum: 600000, default: 2000,
+    description: 'The period of latency_window_ms: one window begins every this many milliseconds',
+  },
+};
+
 /** Why the latency probes are opt-in (ProbeSpec.optIn). */
 export const PER_PACKET = 'its programs run for every packet (or softirq run); README "Benchmark" gives their cost per packet';
 
-/** The probe's `tune`: writes event_config.latency_sample into its object (now if loaded, and at every load). */
+/** The probe's `tune`: writes event_config.latency_sample and its time windows into its object (now if loaded, and at every load). */
 export const tuneSampling = (kernel: BpfProbe) => (values: Readonly<Record<string, unknown>>): void =>
-  kernel.setSampling(Number(values[LATENCY_SAMPLE.key] ?? LATENCY_SAMPLE.schema.default));
+  kernel.setSampling(Number(values[LATENCY_SAMPLE.key] ?? LATENCY_SAMPLE.schema.default), {
+    ms: Number(values[LATENCY_WINDOW.key] ?? LATENCY_WINDOW.schema.default),
+    periodMs: Number(values[LATENCY_PERIOD.key] ?? LATENCY_PERIOD.schema.default),
+  });
 
 /** event_config.latency_threshold_ms: ACK's 100 ms; the kernel's default too. */
 export const LATENCY_THRESHOLD: ProbeOption = {

@@ -6,7 +6,7 @@ import type { Sample } from '../model.js';
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import type { BpfRecord } from '../bpf/records.js';
 import { lostEvents } from './counters.js';
-import { histogram, histogramOf, LATENCY_SAMPLE, LATENCY_THRESHOLD, PER_PACKET, SAMPLED, tuneSampling, over100ms, writeThreshold } from './latency.js';
+import { histogram, histogramOf, LATENCY_PERIOD, LATENCY_SAMPLE, LATENCY_THRESHOLD, LATENCY_WINDOW, PER_PACKET, SAMPLED, tuneSampling, over100ms, writeThreshold } from './latency.js';
 import { counter, defineProbe, event, eventsLost, HOST } from './probe.js';
 
 const NAME = 'net_softirq';
@@ -80,5 +80,5 @@ export default defineProbe({
   configure: (options) => writeThreshold(kernel, options),
   tune: tuneSampling(kernel),
   optIn: PER_PACKET,
-  options: [LATENCY_THRESHOLD, LATENCY_SAMPLE],
+  options: [LATENCY_THRESHOLD, LATENCY_SAMPLE, LATENCY_WINDOW, LATENCY_PERIOD],
 });

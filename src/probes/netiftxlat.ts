@@ -5,7 +5,7 @@
 // events over the threshold.
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { histogram, LATENCY_SAMPLE, LATENCY_THRESHOLD, PER_PACKET, SAMPLED, tuneSampling, namespaceLatencies, writeThreshold } from './latency.js';
+import { histogram, LATENCY_PERIOD, LATENCY_SAMPLE, LATENCY_THRESHOLD, LATENCY_WINDOW, PER_PACKET, SAMPLED, tuneSampling, namespaceLatencies, writeThreshold } from './latency.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'netiftxlat';
@@ -48,5 +48,5 @@ export default defineProbe({
   configure: (options) => writeThreshold(kernel, options),
   tune: tuneSampling(kernel),
   optIn: PER_PACKET,
-  options: [LATENCY_THRESHOLD, LATENCY_SAMPLE],
+  options: [LATENCY_THRESHOLD, LATENCY_SAMPLE, LATENCY_WINDOW, LATENCY_PERIOD],
 });

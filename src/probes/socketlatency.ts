@@ -6,7 +6,7 @@
 // full send buffer).
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { histogram, LATENCY_SAMPLE, LATENCY_THRESHOLD, PER_PACKET, SAMPLED, tuneSampling, namespaceLatencies, writeThreshold } from './latency.js';
+import { histogram, LATENCY_PERIOD, LATENCY_SAMPLE, LATENCY_THRESHOLD, LATENCY_WINDOW, PER_PACKET, SAMPLED, tuneSampling, namespaceLatencies, writeThreshold } from './latency.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'socketlatency';
@@ -51,5 +51,5 @@ export default defineProbe({
   configure: (options) => writeThreshold(kernel, options),
   tune: tuneSampling(kernel),
   optIn: PER_PACKET,
-  options: [LATENCY_THRESHOLD, LATENCY_SAMPLE],
+  options: [LATENCY_THRESHOLD, LATENCY_SAMPLE, LATENCY_WINDOW, LATENCY_PERIOD],
 });

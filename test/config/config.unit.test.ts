@@ -51,7 +51,7 @@ describe('defaults', () => {
         qdisc_devices: ['cali*', 'eth*'], qdisc_per_interface: false, pod_cidrs: [],
       },
       event_config: {
-        enabled: true, port: 19102, probes: DEFAULT_EVENT, events_per_second: 100, latency_sample: 16, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, dns: { timeout_ms: 2000, error_rcodes: ['SERVFAIL', 'REFUSED'], ports: [53] }, loki_enable: false, loki_address: '',
+        enabled: true, port: 19102, probes: DEFAULT_EVENT, events_per_second: 100, latency_sample: 16, latency_window_ms: 250, latency_period_ms: 2000, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, dns: { timeout_ms: 2000, error_rcodes: ['SERVFAIL', 'REFUSED'], ports: [53] }, loki_enable: false, loki_address: '',
         sinks: {
           stdout: { enabled: true, format: 'json' },
           loki: {
@@ -123,7 +123,7 @@ event_config:
         qdisc_devices: ['veth*', 'eth0'], qdisc_per_interface: true, pod_cidrs: ['10.244.0.0/16', 'fd00:10:244::/64'],
       },
       event_config: {
-        enabled: true, port: 19200, probes: ['packetloss', 'tcpreset'], events_per_second: 100, latency_sample: 16, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, dns: { timeout_ms: 2000, error_rcodes: ['SERVFAIL', 'REFUSED'], ports: [53] }, loki_enable: true,
+        enabled: true, port: 19200, probes: ['packetloss', 'tcpreset'], events_per_second: 100, latency_sample: 16, latency_window_ms: 250, latency_period_ms: 2000, latency_threshold_ms: 100, packetloss: { reasons: [], exclude_reasons: [] }, dns: { timeout_ms: 2000, error_rcodes: ['SERVFAIL', 'REFUSED'], ports: [53] }, loki_enable: true,
         loki_address: 'http://loki.monitoring:3100',
         sinks: {
           ...DEFAULT_CONFIG.event_config.sinks,
