@@ -104,12 +104,14 @@ static __always_inline bool before_window(__u64 start) {
 // the chance that a measurement spanning `span` ns fell entirely inside one: (length - span) /
 // period (a measurement taken at one point in time, span 0: length / period). Measurements
 // spanning more than 3/4 of the window are rarer still; they count at most 4 times the
-// weight of a short one.
+// weight of a short one. 0 (not counted) past the window's length: the kernel ends the window
+// on time even when userspace detaches late (a busy event loop), so the weights stay exact.
 static __always_inline __u64 observation_weight(__u64 span) {
   __u64 weight = sample_every();
   __u32 zero = 0;
   struct latency_window *w = bpf_map_lookup_elem(&lat_window, &zero);
   if (!w || !w->length || w->period <= w->length) return weight;
+  if (bpf_ktime_get_ns() > w->start + w->length) return 0;
   __u64 floor = w->length / 4;
   __u64 open = w->length - floor > span ? w->length - span : floor;
   if (!open) return weight;
@@ -120,6 +122,8 @@ static __always_inline __u64 observation_weight(__u64 span) {
 // observation weighs as many as the sampling it stands for (observation_weight; `span`: how
 // long the measurement needed the programs attached, ns for a start and an end, 0 for one point).
 static __always_inline void hist_observe_span(void *map, __u32 id, __u32 base, __u64 ns, __u64 span) {
+  __u64 weight = observation_weight(span);
+  if (!weight) return;
   struct hist_key key = {.id = id, .base = base};
   struct hist *h = bpf_map_lookup_elem(map, &key);
   if (!h) {
@@ -134,7 +138,6 @@ static __always_inline void hist_observe_span(void *map, __u32 id, __u32 base, _
   }
   __u32 b = hist_bucket(ns);
   if (b > HIST_BOUNDS) return; // for the verifier: b indexes the buckets
-  __u64 weight = observation_weight(span);
   __sync_fetch_and_add(&h->slot[b], weight);
   __sync_fetch_and_add(&h->slot[HIST_SUM], ns * weight);
 }

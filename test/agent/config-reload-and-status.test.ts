@@ -142,7 +142,7 @@ test('an eBPF probe taken out of both probe lists detaches its programs from the
       event_config: { ...every.event_config, probes: [...EVENT_PROBES], latency_sample: 16 } });
     await agent.agent.collector.collect();
     assert.equal((await agent.status()).events.bpf.kernellatency.state, 'ok');
-    assert.match((await agent.status()).events.bpf.kernellatency.sampled, /^1 in 16: /, '/status says the histograms are sampled');
+    assert.match((await agent.status()).events.bpf.kernellatency.sampled, /^measured during 250 ms of every 2000 ms, 1 in 16 within: /, '/status says the histograms are sampled, and in which windows');
     const attached = kernellatencyIds();
     assert.equal(attached.length, 4);
     const before = await loadedIds();

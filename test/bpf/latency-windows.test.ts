@@ -141,8 +141,8 @@ for i in range(${n}):
   const estimate = rx(windowed).count - windowedWas.count;
   assert.equal(count, n, 'the exact copy saw each datagram');
   // Stated error: the sampling's (an observation stands for N·P/W = 4 datagrams, about 4
-  // standard errors of that binomial estimate), plus 10 % for the windows' edges: timers late
-  // by up to 40 ms on a 400 ms window, and a sender that is not perfectly steady.
+  // standard errors of that binomial estimate), plus 10 % for a sender that is not perfectly
+  // steady (the kernel counts nothing past a window's length, however late the timer detaches).
   const weight = (every * periodMs) / ms;
   const error = samplingError(count, weight) + 0.1 * count;
   t.diagnostic(`estimate ${estimate} for an exact ${count}, stated error ${error.toFixed(0)}`);
