@@ -4,9 +4,9 @@
 // into the JSON line, where LogQL still filters on it.
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import snappy from 'snappyjs';
 import type { EventRecord } from '../../events/model.js';
 import { attributeOf, forEachAttribute } from '../../events/record.js';
+import { SnappyCompressor } from './snappy.js';
 import { ProtoWriter } from './wire.js';
 
 const gzip = promisify(gzipCb);
@@ -166,6 +166,7 @@ export interface PushBody {
 
 const NS_PER_S = 1_000_000_000n;
 const writer = new ProtoWriter();
+const snappy = new SnappyCompressor();
 
 /** The request body and its content headers for `records`. */
 export async function pushBody(records: readonly EventRecord[], node: string, staticLabels: Record<string, string>, storage: FieldStorage, encoding: LokiEncoding): Promise<PushBody> {
