@@ -10,6 +10,7 @@ import type { PodRef } from '../../src/model.js';
 import { EventPipeline, recordBytes, type NetnsAttribution } from '../../src/events/pipeline.js';
 import { encodeProtobuf, groupStreams, type FieldStorage } from '../../src/sinks/loki/encode.js';
 import { SnappyCompressor, maxCompressedLength } from '../../src/sinks/loki/snappy.js';
+import { LokiReceiver } from '../helpers/loki-receiver.js';
 
 describe('snappy', () => {
   const c = new SnappyCompressor();
@@ -98,4 +99,26 @@ describe('pipeline records', () => {
     assert.equal(nodeWide!.attributes.netns, 'own netns');
     assert.deepEqual(JSON.parse(JSON.stringify(pod, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).attributes, JSON.parse(JSON.stringify(pod!.attributes)), 'JSON (the spool) has the whole record');
   });
+});
+
+test('the receiver decodes a push strictly: a truncated or mistyped protobuf is refused', async () => {
+  const rx = await new LokiReceiver().start();
+  try {
+    const p = new EventPipeline({ nodeName: 'node-1', resolve: () => undefined });
+    const rec = p.toRecord({ timeUnixNano: 1763880000123456789n, type: 'PACKETLOSS', probe: 'packetloss', severity: 'WARN', msg: 'drop', netns: 7, attrs: { reason: 'NO_SOCKET', sport: 53 } });
+    const proto = Buffer.from(encodeProtobuf(groupStreams([rec], 'node-1', {}), 'metadata'));
+    const post = (raw: Buffer) => fetch(`${rx.url}/loki/api/v1/push`, { method: 'POST', body: new Uint8Array(new SnappyCompressor().compress(raw)), headers: { 'content-type': 'application/x-protobuf' } })
+      .then(async (r) => ({ status: r.status, text: await r.text() }));
+    assert.equal((await post(proto)).status, 204);
+    assert.deepEqual(rx.entries().map((e) => [e.ns, e.labels.type, e.metadata]), [[1763880000123456789n, 'PACKETLOSS', { level: 'warn', probe: 'packetloss', netns: 'ns7', reason: 'NO_SOCKET', sport: '53' }]]);
+    const truncated = await post(proto.subarray(0, proto.length - 1));
+    assert.equal(truncated.status, 400);
+    assert.match(truncated.text, /unexpected EOF/);
+    const mistyped = Buffer.from(proto);
+    mistyped[0] = (1 << 3) | 0; // streams as a varint
+    assert.equal((await post(mistyped)).status, 400);
+    assert.equal(rx.entries().length, 1, 'nothing of a refused push is kept');
+  } finally {
+    await rx.stop();
+  }
 });
