@@ -86,6 +86,14 @@ describe('pipeline records', () => {
     });
   }
 
+  test('the line and the entry carry the exact ns, at the edges of the second and of 64 bits', () => {
+    for (const ns of [0n, 5n, 999_999_999n, 1_000_000_000n, 1_000_000_001n, 1763880000000000000n, 1763880000999999999n, 2n ** 63n + 1n, 2n ** 64n - 1n, 2n ** 64n + 7n]) {
+      const r = p.toRecord({ ...events[4]!, timeUnixNano: ns });
+      const raw = Buffer.from(encodeProtobuf(groupStreams([r], 'node-1', {}), 'metadata')).toString('latin1');
+      assert.ok(raw.includes(`{"timestamp":${ns},"type":`), `line of ${ns}`);
+    }
+  });
+
   test('the attribute table: standard keys first, own attrs after, none overriding a standard key the record has', () => {
     const [pod, host, unknown, nodeWide] = events.map((e) => p.toRecord(e));
     assert.deepEqual(pod!.attributes, {
@@ -118,6 +126,11 @@ test('the receiver decodes a push strictly: a truncated or mistyped protobuf is 
     mistyped[0] = (1 << 3) | 0; // streams as a varint
     assert.equal((await post(mistyped)).status, 400);
     assert.equal(rx.entries().length, 1, 'nothing of a refused push is kept');
+    // Seconds and nanos split without BigInt division: exact at the edges.
+    const times = [5n, 999_999_999n, 1_000_000_000n, 1763880000999999999n, 2n ** 63n + 1n, 2n ** 64n - 1n, 2n ** 64n + 7n];
+    const many = times.map((ns) => p.toRecord({ timeUnixNano: ns, type: 'PACKETLOSS', probe: 'packetloss', severity: 'WARN', msg: 'drop', attrs: {} }));
+    assert.equal((await post(Buffer.from(encodeProtobuf(groupStreams(many, 'node-1', {}), 'metadata')))).status, 204);
+    assert.deepEqual(rx.entries().slice(1).map((e) => e.ns), times);
   } finally {
     await rx.stop();
   }
