@@ -86,6 +86,23 @@ describe('pipeline records', () => {
     });
   }
 
+  test('fields: level first, a name met twice (own level, a.b and a_b) keeps its first place and its last value', async () => {
+    const rx = await new LokiReceiver().start();
+    try {
+      const r = p.toRecord({ ...events[2]!, attrs: { ...events[2]!.attrs, a_b_c: 'later' } });
+      const body = new Uint8Array(new SnappyCompressor().compress(Buffer.from(encodeProtobuf(groupStreams([r, r], 'node-1', {}), 'metadata'))));
+      const res = await fetch(`${rx.url}/loki/api/v1/push`, { method: 'POST', body, headers: { 'content-type': 'application/x-protobuf' } });
+      assert.equal(res.status, 204);
+      const [first, second] = rx.entries();
+      assert.deepEqual(first!.labels, { k8s_node: 'node-1', type: 'PACKETLOSS', k8s_namespace: 'own' });
+      for (const e of [first!, second!]) {
+        assert.deepEqual(Object.entries(e.metadata), [['level', 'x'], ['probe', 'packetloss'], ['netns', 'ns3'], ['k8s_pod', 'own-pod'], ['a_b_c', 'later']]);
+      }
+    } finally {
+      await rx.stop();
+    }
+  });
+
   test('the line and the entry carry the exact ns, at the edges of the second and of 64 bits', () => {
     for (const ns of [0n, 5n, 999_999_999n, 1_000_000_000n, 1_000_000_001n, 1763880000000000000n, 1763880000999999999n, 2n ** 63n + 1n, 2n ** 64n - 1n, 2n ** 64n + 7n]) {
       const r = p.toRecord({ ...events[4]!, timeUnixNano: ns });

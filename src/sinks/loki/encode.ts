@@ -109,19 +109,60 @@ const LEVEL: Record<string, string> = { INFO: 'info', WARN: 'warn', ERROR: 'erro
 
 let fieldCount = 0;
 
+/**
+ * Where a metadata name went in the entry being collected: its index, valid while `entry` is
+ * the current entry's stamp. One slot per name, shared by the keys that map to it (`a.b` and
+ * `a_b`), so a name met twice is found without searching the entry's fields.
+ */
+interface FieldSlot {
+  readonly name: string;
+  entry: number;
+  index: number;
+}
+const LEVEL_SLOT: FieldSlot = { name: 'level', entry: -1, index: 0 };
+/** Attribute key → its name's slot; null for the attributes that are stream labels. */
+const slotsByKey = new Map<string, FieldSlot | null>();
+const slotsByName = new Map<string, FieldSlot>([['level', LEVEL_SLOT]]);
+let entryStamp = 0;
+
+function slotOf(key: string): FieldSlot | null {
+  let slot = slotsByKey.get(key);
+  if (slot === undefined) {
+    if (LABEL_ATTRS.has(key)) {
+      slot = null;
+    } else {
+      const name = metadataName(key);
+      slot = slotsByName.get(name);
+      if (!slot) slotsByName.set(name, (slot = { name, entry: -1, index: 0 }));
+    }
+    slotsByKey.set(key, slot);
+  }
+  return slot;
+}
+
 function addField(k: string, v: string | number): void {
-  if (LABEL_ATTRS.has(k)) return;
-  const name = metadataName(k);
-  const n = fieldCount;
-  let j = 0;
-  while (j < n && fieldNames[j] !== name) j++;
-  fieldNames[j] = name;
-  fieldValues[j] = v;
-  if (j === n) fieldCount = n + 1;
+  const slot = slotOf(k);
+  if (slot === null) return;
+  if (slot.entry === entryStamp) {
+    fieldValues[slot.index] = v; // met before in this entry: its first place, its last value
+    return;
+  }
+  slot.entry = entryStamp;
+  slot.index = fieldCount;
+  fieldNames[fieldCount] = slot.name;
+  fieldValues[fieldCount++] = v;
 }
 
 /** Fills fieldNames/fieldValues for `r`; returns how many there are. */
 function collectFields(r: EventRecord): number {
+  if (slotsByKey.size > 10_000) {
+    // Attribute keys are a small fixed set; should they not be, the slots start over (between entries only).
+    slotsByKey.clear();
+    slotsByName.clear();
+    slotsByName.set('level', LEVEL_SLOT);
+  }
+  entryStamp = (entryStamp + 1) % Number.MAX_SAFE_INTEGER;
+  LEVEL_SLOT.entry = entryStamp;
   fieldNames[0] = 'level';
   fieldValues[0] = LEVEL[r.severityText] ?? String(r.severityText).toLowerCase();
   fieldCount = 1;
