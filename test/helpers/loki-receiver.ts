@@ -229,7 +229,8 @@ class Reader {
   }
   string(): string {
     const end = this.length();
-    const s = this.buf.toString('utf8', this.pos, end);
+    // utf8Slice: what toString('utf8', start, end) calls after checking its arguments, per string of every entry.
+    const s = (this.buf as Buffer & { utf8Slice(start: number, end: number): string }).utf8Slice(this.pos, end);
     // A replacement character either was sent as such or marks invalid UTF-8.
     if (s.includes('\ufffd') && !Buffer.from(s, 'utf8').equals(this.buf.subarray(this.pos, end))) throw new Error('proto: invalid UTF-8 in a string field');
     this.pos = end;
