@@ -272,6 +272,7 @@ export function encodeProtobuf(groups: readonly StreamGroup[], storage: FieldSto
     const stream = w.begin(1);
     w.string(1, labelString(g.labels));
     const type = g.labels.type;
+    const typePart = `,"type":${jsonName(type)},"msg":`; // the same for the stream's every line
     for (const r of g.records) {
       const ns = r.timeUnixNano;
       const fields = collectFields(r);
@@ -287,9 +288,7 @@ export function encodeProtobuf(groups: readonly StreamGroup[], storage: FieldSto
       w.text(LINE_HEAD);
       if (ns >= 0n) w.decimalNs(seconds, nanos);
       else w.text(ns.toString());
-      w.text(',"type":');
-      w.text(jsonName(type));
-      w.text(',"msg":');
+      w.text(typePart);
       w.jsonString(r.body);
       if (storage === 'line') {
         for (let j = 0; j < fields; j++) {
