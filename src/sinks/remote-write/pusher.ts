@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { labelName, metricName, type NamingProfile } from '../../exporters/prometheus.js';
-import { HttpTransport, QueuedPusher, type PushQueueStats, type QueuedOutcome, type ReachabilityChange } from '../../transport/index.js';
+import { HttpTransport, QueuedPusher, type PushQueueStats, type PusherHooks, type QueuedOutcome } from '../../transport/index.js';
 import type { RemoteWriteSection } from './config.js';
 import { encodeWriteRequest, METRIC_TYPE, type Label, type MetricMetadata, type TimeSeries } from './proto.js';
 
@@ -22,7 +22,7 @@ export const USER_AGENT = 'kubesonar/0.1.0';
 /** `event_config.sinks.remote_write` (keys as in the config file): the URL, and the rest at their defaults when unset. */
 export type RemoteWriteConfig = Pick<RemoteWriteSection, 'url'> & Partial<RemoteWriteSection>;
 
-export interface RemoteWritePusherOptions {
+export interface RemoteWritePusherOptions extends PusherHooks {
   config: RemoteWriteConfig;
   /** E.g. `async () => (await telemetry.pull.collect()).resourceMetrics`. */
   collect: () => Promise<ResourceMetrics>;
@@ -33,12 +33,6 @@ export interface RemoteWritePusherOptions {
   timeoutMs?: number;
   /** Series per request (Prometheus' max_samples_per_send default). */
   maxSamplesPerRequest?: number;
-  /** How long a request is kept and retried (default: `max_age_ms`, 15 minutes). */
-  retryBudgetMs?: number;
-  /** Told why points were dropped, one line, for the agent's log and /status. */
-  onError?: (message: string) => void;
-  /** Told once when the receiver stops answering and once when it is back. */
-  onReachability?: (change: ReachabilityChange) => void;
 }
 
 export interface RemoteWriteStats {
