@@ -57,18 +57,18 @@ async function hasTcpSockets(entity: Entity, ctx: ProbeContext, family: 4 | 6): 
 }
 
 /**
- * Every TCP socket of the namespace, IPv4 and IPv6, all states. A sock_diag dump walks the
+ * Every TCP socket of the namespace, IPv4 then IPv6, all states. A sock_diag dump walks the
  * kernel's whole TCP hash table (shared by every namespace unless net.ipv4.tcp_child_ehash_entries
- * gave it its own), about a millisecond per family on a 256k-bucket table, however few sockets
- * the namespace has; so a family the namespace has no socket of (sockstat) is not dumped. A
- * socket opened between the two reads is counted from the next cycle.
+ * gave it its own), about a millisecond on a 256k-bucket table, however few sockets the
+ * namespace has; so a family the namespace has no socket of (sockstat) is not dumped, and
+ * a namespace with both has them in one dump. A socket opened between the two reads is
+ * counted from the next cycle.
  */
 export function tcpSocketsOf(entity: Entity, ctx: ProbeContext): Promise<InetSocket[]> {
   return ctx.shared(`${entity.netns}:tcp-sockets`, async () => {
-    const ns = netnsRef(entity);
-    const dumps = await Promise.all(([4, 6] as const).map(async (family) =>
-      (await hasTcpSockets(entity, ctx, family)) ? inetSockets(ns, { family, protocol: 'tcp', states: TCPF_ALL }) : []));
-    return dumps.flat();
+    const [v4, v6] = await Promise.all([hasTcpSockets(entity, ctx, 4), hasTcpSockets(entity, ctx, 6)]);
+    if (!v4 && !v6) return [];
+    return inetSockets(netnsRef(entity), { family: v4 && v6 ? 'both' : v4 ? 4 : 6, protocol: 'tcp', states: TCPF_ALL });
   });
 }
 
