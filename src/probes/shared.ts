@@ -3,29 +3,29 @@ import { netnsRef, procNet, type Entity, type ProbeContext } from '../model.js';
 import { links, type Link } from '../netlink/rtnetlink.js';
 import { inetSockets, TCPF_ALL, type InetSocket } from '../netlink/sockdiag.js';
 import { pidStats, type PidStats } from '../procfs/pids.js';
-import { parseKeyValueLines, readText } from '../procfs/read.js';
+import { parseKeyValueLines, readText, type Counters } from '../procfs/read.js';
 
 export function procNetText(entity: Entity, ctx: ProbeContext, file: string): Promise<string> {
   return ctx.shared(`${entity.netns}:proc:${file}`, () => readText(procNet(entity, file)));
 }
 
-/** Reads a file's `Section:Field` → value pairs into `into`. */
-export type Parser = (text: string, into: Map<string, number>) => Map<string, number>;
+/** Reads a file's `Section:Field` → value pairs. */
+export type Parser = (text: string) => Counters;
 
 /** Parsed files of the cycle whose `shared` this is (one function per cycle): gone with it. */
-const parsedInCycle = new WeakMap<ProbeContext['shared'], Map<string, Promise<ReadonlyMap<string, number>>>>();
+const parsedInCycle = new WeakMap<ProbeContext['shared'], Map<string, Promise<Counters>>>();
 
 /**
  * A /proc/<pid>/net file parsed once per namespace and cycle (each file has one format, one
  * parser): tcp, udp and ip all read snmp.
  */
-export function parsedProcNet(entity: Entity, ctx: ProbeContext, file: string, parse: Parser): Promise<ReadonlyMap<string, number>> {
+export function parsedProcNet(entity: Entity, ctx: ProbeContext, file: string, parse: Parser): Promise<Counters> {
   let cycle = parsedInCycle.get(ctx.shared);
   if (!cycle) parsedInCycle.set(ctx.shared, (cycle = new Map()));
   const key = `${entity.netns}:${file}`;
   let parsed = cycle.get(key);
   if (!parsed) {
-    const reading = procNetText(entity, ctx, file).then((text) => parse(text, new Map()));
+    const reading = procNetText(entity, ctx, file).then((text) => parse(text));
     // A failed read is not kept, as ctx.shared keeps none: the collector retries a probe through
     // another process of the namespace when the one read through exited, and that must read again.
     reading.catch(() => cycle!.get(key) === reading && cycle!.delete(key));

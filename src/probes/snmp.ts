@@ -12,7 +12,7 @@ export function snmpCollect(files: readonly string[], defs: readonly Pick<Metric
     const parsed = await Promise.all(files.map((file) => parsedProcNet(entity, ctx, file, parse)));
     const samples: Sample[] = [];
     // Plain loops: a hundred-odd entries per namespace and cycle. The files are looked up one
-    // after the other, the last holding a key winning, instead of being merged into a new map
+    // after the other, the last holding a key winning, instead of being merged into one map
     // (ip's snmp and netstat alone are some 300 entries per namespace and cycle).
     for (let i = 0; i < defs.length; i++) {
       let sum = 0;
@@ -30,4 +30,4 @@ export function snmpCollect(files: readonly string[], defs: readonly Pick<Metric
   };
 }
 
-export const mergeKeyValueLines: Parser = parseKeyValueLines;
+export const mergeKeyValueLines: Parser = (text) => parseKeyValueLines(text);
