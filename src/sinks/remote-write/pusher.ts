@@ -10,8 +10,7 @@ import { createRequire } from 'node:module';
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { labelName, metricName, type NamingProfile } from '../../exporters/prometheus.js';
-import { Periodic } from '../otlp/periodic.js';
-import { HttpTransport, PushQueue, type PushQueueStats, type QueuedOutcome, type ReachabilityChange } from '../../transport/index.js';
+import { HttpTransport, QueuedPusher, type PushQueueStats, type PusherHooks, type QueuedOutcome } from '../../transport/index.js';
 import type { RemoteWriteSection } from './config.js';
 import { encodeWriteRequest, METRIC_TYPE, type Label, type MetricMetadata, type TimeSeries } from './proto.js';
 
@@ -23,7 +22,7 @@ export const USER_AGENT = 'kubesonar/0.1.0';
 /** `event_config.sinks.remote_write` (keys as in the config file): the URL, and the rest at their defaults when unset. */
 export type RemoteWriteConfig = Pick<RemoteWriteSection, 'url'> & Partial<RemoteWriteSection>;
 
-export interface RemoteWritePusherOptions {
+export interface RemoteWritePusherOptions extends PusherHooks {
   config: RemoteWriteConfig;
   /** E.g. `async () => (await telemetry.pull.collect()).resourceMetrics`. */
   collect: () => Promise<ResourceMetrics>;
@@ -34,12 +33,6 @@ export interface RemoteWritePusherOptions {
   timeoutMs?: number;
   /** Series per request (Prometheus' max_samples_per_send default). */
   maxSamplesPerRequest?: number;
-  /** How long a request is kept and retried (default: `max_age_ms`, 15 minutes). */
-  retryBudgetMs?: number;
-  /** Told why points were dropped, one line, for the agent's log and /status. */
-  onError?: (message: string) => void;
-  /** Told once when the receiver stops answering and once when it is back. */
-  onReachability?: (change: ReachabilityChange) => void;
 }
 
 export interface RemoteWriteStats {
@@ -182,18 +175,13 @@ const PROTOCOL_HEADERS: Record<string, string> = {
 /** 5xx and 429 are worth another attempt; every other status is final (remote write 1.0). */
 export const REMOTE_WRITE_RETRYABLE = (status: number) => status === 429 || (status >= 500 && status < 600);
 
-export class RemoteWritePusher {
-  readonly intervalMs: number;
-  private readonly transport: HttpTransport;
-  private readonly loop: Periodic;
-  private readonly queue: PushQueue;
-  private readonly counters: Omit<RemoteWriteStats, 'queue'> = { pushes: 0, failedPushes: 0, requests: 0, retries: 0, samplesSent: 0, samplesDropped: {} };
+export class RemoteWritePusher extends QueuedPusher {
+  private readonly counters: Omit<RemoteWriteStats, 'queue' | 'pushes' | 'failedPushes'> = { requests: 0, retries: 0, samplesSent: 0, samplesDropped: {} };
 
   constructor(private readonly opts: RemoteWritePusherOptions) {
     const { url, username, password_file, headers } = opts.config;
     try { new URL(url); } catch { throw new Error(`remote_write.url: not a URL: "${url}"`); }
-    this.intervalMs = Math.max(1, opts.config.interval_seconds ?? 30) * 1000;
-    this.transport = new HttpTransport({
+    const transport = new HttpTransport({
       target: url, timeoutMs: opts.timeoutMs ?? 10_000,
       // The password file is read at every push, so rotating the Secret needs no restart.
       auth: { headers, basic: username || password_file ? { username: username ?? '', passwordFile: password_file || undefined } : undefined },
@@ -204,34 +192,13 @@ export class RemoteWritePusher {
       },
       onReachability: opts.onReachability,
     });
-    this.queue = new PushQueue({
-      transport: this.transport, headers: PROTOCOL_HEADERS,
+    super(transport, {
+      intervalMs: Math.max(1, opts.config.interval_seconds ?? 30) * 1000, headers: PROTOCOL_HEADERS,
       maxBytes: opts.config.max_queue_bytes ?? 32 << 20, maxAgeMs: opts.retryBudgetMs ?? opts.config.max_age_ms ?? 15 * 60_000,
-      onOutcome: (o) => this.outcome(o),
     });
-    // The loop only collects and queues: a receiver that is down delays sending, never collecting.
-    this.loop = new Periodic(this.intervalMs, async () => { await this.collectAndQueue(); });
   }
 
-  start(): void { this.loop.start(); }
-
-  /** One collect, queued; resolves once its requests are settled, true when every one was accepted. Never throws. */
-  async pushOnce(): Promise<boolean> {
-    return (await this.collectAndQueue()).settled;
-  }
-
-  /** Collects and queues; `settled` tells, once every request is delivered or dropped, whether all were delivered. */
-  private async collectAndQueue(): Promise<{ settled: Promise<boolean> }> {
-    this.counters.pushes++;
-    const count = (ok: boolean) => {
-      if (!ok) this.counters.failedPushes++;
-      return ok;
-    };
-    const requests = await this.push();
-    return { settled: Promise.all(requests).then((all) => count(all.every(Boolean))) };
-  }
-
-  private outcome(o: QueuedOutcome): void {
+  protected outcome(o: QueuedOutcome): void {
     const r = o.result;
     if (r && r.attempts > 0) {
       this.counters.requests++;
@@ -246,8 +213,7 @@ export class RemoteWritePusher {
     this.drop(reason, o.count, r?.error ?? reason);
   }
 
-  /** Queues the collection's requests; each promise tells whether one was delivered (an array: not flattened by await). */
-  private async push(): Promise<Promise<boolean>[]> {
+  protected async queueCollection(): Promise<Promise<boolean>[]> {
     let rm: ResourceMetrics;
     try {
       rm = await this.opts.collect();
@@ -279,14 +245,7 @@ export class RemoteWritePusher {
   }
 
   stats(): RemoteWriteStats {
-    return { ...this.counters, samplesDropped: { ...this.counters.samplesDropped }, queue: this.queue.stats() };
-  }
-
-  async close(): Promise<void> {
-    const stopped = this.loop.stop();
-    this.queue.close();
-    await this.transport.close();
-    await stopped;
+    return { ...this.pushCounts, ...this.counters, samplesDropped: { ...this.counters.samplesDropped }, queue: this.queue.stats() };
   }
 
   private drop(reason: string, n: number, error: string): void {
