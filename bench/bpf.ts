@@ -46,16 +46,6 @@ const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
 const ALL = EBPF_PROBES.map((p) => p.kernel!);
 const packetloss = probe('packetloss')!;
 
-/** Runs a command in `ns` without blocking the event loop (the ring buffer is read meanwhile). */
-function run(ns: Netns, cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = ns.spawn(cmd, args);
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.slice(-300)}`))));
-  });
-}
-
 function netfilterDrops(ns: Netns): number {
   const codes = packetloss.kernel!.counters().get(statSync(`/run/netns/${ns.name}`).ino);
   const code = [...(codes?.keys() ?? [])].find((c) => reasonName(c) === 'NETFILTER_DROP');
@@ -77,7 +67,7 @@ async function flood(a: Netns, b: Netns, aAddr: string, ratePerSecond: number | 
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   // 200-byte datagrams as fast as one sender goes; iperf3's own 4-byte UDP handshake passes.
-  await run(b, 'iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(FLOOD_SECONDS), '-J']);
+  await b.output('iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(FLOOD_SECONDS), '-J']);
   await sleep(100);
   packetloss.kernel!.drain();
   const seconds = (performance.now() - t0) / 1000;
@@ -126,7 +116,7 @@ interface IperfEnd {
 async function iperfTcp(a: Netns): Promise<Throughput> {
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', '127.0.0.1']);
   await waitForLine(server, /Server listening/, 10_000);
-  const out = JSON.parse(await run(a, 'iperf3', ['-c', '127.0.0.1', '-t', String(RUN_SECONDS), '-J'])) as
+  const out = JSON.parse(await a.output('iperf3', ['-c', '127.0.0.1', '-t', String(RUN_SECONDS), '-J'])) as
     { end: IperfEnd & { sum_received: { bits_per_second: number } } };
   server.kill();
   const gbits = out.end.sum_received.bits_per_second / 1e9;
@@ -147,7 +137,7 @@ let lastPackets = 0;
 async function iperfUdp(a: Netns, b: Netns, aAddr: string): Promise<Throughput> {
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', aAddr]);
   await waitForLine(server, /Server listening/, 10_000);
-  const out = JSON.parse(await run(b, 'iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(RUN_SECONDS), '-J'])) as
+  const out = JSON.parse(await b.output('iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(RUN_SECONDS), '-J'])) as
     { end: IperfEnd & { sum: { packets: number; seconds: number } } };
   server.kill();
   const { packets, seconds } = out.end.sum;

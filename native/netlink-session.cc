@@ -1,6 +1,7 @@
 // Netlink sessions: the collection loop's sockets, kept per network namespace.
 //
 //   netlinkQueries(netnsPath, inode, [[protocol, request], ...]) -> Promise<(Buffer | Error)[]>
+//   netlinkQueriesMany([[netnsPath, inode, [[protocol, request], ...]], ...]) -> Promise<(Buffer | Error)[][]>
 //   netlinkRelease(inode) -> boolean          netlinkSessions() -> inode[]
 //
 // Creating a socket inside a namespace costs a thread and a setns(); a collection asks every
@@ -8,7 +9,9 @@
 // protocol) are created once, on a short-lived thread that enters it, and every later batch of
 // queries runs on them from the thread pool without entering anything: a netlink socket
 // answers for the namespace it was created in. All of a namespace's queries of a cycle travel
-// in one call. A socket holds its namespace alive, so the caller releases a session as soon as
+// in one call, and the namespaces asked at the same time share one pool job (netlinkQueriesMany):
+// on a 2-CPU node, waking a pool thread per namespace cost more than the exchanges themselves
+// with a hundred namespaces. A socket holds its namespace alive, so the caller releases a session as soon as
 // the namespace has no process left (the collector does after each discovery); work in flight
 // keeps the sockets until it ends, then they close.
 
@@ -61,44 +64,69 @@ struct Query {
   std::optional<Failure> failure;
 };
 
+// One namespace's share of a job: its queries, answered on its session's sockets.
+struct Batch {
+  std::string netns;
+  uint64_t inode;
+  std::shared_ptr<Session> session;
+  std::vector<Query> queries;
+};
+
 class QueriesWorker : public Napi::AsyncWorker {
  public:
-  QueriesWorker(Napi::Env env, std::string netns, uint64_t inode, std::shared_ptr<Session> session, std::vector<Query> queries)
+  // `nested`: resolve with one array per batch (netlinkQueriesMany); otherwise with the one batch's.
+  QueriesWorker(Napi::Env env, std::vector<Batch> batches, bool nested)
       : Napi::AsyncWorker(env, "kubesonar:netlinkQueries"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        netns_(std::move(netns)),
-        inode_(inode),
-        session_(std::move(session)),
-        queries_(std::move(queries)) {}
+        batches_(std::move(batches)),
+        nested_(nested) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
-    std::lock_guard<std::mutex> lock(session_->busy);
-    std::map<int, Failure> unavailable = OpenMissing();
-    for (auto& q : queries_) {
-      auto it = session_->sockets.find(q.protocol);
-      if (it == session_->sockets.end()) {
+    for (auto& batch : batches_) Run(batch);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!nested_) {
+      deferred_.Resolve(Replies(env, batches_.front()));
+      return;
+    }
+    Napi::Array out = Napi::Array::New(env, batches_.size());
+    for (size_t i = 0; i < batches_.size(); i++) out.Set(i, Replies(env, batches_[i]));
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  static void Run(Batch& batch) {
+    Session& session = *batch.session;
+    std::lock_guard<std::mutex> lock(session.busy);
+    std::map<int, Failure> unavailable = OpenMissing(batch);
+    for (auto& q : batch.queries) {
+      auto it = session.sockets.find(q.protocol);
+      if (it == session.sockets.end()) {
         q.failure = unavailable[q.protocol];
         continue;
       }
       // Our own sequence numbers: replies to an abandoned exchange can be told apart.
-      uint32_t seq = ++session_->seq;
+      uint32_t seq = ++session.seq;
       memcpy(q.request.data() + offsetof(nlmsghdr, nlmsg_seq), &seq, sizeof seq);
       q.failure = nlio::Exchange(it->second, q.request.data(), q.request.size(), q.reply);
       if (q.failure && q.failure->socketBroken) {
         close(it->second);
-        session_->sockets.erase(it);  // the next batch makes a fresh one
+        session.sockets.erase(it);  // the next batch makes a fresh one
       }
     }
   }
 
   // One entry per query, in order: its reply messages, or an Error with code/errno.
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::Array out = Napi::Array::New(env, queries_.size());
-    for (size_t i = 0; i < queries_.size(); i++) {
-      const Query& q = queries_[i];
+  static Napi::Array Replies(Napi::Env env, const Batch& batch) {
+    Napi::Array out = Napi::Array::New(env, batch.queries.size());
+    for (size_t i = 0; i < batch.queries.size(); i++) {
+      const Query& q = batch.queries[i];
       if (q.failure) {
         Napi::Error error = Napi::Error::New(env, q.failure->message);
         error.Set("code", Napi::String::New(env, nlio::ErrnoName(q.failure->err)));
@@ -108,18 +136,16 @@ class QueriesWorker : public Napi::AsyncWorker {
         out.Set(i, q.reply.empty() ? Napi::Buffer<uint8_t>::New(env, 0) : Napi::Buffer<uint8_t>::Copy(env, q.reply.data(), q.reply.size()));
       }
     }
-    deferred_.Resolve(out);
+    return out;
   }
 
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
-
- private:
   // Creates the sockets this batch needs and the session lacks, all on one trip into the
   // namespace; returns why a protocol has none.
-  std::map<int, Failure> OpenMissing() {
+  static std::map<int, Failure> OpenMissing(Batch& batch) {
+    Session& session = *batch.session;
     std::vector<int> missing;
-    for (const auto& q : queries_) {
-      bool known = session_->sockets.count(q.protocol) > 0;
+    for (const auto& q : batch.queries) {
+      bool known = session.sockets.count(q.protocol) > 0;
       for (int p : missing) known = known || p == q.protocol;
       if (!known) missing.push_back(q.protocol);
     }
@@ -127,33 +153,31 @@ class QueriesWorker : public Napi::AsyncWorker {
     if (missing.empty()) return unavailable;
     std::optional<Failure> failure;
     std::vector<std::optional<Failure>> perProtocol;
-    std::vector<int> fds = nlio::SocketsInNetns(netns_, inode_, missing, failure, perProtocol);
+    std::vector<int> fds = nlio::SocketsInNetns(batch.netns, batch.inode, missing, failure, perProtocol);
     for (size_t i = 0; i < missing.size(); i++) {
       if (failure) {
         unavailable[missing[i]] = *failure;
       } else if (fds[i] < 0) {
         unavailable[missing[i]] = perProtocol[i].value_or(Failure{EINVAL, "netlink: no socket"});
       } else {
-        session_->sockets[missing[i]] = fds[i];
+        session.sockets[missing[i]] = fds[i];
       }
     }
     return unavailable;
   }
 
   Napi::Promise::Deferred deferred_;
-  std::string netns_;
-  uint64_t inode_;
-  std::shared_ptr<Session> session_;
-  std::vector<Query> queries_;
+  std::vector<Batch> batches_;
+  bool nested_;
 };
 
-Napi::Value NetlinkQueries(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const char* usage = "netlinkQueries(netnsPath: string, inode: number, queries: [protocol: number, request: Buffer][])";
-  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsArray()) throw Napi::TypeError::New(env, usage);
-  int64_t inode = info[1].As<Napi::Number>().Int64Value();
+// A namespace's batch from its JS arguments (path, inode, [[protocol, request], ...]); throws
+// the usage error `usage` on anything else.
+Batch BatchFrom(Napi::Env env, Napi::Value path, Napi::Value inodeValue, Napi::Value queryList, const char* usage) {
+  if (!path.IsString() || !inodeValue.IsNumber() || !queryList.IsArray()) throw Napi::TypeError::New(env, usage);
+  int64_t inode = inodeValue.As<Napi::Number>().Int64Value();
   if (inode <= 0) throw Napi::RangeError::New(env, "netlinkQueries: inode must be a positive number");
-  auto list = info[2].As<Napi::Array>();
+  auto list = queryList.As<Napi::Array>();
   std::vector<Query> queries;
   queries.reserve(list.Length());
   for (uint32_t i = 0; i < list.Length(); i++) {
@@ -171,11 +195,39 @@ Napi::Value NetlinkQueries(const Napi::CallbackInfo& info) {
     // Copied now: the worker must not touch JS memory off the main thread.
     queries.push_back(Query{protocol.As<Napi::Number>().Int32Value(), std::vector<uint8_t>(buffer.Data(), buffer.Data() + buffer.Length()), {}, std::nullopt});
   }
-  auto* worker = new QueriesWorker(env, info[0].As<Napi::String>().Utf8Value(), static_cast<uint64_t>(inode),
-                                   SessionFor(static_cast<uint64_t>(inode)), std::move(queries));
+  return Batch{path.As<Napi::String>().Utf8Value(), static_cast<uint64_t>(inode), SessionFor(static_cast<uint64_t>(inode)), std::move(queries)};
+}
+
+Napi::Promise Queue(Napi::Env env, std::vector<Batch> batches, bool nested) {
+  auto* worker = new QueriesWorker(env, std::move(batches), nested);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
+}
+
+Napi::Value NetlinkQueries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "netlinkQueries(netnsPath: string, inode: number, queries: [protocol: number, request: Buffer][])";
+  if (info.Length() < 3) throw Napi::TypeError::New(env, usage);
+  std::vector<Batch> batches;
+  batches.push_back(BatchFrom(env, info[0], info[1], info[2], usage));
+  return Queue(env, std::move(batches), false);
+}
+
+Napi::Value NetlinkQueriesMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "netlinkQueriesMany(batches: [netnsPath: string, inode: number, queries: [protocol: number, request: Buffer][]][])";
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, usage);
+  auto list = info[0].As<Napi::Array>();
+  std::vector<Batch> batches;
+  batches.reserve(list.Length());
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value item = list.Get(i);
+    if (!item.IsArray()) throw Napi::TypeError::New(env, usage);
+    auto triple = item.As<Napi::Array>();
+    batches.push_back(BatchFrom(env, triple.Get(0u), triple.Get(1u), triple.Get(2u), usage));
+  }
+  return Queue(env, std::move(batches), true);
 }
 
 Napi::Value NetlinkRelease(const Napi::CallbackInfo& info) {
@@ -199,6 +251,7 @@ Napi::Value NetlinkSessions(const Napi::CallbackInfo& info) {
 
 void InitNetlinkSessions(Napi::Env env, Napi::Object exports) {
   exports.Set("netlinkQueries", Napi::Function::New(env, NetlinkQueries, "netlinkQueries"));
+  exports.Set("netlinkQueriesMany", Napi::Function::New(env, NetlinkQueriesMany, "netlinkQueriesMany"));
   exports.Set("netlinkRelease", Napi::Function::New(env, NetlinkRelease, "netlinkRelease"));
   exports.Set("netlinkSessions", Napi::Function::New(env, NetlinkSessions, "netlinkSessions"));
 }

@@ -2,5 +2,5 @@
 #pragma once
 #include <napi.h>
 
-// Adds netlinkQueries, netlinkRelease and netlinkSessions to the module exports.
+// Adds netlinkQueries, netlinkQueriesMany, netlinkRelease and netlinkSessions to the module exports.
 void InitNetlinkSessions(Napi::Env env, Napi::Object exports);

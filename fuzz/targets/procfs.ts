@@ -25,7 +25,7 @@ const numbers = (m: Map<string, number> | Record<string, number>): void => {
 };
 
 const PARSERS: TextParser[] = [
-  { name: 'procfs.snmp', files: ['netstat', 'snmp'], parse: (t) => numbers(parseSnmp(t)) },
+  { name: 'procfs.snmp', files: ['netstat', 'snmp'], parse: (t) => numbers(Object.fromEntries(parseSnmp(t).entries())) },
   { name: 'procfs.sockstat', files: ['sockstat', 'sockstat6'], parse: (t) => numbers(parseKeyValueLines(t)) },
   { name: 'procfs.softnet', files: ['softnet_stat'], parse: (t) => numbers(parseSoftnetStat(t)) },
   {

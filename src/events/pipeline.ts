@@ -106,6 +106,8 @@ export function recordBytes(r: EventRecord): number {
 
 export class EventPipeline implements EventPublisher {
   private readonly lanes = new Map<string, SinkLane>();
+  /** The lanes as an array, for publish() (no iterator per event); rebuilt when a sink comes or goes. */
+  private laneList: SinkLane[] = [];
   private closed = false;
   private publishedCount = 0;
   private rejectedCount = 0;
@@ -127,9 +129,10 @@ export class EventPipeline implements EventPublisher {
       return;
     }
     this.publishedCount++;
-    if (this.lanes.size === 0) return;
+    const lanes = this.laneList;
+    if (lanes.length === 0) return;
     const bytes = recordBytes(record);
-    for (const lane of this.lanes.values()) lane.push(record, bytes);
+    for (let i = 0; i < lanes.length; i++) lanes[i]!.push(record, bytes);
   }
 
   /** `ns<inode>`, remembered: a node has a few hundred namespaces, and the number-to-text conversion is most of an event's attribution. */
@@ -185,6 +188,7 @@ export class EventPipeline implements EventPublisher {
     const spool = old && opts.spool && old.spool?.dir === opts.spool.dir ? old.detachSpool() : undefined;
     const lane = new SinkLane(sink, opts, old?.counters ?? { sent: 0, dropped: {} }, this.opts.onError, spool);
     this.lanes.set(sink.name, lane);
+    this.laneList = [...this.lanes.values()];
     if (old) {
       lane.adopt(old.takeAll(), spool !== undefined);
       void old.retire(this.opts.replaceDeadlineMs ?? 30_000).then(() => closeQuietly(old.sink, this.opts.onError)).then(() => old.closeSpool());
@@ -196,6 +200,7 @@ export class EventPipeline implements EventPublisher {
     const lane = this.lanes.get(name);
     if (!lane) return;
     this.lanes.delete(name);
+    this.laneList = [...this.lanes.values()];
     await lane.retire(deadlineMs);
     await withDeadline(closeQuietly(lane.sink, this.opts.onError), deadlineMs);
     await lane.closeSpool();
@@ -290,11 +295,14 @@ class SinkLane {
 
   push(record: EventRecord, bytes: number, at = Date.now()): void {
     if (this.spool) return this.pushSpooled(this.spool, record, bytes, at);
-    this.makeRoom(1, bytes);
     if (!this.hasRoom(bytes)) {
-      // Nothing queued is left to give up for it: the batch in flight alone fills the bounds.
-      this.drop('queue_full', 1);
-      return;
+      // (With room, makeRoom would drop nothing: checked first, as nearly every push has room.)
+      this.makeRoom(1, bytes);
+      if (!this.hasRoom(bytes)) {
+        // Nothing queued is left to give up for it: the batch in flight alone fills the bounds.
+        this.drop('queue_full', 1);
+        return;
+      }
     }
     this.enqueue(record, bytes, at, -1);
     this.schedule();

@@ -37,6 +37,11 @@ export interface NativeAddon {
    * addon with netlinkDump alone; the loader requires it.)
    */
   netlinkQueries?(netnsPath: string, inode: number, queries: [protocol: number, request: Buffer][]): Promise<(Buffer | NodeJS.ErrnoException)[]>;
+  /**
+   * netlinkQueries for several namespaces in one pool job (one wake-up of a pool thread
+   * instead of one per namespace): resolves with one entry per batch, in order.
+   */
+  netlinkQueriesMany?(batches: [netnsPath: string, inode: number, queries: [protocol: number, request: Buffer][]][]): Promise<(Buffer | NodeJS.ErrnoException)[][]>;
   /** Closes the sockets of namespace `inode` (once work in flight ends); false if it had none. */
   netlinkRelease?(inode: number): boolean;
   /** Inodes of the namespaces whose sockets are open. */

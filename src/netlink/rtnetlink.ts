@@ -1,7 +1,7 @@
 // Links, qdiscs and neighbours of one network namespace through NETLINK_ROUTE.
 
 import { AF_INET, AF_INET6, formatAddress } from './addr.js';
-import { align4, attrMap, cstring, NETLINK_ROUTE, NLM_F_DUMP, u32, u64, u8, type Message } from './message.js';
+import { align4, attrMap, cstring, NETLINK_ROUTE, NLM_F_DUMP, pickAttrs, u32, u64, u8, type Message } from './message.js';
 import { netlinkRequest, type NetnsTarget } from './socket.js';
 
 const RTM_NEWLINK = 16;
@@ -46,18 +46,21 @@ export interface Link {
   stats: LinkStats;
 }
 
+/** The attributes links() reads of a link's, in the order pickAttrs() gives them back. */
+const LINK_ATTRS = [IFLA_IFNAME, IFLA_MTU, IFLA_OPERSTATE, IFLA_STATS64];
+
 export async function links(netns: NetnsTarget): Promise<Link[]> {
   const replies = await dump(netns, RTM_GETLINK, Buffer.alloc(IFINFOMSG_SIZE), RTM_NEWLINK);
   // A message shorter than its ifinfomsg is malformed: skipped, as the framing skips one.
   return replies.filter(({ payload }) => payload.length >= IFINFOMSG_SIZE).map(({ payload: p }) => {
-    const attrs = attrMap(p, IFINFOMSG_SIZE);
-    const raw = attrs.get(IFLA_STATS64);
-    const stats = Object.fromEntries(LINK_STAT_FIELDS.map((f, i) => [f, u64(raw, 8 * i) ?? 0])) as LinkStats;
-    const oper = u8(attrs.get(IFLA_OPERSTATE)) ?? 0;
+    const [name, mtu, operState, raw] = pickAttrs(p, IFINFOMSG_SIZE, LINK_ATTRS);
+    const stats = {} as LinkStats;
+    for (let i = 0; i < LINK_STAT_FIELDS.length; i++) stats[LINK_STAT_FIELDS[i]!] = u64(raw, 8 * i) ?? 0;
+    const oper = u8(operState) ?? 0;
     return {
       index: p.readInt32LE(4),
-      name: cstring(attrs.get(IFLA_IFNAME)) ?? '',
-      mtu: u32(attrs.get(IFLA_MTU)) ?? 0,
+      name: cstring(name) ?? '',
+      mtu: u32(mtu) ?? 0,
       operState: OPER_STATES[oper] ?? String(oper),
       stats,
     };

@@ -1,9 +1,9 @@
 // Netlink exchanges through the native addon, in a given network namespace.
 //
 // The collection loop names a namespace by path and inode (NetnsRef): its requests then run on
-// sockets the addon keeps for that namespace, and every request made for one namespace in the
-// same turn of the event loop travels in one native call. A bare path (checks, tools) gets a
-// fresh socket per request.
+// sockets the addon keeps for that namespace, and every request made in the same turn of the
+// event loop travels in one native call (one pool job), whatever namespaces it is for. A bare
+// path (checks, tools) gets a fresh socket per request.
 
 import { nativeAddon, type NativeAddon } from '../native/addon.js';
 import { buildRequest, messages, type Message, type RequestSpec } from './message.js';
@@ -54,19 +54,31 @@ function batched(addon: NativeAddon, target: NetnsRef, protocol: number, request
 }
 
 function flush(addon: NativeAddon): void {
-  const batches = [...waiting];
+  const batches = [...waiting.values()];
+  const inodes = [...waiting.keys()];
   waiting.clear();
-  for (const [inode, { path, queries }] of batches) {
-    const failAll = (err: Error) => queries.forEach((q) => q.reject(err));
+  const answer = (queries: Pending[], replies: (Buffer | Error)[]) =>
+    replies.forEach((r, i) => (Buffer.isBuffer(r) ? queries[i]!.resolve(r) : queries[i]!.reject(r)));
+  const failAll = (queries: Pending[], err: Error) => queries.forEach((q) => q.reject(err));
+  if (addon.netlinkQueriesMany && batches.length > 1) {
+    // Every namespace asked in this turn, in one pool job.
     try {
-      addon.netlinkQueries!(path, inode, queries.map((q) => [q.protocol, q.request])).then(
-        (replies) => replies.forEach((r, i) => (Buffer.isBuffer(r) ? queries[i]!.resolve(r) : queries[i]!.reject(r))),
-        failAll,
+      addon.netlinkQueriesMany(batches.map(({ path, queries }, i) => [path, inodes[i]!, queries.map((q) => [q.protocol, q.request])])).then(
+        (replies) => replies.forEach((r, i) => answer(batches[i]!.queries, r)),
+        (err: Error) => batches.forEach((b) => failAll(b.queries, err)),
       );
     } catch (err) {
-      failAll(err as Error); // a malformed request: thrown here, outside any caller's stack
+      batches.forEach((b) => failAll(b.queries, err as Error)); // a malformed request: thrown here, outside any caller's stack
     }
+    return;
   }
+  batches.forEach(({ path, queries }, i) => {
+    try {
+      addon.netlinkQueries!(path, inodes[i]!, queries.map((q) => [q.protocol, q.request])).then((replies) => answer(queries, replies), (err: Error) => failAll(queries, err));
+    } catch (err) {
+      failAll(queries, err as Error); // a malformed request: thrown here, outside any caller's stack
+    }
+  });
 }
 
 /**

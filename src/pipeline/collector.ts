@@ -167,82 +167,21 @@ export class Collector {
       }
       return memo.get(key) as Promise<T>;
     };
-    const runs = probes.map((probe) => {
+    const runs = probes.map((probe): Run => {
       const notes = new Set<string>();
       const ctx: ProbeContext = { options, entities, runtimeError: this.source.criError, shared, note: (m) => notes.add(m) };
       if (events?.enabled.has(probe.name)) ctx.publish = (e) => events.publisher.publish(e);
       return {
         probe, ctx, notes, status: statuses.get(probe.name)!, hostOnly: hostScoped(probe),
-        failure: undefined as string | undefined, notApplicable: undefined as string | undefined, ms: 0,
+        failure: undefined, notApplicable: undefined, ms: 0,
         byEntity: new Map<Entity, SeriesSample[]>(),
       };
     });
-    type Run = (typeof runs)[number];
-    const collectOne = async (run: Run, entity: Entity): Promise<void> => {
-      const { probe } = run;
-      if (vanished.has(entity)) return;
-      const started = performance.now();
-      const keep = (found: Sample[]) => {
-        const out: SeriesSample[] = [];
-        for (const s of found) {
-          if (!entity.isHost && run.hostOnly.has(s.metric)) continue;
-          // Literals of two fixed shapes, not a spread: this runs for every series of every cycle.
-          out.push(s.labels
-            ? { metric: s.metric, value: s.value, labels: s.labels, probe: probe.name, entity }
-            : { metric: s.metric, value: s.value, probe: probe.name, entity });
-        }
-        run.byEntity.set(entity, out);
-      };
-      try {
-        keep(await probe.collect(entity, run.ctx));
-      } catch (first) {
-        let e = first;
-        if (e instanceof NotApplicable) {
-          run.notApplicable = e.message;
-          return;
-        }
-        // A pod that vanished mid-cycle is not a probe failure; anything else is.
-        const live = await firstLivePid(entity);
-        if (live < 0) {
-          vanished.add(entity);
-          return;
-        }
-        // The process the read went through exited (the namespace lives on in others): read
-        // again through one that is there, instead of counting an error.
-        if (live > 0 && gone(e)) {
-          this.churn.pidRetriesTotal++;
-          try {
-            keep(await probe.collect({ ...entity, pids: entity.pids.slice(live) }, run.ctx));
-            return;
-          } catch (again) {
-            e = again;
-          }
-        }
-        run.failure = `${entityName(entity)}: ${(e as Error).message}`;
-        const total = (this.errorTotals.get(probe.name) ?? 0) + 1;
-        this.errorTotals.set(probe.name, total);
-        run.status.errors = total;
-        this.onError(probe.name, entity, e as Error);
-      } finally {
-        run.ms += performance.now() - started;
-      }
-    };
     // Entity by entity, every probe of an entity at once: the netlink requests of a namespace's
     // probes then leave together, in one native call (netlink/socket.ts).
     await mapLimited(entities, ENTITY_CONCURRENCY, (entity) =>
-      Promise.all(runs.map((run) => (run.probe.scope === 'host' && !entity.isHost ? undefined : collectOne(run, entity)))));
-    // Probe by probe, entities in discovery order: the snapshot's order does not depend on timing.
-    const samples: SeriesSample[] = [];
-    for (const run of runs) {
-      for (const entity of entities) {
-        const out = run.byEntity.get(entity);
-        if (out) for (const s of out) samples.push(s);
-      }
-      run.status.state = run.failure ? 'error' : run.notApplicable ? 'unsupported' : 'ok';
-      run.status.reason = run.failure ?? run.notApplicable;
-      run.status.notes = [...run.notes];
-      run.status.lastDurationMs = Math.round(run.ms * 10) / 10;
-    }
+      Promise.all(runs.map((run) => (run.probe.scope === 'host' && !entity.isHost ? undefined : this.collectOne(run, entity, vanished)))));
+    const samples = gather(runs, entities);
     const cpu = process.cpuUsage(cpuStart);
     this.churn.vanishedLastCycle = vanished.size;
     this.churn.vanishedTotal += vanished.size;
@@ -259,12 +198,99 @@ export class Collector {
     return this.current;
   }
 
+  /** One probe on one entity: its samples kept in `run`, or why it failed, or the entity found gone. */
+  private async collectOne(run: Run, entity: Entity, vanished: Set<Entity>): Promise<void> {
+    const { probe } = run;
+    if (vanished.has(entity)) return;
+    const started = performance.now();
+    try {
+      keep(run, entity, await probe.collect(entity, run.ctx));
+    } catch (first) {
+      let e = first;
+      if (e instanceof NotApplicable) {
+        run.notApplicable = e.message;
+        return;
+      }
+      // A pod that vanished mid-cycle is not a probe failure; anything else is.
+      const live = await firstLivePid(entity);
+      if (live < 0) {
+        vanished.add(entity);
+        return;
+      }
+      // The process the read went through exited (the namespace lives on in others): read
+      // again through one that is there, instead of counting an error.
+      if (live > 0 && gone(e)) {
+        this.churn.pidRetriesTotal++;
+        try {
+          keep(run, entity, await probe.collect({ ...entity, pids: entity.pids.slice(live) }, run.ctx));
+          return;
+        } catch (again) {
+          e = again;
+        }
+      }
+      run.failure = `${entityName(entity)}: ${(e as Error).message}`;
+      const total = (this.errorTotals.get(probe.name) ?? 0) + 1;
+      this.errorTotals.set(probe.name, total);
+      run.status.errors = total;
+      this.onError(probe.name, entity, e as Error);
+    } finally {
+      run.ms += performance.now() - started;
+    }
+  }
+
   private trackFirstSeen(entities: readonly Entity[]): void {
     const now = Date.now();
     const live = new Set(entities.map((e) => e.netns));
     for (const ns of this.firstSeen.keys()) if (!live.has(ns)) this.firstSeen.delete(ns);
     for (const ns of live) if (!this.firstSeen.has(ns)) this.firstSeen.set(ns, now);
   }
+}
+
+/**
+ * One probe's part of a cycle. The cycle's steps are small functions of their own rather than
+ * closures of cycle(): V8 then optimizes each alone, instead of recompiling all of cycle()
+ * with everything inlined (tens of milliseconds of CPU) whenever one part of it deoptimizes.
+ */
+interface Run {
+  probe: MetricProbe;
+  ctx: ProbeContext;
+  notes: Set<string>;
+  status: ProbeStatus;
+  hostOnly: ReadonlySet<string>;
+  failure: string | undefined;
+  notApplicable: string | undefined;
+  ms: number;
+  byEntity: Map<Entity, SeriesSample[]>;
+}
+
+/** What a probe found on an entity, as the snapshot's series (host-scoped metrics on the host only). */
+function keep(run: Run, entity: Entity, found: Sample[]): void {
+  const out: SeriesSample[] = [];
+  const probe = run.probe.name;
+  for (const s of found) {
+    if (!entity.isHost && run.hostOnly.has(s.metric)) continue;
+    // Literals of two fixed shapes, not a spread: this runs for every series of every cycle.
+    out.push(s.labels
+      ? { metric: s.metric, value: s.value, labels: s.labels, probe, entity }
+      : { metric: s.metric, value: s.value, probe, entity });
+  }
+  run.byEntity.set(entity, out);
+}
+
+/** The cycle's series probe by probe, entities in discovery order (not by timing); each probe's status updated. */
+function gather(runs: readonly Run[], entities: readonly Entity[]): SeriesSample[] {
+  const samples: SeriesSample[] = [];
+  for (const run of runs) {
+    for (const entity of entities) {
+      const out = run.byEntity.get(entity);
+      if (out) for (const s of out) samples.push(s);
+    }
+    run.status.state = run.failure ? 'error' : run.notApplicable ? 'unsupported' : 'ok';
+    run.status.reason = run.failure ?? run.notApplicable;
+    run.status.notes = [...run.notes];
+    run.status.lastDurationMs = Math.round(run.ms * 10) / 10;
+  }
+  return samples;
 }
 
 /** Metrics the kernel keeps once for the machine: exported on the host entity only. */

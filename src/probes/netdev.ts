@@ -27,7 +27,8 @@ export default defineProbe({
   async collect(entity, ctx) {
     const samples: Sample[] = [];
     for (const link of await linksOf(entity, ctx)) {
-      for (const d of METRICS) samples.push({ metric: d.name, value: link.stats[d.source as keyof LinkStats], labels: { if_name: link.name } });
+      const labels = { if_name: link.name }; // one object for the link's series (the exporters copy labels, never change them)
+      for (const d of METRICS) samples.push({ metric: d.name, value: link.stats[d.source as keyof LinkStats], labels });
     }
     return samples;
   },

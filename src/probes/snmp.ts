@@ -10,14 +10,16 @@ export function snmpCollect(files: readonly string[], defs: readonly Pick<Metric
   return async (entity: Entity, ctx: ProbeContext): Promise<Sample[]> => {
     // Parsed once per namespace and cycle: tcp, udp and ip all read snmp.
     const parsed = await Promise.all(files.map((file) => parsedProcNet(entity, ctx, file, parse)));
-    const values = parsed.length === 1 ? parsed[0]! : new Map(parsed.flatMap((m) => [...m]));
     const samples: Sample[] = [];
-    // Plain loops: a hundred-odd entries per namespace and cycle.
+    // Plain loops: a hundred-odd entries per namespace and cycle. The files are looked up one
+    // after the other, the last holding a key winning, instead of being merged into one map
+    // (ip's snmp and netstat alone are some 300 entries per namespace and cycle).
     for (let i = 0; i < defs.length; i++) {
       let sum = 0;
       let missing = false;
       for (const key of sources[i]!) {
-        const v = values.get(key);
+        let v: number | undefined;
+        for (let f = parsed.length - 1; f >= 0 && v === undefined; f--) v = parsed[f]!.get(key);
         if (v === undefined) missing = true;
         else sum += v;
       }
@@ -28,4 +30,4 @@ export function snmpCollect(files: readonly string[], defs: readonly Pick<Metric
   };
 }
 
-export const mergeKeyValueLines: Parser = parseKeyValueLines;
+export const mergeKeyValueLines: Parser = (text) => parseKeyValueLines(text);

@@ -1,6 +1,7 @@
 // What the fd and io probes read of every process of a namespace: its open descriptors (and
-// how many are sockets) and its /proc/<pid>/io counters. The native addon reads all of a
-// namespace's processes in one pool job; without it, the same files are read here.
+// how many are sockets) and its /proc/<pid>/io counters. The native addon reads the processes
+// of every namespace asked for at the same time in one pool job; without it, the same files
+// are read here.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import { nativeAddon } from '../native/addon.js';
@@ -32,7 +33,7 @@ const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`;
 export async function pidStats(pids: readonly number[], procRoot = '/proc'): Promise<PidStats[]> {
   const read = nativeAddon().addon?.procPidStats;
   if (!read) return Promise.all(pids.map((pid) => pidStatsInJs(pid, procRoot)));
-  const rows = await read(procRoot, [...pids]);
+  const rows = await batchedRead(read, procRoot, pids);
   return pids.map((pid, i) => {
     const r = rows.subarray(i * ROW, (i + 1) * ROW);
     const out: PidStats = { pid };
@@ -42,6 +43,53 @@ export async function pidStats(pids: readonly number[], procRoot = '/proc'): Pro
     else out.io = { syscr: r[4]!, syscw: r[5]!, read_bytes: r[6]!, write_bytes: r[7]! };
     return out;
   });
+}
+
+type NativeRead = (procRoot: string, pids: number[]) => Promise<Float64Array>;
+
+interface PendingRead {
+  pids: readonly number[];
+  resolve(rows: Float64Array): void;
+  reject(err: unknown): void;
+}
+
+/** Reads asked for in this turn of the event loop, by proc root. */
+const waiting = new Map<string, PendingRead[]>();
+
+/**
+ * The rows of `pids`, read with those of every other namespace asked for in the same turn of
+ * the event loop in one native call: the collection asks for every namespace's processes at
+ * about the same time, and a pool job per namespace cost more in thread wake-ups than the reads.
+ */
+function batchedRead(read: NativeRead, procRoot: string, pids: readonly number[]): Promise<Float64Array> {
+  return new Promise((resolve, reject) => {
+    if (waiting.size === 0) setImmediate(() => flush(read));
+    let reads = waiting.get(procRoot);
+    if (!reads) waiting.set(procRoot, (reads = []));
+    reads.push({ pids, resolve, reject });
+  });
+}
+
+function flush(read: NativeRead): void {
+  const all = [...waiting];
+  waiting.clear();
+  for (const [procRoot, reads] of all) {
+    const pids = reads.flatMap((r) => r.pids);
+    let rows: Promise<Float64Array>;
+    try {
+      rows = read(procRoot, pids);
+    } catch (err) {
+      for (const r of reads) r.reject(err);
+      continue;
+    }
+    rows.then((rows) => {
+      let at = 0;
+      for (const r of reads) {
+        r.resolve(rows.subarray(at * ROW, (at + r.pids.length) * ROW));
+        at += r.pids.length;
+      }
+    }, (err) => reads.forEach((r) => r.reject(err)));
+  }
 }
 
 /** Parses "syscr: 12" lines. */

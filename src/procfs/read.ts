@@ -16,22 +16,145 @@ function keysOf(header: string): string[] {
   return keys;
 }
 
+/** Counters of a procfs file by `Section:Field` (undefined: the file has no such field). */
+export interface Counters {
+  get(key: string): number | undefined;
+}
+
 /**
- * Parses the header/value line pairs of /proc/net/snmp, /proc/net/netstat and
- * /proc/net/snmp6-less siblings ("Tcp: RtoAlgorithm RtoMin ...\nTcp: 1 200 ...")
- * into `Section:Field` → value.
+ * Where each `Section:Field` of one set of header lines is in the values: a position, or the
+ * positions of a key the headers name more than once (the last one present wins, as in a Map
+ * filled line by line).
  */
-export function parseSnmp(text: string, into = new Map<string, number>()): Map<string, number> {
-  const lines = text.split('\n');
-  for (let i = 0; i + 1 < lines.length; i += 2) {
-    const keys = keysOf(lines[i]!);
-    let values = lines[i + 1]!.split(' ');
-    if (values.length !== keys.length) values = lines[i + 1]!.split(/\s+/);
-    for (let k = 1; k < keys.length && k < values.length; k++) {
-      if (keys[k]) into.set(keys[k]!, Number(values[k]));
+interface Layout {
+  index: Map<string, number | number[]>;
+  size: number;
+}
+
+/** Layouts by the header lines of a file: a kernel has one per file (snmp, netstat). */
+const layouts = new Map<string, Layout>();
+
+function layoutOf(headers: readonly string[]): Layout {
+  const id = headers.join('\n');
+  let layout = layouts.get(id);
+  if (!layout) {
+    const index = new Map<string, number | number[]>();
+    let size = 0;
+    for (const header of headers) {
+      const keys = keysOf(header);
+      keys.forEach((key, k) => {
+        if (!key) return;
+        const before = index.get(key);
+        index.set(key, before === undefined ? size + k : [...(typeof before === 'number' ? [before] : before), size + k]);
+      });
+      size += keys.length;
+    }
+    layout = { index, size };
+    // Bounded as the header cache is.
+    if (layouts.size < 64) layouts.set(id, layout);
+  }
+  return layout;
+}
+
+/** One file's values in the positions of its layout. */
+export class SnmpCounters implements Counters {
+  constructor(
+    private readonly layout: Layout,
+    private readonly values: Float64Array,
+    private readonly present: Uint8Array,
+  ) {}
+
+  get(key: string): number | undefined {
+    const at = this.layout.index.get(key);
+    if (at === undefined) return undefined;
+    if (typeof at === 'number') return this.present[at] ? this.values[at] : undefined;
+    for (let i = at.length - 1; i >= 0; i--) if (this.present[at[i]!]) return this.values[at[i]!];
+    return undefined;
+  }
+
+  /** Every field the file had a value for, in file order. */
+  *entries(): IterableIterator<[string, number]> {
+    for (const key of this.layout.index.keys()) {
+      const v = this.get(key);
+      if (v !== undefined) yield [key, v];
     }
   }
-  return into;
+}
+
+/**
+ * Parses the header/value line pairs of /proc/net/snmp, /proc/net/netstat and
+ * /proc/net/snmp6-less siblings ("Tcp: RtoAlgorithm RtoMin ...\nTcp: 1 200 ...") into
+ * `Section:Field` → value. Some 300 fields per namespace and cycle: the values are read in
+ * place, character by character, into one array laid out once per set of header lines,
+ * rather than split into strings and set one by one into a new map.
+ */
+export function parseSnmp(text: string): SnmpCounters {
+  const headers: string[] = [];
+  const lines: number[] = []; // [from, to) of each values line
+  for (let at = 0; ; ) {
+    const headerEnd = text.indexOf('\n', at);
+    if (headerEnd < 0) break; // a header line needs a values line after it
+    let valuesEnd = text.indexOf('\n', headerEnd + 1);
+    if (valuesEnd < 0) valuesEnd = text.length;
+    headers.push(text.slice(at, headerEnd));
+    lines.push(headerEnd + 1, valuesEnd);
+    if (valuesEnd === text.length) break;
+    at = valuesEnd + 1;
+  }
+  const layout = layoutOf(headers);
+  const values = new Float64Array(layout.size);
+  const present = new Uint8Array(layout.size);
+  let base = 0;
+  for (let h = 0; h < headers.length; h++) {
+    const keys = keysOf(headers[h]!);
+    readValues(text, lines[2 * h]!, lines[2 * h + 1]!, keys, values, present, base);
+    base += keys.length;
+  }
+  return new SnmpCounters(layout, values, present);
+}
+
+/** Whitespace as `\s` has it in the ASCII range (space, \t \n \v \f \r). */
+const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
+const isBlank = (c: number): boolean => c === 32;
+
+/**
+ * The values line `text[from, to)` split into fields as `line.split(' ')` does when that gives
+ * one field per key (the kernel's own layout), else as `line.split(/\s+/)`; field k (k > 0)
+ * of a non-empty keys[k] goes to values[base + k].
+ */
+function readValues(text: string, from: number, to: number, keys: readonly string[], values: Float64Array, present: Uint8Array, base: number): void {
+  let fields = 1;
+  for (let i = from; i < to; i++) if (text.charCodeAt(i) === 32) fields++;
+  const separator = fields === keys.length ? isBlank : isSpace;
+  let k = 0;
+  let i = from;
+  for (;;) {
+    const start = i;
+    while (i < to && !separator(text.charCodeAt(i))) i++;
+    if (k > 0 && keys[k]) {
+      values[base + k] = fieldNumber(text, start, i);
+      present[base + k] = 1;
+    }
+    if (i >= to || ++k >= keys.length) return;
+    // One separator ends a field of split(' '); a run of them ends one of split(/\s+/).
+    i++;
+    if (separator === isSpace) while (i < to && isSpace(text.charCodeAt(i))) i++;
+  }
+}
+
+/** Number(text.slice(start, end)), without the slice for the plain integers the kernel writes. */
+function fieldNumber(text: string, start: number, end: number): number {
+  const negative = text.charCodeAt(start) === 45; // '-'
+  const first = negative ? start + 1 : start;
+  // Up to 15 digits a double holds exactly; longer, signs alone or anything else: as Number does.
+  if (end === first || end - first > 15) return Number(text.slice(start, end));
+  let v = 0;
+  for (let i = first; i < end; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number(text.slice(start, end));
+    v = v * 10 + d;
+  }
+  return negative ? -v : v;
 }
 
 /** Parses "TCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1" lines (sockstat) into `TCP:inuse` → 5. */

@@ -5,6 +5,17 @@
 import type { HttpTransport } from './http.js';
 import { Periodic } from './periodic.js';
 import { PushQueue, type QueuedOutcome } from './queue.js';
+import type { ReachabilityChange } from './reachability.js';
+
+/** What a user of a metric pusher may give besides its section of the config. */
+export interface PusherHooks {
+  /** How long a request is kept and retried (default: `max_age_ms`, 15 minutes). */
+  retryBudgetMs?: number;
+  /** Told why points were dropped, one line, for the agent's log and /status. */
+  onError?: (message: string) => void;
+  /** Told once when the receiver stops answering and once when it is back. */
+  onReachability?: (change: ReachabilityChange) => void;
+}
 
 export interface QueuedPusherOptions {
   intervalMs: number;

@@ -129,6 +129,16 @@ test('TCP sockets per state match ss -tan in the namespace', async () => {
   assert.deepEqual(countStates(six), { [TCP_STATES.LISTEN]: 1, [TCP_STATES.ESTABLISHED]: 2 });
   assert.ok(six.some((s) => s.srcAddr === '::1' && s.srcPort === 7002 && s.state === TCP_STATES.LISTEN));
 
+  // One dump of both families: the sockets of the two, IPv4 first, as ss shows them.
+  const { tool: both, ours: fromOne } = await stableRead(
+    () => [...ssSockets(ns, 4), ...ssSockets(ns, 6)],
+    () => inetSockets(ns.path, { ...all, family: 'both' }),
+  );
+  assert.deepEqual(fromOne.map(sockLine).sort(), both.sort());
+  const firstV6 = fromOne.findIndex((s) => s.family === 6);
+  assert.ok(firstV6 > 0 && fromOne.slice(firstV6).every((s) => s.family === 6), 'IPv4 sockets first, then IPv6');
+  assert.equal(fromOne.find((s) => s.state === TCP_STATES.LISTEN && s.srcPort === 7000)?.drops, 0, 'the memory counters come with it');
+
   // The state mask filters in the kernel.
   const listen = await inetSockets(ns.path, { ...all, states: 1 << TCP_STATES.LISTEN });
   assert.deepEqual(listen.map((s) => s.srcPort).sort(), [7000, 7001]);

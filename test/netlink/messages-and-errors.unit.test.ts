@@ -12,8 +12,8 @@ import { loadNativeAddon, nativeAddon, type NativeAddon } from '../../src/native
 import { formatIPv6 } from '../../src/netlink/addr.js';
 import { DEST, genlFamilyId, IPVS_CMD_ATTR_DEST, IPVS_CMD_ATTR_SERVICE, parseDest, parseService, serviceName, SVC } from '../../src/netlink/ipvs.js';
 import {
-  buildRequest, encodeAttrs, messages, NETLINK_ROUTE, NETLINK_SOCK_DIAG, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLM_F_ACK, NLM_F_DUMP, parseAttrs,
-  type AttrSpec,
+  attrMap, buildRequest, encodeAttrs, messages, NETLINK_ROUTE, NETLINK_SOCK_DIAG, NLA_F_NESTED, NLA_F_NET_BYTEORDER, NLM_F_ACK, NLM_F_DUMP, parseAttrs,
+  pickAttrs, type AttrSpec,
 } from '../../src/netlink/message.js';
 import { links, qdiscs } from '../../src/netlink/rtnetlink.js';
 import { inetSockets, TCP_STATES, TCPF_ALL } from '../../src/netlink/sockdiag.js';
@@ -52,6 +52,21 @@ test('requests are framed and attributes (nested, flagged, unaligned) parse back
   assert.deepEqual(parseAttrs(attrs[0]!.value).map((a) => [a.type, a.value.readUInt32LE(0)]), [[2, 9]]);
   assert.equal(attrs[1]!.value.toString(), 'abc');
   assert.equal(encodeAttrs([]).length, 0);
+});
+
+test('pickAttrs gives the attributes asked for as attrMap has them: flags masked, the first of a type, a malformed tail ignored', () => {
+  const body = encodeAttrs([
+    { type: 5, value: Buffer.from('first') },
+    { type: 2 | NLA_F_NET_BYTEORDER, value: Buffer.from([1, 2]) },
+    { type: 5, value: Buffer.from('second') },
+    { type: 7 | NLA_F_NESTED, value: [{ type: 1, value: Buffer.from([3]) }] },
+  ]);
+  const buf = Buffer.concat([Buffer.alloc(4), body, Buffer.from([0xff, 0x00, 0x01, 0x00])]); // a header, then a length past the end
+  const map = attrMap(buf, 4);
+  const types = [7, 5, 9, 2];
+  assert.deepEqual(pickAttrs(buf, 4, types), types.map((t) => map.get(t)));
+  assert.equal(pickAttrs(buf, 4, [5])[0]!.toString(), 'first');
+  assert.deepEqual(pickAttrs(Buffer.alloc(2), 0, [1]), [undefined]);
 });
 
 test('IPv6 addresses print as ss and ip print them', () => {

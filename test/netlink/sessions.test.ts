@@ -81,6 +81,23 @@ test('a path that now names another namespace is refused, not answered for the w
   assert.equal((await links({ path: a.path, inode: a.inode })).length, 1, 'lo only');
 });
 
+test('namespaces asked in the same turn share one native call, and one refused does not fail the others', async () => {
+  const a = await createNetns();
+  const b = await createNetns();
+  const c = await createNetns();
+  veth(b, c, 43);
+  const [stale, ofB, ofC] = await Promise.allSettled([
+    links({ path: b.path, inode: a.inode }), // b's path under a's inode: refused
+    links({ path: b.path, inode: b.inode }),
+    links({ path: c.path, inode: c.inode }),
+  ]);
+  assert.equal(stale.status === 'rejected' && (stale.reason as { code?: string }).code, 'ESTALE');
+  assert.ok(ofB.status === 'fulfilled' && ofC.status === 'fulfilled');
+  const names = (ns: Netns) => ns.json<{ ifname: string }[]>('ip', '-j', 'link').map((l) => l.ifname).sort();
+  assert.deepEqual(ofB.value.map((l) => l.name).sort(), names(b));
+  assert.deepEqual(ofC.value.map((l) => l.name).sort(), names(c));
+});
+
 test('after a pod\'s namespace is deleted, the next collection closes every socket and descriptor the agent had in it', async () => {
   const ns = await createNetns();
   veth(ns, 'host', 42);

@@ -4,24 +4,18 @@
 // pushes of an outage and sends them in order afterwards, each retried until it is
 // `max_age_ms` old; what it gives up on is counted by reason.
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { QueuedPusher, type PushQueueStats, type QueuedOutcome, type ReachabilityChange } from '../../transport/index.js';
+import { QueuedPusher, type PushQueueStats, type PusherHooks, type QueuedOutcome } from '../../transport/index.js';
 import { resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } from './config.js';
 import { encodeMetrics, otlpRequest, rejectedCount } from './encode.js';
 import { USER_AGENT } from './logs.js';
 import { otlpTransport } from './transport.js';
 
-export interface OtlpMetricsPusherOptions {
+export interface OtlpMetricsPusherOptions extends PusherHooks {
   /** `event_config.sinks.otlp` (interval_seconds, default 30); unset keys fall back to OTEL_EXPORTER_OTLP_*. */
   config: OtlpSinkConfig;
   /** E.g. `async () => (await telemetry.pull.collect()).resourceMetrics`. */
   collect: () => Promise<ResourceMetrics>;
   env?: Record<string, string | undefined>;
-  /** How long a push is kept and retried (default: `max_age_ms`, 15 minutes). */
-  retryBudgetMs?: number;
-  /** Told why points were dropped, one line, for the agent's log and /status. */
-  onError?: (message: string) => void;
-  /** Told once when the receiver stops answering and once when it is back. */
-  onReachability?: (change: ReachabilityChange) => void;
 }
 
 export interface PushStats {

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { labelName, metricName, type NamingProfile } from '../../exporters/prometheus.js';
-import { HttpTransport, QueuedPusher, type PushQueueStats, type QueuedOutcome, type ReachabilityChange } from '../../transport/index.js';
+import { HttpTransport, QueuedPusher, type PushQueueStats, type PusherHooks, type QueuedOutcome } from '../../transport/index.js';
 import type { RemoteWriteSection } from './config.js';
 import { encodeWriteRequest, METRIC_TYPE, type Label, type MetricMetadata, type TimeSeries } from './proto.js';
 
@@ -22,7 +22,7 @@ export const USER_AGENT = 'kubesonar/0.1.0';
 /** `event_config.sinks.remote_write` (keys as in the config file): the URL, and the rest at their defaults when unset. */
 export type RemoteWriteConfig = Pick<RemoteWriteSection, 'url'> & Partial<RemoteWriteSection>;
 
-export interface RemoteWritePusherOptions {
+export interface RemoteWritePusherOptions extends PusherHooks {
   config: RemoteWriteConfig;
   /** E.g. `async () => (await telemetry.pull.collect()).resourceMetrics`. */
   collect: () => Promise<ResourceMetrics>;
@@ -33,12 +33,6 @@ export interface RemoteWritePusherOptions {
   timeoutMs?: number;
   /** Series per request (Prometheus' max_samples_per_send default). */
   maxSamplesPerRequest?: number;
-  /** How long a request is kept and retried (default: `max_age_ms`, 15 minutes). */
-  retryBudgetMs?: number;
-  /** Told why points were dropped, one line, for the agent's log and /status. */
-  onError?: (message: string) => void;
-  /** Told once when the receiver stops answering and once when it is back. */
-  onReachability?: (change: ReachabilityChange) => void;
 }
 
 export interface RemoteWriteStats {
@@ -93,15 +87,30 @@ function formatLe(v: number): string {
   return v === Infinity ? '+Inf' : String(v);
 }
 
+/** The metadata of one collection's metric families (metric name, type, help, unit). */
+export function metadataOf(rm: ResourceMetrics, profile: NamingProfile): MetricMetadata[] {
+  const metadata: MetricMetadata[] = [];
+  for (const scope of rm.scopeMetrics) {
+    for (const m of scope.metrics as MetricData[]) {
+      if (m.dataPoints.length === 0 || m.dataPointType === DataPointType.EXPONENTIAL_HISTOGRAM) continue;
+      const type = m.dataPointType === DataPointType.HISTOGRAM ? METRIC_TYPE.HISTOGRAM
+        : m.dataPointType === DataPointType.SUM && m.isMonotonic ? METRIC_TYPE.COUNTER : METRIC_TYPE.GAUGE;
+      metadata.push({ type, metricFamilyName: sanitizeName(metricName(m.descriptor.name, profile)), help: m.descriptor.description ?? '', unit: m.descriptor.unit ?? '' });
+    }
+  }
+  return metadata;
+}
+
 /**
- * The series of one collection: one sample each at the data point's end time, node name from
- * the resource, external labels first so a data point's own label of the same name wins.
+ * The series of one collection, handed to `emit` one at a time (so a push can encode them a
+ * request at a time instead of holding every series of the node at once): one sample each at
+ * the data point's end time, node name from the resource, external labels first so a data
+ * point's own label of the same name wins. Returns how many data points were left out as
+ * duplicates.
  */
-export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, externalLabels: Record<string, string> = {}): { series: TimeSeries[]; metadata: MetricMetadata[]; duplicates: number } {
+export function eachTimeSeries(rm: ResourceMetrics, profile: NamingProfile, externalLabels: Record<string, string>, emit: (series: TimeSeries) => void): number {
   const node = rm.resource.attributes['k8s.node.name'];
   const common: Attributes = { ...externalLabels, ...(node ? { 'k8s.node.name': node } : {}) };
-  const series: TimeSeries[] = [];
-  const metadata: MetricMetadata[] = [];
   // Two data points can meet in one label set (an empty attribute vs. an absent one, names that
   // sanitize alike): Prometheus would store one sample of the two at random and reject the
   // request on a later conflict, so the first one is kept and the others are counted.
@@ -111,7 +120,7 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
     const key = `${name}\u0001${set.key}`;
     if (seen.has(key)) { duplicates++; return; }
     seen.add(key);
-    series.push({ labels: withName(set, name), samples: [{ value, timestamp }] });
+    emit({ labels: withName(set, name), samples: [{ value, timestamp }] });
   };
   // The snapshot shares one attributes object per namespace across its series: label each once.
   const cache = new WeakMap<Attributes, LabelSet>();
@@ -124,10 +133,7 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
     for (const m of scope.metrics as MetricData[]) {
       if (m.dataPoints.length === 0) continue;
       const name = sanitizeName(metricName(m.descriptor.name, profile));
-      const help = m.descriptor.description ?? '';
-      const unit = m.descriptor.unit ?? '';
       if (m.dataPointType === DataPointType.HISTOGRAM) {
-        metadata.push({ type: METRIC_TYPE.HISTOGRAM, metricFamilyName: name, help, unit });
         for (const dp of m.dataPoints) {
           const timestamp = toMillis(dp.endTime);
           const { boundaries, counts } = dp.value.buckets;
@@ -143,14 +149,19 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
         continue;
       }
       if (m.dataPointType === DataPointType.EXPONENTIAL_HISTOGRAM) continue; // not produced by this agent
-      const counter = m.dataPointType === DataPointType.SUM && m.isMonotonic;
-      metadata.push({ type: counter ? METRIC_TYPE.COUNTER : METRIC_TYPE.GAUGE, metricFamilyName: name, help, unit });
       for (const dp of m.dataPoints) {
         push(name, labelsOf(dp.attributes), dp.value as number, toMillis(dp.endTime));
       }
     }
   }
-  return { series, metadata, duplicates };
+  return duplicates;
+}
+
+/** Every series of one collection at once, with the metadata (for tests and small collections). */
+export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, externalLabels: Record<string, string> = {}): { series: TimeSeries[]; metadata: MetricMetadata[]; duplicates: number } {
+  const series: TimeSeries[] = [];
+  const duplicates = eachTimeSeries(rm, profile, externalLabels, (s) => series.push(s));
+  return { series, metadata: metadataOf(rm, profile), duplicates };
 }
 
 /** The protocol's own headers; they win over configured ones, so those cannot break them. */
@@ -211,17 +222,25 @@ export class RemoteWritePusher extends QueuedPusher {
       return [Promise.resolve(false)];
     }
     const naming = typeof this.opts.naming === 'function' ? this.opts.naming() : this.opts.naming ?? 'netexporter';
-    const { series, metadata, duplicates } = toTimeSeries(rm, naming, this.opts.externalLabels);
-    if (duplicates > 0) this.drop('duplicate_series', duplicates, `${duplicates} series with the label set of another`);
-    if (series.length === 0) return [Promise.resolve(duplicates === 0)];
     const max = Math.max(1, this.opts.maxSamplesPerRequest ?? 2000);
     const at = Date.now();
     const sent: Promise<boolean>[] = [];
-    for (let i = 0; i < series.length; i += max) {
-      const chunk = series.slice(i, i + max);
-      // Metadata rides with the first request only.
-      sent.push(this.queue.push(snappy.compress(encodeWriteRequest(chunk, i === 0 ? metadata : [])), chunk.length, at));
-    }
+    // Each request is encoded as soon as its series are there, so at most one request's series
+    // are held at a time, not every series of the node.
+    let metadata: MetricMetadata[] = metadataOf(rm, naming); // it rides with the first request only
+    const chunk: TimeSeries[] = [];
+    const flush = () => {
+      sent.push(this.queue.push(snappy.compress(encodeWriteRequest(chunk, metadata)), chunk.length, at));
+      metadata = [];
+      chunk.length = 0;
+    };
+    const duplicates = eachTimeSeries(rm, naming, this.opts.externalLabels ?? {}, (series) => {
+      chunk.push(series);
+      if (chunk.length === max) flush();
+    });
+    if (chunk.length > 0) flush();
+    if (duplicates > 0) this.drop('duplicate_series', duplicates, `${duplicates} series with the label set of another`);
+    if (sent.length === 0) return [Promise.resolve(duplicates === 0)];
     return sent;
   }
 
