@@ -3,9 +3,10 @@
 // and the 100 ms counters are the buckets above 0.1 s. The probes in the kernel: test/bpf/.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { METRICS } from '../../src/catalogue/index.js';
+import { sampledNote } from '../../src/bpf/probe.js';
+import { METRICS, probe } from '../../src/catalogue/index.js';
 import { LATENCY_BUCKETS_NS, LATENCY_BUCKETS_S } from '../../src/model.js';
-import { histogramOf, over100ms } from '../../src/probes/latency.js';
+import { histogramOf, LATENCY_PERIOD, LATENCY_WINDOW, over100ms, SAMPLED } from '../../src/probes/latency.js';
 
 test('histograms decode from the kernel slots; the 100 ms counters are the buckets above 0.1 s', () => {
   assert.equal(LATENCY_BUCKETS_NS.length, LATENCY_BUCKETS_S.length);
@@ -21,4 +22,16 @@ test('histograms decode from the kernel slots; the 100 ms counters are the bucke
   assert.deepEqual([h.counts[0], h.counts[15], h.counts[16], h.counts[19], h.count, h.sum], [2, 1, 3, 1, 7, 2.5]);
   assert.equal(over100ms(h), 4); // 0.1 s itself is not over 100 ms
   assert.equal(histogramOf(slots, 1 << 8), undefined);
+});
+
+test('time-window sampling: each latency probe takes latency_window_ms and latency_period_ms (250 of 2000 by default), and the sampled note says the windows', () => {
+  for (const name of ['net_softirq', 'socketlatency', 'netiftxlat', 'kernellatency']) {
+    const keys = probe(name)!.options.map((o) => o.key);
+    assert.ok(keys.includes(LATENCY_WINDOW.key) && keys.includes(LATENCY_PERIOD.key), name);
+  }
+  assert.deepEqual([LATENCY_WINDOW.schema.default, LATENCY_PERIOD.schema.default], [250, 2000]);
+  assert.match(SAMPLED, /latency_window_ms.*latency_period_ms/);
+  assert.equal(sampledNote(1, { ms: 250, periodMs: 2000 }), 'exact: every measurement');
+  assert.match(sampledNote(16, { ms: 250, periodMs: 2000 }), /^measured during 250 ms of every 2000 ms, 1 in 16 within: each observation counts about 128 times/);
+  assert.match(sampledNote(16), /^1 in 16: each observation counts 16 times/);
 });
