@@ -19,20 +19,11 @@ const RUNS = 3;
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
 const dns = probe('dns')!.kernel!;
 
-function run(ns: Netns, cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = ns.spawn(cmd, args);
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.slice(-300)}`))));
-  });
-}
-
 /** iperf3 UDP from `b` to `a`, 200-byte datagrams as fast as one sender goes: { received per second, sent }. */
 async function flood(a: Netns, b: Netns, aAddr: string): Promise<{ perSec: number; packets: number }> {
   const server = a.spawn('iperf3', ['-s', '-1', '--forceflush', '-B', aAddr]);
   await waitForLine(server, /Server listening/, 10_000);
-  const out = JSON.parse(await run(b, 'iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(SECONDS), '-J'])) as
+  const out = JSON.parse(await b.output('iperf3', ['-c', aAddr, '-u', '-b', '0', '-l', '200', '-t', String(SECONDS), '-J'])) as
     { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
   server.kill();
   const { packets, lost_packets: lost, seconds } = out.end.sum;

@@ -18,6 +18,7 @@ import { PrivateContainerd } from '../test/helpers/containerd.js';
 import { LokiReceiver } from '../test/helpers/loki-receiver.js';
 import { freePort } from '../test/helpers/net.js';
 import { CLI } from '../test/helpers/paths.js';
+import { scrapeJob, startPrometheus, type TestPrometheus } from '../test/helpers/prometheus.js';
 import { giveUp, stopProcess, waitFor } from '../test/helpers/wait.js';
 import { imageEnv } from './entry.js';
 import { LokiTally } from './soak/tally.js';
@@ -91,19 +92,11 @@ async function main(): Promise<number> {
     cleanups.push(() => loki.stop());
     const tally = new LokiTally(loki);
 
-    const [promPort, metricPort, eventPort] = [await freePort(), await freePort(), await freePort()];
-    const promUrl = `http://127.0.0.1:${promPort}`;
+    const [metricPort, eventPort] = [await freePort(), await freePort()];
     const agentUrl = `http://127.0.0.1:${metricPort}`;
-    writeFileSync(join(dir, 'prometheus.yml'), [
-      'global: { scrape_interval: 5s, scrape_timeout: 5s }',
-      'scrape_configs:',
-      '  - job_name: kubesonar',
-      `    static_configs: [{ targets: ["127.0.0.1:${metricPort}"] }]`,
-    ].join('\n'));
-    const prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'prom')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`, '--web.enable-remote-write-receiver'], { stdio: 'ignore' });
-    cleanups.push(() => stopProcess(prometheus));
-    await waitFor('Prometheus ready', async () => (await fetch(`${promUrl}/-/ready`)).ok, 60_000);
+    const prometheus = await startPrometheus(dir, scrapeJob('kubesonar', `127.0.0.1:${metricPort}`), '5s');
+    cleanups.push(() => prometheus.stop());
+    const promUrl = prometheus.url;
 
     // The kernel-side limit is per probe: well above the storm, so its events reach the sinks.
     writeFileSync(join(dir, 'config.yaml'), `
@@ -180,6 +173,7 @@ event_config:
         rssBytes: rssBytes(agent.pid!),
         heapUsedBytes: st.memory!.heapUsedBytes,
         fds: h.fds,
+        fdKinds: h.fdKinds,
         pinnedNetns: lastPinned.length,
         published: st.events.published,
         queued: Object.fromEntries(Object.entries(sinks).map(([n, x]) => [n, x.queued + x.inFlight])),
@@ -223,7 +217,7 @@ event_config:
         dropped: s.dropped, queued: s.queued + s.inFlight,
       };
     });
-    const scrapes = await promScrapes(promUrl, minutes);
+    const scrapes = await promScrapes(prometheus, minutes);
 
     const failures = growthFailures(samples, warmupSeconds, windowSeconds);
     if (stormRate < MIN_EVENTS_PER_S) failures.push(`the event storm reached ${Math.round(stormRate)} events/s, below ${MIN_EVENTS_PER_S}`);
@@ -269,12 +263,9 @@ event_config:
 }
 
 /** Scrapes of the agent Prometheus recorded during the run, and how many succeeded. */
-async function promScrapes(promUrl: string, minutes: number): Promise<{ ok: number; total: number }> {
+async function promScrapes(prometheus: TestPrometheus, minutes: number): Promise<{ ok: number; total: number }> {
   const range = `${Math.ceil(minutes) + 1}m`;
-  const query = async (q: string): Promise<number> => {
-    const res = await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json() as { data: { result: { value: [number, string] }[] } };
-    return Number(res.data.result[0]?.value[1] ?? 0);
-  };
+  const query = async (q: string): Promise<number> => Number((await prometheus.query(q))[0]?.value[1] ?? 0);
   return { ok: await query(`sum_over_time(up{job="kubesonar"}[${range}])`), total: await query(`count_over_time(up{job="kubesonar"}[${range}])`) };
 }
 

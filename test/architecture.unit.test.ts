@@ -10,7 +10,7 @@ const src = join(ROOT, 'src');
 
 /** Layer of a source file (path relative to src/), from ARCHITECTURE.md's table. */
 const LAYERS: [number, RegExp][] = [
-  [1, /^(model\.ts|log\.ts|events\/model\.ts|events\/format\.ts|util\/)/],
+  [1, /^(model\.ts|log\.ts|events\/model\.ts|events\/record\.ts|events\/format\.ts|util\/)/],
   [2, /^(procfs|netlink|native|bpf|entities|k8s|transport)\//],
   [3, /^(checks\/|pipeline\/|events\/pipeline\.ts|events\/spool\.ts)/],
   [4, /^probes\//],

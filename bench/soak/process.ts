@@ -53,6 +53,8 @@ export function netnsOf(pid: number | 'self'): number {
 export interface Holdings {
   /** Open file descriptors. */
   fds: number;
+  /** The fds by what they are (`tcp →:3100 ESTABLISHED`, `anon_inode:bpf-map`, `pipe`), to say what grew. */
+  fdKinds: Record<string, number>;
   /** Distinct network namespaces referenced by an fd or a thread of the process. */
   netns: Set<number>;
 }
@@ -66,8 +68,46 @@ export function holdings(pid: number): Holdings {
     const ino = parseNsLink(t);
     if (ino !== undefined) netns.add(ino);
   }
-  return { fds: fdTargets.length, netns };
+  return { fds: fdTargets.length, fdKinds: kindsOf(pid, fdTargets), netns };
 }
+
+/** Counts fd link targets by kind; a socket by its protocol, remote port and state (a listener by its own port). */
+function kindsOf(pid: number, targets: string[]): Record<string, number> {
+  const sockets = new Map<string, string>();
+  for (const proto of ['tcp', 'tcp6', 'udp', 'udp6']) {
+    let text = '';
+    try { text = readFileSync(`/proc/${pid}/net/${proto}`, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const port = (addr: string) => parseInt(addr.split(':')[1]!, 16);
+      const listening = f[3] === '0A';
+      sockets.set(f[9]!, listening ? `${proto} listen :${port(f[1]!)}` : `${proto} →:${port(f[2]!)} ${TCP_STATES[f[3]!] ?? f[3]}`);
+    }
+  }
+  for (const proto of ['unix', 'netlink']) {
+    let text = '';
+    try { text = readFileSync(`/proc/${pid}/net/${proto}`, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (proto === 'unix' && f.length >= 7) sockets.set(f[6]!, `unix ${f[7] ?? ''}`.trim());
+      if (proto === 'netlink' && f.length >= 10) sockets.set(f[9]!, `netlink ${f[1]}`);
+    }
+  }
+  const kinds: Record<string, number> = {};
+  for (const t of targets) {
+    const inode = /^socket:\[(\d+)\]$/.exec(t)?.[1];
+    // A socket of another namespace (a pod's netlink session) is not in this namespace's tables.
+    const kind = inode ? sockets.get(inode) ?? 'socket (another namespace)' : t.replace(/:\[\d+\]$/, '').replace(/^\/proc\/\d+\//, '/proc/<pid>/');
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  }
+  return kinds;
+}
+
+const TCP_STATES: Record<string, string> = {
+  '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2', '06': 'TIME_WAIT',
+  '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING',
+};
 
 // A socket's namespace is not in /proc: the socket is copied out of the process with
 // pidfd_getfd(2) (syscall 438) and asked with the SIOCGSKNS ioctl, which returns an fd of its

@@ -7,6 +7,8 @@ export interface Sample {
   rssBytes: number;
   heapUsedBytes: number;
   fds: number;
+  /** The fds by kind (what grew, when they grew). */
+  fdKinds?: Record<string, number>;
   /** Network namespaces the agent references that are neither the host's nor a live pod's. */
   pinnedNetns: number;
   /** Events the agent published so far. */
@@ -51,10 +53,19 @@ export function growthFailures(samples: Sample[], warmupSeconds: number, windowS
   const [rssWarm, rssEnd] = [rssOf(warm), rssOf(end)];
   if (rssEnd > rssWarm * 1.1) failures.push(`RSS grew ${pct(rssEnd / rssWarm - 1)} after the warm-up (${mb(rssWarm)} → ${mb(rssEnd)} MB, allowed 10 %)`);
   const [fdsWarm, fdsEnd] = [levelOf(warm, (s) => s.fds), levelOf(end, (s) => s.fds)];
-  if (fdsEnd > fdsWarm) failures.push(`open fds grew after the warm-up (${fdsWarm} → ${fdsEnd})`);
+  if (fdsEnd > fdsWarm) failures.push(`open fds grew after the warm-up (${fdsWarm} → ${fdsEnd}${kindsGrown(warm, end)})`);
   const [nsWarm, nsEnd] = [levelOf(warm, (s) => s.pinnedNetns), levelOf(end, (s) => s.pinnedNetns)];
   if (nsEnd > nsWarm) failures.push(`network namespaces pinned by the agent grew after the warm-up (${nsWarm} → ${nsEnd})`);
   return failures;
+}
+
+/** `: +2 tcp →:3100 ESTABLISHED`: the kinds that grew between the windows' lowest samples. */
+function kindsGrown(warm: Sample[], end: Sample[]): string {
+  const lowest = (w: Sample[]) => w.reduce((a, b) => (b.fds < a.fds ? b : a));
+  const [before, after] = [lowest(warm).fdKinds, lowest(end).fdKinds];
+  if (!before || !after) return '';
+  const grown = Object.entries(after).map(([k, n]) => [k, n - (before[k] ?? 0)] as const).filter(([, d]) => d > 0);
+  return grown.length ? `: ${grown.map(([k, d]) => `+${d} ${k}`).join(', ')}` : '';
 }
 
 export interface SinkAccount {

@@ -19,9 +19,17 @@ BTF_EXPORT(enum net_softirq_kind, kind);
 
 // Per CPU and vector (index vector - NET_TX_SOFTIRQ): when it was first raised since its last
 // run, and when the running one entered. Raise, entry and exit of a softirq are on one CPU.
+//
+// Sampling (event_config.latency_sample) is decided per run, at the entry that ends the
+// previous one: `armed` says whether the next run is measured (its schedule delay from its
+// first raise, and its execution time). A run that is not measured costs its raise a read of
+// `armed`, its entry a random number and its exit a read of `entered`: no atomic operation,
+// no clock read. Whether a run is measured does not depend on how long it waits or runs.
 struct pending {
   __u64 raised;
   __u64 entered;
+  __u32 armed;
+  __u32 pad;
 };
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -55,7 +63,7 @@ int BPF_PROG(softirq_raise, unsigned int vec) {
   struct pending *p = pending_of(vec);
   // Only the first raise since the last run counts; a raise from a hard irq may interrupt the
   // entry program on this CPU, hence the compare-and-swap here and the exchange there.
-  if (p && !p->raised) __sync_val_compare_and_swap(&p->raised, 0, sampled_start());
+  if (p && p->armed && !p->raised) __sync_val_compare_and_swap(&p->raised, 0, bpf_ktime_get_ns());
   return 0;
 }
 
@@ -63,13 +71,16 @@ SEC("tp_btf/softirq_entry")
 int BPF_PROG(softirq_entry, unsigned int vec) {
   struct pending *p = pending_of(vec);
   if (!p) return 0;
-  __u64 raised = __sync_lock_test_and_set(&p->raised, 0);
-  // The run time is sampled on its own: its start is kept only when sampled.
-  bool timed = sample_this();
-  __u64 now = timed || raised > NOT_SAMPLED ? bpf_ktime_get_ns() : 0;
-  p->entered = timed ? now : 0;
-  // A run with no raise seen (raised before the program attached) has no delay to report.
-  if (raised > NOT_SAMPLED && now >= raised) observe(vec, NET_SOFTIRQ_SCHED, now - raised, now);
+  bool timed = p->armed;
+  __u64 raised = p->raised ? __sync_lock_test_and_set(&p->raised, 0) : 0;
+  __u64 now = timed || raised ? bpf_ktime_get_ns() : 0;
+  if (timed) p->entered = now;
+  // The next run: measured or not (written only on a change).
+  __u32 arm = sample_this();
+  if (p->armed != arm) p->armed = arm;
+  // A run with no raise seen (raised before the program attached, or while not armed) has no
+  // delay to report.
+  if (raised && now >= raised) observe(vec, NET_SOFTIRQ_SCHED, now - raised, now);
   return 0;
 }
 

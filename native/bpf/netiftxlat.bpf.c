@@ -58,6 +58,9 @@ static __always_inline struct pending *queued_slot(const struct sk_buff *skb) {
 
 // Per CPU: the driver calls in progress (innermost last), with when each began.
 #define XMIT_DEPTH 4
+// A driver call runs with bottom halves off and lasts microseconds: a call pushed longer ago
+// than this is a leftover whose end was not seen.
+#define XMIT_STALE_NS 1000000000ULL
 struct xmit_stack {
   __u32 depth;
   __u32 pad;
@@ -77,25 +80,33 @@ HIST_MAP(hist);
 
 
 // True when the packet's transmit queue has a qdisc to wait in (what __dev_queue_xmit checks
-// right after this tracepoint); noqueue has no enqueue.
+// right after this tracepoint); noqueue has no enqueue. Direct reads (BTF pointers): this runs
+// for every packet sent, and on a noqueue device (veth, loopback) it is all that runs.
 static __always_inline bool has_qdisc(const struct sk_buff *skb) {
-  struct net_device *dev = BPF_CORE_READ(skb, dev);
+  struct net_device *dev = skb->dev;
   if (!dev) return false;
-  struct netdev_queue *txq = BPF_CORE_READ(dev, _tx);
+  struct netdev_queue *txq = dev->_tx;
   if (!txq) return false;
-  // The array stride is the running kernel's struct size, not this build's.
-  struct netdev_queue *mine = (void *)txq + BPF_CORE_READ(skb, queue_mapping) * bpf_core_type_size(struct netdev_queue);
+  __u16 queue = skb->queue_mapping;
+  if (!queue) {
+    struct Qdisc *q = txq->qdisc;
+    return q && q->enqueue;
+  }
+  // The array stride is the running kernel's struct size, not this build's: a queue other than
+  // the first is found by probe reads (the verifier allows no arithmetic on a BTF pointer).
+  struct netdev_queue *mine = (void *)BPF_CORE_READ(dev, _tx) + queue * bpf_core_type_size(struct netdev_queue);
   struct Qdisc *q = BPF_CORE_READ(mine, qdisc);
   return q && BPF_CORE_READ(q, enqueue);
 }
 
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(net_dev_queue, struct sk_buff *skb) {
-  if (!skb) return 0;
+  // Without a qdisc nothing waits, and the packet never touches the table (nor does its
+  // net_dev_start_xmit, which asks the same).
+  if (!skb || !has_qdisc(skb)) return 0;
   struct pending *p = queued_slot(skb);
   if (!p) return 0;
-  // The qdisc is looked up only for sampled packets: most packets cost a random number here.
-  if (!sample_this() || !has_qdisc(skb)) {
+  if (!sample_this()) {
     if (p->skb == (__u64)skb) p->ts = 0; // a leftover at this address is not this packet's
     return 0;
   }
@@ -110,7 +121,7 @@ int BPF_PROG(net_dev_start_xmit, const struct sk_buff *skb, const struct net_dev
   if (!skb) return 0;
   __u64 key = (__u64)skb;
   __u64 now = 0;
-  struct pending *p = queued_slot(skb);
+  struct pending *p = has_qdisc(skb) ? queued_slot(skb) : 0;
   if (p && p->ts && p->skb == key) {
     __u64 since = p->ts;
     __u32 len = p->len;
@@ -124,14 +135,22 @@ int BPF_PROG(net_dev_start_xmit, const struct sk_buff *skb, const struct net_dev
       }
     }
   }
-  // Every call is pushed so that nested calls pair up; only sampled ones carry a start time.
+  // Only sampled calls are pushed: a driver call ends at the net_dev_xmit of the same skb on
+  // this CPU, after any call nested in it has ended, so the innermost pushed call is the one an
+  // skb's net_dev_xmit can end; an unsampled call's net_dev_xmit finds another skb on top and
+  // leaves it.
+  if (!sample_this()) return 0;
   __u32 zero = 0;
   struct xmit_stack *st = bpf_map_lookup_elem(&xmitting, &zero);
   if (!st) return 0;
+  if (!now) now = bpf_ktime_get_ns();
   __u32 d = st->depth;
+  // A call on top that began long ago never ended here (its net_dev_xmit ran before that
+  // program was attached): start again empty.
+  if (d > 0 && d <= XMIT_DEPTH && now - st->call[d - 1].ts > XMIT_STALE_NS) d = 0;
   if (d >= XMIT_DEPTH) return 0; // deeper than any real nesting: left unmeasured
   st->call[d].skb = key;
-  st->call[d].ts = sample_this() ? (now ? now : bpf_ktime_get_ns()) : 0;
+  st->call[d].ts = now;
   st->depth = d + 1;
   return 0;
 }
@@ -145,15 +164,12 @@ int BPF_PROG(net_dev_xmit, struct sk_buff *skb, int rc, struct net_device *dev, 
   __u32 d = st->depth;
   if (d == 0 || d > XMIT_DEPTH) return 0;
   d -= 1;
-  if (st->call[d].skb != (__u64)skb) {
-    st->depth = 0; // out of step (a call not seen to start): start again empty
-    return 0;
-  }
+  if (st->call[d].skb != (__u64)skb) return 0; // an unsampled call (nested in a sampled one, or not)
   st->depth = d;
   __u64 since = st->call[d].ts;
-  if (!since) return 0; // not sampled
   __u64 now = bpf_ktime_get_ns();
-  if (now < since) return 0;
+  if (now < since || now - since > XMIT_STALE_NS) return 0; // a leftover at a recycled address
+
   struct event *e = latency_event(&hist, dev_netns(dev), NETIFTXLAT_XMIT, now - since, now, NULL);
   if (e) event_submit(e);
   return 0;

@@ -43,10 +43,11 @@ SEC("tp_btf/kfree_skb")
 int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason) {
   // The device the skb was on when dropped names the namespace best (a veth pair moves an
   // skb between namespaces); a packet not yet on a device (transmit side) has its socket.
-  struct net_device *dev = BPF_CORE_READ(skb, dev);
-  const struct sock *sk = BPF_CORE_READ(skb, sk);
-  __u32 netns = dev_netns(dev);
-  if (!netns) netns = sk_netns(sk);
+  // Direct reads (BTF pointers) rather than probe reads: a drop flood runs this for every packet.
+  struct net_device *dev = skb->dev;
+  const struct sock *sk = skb->sk;
+  __u32 netns = dev ? dev->nd_net.net->ns.inum : 0;
+  if (!netns && sk) netns = sk->__sk_common.skc_net.net->ns.inum;
   if (!netns) netns = task_netns();
   struct drop_key key = {.netns = netns, .reason = reason};
   counter_add(&drops, &key, 1);

@@ -14,10 +14,12 @@ namespace kubesonar_bpf {
 // Reads one ring buffer on the main loop. Records are packed into one Buffer, each as
 // [u32 length][u32 0][record padded to 8 bytes], and handed to JS once per wakeup (more
 // often only when a wakeup brings more than the buffer holds). The Buffer is reused: JS
-// must parse it before returning.
+// must parse it before returning. 256 KiB: twice what the programs let wait before they wake
+// the reader (WAKEUP_BYTES), so a wakeup is one or two calls; a buffer as large as the ring
+// (1 MiB) cost every event probe's object 768 KiB of resident memory for no fewer calls.
 class RingReader {
  public:
-  static constexpr size_t kCapacity = 1 << 20;
+  static constexpr size_t kCapacity = 256 * 1024;
 
   RingReader(Napi::Env env, BpfObject* owner, int map_fd, Napi::Function cb) : env_(env), owner_(owner) {
     rb_ = ring_buffer__new(map_fd, OnSample, this, nullptr);

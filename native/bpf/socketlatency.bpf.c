@@ -25,9 +25,23 @@ BTF_EXPORT(enum socketlatency_kind, kind);
 // Per socket, in the socket's own storage (freed with it, no shared map to look up): when
 // received data became ready that nobody has read since, and when the send in progress entered
 // tcp_sendmsg_locked; 0 when none.
+//
+// Reads are sampled per wait (event_config.latency_sample): whether the next wait is measured
+// is decided at the read that ends the previous one (at a socket's first data ready, for its
+// first wait), so a wait that is not measured costs its data ready and its read only a look at
+// this storage: nothing is written into it, which on a flood would be a cache line moved between
+// the softirq's CPU and the reader's for every packet. Each wait is measured with probability
+// 1/N independently of how long it lasts.
+enum read_arm {
+  READ_UNDECIDED = 0, // a fresh storage: the first data ready decides
+  READ_ARMED = 1,     // the next wait is measured
+  READ_SKIPPED = 2,   // it is not
+};
 struct socket_times {
   __u64 ready;
   __u64 sending;
+  __u32 read_arm; // enum read_arm
+  __u32 pad;
 };
 struct {
   __uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -35,6 +49,10 @@ struct {
   __type(key, int);
   __type(value, struct socket_times);
 } times SEC(".maps");
+
+static __always_inline __u32 read_arm_next(void) {
+  return sample_this() ? READ_ARMED : READ_SKIPPED;
+}
 
 HIST_MAP(hist);
 
@@ -48,9 +66,14 @@ SEC("tp_btf/sk_data_ready")
 int BPF_PROG(sk_data_ready, struct sock *sk) {
   // A listener's data_ready announces a connection to accept, not data to read.
   if (!sk || !inet(sk) || sk->__sk_common.skc_state == TCP_LISTEN) return 0;
-  struct socket_times *t = bpf_sk_storage_get(&times, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  // Data already waiting: keep the oldest (or that this wait is not sampled).
-  if (t && !t->ready) t->ready = sampled_start();
+  struct socket_times *t = bpf_sk_storage_get(&times, sk, 0, 0);
+  if (!t) {
+    t = bpf_sk_storage_get(&times, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (!t) return 0;
+  }
+  if (t->read_arm == READ_UNDECIDED) t->read_arm = read_arm_next();
+  // Data already waiting: keep the oldest.
+  if (t->read_arm == READ_ARMED && !t->ready) t->ready = bpf_ktime_get_ns();
   return 0;
 }
 
@@ -58,10 +81,17 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) {
   if (!sk || (flags & MSG_PEEK) || ret < 0) return 0; // EAGAIN, EINTR: the data still waits
   struct socket_times *t = bpf_sk_storage_get(&times, sk, 0, 0);
-  if (!t || !t->ready) return 0;
+  if (!t) return 0;
+  if (ret == 0) { // end of stream: nothing waited
+    if (t->ready) t->ready = 0;
+    return 0;
+  }
+  // This read ends the wait: decide whether the next one is measured (written only on a change).
+  __u32 arm = read_arm_next();
+  if (t->read_arm != arm) t->read_arm = arm;
+  if (!t->ready) return 0;
   __u64 ready_at = t->ready;
   t->ready = 0;
-  if (ret == 0 || ready_at == NOT_SAMPLED) return 0; // end of stream (nothing waited), or a wait not sampled
   __u64 now = bpf_ktime_get_ns();
   if (now < ready_at) return 0;
   struct event *e = latency_event(&hist, sk_netns(sk), SOCKETLATENCY_READ, now - ready_at, now, sk);

@@ -48,7 +48,8 @@ static __always_inline enum tcptwrcv_kind leading_flag(const struct sk_buff *skb
 
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason, struct sock *rx_sk) {
-  if (!rx_sk || BPF_CORE_READ(rx_sk, __sk_common.skc_state) != TCP_TIME_WAIT) return 0;
+  // A direct read (BTF pointer): this runs for every packet dropped.
+  if (!rx_sk || rx_sk->__sk_common.skc_state != TCP_TIME_WAIT) return 0;
   __u32 netns = sk_netns(rx_sk);
   enum tcptwrcv_kind kind = leading_flag(skb);
   struct tw_key key = {.netns = netns, .kind = kind};

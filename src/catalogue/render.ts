@@ -33,7 +33,7 @@ export function renderCatalogue(): string {
     out.push(`| ${p.name} | ${p.aliases.map((a) => `\`${a}\``).join(', ')} | ${options} | ${p.optIn ? `opt-in: ${p.optIn}` : 'on'} |`);
   }
   out.push('', '| option | default | meaning |', '|---|---|---|');
-  for (const section of ['metric_config', 'event_config'] as const) {
+  for (const section of ['metric_config', 'event_config', 'event_config.checks'] as const) {
     for (const { option: o, probes } of probeOptions(section)) {
       out.push(`| \`${section}.${o.key}\` | \`${JSON.stringify(o.schema.default)}\` | ${o.schema.description} (${probes.join(', ')}) |`);
     }

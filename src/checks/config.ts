@@ -1,7 +1,7 @@
 // The section event_config.checks: its type as the YAML spells it (snake_case, seconds), its
 // schema, its reading (the spellings the file has that CheckOptions does not) and its mapping
 // onto CheckOptions. src/config composes it into the config file's schema.
-import { bool, httpUrl, int, isMapping, oneOf, section, show, withDefault } from '../util/schema.js';
+import { bool, httpUrl, ifnameGlobs, int, isMapping, section, show, withDefault } from '../util/schema.js';
 import { checkOptions, DEFAULT_CHECK_OPTIONS, type CheckOptions, type ExpectedRoute, type ExpectedRule } from './model.js';
 
 /**
@@ -22,7 +22,6 @@ export interface ChecksConfig {
     nf_conntrack_tcp_be_liberal?: number | null;
     interfaces?: string[];
   };
-  mtu?: { min?: number; max?: number; compare_primary?: 'higher' | 'different' | 'off'; ignore?: string[] };
   /** `patterns` are case-insensitive substrings, not regexes. */
   kernel_log?: { patterns?: string[]; hold?: number; poll?: number };
   iptables?: { max_rules?: number; forward_drop?: boolean };
@@ -32,6 +31,8 @@ export interface ChecksConfig {
   cidrs?: { vpc?: string[]; service?: string[]; pod?: string[]; docker?: string[] };
   kube_proxy?: { healthz_url?: string; namespace?: string; label_selector?: string };
   ip_masq_agent?: { namespace?: string; name?: string };
+  /** The options the check probes own (their ProbeOption of section event_config.checks), as written. */
+  [probeOption: string]: unknown;
 }
 
 // The checks' own defaults (model.ts): quoted as the schema's defaults, never copied.
@@ -39,8 +40,6 @@ const C = DEFAULT_CHECK_OPTIONS;
 // Highest fwmark, route table id and rule priority: the kernel's u32.
 const U32_MAX = 4294967295;
 const dfltText = withDefault;
-const ifnameGlobs = (dflt: readonly string[], description: string) =>
-  ({ type: 'array', items: { type: 'string', format: 'ifname-glob' }, default: dflt, description: dfltText(description, dflt) });
 const cidrList = (description: string) => ({ type: 'array', items: { type: 'string', format: 'cidr' }, description });
 const name = (description: string, dflt?: string) =>
   ({ type: 'string', minLength: 1, ...(dflt === undefined ? { description } : { default: dflt, description: dfltText(description, dflt) }) });
@@ -68,13 +67,6 @@ export const CHECKS_SCHEMA = section('Options of the configuration checks; unset
     tcp_sack: expected(1, C.kernelParams.tcpSack, 'Expected net.ipv4.tcp_sack'),
     nf_conntrack_tcp_be_liberal: expected(1, C.kernelParams.conntrackTcpBeLiberal, 'Expected net.netfilter.nf_conntrack_tcp_be_liberal'),
     interfaces: ifnameGlobs(C.kernelParams.interfaces, 'Globs of interfaces whose rp_filter and proxy_arp are checked ("all": the conf.all entry; lo never)'),
-  }),
-  mtu: section('Interface MTU check', {
-    min: int(68, 65535, C.mtu.min, dfltText('Report interfaces with a lower MTU', C.mtu.min)),
-    max: int(68, 65535, C.mtu.max, dfltText('Report interfaces with a higher MTU; at least min', C.mtu.max)),
-    compare_primary: oneOf(['higher', 'different', 'off'], C.mtu.comparePrimary,
-      dfltText('Compared with the primary interface: higher reports a bigger MTU than its, different any difference, off nothing', C.mtu.comparePrimary)),
-    ignore: ifnameGlobs(C.mtu.ignore, 'Globs of interfaces not checked (besides lo)'),
   }),
   kernel_log: section('Kernel log (/dev/kmsg) check', {
     patterns: { type: 'array', items: { type: 'string', minLength: 1 }, default: C.kernelLog.patterns,
@@ -156,16 +148,6 @@ export function readChecks(value: Record<string, any>, path: string, problems: s
       problems.push(`${path}.policy_rules[${i}].fwmark: must be an integer 0..4294967295 or a hex string such as "0x10" (no /mask), got ${show(rule.fwmark)}`);
     }
   });
-  // Either bound may be left to the checks' default; the two in effect must make a range.
-  const min = c.mtu?.min ?? DEFAULT_CHECK_OPTIONS.mtu.min;
-  const max = c.mtu?.max ?? DEFAULT_CHECK_OPTIONS.mtu.max;
-  if (min > max) {
-    ok = false;
-    const dflt = (given: number | undefined) => (given === undefined ? ', the default' : '');
-    problems.push(c.mtu?.min !== undefined
-      ? `${path}.mtu.min: must not be above mtu.max (${max}${dflt(c.mtu?.max)}), got ${min}`
-      : `${path}.mtu.max: must not be below mtu.min (${min}${dflt(c.mtu?.min)}), got ${max}`);
-  }
   return ok ? c : undefined;
 }
 
@@ -189,7 +171,6 @@ export function checkOptionsFromConfig(c: ChecksConfig = {}, nodeName?: string):
       ...expect(kp.nf_conntrack_tcp_be_liberal, 'conntrackTcpBeLiberal'),
       ...opt(kp.interfaces, 'interfaces'),
     },
-    mtu: { ...opt(c.mtu?.min, 'min'), ...opt(c.mtu?.max, 'max'), ...opt(c.mtu?.compare_primary, 'comparePrimary'), ...opt(c.mtu?.ignore, 'ignore') },
     kernelLog: { ...opt(c.kernel_log?.patterns, 'patterns'), ...opt(c.kernel_log?.hold, 'holdSeconds'), ...opt(c.kernel_log?.poll, 'pollSeconds') },
     iptables: { ...opt(c.iptables?.max_rules, 'maxRules'), ...opt(c.iptables?.forward_drop, 'forwardDrop') },
     ...opt(c.vpc_routes, 'vpcRoutes'),
@@ -197,5 +178,7 @@ export function checkOptionsFromConfig(c: ChecksConfig = {}, nodeName?: string):
     cidrs: { ...c.cidrs },
     kubeProxy: { ...opt(c.kube_proxy?.healthz_url, 'healthzUrl'), ...opt(c.kube_proxy?.namespace, 'namespace'), ...opt(c.kube_proxy?.label_selector, 'labelSelector') },
     ipMasqAgent: { ...c.ip_masq_agent },
+    // Every other key is one a check probe declares (the composed schema lets no other through).
+    probeOptions: Object.fromEntries(Object.entries(c).filter(([k]) => !(k in CHECKS_SCHEMA.properties))),
   });
 }

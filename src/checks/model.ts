@@ -93,14 +93,6 @@ export interface CheckOptions {
     /** Interface name globs checked for rp_filter / proxy_arp (`all` is the conf.all entry); `lo` is never checked. */
     interfaces: string[];
   };
-  mtu: {
-    min: number;
-    max: number;
-    /** `higher`: an interface whose MTU exceeds the primary's (pods would send what the node cannot carry); `different`: any difference; `off`. */
-    comparePrimary: 'higher' | 'different' | 'off';
-    /** Interface name globs not checked (besides lo). */
-    ignore: string[];
-  };
   kernelLog: {
     /** Case-insensitive substrings of kernel log lines that are network problems. */
     patterns: string[];
@@ -130,6 +122,11 @@ export interface CheckOptions {
     labelSelector: string;
   };
   ipMasqAgent: { namespace: string; name: string };
+  /**
+   * The options the check probes own (event_config.checks.<key>, declared by the probe), by key,
+   * as the file writes them; unset keys are absent and the probe applies its own defaults.
+   */
+  probeOptions: Readonly<Record<string, unknown>>;
 }
 
 export const DEFAULT_CHECK_OPTIONS: CheckOptions = {
@@ -144,7 +141,6 @@ export const DEFAULT_CHECK_OPTIONS: CheckOptions = {
     conntrackTcpBeLiberal: 1,
     interfaces: ['*'],
   },
-  mtu: { min: 1280, max: 9216, comparePrimary: 'higher', ignore: ['docker*', 'kube-ipvs*', 'dummy*', 'ifb*'] },
   kernelLog: {
     patterns: [
       'neighbor table overflow',
@@ -166,6 +162,7 @@ export const DEFAULT_CHECK_OPTIONS: CheckOptions = {
   cidrs: { vpc: [], service: [], pod: [], docker: [] },
   kubeProxy: { healthzUrl: 'http://127.0.0.1:10256/healthz', namespace: 'kube-system', labelSelector: 'k8s-app=kube-proxy' },
   ipMasqAgent: { namespace: 'kube-system', name: 'ip-masq-agent' },
+  probeOptions: {},
 };
 
 /** Options with `partial` laid over the defaults, one level deep. */
@@ -175,7 +172,6 @@ export function checkOptions(partial: DeepPartial<CheckOptions> = {}): CheckOpti
     ...d,
     ...(partial as Partial<CheckOptions>),
     kernelParams: { ...d.kernelParams, ...partial.kernelParams } as CheckOptions['kernelParams'],
-    mtu: { ...d.mtu, ...partial.mtu } as CheckOptions['mtu'],
     kernelLog: { ...d.kernelLog, ...partial.kernelLog } as CheckOptions['kernelLog'],
     iptables: { ...d.iptables, ...partial.iptables },
     cidrs: { ...d.cidrs, ...partial.cidrs } as CheckOptions['cidrs'],

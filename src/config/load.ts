@@ -278,7 +278,14 @@ const SETTINGS: Record<string, Setting> = {
   ...probeOptionSettings(),
   checks: {
     spellings: [['event_config', 'checks']],
-    read: (v, path, problems) => readChecks(v as Record<string, any>, path.join('.'), problems),
+    read: (v, path, problems) => {
+      const checks = readChecks(v as Record<string, any>, path.join('.'), problems);
+      // The options the check probes own (event_config.checks.<key>): their own cross-field rules.
+      const found = probeOptions('event_config.checks').flatMap(({ option }) =>
+        checks?.[option.key] === undefined ? [] : option.validate?.(checks[option.key], `${path.join('.')}.${option.key}`) ?? []);
+      problems.push(...found);
+      return found.length ? undefined : checks;
+    },
     apply: (c, v) => { c.event_config.checks = v; },
   },
   // No effect (see schema.ts); listed so that it is known and type-checked.
@@ -294,7 +301,7 @@ function probeOptionSettings(): Record<string, Setting> {
       out[`${section}.${option.key}`] = {
         spellings: [[section, option.key]],
         read: (v, path, problems) => {
-          const found = (option.validate?.(v) ?? []).map((p) => `${path.join('.')}: ${p}`);
+          const found = option.validate?.(v, path.join('.')) ?? [];
           problems.push(...found);
           // A section of options (an object) keeps the defaults of the keys it leaves unset.
           return found.length ? undefined : isMapping(dflt) && isMapping(v) ? { ...structuredClone(dflt), ...v } : v;

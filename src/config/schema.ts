@@ -8,6 +8,7 @@ import { EVENT_PROBES, METRIC_PROBES, PROBES, probeOptions } from '../catalogue/
 import { CHECKS_SCHEMA } from '../checks/config.js';
 import { bool, lokiAddress, port, section } from '../util/schema.js';
 import { DEFAULT_CONFIG, SERVER_SECTION, SINK_SECTIONS } from './defaults.js';
+import type { ProbeOptionSection } from '../probes/probe.js';
 
 export { FORMATS, isCidr, isHttpUrl, isIpv4Prefix, isLokiAddress } from '../util/schema.js';
 
@@ -24,7 +25,7 @@ const probeList = (kind: string, names: readonly string[]) => ({
 });
 
 /** The options probes declare in a section, each with the probes that read it. */
-function optionProperties(sectionName: 'metric_config' | 'event_config'): Record<string, object> {
+function optionProperties(sectionName: ProbeOptionSection): Record<string, object> {
   return Object.fromEntries(probeOptions(sectionName).map(({ option, probes }) =>
     [option.key, { ...option.schema, description: `${option.schema.description} (${probes.join(', ')})` }]));
 }
@@ -62,7 +63,11 @@ const eventConfig = {
     events_per_second: { type: 'integer', minimum: 1, maximum: 100000, default: D.event_config.events_per_second, description: 'eBPF events: sampled events per second per probe, limited in the kernel (the counters count everything)' },
     ...optionProperties('event_config'),
     sinks,
-    checks: { ...CHECKS_SCHEMA, description: `${CHECKS_SCHEMA.description} (event probes ${checkProbes.join(', ')})` },
+    checks: {
+      ...CHECKS_SCHEMA,
+      description: `${CHECKS_SCHEMA.description} (event probes ${checkProbes.join(', ')})`,
+      properties: { ...CHECKS_SCHEMA.properties, ...optionProperties('event_config.checks') },
+    },
   },
 } as const;
 

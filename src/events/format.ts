@@ -3,6 +3,7 @@
 // the attribution fields and the event's attributes after it. The timestamp is written as an
 // exact JSON integer: nanoseconds since the epoch do not fit a double (2^53 ns is ~104 days).
 import type { EventRecord, Severity } from './model.js';
+import { attributeOf } from './record.js';
 
 /** What a line shows, whether it comes from a record (agent side) or from JSON (watch side). */
 export interface EventView {
@@ -24,17 +25,17 @@ export interface EventView {
 const RESERVED = new Set(['timestamp', 'type', 'msg', 'severity', 'probe', 'node', 'namespace', 'pod', 'netns', 'host_network']);
 
 export function viewOf(r: EventRecord): EventView {
-  const a = r.attributes;
+  // attributeOf: the pipeline's records build no attribute table for a line.
   return {
     timestamp: r.timeUnixNano,
     type: r.event.type,
     severity: r.severityText,
     msg: r.body,
-    node: String(a['k8s.node.name'] ?? ''),
+    node: String(attributeOf(r, 'k8s.node.name') ?? ''),
     namespace: r.event.pod?.namespace ?? '',
     pod: r.event.pod?.name ?? '',
     netns: r.event.netns === undefined ? '' : `ns${r.event.netns}`,
-    host: a['netns.host'] === 'true',
+    host: attributeOf(r, 'netns.host') === 'true',
     attrs: r.event.attrs,
   };
 }

@@ -9,9 +9,10 @@
 // events and in bytes. Past a bound the oldest queued events go first (`queue_full`), and an
 // event that waited longer than the max age is not sent at all (`max_age`).
 import type { PodRef } from '../model.js';
-import { SEVERITY_NUMBER } from './model.js';
 import type { EventPublisher, EventRecord, EventSink, NetEvent, SendResult } from './model.js';
+import { AttributedRecord, forEachAttribute } from './record.js';
 import { Spool, type SpoolStatus } from './spool.js';
+import { Ring } from '../util/ring.js';
 
 /** What a network namespace inode belongs to: a pod, the host (and its host-network pods), or unknown. */
 export type NetnsAttribution = PodRef | 'host' | undefined;
@@ -80,15 +81,6 @@ export interface EventPipelineOptions {
   replaceDeadlineMs?: number;
 }
 
-// Standard attribute keys; an event's own attrs cannot override them.
-// (event.type, event.probe and k8s.node.name are written literally in toRecord.)
-const NAMESPACE = 'k8s.namespace.name';
-const POD = 'k8s.pod.name';
-const NETNS = 'netns';
-/** Set to "true" on events of the node's own network namespace (where host-network pods live). */
-export const HOST_NETNS_ATTR = 'netns.host';
-const STANDARD_ATTRS = new Set(['event.type', 'event.probe', 'k8s.node.name', NAMESPACE, POD, NETNS, HOST_NETNS_ATTR]);
-
 // What a queued event costs in memory, estimated: the queue is bounded in bytes as well as in
 // events, because one event with a long drop stack weighs as much as a hundred short ones.
 /** Per record: the record and event objects, the attribute table, the bigint timestamp. */
@@ -96,21 +88,26 @@ const RECORD_OVERHEAD = 200;
 /** Per attribute: its slot in the table and a number's heap cell. */
 const ATTRIBUTE_OVERHEAD = 16;
 
+let bytesSum = 0;
+function addAttributeBytes(k: string, v: string | number): void {
+  bytesSum += ATTRIBUTE_OVERHEAD + 2 * k.length + (typeof v === 'string' ? 2 * v.length : 8);
+}
+
 /**
  * Estimated bytes an event record holds: its strings at two bytes a character (the worst
- * case of V8's string storage) plus fixed overheads. Cheap: one pass over the attributes.
+ * case of V8's string storage) plus fixed overheads. Cheap: one pass over the attributes
+ * (in place for the pipeline's own records: no attribute table is built for it).
  */
-export function recordBytes(r: { body: string; attributes: Record<string, string | number> }): number {
-  let n = RECORD_OVERHEAD + 2 * r.body.length;
-  for (const k in r.attributes) {
-    const v = r.attributes[k];
-    n += ATTRIBUTE_OVERHEAD + 2 * k.length + (typeof v === 'string' ? 2 * v.length : 8);
-  }
-  return n;
+export function recordBytes(r: EventRecord): number {
+  bytesSum = RECORD_OVERHEAD + 2 * r.body.length;
+  forEachAttribute(r, addAttributeBytes, undefined);
+  return bytesSum;
 }
 
 export class EventPipeline implements EventPublisher {
   private readonly lanes = new Map<string, SinkLane>();
+  /** The lanes as an array, for publish() (no iterator per event); rebuilt when a sink comes or goes. */
+  private laneList: SinkLane[] = [];
   private closed = false;
   private publishedCount = 0;
   private rejectedCount = 0;
@@ -132,9 +129,10 @@ export class EventPipeline implements EventPublisher {
       return;
     }
     this.publishedCount++;
-    if (this.lanes.size === 0) return;
+    const lanes = this.laneList;
+    if (lanes.length === 0) return;
     const bytes = recordBytes(record);
-    for (const lane of this.lanes.values()) lane.push(record, bytes);
+    for (let i = 0; i < lanes.length; i++) lanes[i]!.push(record, bytes);
   }
 
   /** `ns<inode>`, remembered: a node has a few hundred namespaces, and the number-to-text conversion is most of an event's attribution. */
@@ -153,7 +151,7 @@ export class EventPipeline implements EventPublisher {
   get rejected(): number { return this.rejectedCount; }
 
   /** Throws on a malformed event (publish() then refuses and counts it). */
-  toRecord(event: NetEvent): EventRecord {
+  toRecord(event: NetEvent): AttributedRecord {
     // The event's own time is the point of the record; there is no sensible stand-in for it.
     if (typeof event.timeUnixNano !== 'bigint') throw new TypeError('timeUnixNano must be a bigint');
     let host = false;
@@ -168,38 +166,10 @@ export class EventPipeline implements EventPublisher {
       if (found === 'host') host = true;
       else pod = found;
     }
-    // Literal keys (not computed ones) and for-in (not Object.entries): this runs for every
-    // event, and both keep it to the record's own objects.
-    const attributes: Record<string, string | number> = {
-      'event.type': event.type,
-      'event.probe': event.probe,
-      'k8s.node.name': this.opts.nodeName,
-    };
-    if (pod) {
-      attributes[NAMESPACE] = pod.namespace;
-      attributes[POD] = pod.name;
-    }
-    if (event.netns !== undefined) attributes[NETNS] = this.netnsName(event.netns);
-    if (host) attributes[HOST_NETNS_ATTR] = 'true';
     const own = event.attrs;
     if (own === null || typeof own !== 'object') throw new TypeError('attrs must be an object'); // refused by publish()
-    for (const k in own) {
-      if (STANDARD_ATTRS.has(k) && k in attributes) continue;
-      if (Object.hasOwn(own, k)) attributes[k] = own[k];
-    }
-    return {
-      // The copy with the pod filled in names NetEvent's fields: a spread costs V8 a
-      // microsecond or more per event here (a slow path for objects with a bigint field).
-      event: pod === event.pod ? event : {
-        timeUnixNano: event.timeUnixNano, type: event.type, probe: event.probe, severity: event.severity,
-        msg: event.msg, netns: event.netns, pod, attrs: event.attrs,
-      },
-      timeUnixNano: event.timeUnixNano,
-      severityNumber: SEVERITY_NUMBER[event.severity] ?? 0,
-      severityText: event.severity,
-      body: event.msg,
-      attributes,
-    };
+    // The attribute table is left to the sinks that want one (see AttributedRecord).
+    return new AttributedRecord(event, pod, host, event.netns === undefined ? undefined : this.netnsName(event.netns), this.opts.nodeName);
   }
 
   /**
@@ -218,6 +188,7 @@ export class EventPipeline implements EventPublisher {
     const spool = old && opts.spool && old.spool?.dir === opts.spool.dir ? old.detachSpool() : undefined;
     const lane = new SinkLane(sink, opts, old?.counters ?? { sent: 0, dropped: {} }, this.opts.onError, spool);
     this.lanes.set(sink.name, lane);
+    this.laneList = [...this.lanes.values()];
     if (old) {
       lane.adopt(old.takeAll(), spool !== undefined);
       void old.retire(this.opts.replaceDeadlineMs ?? 30_000).then(() => closeQuietly(old.sink, this.opts.onError)).then(() => old.closeSpool());
@@ -229,6 +200,7 @@ export class EventPipeline implements EventPublisher {
     const lane = this.lanes.get(name);
     if (!lane) return;
     this.lanes.delete(name);
+    this.laneList = [...this.lanes.values()];
     await lane.retire(deadlineMs);
     await withDeadline(closeQuietly(lane.sink, this.opts.onError), deadlineMs);
     await lane.closeSpool();
@@ -277,12 +249,8 @@ interface Queued {
 
 /** One sink's queue, batching and in-flight send, and its disk spool when it has one. */
 class SinkLane {
-  // A FIFO as parallel arrays with a moving head: push, batch-take and drop-oldest are O(1) amortized.
-  private records: EventRecord[] = [];
-  private enqueuedAt: number[] = [];
-  private sizes: number[] = [];
-  private seqs: number[] = [];
-  private head = 0;
+  /** The queue: each record with when it was queued, its estimated bytes, its spool sequence (-1: not in the spool). */
+  private queue = new Ring<EventRecord>();
   private queuedBytes = 0;
   private inFlight = 0;
   private inFlightBytes = 0;
@@ -318,7 +286,7 @@ class SinkLane {
   }
 
   private get queued(): number {
-    return this.records.length - this.head;
+    return this.queue.length;
   }
 
   private hasRoom(bytes: number): boolean {
@@ -354,10 +322,7 @@ class SinkLane {
   }
 
   private enqueue(record: EventRecord, bytes: number, at: number, seq: number): void {
-    this.records.push(record);
-    this.enqueuedAt.push(at);
-    this.sizes.push(bytes);
-    this.seqs.push(seq);
+    this.queue.push(record, at, bytes, seq);
     this.queuedBytes += bytes;
   }
 
@@ -392,12 +357,15 @@ class SinkLane {
 
   /** Removes and returns the queued (not in-flight) records, oldest first. */
   takeAll(): Queued {
-    const out = { records: this.records.slice(this.head), at: this.enqueuedAt.slice(this.head), sizes: this.sizes.slice(this.head), seqs: this.seqs.slice(this.head) };
-    this.records = [];
-    this.enqueuedAt = [];
-    this.sizes = [];
-    this.seqs = [];
-    this.head = 0;
+    const q = this.queue;
+    const n = q.length;
+    const out: Queued = { records: [], at: new Array<number>(n), sizes: new Array<number>(n), seqs: new Array<number>(n) };
+    for (let k = 0; k < n; k++) {
+      out.at[k] = q.atOf(k);
+      out.sizes[k] = q.sizeOf(k);
+      out.seqs[k] = q.seqOf(k);
+    }
+    out.records = q.shift(n);
     this.queuedBytes = 0;
     this.clearTimer();
     return out;
@@ -445,29 +413,17 @@ class SinkLane {
   /** Drops the queued events that waited longer than the max age. */
   private expire(now: number): void {
     let n = 0;
-    while (this.queued > 0 && now - this.enqueuedAt[this.head]! >= this.opts.maxAgeMs) {
+    while (this.queued > 0 && now - this.queue.atOf(0) >= this.opts.maxAgeMs) {
       this.shift();
       n++;
     }
     this.drop('max_age', n);
   }
 
-  /** Removes the oldest queued record (its slot is reclaimed by compact()). */
+  /** Removes the oldest queued record. */
   private shift(): void {
-    this.queuedBytes -= this.sizes[this.head]!;
-    this.records[this.head] = undefined as unknown as EventRecord; // let it be collected now
-    this.head++;
-    this.compact();
-  }
-
-  private compact(): void {
-    if (this.head > 1024 && this.head * 2 > this.records.length) {
-      this.records = this.records.slice(this.head);
-      this.enqueuedAt = this.enqueuedAt.slice(this.head);
-      this.sizes = this.sizes.slice(this.head);
-      this.seqs = this.seqs.slice(this.head);
-      this.head = 0;
-    }
+    this.queuedBytes -= this.queue.sizeOf(0);
+    this.queue.drop();
   }
 
   /** Tells the spool the oldest event still held; everything before it is done. */
@@ -475,7 +431,7 @@ class SinkLane {
     const spool = this.spool;
     if (!spool || this.frozen) return;
     let oldest = this.inFlightSeq;
-    for (let i = this.head; oldest < 0 && i < this.records.length; i++) if (this.seqs[i]! >= 0) oldest = this.seqs[i]!;
+    for (let k = 0; oldest < 0 && k < this.queue.length; k++) if (this.queue.seqOf(k) >= 0) oldest = this.queue.seqOf(k);
     if (oldest < 0) oldest = this.spilled ? this.diskNext : spool.next;
     spool.ack(oldest);
   }
@@ -526,7 +482,7 @@ class SinkLane {
       this.wakeIdle();
       return;
     }
-    const waited = Date.now() - this.enqueuedAt[this.head]!;
+    const waited = Date.now() - this.queue.atOf(0);
     if (this.draining || this.queued >= this.opts.batchMaxEvents || waited >= this.opts.batchMaxWaitMs) {
       this.clearTimer();
       void this.sendBatch();
@@ -547,21 +503,21 @@ class SinkLane {
       return this.schedule();
     }
     const n = Math.min(this.queued, this.opts.batchMaxEvents);
-    const batch = this.records.slice(this.head, this.head + n);
+    const q = this.queue;
     // The sink retries until the oldest event of the batch reaches the max age.
-    const deadline = this.enqueuedAt[this.head]! + this.opts.maxAgeMs;
+    const deadline = q.atOf(0) + this.opts.maxAgeMs;
     let bytes = 0;
     let durable = 0;
     this.inFlightSeq = -1;
-    for (let i = this.head; i < this.head + n; i++) {
-      bytes += this.sizes[i]!;
-      if (this.seqs[i]! >= 0) {
+    for (let k = 0; k < n; k++) {
+      bytes += q.sizeOf(k);
+      const seq = q.seqOf(k);
+      if (seq >= 0) {
         durable++;
-        if (this.inFlightSeq < 0) this.inFlightSeq = this.seqs[i]!;
+        if (this.inFlightSeq < 0) this.inFlightSeq = seq;
       }
     }
-    this.head += n;
-    this.compact();
+    const batch = q.shift(n);
     this.queuedBytes -= bytes;
     this.inFlight = n;
     this.inFlightBytes = bytes;

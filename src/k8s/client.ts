@@ -2,7 +2,8 @@
 // configuration. Only what the agent needs (read-only, JSON), so that it stays on undici and
 // does not pull @kubernetes/client-node and its dependency tree into a node agent.
 import { readFile, stat } from 'node:fs/promises';
-import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, errors as undiciErrors } from '../transport/undici.js';
 import { oneLine } from '../util/one-line.js';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

@@ -17,18 +17,24 @@ export interface EventDef {
 }
 
 /**
- * A setting of the config file that belongs to a probe: `metric_config.<key>` or
- * `event_config.<key>`. Several probes may share one (the same object): it appears once, and the
- * docs name every probe that reads it.
+ * A setting of the config file that belongs to a probe: `metric_config.<key>`,
+ * `event_config.<key>` or, for a probe's configuration checks, `event_config.checks.<key>`.
+ * Several probes may share one (the same object): it appears once, and the docs name every
+ * probe that reads it.
  */
 export interface ProbeOption {
-  section: 'metric_config' | 'event_config';
+  section: ProbeOptionSection;
   key: string;
   /** JSON Schema of the value; its `default` is the value when the file does not set it. */
   schema: { default: unknown; description: string } & Record<string, unknown>;
-  /** Checks a structurally valid value (cross-field rules); returns one line per problem. */
-  validate?(value: unknown): string[];
+  /**
+   * Checks a structurally valid value (cross-field rules); returns one line per problem, each
+   * starting with the path of the key at fault (`path` is the option's own).
+   */
+  validate?(value: unknown, path: string): string[];
 }
+
+export type ProbeOptionSection = 'metric_config' | 'event_config' | 'event_config.checks';
 
 /** What the configuration checks of a probe may use. */
 export interface CheckDeps {

@@ -1,10 +1,9 @@
 // tcpreset: TCP resets sent (tcp:tcp_send_reset) and received (tcp:tcp_receive_reset),
 // classified in the kernel into the seeds' event types and counted per network namespace
 // (native/bpf/tcpreset.bpf.c); events are a rate-limited sample with tuple and socket state.
-import type { Sample } from '../model.js';
 import { BpfProbe, kernelEnum, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { countersIn, lostEvents } from './counters.js';
+import { kindSamples } from './counters.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'tcpreset';
@@ -43,16 +42,8 @@ export default defineProbe({
     eventsLost(NAME),
   ],
   unsupported: async () => kernel.unsupported(),
-  async collect(entity, ctx) {
-    const mine = await countersIn(kernel, entity, ctx);
-    const samples: Sample[] = [];
-    const values = kernel.kernelKinds(...ENUM);
-    for (const [name, { program, event: { type } }] of Object.entries(KINDS)) {
-      if (kernel.isAttached(program)) samples.push({ metric: 'resets', value: mine?.get(values.get(name)!) ?? 0, labels: { type } });
-    }
-    for (const f of kernel.failures()) ctx.note(`not attached, its reset types are not exported: ${f}`);
-    return [...samples, ...lostEvents(kernel, entity)];
-  },
+  collect: (entity, ctx) => kindSamples(kernel, entity, ctx, ENUM, KINDS,
+    (kind, value) => ({ metric: 'resets', value, labels: { type: kind.event.type } }), 'its reset types are not exported'),
   events: TYPES,
   fromRecord,
 });

@@ -1,10 +1,9 @@
 // tcpretrans: TCP retransmissions (tcp:tcp_retransmit_skb) and SYN-ACK retransmissions
 // (tcp:tcp_retransmit_synack), counted per network namespace in the kernel
 // (native/bpf/tcpretrans.bpf.c); events are a rate-limited sample with tuple and state.
-import type { Sample } from '../model.js';
 import { BpfProbe, recordEvent } from '../bpf/probe.js';
 import { tcpStateName, tupleAttrs, tupleText, type BpfRecord } from '../bpf/records.js';
-import { countersIn, lostEvents } from './counters.js';
+import { kindSamples } from './counters.js';
 import { counter, defineProbe, event, eventsLost } from './probe.js';
 
 const NAME = 'tcpretrans';
@@ -35,16 +34,7 @@ export default defineProbe({
     eventsLost(NAME),
   ],
   unsupported: async () => kernel.unsupported(),
-  async collect(entity, ctx) {
-    const mine = await countersIn(kernel, entity, ctx);
-    const samples: Sample[] = [];
-    const values = kernel.kernelKinds(...ENUM);
-    for (const [name, { metric, program }] of Object.entries(KINDS)) {
-      if (kernel.isAttached(program)) samples.push({ metric, value: mine?.get(values.get(name)!) ?? 0 });
-    }
-    for (const f of kernel.failures()) ctx.note(`not attached, its counter is not exported: ${f}`);
-    return [...samples, ...lostEvents(kernel, entity)];
-  },
+  collect: (entity, ctx) => kindSamples(kernel, entity, ctx, ENUM, KINDS, (kind, value) => ({ metric: kind.metric, value }), 'its counter is not exported'),
   events: Object.values(KINDS).map((k) => k.event),
   fromRecord,
 });

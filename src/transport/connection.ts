@@ -7,7 +7,7 @@
 import { lookup as osLookup } from 'node:dns/promises';
 import { accessSync, constants } from 'node:fs';
 import { isIP, type LookupFunction } from 'node:net';
-import { Client } from 'undici';
+import { Client } from './undici.js';
 import type { FileCache } from './files.js';
 
 export interface ResolvedAddress {

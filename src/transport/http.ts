@@ -9,7 +9,7 @@
 // given up after 5 attempts / 8.7 s of 503s and after 8 s of ECONNREFUSED), whereas the event
 // pipeline expects a sink to hold its batch while the receiver is down and to say why a
 // batch was dropped.
-import type { Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici'; // types only: the code comes through ./undici.js
 import { authHeaders, CredentialsError, lowerCaseNames, type AuthOptions } from './auth.js';
 import { ConnectFailure, osResolver, PinnedConnection, type Lookup, type TlsOptions } from './connection.js';
 import { FileCache } from './files.js';

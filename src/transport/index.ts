@@ -4,3 +4,4 @@ export { checkTlsFiles, osResolver, type Lookup, type ResolvedAddress, type TlsO
 export type { AuthOptions } from './auth.js';
 export { logReachability, type ReachabilityChange } from './reachability.js';
 export { PushQueue, type PushQueueOptions, type PushQueueStats, type QueuedOutcome } from './queue.js';
+export { QueuedPusher, type PusherHooks, type QueuedPusherOptions } from './pusher.js';

@@ -55,6 +55,9 @@ export const int = (min: number, max: number, dflt: number, description: string)
   ({ type: 'integer', minimum: min, maximum: max, default: dflt, description });
 export const oneOf = <T extends string>(values: readonly T[], dflt: T, description: string) =>
   ({ type: 'string', enum: values, default: dflt, description });
+/** A list of interface name globs (format ifname-glob). */
+export const ifnameGlobs = (dflt: readonly string[], description: string) =>
+  ({ type: 'array', items: { type: 'string', format: 'ifname-glob' }, default: dflt, description: withDefault(description, dflt) });
 export const httpUrl = (description: string) => ({ type: 'string', format: 'http-url', description });
 export const lokiAddress = (description: string) => ({ type: 'string', format: 'loki-address', description });
 // A map of strings. patternProperties (not a schema under additionalProperties) keeps every

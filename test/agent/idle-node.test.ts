@@ -14,6 +14,7 @@ import { newUid, PrivateContainerd, type RunningPod } from '../helpers/container
 import { inNetns, spawnInNetns } from '../helpers/exec.js';
 import { LokiReceiver } from '../helpers/loki-receiver.js';
 import { freePort } from '../helpers/net.js';
+import { scrapeJob, startPrometheus, type TestPrometheus } from '../helpers/prometheus.js';
 import { spawnCliAgent } from '../helpers/agent.js';
 import { giveUp, holdsFor, stopProcess, waitFor } from '../helpers/wait.js';
 
@@ -23,7 +24,7 @@ let ctrd: PrivateContainerd;
 let web: RunningPod;
 let client: RunningPod;
 let loki: LokiReceiver;
-let prometheus: ChildProcess;
+let prometheus: TestPrometheus;
 let promUrl: string;
 let agent: ChildProcess;
 let agentUrl: string;
@@ -38,18 +39,10 @@ before(async () => {
   client = await ctrd.runPodSandbox({ name: 'client', namespace: 'shop', uid: newUid() });
   loki = await new LokiReceiver({ version: '2.7.7' }).start();
 
-  const [promPort, metricPort, eventPort] = [await freePort(), await freePort(), await freePort()];
-  promUrl = `http://127.0.0.1:${promPort}`;
+  const [metricPort, eventPort] = [await freePort(), await freePort()];
   agentUrl = `http://127.0.0.1:${metricPort}`;
-  writeFileSync(join(dir, 'prometheus.yml'), [
-    'global: { scrape_interval: 1s, scrape_timeout: 1s }',
-    'scrape_configs:',
-    '  - job_name: kubesonar',
-    `    static_configs: [{ targets: ["127.0.0.1:${metricPort}"] }]`,
-  ].join('\n'));
-  prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${promPort}`, '--web.enable-remote-write-receiver'], { stdio: 'ignore' });
-  await waitFor('Prometheus ready', async () => (await fetch(`${promUrl}/-/ready`)).ok, 60_000);
+  prometheus = await startPrometheus(dir, scrapeJob('kubesonar', `127.0.0.1:${metricPort}`));
+  promUrl = prometheus.url;
 
   writeFileSync(join(dir, 'config.yaml'), `
 metric_config:
@@ -72,16 +65,13 @@ event_config:
 after(async () => {
   for (const c of children) c.kill('SIGKILL');
   if (agent) await stopProcess(agent);
-  if (prometheus) await stopProcess(prometheus);
+  await prometheus?.stop();
   await loki?.stop();
   await ctrd?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function promQuery(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-  const res = await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json() as any;
-  return res.data.result;
-}
+const promQuery = (q: string) => prometheus.query(q);
 
 const summary = (e: Record<string, any>) => `${e.type} ${e.reason ?? ''} pod=${e.pod ?? ''} netns=${e.netns ?? ''} ${e.msg ?? ''}`;
 

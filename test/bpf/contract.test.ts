@@ -20,8 +20,8 @@ import { LATENCY_BUCKETS_NS } from '../../src/model.js';
 import { fixture } from '../helpers/paths.js';
 
 const LATENCY_OBJECTS = ['dns', 'kernellatency', 'net_softirq', 'netiftxlat', 'socketlatency'];
-/** Every object the build makes: one per eBPF probe, and the loader's selftest. */
-const OBJECTS = ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv', ...LATENCY_OBJECTS, 'self', 'selftest'].sort();
+/** Every object the build makes: one per eBPF probe, the loader's selftest and the benchmark's hookfloor. */
+const OBJECTS = ['packetloss', 'tcpreset', 'tcpretrans', 'tcptwrcv', ...LATENCY_OBJECTS, 'self', 'selftest', 'hookfloor'].sort();
 
 const bpf = nativeBpf();
 const objectDir = bpf.objectDir!;

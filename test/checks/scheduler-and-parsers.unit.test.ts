@@ -92,7 +92,7 @@ test('config section: snake_case keys over the defaults, null turns a sysctl che
   }, 'node-1');
   assert.deepEqual([o.intervalSeconds, o.reminderIntervalSeconds, o.emitCleared, o.nodeName], [30, 600, false, 'node-1']);
   assert.deepEqual(o.kernelParams, { rpFilter: 2, proxyArp: 0, tcpSyncookies: 1, tcpSack: 1, conntrackTcpBeLiberal: undefined, interfaces: ['eth*', 'cali*'] });
-  assert.deepEqual(o.mtu, { ...DEFAULT_CHECK_OPTIONS.mtu, min: 1400 });
+  assert.deepEqual(o.probeOptions, { mtu: { min: 1400 } }); // a probe's own section, as written
   assert.deepEqual(o.kernelLog, { patterns: ['x'], holdSeconds: 60, pollSeconds: 2 });
   assert.deepEqual(o.iptables, { maxRules: 0, forwardDrop: true });
   assert.deepEqual(o.cidrs, { vpc: ['172.31.0.0/16'], service: [], pod: [], docker: [] });

@@ -567,7 +567,6 @@ event_config:
         rpFilter: 2, proxyArp: undefined, tcpSyncookies: 1, tcpSack: 1, conntrackTcpBeLiberal: 0,
         interfaces: ['eth*', 'cali*', 'all'],
       },
-      mtu: { min: 1400, max: 9000, comparePrimary: 'different', ignore: ['docker*', 'tunl0'] },
       kernelLog: { patterns: ['neighbor table overflow', 'nf_conntrack: table full', 'dropping packet (rate'], holdSeconds: 300, pollSeconds: 5 },
       iptables: { maxRules: 0, forwardDrop: false },
       vpcRoutes: EXPECTED.vpc_routes!,
@@ -576,6 +575,7 @@ event_config:
       cidrs: EXPECTED.cidrs as CheckOptions['cidrs'],
       kubeProxy: { healthzUrl: 'http://127.0.0.1:10256/healthz', namespace: 'kube-system', labelSelector: 'component=kube-proxy' },
       ipMasqAgent: { namespace: 'kube-system', name: 'ip-masq' },
+      probeOptions: { mtu: EXPECTED.mtu },
     };
     assert.deepEqual(checkOptionsFromConfig(config.event_config.checks, 'node-1'), expected);
   });
@@ -594,7 +594,7 @@ event_config:
     const o = checkOptionsFromConfig(checks);
     assert.equal(o.kernelParams.rpFilter, undefined);
     assert.equal(o.kernelParams.proxyArp, DEFAULT_CHECK_OPTIONS.kernelParams.proxyArp);
-    assert.deepEqual(o.mtu, { ...DEFAULT_CHECK_OPTIONS.mtu, max: 1500 });
+    assert.deepEqual(o.probeOptions, { mtu: { max: 1500 } }); // the mtu probe lays it over its defaults
   });
 
   test('kernel_log patterns are substrings, not regexes: regex syntax is taken literally', () => {
@@ -612,10 +612,11 @@ event_config:
     assert.deepEqual(checks.policy_rules?.[1], { fwmark: 16, table: 101 });
   });
 
-  test('the schema has exactly the keys of ChecksConfig', () => {
-    const keys: Record<keyof ChecksConfig, true> = {
-      interval: true, reminder_interval: true, emit_cleared: true, kernel_params: true, mtu: true, kernel_log: true,
+  test('the schema has exactly the keys of ChecksConfig and of the check probes\' options', () => {
+    const keys: Record<string, true> = {
+      interval: true, reminder_interval: true, emit_cleared: true, kernel_params: true, kernel_log: true,
       iptables: true, vpc_routes: true, policy_rules: true, cidrs: true, kube_proxy: true, ip_masq_agent: true,
+      mtu: true, // the mtu probe's (ProbeOption of section event_config.checks)
     };
     const schema = CONFIG_SCHEMA.properties.event_config.properties.checks;
     assert.deepEqual(Object.keys(schema.properties).sort(), Object.keys(keys).sort());
@@ -666,11 +667,11 @@ event_config:
     test(name, () => assert.deepEqual(problems(text), expected));
   }
 
-  test('several problems in the section: one line each', () => {
+  test('several problems in the section: one line each, in the schema\'s order (the probes\' options last)', () => {
     assert.deepEqual(problems('event_config: {checks: {mtu: {min: 20}, cidrs: {pod: [x]}, policy_rules: [{}]}}'), [
-      `${P}.mtu.min: must be an integer 68..65535, got 20`,
       `${P}.policy_rules[0].table: required`,
       `${P}.cidrs.pod[0]: must be a CIDR such as 10.244.0.0/16 or fd00:10:244::/64, got "x"`,
+      `${P}.mtu.min: must be an integer 68..65535, got 20`,
     ]);
   });
 });

@@ -216,7 +216,7 @@ test('DaemonSet: host namespaces, least privilege, the mounts the agent uses', (
   assert.equal(mounts['cri-socket'].mountPath, env.RUNTIME_SOCK.value);
 
   // Requests justified by the benchmark; a limit exists so one node's agent cannot run away.
-  assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '144Mi' }, limits: { cpu: '1', memory: '256Mi' } });
+  assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '136Mi' }, limits: { cpu: '1', memory: '256Mi' } });
 
   // Options: no CRI socket (pods attributed by cgroup), tracefs, bpffs, memlock.
   const alt = one(render('--set', 'cri.enabled=false', '--set', 'bpf.tracefs=true', '--set', 'bpf.bpffs=true',

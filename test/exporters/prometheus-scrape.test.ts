@@ -1,45 +1,33 @@
 // A real Prometheus (Debian's package) scrapes the agent; the queried series carry the
 // right names, types and labels.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startAgent, type TestAgent } from '../helpers/agent.js';
-import { freePort } from '../helpers/net.js';
-import { stopProcess, waitFor } from '../helpers/wait.js';
+import { scrapeJob, startPrometheus, type TestPrometheus } from '../helpers/prometheus.js';
+import { waitFor } from '../helpers/wait.js';
 
 let agent: TestAgent;
-let prometheus: ChildProcess;
+let prometheus: TestPrometheus;
 let promUrl: string;
 const dir = mkdtempSync(join(tmpdir(), 'kubesonar-prom-'));
 
 before(async () => {
   agent = await startAgent();
-  const port = await freePort();
-  promUrl = `http://127.0.0.1:${port}`;
-  writeFileSync(join(dir, 'prometheus.yml'), [
-    'global: { scrape_interval: 1s, scrape_timeout: 1s }',
-    'scrape_configs:',
-    '  - job_name: kubesonar',
-    `    static_configs: [{ targets: ["127.0.0.1:${agent.agent.server.address!.port}"] }]`,
-  ].join('\n'));
-  prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+  prometheus = await startPrometheus(dir, scrapeJob('kubesonar', `127.0.0.1:${agent.agent.server.address!.port}`));
+  promUrl = prometheus.url;
 });
 
 after(async () => {
-  if (prometheus) await stopProcess(prometheus);
+  await prometheus?.stop();
   await agent?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-  const res = await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json() as any;
-  assert.equal(res.status, 'success');
-  return res.data.result;
-}
+const query = (q: string) => prometheus.query(q);
 
 test('Prometheus scrapes the endpoint and the series carry node, netns and the counter type', async () => {
   const hostNetns = String((await import('node:fs')).statSync('/proc/self/ns/net').ino);

@@ -3,7 +3,6 @@
 // server: Prometheus's granted token is up, another token is refused with 403), then, after a
 // hot reload of the config on the same port, in bearer mode (the token file's token).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,13 +13,14 @@ import { ConfigMapMount } from '../helpers/configmap.js';
 import { httpGet } from '../helpers/http-client.js';
 import { FakeKubeApi } from '../helpers/kube-api.js';
 import { freePort } from '../helpers/net.js';
+import { startPrometheus, type TestPrometheus } from '../helpers/prometheus.js';
 import { makeCa, makeCert, type TestCa } from '../helpers/tls.js';
-import { stopProcess, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kubesonar-prom-tls-'));
 let agent: TestAgent;
 let api: FakeKubeApi;
-let prometheus: ChildProcess;
+let prometheus: TestPrometheus;
 let promUrl: string;
 let ca: TestCa;
 let mount: ConfigMapMount;
@@ -48,8 +48,6 @@ before(async () => {
   await mount.create(`metric_config:\n  interval: 1\n  port: ${port}\n  probes: [tcp]\n${serverSection('kubernetes')}`);
   agent = await startAgent({ configPath: mount.path, port: undefined, kube: async () => new KubeClient({ server: api.url, token: 'agent-sa-token' }) });
 
-  const promPort = await freePort();
-  promUrl = `http://127.0.0.1:${promPort}`;
   const job = (name: string, credentials: string) => [
     `  - job_name: ${name}`,
     '    scheme: https',
@@ -57,14 +55,12 @@ before(async () => {
     `    authorization: { type: Bearer, credentials_file: ${join(dir, credentials)} }`,
     `    static_configs: [{ targets: ["127.0.0.1:${port}"] }]`,
   ];
-  writeFileSync(join(dir, 'prometheus.yml'), ['global: { scrape_interval: 1s, scrape_timeout: 1s }', 'scrape_configs:',
-    ...job('granted', 'prom-token'), ...job('refused', 'other-token')].join('\n'));
-  prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+  prometheus = await startPrometheus(dir, [...job('granted', 'prom-token'), ...job('refused', 'other-token')]);
+  promUrl = prometheus.url;
 });
 
 after(async () => {
-  if (prometheus) await stopProcess(prometheus);
+  await prometheus?.stop();
   await agent?.stop();
   await api?.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -84,11 +80,7 @@ async function scrapedAfter(since: number): Promise<Record<string, Target>> {
   }, 40_000);
 }
 
-async function query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-  const res = await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json() as any;
-  assert.equal(res.status, 'success');
-  return res.data.result;
-}
+const query = (q: string) => prometheus.query(q);
 
 test('Prometheus scrapes over TLS with its token (kubernetes mode): the granted token is up, another is refused with 403', async () => {
   const t = await scrapedAfter(Date.now());

@@ -157,7 +157,8 @@ export class LokiReceiver {
       else if (enc !== '') return answer(415, `unsupported Content-Encoding ${enc}\n`);
       const type = (req.headers['content-type'] ?? '').split(';')[0].trim();
       if (type === 'application/x-protobuf') {
-        push = { headers: req.headers, encoding: 'protobuf', streams: decodePushRequest(Buffer.from(snappy.uncompress(body))) };
+        const raw = snappy.uncompress(body); // a Buffer for a Buffer
+        push = { headers: req.headers, encoding: 'protobuf', streams: decodePushRequest(Buffer.isBuffer(raw) ? raw : Buffer.from(raw)) };
       } else if (type === 'application/json') {
         push = { headers: req.headers, encoding: 'json', streams: decodeJson(body.toString('utf8')) };
       } else {
@@ -184,11 +185,14 @@ export class LokiReceiver {
 
 // --- protobuf wire format --------------------------------------------------------------
 
+// One reader walks the whole request: a nested message is read by narrowing `end` to it and
+// restoring it after (no sub-buffer or reader object per field), tags are split by the caller
+// (no pair allocated per field). Every check of the format stays.
 class Reader {
   pos = 0;
   constructor(
     private readonly buf: Buffer,
-    readonly end = buf.length,
+    public end = buf.length,
   ) {}
   get done(): boolean {
     return this.pos >= this.end;
@@ -198,7 +202,7 @@ class Reader {
     let v = 0;
     for (let shift = 0; shift < 64; shift += 7) {
       if (this.pos >= this.end) throw new Error('proto: unexpected EOF in varint');
-      const b = this.buf[this.pos++];
+      const b = this.buf[this.pos++]!;
       v += (b & 0x7f) * 2 ** shift;
       if (!(b & 0x80)) {
         if (v > Number.MAX_SAFE_INTEGER) throw new Error('proto: varint beyond 2^53 (this receiver does not expect one)');
@@ -207,31 +211,41 @@ class Reader {
     }
     throw new Error('proto: integer overflow');
   }
-  bytes(): Buffer {
+  /** Reads a length prefix; returns the end of the field's bytes (which start at `pos`). */
+  length(): number {
     const n = this.varint();
-    if (n < 0 || this.pos + n > this.end) throw new Error('proto: unexpected EOF in length-delimited field');
-    const b = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return b;
+    if (this.pos + n > this.end) throw new Error('proto: unexpected EOF in length-delimited field');
+    return this.pos + n;
+  }
+  /** Enters a nested message: returns the outer end, to give back to leave(). */
+  enter(): number {
+    const outer = this.end;
+    this.end = this.length();
+    return outer;
+  }
+  leave(outer: number): void {
+    this.pos = this.end;
+    this.end = outer;
   }
   string(): string {
-    const b = this.bytes();
-    const s = b.toString('utf8');
+    const end = this.length();
+    // utf8Slice: what toString('utf8', start, end) calls after checking its arguments, per string of every entry.
+    const s = (this.buf as Buffer & { utf8Slice(start: number, end: number): string }).utf8Slice(this.pos, end);
     // A replacement character either was sent as such or marks invalid UTF-8.
-    if (s.includes('\ufffd') && !Buffer.from(s, 'utf8').equals(b)) throw new Error('proto: invalid UTF-8 in a string field');
+    if (s.includes('\ufffd') && !Buffer.from(s, 'utf8').equals(this.buf.subarray(this.pos, end))) throw new Error('proto: invalid UTF-8 in a string field');
+    this.pos = end;
     return s;
   }
-  /** Field number and wire type of the next field. */
-  tag(): [number, number] {
+  /** The next tag: field number (`tag >>> 3`, never 0) and wire type (`tag & 7`). */
+  tag(): number {
     const t = this.varint();
-    const field = t >>> 3;
-    if (field === 0) throw new Error('proto: illegal tag 0');
-    return [field, t & 7];
+    if (t >>> 3 === 0) throw new Error('proto: illegal tag 0');
+    return t;
   }
   skip(wire: number): void {
     if (wire === 0) this.varint();
     else if (wire === 1) this.pos += 8;
-    else if (wire === 2) this.bytes();
+    else if (wire === 2) this.pos = this.length();
     else if (wire === 5) this.pos += 4;
     else throw new Error(`proto: illegal wire type ${wire}`);
     if (this.pos > this.end) throw new Error('proto: unexpected EOF');
@@ -246,82 +260,90 @@ function decodePushRequest(buf: Buffer): ReceivedStream[] {
   const r = new Reader(buf);
   const streams: ReceivedStream[] = [];
   while (!r.done) {
-    const [f, w] = r.tag();
-    if (f === 1) {
-      r.expect(w, 2, 'PushRequest.streams');
-      streams.push(decodeStream(r.bytes()));
-    } else r.skip(w);
+    const t = r.tag();
+    if (t >>> 3 === 1) {
+      r.expect(t & 7, 2, 'PushRequest.streams');
+      const outer = r.enter();
+      streams.push(decodeStream(r));
+      r.leave(outer);
+    } else r.skip(t & 7);
   }
   return streams;
 }
 
 /** StreamAdapter { string labels = 1; repeated EntryAdapter entries = 2; uint64 hash = 3; } */
-function decodeStream(buf: Buffer): ReceivedStream {
-  const r = new Reader(buf);
+function decodeStream(r: Reader): ReceivedStream {
   let labels: Record<string, string> | undefined;
   const entries: ReceivedEntry[] = [];
   while (!r.done) {
-    const [f, w] = r.tag();
+    const t = r.tag();
+    const f = t >>> 3;
     if (f === 1) {
-      r.expect(w, 2, 'StreamAdapter.labels');
+      r.expect(t & 7, 2, 'StreamAdapter.labels');
       labels = parseLabels(r.string());
     } else if (f === 2) {
-      r.expect(w, 2, 'StreamAdapter.entries');
-      entries.push(decodeEntry(r.bytes()));
+      r.expect(t & 7, 2, 'StreamAdapter.entries');
+      const outer = r.enter();
+      entries.push(decodeEntry(r));
+      r.leave(outer);
     } else if (f === 3) {
-      r.expect(w, 0, 'StreamAdapter.hash');
+      r.expect(t & 7, 0, 'StreamAdapter.hash');
       r.varint();
-    } else r.skip(w);
+    } else r.skip(t & 7);
   }
   if (!labels) throw new Error('error at least one label pair is required per stream');
   return { labels, entries };
 }
 
 /** EntryAdapter { Timestamp timestamp = 1; string line = 2; repeated LabelPairAdapter structuredMetadata = 3; } */
-function decodeEntry(buf: Buffer): ReceivedEntry {
-  const r = new Reader(buf);
+function decodeEntry(r: Reader): ReceivedEntry {
   let ns = 0n;
   let line = '';
   const metadata: Record<string, string> = {};
   while (!r.done) {
-    const [f, w] = r.tag();
+    const t = r.tag();
+    const f = t >>> 3;
     if (f === 1) {
-      r.expect(w, 2, 'EntryAdapter.timestamp');
-      ns = decodeTimestamp(r.bytes());
+      r.expect(t & 7, 2, 'EntryAdapter.timestamp');
+      const outer = r.enter();
+      ns = decodeTimestamp(r);
+      r.leave(outer);
     } else if (f === 2) {
-      r.expect(w, 2, 'EntryAdapter.line');
+      r.expect(t & 7, 2, 'EntryAdapter.line');
       line = r.string();
     } else if (f === 3) {
-      r.expect(w, 2, 'EntryAdapter.structuredMetadata');
-      const p = new Reader(r.bytes());
+      r.expect(t & 7, 2, 'EntryAdapter.structuredMetadata');
+      const outer = r.enter();
       let name = '';
       let value = '';
-      while (!p.done) {
-        const [pf, pw] = p.tag();
-        if (pf === 1) (p.expect(pw, 2, 'LabelPairAdapter.name'), (name = p.string()));
-        else if (pf === 2) (p.expect(pw, 2, 'LabelPairAdapter.value'), (value = p.string()));
-        else p.skip(pw);
+      while (!r.done) {
+        const pt = r.tag();
+        const pf = pt >>> 3;
+        if (pf === 1) (r.expect(pt & 7, 2, 'LabelPairAdapter.name'), (name = r.string()));
+        else if (pf === 2) (r.expect(pt & 7, 2, 'LabelPairAdapter.value'), (value = r.string()));
+        else r.skip(pt & 7);
       }
+      r.leave(outer);
       if (name in metadata) throw new Error(`duplicate structured metadata ${name}`);
       metadata[name] = value;
-    } else r.skip(w);
+    } else r.skip(t & 7);
   }
   return { ns, line, metadata };
 }
 
 /** google.protobuf.Timestamp { int64 seconds = 1; int32 nanos = 2; } */
-function decodeTimestamp(buf: Buffer): bigint {
-  const r = new Reader(buf);
-  let seconds = 0n;
-  let nanos = 0n;
+function decodeTimestamp(r: Reader): bigint {
+  let seconds = 0;
+  let nanos = 0;
   while (!r.done) {
-    const [f, w] = r.tag();
-    if (f === 1) (r.expect(w, 0, 'Timestamp.seconds'), (seconds = BigInt(r.varint())));
-    else if (f === 2) (r.expect(w, 0, 'Timestamp.nanos'), (nanos = BigInt(r.varint())));
-    else r.skip(w);
+    const t = r.tag();
+    const f = t >>> 3;
+    if (f === 1) (r.expect(t & 7, 0, 'Timestamp.seconds'), (seconds = r.varint()));
+    else if (f === 2) (r.expect(t & 7, 0, 'Timestamp.nanos'), (nanos = r.varint()));
+    else r.skip(t & 7);
   }
-  if (nanos < 0n || nanos >= 1_000_000_000n) throw new Error(`timestamp: nanos ${nanos} out of range`);
-  return seconds * 1_000_000_000n + nanos;
+  if (nanos < 0 || nanos >= 1_000_000_000) throw new Error(`timestamp: nanos ${nanos} out of range`);
+  return BigInt(seconds) * 1_000_000_000n + BigInt(nanos);
 }
 
 // --- JSON push format ---------------------------------------------------------------------

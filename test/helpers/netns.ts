@@ -22,6 +22,8 @@ export interface Netns {
   json<T = unknown>(cmd: string, ...args: string[]): T;
   /** Starts a long-lived process inside the namespace; it is killed at cleanup. */
   spawn(cmd: string, args: string[], options?: SpawnOptions): ChildProcess;
+  /** Runs a command inside the namespace without blocking the event loop; its stdout (rejects on a non-zero exit). */
+  output(cmd: string, args: string[]): Promise<string>;
 }
 
 const namespaces: string[] = [];
@@ -70,6 +72,12 @@ export async function createNetns(options: { ipv6?: boolean } = {}): Promise<Net
     exec,
     json: <T>(cmd: string, ...args: string[]) => JSON.parse(exec(cmd, ...args)) as T,
     spawn: (cmd, args, opts = {}) => track(spawn('ip', ['netns', 'exec', name, cmd, ...args], { stdio: 'pipe', ...opts })),
+    output: (cmd, args) => new Promise((resolve, reject) => {
+      const child = track(spawn('ip', ['netns', 'exec', name, cmd, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }));
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.slice(-300)}`))));
+    }),
   };
 }
 

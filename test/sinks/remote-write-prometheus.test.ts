@@ -2,17 +2,17 @@
 // it stores the pushed series and answers PromQL with the right names, labels and values, in
 // both naming profiles, and refuses a conflicting sample with a 400 that is counted.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toPrometheusText } from '../../src/exporters/prometheus.js';
 import { freePort } from '../helpers/net.js';
+import { startPrometheus, type TestPrometheus } from '../helpers/prometheus.js';
 import { canonical, remoteWriteFixtures, textSeries } from '../helpers/remote-write.js';
-import { giveUp, stopProcess, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kubesonar-rw-'));
 const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -20,33 +20,20 @@ afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c();
 const { metrics, agentTelemetry, pusher } = remoteWriteFixtures(cleanups);
 
 describe('real Prometheus', () => {
-  let prometheus: ChildProcess;
+  let prometheus: TestPrometheus;
   let promUrl: string;
 
+  // A remote-write receiver only: it scrapes nothing.
   before(async () => {
-    const port = await freePort();
-    promUrl = `http://127.0.0.1:${port}`;
-    writeFileSync(join(dir, 'prometheus.yml'), 'global: { scrape_interval: 1m }\nscrape_configs: []\n');
-    prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`, '--web.enable-remote-write-receiver'], { stdio: 'ignore' });
-    let spawnError: Error | undefined;
-    prometheus.once('error', (err) => { spawnError = err; });
-    await waitFor('prometheus to be ready', async () => {
-      if (spawnError) giveUp(`prometheus could not start (test/setup-host.sh installs it): ${spawnError.message}`);
-      if (prometheus.exitCode !== null) giveUp(`prometheus exited with ${prometheus.exitCode}`);
-      return (await fetch(`${promUrl}/-/ready`)).ok;
-    }, 30_000);
+    prometheus = await startPrometheus(dir, [], '1m');
+    promUrl = prometheus.url;
   });
 
   after(async () => {
-    if (prometheus) await stopProcess(prometheus, 'SIGKILL');
+    await prometheus?.stop();
   });
 
-  async function query(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-    const res = await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json() as any;
-    assert.equal(res.status, 'success');
-    return res.data.result;
-  }
+  const query = (q: string) => prometheus.query(q);
 
   test('stores the pushed series; PromQL returns them with names, labels and values of both naming profiles', async () => {
     const m = metrics();

@@ -4,8 +4,9 @@
 // into the JSON line, where LogQL still filters on it.
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import snappy from 'snappyjs';
 import type { EventRecord } from '../../events/model.js';
+import { attributeOf, forEachAttribute } from '../../events/record.js';
+import { SnappyCompressor } from './snappy.js';
 import { ProtoWriter } from './wire.js';
 
 const gzip = promisify(gzipCb);
@@ -72,10 +73,10 @@ export function groupStreams(records: readonly EventRecord[], node: string, stat
   const byNode = new Map<string, Map<string, Map<string, StreamGroup>>>();
   const out: StreamGroup[] = [];
   for (const r of records) {
-    const a = r.attributes;
-    const node_ = String(a['k8s.node.name'] ?? node);
-    const type = String(a['event.type'] ?? r.event.type);
-    const ns = a['k8s.namespace.name'] === undefined ? '' : String(a['k8s.namespace.name']);
+    const node_ = String(attributeOf(r, 'k8s.node.name') ?? node);
+    const type = String(attributeOf(r, 'event.type') ?? r.event.type);
+    const namespace = attributeOf(r, 'k8s.namespace.name');
+    const ns = namespace === undefined ? '' : String(namespace);
     let byNs = byNode.get(node_);
     if (!byNs) byNode.set(node_, (byNs = new Map()));
     let byType = byNs.get(ns);
@@ -106,22 +107,68 @@ const fieldValues: Array<string | number> = [];
 
 const LEVEL: Record<string, string> = { INFO: 'info', WARN: 'warn', ERROR: 'error' };
 
+let fieldCount = 0;
+
+/**
+ * Where a metadata name went in the entry being collected: its index, valid while `entry` is
+ * the current entry's stamp. One slot per name, shared by the keys that map to it (`a.b` and
+ * `a_b`), so a name met twice is found without searching the entry's fields.
+ */
+interface FieldSlot {
+  readonly name: string;
+  entry: number;
+  index: number;
+}
+const LEVEL_SLOT: FieldSlot = { name: 'level', entry: -1, index: 0 };
+/** Attribute key → its name's slot; null for the attributes that are stream labels. */
+const slotsByKey = new Map<string, FieldSlot | null>();
+const slotsByName = new Map<string, FieldSlot>([['level', LEVEL_SLOT]]);
+let entryStamp = 0;
+
+function slotOf(key: string): FieldSlot | null {
+  let slot = slotsByKey.get(key);
+  if (slot === undefined) {
+    if (LABEL_ATTRS.has(key)) {
+      slot = null;
+    } else {
+      const name = metadataName(key);
+      slot = slotsByName.get(name);
+      if (!slot) slotsByName.set(name, (slot = { name, entry: -1, index: 0 }));
+    }
+    slotsByKey.set(key, slot);
+  }
+  return slot;
+}
+
+function addField(k: string, v: string | number): void {
+  const slot = slotOf(k);
+  if (slot === null) return;
+  if (slot.entry === entryStamp) {
+    fieldValues[slot.index] = v; // met before in this entry: its first place, its last value
+    return;
+  }
+  slot.entry = entryStamp;
+  slot.index = fieldCount;
+  fieldNames[fieldCount] = slot.name;
+  fieldValues[fieldCount++] = v;
+}
+
 /** Fills fieldNames/fieldValues for `r`; returns how many there are. */
 function collectFields(r: EventRecord): number {
+  if (slotsByKey.size > 10_000) {
+    // Attribute keys are a small fixed set; should they not be, the slots start over (between entries only).
+    slotsByKey.clear();
+    slotsByName.clear();
+    slotsByName.set('level', LEVEL_SLOT);
+  }
+  entryStamp = (entryStamp + 1) % Number.MAX_SAFE_INTEGER;
+  LEVEL_SLOT.entry = entryStamp;
   fieldNames[0] = 'level';
   fieldValues[0] = LEVEL[r.severityText] ?? String(r.severityText).toLowerCase();
-  let n = 1;
-  const a = r.attributes;
-  for (const k in a) {
-    if (LABEL_ATTRS.has(k)) continue;
-    const name = metadataName(k);
-    let j = 0;
-    while (j < n && fieldNames[j] !== name) j++;
-    fieldNames[j] = name;
-    fieldValues[j] = a[k];
-    if (j === n) n++;
-  }
-  return n;
+  fieldCount = 1;
+  // In place for the pipeline's records: their attribute table is never built for Loki.
+  forEachAttribute(r, addField, undefined);
+  return fieldCount;
 }
 
 const LINE_HEAD = '{"timestamp":';
@@ -159,7 +206,41 @@ export interface PushBody {
 }
 
 const NS_PER_S = 1_000_000_000n;
+const U64 = 2n ** 64n;
+const nsWord = new BigUint64Array(1);
+const nsHalves = new Uint32Array(nsWord.buffer);
+/** Which half holds the high 32 bits (the platform's byte order). */
+const HIGH = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0;
+let nsSeconds = 0;
+let nsNanos = 0;
+
+/**
+ * Sets nsSeconds and nsNanos to the seconds and nanoseconds of `ns` (0 <= ns < 2^64) without
+ * BigInt division (two allocations and two runtime calls per event): the two 32-bit halves
+ * are divided by 10^9 in 16-bit steps, every intermediate exact in a double.
+ */
+function splitNs(ns: bigint): void {
+  if (ns < 0n || ns >= U64) {
+    nsSeconds = Number(ns / NS_PER_S);
+    nsNanos = Number(ns % NS_PER_S);
+    return;
+  }
+  nsWord[0] = ns;
+  const hi = nsHalves[HIGH]!;
+  const lo = nsHalves[1 - HIGH]!;
+  const d = 1e9;
+  let r = hi % d;
+  const qHi = (hi - r) / d;
+  let x = r * 65536 + (lo >>> 16);
+  const qMid = Math.floor(x / d);
+  r = x - qMid * d;
+  x = r * 65536 + (lo & 0xffff);
+  const qLo = Math.floor(x / d);
+  nsNanos = x - qLo * d;
+  nsSeconds = qHi * 4294967296 + qMid * 65536 + qLo;
+}
 const writer = new ProtoWriter();
+const snappy = new SnappyCompressor();
 
 /** The request body and its content headers for `records`. */
 export async function pushBody(records: readonly EventRecord[], node: string, staticLabels: Record<string, string>, storage: FieldStorage, encoding: LokiEncoding): Promise<PushBody> {
@@ -191,26 +272,23 @@ export function encodeProtobuf(groups: readonly StreamGroup[], storage: FieldSto
     const stream = w.begin(1);
     w.string(1, labelString(g.labels));
     const type = g.labels.type;
+    const typePart = `,"type":${jsonName(type)},"msg":`; // the same for the stream's every line
     for (const r of g.records) {
       const ns = r.timeUnixNano;
       const fields = collectFields(r);
       const entry = w.begin(2);
-      const ts = w.begin(1);
-      const seconds = Number(ns / NS_PER_S);
-      const nanos = Number(ns % NS_PER_S);
-      if (ns >= 0n) {
-        w.uint(1, seconds);
-        w.uint(2, nanos);
-      } // else: a time before 1970 is no kernel's; the entry keeps the zero time, its line the digits
-      w.end(ts);
+      splitNs(ns);
+      const seconds = nsSeconds;
+      const nanos = nsNanos;
+      // A time before 1970 is no kernel's: the entry keeps the zero time, its line the digits.
+      if (ns >= 0n) w.timestamp(1, seconds, nanos);
+      else w.timestamp(1, 0, 0);
       // The line (same text as lineOf's), written in place rather than built as a string.
       const line = w.begin(2);
       w.text(LINE_HEAD);
       if (ns >= 0n) w.decimalNs(seconds, nanos);
       else w.text(ns.toString());
-      w.text(',"type":');
-      w.text(jsonName(type));
-      w.text(',"msg":');
+      w.text(typePart);
       w.jsonString(r.body);
       if (storage === 'line') {
         for (let j = 0; j < fields; j++) {
@@ -228,10 +306,7 @@ export function encodeProtobuf(groups: readonly StreamGroup[], storage: FieldSto
       w.end(line);
       if (storage === 'metadata') {
         for (let j = 0; j < fields; j++) {
-          const pair = w.begin(3);
-          w.string(1, fieldNames[j]);
-          w.string(2, String(fieldValues[j]));
-          w.end(pair);
+          w.pair(3, fieldNames[j], fieldValues[j]);
         }
       }
       w.end(entry);

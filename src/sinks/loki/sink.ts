@@ -129,7 +129,7 @@ export class LokiSink implements EventSink {
     const deadline = options?.deadline ?? Date.now() + (this.deps.maxRetryTimeMs ?? 60_000);
     const max = Math.max(1, this.config.batch_max_events ?? 1000);
     for (let i = 0; i < batch.length; i += max) {
-      const part = batch.slice(i, i + max);
+      const part = batch.length <= max ? batch : batch.slice(i, i + max); // one part: no copy
       const r = await this.push(part, deadline);
       if (r.ok) result.delivered += part.length;
       else (result.dropped ??= {})[r.reason] = (result.dropped?.[r.reason] ?? 0) + part.length;

@@ -21,6 +21,8 @@ function varintSize(v: number): number {
 export class ProtoWriter {
   private buf: Buffer;
   private pos = 0;
+  private lastSeconds = -1;
+  private lastSecondsText = '';
 
   constructor(private readonly initialBytes = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(initialBytes);
@@ -101,24 +103,122 @@ export class ProtoWriter {
 
   /** The decimal digits of seconds * 10^9 + nanos (both non-negative integers, nanos < 10^9). */
   decimalNs(seconds: number, nanos: number): void {
-    if (seconds > 0) {
-      this.text(String(seconds)); // seconds repeat from event to event: V8's number-string cache answers
-    } else if (nanos === 0) {
-      this.text('0');
+    if (seconds === 0) {
+      this.text(String(nanos)); // no leading zeros
       return;
     }
+    // Events of a batch share their second: its digits are written once and kept.
+    if (seconds !== this.lastSeconds) {
+      this.lastSeconds = seconds;
+      this.lastSecondsText = String(seconds);
+    }
+    this.text(this.lastSecondsText);
     this.ensure(9);
     const b = this.buf;
-    let p = this.pos;
-    let digits = 9;
-    if (seconds === 0) digits = String(nanos).length; // no leading zeros
-    for (let i = digits - 1; i >= 0; i--) {
-      const d = nanos % 10;
-      b[p + i] = 48 + d;
-      nanos = (nanos - d) / 10;
+    const p = this.pos;
+    let v = nanos;
+    for (let i = 8; i >= 0; i--) {
+      const q = Math.floor(v / 10);
+      b[p + i] = 48 + v - q * 10;
+      v = q;
     }
-    p += digits;
-    this.pos = p;
+    this.pos = p + 9;
+  }
+
+  /**
+   * Message `field` { 1: name, 2: value } (a label pair) in one pass: ASCII name and value
+   * of under 124 bytes together (nearly every pair) are copied straight in; anything else
+   * goes the general way. A number is written as String(value) would write it.
+   */
+  pair(field: number, name: string, value: string | number): void {
+    if (typeof value !== 'string') {
+      if (Number.isSafeInteger(value)) return this.pairInt(field, name, value);
+      return this.pairSlow(field, name, String(value));
+    }
+    const nl = name.length;
+    const vl = value.length;
+    if (nl + vl + 4 < 128) {
+      this.ensure(nl + vl + 6);
+      const b = this.buf;
+      let p = this.pos;
+      b[p++] = (field << 3) | LEN;
+      b[p++] = nl + vl + 4;
+      b[p++] = (1 << 3) | LEN;
+      b[p++] = nl;
+      let ascii = true;
+      for (let i = 0; i < nl; i++) {
+        const c = name.charCodeAt(i);
+        if (c >= 0x80) ascii = false;
+        b[p++] = c;
+      }
+      b[p++] = (2 << 3) | LEN;
+      b[p++] = vl;
+      for (let i = 0; i < vl; i++) {
+        const c = value.charCodeAt(i);
+        if (c >= 0x80) ascii = false;
+        b[p++] = c;
+      }
+      if (ascii) {
+        this.pos = p;
+        return;
+      } // else: what was written past pos is overwritten below
+    }
+    this.pairSlow(field, name, value);
+  }
+
+  private pairInt(field: number, name: string, value: number): void {
+    const nl = name.length;
+    const neg = value < 0;
+    let digits = 1;
+    for (let v = neg ? -value : value; v >= 10; v = Math.floor(v / 10)) digits++;
+    const vl = digits + (neg ? 1 : 0);
+    if (nl + vl + 4 >= 128) return this.pairSlow(field, name, String(value));
+    this.ensure(nl + vl + 6);
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = (field << 3) | LEN;
+    b[p++] = nl + vl + 4;
+    b[p++] = (1 << 3) | LEN;
+    b[p++] = nl;
+    for (let i = 0; i < nl; i++) {
+      const c = name.charCodeAt(i);
+      if (c >= 0x80) return this.pairSlow(field, name, String(value));
+      b[p++] = c;
+    }
+    b[p++] = (2 << 3) | LEN;
+    b[p++] = vl;
+    if (neg) b[p++] = 0x2d; // '-'
+    let v = neg ? -value : value;
+    for (let i = digits - 1; i >= 0; i--) {
+      const d = v % 10;
+      b[p + i] = 48 + d;
+      v = (v - d) / 10;
+    }
+    this.pos = p + digits;
+  }
+
+  private pairSlow(field: number, name: string, value: string): void {
+    const mark = this.begin(field);
+    this.string(1, name);
+    this.string(2, value);
+    this.end(mark);
+  }
+
+  /** Message `field` google.protobuf.Timestamp { 1: seconds, 2: nanos } (non-negative, seconds below 2^53). */
+  timestamp(field: number, seconds: number, nanos: number): void {
+    this.ensure(20);
+    const b = this.buf;
+    b[this.pos++] = (field << 3) | LEN;
+    const at = this.pos++;
+    if (seconds !== 0) {
+      b[this.pos++] = (1 << 3) | VARINT;
+      this.varint(seconds);
+    }
+    if (nanos !== 0) {
+      b[this.pos++] = (2 << 3) | VARINT;
+      this.varint(nanos);
+    }
+    b[at] = this.pos - at - 1; // at most 17 bytes
   }
 
   /** Opens nested message `field`; pass the returned mark to end(). */

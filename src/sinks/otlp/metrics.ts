@@ -4,25 +4,18 @@
 // pushes of an outage and sends them in order afterwards, each retried until it is
 // `max_age_ms` old; what it gives up on is counted by reason.
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { PushQueue, type HttpTransport, type PushQueueStats, type QueuedOutcome, type ReachabilityChange } from '../../transport/index.js';
+import { QueuedPusher, type PushQueueStats, type PusherHooks, type QueuedOutcome } from '../../transport/index.js';
 import { resolveOtlp, type OtlpSinkConfig, type ResolvedOtlp } from './config.js';
 import { encodeMetrics, otlpRequest, rejectedCount } from './encode.js';
 import { USER_AGENT } from './logs.js';
 import { otlpTransport } from './transport.js';
-import { Periodic } from './periodic.js';
 
-export interface OtlpMetricsPusherOptions {
+export interface OtlpMetricsPusherOptions extends PusherHooks {
   /** `event_config.sinks.otlp` (interval_seconds, default 30); unset keys fall back to OTEL_EXPORTER_OTLP_*. */
   config: OtlpSinkConfig;
   /** E.g. `async () => (await telemetry.pull.collect()).resourceMetrics`. */
   collect: () => Promise<ResourceMetrics>;
   env?: Record<string, string | undefined>;
-  /** How long a push is kept and retried (default: `max_age_ms`, 15 minutes). */
-  retryBudgetMs?: number;
-  /** Told why points were dropped, one line, for the agent's log and /status. */
-  onError?: (message: string) => void;
-  /** Told once when the receiver stops answering and once when it is back. */
-  onReachability?: (change: ReachabilityChange) => void;
 }
 
 export interface PushStats {
@@ -44,59 +37,39 @@ export function countPoints(rm: ResourceMetrics): number {
   return n;
 }
 
-export class OtlpMetricsPusher {
+export class OtlpMetricsPusher extends QueuedPusher {
   readonly settings: ResolvedOtlp;
-  readonly intervalMs: number;
-  private readonly transport: HttpTransport;
-  private readonly loop: Periodic;
-  private readonly queue: PushQueue;
-  private readonly counters: PushStats = { pushes: 0, failedPushes: 0, pointsSent: 0, pointsDropped: {} };
+  private readonly counters: Omit<PushStats, 'pushes' | 'failedPushes'> = { pointsSent: 0, pointsDropped: {} };
   private readonly protocol;
 
   constructor(private readonly opts: OtlpMetricsPusherOptions) {
-    this.settings = resolveOtlp(opts.config, 'metrics', opts.env);
-    this.protocol = this.settings.protocol;
-    this.intervalMs = Math.max(1000, this.settings.intervalMs ?? 30_000);
-    const backoff = { minBackoffMs: opts.config.min_backoff_ms ?? Math.min(1000, this.intervalMs / 4), maxBackoffMs: opts.config.max_backoff_ms ?? 5000 };
-    this.transport = otlpTransport(this.settings, backoff, opts.onReachability);
-    this.queue = new PushQueue({
-      transport: this.transport, headers: {},
+    const settings = resolveOtlp(opts.config, 'metrics', opts.env);
+    const intervalMs = Math.max(1000, settings.intervalMs ?? 30_000);
+    const backoff = { minBackoffMs: opts.config.min_backoff_ms ?? Math.min(1000, intervalMs / 4), maxBackoffMs: opts.config.max_backoff_ms ?? 5000 };
+    super(otlpTransport(settings, backoff, opts.onReachability), {
+      intervalMs, headers: {},
       maxBytes: opts.config.max_queue_bytes ?? 32 << 20, maxAgeMs: opts.retryBudgetMs ?? opts.config.max_age_ms ?? 15 * 60_000,
-      onOutcome: (o) => this.outcome(o),
     });
-    // The loop only collects and queues: a receiver that is down delays sending, never collecting.
-    this.loop = new Periodic(this.intervalMs, async () => { await this.collectAndQueue(); });
+    this.settings = settings;
+    this.protocol = settings.protocol;
   }
 
-  start(): void { this.loop.start(); }
-
-  /** One collect, queued; resolves once it is settled, true when delivered. Never throws. */
-  async pushOnce(): Promise<boolean> {
-    return (await this.collectAndQueue()).settled;
-  }
-
-  /** Collects and queues; `settled` tells, once the push is delivered or dropped, whether it was delivered. */
-  private async collectAndQueue(): Promise<{ settled: Promise<boolean> }> {
-    this.counters.pushes++;
+  protected async queueCollection(): Promise<Promise<boolean>[]> {
     let rm: ResourceMetrics;
     try {
       rm = await this.opts.collect();
     } catch (err) {
-      return { settled: Promise.resolve(this.fail('collect_error', 0, (err as Error).message)) };
+      this.drop('collect_error', 0, (err as Error).message);
+      return [Promise.resolve(false)];
     }
     const points = countPoints(rm);
-    if (points === 0) return { settled: Promise.resolve(true) };
+    if (points === 0) return [];
     const { protocol, compression } = this.settings;
     const req = await otlpRequest(encodeMetrics(protocol, rm), protocol, compression, USER_AGENT);
-    return {
-      settled: this.queue.push(req.body, points, Date.now(), req.headers).then((ok) => {
-        if (!ok) this.counters.failedPushes++;
-        return ok;
-      }),
-    };
+    return [this.queue.push(req.body, points, Date.now(), req.headers)];
   }
 
-  private outcome(o: QueuedOutcome): void {
+  protected outcome(o: QueuedOutcome): void {
     if (!o.ok) {
       this.drop(o.reason ?? 'error', o.count, o.result?.error ?? o.reason ?? 'error');
       return;
@@ -109,25 +82,12 @@ export class OtlpMetricsPusher {
   }
 
   stats(): PushStats {
-    return { ...this.counters, pointsDropped: { ...this.counters.pointsDropped }, queue: this.queue.stats() };
-  }
-
-  async close(): Promise<void> {
-    const stopped = this.loop.stop();
-    this.queue.close();
-    await this.transport.close();
-    await stopped;
+    return { ...this.pushCounts, ...this.counters, pointsDropped: { ...this.counters.pointsDropped }, queue: this.queue.stats() };
   }
 
   private drop(reason: string, n: number, error: string): void {
     if (reason !== 'shutdown') this.opts.onError?.(`otlp metrics: ${n} dropped (${reason}): ${error}`);
     this.counters.pointsDropped[reason] = (this.counters.pointsDropped[reason] ?? 0) + n;
     this.counters.lastError = error;
-  }
-
-  private fail(reason: string, n: number, error: string): false {
-    this.counters.failedPushes++;
-    this.drop(reason, n, error);
-    return false;
   }
 }

@@ -10,8 +10,7 @@ import { createRequire } from 'node:module';
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { labelName, metricName, type NamingProfile } from '../../exporters/prometheus.js';
-import { Periodic } from '../otlp/periodic.js';
-import { HttpTransport, PushQueue, type PushQueueStats, type QueuedOutcome, type ReachabilityChange } from '../../transport/index.js';
+import { HttpTransport, QueuedPusher, type PushQueueStats, type PusherHooks, type QueuedOutcome } from '../../transport/index.js';
 import type { RemoteWriteSection } from './config.js';
 import { encodeWriteRequest, METRIC_TYPE, type Label, type MetricMetadata, type TimeSeries } from './proto.js';
 
@@ -23,7 +22,7 @@ export const USER_AGENT = 'kubesonar/0.1.0';
 /** `event_config.sinks.remote_write` (keys as in the config file): the URL, and the rest at their defaults when unset. */
 export type RemoteWriteConfig = Pick<RemoteWriteSection, 'url'> & Partial<RemoteWriteSection>;
 
-export interface RemoteWritePusherOptions {
+export interface RemoteWritePusherOptions extends PusherHooks {
   config: RemoteWriteConfig;
   /** E.g. `async () => (await telemetry.pull.collect()).resourceMetrics`. */
   collect: () => Promise<ResourceMetrics>;
@@ -34,12 +33,6 @@ export interface RemoteWritePusherOptions {
   timeoutMs?: number;
   /** Series per request (Prometheus' max_samples_per_send default). */
   maxSamplesPerRequest?: number;
-  /** How long a request is kept and retried (default: `max_age_ms`, 15 minutes). */
-  retryBudgetMs?: number;
-  /** Told why points were dropped, one line, for the agent's log and /status. */
-  onError?: (message: string) => void;
-  /** Told once when the receiver stops answering and once when it is back. */
-  onReachability?: (change: ReachabilityChange) => void;
 }
 
 export interface RemoteWriteStats {
@@ -94,15 +87,30 @@ function formatLe(v: number): string {
   return v === Infinity ? '+Inf' : String(v);
 }
 
+/** The metadata of one collection's metric families (metric name, type, help, unit). */
+export function metadataOf(rm: ResourceMetrics, profile: NamingProfile): MetricMetadata[] {
+  const metadata: MetricMetadata[] = [];
+  for (const scope of rm.scopeMetrics) {
+    for (const m of scope.metrics as MetricData[]) {
+      if (m.dataPoints.length === 0 || m.dataPointType === DataPointType.EXPONENTIAL_HISTOGRAM) continue;
+      const type = m.dataPointType === DataPointType.HISTOGRAM ? METRIC_TYPE.HISTOGRAM
+        : m.dataPointType === DataPointType.SUM && m.isMonotonic ? METRIC_TYPE.COUNTER : METRIC_TYPE.GAUGE;
+      metadata.push({ type, metricFamilyName: sanitizeName(metricName(m.descriptor.name, profile)), help: m.descriptor.description ?? '', unit: m.descriptor.unit ?? '' });
+    }
+  }
+  return metadata;
+}
+
 /**
- * The series of one collection: one sample each at the data point's end time, node name from
- * the resource, external labels first so a data point's own label of the same name wins.
+ * The series of one collection, handed to `emit` one at a time (so a push can encode them a
+ * request at a time instead of holding every series of the node at once): one sample each at
+ * the data point's end time, node name from the resource, external labels first so a data
+ * point's own label of the same name wins. Returns how many data points were left out as
+ * duplicates.
  */
-export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, externalLabels: Record<string, string> = {}): { series: TimeSeries[]; metadata: MetricMetadata[]; duplicates: number } {
+export function eachTimeSeries(rm: ResourceMetrics, profile: NamingProfile, externalLabels: Record<string, string>, emit: (series: TimeSeries) => void): number {
   const node = rm.resource.attributes['k8s.node.name'];
   const common: Attributes = { ...externalLabels, ...(node ? { 'k8s.node.name': node } : {}) };
-  const series: TimeSeries[] = [];
-  const metadata: MetricMetadata[] = [];
   // Two data points can meet in one label set (an empty attribute vs. an absent one, names that
   // sanitize alike): Prometheus would store one sample of the two at random and reject the
   // request on a later conflict, so the first one is kept and the others are counted.
@@ -112,7 +120,7 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
     const key = `${name}\u0001${set.key}`;
     if (seen.has(key)) { duplicates++; return; }
     seen.add(key);
-    series.push({ labels: withName(set, name), samples: [{ value, timestamp }] });
+    emit({ labels: withName(set, name), samples: [{ value, timestamp }] });
   };
   // The snapshot shares one attributes object per namespace across its series: label each once.
   const cache = new WeakMap<Attributes, LabelSet>();
@@ -125,10 +133,7 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
     for (const m of scope.metrics as MetricData[]) {
       if (m.dataPoints.length === 0) continue;
       const name = sanitizeName(metricName(m.descriptor.name, profile));
-      const help = m.descriptor.description ?? '';
-      const unit = m.descriptor.unit ?? '';
       if (m.dataPointType === DataPointType.HISTOGRAM) {
-        metadata.push({ type: METRIC_TYPE.HISTOGRAM, metricFamilyName: name, help, unit });
         for (const dp of m.dataPoints) {
           const timestamp = toMillis(dp.endTime);
           const { boundaries, counts } = dp.value.buckets;
@@ -144,14 +149,19 @@ export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, extern
         continue;
       }
       if (m.dataPointType === DataPointType.EXPONENTIAL_HISTOGRAM) continue; // not produced by this agent
-      const counter = m.dataPointType === DataPointType.SUM && m.isMonotonic;
-      metadata.push({ type: counter ? METRIC_TYPE.COUNTER : METRIC_TYPE.GAUGE, metricFamilyName: name, help, unit });
       for (const dp of m.dataPoints) {
         push(name, labelsOf(dp.attributes), dp.value as number, toMillis(dp.endTime));
       }
     }
   }
-  return { series, metadata, duplicates };
+  return duplicates;
+}
+
+/** Every series of one collection at once, with the metadata (for tests and small collections). */
+export function toTimeSeries(rm: ResourceMetrics, profile: NamingProfile, externalLabels: Record<string, string> = {}): { series: TimeSeries[]; metadata: MetricMetadata[]; duplicates: number } {
+  const series: TimeSeries[] = [];
+  const duplicates = eachTimeSeries(rm, profile, externalLabels, (s) => series.push(s));
+  return { series, metadata: metadataOf(rm, profile), duplicates };
 }
 
 /** The protocol's own headers; they win over configured ones, so those cannot break them. */
@@ -165,18 +175,13 @@ const PROTOCOL_HEADERS: Record<string, string> = {
 /** 5xx and 429 are worth another attempt; every other status is final (remote write 1.0). */
 export const REMOTE_WRITE_RETRYABLE = (status: number) => status === 429 || (status >= 500 && status < 600);
 
-export class RemoteWritePusher {
-  readonly intervalMs: number;
-  private readonly transport: HttpTransport;
-  private readonly loop: Periodic;
-  private readonly queue: PushQueue;
-  private readonly counters: Omit<RemoteWriteStats, 'queue'> = { pushes: 0, failedPushes: 0, requests: 0, retries: 0, samplesSent: 0, samplesDropped: {} };
+export class RemoteWritePusher extends QueuedPusher {
+  private readonly counters: Omit<RemoteWriteStats, 'queue' | 'pushes' | 'failedPushes'> = { requests: 0, retries: 0, samplesSent: 0, samplesDropped: {} };
 
   constructor(private readonly opts: RemoteWritePusherOptions) {
     const { url, username, password_file, headers } = opts.config;
     try { new URL(url); } catch { throw new Error(`remote_write.url: not a URL: "${url}"`); }
-    this.intervalMs = Math.max(1, opts.config.interval_seconds ?? 30) * 1000;
-    this.transport = new HttpTransport({
+    const transport = new HttpTransport({
       target: url, timeoutMs: opts.timeoutMs ?? 10_000,
       // The password file is read at every push, so rotating the Secret needs no restart.
       auth: { headers, basic: username || password_file ? { username: username ?? '', passwordFile: password_file || undefined } : undefined },
@@ -187,34 +192,13 @@ export class RemoteWritePusher {
       },
       onReachability: opts.onReachability,
     });
-    this.queue = new PushQueue({
-      transport: this.transport, headers: PROTOCOL_HEADERS,
+    super(transport, {
+      intervalMs: Math.max(1, opts.config.interval_seconds ?? 30) * 1000, headers: PROTOCOL_HEADERS,
       maxBytes: opts.config.max_queue_bytes ?? 32 << 20, maxAgeMs: opts.retryBudgetMs ?? opts.config.max_age_ms ?? 15 * 60_000,
-      onOutcome: (o) => this.outcome(o),
     });
-    // The loop only collects and queues: a receiver that is down delays sending, never collecting.
-    this.loop = new Periodic(this.intervalMs, async () => { await this.collectAndQueue(); });
   }
 
-  start(): void { this.loop.start(); }
-
-  /** One collect, queued; resolves once its requests are settled, true when every one was accepted. Never throws. */
-  async pushOnce(): Promise<boolean> {
-    return (await this.collectAndQueue()).settled;
-  }
-
-  /** Collects and queues; `settled` tells, once every request is delivered or dropped, whether all were delivered. */
-  private async collectAndQueue(): Promise<{ settled: Promise<boolean> }> {
-    this.counters.pushes++;
-    const count = (ok: boolean) => {
-      if (!ok) this.counters.failedPushes++;
-      return ok;
-    };
-    const requests = await this.push();
-    return { settled: Promise.all(requests).then((all) => count(all.every(Boolean))) };
-  }
-
-  private outcome(o: QueuedOutcome): void {
+  protected outcome(o: QueuedOutcome): void {
     const r = o.result;
     if (r && r.attempts > 0) {
       this.counters.requests++;
@@ -229,8 +213,7 @@ export class RemoteWritePusher {
     this.drop(reason, o.count, r?.error ?? reason);
   }
 
-  /** Queues the collection's requests; each promise tells whether one was delivered (an array: not flattened by await). */
-  private async push(): Promise<Promise<boolean>[]> {
+  protected async queueCollection(): Promise<Promise<boolean>[]> {
     let rm: ResourceMetrics;
     try {
       rm = await this.opts.collect();
@@ -239,29 +222,30 @@ export class RemoteWritePusher {
       return [Promise.resolve(false)];
     }
     const naming = typeof this.opts.naming === 'function' ? this.opts.naming() : this.opts.naming ?? 'netexporter';
-    const { series, metadata, duplicates } = toTimeSeries(rm, naming, this.opts.externalLabels);
-    if (duplicates > 0) this.drop('duplicate_series', duplicates, `${duplicates} series with the label set of another`);
-    if (series.length === 0) return [Promise.resolve(duplicates === 0)];
     const max = Math.max(1, this.opts.maxSamplesPerRequest ?? 2000);
     const at = Date.now();
     const sent: Promise<boolean>[] = [];
-    for (let i = 0; i < series.length; i += max) {
-      const chunk = series.slice(i, i + max);
-      // Metadata rides with the first request only.
-      sent.push(this.queue.push(snappy.compress(encodeWriteRequest(chunk, i === 0 ? metadata : [])), chunk.length, at));
-    }
+    // Each request is encoded as soon as its series are there, so at most one request's series
+    // are held at a time, not every series of the node.
+    let metadata: MetricMetadata[] = metadataOf(rm, naming); // it rides with the first request only
+    const chunk: TimeSeries[] = [];
+    const flush = () => {
+      sent.push(this.queue.push(snappy.compress(encodeWriteRequest(chunk, metadata)), chunk.length, at));
+      metadata = [];
+      chunk.length = 0;
+    };
+    const duplicates = eachTimeSeries(rm, naming, this.opts.externalLabels ?? {}, (series) => {
+      chunk.push(series);
+      if (chunk.length === max) flush();
+    });
+    if (chunk.length > 0) flush();
+    if (duplicates > 0) this.drop('duplicate_series', duplicates, `${duplicates} series with the label set of another`);
+    if (sent.length === 0) return [Promise.resolve(duplicates === 0)];
     return sent;
   }
 
   stats(): RemoteWriteStats {
-    return { ...this.counters, samplesDropped: { ...this.counters.samplesDropped }, queue: this.queue.stats() };
-  }
-
-  async close(): Promise<void> {
-    const stopped = this.loop.stop();
-    this.queue.close();
-    await this.transport.close();
-    await stopped;
+    return { ...this.pushCounts, ...this.counters, samplesDropped: { ...this.counters.samplesDropped }, queue: this.queue.stats() };
   }
 
   private drop(reason: string, n: number, error: string): void {
