@@ -92,7 +92,12 @@ function yamlProblem(err: { message: string; code: string; linePos?: [{ line: nu
 // ---------------------------------------------------------------------------------------------
 // Structure: ajv against CONFIG_SCHEMA, its errors rewritten as one line per bad value.
 
+// The compiled validator holds 1.6 MB of heap and takes 160 ms to compile; a running agent
+// loads its config at start and when the file changes (the watcher skips an unchanged file),
+// so the validator is dropped after 15 s unused rather than kept for the agent's life.
+const VALIDATOR_IDLE_MS = 15_000;
 let validator: ValidateFunction | undefined;
+let validatorIdle: NodeJS.Timeout | undefined;
 
 function compiledSchema(): ValidateFunction {
   if (!validator) {
@@ -101,6 +106,8 @@ function compiledSchema(): ValidateFunction {
     for (const [name, validate] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate });
     validator = ajv.compile(CONFIG_SCHEMA);
   }
+  clearTimeout(validatorIdle);
+  validatorIdle = setTimeout(() => { validator = undefined; }, VALIDATOR_IDLE_MS).unref();
   return validator;
 }
 

@@ -3,7 +3,7 @@
 // the attribution fields and the event's attributes after it. The timestamp is written as an
 // exact JSON integer: nanoseconds since the epoch do not fit a double (2^53 ns is ~104 days).
 import type { EventRecord, Severity } from './model.js';
-import { attributeOf } from './record.js';
+import { attributeOf, podOf, publishedEvent } from './record.js';
 
 /** What a line shows, whether it comes from a record (agent side) or from JSON (watch side). */
 export interface EventView {
@@ -25,18 +25,20 @@ export interface EventView {
 const RESERVED = new Set(['timestamp', 'type', 'msg', 'severity', 'probe', 'node', 'namespace', 'pod', 'netns', 'host_network']);
 
 export function viewOf(r: EventRecord): EventView {
-  // attributeOf: the pipeline's records build no attribute table for a line.
+  // attributeOf, podOf, publishedEvent: the pipeline's records build no attribute table and no event copy for a line.
+  const e = publishedEvent(r);
+  const pod = podOf(r);
   return {
     timestamp: r.timeUnixNano,
-    type: r.event.type,
+    type: e.type,
     severity: r.severityText,
     msg: r.body,
     node: String(attributeOf(r, 'k8s.node.name') ?? ''),
-    namespace: r.event.pod?.namespace ?? '',
-    pod: r.event.pod?.name ?? '',
-    netns: r.event.netns === undefined ? '' : `ns${r.event.netns}`,
+    namespace: pod?.namespace ?? '',
+    pod: pod?.name ?? '',
+    netns: e.netns === undefined ? '' : `ns${e.netns}`,
     host: attributeOf(r, 'netns.host') === 'true',
-    attrs: r.event.attrs,
+    attrs: e.attrs,
   };
 }
 
@@ -44,7 +46,7 @@ export function viewOf(r: EventRecord): EventView {
 export function toJsonLine(r: EventRecord): string {
   const v = viewOf(r);
   const rest: Record<string, string | number | boolean> = {
-    type: v.type, msg: v.msg, severity: v.severity, probe: r.event.probe,
+    type: v.type, msg: v.msg, severity: v.severity, probe: publishedEvent(r).probe,
     node: v.node, namespace: v.namespace, pod: v.pod, netns: v.netns,
   };
   if (v.host) rest.host_network = true;

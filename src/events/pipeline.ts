@@ -295,11 +295,14 @@ class SinkLane {
 
   push(record: EventRecord, bytes: number, at = Date.now()): void {
     if (this.spool) return this.pushSpooled(this.spool, record, bytes, at);
-    this.makeRoom(1, bytes);
     if (!this.hasRoom(bytes)) {
-      // Nothing queued is left to give up for it: the batch in flight alone fills the bounds.
-      this.drop('queue_full', 1);
-      return;
+      // (With room, makeRoom would drop nothing: checked first, as nearly every push has room.)
+      this.makeRoom(1, bytes);
+      if (!this.hasRoom(bytes)) {
+        // Nothing queued is left to give up for it: the batch in flight alone fills the bounds.
+        this.drop('queue_full', 1);
+        return;
+      }
     }
     this.enqueue(record, bytes, at, -1);
     this.schedule();

@@ -154,3 +154,13 @@ export function forEachAttribute<A>(r: EventRecord, visit: AttributeVisitor<A>, 
 export function attributeOf(r: EventRecord, key: string): string | number | undefined {
   return r instanceof AttributedRecord ? r.attribute(key) : r.attributes[key];
 }
+
+/** The event's own fields as published (type, netns, attrs, ...) without making the copy that carries the pod. */
+export function publishedEvent(r: EventRecord): NetEvent {
+  return r instanceof AttributedRecord ? r.source : r.event;
+}
+
+/** The pod of any record, without making the event copy that carries it. */
+export function podOf(r: EventRecord): PodRef | undefined {
+  return r instanceof AttributedRecord ? r.pod : r.event.pod;
+}

@@ -188,6 +188,19 @@ export class LokiReceiver {
 // One reader walks the whole request: a nested message is read by narrowing `end` to it and
 // restoring it after (no sub-buffer or reader object per field), tags are split by the caller
 // (no pair allocated per field). Every check of the format stays.
+/** Buffer's own decoders, which toString(encoding, start, end) calls after checking its arguments. */
+type NativeSlices = Buffer & { utf8Slice(start: number, end: number): string; latin1Slice(start: number, end: number): string };
+
+const SHORT_STRING = 32;
+/** Short ASCII strings seen, by a hash of their bytes (bounded: a receiver in a long test). */
+const shortStrings = new Map<number, string>();
+
+function sameAscii(s: string, buf: Buffer, start: number, end: number): boolean {
+  if (s.length !== end - start) return false;
+  for (let i = start; i < end; i++) if (s.charCodeAt(i - start) !== buf[i]) return false;
+  return true;
+}
+
 class Reader {
   pos = 0;
   constructor(
@@ -229,11 +242,31 @@ class Reader {
   }
   string(): string {
     const end = this.length();
-    // utf8Slice: what toString('utf8', start, end) calls after checking its arguments, per string of every entry.
-    const s = (this.buf as Buffer & { utf8Slice(start: number, end: number): string }).utf8Slice(this.pos, end);
-    // A replacement character either was sent as such or marks invalid UTF-8.
-    if (s.includes('\ufffd') && !Buffer.from(s, 'utf8').equals(this.buf.subarray(this.pos, end))) throw new Error('proto: invalid UTF-8 in a string field');
+    const buf = this.buf;
+    const start = this.pos;
     this.pos = end;
+    if (end - start <= SHORT_STRING) {
+      // Short ASCII strings (metadata names, most values) repeat from entry to entry: found by
+      // a hash of their bytes and checked byte for byte, instead of a native call each.
+      let h = end - start;
+      let i = start;
+      for (; i < end; i++) {
+        const c = buf[i]!;
+        if (c >= 0x80) break;
+        h = Math.imul(h ^ c, 16777619);
+      }
+      if (i === end) {
+        const known = shortStrings.get(h);
+        if (known !== undefined && sameAscii(known, buf, start, end)) return known;
+        const s = (buf as NativeSlices).latin1Slice(start, end); // ASCII: the same text in UTF-8
+        if (known === undefined && shortStrings.size < 4096) shortStrings.set(h, s);
+        return s;
+      }
+    }
+    // utf8Slice: what toString('utf8', start, end) calls after checking its arguments.
+    const s = (buf as NativeSlices).utf8Slice(start, end);
+    // A replacement character either was sent as such or marks invalid UTF-8.
+    if (s.includes('\ufffd') && !Buffer.from(s, 'utf8').equals(buf.subarray(start, end))) throw new Error('proto: invalid UTF-8 in a string field');
     return s;
   }
   /** The next tag: field number (`tag >>> 3`, never 0) and wire type (`tag & 7`). */
