@@ -133,9 +133,10 @@ export function pickAttrs(buf: Buffer, offset: number, types: readonly number[])
   const out = new Array<Buffer | undefined>(types.length).fill(undefined);
   let left = types.length;
   for (let off = offset; left > 0 && off + NLA_HDRLEN <= buf.length; ) {
-    const len = buf.readUInt16LE(off);
+    // Bytes read directly: the bounds are checked above, and Buffer's readers check them again.
+    const len = buf[off]! | (buf[off + 1]! << 8);
     if (len < NLA_HDRLEN || off + len > buf.length) break;
-    const i = types.indexOf(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK);
+    const i = types.indexOf((buf[off + 2]! | (buf[off + 3]! << 8)) & NLA_TYPE_MASK);
     if (i >= 0 && out[i] === undefined) {
       out[i] = buf.subarray(off + NLA_HDRLEN, off + len);
       left--;

@@ -67,10 +67,11 @@ function flush(addon: NativeAddon): void {
         (replies) => replies.forEach((r, i) => answer(batches[i]!.queries, r)),
         (err: Error) => batches.forEach((b) => failAll(b.queries, err)),
       );
-    } catch (err) {
-      batches.forEach((b) => failAll(b.queries, err as Error)); // a malformed request: thrown here, outside any caller's stack
+      return;
+    } catch {
+      // A malformed request is refused before anything runs: namespace by namespace below,
+      // only its own batch fails.
     }
-    return;
   }
   batches.forEach(({ path, queries }, i) => {
     try {

@@ -136,12 +136,18 @@ export interface MeasuredLatency {
  * host the events lost.
  */
 export function namespaceLatencies(kernel: BpfProbe, kindEnum: readonly [name: string, prefix: string], latencies: readonly MeasuredLatency[]) {
+  // What the kernel side looks like is read once per cycle (one ctx per probe and cycle), not
+  // once per namespace: the program states, their notes and the kinds.
+  let seen: { ctx: ProbeContext; kinds: ReadonlyMap<string, number>; measured: readonly MeasuredLatency[] } | undefined;
   return async (entity: Entity, ctx: ProbeContext): Promise<Sample[]> => {
     const samples: Sample[] = [];
-    for (const f of kernel.failures()) ctx.note(`not attached, the latency it begins or ends is not exported: ${f}`);
-    const kinds = kernel.kernelKinds(...kindEnum);
-    for (const l of latencies) {
-      if (!l.programs.every((alternatives) => alternatives.some((p) => kernel.isAttached(p)))) continue;
+    if (seen?.ctx !== ctx) {
+      for (const f of kernel.failures()) ctx.note(`not attached, the latency it begins or ends is not exported: ${f}`);
+      const measured = latencies.filter((l) => l.programs.every((alternatives) => alternatives.some((p) => kernel.isAttached(p))));
+      seen = { ctx, kinds: kernel.kernelKinds(...kindEnum), measured };
+    }
+    const { kinds, measured } = seen;
+    for (const l of measured) {
       const h = histogramOf(await countersIn(kernel, entity, ctx), kinds.get(l.kind)! << 8);
       samples.push({ metric: l.histogram, value: h ?? emptyHistogram() });
       samples.push({ metric: l.over100ms, value: over100ms(h) });

@@ -1,5 +1,5 @@
 // Small readers for procfs text formats.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 /** `Section:Field` keys of each header line seen: every namespace's files have the same few. */
 const headerKeys = new Map<string, string[]>();
@@ -27,6 +27,9 @@ export interface Counters {
  * filled line by line).
  */
 interface Layout {
+  /** The header lines it was made from, and the keys of each. */
+  headers: string[];
+  keys: string[][];
   index: Map<string, number | number[]>;
   size: number;
 }
@@ -49,11 +52,29 @@ function layoutOf(headers: readonly string[]): Layout {
       });
       size += keys.length;
     }
-    layout = { index, size };
+    layout = { headers: [...headers], keys: headers.map(keysOf), index, size };
     // Bounded as the header cache is.
     if (layouts.size < 64) layouts.set(id, layout);
   }
   return layout;
+}
+
+/**
+ * The known layout whose header lines `text` has at `lines` (header from, header to, ...),
+ * compared in place: no copy of a header line nor a hash of one for a file seen before.
+ */
+function knownLayout(text: string, lines: readonly number[]): Layout | undefined {
+  const count = lines.length / 4;
+  next: for (const layout of layouts.values()) {
+    if (layout.headers.length !== count) continue;
+    for (let h = 0; h < count; h++) {
+      const header = layout.headers[h]!;
+      const from = lines[4 * h]!;
+      if (lines[4 * h + 1]! - from !== header.length || !text.startsWith(header, from)) continue next;
+    }
+    return layout;
+  }
+  return undefined;
 }
 
 /** One file's values in the positions of its layout. */
@@ -89,25 +110,23 @@ export class SnmpCounters implements Counters {
  * rather than split into strings and set one by one into a new map.
  */
 export function parseSnmp(text: string): SnmpCounters {
-  const headers: string[] = [];
-  const lines: number[] = []; // [from, to) of each values line
+  const lines: number[] = []; // per pair: header from, header to, values from, values to
   for (let at = 0; ; ) {
     const headerEnd = text.indexOf('\n', at);
     if (headerEnd < 0) break; // a header line needs a values line after it
     let valuesEnd = text.indexOf('\n', headerEnd + 1);
     if (valuesEnd < 0) valuesEnd = text.length;
-    headers.push(text.slice(at, headerEnd));
-    lines.push(headerEnd + 1, valuesEnd);
+    lines.push(at, headerEnd, headerEnd + 1, valuesEnd);
     if (valuesEnd === text.length) break;
     at = valuesEnd + 1;
   }
-  const layout = layoutOf(headers);
+  const layout = knownLayout(text, lines) ?? layoutOf(lines.filter((_, i) => i % 4 === 0).map((from, h) => text.slice(from, lines[4 * h + 1])));
   const values = new Float64Array(layout.size);
   const present = new Uint8Array(layout.size);
   let base = 0;
-  for (let h = 0; h < headers.length; h++) {
-    const keys = keysOf(headers[h]!);
-    readValues(text, lines[2 * h]!, lines[2 * h + 1]!, keys, values, present, base);
+  for (let h = 0; h < layout.keys.length; h++) {
+    const keys = layout.keys[h]!;
+    readValues(text, lines[4 * h + 2]!, lines[4 * h + 3]!, keys, values, present, base);
     base += keys.length;
   }
   return new SnmpCounters(layout, values, present);
@@ -174,5 +193,21 @@ export function parseKeyValueLines(text: string, out = new Map<string, number>()
  * collection cycle's CPU with a hundred namespaces (bench/).
  */
 export async function readText(path: string): Promise<string> {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    // procfs files report no size: readFileSync then reads in chunks and joins them. Most are
+    // a few kB: read into a buffer kept for it, until end of file (a read of a seq_file can
+    // stop at a page before the end); a file that fills it is read whole.
+    for (let n = 0; n < readBuffer.length; ) {
+      const got = readSync(fd, readBuffer, n, readBuffer.length - n, null);
+      if (got === 0) return readBuffer.toString('utf8', 0, n);
+      n += got;
+    }
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
   return readFileSync(path, 'utf8');
 }
+
+const readBuffer = Buffer.allocUnsafe(64 * 1024);

@@ -5,14 +5,15 @@
 
 class MonotonicSum {
   private retained = 0;
-  private last = new Map<string, number>();
+  private last: ReadonlyMap<string, number> = new Map<string, number>();
 
+  /** Takes `parts` as it is (kept until the next call, not copied): the caller must not change it. */
   total(parts: ReadonlyMap<string, number>): number {
     for (const [id, previous] of this.last) {
       const now = parts.get(id);
       if (now === undefined || now < previous) this.retained += previous;
     }
-    this.last = new Map(parts);
+    this.last = parts;
     let sum = this.retained;
     for (const v of parts.values()) sum += v;
     return sum;
@@ -24,6 +25,7 @@ export class MonotonicSums {
   private readonly sums = new Map<number, Map<string, MonotonicSum>>();
   private lastLive?: readonly { netns: number }[];
 
+  /** The monotonic total of `parts` (a map made for this call: it is kept, not copied). */
   total(netns: number, metric: string, parts: ReadonlyMap<string, number>): number {
     let ofNetns = this.sums.get(netns);
     if (!ofNetns) this.sums.set(netns, (ofNetns = new Map()));

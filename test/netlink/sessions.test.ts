@@ -6,6 +6,8 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { EntityDiscovery } from '../../src/entities/discovery.js';
 import type { ProbeOptions } from '../../src/model.js';
+import { nativeAddon } from '../../src/native/addon.js';
+import { buildRequest, NETLINK_ROUTE, NLM_F_DUMP } from '../../src/netlink/message.js';
 import { links } from '../../src/netlink/rtnetlink.js';
 import { openNamespaces } from '../../src/netlink/socket.js';
 import { inetSockets, TCPF_ALL } from '../../src/netlink/sockdiag.js';
@@ -96,6 +98,15 @@ test('namespaces asked in the same turn share one native call, and one refused d
   const names = (ns: Netns) => ns.json<{ ifname: string }[]>('ip', '-j', 'link').map((l) => l.ifname).sort();
   assert.deepEqual(ofB.value.map((l) => l.name).sort(), names(b));
   assert.deepEqual(ofC.value.map((l) => l.name).sort(), names(c));
+  // The native call itself: one array of replies per namespace, in order; a request that is not
+  // one whole netlink message is refused before anything runs.
+  const many = nativeAddon().addon!.netlinkQueriesMany!;
+  const request = buildRequest({ type: 18, flags: NLM_F_DUMP, header: Buffer.alloc(16) }); // RTM_GETLINK
+  const [forB, forC] = await many([[b.path, b.inode, [[NETLINK_ROUTE, request]]], [c.path, c.inode, [[NETLINK_ROUTE, request], [NETLINK_ROUTE, request]]]]);
+  assert.equal(forB!.length, 1);
+  assert.equal(forC!.length, 2);
+  assert.ok([...forB!, ...forC!].every((r) => Buffer.isBuffer(r) && r.length > 0));
+  assert.throws(() => many([[b.path, b.inode, [[NETLINK_ROUTE, Buffer.alloc(3)]]]]), /one complete netlink message/);
 });
 
 test('after a pod\'s namespace is deleted, the next collection closes every socket and descriptor the agent had in it', async () => {
