@@ -2,6 +2,7 @@
 // interval, collect and queue the requests; the queue (queue.ts) sends them in order, each
 // retried until it is max_age old, and reports each outcome; a receiver that is down delays
 // sending, never collecting.
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { HttpTransport } from './http.js';
 import { Periodic } from './periodic.js';
 import { PushQueue, type QueuedOutcome } from './queue.js';
@@ -19,6 +20,8 @@ export interface PusherHooks {
 
 export interface QueuedPusherOptions {
   intervalMs: number;
+  /** The agent's metrics now, e.g. `async () => (await telemetry.pull.collect()).resourceMetrics`. */
+  collect: () => Promise<ResourceMetrics>;
   /** Headers of every request (the protocol's own). */
   headers: Record<string, string>;
   /** Bytes the queue may hold (`max_queue_bytes`). */
@@ -34,8 +37,11 @@ export abstract class QueuedPusher {
   /** Collections, and those of them not wholly delivered (or not collected). */
   protected readonly pushCounts = { pushes: 0, failedPushes: 0 };
 
+  private readonly collect: () => Promise<ResourceMetrics>;
+
   constructor(protected readonly transport: HttpTransport, opts: QueuedPusherOptions) {
     this.intervalMs = opts.intervalMs;
+    this.collect = opts.collect;
     this.queue = new PushQueue({
       transport, headers: opts.headers, maxBytes: opts.maxBytes, maxAgeMs: opts.maxAgeMs,
       onOutcome: (o) => this.outcome(o),
@@ -44,13 +50,16 @@ export abstract class QueuedPusher {
   }
 
   /**
-   * Collects once and queues the requests; each promise tells, once settled, whether its request
-   * was delivered. Returned in an array so that awaiting this does not wait for delivery.
+   * Encodes and queues one collection's requests; each promise tells, once settled, whether its
+   * request was delivered. Returned in an array so that awaiting this does not wait for delivery.
    */
-  protected abstract queueCollection(): Promise<Promise<boolean>[]>;
+  protected abstract queueMetrics(rm: ResourceMetrics): Promise<Promise<boolean>[]>;
 
   /** Accounts for one request that was delivered or given up on. */
   protected abstract outcome(o: QueuedOutcome): void;
+
+  /** Counts `n` points given up on for `reason` and tells the agent's log why. */
+  protected abstract drop(reason: string, n: number, error: string): void;
 
   start(): void { this.loop.start(); }
 
@@ -68,7 +77,13 @@ export abstract class QueuedPusher {
 
   private async collectAndQueue(): Promise<{ settled: Promise<boolean> }> {
     this.pushCounts.pushes++;
-    const requests = await this.queueCollection();
+    let rm: ResourceMetrics | undefined;
+    try {
+      rm = await this.collect();
+    } catch (err) {
+      this.drop('collect_error', 0, (err as Error).message);
+    }
+    const requests = rm ? await this.queueMetrics(rm) : [Promise.resolve(false)];
     return {
       settled: Promise.all(requests).then((all) => {
         const ok = all.every(Boolean);

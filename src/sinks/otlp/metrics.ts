@@ -47,21 +47,14 @@ export class OtlpMetricsPusher extends QueuedPusher {
     const intervalMs = Math.max(1000, settings.intervalMs ?? 30_000);
     const backoff = { minBackoffMs: opts.config.min_backoff_ms ?? Math.min(1000, intervalMs / 4), maxBackoffMs: opts.config.max_backoff_ms ?? 5000 };
     super(otlpTransport(settings, backoff, opts.onReachability), {
-      intervalMs, headers: {},
+      intervalMs, collect: opts.collect, headers: {},
       maxBytes: opts.config.max_queue_bytes ?? 32 << 20, maxAgeMs: opts.retryBudgetMs ?? opts.config.max_age_ms ?? 15 * 60_000,
     });
     this.settings = settings;
     this.protocol = settings.protocol;
   }
 
-  protected async queueCollection(): Promise<Promise<boolean>[]> {
-    let rm: ResourceMetrics;
-    try {
-      rm = await this.opts.collect();
-    } catch (err) {
-      this.drop('collect_error', 0, (err as Error).message);
-      return [Promise.resolve(false)];
-    }
+  protected async queueMetrics(rm: ResourceMetrics): Promise<Promise<boolean>[]> {
     const points = countPoints(rm);
     if (points === 0) return [];
     const { protocol, compression } = this.settings;
@@ -85,7 +78,7 @@ export class OtlpMetricsPusher extends QueuedPusher {
     return { ...this.pushCounts, ...this.counters, pointsDropped: { ...this.counters.pointsDropped }, queue: this.queue.stats() };
   }
 
-  private drop(reason: string, n: number, error: string): void {
+  protected drop(reason: string, n: number, error: string): void {
     if (reason !== 'shutdown') this.opts.onError?.(`otlp metrics: ${n} dropped (${reason}): ${error}`);
     this.counters.pointsDropped[reason] = (this.counters.pointsDropped[reason] ?? 0) + n;
     this.counters.lastError = error;

@@ -193,7 +193,7 @@ export class RemoteWritePusher extends QueuedPusher {
       onReachability: opts.onReachability,
     });
     super(transport, {
-      intervalMs: Math.max(1, opts.config.interval_seconds ?? 30) * 1000, headers: PROTOCOL_HEADERS,
+      intervalMs: Math.max(1, opts.config.interval_seconds ?? 30) * 1000, collect: opts.collect, headers: PROTOCOL_HEADERS,
       maxBytes: opts.config.max_queue_bytes ?? 32 << 20, maxAgeMs: opts.retryBudgetMs ?? opts.config.max_age_ms ?? 15 * 60_000,
     });
   }
@@ -213,14 +213,7 @@ export class RemoteWritePusher extends QueuedPusher {
     this.drop(reason, o.count, r?.error ?? reason);
   }
 
-  protected async queueCollection(): Promise<Promise<boolean>[]> {
-    let rm: ResourceMetrics;
-    try {
-      rm = await this.opts.collect();
-    } catch (err) {
-      this.drop('collect_error', 0, (err as Error).message);
-      return [Promise.resolve(false)];
-    }
+  protected async queueMetrics(rm: ResourceMetrics): Promise<Promise<boolean>[]> {
     const naming = typeof this.opts.naming === 'function' ? this.opts.naming() : this.opts.naming ?? 'netexporter';
     const max = Math.max(1, this.opts.maxSamplesPerRequest ?? 2000);
     const at = Date.now();
@@ -248,7 +241,7 @@ export class RemoteWritePusher extends QueuedPusher {
     return { ...this.pushCounts, ...this.counters, samplesDropped: { ...this.counters.samplesDropped }, queue: this.queue.stats() };
   }
 
-  private drop(reason: string, n: number, error: string): void {
+  protected drop(reason: string, n: number, error: string): void {
     if (reason !== 'shutdown') this.opts.onError?.(`remote write: ${n} dropped (${reason}): ${error}`);
     if (n > 0) this.counters.samplesDropped[reason] = (this.counters.samplesDropped[reason] ?? 0) + n;
     this.counters.lastError = error;
