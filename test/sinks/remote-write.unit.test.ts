@@ -186,6 +186,23 @@ describe('strict receiver', () => {
     assert.deepEqual(errors.map((e) => e.replace(/: HTTP.*/, '')), ['remote write: 2 dropped (http_400)', 'remote write: 2 dropped (http_404)']);
   });
 
+  test('a collection that fails is a failed push, counted and told, and sends nothing; the next one goes out', async () => {
+    const rx = new StrictReceiver();
+    const url = await rx.start();
+    const m = metrics();
+    let fail = true;
+    const errors: string[] = [];
+    const p = pusher({ config: { url }, collect: async () => { if (fail) throw new Error('reader gone'); return m.collect(); }, onError: (e) => errors.push(e) });
+    assert.equal(await p.pushOnce(), false);
+    assert.equal(rx.received.length, 0);
+    assert.deepEqual([p.stats().pushes, p.stats().failedPushes, p.stats().lastError], [1, 1, 'reader gone']);
+    assert.deepEqual(errors, ['remote write: 0 dropped (collect_error): reader gone']);
+    fail = false;
+    assert.equal(await p.pushOnce(), true);
+    assert.equal(rx.received.length, 1);
+    assert.deepEqual([p.stats().pushes, p.stats().failedPushes], [2, 1]);
+  });
+
   test('5xx beyond the retry budget: dropped as retries_exhausted; requests are split by maxSamplesPerRequest', async () => {
     const rx = new StrictReceiver();
     const url = await rx.start();
