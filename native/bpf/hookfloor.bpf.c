@@ -13,7 +13,7 @@ SEC("tp_btf/softirq_entry")
 int BPF_PROG(floor_softirq_entry) { return 0; }
 SEC("tp_btf/softirq_exit")
 int BPF_PROG(floor_softirq_exit) { return 0; }
-// socketlatency and kernellatency
+// two of the probes attach to sk_data_ready
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(floor_sk_data_ready_1) { return 0; }
 SEC("tp_btf/sk_data_ready")
@@ -24,7 +24,7 @@ SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(floor_tcp_sendmsg_locked) { return 0; }
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(floor_sock_send_length) { return 0; }
-// netiftxlat and kernellatency
+// two of the probes attach to net_dev_queue
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(floor_net_dev_queue_1) { return 0; }
 SEC("tp_btf/net_dev_queue")
