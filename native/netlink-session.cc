@@ -17,6 +17,8 @@
 
 #include "netlink-session.h"
 
+#include "promise-worker.h"
+
 #include <linux/netlink.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,16 +74,13 @@ struct Batch {
   std::vector<Query> queries;
 };
 
-class QueriesWorker : public Napi::AsyncWorker {
+class QueriesWorker : public PromiseWorker {
  public:
   // `nested`: resolve with one array per batch (netlinkQueriesMany); otherwise with the one batch's.
   QueriesWorker(Napi::Env env, std::vector<Batch> batches, bool nested)
-      : Napi::AsyncWorker(env, "kubesonar:netlinkQueries"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env, "kubesonar:netlinkQueries"),
         batches_(std::move(batches)),
         nested_(nested) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     for (auto& batch : batches_) Run(batch);
@@ -97,8 +96,6 @@ class QueriesWorker : public Napi::AsyncWorker {
     for (size_t i = 0; i < batches_.size(); i++) out.Set(i, Replies(env, batches_[i]));
     deferred_.Resolve(out);
   }
-
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
 
  private:
   static void Run(Batch& batch) {
@@ -166,7 +163,6 @@ class QueriesWorker : public Napi::AsyncWorker {
     return unavailable;
   }
 
-  Napi::Promise::Deferred deferred_;
   std::vector<Batch> batches_;
   bool nested_;
 };
@@ -200,9 +196,7 @@ Batch BatchFrom(Napi::Env env, Napi::Value path, Napi::Value inodeValue, Napi::V
 
 Napi::Promise Queue(Napi::Env env, std::vector<Batch> batches, bool nested) {
   auto* worker = new QueriesWorker(env, std::move(batches), nested);
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return worker->Start();
 }
 
 Napi::Value NetlinkQueries(const Napi::CallbackInfo& info) {

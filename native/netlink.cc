@@ -10,6 +10,8 @@
 
 #include "netlink.h"
 
+#include "promise-worker.h"
+
 #include <linux/netlink.h>
 #include <string.h>
 
@@ -23,16 +25,13 @@ namespace {
 
 using nlio::Failure;
 
-class DumpWorker : public Napi::AsyncWorker {
+class DumpWorker : public PromiseWorker {
  public:
   DumpWorker(Napi::Env env, std::optional<std::string> netns, int protocol, std::vector<uint8_t> request)
-      : Napi::AsyncWorker(env, "kubesonar:netlinkDump"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env, "kubesonar:netlinkDump"),
         netns_(std::move(netns)),
         protocol_(protocol),
         request_(std::move(request)) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     int raw = -1;
@@ -64,7 +63,6 @@ class DumpWorker : public Napi::AsyncWorker {
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::optional<std::string> netns_;
   int protocol_;
   std::vector<uint8_t> request_;
@@ -87,9 +85,7 @@ Napi::Value NetlinkDump(const Napi::CallbackInfo& info) {
   // Copied now: the worker must not touch JS memory off the main thread.
   std::vector<uint8_t> request(buffer.Data(), buffer.Data() + buffer.Length());
   auto* worker = new DumpWorker(env, std::move(netns), info[1].As<Napi::Number>().Int32Value(), std::move(request));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return worker->Start();
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 
 #include "netns-read.h"
 
+#include "promise-worker.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -58,15 +60,12 @@ FileResult ReadFile(const std::string& path) {
   return r;
 }
 
-class ReadWorker : public Napi::AsyncWorker {
+class ReadWorker : public PromiseWorker {
  public:
   ReadWorker(Napi::Env env, std::string netns, std::vector<std::string> paths)
-      : Napi::AsyncWorker(env, "kubesonar:netnsReadFiles"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env, "kubesonar:netnsReadFiles"),
         netns_(std::move(netns)),
         paths_(std::move(paths)) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     auto work = [this] {
@@ -124,7 +123,6 @@ class ReadWorker : public Napi::AsyncWorker {
     message_ = what + ": " + ErrnoName(err);
   }
 
-  Napi::Promise::Deferred deferred_;
   std::string netns_;
   std::vector<std::string> paths_;
   std::vector<FileResult> results_;
@@ -145,9 +143,7 @@ Napi::Value NetnsReadFiles(const Napi::CallbackInfo& info) {
     paths.push_back(v.As<Napi::String>().Utf8Value());
   }
   auto* worker = new ReadWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(paths));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return worker->Start();
 }
 
 }  // namespace

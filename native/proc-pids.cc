@@ -6,6 +6,8 @@
 
 #include "proc-pids.h"
 
+#include "promise-worker.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -63,16 +65,13 @@ int ReadIo(const std::string& path, double* out) {
   return 0;
 }
 
-class PidsWorker : public Napi::AsyncWorker {
+class PidsWorker : public PromiseWorker {
  public:
   PidsWorker(Napi::Env env, std::string root, std::vector<uint32_t> pids)
-      : Napi::AsyncWorker(env, "kubesonar:procPidStats"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env, "kubesonar:procPidStats"),
         root_(std::move(root)),
         pids_(std::move(pids)),
         out_(pids_.size() * kFields, 0) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     for (size_t i = 0; i < pids_.size(); i++) {
@@ -84,15 +83,10 @@ class PidsWorker : public Napi::AsyncWorker {
   }
 
   void OnOK() override {
-    auto array = Napi::Float64Array::New(Env(), out_.size());
-    if (!out_.empty()) memcpy(array.Data(), out_.data(), out_.size() * sizeof(double));
-    deferred_.Resolve(array);
+    deferred_.Resolve(Float64ArrayOf(Env(), out_));
   }
 
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
-
  private:
-  Napi::Promise::Deferred deferred_;
   std::string root_;
   std::vector<uint32_t> pids_;
   std::vector<double> out_;
@@ -110,9 +104,7 @@ Napi::Value ProcPidStats(const Napi::CallbackInfo& info) {
     pids.push_back(v.As<Napi::Number>().Uint32Value());
   }
   auto* worker = new PidsWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(pids));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return worker->Start();
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 
 #include "proc-scan.h"
 
+#include "promise-worker.h"
+
 #include "netlink-io.h"
 
 #include <dirent.h>
@@ -41,12 +43,10 @@ bool IsPid(const char* name) {
   return true;
 }
 
-class ScanWorker : public Napi::AsyncWorker {
+class ScanWorker : public PromiseWorker {
  public:
   ScanWorker(Napi::Env env, std::string root)
-      : Napi::AsyncWorker(env, "kubesonar:procScanNetns"), deferred_(Napi::Promise::Deferred::New(env)), root_(std::move(root)) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+      : PromiseWorker(env, "kubesonar:procScanNetns"), root_(std::move(root)) {}
 
   void Execute() override {
     DIR* dir = opendir(root_.c_str());
@@ -73,15 +73,10 @@ class ScanWorker : public Napi::AsyncWorker {
   }
 
   void OnOK() override {
-    auto array = Napi::Float64Array::New(Env(), out_.size());
-    if (!out_.empty()) memcpy(array.Data(), out_.data(), out_.size() * sizeof(double));
-    deferred_.Resolve(array);
+    deferred_.Resolve(Float64ArrayOf(Env(), out_));
   }
 
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
-
  private:
-  Napi::Promise::Deferred deferred_;
   std::string root_;
   std::vector<double> out_;
 };
@@ -90,9 +85,7 @@ Napi::Value ProcScanNetns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "procScanNetns(procRoot: string)");
   auto* worker = new ScanWorker(env, info[0].As<Napi::String>().Utf8Value());
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return worker->Start();
 }
 
 }  // namespace

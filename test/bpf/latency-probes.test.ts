@@ -21,7 +21,7 @@ import type { EventPublisher, NetEvent } from '../../src/events/model.js';
 import type { Entity, HistogramValue, MetricProbe, ProbeContext, Sample } from '../../src/model.js';
 import { LATENCY_BUCKETS_S } from '../../src/model.js';
 import { ebpf } from '../helpers/ebpf.js';
-import { cleanup, run, createNetns, entityOf, veth, type Netns, type Veth } from '../helpers/netns.js';
+import { cleanup, run, createNetns, entityOf, holdingUdpReceiver, veth, type Netns, type Veth } from '../helpers/netns.js';
 import { holdsFor, waitFor, waitForLine } from '../helpers/wait.js';
 import { fixture } from '../helpers/paths.js';
 
@@ -380,27 +380,11 @@ const above = (h: HistogramValue, seconds: number) => h.counts.slice(LATENCY_BUC
 
 test('kernellatency: UDP datagrams are measured in the receiver\'s namespace, one observation each; TCP both ways; UDP sends are not (no timestamp)', async () => {
   const port = 7311;
-  // The receiver reads nothing until all 200 are queued: a reader busy on another CPU can take a
-  // datagram before UDP announces it, and that one goes unmeasured. 1 MB of buffer holds them all.
-  const receiver = a.spawn('python3', ['-c', `
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, 33, 1 << 20)  # SO_RCVBUFFORCE
-s.bind(('${aAddr}', ${port}))
-print('bound', flush=True)
-sys.stdin.readline()
-s.setblocking(False)
-n = 0
-while True:
-    try: s.recv(16); n += 1
-    except BlockingIOError: break
-print('read', n, flush=True)`]);
-  await waitForLine(receiver, /^bound/, 10_000);
+  // 1 MB of buffer holds all 200 until they are read (holdingUdpReceiver says why they wait).
+  const receiver = await holdingUdpReceiver(a, aAddr, port, 1 << 20);
   const [wasA, wasB] = [await collect(kernellatency!.metric, entityOf(a)), await collect(kernellatency!.metric, entityOf(b))];
   sendUdp(b, aAddr, port, 200);
-  const drained = waitForLine(receiver, /^read \d+/, 10_000);
-  receiver.stdin!.write('\n');
-  assert.equal(await drained, 'read 200');
+  assert.equal(await receiver.drain(), 200);
   const [nowA, nowB] = [await collect(kernellatency!.metric, entityOf(a)), await collect(kernellatency!.metric, entityOf(b))];
   assert.equal(histOf(nowA, 'rxlatency').count - histOf(wasA, 'rxlatency').count, 200, 'one receive observation per datagram');
   assert.equal(histOf(nowB, 'rxlatency').count - histOf(wasB, 'rxlatency').count, 0, 'the sender received nothing');
@@ -460,25 +444,10 @@ test('kernellatency sampled 1 in 8 (a second copy of the object on the same trac
     const countOf = (probe: BpfProbe) => histogramOf(probe.counters().get(a.inode), rx) ?? emptyHistogram();
     const port = 7315;
     const n = 3000;
-    const receiver = a.spawn('python3', ['-c', `
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: holds them all
-s.bind(('${aAddr}', ${port}))
-print('bound', flush=True)
-sys.stdin.readline()
-s.setblocking(False)
-n = 0
-while True:
-    try: s.recv(16); n += 1
-    except BlockingIOError: break
-print('read', n, flush=True)`]);
-    await waitForLine(receiver, /^bound/, 10_000);
+    const receiver = await holdingUdpReceiver(a, aAddr, port, 16 << 20);
     const [exactWas, sampledWas] = [countOf(kernellatency!.kernel), countOf(sampled)];
     sendUdp(b, aAddr, port, n);
-    const drained = waitForLine(receiver, /^read \d+/, 10_000);
-    receiver.stdin!.write('\n');
-    assert.equal(await drained, `read ${n}`);
+    assert.equal(await receiver.drain(), n);
     const exact = countOf(kernellatency!.kernel).count - exactWas.count;
     const estimate = countOf(sampled).count - sampledWas.count;
     assert.equal(exact, n, 'the exact copy saw each datagram');

@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { BpfProbe, samplingError } from '../../src/bpf/probe.js';
 import { emptyHistogram, histogramOf } from '../../src/probes/latency.js';
 import { LATENCY_BUCKETS_NS } from '../../src/model.js';
-import { cleanup, createNetns, veth, type Netns } from '../helpers/netns.js';
+import { cleanup, createNetns, holdingUdpReceiver, veth, type Netns } from '../helpers/netns.js';
 import { waitFor, waitForExit, waitForLine } from '../helpers/wait.js';
 
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
@@ -103,22 +103,9 @@ test('kernellatency in windows of 400 ms every 800 ms, 1 in 2 within: the receiv
   const windowed = copy('kernellatency', every, { ms, periodMs });
   const exact = copy('kernellatency', 1);
   const port = 7410;
-  const receiver = a.spawn('python3', ['-c', `
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE: holds them all
-s.bind(('${aAddr}', ${port}))
-print('bound', flush=True)
-# Read only at the end: a reader dequeuing on another CPU could take a datagram before the
-# exact copy's sk_data_ready sees it at the queue's tail (kernellatency.bpf.c).
-sys.stdin.readline()
-n = 0
-s.setblocking(False)
-while True:
-    try: s.recv(16); n += 1
-    except BlockingIOError: break
-print('read', n, flush=True)`]);
-  await waitForLine(receiver, /^bound/, 10_000);
+  // Read only at the end: a reader dequeuing on another CPU could take a datagram before the
+  // exact copy's sk_data_ready sees it at the queue's tail (kernellatency.bpf.c).
+  const receiver = await holdingUdpReceiver(a, aAddr, port, 32 << 20);
   const rx = (p: BpfProbe) => histOf(p, 'kernellatency_kind', 'KERNELLATENCY_', 'RX', a);
   const [exactWas, windowedWas] = [rx(exact), rx(windowed)];
   // 3000 datagrams/s paced for 4 whole periods: any 4 periods hold 4 windows of attached time.
@@ -134,9 +121,7 @@ for i in range(${n}):
     if d > 0: time.sleep(d)
     s.sendto(b'x', ('${aAddr}', ${port}))`]);
   assert.equal(await waitForExit(sender, 20_000), 0);
-  const read = waitForLine(receiver, /^read \d+/, 10_000);
-  receiver.stdin!.write('\n');
-  assert.equal(await read, `read ${n}`);
+  assert.equal(await receiver.drain(), n);
   const count = rx(exact).count - exactWas.count;
   const estimate = rx(windowed).count - windowedWas.count;
   assert.equal(count, n, 'the exact copy saw each datagram');

@@ -7,7 +7,7 @@ import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:
 import { readlinkSync, statSync } from 'node:fs';
 import { parseNsLink } from '../../src/entities/procscan.js';
 import type { Entity } from '../../src/model.js';
-import { waitFor, waitForExit } from './wait.js';
+import { waitFor, waitForExit, waitForLine } from './wait.js';
 
 export interface Netns {
   name: string;
@@ -158,4 +158,34 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     cleanup();
     process.kill(process.pid, signal);
   });
+}
+
+/**
+ * A UDP receiver bound to `addr:port` in `ns` that reads nothing until `drain()`: a reader busy
+ * on another CPU can take a datagram before UDP announces it to the probes, so tests that count
+ * observations per datagram let every one queue first, in a buffer of `bufferBytes`. `drain()`
+ * reads all that are queued and resolves with how many.
+ */
+export async function holdingUdpReceiver(ns: Netns, addr: string, port: number, bufferBytes: number): Promise<{ drain(): Promise<number> }> {
+  const receiver = ns.spawn('python3', ['-c', `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, ${bufferBytes})  # SO_RCVBUFFORCE
+s.bind(('${addr}', ${port}))
+print('bound', flush=True)
+sys.stdin.readline()
+s.setblocking(False)
+n = 0
+while True:
+    try: s.recv(16); n += 1
+    except BlockingIOError: break
+print('read', n, flush=True)`]);
+  await waitForLine(receiver, /^bound/, 10_000);
+  return {
+    async drain() {
+      const read = waitForLine(receiver, /^read \d+/, 10_000);
+      receiver.stdin!.write('\n');
+      return Number((await read).split(' ')[1]);
+    },
+  };
 }
