@@ -146,7 +146,13 @@ export class BpfProbe {
       }
       this.settingsWriter?.(); // a map update of an object just loaded: its failure would be a bug
     } catch (err) {
+      // A failure after this.obj was set (the sampling or settings write) must not leave the
+      // closed object in use, nor a time window's timer that would touch it.
+      clearTimeout(this.windowTimer);
+      this.windowTimer = undefined;
       obj?.close();
+      this.obj = undefined;
+      this.contract = undefined;
       this.error = (err as Error).message;
     }
     return this.obj;
