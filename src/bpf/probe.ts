@@ -485,7 +485,8 @@ export function sampledNote(every: number, window?: { ms: number; periodMs: numb
   if (every <= 1) return 'exact: every measurement';
   const within = `1 in ${every}`;
   if (!window) return `${within}: each observation counts ${every} times; a count c is within about 4·sqrt(c·${every - 1}) of the true count`;
-  const weight = (every * window.periodMs) / window.ms;
+  // Rounded for the text: 16 · 1000 / 300 would print as 53.333333333333336.
+  const weight = Math.round(((every * window.periodMs) / window.ms) * 10) / 10;
   return `measured during ${window.ms} ms of every ${window.periodMs} ms, ${within} within: each observation counts about ${weight} times (more for latencies near the window's length); ` +
     `a count c of steady traffic is within about 4·sqrt(c·${weight - 1}) plus one window's share of the true count`;
 }
