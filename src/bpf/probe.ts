@@ -187,9 +187,14 @@ export class BpfProbe {
    * estimate the totals. Does not load the object.
    */
   setSampling(every: number, window?: { ms: number; periodMs: number }): void {
+    const was = { every: this.sampleEvery, ...this.window };
     this.sampleEvery = Math.max(1, Math.min(0xffffffff, Math.floor(every)));
     if (window) this.window = { ms: Math.max(0, Math.floor(window.ms)), periodMs: Math.max(0, Math.floor(window.periodMs)) };
-    if (this.obj && this.contract?.histogram) {
+    // The same settings again (every config reload tunes every probe): the running windows go
+    // on. Restarting them would open a window at once, attaching the programs for more than
+    // window/period of that period while each observation still counts period/window times.
+    const same = was.every === this.sampleEvery && was.ms === this.window.ms && was.periodMs === this.window.periodMs;
+    if (!same && this.obj && this.contract?.histogram) {
       this.writeSampling();
       this.restartWindows();
     }
