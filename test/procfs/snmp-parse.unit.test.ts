@@ -1,6 +1,6 @@
 // parseSnmp reads the values in place, character by character, into a layout kept per set of
 // header lines: it must give what the plain reading (split each line, set each key into a Map)
-// gives, on this machine's own files and on the odd spacings, duplicate keys, signs and long
+// gives, on this machine's own files and on the odd spacings, keys named twice, signs and long
 // numbers a file could hold.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -32,7 +32,7 @@ test('parseSnmp gives the plain reading of this machine\'s snmp and netstat', ()
   }
 });
 
-test('parseSnmp gives the plain reading on odd input: spacing, duplicates, signs, long and non-numeric values, missing lines', () => {
+test('parseSnmp gives the plain reading on odd input: spacing, keys named twice, signs, long and non-numeric values, missing lines', () => {
   const cases = [
     'Tcp: A B C\nTcp: 1 2 3\n',
     'Tcp: A B C\nTcp: 1  2 3\n', // a double space: split(/\s+/)
