@@ -42,9 +42,9 @@ static __always_inline __u32 hist_bucket(__u64 ns) {
 // state kept between packets (a socket's wait, a softirq's run), at the end of the one before
 // (the probe "arms" the next), so a packet nobody measures costs its programs a random number
 // and no clock read, and, wherever that can be avoided, no write to shared state; each
-// observation then counts sampling[0] times in its
-// histogram (bucket and sum), so the histograms and the counters over 100 ms read from them
-// estimate the totals: a count c has a standard error of about sqrt(c * (N - 1)). Userspace
+// observation then counts sampling[0] times in its histogram (bucket and sum; more in time
+// windows, see observation_weight), so the histograms and the counters over 100 ms read from
+// them estimate the totals: a count c has a standard error of about sqrt(c * (N - 1)). Userspace
 // writes it (src/probes/latency.ts); an object nobody configured measures every packet.
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);

@@ -146,7 +146,13 @@ export class BpfProbe {
       }
       this.settingsWriter?.(); // a map update of an object just loaded: its failure would be a bug
     } catch (err) {
+      // A failure after this.obj was set (the sampling or settings write) must not leave the
+      // closed object in use, nor a time window's timer that would touch it.
+      clearTimeout(this.windowTimer);
+      this.windowTimer = undefined;
       obj?.close();
+      this.obj = undefined;
+      this.contract = undefined;
       this.error = (err as Error).message;
     }
     return this.obj;
@@ -181,9 +187,14 @@ export class BpfProbe {
    * estimate the totals. Does not load the object.
    */
   setSampling(every: number, window?: { ms: number; periodMs: number }): void {
+    const was = { every: this.sampleEvery, ...this.window };
     this.sampleEvery = Math.max(1, Math.min(0xffffffff, Math.floor(every)));
     if (window) this.window = { ms: Math.max(0, Math.floor(window.ms)), periodMs: Math.max(0, Math.floor(window.periodMs)) };
-    if (this.obj && this.contract?.histogram) {
+    // The same settings again (every config reload tunes every probe): the running windows go
+    // on. Restarting them would open a window at once, attaching the programs for more than
+    // window/period of that period while each observation still counts period/window times.
+    const same = was.every === this.sampleEvery && was.ms === this.window.ms && was.periodMs === this.window.periodMs;
+    if (!same && this.obj && this.contract?.histogram) {
       this.writeSampling();
       this.restartWindows();
     }
@@ -479,7 +490,8 @@ export function sampledNote(every: number, window?: { ms: number; periodMs: numb
   if (every <= 1) return 'exact: every measurement';
   const within = `1 in ${every}`;
   if (!window) return `${within}: each observation counts ${every} times; a count c is within about 4·sqrt(c·${every - 1}) of the true count`;
-  const weight = (every * window.periodMs) / window.ms;
+  // Rounded for the text: 16 · 1000 / 300 would print as 53.333333333333336.
+  const weight = Math.round(((every * window.periodMs) / window.ms) * 10) / 10;
   return `measured during ${window.ms} ms of every ${window.periodMs} ms, ${within} within: each observation counts about ${weight} times (more for latencies near the window's length); ` +
     `a count c of steady traffic is within about 4·sqrt(c·${weight - 1}) plus one window's share of the true count`;
 }

@@ -137,14 +137,16 @@ export interface MeasuredLatency {
  */
 export function namespaceLatencies(kernel: BpfProbe, kindEnum: readonly [name: string, prefix: string], latencies: readonly MeasuredLatency[]) {
   // What the kernel side looks like is read once per cycle (one ctx per probe and cycle), not
-  // once per namespace: the program states, their notes and the kinds.
-  let seen: { ctx: ProbeContext; kinds: ReadonlyMap<string, number>; measured: readonly MeasuredLatency[] } | undefined;
+  // once per namespace: the program states, their notes and the kinds. Keyed weakly: holding
+  // the last cycle's ctx would keep its shared reads (texts, socket dumps) alive until the next.
+  const perCycle = new WeakMap<ProbeContext, { kinds: ReadonlyMap<string, number>; measured: readonly MeasuredLatency[] }>();
   return async (entity: Entity, ctx: ProbeContext): Promise<Sample[]> => {
     const samples: Sample[] = [];
-    if (seen?.ctx !== ctx) {
+    let seen = perCycle.get(ctx);
+    if (!seen) {
       for (const f of kernel.failures()) ctx.note(`not attached, the latency it begins or ends is not exported: ${f}`);
       const measured = latencies.filter((l) => l.programs.every((alternatives) => alternatives.some((p) => kernel.isAttached(p))));
-      seen = { ctx, kinds: kernel.kernelKinds(...kindEnum), measured };
+      perCycle.set(ctx, (seen = { kinds: kernel.kernelKinds(...kindEnum), measured }));
     }
     const { kinds, measured } = seen;
     for (const l of measured) {

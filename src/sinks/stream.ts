@@ -23,6 +23,7 @@ import type { AddressInfo } from 'node:net';
 import { EVENTS } from '../catalogue/index.js';
 import type { EventRecord, EventSink, SendResult } from '../events/model.js';
 import { toJsonLine } from '../events/format.js';
+import { attributeOf, podOf, publishedEvent } from '../events/record.js';
 import { AgentHttpServer } from '../exporters/agent-server.js';
 import { resolveAuthMode, SERVER_SECTION, type ServerConfig } from '../exporters/server-config.js';
 import type { SelfMetric } from '../exporters/telemetry.js';
@@ -287,11 +288,12 @@ function parseFilter(q: URLSearchParams): StreamFilter | string {
   return { types, namespaces: list('namespace'), pods: list('pod'), nodes: list('node') };
 }
 
+/** Through record.ts's readers: filtering a pipeline record builds neither its event copy nor its attribute table. */
 function matches(f: StreamFilter, r: EventRecord): boolean {
-  if (f.types && !f.types.has(r.event.type)) return false;
-  if (f.namespaces && !f.namespaces.has(r.event.pod?.namespace ?? '')) return false;
-  if (f.pods && !f.pods.has(r.event.pod?.name ?? '')) return false;
-  if (f.nodes && !f.nodes.has(String(r.attributes['k8s.node.name'] ?? ''))) return false;
+  if (f.types && !f.types.has(publishedEvent(r).type)) return false;
+  if (f.namespaces && !f.namespaces.has(podOf(r)?.namespace ?? '')) return false;
+  if (f.pods && !f.pods.has(podOf(r)?.name ?? '')) return false;
+  if (f.nodes && !f.nodes.has(String(attributeOf(r, 'k8s.node.name') ?? ''))) return false;
   return true;
 }
 

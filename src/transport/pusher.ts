@@ -83,7 +83,15 @@ export abstract class QueuedPusher {
     } catch (err) {
       this.drop('collect_error', 0, (err as Error).message);
     }
-    const requests = rm ? await this.queueMetrics(rm) : [Promise.resolve(false)];
+    let requests: Promise<boolean>[] = [Promise.resolve(false)];
+    if (rm) {
+      try {
+        requests = await this.queueMetrics(rm);
+      } catch (err) {
+        // Told and counted like a failed collection: the loop would otherwise swallow it unseen.
+        this.drop('encode_error', 0, (err as Error).message);
+      }
+    }
     return {
       settled: Promise.all(requests).then((all) => {
         const ok = all.every(Boolean);

@@ -76,13 +76,15 @@ test('kallsyms: lines crossing the read chunks come out whole, a line longer tha
   });
 });
 
-test('kallsyms: this machine\'s /proc/kallsyms names addresses as the plain reading does', () => {
+test('kallsyms: this machine\'s /proc/kallsyms names addresses as the plain reading does', (t) => {
   // One snapshot for both readings: BPF programs loaded or unloaded meanwhile change the live file.
   const text = readFileSync('/proc/kallsyms', 'utf8');
   const ref = reference(text);
   withFile(text, (path) => {
     const k = new Kallsyms(path);
     const addrs = text.split('\n').filter((l) => / [tT] /.test(l)).map((l) => BigInt(`0x${l.slice(0, l.indexOf(' '))}`)).filter((a) => a !== 0n);
+    // Without CAP_SYSLOG (or with kptr_restrict 2) every address reads as zero: nothing to compare, said so.
+    if (addrs.length === 0) return t.skip('the kernel hides its addresses from this reader');
     for (const i of [0, 1, 100, 5_000, 50_000, addrs.length - 1].filter((j) => j < addrs.length)) {
       assert.equal(k.symbolize(addrs[i]! + 5n), ref(addrs[i]! + 5n));
     }

@@ -76,7 +76,9 @@ export async function createNetns(options: { ipv6?: boolean } = {}): Promise<Net
       const child = track(spawn('ip', ['netns', 'exec', name, cmd, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }));
       let out = '';
       child.stdout!.on('data', (d) => (out += d));
-      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.slice(-300)}`))));
+      child.once('error', reject);
+      // 'close', not 'exit': the process can exit before its stdout is read to the end.
+      child.once('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.slice(-300)}`))));
     }),
   };
 }

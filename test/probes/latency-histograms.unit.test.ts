@@ -34,4 +34,5 @@ test('time-window sampling: each latency probe takes latency_window_ms and laten
   assert.equal(sampledNote(1, { ms: 250, periodMs: 2000 }), 'exact: every measurement');
   assert.match(sampledNote(16, { ms: 250, periodMs: 2000 }), /^measured during 250 ms of every 2000 ms, 1 in 16 within: each observation counts about 128 times/);
   assert.match(sampledNote(16), /^1 in 16: each observation counts 16 times/);
+  assert.match(sampledNote(16, { ms: 300, periodMs: 1000 }), /counts about 53\.3 times .* 4·sqrt\(c·52\.3\)/, 'a fractional weight is rounded for the text');
 });

@@ -203,6 +203,17 @@ describe('strict receiver', () => {
     assert.deepEqual([p.stats().pushes, p.stats().failedPushes], [2, 1]);
   });
 
+  test('a push that cannot be encoded is a failed push, counted and told, not an exception', async () => {
+    const rx = new StrictReceiver();
+    const url = await rx.start();
+    const errors: string[] = [];
+    const p = pusher({ config: { url }, collect: metrics().collect, naming: () => { throw new Error('no naming profile'); }, onError: (e) => errors.push(e) });
+    assert.equal(await p.pushOnce(), false);
+    assert.equal(rx.received.length, 0);
+    assert.deepEqual([p.stats().pushes, p.stats().failedPushes, p.stats().lastError], [1, 1, 'no naming profile']);
+    assert.deepEqual(errors, ['remote write: 0 dropped (encode_error): no naming profile']);
+  });
+
   test('5xx beyond the retry budget: dropped as retries_exhausted; requests are split by maxSamplesPerRequest', async () => {
     const rx = new StrictReceiver();
     const url = await rx.start();

@@ -23,7 +23,7 @@ export interface PushStats {
   failedPushes: number;
   /** Data points accepted by the receiver. */
   pointsSent: number;
-  /** Data points given up on, by reason (`http_400`, `retries_exhausted`, `max_age`, `queue_full`, `rejected`, `collect_error`). */
+  /** Data points given up on, by reason (`http_400`, `retries_exhausted`, `max_age`, `queue_full`, `rejected`, `collect_error`, `encode_error`). */
   pointsDropped: Record<string, number>;
   /** Pushes waiting to be sent (an outage's). */
   queue?: PushQueueStats;
