@@ -9,7 +9,7 @@ import type { EventRecord, NetEvent } from '../../src/events/model.js';
 import type { PodRef } from '../../src/model.js';
 import { EventPipeline, recordBytes, type NetnsAttribution } from '../../src/events/pipeline.js';
 import { encodeProtobuf, groupStreams, type FieldStorage } from '../../src/sinks/loki/encode.js';
-import { SnappyCompressor, maxCompressedLength } from '../../src/sinks/loki/snappy.js';
+import { SnappyCompressor, maxCompressedLength } from '../../src/util/snappy.js';
 import { LokiReceiver } from '../helpers/loki-receiver.js';
 
 describe('snappy', () => {

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { EventRecord } from '../../events/model.js';
 import { attributeOf, forEachAttribute } from '../../events/record.js';
-import { SnappyCompressor } from './snappy.js';
+import { SnappyCompressor } from '../../util/snappy.js';
 import { ProtoWriter } from './wire.js';
 
 const gzip = promisify(gzipCb);

@@ -6,16 +6,16 @@
 // are sent in order by one sender, each retried on 5xx and 429 (Retry-After honoured) and
 // connection errors until it is `max_age_ms` old; collections go on meanwhile, so the samples
 // of an outage arrive, in order, afterwards. Other 4xx are dropped at once.
-import { createRequire } from 'node:module';
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { labelName, metricName, type NamingProfile } from '../../exporters/prometheus.js';
 import { HttpTransport, QueuedPusher, type PushQueueStats, type PusherHooks, type QueuedOutcome } from '../../transport/index.js';
+import { SnappyCompressor } from '../../util/snappy.js';
 import type { RemoteWriteSection } from './config.js';
 import { encodeWriteRequest, METRIC_TYPE, type Label, type MetricMetadata, type TimeSeries } from './proto.js';
 
-// snappyjs ships no types; only the block-format compress is used.
-const snappy = createRequire(import.meta.url)('snappyjs') as { compress(b: Uint8Array): Uint8Array };
+// Remote write's bodies are snappy's block format, as Loki's are.
+const snappy = new SnappyCompressor();
 
 export const USER_AGENT = 'kubesonar/0.1.0';
 

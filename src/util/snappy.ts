@@ -1,4 +1,4 @@
-// Snappy block compression (the raw format Loki reads on its protobuf push path, not the
+// Snappy block compression (the raw format Loki and Prometheus remote write read, not the
 // framed stream format), written for the push hot path: one hash table and one output
 // buffer reused from batch to batch, 4-byte words read through a DataView, nothing
 // allocated per call but the result. Format (google/snappy format_description.txt): the
