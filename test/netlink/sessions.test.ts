@@ -88,11 +88,23 @@ test('namespaces asked in the same turn share one native call, and one refused d
   const b = await createNetns();
   const c = await createNetns();
   veth(b, c, 43);
-  const [stale, ofB, ofC] = await Promise.allSettled([
-    links({ path: b.path, inode: a.inode }), // b's path under a's inode: refused
-    links({ path: b.path, inode: b.inode }),
-    links({ path: c.path, inode: c.inode }),
-  ]);
+  // Counted at the addon: the three lookups leave in one native call.
+  const native = nativeAddon().addon!;
+  const realMany = native.netlinkQueriesMany!;
+  let manyCalls = 0;
+  native.netlinkQueriesMany = (batches) => { manyCalls++; return realMany.call(native, batches); };
+  let settled;
+  try {
+    settled = await Promise.allSettled([
+      links({ path: b.path, inode: a.inode }), // b's path under a's inode: refused
+      links({ path: b.path, inode: b.inode }),
+      links({ path: c.path, inode: c.inode }),
+    ]);
+  } finally {
+    native.netlinkQueriesMany = realMany;
+  }
+  assert.equal(manyCalls, 1, 'one native call for the three namespaces');
+  const [stale, ofB, ofC] = settled;
   assert.equal(stale.status === 'rejected' && (stale.reason as { code?: string }).code, 'ESTALE');
   assert.ok(ofB.status === 'fulfilled' && ofC.status === 'fulfilled');
   const names = (ns: Netns) => ns.json<{ ifname: string }[]>('ip', '-j', 'link').map((l) => l.ifname).sort();
