@@ -5,7 +5,8 @@
 // event loop travels in one native call (one pool job), whatever namespaces it is for. A bare
 // path (checks, tools) gets a fresh socket per request.
 
-import { nativeAddon, type NativeAddon } from '../native/addon.js';
+import { nativeAddon } from '../native/addon.js';
+import { turnBatcher, type Waiter } from '../util/turn-batch.js';
 import { buildRequest, messages, type Message, type RequestSpec } from './message.js';
 
 /** An Error with the errno name (or ENOADDON when the native addon is unavailable). */
@@ -30,42 +31,31 @@ export async function netlinkRequest(target: NetnsTarget, protocol: number, spec
   const request = buildRequest(spec);
   const reply = target === null || typeof target === 'string' || !addon.netlinkQueries
     ? await addon.netlinkDump(typeof target === 'object' && target !== null ? target.path : target, protocol, request)
-    : await batched(addon, target, protocol, request);
+    : await batched(target.inode, { path: target.path, protocol, request });
   return [...messages(reply)];
 }
 
-interface Pending {
+interface Query {
+  path: string;
   protocol: number;
   request: Buffer;
-  resolve(reply: Buffer): void;
-  reject(err: Error): void;
 }
 
-/** Requests waiting for the end of this event-loop turn, per namespace inode. */
-const waiting = new Map<number, { path: string; queries: Pending[] }>();
-
-function batched(addon: NativeAddon, target: NetnsRef, protocol: number, request: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    if (waiting.size === 0) setImmediate(() => flush(addon));
-    let batch = waiting.get(target.inode);
-    if (!batch) waiting.set(target.inode, (batch = { path: target.path, queries: [] }));
-    batch.queries.push({ protocol, request, resolve, reject });
-  });
-}
-
-function flush(addon: NativeAddon): void {
-  const batches = [...waiting.values()];
-  const inodes = [...waiting.keys()];
-  waiting.clear();
-  const answer = (queries: Pending[], replies: (Buffer | Error)[]) =>
-    replies.forEach((r, i) => (Buffer.isBuffer(r) ? queries[i]!.resolve(r) : queries[i]!.reject(r)));
-  const failAll = (queries: Pending[], err: Error) => queries.forEach((q) => q.reject(err));
+/** Requests made in one turn of the event loop, by namespace inode: one native call for all. */
+const batched = turnBatcher<number, Query, Buffer>((asked) => {
+  const addon = nativeAddon().addon!;
+  const inodes = [...asked.keys()];
+  const batches = [...asked.values()];
+  const answer = (waiters: Waiter<Query, Buffer>[], replies: (Buffer | Error)[]) =>
+    replies.forEach((r, i) => (Buffer.isBuffer(r) ? waiters[i]!.resolve(r) : waiters[i]!.reject(r)));
+  const failAll = (waiters: Waiter<Query, Buffer>[], err: unknown) => waiters.forEach((w) => w.reject(err));
+  const queries = (waiters: Waiter<Query, Buffer>[]): [number, Buffer][] => waiters.map((w) => [w.query.protocol, w.query.request]);
   if (addon.netlinkQueriesMany && batches.length > 1) {
     // Every namespace asked in this turn, in one pool job.
     try {
-      addon.netlinkQueriesMany(batches.map(({ path, queries }, i) => [path, inodes[i]!, queries.map((q) => [q.protocol, q.request])])).then(
-        (replies) => replies.forEach((r, i) => answer(batches[i]!.queries, r)),
-        (err: Error) => batches.forEach((b) => failAll(b.queries, err)),
+      addon.netlinkQueriesMany(batches.map((waiters, i) => [waiters[0]!.query.path, inodes[i]!, queries(waiters)])).then(
+        (replies) => replies.forEach((r, i) => answer(batches[i]!, r)),
+        (err: Error) => batches.forEach((b) => failAll(b, err)),
       );
       return;
     } catch {
@@ -73,14 +63,14 @@ function flush(addon: NativeAddon): void {
       // only its own batch fails.
     }
   }
-  batches.forEach(({ path, queries }, i) => {
+  batches.forEach((waiters, i) => {
     try {
-      addon.netlinkQueries!(path, inodes[i]!, queries.map((q) => [q.protocol, q.request])).then((replies) => answer(queries, replies), (err: Error) => failAll(queries, err));
+      addon.netlinkQueries!(waiters[0]!.query.path, inodes[i]!, queries(waiters)).then((replies) => answer(waiters, replies), (err: Error) => failAll(waiters, err));
     } catch (err) {
-      failAll(queries, err as Error); // a malformed request: thrown here, outside any caller's stack
+      failAll(waiters, err); // a malformed request: thrown here, outside any caller's stack
     }
   });
-}
+});
 
 /**
  * Closes the sockets of every namespace not in `live` (inodes): a socket keeps its namespace

@@ -5,6 +5,7 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import { nativeAddon } from '../native/addon.js';
+import { turnBatcher } from '../util/turn-batch.js';
 import { readText } from './read.js';
 
 export interface IoCounters {
@@ -33,7 +34,7 @@ const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`;
 export async function pidStats(pids: readonly number[], procRoot = '/proc'): Promise<PidStats[]> {
   const read = nativeAddon().addon?.procPidStats;
   if (!read) return Promise.all(pids.map((pid) => pidStatsInJs(pid, procRoot)));
-  const rows = await batchedRead(read, procRoot, pids);
+  const rows = await batchedRead(procRoot, pids);
   return pids.map((pid, i) => {
     const r = rows.subarray(i * ROW, (i + 1) * ROW);
     const out: PidStats = { pid };
@@ -45,52 +46,30 @@ export async function pidStats(pids: readonly number[], procRoot = '/proc'): Pro
   });
 }
 
-type NativeRead = (procRoot: string, pids: number[]) => Promise<Float64Array>;
-
-interface PendingRead {
-  pids: readonly number[];
-  resolve(rows: Float64Array): void;
-  reject(err: unknown): void;
-}
-
-/** Reads asked for in this turn of the event loop, by proc root. */
-const waiting = new Map<string, PendingRead[]>();
-
 /**
  * The rows of `pids`, read with those of every other namespace asked for in the same turn of
- * the event loop in one native call: the collection asks for every namespace's processes at
- * about the same time, and a pool job per namespace cost more in thread wake-ups than the reads.
+ * the event loop in one native call (one per proc root): a pool job per namespace cost more in
+ * thread wake-ups than the reads.
  */
-function batchedRead(read: NativeRead, procRoot: string, pids: readonly number[]): Promise<Float64Array> {
-  return new Promise((resolve, reject) => {
-    if (waiting.size === 0) setImmediate(() => flush(read));
-    let reads = waiting.get(procRoot);
-    if (!reads) waiting.set(procRoot, (reads = []));
-    reads.push({ pids, resolve, reject });
-  });
-}
-
-function flush(read: NativeRead): void {
-  const all = [...waiting];
-  waiting.clear();
-  for (const [procRoot, reads] of all) {
-    const pids = reads.flatMap((r) => r.pids);
+const batchedRead = turnBatcher<string, readonly number[], Float64Array>((asked) => {
+  const read = nativeAddon().addon!.procPidStats!;
+  for (const [procRoot, waiters] of asked) {
     let rows: Promise<Float64Array>;
     try {
-      rows = read(procRoot, pids);
+      rows = read(procRoot, waiters.flatMap((w) => w.query));
     } catch (err) {
-      for (const r of reads) r.reject(err);
+      for (const w of waiters) w.reject(err);
       continue;
     }
     rows.then((rows) => {
       let at = 0;
-      for (const r of reads) {
-        r.resolve(rows.subarray(at * ROW, (at + r.pids.length) * ROW));
-        at += r.pids.length;
+      for (const w of waiters) {
+        w.resolve(rows.subarray(at * ROW, (at + w.query.length) * ROW));
+        at += w.query.length;
       }
-    }, (err) => reads.forEach((r) => r.reject(err)));
+    }, (err) => waiters.forEach((w) => w.reject(err)));
   }
-}
+});
 
 /** Parses "syscr: 12" lines. */
 export function parseProcIo(text: string): Map<string, number> {
