@@ -3,6 +3,7 @@
 // read from the config, and the collection of the per-namespace ones.
 import type { BpfProbe } from '../bpf/probe.js';
 import { LATENCY_BUCKETS_NS, LATENCY_BUCKETS_S, type Entity, type HistogramValue, type MetricDef, type ProbeContext, type Sample } from '../model.js';
+import { int } from '../util/schema.js';
 import { countersIn, lostEvents } from './counters.js';
 import type { ProbeEventOptions, ProbeOption } from './probe.js';
 
@@ -27,10 +28,8 @@ export const histogram = (name: string, source: string, help: string, extra: Par
 export const LATENCY_SAMPLE: ProbeOption = {
   section: 'event_config',
   key: 'latency_sample',
-  schema: {
-    type: 'integer', minimum: 1, maximum: 65536, default: 16,
-    description: 'Latency histograms and their counters measure 1 packet (or socket wait, or softirq run) in this many at random, each counted this many times; 1 measures every one (exact). Slow-latency events come from the sampled measurements only',
-  },
+  schema: int(1, 65536, 16,
+    'Latency histograms and their counters measure 1 packet (or socket wait, or softirq run) in this many at random, each counted this many times; 1 measures every one (exact). Slow-latency events come from the sampled measurements only'),
 };
 
 /**
@@ -44,38 +43,30 @@ export const LATENCY_SAMPLE: ProbeOption = {
 export const LATENCY_WINDOW: ProbeOption = {
   section: 'event_config',
   key: 'latency_window_ms',
-  schema: {
-    type: 'integer', minimum: 100, maximum: 600000, default: 250,
-    description: 'While latency_sample is over 1: the latency probes\' programs are attached only this many milliseconds of every latency_period_ms (detached otherwise, so most packets run none), and each measurement counts period/window times more; at least the period: always attached',
-  },
+  schema: int(100, 600000, 250,
+    'While latency_sample is over 1: the latency probes\' programs are attached only this many milliseconds of every latency_period_ms (detached otherwise, so most packets run none), and each measurement counts period/window times more; at least the period: always attached'),
 };
 export const LATENCY_PERIOD: ProbeOption = {
   section: 'event_config',
   key: 'latency_period_ms',
-  schema: {
-    type: 'integer', minimum: 100, maximum: 600000, default: 2000,
-    description: 'The period of latency_window_ms: one window begins every this many milliseconds',
-  },
+  schema: int(100, 600000, 2000, 'The period of latency_window_ms: one window begins every this many milliseconds'),
 };
 
 /** Why the latency probes are opt-in (ProbeSpec.optIn). */
 export const PER_PACKET = 'its programs run for every packet (or softirq run); README "Benchmark" gives their cost per packet';
 
+/** A numeric option's value in `values` (event_config), or its default. */
+const numberOf = (option: ProbeOption, values: Readonly<Record<string, unknown>>): number => Number(values[option.key] ?? option.schema.default);
+
 /** The probe's `tune`: writes event_config.latency_sample and its time windows into its object (now if loaded, and at every load). */
 export const tuneSampling = (kernel: BpfProbe) => (values: Readonly<Record<string, unknown>>): void =>
-  kernel.setSampling(Number(values[LATENCY_SAMPLE.key] ?? LATENCY_SAMPLE.schema.default), {
-    ms: Number(values[LATENCY_WINDOW.key] ?? LATENCY_WINDOW.schema.default),
-    periodMs: Number(values[LATENCY_PERIOD.key] ?? LATENCY_PERIOD.schema.default),
-  });
+  kernel.setSampling(numberOf(LATENCY_SAMPLE, values), { ms: numberOf(LATENCY_WINDOW, values), periodMs: numberOf(LATENCY_PERIOD, values) });
 
 /** event_config.latency_threshold_ms: ACK's 100 ms; the kernel's default too. */
 export const LATENCY_THRESHOLD: ProbeOption = {
   section: 'event_config',
   key: 'latency_threshold_ms',
-  schema: {
-    type: 'integer', minimum: 1, maximum: 60000, default: 100,
-    description: 'Emit an event for latencies above this many milliseconds (the histograms see every one)',
-  },
+  schema: int(1, 60000, 100, 'Emit an event for latencies above this many milliseconds (the histograms see every one)'),
 };
 
 /**
@@ -83,7 +74,7 @@ export const LATENCY_THRESHOLD: ProbeOption = {
  * events start; an object that cannot take it is an error rather than a silent default.
  */
 export function writeThreshold(kernel: BpfProbe, options: ProbeEventOptions): string | undefined {
-  const ms = Number(options.values[LATENCY_THRESHOLD.key] ?? LATENCY_THRESHOLD.schema.default);
+  const ms = numberOf(LATENCY_THRESHOLD, options.values);
   if (!Number.isFinite(ms) || ms < 0) return `${kernel.name}: invalid event threshold ${ms} ms`;
   const value = Buffer.alloc(8);
   // 0 would mean "the default" in the kernel: a threshold of 0 ms is 1 ns (every observation).
