@@ -135,66 +135,68 @@ export class ProtoWriter {
       if (Number.isSafeInteger(value)) return this.pairInt(field, name, value);
       return this.pairSlow(field, name, String(value));
     }
-    const nl = name.length;
     const vl = value.length;
-    if (nl + vl + 4 < 128) {
-      this.ensure(nl + vl + 6);
-      const b = this.buf;
-      let p = this.pos;
-      b[p++] = (field << 3) | LEN;
-      b[p++] = nl + vl + 4;
-      b[p++] = (1 << 3) | LEN;
-      b[p++] = nl;
-      let ascii = true;
-      for (let i = 0; i < nl; i++) {
-        const c = name.charCodeAt(i);
-        if (c >= 0x80) ascii = false;
-        b[p++] = c;
+    if (name.length + vl + 4 < 128) {
+      let p = this.pairHead(field, name, vl);
+      if (p >= 0) {
+        const b = this.buf;
+        let ascii = true;
+        for (let i = 0; i < vl; i++) {
+          const c = value.charCodeAt(i);
+          if (c >= 0x80) ascii = false;
+          b[p++] = c;
+        }
+        if (ascii) {
+          this.pos = p;
+          return;
+        } // else: what was written past pos is overwritten below
       }
-      b[p++] = (2 << 3) | LEN;
-      b[p++] = vl;
-      for (let i = 0; i < vl; i++) {
-        const c = value.charCodeAt(i);
-        if (c >= 0x80) ascii = false;
-        b[p++] = c;
-      }
-      if (ascii) {
-        this.pos = p;
-        return;
-      } // else: what was written past pos is overwritten below
     }
     this.pairSlow(field, name, value);
   }
 
   private pairInt(field: number, name: string, value: number): void {
-    const nl = name.length;
     const neg = value < 0;
     let digits = 1;
     for (let v = neg ? -value : value; v >= 10; v = Math.floor(v / 10)) digits++;
     const vl = digits + (neg ? 1 : 0);
-    if (nl + vl + 4 >= 128) return this.pairSlow(field, name, String(value));
-    this.ensure(nl + vl + 6);
+    const p = name.length + vl + 4 < 128 ? this.pairHead(field, name, vl) : -1;
+    if (p < 0) return this.pairSlow(field, name, String(value));
+    const b = this.buf;
+    if (neg) b[p] = 0x2d; // '-'
+    const first = neg ? p + 1 : p;
+    let v = neg ? -value : value;
+    for (let i = digits - 1; i >= 0; i--) {
+      const d = v % 10;
+      b[first + i] = 48 + d;
+      v = (v - d) / 10;
+    }
+    this.pos = first + digits;
+  }
+
+  /**
+   * The fast path's start of a pair whose name and `valueLength`-byte value fit one length byte
+   * each: the pair's tag and length, the name (ASCII, copied straight in) and the value's tag and
+   * length, written past pos. Returns where the value goes, or -1 for a name that is not ASCII
+   * (nothing is committed: pos has not moved).
+   */
+  private pairHead(field: number, name: string, valueLength: number): number {
+    const nl = name.length;
+    this.ensure(nl + valueLength + 6);
     const b = this.buf;
     let p = this.pos;
     b[p++] = (field << 3) | LEN;
-    b[p++] = nl + vl + 4;
+    b[p++] = nl + valueLength + 4;
     b[p++] = (1 << 3) | LEN;
     b[p++] = nl;
     for (let i = 0; i < nl; i++) {
       const c = name.charCodeAt(i);
-      if (c >= 0x80) return this.pairSlow(field, name, String(value));
+      if (c >= 0x80) return -1;
       b[p++] = c;
     }
     b[p++] = (2 << 3) | LEN;
-    b[p++] = vl;
-    if (neg) b[p++] = 0x2d; // '-'
-    let v = neg ? -value : value;
-    for (let i = digits - 1; i >= 0; i--) {
-      const d = v % 10;
-      b[p + i] = 48 + d;
-      v = (v - d) / 10;
-    }
-    this.pos = p + digits;
+    b[p++] = valueLength;
+    return p;
   }
 
   private pairSlow(field: number, name: string, value: string): void {
