@@ -192,7 +192,8 @@ describe('pipeline', () => {
     assert.ok(performance.now() - t0 < 1500, 'full batches do not wait');
     // Checked only while the wait surely is not over (a loaded CI machine may stall this test).
     await holdsFor('the partial batch waits', () => performance.now() - t0 >= 1900 || sink.batches.length === 2, 20);
-    await waitFor('the partial batch', () => sink.batches.length === 3, 2000);
+    // Due 2000 ms after t0, about 20 ms after this wait starts: bounded well past that.
+    await waitFor('the partial batch', () => sink.batches.length === 3, 5000);
     assert.ok(performance.now() - t0 >= 1995, 'the partial batch waited batchMaxWaitMs');
     assert.deepEqual(sink.batches.map((b) => b.length), [3, 3, 1]);
     await p.close(100);
@@ -204,7 +205,9 @@ describe('pipeline', () => {
     const a1 = new TestSink('a', async (b) => { await gate; return { delivered: b.length }; });
     const b = new TestSink('b');
     const p = pipeline();
-    p.setSink(a1, { batchMaxEvents: 2, batchMaxWaitMs: 1, maxQueueEvents: 5 });
+    // Batches by count only: with a 1 ms wait, a millisecond passing between two publishes would
+    // send a batch of one and shift every count below.
+    p.setSink(a1, { batchMaxEvents: 2, batchMaxWaitMs: 60_000, maxQueueEvents: 5 });
     for (let i = 0; i < 6; i++) p.publish(ev(i)); // a: 2 in flight, 3 queued, the oldest queued (2) dropped
     p.setSink(b, { batchMaxWaitMs: 1 });
     for (let i = 6; i < 9; i++) p.publish(ev(i)); // a: queue full, the 3 oldest queued dropped; b: 3
@@ -255,7 +258,8 @@ describe('outage bounds', () => {
     // Bodies 'reset 10'..'reset 29' are one character longer than 'reset 0', so all weigh size + 2.
     const first = 10;
     const fit = 6;
-    p.setSink(sink, { batchMaxEvents: 2, batchMaxWaitMs: 1, maxQueueEvents: 1000, maxQueueBytes: fit * (size + 2) + 1 });
+    // Batches by count only (a 1 ms wait could send a batch of one between two publishes).
+    p.setSink(sink, { batchMaxEvents: 2, batchMaxWaitMs: 60_000, maxQueueEvents: 1000, maxQueueBytes: fit * (size + 2) + 1 });
     const n = 20;
     for (let i = first; i < first + n; i++) p.publish(ev(i));
     await waitFor('the first batch in flight', () => sink.batches.length === 1, 2000);
@@ -276,7 +280,9 @@ describe('outage bounds', () => {
     const sink = new TestSink('s', async (b) => { await gate; return { delivered: 0, dropped: { retries_exhausted: b.length } }; });
     const p = pipeline();
     const maxAgeMs = 1000; // long enough that a loaded machine does not age the young event too
-    p.setSink(sink, { batchMaxEvents: 3, batchMaxWaitMs: 1, maxAgeMs });
+    // Batches by count only: a 1 ms wait could send the first batch with two events, and the
+    // third would then wait past its max age (seen on CI: max_age 3, retries_exhausted 3).
+    p.setSink(sink, { batchMaxEvents: 3, batchMaxWaitMs: 60_000, maxAgeMs });
     const t0 = Date.now();
     for (let i = 0; i < 5; i++) p.publish(ev(i));
     await waitFor('a batch in flight', () => sink.batches.length === 1, 2000);
